@@ -1,0 +1,253 @@
+"""CoLA data: strict loading with file:line errors, the seeded split, fetching, statistics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.core.config import COLA_URL, project_data_dir
+
+COLUMNS = ["source", "label", "mark", "sentence", "line"]
+SPLIT_FILES = {
+    "in_domain_train": "in_domain_train.tsv",
+    "in_domain_dev": "in_domain_dev.tsv",
+    "holdout": "out_of_domain_dev.tsv",
+}
+EXPECTED_ROWS = {"in_domain_train": 8551, "in_domain_dev": 527, "holdout": 516}
+SPLIT_NAMES = ("train", "validation", "in_domain_dev", "holdout")
+
+
+class DataError(Exception):
+    """Bad input data; the message names the file, the line and the field."""
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None, field: str | None = None):
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        where = self.path if line is None else f"{self.path}:{line}"
+        what = f"{field}: " if field else ""
+        super().__init__(f"{where}: {what}{message}")
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(path, f"bytes {raw[err.start:err.start + 4]!r} are not UTF-8", line=line) from None
+    return text.removeprefix("\ufeff")
+
+
+def _label(path: Path, line: int, value: str) -> int:
+    value = value.strip()
+    if value not in ("0", "1"):
+        raise DataError(path, f"{value!r} is not 0 or 1", line=line, field="label")
+    return int(value)
+
+
+def _sentence(path: Path, line: int, value: str) -> str:
+    if "\x00" in value:
+        raise DataError(path, "contains a NUL byte", line=line, field="sentence")
+    value = value.strip()
+    if not value:
+        raise DataError(path, "is empty", line=line, field="sentence")
+    return value
+
+
+def _has_header(first_line: str) -> bool:
+    names = {cell.strip().lower() for cell in first_line.replace("\t", ",").split(",")}
+    return "sentence" in names and "label" in names
+
+
+def load_table(path: Path | str) -> pd.DataFrame:
+    """Load a CoLA TSV (source, label, mark, sentence; no header) or a CSV/TSV with a
+    header naming `sentence` and `label` columns. Raises DataError, never skips a row."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "no such file")
+    if path.is_dir():
+        raise DataError(path, "is a folder, not a data file")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(path, f"cannot be read ({err.strerror})") from None
+    text = _decode(path, raw)
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataError(path, "is empty: no sentences")
+    if _has_header(lines[0]):
+        return _load_with_header(path, text)
+    rows: list[tuple[str, int, str, str, int]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            if number == len(lines):
+                continue
+            raise DataError(path, "blank line", line=number)
+        cells = line.split("\t")
+        if len(cells) != 4:
+            raise DataError(
+                path,
+                f"expected 4 tab-separated columns (source, label, mark, sentence), found {len(cells)}",
+                line=number,
+            )
+        source, label, mark, sentence = cells
+        rows.append((source.strip(), _label(path, number, label), mark.strip(),
+                     _sentence(path, number, sentence), number))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _load_with_header(path: Path, text: str) -> pd.DataFrame:
+    first = text.splitlines()[0]
+    delimiter = "\t" if "\t" in first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [cell.strip().lower() for cell in next(reader)]
+        label_col, sentence_col = header.index("label"), header.index("sentence")
+        source_col = header.index("source") if "source" in header else None
+        rows = []
+        for row in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise DataError(path, f"expected {len(header)} columns as in the header, found {len(row)}",
+                                line=number)
+            source = row[source_col].strip() if source_col is not None else path.stem
+            rows.append((source, _label(path, number, row[label_col]), "",
+                         _sentence(path, number, row[sentence_col]), number))
+    except csv.Error as err:
+        raise DataError(path, f"malformed CSV ({err})", line=reader.line_num) from None
+    if not rows:
+        raise DataError(path, "has a header but no sentences")
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def find_cola_dir(folder: Path | str) -> Path:
+    """The folder holding the three CoLA TSVs: FOLDER, FOLDER/raw or FOLDER/cola_public/raw."""
+    folder = Path(folder)
+    for candidate in (folder, folder / "raw", folder / "cola_public" / "raw"):
+        if all((candidate / name).is_file() for name in SPLIT_FILES.values()):
+            return candidate
+    missing = ", ".join(SPLIT_FILES.values())
+    raise DataError(folder, f"is not a CoLA folder: expected {missing} (or a raw/ folder holding them)")
+
+
+@dataclass
+class CoLA:
+    """The four splits the workbench uses: train/validation (seeded split of
+    in_domain_train), in_domain_dev, and holdout (out_of_domain_dev)."""
+
+    folder: Path
+    splits: dict[str, pd.DataFrame]
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.splits[name]
+
+
+def split_train_validation(frame: pd.DataFrame, fraction: float = 0.1,
+                           seed: int = 2018) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded hold-out split, as the seed notebook does it (sklearn, random_state=2018)."""
+    from sklearn.model_selection import train_test_split
+
+    train, validation = train_test_split(frame, test_size=fraction, random_state=seed)
+    return train.reset_index(drop=True), validation.reset_index(drop=True)
+
+
+def load_cola(folder: Path | str | None = None, fraction: float = 0.1, seed: int = 2018) -> CoLA:
+    """Load CoLA from a folder (default: the bundled copy) or a single data file.
+
+    A single file is split into train/validation and also serves as the holdout
+    and in-domain dev, so users can bring their own acceptability data."""
+    target = Path(folder) if folder else project_data_dir()
+    if target.is_file():
+        frame = load_table(target)
+        train, validation = split_train_validation(frame, fraction, seed)
+        return CoLA(target, {"train": train, "validation": validation,
+                             "in_domain_dev": frame, "holdout": frame})
+    cola_dir = find_cola_dir(target)
+    tables = {name: load_table(cola_dir / file) for name, file in SPLIT_FILES.items()}
+    train, validation = split_train_validation(tables["in_domain_train"], fraction, seed)
+    return CoLA(cola_dir, {"train": train, "validation": validation,
+                           "in_domain_dev": tables["in_domain_dev"], "holdout": tables["holdout"]})
+
+
+def fetch(source: str = COLA_URL, dest: Path | str | None = None) -> dict[str, int]:
+    """Get the CoLA release from a URL, a local zip or a folder into DEST (default:
+    the bundled folder), after checking every file parses. Returns rows per split.
+    DEST is replaced only when the new copy is whole."""
+    dest = Path(dest) if dest else project_data_dir()
+    with tempfile.TemporaryDirectory(prefix="cola-fetch-") as tmp:
+        tmpdir = Path(tmp)
+        origin = Path(source)
+        if source.startswith(("http://", "https://")):
+            archive = tmpdir / "cola.zip"
+            try:
+                with urllib.request.urlopen(source, timeout=60) as response, archive.open("wb") as out:
+                    shutil.copyfileobj(response, out)
+            except OSError as err:
+                raise DataError(source, f"download failed ({err})") from None
+            origin = archive
+        if origin.is_file():
+            try:
+                with zipfile.ZipFile(origin) as zf:
+                    zf.extractall(tmpdir / "unzipped")
+            except zipfile.BadZipFile:
+                raise DataError(source, "is not a zip archive") from None
+            origin = tmpdir / "unzipped"
+        elif not origin.exists():
+            raise DataError(source, "no such file or folder")
+        cola_dir = find_cola_dir(origin)
+        counts = {name: len(load_table(cola_dir / file)) for name, file in SPLIT_FILES.items()}
+        staged = tmpdir / "staged"
+        staged.mkdir()
+        for file in SPLIT_FILES.values():
+            shutil.copy2(cola_dir / file, staged / file)
+        for readme in (cola_dir / "README", cola_dir.parent / "README"):
+            if readme.is_file():
+                shutil.copy2(readme, staged / "README")
+                break
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        old = dest.with_name(dest.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if dest.exists():
+            dest.rename(old)
+        shutil.copytree(staged, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    return counts
+
+
+def token_lengths(tokenizer: Any, sentences: Sequence[str]) -> list[int]:
+    """WordPiece tokens per sentence, [CLS] and [SEP] included, untruncated."""
+    encoded = tokenizer(list(sentences), add_special_tokens=True, truncation=False)["input_ids"]
+    return [len(ids) for ids in encoded]
+
+
+def describe(frame: pd.DataFrame, lengths: Sequence[int] | None = None) -> dict[str, Any]:
+    """Rows, label balance, per-source counts and token-length percentiles of a split."""
+    total = len(frame)
+    positives = int(frame["label"].sum())
+    stats: dict[str, Any] = {
+        "rows": total,
+        "acceptable": positives,
+        "unacceptable": total - positives,
+        "acceptable_share": positives / total if total else 0.0,
+        "sources": {str(k): int(v) for k, v in frame["source"].value_counts().sort_index().items()},
+    }
+    if lengths is not None and len(lengths):
+        series = pd.Series(list(lengths))
+        stats["token_lengths"] = {
+            "mean": float(series.mean()),
+            **{f"p{q}": int(series.quantile(q / 100, interpolation="higher")) for q in (50, 90, 99)},
+            "max": int(series.max()),
+        }
+    return stats

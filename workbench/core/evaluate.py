@@ -1,0 +1,120 @@
+"""Metrics and evaluation of a classifier on a CoLA split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.core.config import LABELS
+
+
+def compute_metrics(labels: Sequence[int], predictions: Sequence[int]) -> dict[str, Any]:
+    """MCC, accuracy and the confusion matrix (rows: true label, columns: predicted)."""
+    import warnings
+
+    from sklearn.metrics import accuracy_score, confusion_matrix, matthews_corrcoef
+
+    if len(labels) == 0:
+        return {"mcc": 0.0, "accuracy": 0.0, "confusion": [[0, 0], [0, 0]], "n": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one class only (a small source): MCC is 0, said in the report
+        return {
+            "mcc": float(matthews_corrcoef(labels, predictions)),
+            "accuracy": float(accuracy_score(labels, predictions)),
+            "confusion": confusion_matrix(labels, predictions, labels=[0, 1]).tolist(),
+            "n": len(labels),
+        }
+
+
+def logits_for(model: Any, tokenizer: Any, sentences: Sequence[str], max_length: int = 128,
+               batch_size: int = 128) -> np.ndarray:
+    """Logits of every sentence, batched by length so padding stays small."""
+    import torch
+
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    out = np.zeros((len(sentences), model.config.num_labels), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = tokenizer([sentences[i] for i in chunk], padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt").to(device)
+            out[chunk] = model(**batch).logits.float().cpu().numpy()
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class EvalReport:
+    name: str
+    mcc: float
+    accuracy: float
+    confusion: list[list[int]]
+    n: int
+    per_source: list[dict[str, Any]]
+    predictions: pd.DataFrame = field(repr=False)
+
+    @property
+    def single_class(self) -> bool:
+        return self.predictions["predicted"].nunique() < 2
+
+    def warning(self) -> str:
+        if not self.single_class:
+            return ""
+        only = LABELS[int(self.predictions["predicted"].iloc[0])]
+        return (f"WARNING: the model predicts '{only}' for every sentence, so MCC is 0: "
+                "a known CoLA failure (try another seed or a lower learning rate)")
+
+    def misclassified(self) -> pd.DataFrame:
+        """Wrong predictions, the most confident first."""
+        wrong = self.predictions[self.predictions["label"] != self.predictions["predicted"]]
+        confidence = wrong[["p_unacceptable", "p_acceptable"]].max(axis=1)
+        return wrong.assign(confidence=confidence).sort_values("confidence", ascending=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {"mcc": self.mcc, "accuracy": self.accuracy, "confusion": self.confusion, "n": self.n,
+                "per_source": self.per_source, "single_class": self.single_class}
+
+    def save_predictions(self, path: Path) -> None:
+        columns = ["sentence", "label", "predicted", "p_acceptable"]
+        self.predictions[columns].to_csv(path, sep="\t", index=False, float_format="%.4f")
+
+
+def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = "",
+                   max_length: int = 128, batch_size: int = 128) -> EvalReport:
+    sentences = frame["sentence"].tolist()
+    logits = logits_for(model, tokenizer, sentences, max_length, batch_size)
+    probs = softmax(logits)
+    predicted = logits.argmax(axis=-1)
+    labels = frame["label"].to_numpy()
+    predictions = pd.DataFrame({
+        "source": frame["source"].to_numpy(),
+        "line": frame["line"].to_numpy() if "line" in frame else np.arange(1, len(frame) + 1),
+        "sentence": sentences,
+        "label": labels,
+        "predicted": predicted,
+        "logit_unacceptable": logits[:, 0],
+        "logit_acceptable": logits[:, 1],
+        "p_unacceptable": probs[:, 0],
+        "p_acceptable": probs[:, 1],
+    })
+    overall = compute_metrics(labels, predicted)
+    per_source = []
+    for source, group in predictions.groupby("source", sort=True):
+        metrics = compute_metrics(group["label"].tolist(), group["predicted"].tolist())
+        per_source.append({"source": str(source), "n": metrics["n"], "mcc": metrics["mcc"],
+                           "accuracy": metrics["accuracy"]})
+    return EvalReport(name=name, mcc=overall["mcc"], accuracy=overall["accuracy"],
+                      confusion=overall["confusion"], n=overall["n"], per_source=per_source,
+                      predictions=predictions)

