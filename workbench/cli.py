@@ -1,0 +1,419 @@
+"""`workbench`: the TUI with no arguments, the whole pipeline headless with a subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from workbench.core.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+SPLIT_CHOICES = ("train", "validation", "in_domain_dev", "holdout")
+# TrainConfig fields that get no --flag of their own in `train`
+NOT_FLAGS = {"model", "data", "extra"}
+
+
+class CliError(Exception):
+    """A problem to report in one line, exit status 2."""
+
+
+def _error_types() -> tuple[type[BaseException], ...]:
+    from workbench.core.data import DataError
+    from workbench.core.model import ModelError
+    from workbench.core.predict import InputError
+    from workbench.core.runs import RunError
+    from workbench.core.train import TrainingError
+
+    return (CliError, DataError, ModelError, RunError, TrainingError, InputError)
+
+
+# ---------------------------------------------------------------- data
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from workbench.core.data import fetch
+
+    counts = fetch(args.source, args.to)
+    for name, rows in counts.items():
+        print(f"{name}: {rows} sentences")
+    print(f"CoLA ready in {args.to or 'data/cola'}")
+    return 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    from workbench.core.data import describe, load_cola, token_lengths
+    from workbench.core.model import load_tokenizer
+
+    cola = load_cola(args.data)
+    frame = cola[args.split]
+    tokenizer = load_tokenizer(args.model)
+    stats = describe(frame, token_lengths(tokenizer, frame["sentence"].tolist()))
+    print(f"{args.split} ({cola.folder}): {stats['rows']} sentences")
+    print(f"  acceptable   {stats['acceptable']:>6}  ({stats['acceptable_share']:.1%})")
+    print(f"  unacceptable {stats['unacceptable']:>6}  ({1 - stats['acceptable_share']:.1%})")
+    lengths = stats["token_lengths"]
+    print(f"  tokens: mean {lengths['mean']:.1f}, p50 {lengths['p50']}, p90 {lengths['p90']}, "
+          f"p99 {lengths['p99']}, max {lengths['max']}")
+    print("  sources: " + ", ".join(f"{k} {v}" for k, v in stats["sources"].items()))
+    print("samples:")
+    for row in frame.sample(n=min(args.samples, len(frame)), random_state=0).itertuples():
+        print(f"  {row.label}  {row.source:<6} {row.sentence}")
+    return 0
+
+
+def cmd_data_tokenize(args: argparse.Namespace) -> int:
+    from workbench.core.model import load_tokenizer, tokenize
+
+    tokenizer = load_tokenizer(args.model)
+    pairs = tokenize(tokenizer, args.sentence, max_length=args.max_length)
+    print(" ".join(token for token, _ in pairs))
+    print(" ".join(str(token_id) for _, token_id in pairs))
+    return 0
+
+
+# ---------------------------------------------------------------- model
+
+def cmd_model_show(args: argparse.Namespace) -> int:
+    from workbench.core.model import load_model, summarize
+
+    summary = summarize(load_model(args.model), args.model)
+    width = max(len(k) for k, _ in summary.rows())
+    for key, value in summary.rows():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+# ---------------------------------------------------------------- train
+
+class Progress:
+    """A tqdm bar on a terminal, plain lines when piped."""
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.bar: Any = None
+        self.every = 50
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        if kind == "start":
+            self._start(event)
+        elif kind == "step":
+            self._step(event)
+        elif kind == "epoch":
+            self._close()
+            mark = "  (best)" if event["best"] else ""
+            self._line(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss "
+                       f"{event['val_loss']:.4f}  val acc {event['val_accuracy']:.3f}  val MCC "
+                       f"{event['val_mcc']:.3f}{mark}")
+        elif kind == "log":
+            self._line(event["message"])
+        elif kind == "end":
+            self._close()
+
+    def _start(self, event: dict[str, Any]) -> None:
+        resumed = f", resumed at step {event['resumed_at_step']}" if event.get("resumed_at_step") else ""
+        self._line(f"training {event['model']} on {event['device']} ({event['precision']}), "
+                   f"{event['train_sentences']} sentences, {event['epochs']} epochs x "
+                   f"{event['steps_per_epoch']} steps{resumed}")
+        self.every = max(1, event["steps_per_epoch"] // 10)
+
+    def _step(self, event: dict[str, Any]) -> None:
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=event["steps_per_epoch"], initial=event["epoch_step"] - 1,
+                                desc=f"epoch {event['epoch']}", file=self.stream, leave=False,
+                                dynamic_ncols=True)
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"loss {event['loss']:.4f} lr {event['lr']:.2e} "
+                                     f"{event['sentences_per_s']:.0f} sent/s ETA {_clock(event['eta_s'])}",
+                                     refresh=False)
+        elif event["epoch_step"] % self.every == 0 or event["epoch_step"] == event["steps_per_epoch"]:
+            self._line(f"epoch {event['epoch']} step {event['epoch_step']}/{event['steps_per_epoch']}  "
+                       f"loss {event['loss']:.4f}  lr {event['lr']:.2e}  "
+                       f"{event['sentences_per_s']:.0f} sent/s  ETA {_clock(event['eta_s'])}")
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values: dict[str, Any] = {"model": args.model, "data": args.data or ""}
+    for f in fields(TrainConfig):
+        if f.name not in NOT_FLAGS and getattr(args, f.name, None) is not None:
+            values[f.name] = getattr(args, f.name)
+    return TrainConfig(**values)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from workbench.core.runs import check_run_name, new_run_id, run_path
+    from workbench.core.train import train
+
+    runs_dir = Path(args.runs)
+    if args.resume:
+        run_dir = run_path(runs_dir, args.resume)
+        if not (run_dir / "config.json").is_file():
+            raise CliError(f"{run_dir}: no such run to resume")
+        config = TrainConfig.load(run_dir / "config.json")
+    else:
+        config = config_from_args(args)
+        problems = config.validate()
+        if problems:
+            raise CliError("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in problems.items()))
+        run_dir = runs_dir / (check_run_name(args.name) if args.name else new_run_id(runs_dir))
+    stop = threading.Event()
+    interrupted = {"count": 0}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted["count"] += 1
+        if interrupted["count"] > 1:
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping at the next batch and saving a checkpoint (Ctrl-C again to abandon it)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, on_sigint)
+    print(f"run: {run_dir}", file=sys.stderr, flush=True)
+    try:
+        result = train(config, run_dir, on_event=Progress(), stop=stop, resume=bool(args.resume))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.status == "stopped":
+        print(f"stopped at epoch {result.epochs_done}; checkpoint saved. Continue with:\n"
+              f"  workbench train --resume {run_dir.name}" + _runs_flag(args), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.status == "failed":
+        print(f"error: {result.error}", file=sys.stderr)
+        return 1
+    print(f"best epoch {result.best_epoch}: validation MCC {result.best_val_mcc:.3f}")
+    if result.final:
+        print(f"in_domain_dev MCC {result.final['in_domain_dev_mcc']:.3f}")
+        print(f"holdout (out_of_domain_dev) MCC {result.final['holdout_mcc']:.3f}, "
+              f"accuracy {result.final['holdout_accuracy']:.3f}")
+    print(f"model: {run_dir / 'model'}")
+    return 0
+
+
+def _runs_flag(args: argparse.Namespace) -> str:
+    return "" if Path(args.runs) == default_runs_dir() else f" --runs {args.runs}"
+
+
+# ---------------------------------------------------------------- eval, predict, runs
+
+def _model_folder(args: argparse.Namespace) -> Path:
+    from workbench.core.runs import run_path
+
+    run_dir = run_path(Path(args.runs), args.run)
+    if (run_dir / "model").is_dir():
+        return run_dir / "model"
+    if (run_dir / "config.json").is_file() and not (run_dir / "metrics.jsonl").exists():
+        return run_dir  # a plain save_pretrained folder
+    raise CliError(f"{run_dir}: no trained model yet (no model/ folder); train or resume it first")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from workbench.core.data import load_cola
+    from workbench.core.evaluate import evaluate_frame
+    from workbench.core.model import load_model, load_tokenizer
+    from workbench.core.runs import write_json_atomic
+
+    model_dir = _model_folder(args)
+    run_dir = model_dir.parent if model_dir.name == "model" else model_dir
+    if args.data:
+        cola = load_cola(args.data)
+        name, frame = Path(args.data).stem, cola["holdout"]
+    else:
+        cola = load_cola(None)
+        name, frame = args.split, cola[args.split]
+    report = evaluate_frame(load_model(str(model_dir)), load_tokenizer(str(model_dir)), frame, name)
+    if args.json:
+        print(json.dumps({name: report.summary()}, indent=2))
+    else:
+        print_report(report)
+    if model_dir.name == "model":
+        eval_path = run_dir / "eval.json"
+        existing = json.loads(eval_path.read_text()) if eval_path.is_file() else {}
+        existing[name] = report.summary()
+        write_json_atomic(eval_path, existing)
+        target = run_dir / ("predictions.tsv" if name == "holdout" else f"predictions-{name}.tsv")
+        report.save_predictions(target)
+        print(f"predictions: {target}", file=sys.stderr)
+    if report.single_class:
+        print(report.warning(), file=sys.stderr)
+    return 0
+
+
+def print_report(report: Any) -> None:
+    (tn, fp), (fn, tp) = report.confusion
+    print(f"{report.name}: {report.n} sentences")
+    print(f"  MCC      {report.mcc:.3f}")
+    print(f"  accuracy {report.accuracy:.3f}")
+    print("  confusion (rows true, columns predicted)")
+    print("                 unacceptable  acceptable")
+    print(f"    unacceptable {tn:>12}  {fp:>10}")
+    print(f"    acceptable   {fn:>12}  {tp:>10}")
+    print("  per source      n     MCC   accuracy")
+    for row in report.per_source:
+        print(f"    {row['source']:<8} {row['n']:>5}  {row['mcc']:>6.3f}  {row['accuracy']:>8.3f}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from workbench.core.predict import InputError, Predictor
+
+    sentences = args.sentences or [line for line in sys.stdin.read().splitlines() if line.strip()]
+    if not sentences:
+        raise CliError("no sentences: pass them as arguments or one per line on stdin")
+    predictor = Predictor.load(_model_folder(args))
+    status = 0
+    for sentence in sentences:
+        try:
+            result = predictor.predict_one(sentence)
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        if args.json:
+            print(json.dumps(result.to_dict(), ensure_ascii=False))
+        else:
+            probs = result.probabilities
+            note = f"  (truncated to {result.tokens} tokens)" if result.truncated else ""
+            print(f"{result.label:<12}  p(acceptable) {probs['acceptable']:.3f}  "
+                  f"p(unacceptable) {probs['unacceptable']:.3f}  {result.sentence}{note}")
+    return status
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from workbench.core.runs import list_runs
+
+    runs = list_runs(Path(args.runs))
+    if not runs:
+        print(f"no runs in {args.runs}")
+        return 0
+    print(f"{'run':<22} {'status':<8} {'started':<19} {'epochs':>6} {'best val MCC':>12} {'holdout MCC':>11}")
+    for info in runs:
+        best = f"{info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "-"
+        holdout = f"{info.holdout_mcc:.3f}" if info.holdout_mcc is not None else "-"
+        print(f"{info.id:<22} {info.status:<8} {info.started:<19} {info.epochs_done:>3}/{info.epochs:<2} "
+              f"{best:>12} {holdout:>11}")
+        if info.status == "failed" and info.error:
+            print(f"{'':<22} {info.error}")
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from workbench.tui.app import make_app
+
+    app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=getattr(args, "run", None))
+    app.run()
+    return int(app.return_code or 0)
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", default=DEFAULT_MODEL,
+                        help="Hugging Face model id or local folder (default: the embedded all-MiniLM-L6-v2)")
+    common.add_argument("--data", default=None, help="CoLA folder or zip contents, or a CSV/TSV file "
+                        "(default: the bundled data/cola)")
+    common.add_argument("--runs", default=str(default_runs_dir()), help="runs folder (default: ./runs)")
+
+    parser = argparse.ArgumentParser(prog="workbench", parents=[common],
+                                     description="Fine-tune BERT-style encoders on CoLA. "
+                                     "With no command, opens the terminal workbench.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    open_cmd = sub.add_parser("open", parents=[common], help="open the workbench on a run")
+    open_cmd.add_argument("run")
+    open_cmd.set_defaults(func=cmd_tui)
+
+    data = sub.add_parser("data", help="fetch, show and tokenize data").add_subparsers(dest="data_command",
+                                                                                       required=True)
+    fetch = data.add_parser("fetch", help="get the CoLA release (official URL, a zip or a folder)")
+    fetch.add_argument("--from", dest="source", default=COLA_URL, help=f"URL, zip or folder (default {COLA_URL})")
+    fetch.add_argument("--to", default=None, help="destination folder (default: the bundled data/cola)")
+    fetch.set_defaults(func=cmd_data_fetch)
+    show = data.add_parser("show", parents=[common], help="rows, labels, sources, token lengths, samples")
+    show.add_argument("--split", choices=SPLIT_CHOICES, default="train")
+    show.add_argument("--samples", type=int, default=5)
+    show.set_defaults(func=cmd_data_show)
+    tok = data.add_parser("tokenize", parents=[common], help="WordPiece tokens and ids of a sentence")
+    tok.add_argument("sentence")
+    tok.add_argument("--max-length", type=int, default=128)
+    tok.set_defaults(func=cmd_data_tokenize)
+
+    model = sub.add_parser("model", help="model information").add_subparsers(dest="model_command", required=True)
+    model_show = model.add_parser("show", parents=[common], help="print the model's configuration")
+    model_show.set_defaults(func=cmd_model_show)
+
+    train = sub.add_parser("train", parents=[common], help="fine-tune into runs/<id>/",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train.add_argument("--name", help="run id (default: a timestamp)")
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        kind = type(getattr(defaults, f.name))
+        train.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None,
+                           help=f"(default {getattr(defaults, f.name)})")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", parents=[common], help="MCC, accuracy, confusion, per source")
+    evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
+    evaluate.add_argument("--split", choices=SPLIT_CHOICES, default="holdout")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_eval)
+
+    predict = sub.add_parser("predict", parents=[common], help="classify sentences (arguments or stdin)")
+    predict.add_argument("run", help="run id or folder (or a saved model folder)")
+    predict.add_argument("sentences", nargs="*")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(func=cmd_predict)
+
+    runs = sub.add_parser("runs", parents=[common], help="list runs")
+    runs.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", cmd_tui)
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        if isinstance(err, _error_types()):
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
