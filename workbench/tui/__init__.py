@@ -1,0 +1,1 @@
+"""The terminal workbench: a Textual face over `workbench.core` (which never imports Textual)."""

@@ -1,0 +1,130 @@
+"""Every message the workbench posts, as dataclasses.
+
+Workers post these from their threads (post_message is thread-safe); panes and the
+app handle them on the event loop, which is the only place widgets are touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class StatusChanged(Message):
+    """A line for the status bar: loading states, errors, hints."""
+
+    text: str
+    severity: str = "information"  # information, warning, error
+
+
+@dataclass
+class DataLoaded(Message):
+    """CoLA (or a user file) is loaded: a `workbench.core.data.CoLA`."""
+
+    cola: Any
+    source: str
+
+
+@dataclass
+class TokenizerLoaded(Message):
+    """The tokenizer of the chosen model, for token lengths and WordPiece views."""
+
+    tokenizer: Any
+    model: str
+
+
+@dataclass
+class TokenLengths(Message):
+    """Token lengths of every sentence of one split, for the histogram."""
+
+    split: str
+    lengths: list[int]
+
+
+@dataclass
+class TrainProgress(Message):
+    """Per-batch `step` events. High rate: a newer one absorbs an older one still queued,
+    so the queue never backs up and no loss point is lost."""
+
+    run_id: str
+    steps: list[dict[str, Any]]
+    memory: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        # Called on the queued (older) message with the next one; merging keeps every point.
+        if isinstance(message, TrainProgress) and message.run_id == self.run_id:
+            message.steps[:0] = self.steps
+            return True
+        return False
+
+
+@dataclass
+class TrainEvent(Message):
+    """Low-rate training events: start, epoch, checkpoint, log, end."""
+
+    run_id: str
+    event: dict[str, Any]
+
+
+@dataclass
+class TrainFinished(Message):
+    """The training worker returned (done, stopped or failed)."""
+
+    run_id: str
+    status: str
+    error: str = ""
+
+
+@dataclass
+class RunChosen(Message):
+    """The user picked a run: the panes show it."""
+
+    run_id: str | None
+
+
+@dataclass
+class EvalDone(Message):
+    """An evaluation finished: a `workbench.core.evaluate.EvalReport`."""
+
+    run_id: str | None
+    dataset: str
+    report: Any
+    model_label: str
+    trained: bool
+
+
+@dataclass
+class PredictionReady(Message):
+    """The model's answer for one sentence typed in the sentence box."""
+
+    sentence: str
+    prediction: Any  # workbench.core.predict.Prediction, or None with an error
+    model_label: str
+    trained: bool
+    error: str = ""
+    remember: bool = False  # add to the history (the user pressed Enter)
+
+
+@dataclass
+class SendToPredict(Message):
+    """Put a sentence into the sentence box (Enter on a misclassified sentence)."""
+
+    sentence: str
+
+
+@dataclass
+class RunsRefreshed(Message):
+    """A fresh listing of the runs folder (`workbench.core.runs.RunInfo` objects)."""
+
+    runs: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class WorkerFailed(Message):
+    """A worker raised: the app shows a notification and an error line, and keeps running."""
+
+    worker_name: str
+    error: str

@@ -1,0 +1,248 @@
+"""1 Data: browse a split, filter by label and source, search, stats, token lengths, WordPiece."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+
+from workbench.tui.messages import DataLoaded, StatusChanged, TokenizerLoaded, TokenLengths
+from workbench.tui.panes.base import Pane
+from workbench.tui.widgets.charts import Histogram
+
+SPLITS = ("train", "validation", "in_domain_dev", "holdout")
+LABEL_FILTERS: tuple[int | None, ...] = (None, 1, 0)
+LABEL_NAMES = {None: "all", 1: "acceptable", 0: "unacceptable"}
+
+
+def label_cell(label: int) -> Text:
+    return Text("1 ok", style="green") if label else Text("0 *", style="red")
+
+
+class DataPane(Pane):
+    """The chosen split in a table, with filters, stats and a token-length histogram."""
+
+    BINDINGS = [
+        Binding("s", "next_split", "Split"),
+        Binding("l", "next_label", "Label"),
+        Binding("o", "next_source", "Source"),
+        Binding("slash", "search", "Search"),
+        Binding("escape", "clear_search", "Clear", show=False),
+    ]
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.cola: Any = None
+        self.source_name = ""
+        self.split = "train"
+        self.label_filter: int | None = None
+        self.source_filter: str | None = None
+        self.search_text = ""
+        self.tokenizer: Any = None
+        self.lengths: dict[str, list[int]] = {}
+        self.shown: Any = None  # the filtered DataFrame on screen
+        self._search_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="data-left"):
+                yield Static("loading CoLA…", id="data-filters")
+                yield Input(placeholder="search sentences (enter: done, escape: clear)", id="data-search",
+                            compact=True)
+                table: DataTable[Any] = DataTable(id="data-table", cursor_type="row", zebra_stripes=True)
+                table.loading = True
+                yield table
+                yield Static("", id="data-tokens")
+            with Vertical(id="data-right"):
+                yield Static("", id="data-stats")
+                yield Histogram("token lengths", id="data-hist")
+
+    def on_mount(self) -> None:
+        self.query_one("#data-search").display = False
+        table = self.query_one("#data-table", DataTable)
+        table.add_column("line", key="line")
+        table.add_column("src", key="source")
+        table.add_column("label", key="label")
+        table.add_column("sentence", key="sentence")
+
+    def focus_default(self) -> None:
+        self.query_one("#data-table").focus()
+
+    # ------------------------------------------------------------ loading (workers)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data", name="load data")
+    def load(self, data: str | None, model: str) -> None:
+        """Load CoLA (pandas, sklearn) and then the tokenizer (transformers, torch) off the screen thread."""
+        self.post_message(StatusChanged(f"loading data {data or '(bundled CoLA)'}…"))
+        from workbench.core.data import load_cola
+
+        cola = load_cola(data or None)
+        self.post_message(DataLoaded(cola, str(cola.folder)))
+        self.post_message(StatusChanged(f"loading the tokenizer of {model} (torch, transformers)…"))
+        from workbench.core.model import load_tokenizer, quiet_transformers
+
+        quiet_transformers()
+        tokenizer = load_tokenizer(model)
+        self.post_message(TokenizerLoaded(tokenizer, model))
+        self.post_message(StatusChanged("ready"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="lengths", name="token lengths")
+    def measure(self, split: str, sentences: list[str]) -> None:
+        from workbench.core.data import token_lengths
+
+        self.post_message(TokenLengths(split, token_lengths(self.tokenizer, sentences)))
+
+    def on_data_loaded(self, message: DataLoaded) -> None:
+        self.cola = message.cola
+        self.source_name = message.source
+        self.lengths.clear()
+        self.source_filter = None
+        table = self.query_one("#data-table")
+        table.loading = False
+        if self.workbench.active_pane == "data" and self.app.focused is None:
+            table.focus()
+        self.refresh_table()
+        self.measure_split()
+
+    def on_tokenizer_loaded(self, message: TokenizerLoaded) -> None:
+        self.tokenizer = message.tokenizer
+        self.measure_split()
+        self.show_tokens()
+
+    def on_token_lengths(self, message: TokenLengths) -> None:
+        self.lengths[message.split] = message.lengths
+        if message.split == self.split:
+            self.query_one(Histogram).set_values(message.lengths)
+            self.show_stats()
+
+    def measure_split(self) -> None:
+        if self.cola is None or self.tokenizer is None or self.split in self.lengths:
+            return
+        self.measure(self.split, self.cola[self.split]["sentence"].tolist())
+
+    # ------------------------------------------------------------ filters
+
+    def filtered(self) -> Any:
+        frame = self.cola[self.split]
+        if self.label_filter is not None:
+            frame = frame[frame["label"] == self.label_filter]
+        if self.source_filter is not None:
+            frame = frame[frame["source"] == self.source_filter]
+        if self.search_text:
+            frame = frame[frame["sentence"].str.contains(self.search_text, case=False, regex=False)]
+        return frame
+
+    def refresh_table(self) -> None:
+        if self.cola is None:
+            return
+        self.shown = self.filtered()
+        table = self.query_one("#data-table", DataTable)
+        table.clear()
+        rows = zip(self.shown["line"].tolist(), self.shown["source"].tolist(),
+                   self.shown["label"].tolist(), self.shown["sentence"].tolist(), strict=True)
+        table.add_rows((str(line), source, label_cell(label), sentence) for line, source, label, sentence in rows)
+        total = len(self.cola[self.split])
+        search = f" · search {self.search_text!r}" if self.search_text else ""
+        self.query_one("#data-filters", Static).update(
+            f"[b]{self.split}[/b] {len(self.shown):,}/{total:,} · label {LABEL_NAMES[self.label_filter]}"
+            f" · src {self.source_filter or 'all'}{search}")
+        self.show_stats()
+        self.show_tokens()
+
+    def show_stats(self) -> None:
+        if self.cola is None:
+            return
+        from workbench.core.data import describe  # pandas is loaded by now
+
+        frame = self.cola[self.split]
+        stats = describe(frame, self.lengths.get(self.split))
+        lines = [f"[b]{self.split}[/b]  {stats['rows']:,} rows",
+                 f"acceptable   {stats['acceptable']:>5,} {stats['acceptable_share']:6.1%}",
+                 f"unacceptable {stats['unacceptable']:>5,} {1 - stats['acceptable_share']:6.1%}"]
+        if "token_lengths" in stats:
+            t = stats["token_lengths"]
+            lines.append(f"tokens p50 {t['p50']} p90 {t['p90']} max {t['max']}")
+        sources = stats["sources"]
+        shown = sorted(sources.items(), key=lambda kv: -kv[1])[:6]
+        lines.append("sources: " + " ".join(f"{name} {count}" for name, count in shown)
+                     + (f" +{len(sources) - 6} more" if len(sources) > 6 else ""))
+        self.query_one("#data-stats", Static).update("\n".join(lines))
+
+    def show_tokens(self) -> None:
+        target = self.query_one("#data-tokens", Static)
+        table = self.query_one("#data-table", DataTable)
+        if self.shown is None or not len(self.shown) or table.cursor_row >= len(self.shown):
+            target.update("")
+            return
+        sentence = self.shown["sentence"].iloc[table.cursor_row]
+        if self.tokenizer is None:
+            target.update(f"{sentence}\n[dim]tokens: loading the tokenizer…[/dim]")
+            return
+        from workbench.core.model import tokenize
+
+        pieces = tokenize(self.tokenizer, sentence)
+        tokens = " ".join(f"{token}[dim]:{token_id}[/dim]" for token, token_id in pieces)
+        target.update(Text.from_markup(f"[b]{len(pieces)} tokens[/b] {tokens}"))
+
+    @on(DataTable.RowHighlighted, "#data-table")
+    def _row_highlighted(self) -> None:
+        self.show_tokens()
+
+    def action_next_split(self) -> None:
+        self.set_split(SPLITS[(SPLITS.index(self.split) + 1) % len(SPLITS)])
+
+    def set_split(self, split: str) -> None:
+        self.split = split
+        self.source_filter = None
+        self.refresh_table()
+        self.query_one(Histogram).set_values(self.lengths.get(split, []))
+        self.measure_split()
+
+    def action_next_label(self) -> None:
+        self.label_filter = LABEL_FILTERS[(LABEL_FILTERS.index(self.label_filter) + 1) % len(LABEL_FILTERS)]
+        self.refresh_table()
+
+    def action_next_source(self) -> None:
+        if self.cola is None:
+            return
+        sources: list[str | None] = [None, *sorted(self.cola[self.split]["source"].unique().tolist())]
+        self.source_filter = sources[(sources.index(self.source_filter) + 1) % len(sources)]
+        self.refresh_table()
+
+    def action_search(self) -> None:
+        search = self.query_one("#data-search", Input)
+        search.display = True
+        search.focus()
+
+    def action_clear_search(self) -> None:
+        search = self.query_one("#data-search", Input)
+        search.value = ""
+        search.display = False
+        if self.search_text:
+            self.search_text = ""
+            self.refresh_table()
+        self.focus_default()
+
+    @on(Input.Changed, "#data-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(0.25, lambda: self.apply_search(event.value))
+
+    def apply_search(self, text: str) -> None:
+        if text.strip() != self.search_text:
+            self.search_text = text.strip()
+            self.refresh_table()
+
+    @on(Input.Submitted, "#data-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self.apply_search(event.value)
+        if not event.value.strip():
+            self.query_one("#data-search").display = False
+        self.focus_default()

@@ -1,0 +1,52 @@
+"""Horizontal probability bars for the two CoLA labels."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from workbench.core.config import LABELS
+
+
+def bar_line(label: str, probability: float, width: int, style: str = "") -> Text:
+    """`label  ████████░░░░  0.734`: a bar WIDTH cells wide, filled by PROBABILITY."""
+    probability = min(1.0, max(0.0, probability))
+    filled = round(probability * width)
+    line = Text(f"{label:<13}")
+    line.append("█" * filled, style=style)
+    line.append("░" * (width - filled), style="dim")
+    line.append(f" {probability:6.1%}")
+    return line
+
+
+class ProbabilityBars(Widget):
+    """Softmax probability of each label as a bar, and the predicted label."""
+
+    DEFAULT_CSS = "ProbabilityBars { height: 3; }"
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.probabilities: dict[str, float] = {}
+        self.predicted = ""
+
+    def show(self, probabilities: dict[str, float], predicted: str) -> None:
+        self.probabilities = dict(probabilities)
+        self.predicted = predicted
+        self.refresh()
+
+    def clear(self) -> None:
+        self.show({}, "")
+
+    def render(self) -> Text:
+        width = max(10, self.size.width - 22)
+        text = Text()
+        styles = {"acceptable": "green", "unacceptable": "red"}
+        for label in reversed(LABELS):  # acceptable first
+            text.append_text(bar_line(label, self.probabilities.get(label, 0.0), width, styles[label]))
+            text.append("\n")
+        if self.predicted:
+            text.append("prediction: ")
+            text.append(self.predicted, style="bold " + styles.get(self.predicted, ""))
+        else:
+            text.append("prediction: —", style="dim")
+        return text

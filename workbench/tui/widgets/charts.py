@@ -1,0 +1,103 @@
+"""Plotext charts that keep their own bounded series and redraw on a timer (about 4 Hz).
+
+Data arrives at any rate through `add`; the chart only marks itself dirty. A timer
+redraws at most REDRAW_HZ times a second, so a fast training never floods the screen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Sequence
+
+from textual_plotext import PlotextPlot
+
+REDRAW_HZ = 4.0
+MAX_POINTS = 5000
+
+
+def _theme() -> str:
+    return "clear" if os.environ.get("NO_COLOR") else "auto"
+
+
+class SeriesChart(PlotextPlot):
+    """Line chart of named (x, y) series, e.g. raw and smoothed loss."""
+
+    def __init__(self, title: str, series: Sequence[str], *, xlabel: str = "", ylim: tuple[float, float] | None = None,
+                 max_points: int = MAX_POINTS, markers: Sequence[str] | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self.xlabel = xlabel
+        self.ylim = ylim
+        self.series: dict[str, deque[tuple[float, float]]] = {name: deque(maxlen=max_points) for name in series}
+        self.markers = dict(zip(series, markers or ["braille"] * len(series), strict=False))
+        self.redraws = 0
+        self._dirty = True
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.theme = _theme()  # type: ignore[assignment]
+        self.set_interval(1 / REDRAW_HZ, self.redraw_if_dirty)
+        self.redraw_if_dirty()
+
+    def add(self, name: str, x: float, y: float) -> None:
+        self.series[name].append((x, y))
+        self._dirty = True
+
+    def clear_series(self) -> None:
+        for points in self.series.values():
+            points.clear()
+        self._dirty = True
+
+    def points(self, name: str) -> int:
+        return len(self.series[name])
+
+    def redraw_if_dirty(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.redraws += 1
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title)
+        plt.xlabel(self.xlabel)
+        if self.ylim:
+            plt.ylim(*self.ylim)
+        for name, points in self.series.items():
+            if points:
+                xs, ys = zip(*points, strict=True)
+                plt.plot(list(xs), list(ys), label=name, marker=self.markers.get(name, "braille"))
+        self.refresh()
+
+
+class Histogram(PlotextPlot):
+    """Histogram of integers (token lengths)."""
+
+    def __init__(self, title: str, *, bins: int = 24, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title = title
+        self.bins = bins
+        self.values: list[int] = []
+        self._dirty = True
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.theme = _theme()  # type: ignore[assignment]
+        self.set_interval(1 / REDRAW_HZ, self.redraw_if_dirty)
+        self.redraw_if_dirty()
+
+    def set_values(self, values: Sequence[int]) -> None:
+        self.values = list(values)
+        self._dirty = True
+
+    def redraw_if_dirty(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title)
+        if self.values:
+            plt.hist(self.values, bins=self.bins)
+        self.refresh()
