@@ -106,7 +106,7 @@ class WorkbenchApp(App[None]):
 
     def action_show_pane(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
-        self.focus_pane()
+        self.call_after_refresh(self.focus_pane)  # once the pane is shown: hidden widgets refuse focus
 
     def focus_pane(self) -> None:
         self.pane(self.active_pane).focus_default()

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Static, Tabs
 
 from workbench.tui.messages import DataLoaded, StatusChanged, TokenizerLoaded, TokenLengths
 from workbench.tui.panes.base import Pane
@@ -105,7 +105,7 @@ class DataPane(Pane):
         self.source_filter = None
         table = self.query_one("#data-table")
         table.loading = False
-        if self.workbench.active_pane == "data" and self.app.focused is None:
+        if self.workbench.active_pane == "data" and (self.app.focused is None or isinstance(self.app.focused, Tabs)):
             table.focus()
         self.refresh_table()
         self.measure_split()

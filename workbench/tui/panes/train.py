@@ -78,13 +78,17 @@ class TrainPane(Pane):
     def compose(self) -> ComposeResult:
         yield Static("no training yet: check the form, then press s (or enter in a field)", id="train-progress")
         with Horizontal(id="train-body"):
-            with VerticalScroll(id="train-form"):
-                defaults = TrainConfig().to_dict()
-                for name in FORM_FIELDS:
-                    with Horizontal(classes="form-row"):
-                        yield Label(name, classes="form-label")
-                        yield Input(str(defaults[name]), id=f"field-{name}", compact=True, classes="form-input")
+            with Vertical(id="train-form"):
                 yield Static("", id="form-problems")
+                fields_box = VerticalScroll(id="form-fields")
+                fields_box.can_focus = False  # tab goes straight to the fields
+                with fields_box:
+                    defaults = TrainConfig().to_dict()
+                    for name in FORM_FIELDS:
+                        with Horizontal(classes="form-row"):
+                            yield Label(name, classes="form-label")
+                            yield Input(str(defaults[name]), id=f"field-{name}", compact=True,
+                                        classes="form-input")
             with Vertical(id="train-charts"):
                 with Horizontal(classes="chart-row"):
                     yield SeriesChart("loss per batch", ["loss", "smoothed"], xlabel="step",
@@ -93,7 +97,7 @@ class TrainPane(Pane):
                 with Horizontal(classes="chart-row"):
                     yield SeriesChart("validation", ["mcc", "accuracy"], xlabel="epoch", markers=["hd", "hd"],
                                       id="chart-val")
-                    yield RichLog(id="train-log", wrap=True, markup=True, max_lines=500)
+                    yield RichLog(id="train-log", wrap=True, markup=True, max_lines=500, min_width=20)
 
     def on_mount(self) -> None:
         self.set_config(self.workbench.initial_config())
@@ -134,7 +138,7 @@ class TrainPane(Pane):
             self.query_one(f"#field-{name}", Input).set_class(name in self.problems, "-invalid")
         text = "\n".join(f"[b]{name}[/b]: {problem}" for name, problem in self.problems.items())
         self.query_one("#form-problems", Static).update(
-            f"[red]{text}[/red]" if text else "[green]ready: s or enter starts[/green]")
+            f"[red]{text}[/red]" if text else "[green]valid · enter (or s outside the form) starts[/green]")
 
     @on(Input.Changed, ".form-input")
     def _field_changed(self) -> None:
