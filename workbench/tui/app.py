@@ -16,7 +16,7 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import ContentSwitcher, Footer, Static, TabbedContent, TabPane, Tabs
 
 from workbench.core.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
 from workbench.tui.messages import RunChosen, RunsRefreshed, SendToPredict, StatusChanged, TrainEvent, \
@@ -105,8 +105,12 @@ class WorkbenchApp(App[None]):
         return self.query_one(TabbedContent).active or "data"
 
     def action_show_pane(self, name: str) -> None:
-        self.query_one(TabbedContent).active = name
-        self.call_after_refresh(self.focus_pane)  # once the pane is shown: hidden widgets refuse focus
+        tabbed = self.query_one(TabbedContent)
+        tabbed.active = name
+        # Show the pane now rather than when the tab message arrives: hidden widgets refuse focus,
+        # and a key typed right after the number must reach the new pane.
+        tabbed.get_child_by_type(ContentSwitcher).current = name
+        self.focus_pane()
 
     def focus_pane(self) -> None:
         self.pane(self.active_pane).focus_default()
@@ -144,7 +148,8 @@ class WorkbenchApp(App[None]):
         if run_id:
             run_dir = self.runs_dir / run_id
             if (run_dir / "model" / "config.json").is_file():
-                return str(run_dir), f"run {run_id}", True
+                # The model folder itself: a run folder also holds the TrainConfig's config.json.
+                return str(run_dir / "model"), f"run {run_id}", True
             return self.model, f"{self.model} (run {run_id} has no saved model yet)", False
         from workbench.core.predict import _is_finetuned
 
@@ -154,7 +159,7 @@ class WorkbenchApp(App[None]):
     def get_predictor(self, run_id: str | None, on_status: Callable[[Any], Any] | None = None) -> tuple[Any, str, bool]:
         """A cached `Predictor` for RUN_ID (thread-safe; call from workers: it may load a model)."""
         source, label, trained = self.model_source(run_id)
-        model_file = Path(source) / "model" / "model.safetensors"
+        model_file = Path(source) / "model.safetensors"  # a new best epoch replaces it: reload
         key = f"{source}@{model_file.stat().st_mtime_ns if model_file.exists() else 0}"
         with self._predictor_lock:
             if key not in self._predictors:

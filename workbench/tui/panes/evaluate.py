@@ -60,6 +60,7 @@ class EvaluatePane(Pane):
         self.show_header()
 
     def focus_default(self) -> None:
+        self.show_header()
         self.query_one("#eval-wrong").focus()
 
     def show_run(self, run_id: str | None) -> None:
