@@ -1,0 +1,109 @@
+"""Snapshot tests of each pane at 80x24 (pytest-textual-snapshot).
+
+No clock, seed or cursor dependence: a run with a fixed history, a tiny model with
+fixed weights, the bundled CoLA with its seeded split, non-blinking cursors, no toasts,
+and relative paths (the tests run in a temporary folder).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+from tui_helpers import DEMO_RUN, demo_run, wait_until
+
+from workbench.core.config import DEFAULT_MODEL
+from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.panes.data import DataPane
+from workbench.tui.panes.evaluate import EvaluatePane
+from workbench.tui.panes.predict import PredictPane
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def demo_app(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WorkbenchApp:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    demo_run(Path("runs"), tiny_model_dir)
+    app = make_app(model=DEFAULT_MODEL, runs_dir=Path("runs"), run=DEMO_RUN)
+    app.load_on_start = False  # only the Data pane needs CoLA and the tokenizer
+    return app
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Freeze what could differ between two runs: blinking cursors, toasts, pending redraws."""
+    for box in pilot.app.query(Input):
+        box.cursor_blink = False
+    pilot.app.clear_notifications()
+    await pilot.pause(0.6)  # two chart timer ticks
+    pilot.app.clear_notifications()
+
+
+def test_data_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("1")
+        pane = pilot.app.query_one(DataPane)
+        await wait_until(pilot, lambda: "train" in pane.lengths and pane.tokenizer is not None, what="data")
+        await settle(pilot)
+
+    demo_app.load_on_start = True
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_train_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("2")
+        await settle(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_train_pane_charts_only(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("2", "c")  # hide the form: the charts take the width
+        await settle(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_evaluate_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("3", "e")
+        pane = pilot.app.query_one(EvaluatePane)
+        await wait_until(pilot, lambda: pane.report is not None, what="the evaluation")
+        await wait_until(pilot, lambda: not pilot.app.query_one("#eval-wrong", DataTable).loading)
+        await settle(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_predict_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("4", *"The book was written by John.", "enter")
+        pane = pilot.app.query_one(PredictPane)
+        await wait_until(pilot, lambda: len(pane.history) == 1, what="a prediction")
+        await pilot.press(*" Quickly")
+        await wait_until(pilot, lambda: pane.latest is not None and pane.latest.sentence.endswith("Quickly"))
+        await settle(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_runs_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: pilot.app.query_one("#runs-table", DataTable).row_count == 1)
+        await settle(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
