@@ -401,7 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "func", None) is cmd_predict and not any(e.startswith("-") for e in extra):
+        args.sentences = [*args.sentences, *extra]  # sentences given after the flags
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     func = getattr(args, "func", cmd_tui)
     try:
         return int(func(args) or 0)

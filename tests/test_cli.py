@@ -1,0 +1,109 @@
+"""The `workbench` command end to end on a tiny model: train, eval, predict, runs, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+from workbench.core.runs import read_metrics
+
+
+def tiny_train_args(model: Path, runs: Path, name: str, *extra: str) -> list[str]:
+    return ["train", "--model", str(model), "--runs", str(runs), "--name", name, "--epochs", "1",
+            "--batch-size", "16", "--train-limit", "64", "--precision", "fp32", "--learning-rate", "1e-3",
+            *extra]
+
+
+def test_train_eval_predict_runs(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    assert main(tiny_train_args(tiny_model_dir, runs, "tiny")) == 0
+    out, err = capsys.readouterr()
+    assert "holdout (out_of_domain_dev) MCC" in out
+    assert "epoch 1: train loss" in err  # plain progress lines when not on a terminal
+
+    assert main(["eval", "tiny", "--runs", str(runs), "--split", "in_domain_dev"]) == 0
+    out, _ = capsys.readouterr()
+    assert "in_domain_dev: 527 sentences" in out and "MCC" in out and "per source" in out
+    report = json.loads((runs / "tiny" / "eval.json").read_text())
+    assert {"holdout", "in_domain_dev"} <= set(report)
+
+    assert main(["predict", "tiny", "--runs", str(runs), "--json", "The cat sat on the mat.", "Cat the mat."]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        result = json.loads(line)
+        assert result["label"] in ("acceptable", "unacceptable")
+        assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+    assert main(["runs", "--runs", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "done" in out
+
+
+def test_predict_reads_stdin_and_reports_empty_lines(tiny_model_dir: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("One sentence here.\nAnother one.\n"))
+    assert main(["predict", str(tiny_model_dir), "--runs", str(tmp_path)]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    assert main(["predict", str(tiny_model_dir), "--runs", str(tmp_path), "\x00\x01  "]) == 2
+    assert "empty sentence" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--epochs", "0"], "--epochs: must be between 1 and 1000"),
+        (["train", "--name", "../escape"], "run name '../escape'"),
+        (["train", "--resume", "nothing-here"], "no such run to resume"),
+        (["eval", "missing-run"], "no trained model yet"),
+        (["model", "show", "--model", "/nonexistent/model"], "not a model folder"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], message: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*args, "--runs", str(tmp_path)] if args[0] != "model" else args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_data_file_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("src\t1\t\tfine\nsrc\tyes\t\tnot a label\n")
+    assert main(["data", "show", "--data", str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {bad}:2: label: 'yes' is not 0 or 1"
+
+
+def test_sigint_checkpoints_exits_130_and_resumes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    args = tiny_train_args(tiny_model_dir, runs, "int")
+    args[args.index("--train-limit") + 1] = "2000"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        steps = [e for e in read_metrics(runs / "int") if e["kind"] == "step"]
+        if len(steps) >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert "workbench train --resume int" in output
+    assert (runs / "int" / "checkpoint" / "meta.json").is_file()
+    assert main(["train", "--resume", "int", "--runs", str(runs)]) == 0
+    events = read_metrics(runs / "int")
+    assert [e["status"] for e in events if e["kind"] == "end"] == ["stopped", "done"]
+    steps = [e["step"] for e in events if e["kind"] == "step"]
+    assert steps == list(range(1, len(steps) + 1))  # no step lost or repeated
