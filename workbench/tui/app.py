@@ -19,8 +19,15 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static, TabbedContent, TabPane, Tabs
 
 from workbench.core.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
-from workbench.tui.messages import RunChosen, RunsRefreshed, SendToPredict, StatusChanged, TrainEvent, \
-    TrainFinished, WorkerFailed
+from workbench.tui.messages import (
+    RunChosen,
+    RunsRefreshed,
+    SendToPredict,
+    StatusChanged,
+    TrainEvent,
+    TrainFinished,
+    WorkerFailed,
+)
 from workbench.tui.panes.base import Pane
 from workbench.tui.panes.data import SPLITS, DataPane
 from workbench.tui.panes.evaluate import DATASETS, EvaluatePane
@@ -263,7 +270,8 @@ class WorkbenchApp(App[None]):
         yield SystemCommand("runs: refresh", "List the runs again", partial(self.call_pane, "runs",
                                                                              "action_refresh_runs")())
         for name in PANES:
-            yield SystemCommand(f"go: {TITLES[name]}", f"Switch to the {name} pane", partial(self.action_show_pane, name))
+            yield SystemCommand(f"go: {TITLES[name]}", f"Switch to the {name} pane",
+                                partial(self.action_show_pane, name))
         yield SystemCommand("help: keys", "Every key of the workbench", self.action_help)
         for info in self.runs:
             best = f"best val MCC {info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "no epoch yet"

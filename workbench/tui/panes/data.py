@@ -36,7 +36,7 @@ class DataPane(Pane):
         Binding("escape", "clear_search", "Clear", show=False),
     ]
 
-    def __init__(self, id: str | None = None) -> None:
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.cola: Any = None
         self.source_name = ""

@@ -34,7 +34,7 @@ class EvaluatePane(Pane):
         Binding("d", "next_dataset", "Dataset"),
     ]
 
-    def __init__(self, id: str | None = None) -> None:
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.dataset = "holdout"
         self.report: Any = None

@@ -24,7 +24,7 @@ class PredictPane(Pane):
         Binding("ctrl+l", "clear_history", "Clear history"),
     ]
 
-    def __init__(self, id: str | None = None) -> None:
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self._debounce: Timer | None = None
         self.history: list[Any] = []

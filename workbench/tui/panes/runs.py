@@ -27,7 +27,7 @@ class RunsPane(Pane):
         Binding("enter", "open_run", "Open", show=True),
     ]
 
-    def __init__(self, id: str | None = None) -> None:
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.runs: list[Any] = []
 

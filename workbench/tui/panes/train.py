@@ -58,7 +58,7 @@ class TrainPane(Pane):
         Binding("escape", "leave_form", "Leave form", show=False),
     ]
 
-    def __init__(self, id: str | None = None) -> None:
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.stop_event = threading.Event()
         self.worker: Worker[Any] | None = None
@@ -223,14 +223,14 @@ class TrainPane(Pane):
 
         quiet_transformers()
         run_id = run_dir.name
-        last_memory = [0.0, ""]
+        memory: dict[str, Any] = {"at": 0.0, "text": ""}  # device memory, read at most once a second
 
         def on_event(event: dict[str, Any]) -> None:
             if event["kind"] == "step":
                 now = time.monotonic()
-                if now - last_memory[0] > 1.0:
-                    last_memory[:] = [now, device_memory()]
-                self.post_message(TrainProgress(run_id, [event], memory=str(last_memory[1])))
+                if now - float(memory["at"]) > 1.0:
+                    memory.update(at=now, text=device_memory())
+                self.post_message(TrainProgress(run_id, [event], memory=str(memory["text"])))
             else:
                 self.post_message(TrainEvent(run_id, event))
 
@@ -379,7 +379,8 @@ def epoch_line(event: dict[str, Any]) -> str:
 def end_line(event: dict[str, Any]) -> str:
     status = event.get("status")
     if status == "done" and event.get("holdout_mcc") is not None:
-        return f"[b]done[/b]: holdout MCC {float(event['holdout_mcc']):.3f} · acc {float(event['holdout_accuracy']):.3f}"
+        return (f"[b]done[/b]: holdout MCC {float(event['holdout_mcc']):.3f} · "
+                f"acc {float(event['holdout_accuracy']):.3f}")
     if status == "failed":
         return f"[red]failed: {event.get('error')}[/red]"
     return f"[b]{status}[/b] at step {event.get('step')}"

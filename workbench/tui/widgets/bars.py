@@ -24,7 +24,7 @@ class ProbabilityBars(Widget):
 
     DEFAULT_CSS = "ProbabilityBars { height: 3; }"
 
-    def __init__(self, id: str | None = None) -> None:
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.probabilities: dict[str, float] = {}
         self.predicted = ""

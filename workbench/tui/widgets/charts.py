@@ -24,7 +24,7 @@ class SeriesChart(PlotextPlot):
     """Line chart of named (x, y) series, e.g. raw and smoothed loss."""
 
     def __init__(self, title: str, series: Sequence[str], *, xlabel: str = "", ylim: tuple[float, float] | None = None,
-                 max_points: int = MAX_POINTS, markers: Sequence[str] | None = None, id: str | None = None,
+                 max_points: int = MAX_POINTS, markers: Sequence[str] | None = None, id: str | None = None,  # noqa: A002
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
@@ -74,7 +74,7 @@ class SeriesChart(PlotextPlot):
 class Histogram(PlotextPlot):
     """Histogram of integers (token lengths)."""
 
-    def __init__(self, title: str, *, bins: int = 24, id: str | None = None) -> None:
+    def __init__(self, title: str, *, bins: int = 24, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.title = title
         self.bins = bins
