@@ -138,7 +138,7 @@ class TrainPane(Pane):
             self.query_one(f"#field-{name}", Input).set_class(name in self.problems, "-invalid")
         text = "\n".join(f"[b]{name}[/b]: {problem}" for name, problem in self.problems.items())
         self.query_one("#form-problems", Static).update(
-            f"[red]{text}[/red]" if text else "[green]valid · enter (or s outside the form) starts[/green]")
+            f"[red]{text}[/red]" if text else "[green]valid: enter starts[/green]")
 
     @on(Input.Changed, ".form-input")
     def _field_changed(self) -> None:
@@ -151,10 +151,7 @@ class TrainPane(Pane):
     def action_toggle_form(self) -> None:
         form = self.query_one("#train-form")
         form.display = not form.display
-        if form.display:
-            self.query_one("#field-model").focus()
-        else:
-            self.focus()
+        self.focus()  # the pane keeps the keys; tab enters the form
 
     def action_leave_form(self) -> None:
         self.focus()
@@ -370,10 +367,10 @@ class TrainPane(Pane):
 
 
 def epoch_line(event: dict[str, Any]) -> str:
-    best = " [green]★ best[/green]" if event.get("best") else ""
-    return (f"epoch {event.get('epoch')}: loss {float(event.get('train_loss', 0)):.3f} · val loss "
-            f"{float(event.get('val_loss', 0)):.3f} · MCC {float(event.get('val_mcc', 0)):.3f} · acc "
-            f"{float(event.get('val_accuracy', 0)):.3f}{best}")
+    best = " [green]★[/green]" if event.get("best") else ""
+    return (f"epoch {event.get('epoch')}: MCC {float(event.get('val_mcc', 0)):.3f}{best} acc "
+            f"{float(event.get('val_accuracy', 0)):.3f} loss {float(event.get('train_loss', 0)):.3f}/"
+            f"{float(event.get('val_loss', 0)):.3f}")
 
 
 def end_line(event: dict[str, Any]) -> str:

@@ -1,0 +1,106 @@
+"""Write an SVG of each pane of the workbench into screenshots/, after a real short training.
+
+    python scripts/screenshots.py [--train-limit 128] [--epochs 2] [--size 80x24] [--out screenshots]
+
+Fine-tunes the embedded model on the first TRAIN_LIMIT CoLA sentences (about a minute
+on a laptop CPU), driving the app by keys exactly as a user would, in a temporary
+folder, and saves one SVG per pane (plus one during training and the help screen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.panes.data import DataPane
+from workbench.tui.panes.evaluate import EvaluatePane
+from workbench.tui.panes.predict import PredictPane
+from workbench.tui.panes.train import TrainPane
+from workbench.tui.widgets.charts import SeriesChart
+
+SENTENCES = ["The book was written by John.", "The book was written John by.",
+             "Which book did you wonder whether to read?", "Mary seems to be happy."]
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        await pilot.pause(0.1)
+
+
+async def shoot(app: WorkbenchApp, pilot: Pilot[None], out: Path, name: str) -> None:
+    for box in app.query(Input):
+        box.cursor_blink = False
+    app.clear_notifications()
+    await pilot.pause(0.6)  # let the charts' timers redraw
+    app.save_screenshot(filename=f"{name}.svg", path=str(out))
+    print(f"wrote {out / (name + '.svg')}")
+
+
+async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    os.chdir(tempfile.mkdtemp(prefix="workbench-shots-"))  # relative paths on screen, nothing left in the repo
+    app = make_app(runs_dir=Path("runs"))
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("2")
+        for name, value in {"train_limit": str(train_limit), "epochs": str(epochs), "batch_size": "16"}.items():
+            app.query_one(f"#field-{name}", Input).value = value
+        await pilot.press("s")
+        train = app.query_one(TrainPane)
+        loss = app.query_one("#chart-loss", SeriesChart)
+        await wait_until(pilot, lambda: loss.points("loss") >= 6, 900, "the first loss points")
+        await shoot(app, pilot, out, "2-train-running")
+        await wait_until(pilot, lambda: not train.is_training, 1800, "the training to finish")
+        await shoot(app, pilot, out, "2-train-done")
+        await pilot.press("c")  # the form, prefilled with the run's configuration
+        await shoot(app, pilot, out, "2-train-form")
+        await pilot.press("c")
+
+        await pilot.press("1")
+        data = app.query_one(DataPane)
+        await wait_until(pilot, lambda: "train" in data.lengths, 300, "token lengths")
+        await pilot.press("down", "down", "down")
+        await shoot(app, pilot, out, "1-data")
+
+        await pilot.press("3", "e")
+        evaluate = app.query_one(EvaluatePane)
+        await wait_until(pilot, lambda: evaluate.report is not None, 600, "the evaluation")
+        await wait_until(pilot, lambda: not app.query_one("#eval-wrong", DataTable).loading, 60, "the table")
+        await shoot(app, pilot, out, "3-evaluate")
+
+        await pilot.press("4")
+        predict = app.query_one(PredictPane)
+        for sentence in SENTENCES:
+            await pilot.press("ctrl+u", *sentence, "enter")
+            count = len(predict.history) + 1
+            await wait_until(pilot, lambda: len(predict.history) >= count, 300, "a prediction")  # noqa: B023
+        await shoot(app, pilot, out, "4-predict")
+
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count >= 1, 60, "the runs")
+        await shoot(app, pilot, out, "5-runs")
+
+        await pilot.press("question_mark")
+        await shoot(app, pilot, out, "help")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-limit", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--size", default="80x24")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "screenshots")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    asyncio.run(main(args.train_limit, args.epochs, (width, height), args.out.resolve()))
