@@ -321,7 +321,9 @@ class TrainPane(Pane):
         lr_chart = self.query_one("#chart-lr", SeriesChart)
         last_step: dict[str, Any] = {}
         for event in read_metrics(run_dir):
-            if event.get("kind") == "step":
+            if event.get("kind") == "start":
+                self.device = str(event.get("device", ""))
+            elif event.get("kind") == "step":
                 self.add_step(event, loss_chart, lr_chart)
                 last_step = event
             elif event.get("kind") == "epoch":
