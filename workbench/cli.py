@@ -82,7 +82,7 @@ def cmd_data_tokenize(args: argparse.Namespace) -> int:
 def cmd_model_show(args: argparse.Namespace) -> int:
     from workbench.core.model import load_model, summarize
 
-    summary = summarize(load_model(args.model), args.model)
+    summary = summarize(load_model(args.model, allow_pickle=args.allow_pickle), args.model)
     width = max(len(k) for k, _ in summary.rows())
     for key, value in summary.rows():
         print(f"{key:<{width}}  {value}")
@@ -147,6 +147,9 @@ class Progress:
         else:
             print(text, file=self.stream, flush=True)
 
+    def close(self) -> None:
+        self._close()
+
     def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -181,7 +184,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         problems = config.validate()
         if problems:
             raise CliError("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in problems.items()))
+        if not args.name and _world_size() > 1:
+            raise CliError("--name is required when several processes train together (accelerate launch, torchrun)")
         run_dir = runs_dir / (check_run_name(args.name) if args.name else new_run_id(runs_dir))
+    if args.detach:
+        return detach(args, run_dir)
     stop = threading.Event()
     interrupted = {"count": 0}
 
@@ -196,9 +203,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, on_sigint)
-    print(f"run: {run_dir}", file=sys.stderr, flush=True)
+    progress = Progress()
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["kind"] == "start":  # not before: a problem found before training stays one line
+            print(f"run: {run_dir}", file=sys.stderr, flush=True)
+        progress(event)
+
     try:
-        result = train(config, run_dir, on_event=Progress(), stop=stop, resume=bool(args.resume))
+        result = train(config, run_dir, on_event=on_event, stop=stop, resume=bool(args.resume),
+                       allow_pickle=args.allow_pickle)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status == "stopped":
@@ -214,6 +228,150 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"holdout (out_of_domain_dev) MCC {result.final['holdout_mcc']:.3f}, "
               f"accuracy {result.final['holdout_accuracy']:.3f}")
     print(f"model: {run_dir / 'model'}")
+    return 0
+
+
+def _world_size() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0"))
+
+
+def detach(args: argparse.Namespace, run_dir: Path) -> int:
+    """Start the same training as its own process, in its own session, so that it
+    outlives this terminal and SSH connection; its output goes to RUN/train.log."""
+    import os
+    import subprocess
+    import time
+
+    from workbench.core.runs import RunLock
+
+    argv = [a for a in args.argv if a != "--detach"]
+    if not args.resume and "--name" not in argv:
+        argv += ["--name", run_dir.name]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = (run_dir / "train.log").open("ab")
+    process = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until it holds the run, or fails early
+        if process.poll() is not None:
+            tail = (run_dir / "train.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise CliError(f"the detached training ended at once: {tail[0] if tail else 'no output'}")
+        if RunLock.is_locked(run_dir):
+            break
+        time.sleep(0.1)
+    print(f"run {run_dir.name} training in the background (pid {process.pid}); log: {run_dir / 'train.log'}")
+    print(f"  follow: workbench attach {run_dir.name}{_runs_flag(args)}")
+    print(f"  stop:   workbench stop {run_dir.name}{_runs_flag(args)}")
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """Replay a run's events, then follow them live until it ends (Ctrl-C detaches)."""
+    import time
+
+    from workbench.core.runs import RunLock, follow_metrics, run_path
+
+    run_dir = run_path(Path(args.runs), args.run)
+    if not (run_dir / "config.json").is_file():
+        raise CliError(f"{run_dir}: no such run")
+    progress = Progress()
+    ended: dict[str, Any] = {}
+    quiet_since = [time.monotonic()]
+
+    def finished() -> bool:
+        if RunLock.is_locked(run_dir):
+            return False  # a training holds the run (perhaps resumed after an earlier end event)
+        # nobody trains: done once the last end event is read, or after a quiet second (a crash)
+        return bool(ended) or time.monotonic() - quiet_since[0] > 1.0
+
+    try:
+        for event in follow_metrics(run_dir, finished):
+            quiet_since[0] = time.monotonic()
+            progress(event)
+            if event["kind"] == "end":
+                ended.update(event)
+            elif event["kind"] == "start":
+                ended.clear()
+    except KeyboardInterrupt:
+        progress.close()
+        print("\ndetached; the run goes on", file=sys.stderr)
+        return 0
+    progress.close()
+    status = ended.get("status", "failed")
+    if status == "done":
+        holdout = ended.get("holdout_mcc")
+        print(f"{run_dir.name}: done, best validation MCC {ended.get('best_val_mcc', 0):.3f}"
+              + (f", holdout MCC {holdout:.3f}" if holdout is not None else ""))
+        return 0
+    if status == "stopped":
+        print(f"{run_dir.name}: stopped; resume with workbench train --resume {run_dir.name}")
+        return 0
+    print(f"{run_dir.name}: failed: {ended.get('error') or 'the process ended without a final event'}")
+    return 1
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from workbench.core.runs import run_path, stop_run
+
+    run_dir = run_path(Path(args.runs), args.run)
+    stop_run(run_dir)
+    print(f"{run_dir.name}: asked to stop at the next batch (a checkpoint is written first)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A run's metrics as CSV: one row per step and per epoch event."""
+    import csv
+
+    from workbench.core.runs import read_metrics, run_path
+
+    run_dir = run_path(Path(args.runs), args.run)
+    events = [e for e in read_metrics(run_dir) if e.get("kind") in ("step", "epoch")]
+    if not events:
+        raise CliError(f"{run_dir}: no metrics yet")
+    columns: list[str] = []
+    for event in events:
+        columns += [k for k in event if k not in columns]
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+    try:
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(events)
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Configs side by side (differing fields only) and validation MCC per epoch."""
+    from workbench.core.runs import read_metrics, run_info, run_path
+
+    infos = [run_info(run_path(Path(args.runs), name)) for name in args.runs_to_compare]
+    keys = sorted({k for info in infos for k in info.config})
+    differing = [k for k in keys if len({json.dumps(i.config.get(k), sort_keys=True) for i in infos}) > 1]
+    width = max([len(i.id) for i in infos] + [10])
+    print(f"{'setting':<20} " + " ".join(f"{i.id:>{width}}" for i in infos))
+    for key in differing:
+        print(f"{key:<20} " + " ".join(f"{str(i.config.get(key, '-')):>{width}}" for i in infos))
+    if not differing:
+        print("(same configuration)")
+    curves = [[e for e in read_metrics(i.path) if e.get("kind") == "epoch"] for i in infos]
+    for epoch in range(max((len(c) for c in curves), default=0)):
+        cells = [f"{c[epoch]['val_mcc']:.3f}" if epoch < len(c) else "-" for c in curves]
+        print(f"{'val MCC epoch ' + str(epoch + 1):<20} " + " ".join(f"{x:>{width}}" for x in cells))
+    for label, attr in (("best val MCC", "best_val_mcc"), ("holdout MCC", "holdout_mcc")):
+        values = [getattr(i, attr) for i in infos]
+        print(f"{label:<20} " + " ".join(f"{(f'{v:.3f}' if v is not None else '-'):>{width}}" for v in values))
     return 0
 
 
@@ -248,7 +406,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         cola = load_cola(None)
         name, frame = args.split, cola[args.split]
-    report = evaluate_frame(load_model(str(model_dir)), load_tokenizer(str(model_dir)), frame, name)
+    model = load_model(str(model_dir), allow_pickle=args.allow_pickle)
+    report = evaluate_frame(model, load_tokenizer(str(model_dir)), frame, name)
     if args.json:
         print(json.dumps({name: report.summary()}, indent=2))
     else:
@@ -283,10 +442,10 @@ def print_report(report: Any) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from workbench.core.predict import InputError, Predictor
 
-    sentences = args.sentences or [line for line in sys.stdin.read().splitlines() if line.strip()]
+    sentences = args.sentences or [line for line in _read_stdin().splitlines() if line.strip()]
     if not sentences:
         raise CliError("no sentences: pass them as arguments or one per line on stdin")
-    predictor = Predictor.load(_model_folder(args))
+    predictor = Predictor.load(_model_folder(args), allow_pickle=args.allow_pickle)
     status = 0
     for sentence in sentences:
         try:
@@ -303,6 +462,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"{result.label:<12}  p(acceptable) {probs['acceptable']:.3f}  "
                   f"p(unacceptable) {probs['unacceptable']:.3f}  {result.sentence}{note}")
     return status
+
+
+def _read_stdin() -> str:
+    """Standard input as text; bytes that are not UTF-8 become U+FFFD instead of a traceback."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer.read().decode("utf-8", errors="replace") if buffer is not None else sys.stdin.read()
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -332,6 +497,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+
+def _allow_pickle_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="also load weights from pickle files (pytorch_model.bin), which can run code: "
+                        "only for models you trust (default: safetensors only)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -367,12 +538,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="model information").add_subparsers(dest="model_command", required=True)
     model_show = model.add_parser("show", parents=[common], help="print the model's configuration")
+    _allow_pickle_flag(model_show)
     model_show.set_defaults(func=cmd_model_show)
 
     train = sub.add_parser("train", parents=[common], help="fine-tune into runs/<id>/",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train.add_argument("--name", help="run id (default: a timestamp)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
+    train.add_argument("--detach", action="store_true",
+                       help="train in a background process that outlives the terminal; follow with `attach`")
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         if f.name in NOT_FLAGS:
@@ -380,28 +554,47 @@ def build_parser() -> argparse.ArgumentParser:
         kind = type(getattr(defaults, f.name))
         train.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None,
                            help=f"(default {getattr(defaults, f.name)})")
+    _allow_pickle_flag(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", parents=[common], help="MCC, accuracy, confusion, per source")
     evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
     evaluate.add_argument("--split", choices=SPLIT_CHOICES, default="holdout")
     evaluate.add_argument("--json", action="store_true")
+    _allow_pickle_flag(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
     predict = sub.add_parser("predict", parents=[common], help="classify sentences (arguments or stdin)")
     predict.add_argument("run", help="run id or folder (or a saved model folder)")
     predict.add_argument("sentences", nargs="*")
     predict.add_argument("--json", action="store_true")
+    _allow_pickle_flag(predict)
     predict.set_defaults(func=cmd_predict)
 
     runs = sub.add_parser("runs", parents=[common], help="list runs")
     runs.set_defaults(func=cmd_runs)
+
+    attach = sub.add_parser("attach", parents=[common], help="follow a running or finished run's progress")
+    attach.add_argument("run")
+    attach.set_defaults(func=cmd_attach)
+    stop = sub.add_parser("stop", parents=[common], help="stop a running run at its next batch, with a checkpoint")
+    stop.add_argument("run")
+    stop.set_defaults(func=cmd_stop)
+    export = sub.add_parser("export", parents=[common], help="a run's metrics as CSV")
+    export.add_argument("run")
+    export.add_argument("--out", help="CSV file (default: standard output)")
+    export.set_defaults(func=cmd_export)
+    compare = sub.add_parser("compare", parents=[common], help="configs and validation MCC of runs side by side")
+    compare.add_argument("runs_to_compare", nargs="+", metavar="RUN")
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
+    args.argv = argv
     if extra and getattr(args, "func", None) is cmd_predict and not any(e.startswith("-") for e in extra):
         args.sentences = [*args.sentences, *extra]  # sentences given after the flags
     elif extra:

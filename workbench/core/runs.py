@@ -6,12 +6,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+PID_FILE = "train.pid"
+STOP_FILE = "stop.request"
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -20,7 +23,7 @@ class RunError(Exception):
 
 
 def check_run_name(name: str) -> str:
-    if not RUN_NAME.match(name) or ".." in name:
+    if not RUN_NAME.fullmatch(name) or ".." in name:  # fullmatch: `$` alone lets a trailing newline through
         raise RunError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (no path separators or '..')")
     return name
 
@@ -124,11 +127,13 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
 
 
 def follow_metrics(folder: Path, stop: Callable[[], bool], poll: float = 0.25) -> Iterator[dict[str, Any]]:
-    """Yield events of metrics.jsonl as another process appends them, until STOP() is true."""
+    """Yield events of metrics.jsonl as another process appends them, until STOP() is true
+    (what was written before STOP() turned true is still yielded)."""
     path = folder / "metrics.jsonl"
     position = 0
     pending = ""
-    while not stop():
+    while True:
+        done = stop()
         if path.exists():
             with path.open("r", encoding="utf-8", errors="replace") as handle:
                 handle.seek(position)
@@ -141,6 +146,8 @@ def follow_metrics(folder: Path, stop: Callable[[], bool], poll: float = 0.25) -
                     yield json.loads(line)
                 except json.JSONDecodeError:
                     continue
+        if done:
+            return
         time.sleep(poll)
 
 
@@ -154,13 +161,31 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def fault_point(name: str) -> None:
+    """Test hook for crash tests: with WORKBENCH_FAULT=NAME (or NAME@N, the Nth time) the process
+    kills itself with SIGKILL here, as a power cut or the OOM killer would. Unset, it does nothing."""
+    spec = os.environ.get("WORKBENCH_FAULT")
+    if not spec:
+        return
+    wanted, _, nth = spec.partition("@")
+    if wanted == name:
+        _fault_counts[name] = _fault_counts.get(name, 0) + 1
+        if _fault_counts[name] == int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+_fault_counts: dict[str, int] = {}
+
+
 def replace_dir_atomic(staged: Path, target: Path) -> None:
     """Swap STAGED in as TARGET so that at every moment one whole copy exists:
     TARGET, or TARGET.old while the swap is under way (see `existing_dir`)."""
     old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
     if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
         os.rename(target, old)
+    # else an earlier swap was cut short and OLD may be the only whole copy: keep it until STAGED is in
+    fault_point(f"swap:{target.name}")
     os.rename(staged, target)
     shutil.rmtree(old, ignore_errors=True)
 
@@ -171,6 +196,14 @@ def existing_dir(target: Path, marker: str) -> Path | None:
         if (candidate / marker).is_file():
             return candidate
     return None
+
+
+def recover_dir(target: Path, marker: str) -> None:
+    """After a crash in the middle of a swap, put the previous whole copy back in place as TARGET."""
+    old = target.with_name(f".{target.name}.old")
+    if not (target / marker).is_file() and (old / marker).is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(old, target)
 
 
 @dataclass
@@ -220,6 +253,14 @@ def run_info(folder: Path) -> RunInfo:
     except (OSError, json.JSONDecodeError, AttributeError):
         pass
     return info
+
+
+def stop_run(folder: Path) -> None:
+    """Ask whatever trains into FOLDER (a detached process, a TUI, any launcher's main
+    process) to stop at its next batch; it saves a checkpoint first."""
+    if not RunLock.is_locked(folder):
+        raise RunError(f"{folder}: no training is running in this run")
+    (folder / STOP_FILE).touch()
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:

@@ -22,6 +22,8 @@ from workbench.core.config import TrainConfig
 from workbench.core.runs import (
     MetricsWriter,
     RunError,
+    PID_FILE,
+    STOP_FILE,
     RunLock,
     check_writable,
     existing_dir,
@@ -242,6 +244,9 @@ def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, m
         torch.save(state, handle)
         handle.flush()
         os.fsync(handle.fileno())
+    from workbench.core.runs import fault_point
+
+    fault_point("checkpoint:write")  # crash tests: a kill here leaves the previous checkpoint in place
     write_json_atomic(staged / CHECKPOINT_MARKER, meta)
     replace_dir_atomic(staged, run_dir / "checkpoint")
 
@@ -276,44 +281,72 @@ def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainCo
     problems = config.validate()
     if problems:
         raise TrainingError("; ".join(f"{k}: {v}" for k, v in problems.items()))
+    if not resume:
+        check_data(config)  # a bad data file stops here, before a run folder is made
     check_writable(run_dir)
     saved = run_dir / "config.json"
     if resume:
         if not saved.is_file():
             raise TrainingError(f"{run_dir}: not a run folder (no config.json)")
-        return TrainConfig.load(saved)
+        config = TrainConfig.load(saved)
+        check_data(config)
+        return config
     if saved.exists() or (run_dir / "metrics.jsonl").exists():
         raise TrainingError(f"{run_dir}: a run already exists here; resume it with --resume or pick another name")
     return config
 
 
+def check_data(config: TrainConfig) -> None:
+    """Load CONFIG's data once (DataError names the file and line) so a bad file fails before training."""
+    from workbench.core.data import load_cola
+
+    load_cola(config.data or None, config.validation_fraction, config.split_seed)
+
+
 def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | None = None,
-          stop: threading.Event | None = None, resume: bool = False) -> TrainResult:
-    """Fine-tune CONFIG.model on CoLA into RUN_DIR; resume from its checkpoint if RESUME."""
+          stop: threading.Event | None = None, resume: bool = False, allow_pickle: bool = False) -> TrainResult:
+    """Fine-tune CONFIG.model on CoLA into RUN_DIR; resume from its checkpoint if RESUME.
+
+    Under `accelerate launch` / `torchrun` every process calls this; only the main
+    process checks, locks and writes the run folder."""
+    from accelerate import PartialState
+
     run_dir = Path(run_dir)
-    config = prepare_run_dir(config, run_dir, resume)
     stop = stop or threading.Event()
+    state = PartialState(cpu=not _cuda_available())
+    lock: RunLock | None = None
+    if state.is_main_process:
+        config = prepare_run_dir(config, run_dir, resume)
+        try:
+            lock = RunLock(run_dir).__enter__()
+        except RunError as err:
+            raise TrainingError(str(err)) from None
     try:
-        lock = RunLock(run_dir)
-        lock.__enter__()
-    except RunError as err:
-        raise TrainingError(str(err)) from None
-    try:
-        if not resume:
-            config.save(run_dir / "config.json")
-        return _Trainer(config, run_dir, on_event, stop, resume).run()
+        if state.is_main_process:
+            if not resume:
+                config.save(run_dir / "config.json")
+            (run_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+        state.wait_for_everyone()
+        if resume and not state.is_main_process:
+            config = TrainConfig.load(run_dir / "config.json")
+        return _Trainer(config, run_dir, on_event, stop, resume, allow_pickle).run()
     finally:
-        lock.__exit__()
+        if lock is not None:
+            (run_dir / PID_FILE).unlink(missing_ok=True)
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+            lock.__exit__()
 
 
 class _Trainer:
     def __init__(self, config: TrainConfig, run_dir: Path, on_event: EventCallback | None,
-                 stop: threading.Event, resume: bool):
+                 stop: threading.Event, resume: bool, allow_pickle: bool = False):
         self.config = config
         self.run_dir = run_dir
         self.on_event = on_event
         self.stop = stop
         self.resume = resume
+        self.allow_pickle = allow_pickle  # the user's opt-in to pickle weights for CONFIG.model
         self.writer: MetricsWriter | None = None
         self.history: list[dict[str, Any]] = []
 
@@ -333,6 +366,11 @@ class _Trainer:
         if self.accelerator.is_main_process:
             self.writer = MetricsWriter(self.run_dir / "metrics.jsonl")
         try:
+            if self.resume and self.accelerator.is_main_process:  # under the run lock
+                from workbench.core.runs import recover_dir
+
+                recover_dir(self.run_dir / "checkpoint", CHECKPOINT_MARKER)  # after a kill mid-swap
+                recover_dir(self.run_dir / "model", "config.json")
             return self._run()
         except Exception as err:  # the run folder records every failure before it propagates
             self.emit("end", status="failed", error=f"{type(err).__name__}: {err}")
@@ -356,7 +394,7 @@ class _Trainer:
         if config.train_limit:
             train_frame = train_frame.iloc[: config.train_limit]
         tokenizer = load_tokenizer(config.model)
-        model = load_model(config.model)
+        model = load_model(config.model, allow_pickle=self.allow_pickle)
         train_rows = encode(tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(),
                             config.max_length)
         val_rows = encode(tokenizer, val_frame["sentence"].tolist(), val_frame["label"].tolist(),
@@ -427,7 +465,7 @@ class _Trainer:
                 loader = accelerator.skip_first_batches(train_loader, position["epoch_step"])
             model.train()
             for batch in loader:
-                if self.stop.is_set():
+                if self._should_stop():
                     break
                 try:
                     loss = model(**batch).loss
@@ -460,7 +498,7 @@ class _Trainer:
                           eta_s=per_step * (total_steps - position["step"]))
                 if config.checkpoint_every and position["step"] % config.checkpoint_every == 0:
                     checkpoint()
-            if self.stop.is_set() and position["epoch_step"] < steps_per_epoch:
+            if self._should_stop() and position["epoch_step"] < steps_per_epoch:
                 status = "stopped"
                 break
             if average is not None:  # validate (and save) the averaged weights
@@ -476,7 +514,7 @@ class _Trainer:
                 position["stale_epochs"] += 1
             if average is not None:
                 average.swap()
-            record = {"epoch": epoch + 1, "step": position["step"], "train_loss": train_loss,
+            record = {"epoch": epoch + 1, "step": position["step"], "train_loss": train_loss, "val_n": metrics["n"],
                       "val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"],
                       "val_mcc": metrics["mcc"], "best": improved, "elapsed_s": time.perf_counter() - started}
             self.history.append(record)
@@ -488,7 +526,7 @@ class _Trainer:
             if early_stop:
                 self.emit("log", message=f"early stop: no better validation MCC for {config.patience} epochs")
                 break
-            if self.stop.is_set() and not finished:
+            if self._should_stop() and not finished:
                 status = "stopped"
                 break
         if status == "stopped":
@@ -501,6 +539,19 @@ class _Trainer:
                   best_epoch=position["best_epoch"], best_val_mcc=position["best_val_mcc"], **final)
         return self._result("done", position, final=final)
 
+    def _should_stop(self) -> bool:
+        """The stop flag or a stop request file (`workbench stop`), agreed by all processes."""
+        if self.accelerator.is_main_process and (self.run_dir / STOP_FILE).exists():
+            self.stop.set()
+        if self.accelerator.num_processes == 1:
+            return self.stop.is_set()
+        import torch
+
+        flag = torch.tensor([1.0 if self.stop.is_set() else 0.0], device=self.accelerator.device)
+        if float(self.accelerator.reduce(flag, reduction="sum").item()) > 0:
+            self.stop.set()
+        return self.stop.is_set()
+
     def _validate(self, model: Any, val_loader: Any) -> dict[str, float]:
         import torch
 
@@ -510,7 +561,13 @@ class _Trainer:
         all_logits, all_labels = [], []
         with torch.no_grad():
             for batch in val_loader:
-                logits = model(**batch).logits.float()
+                try:
+                    logits = model(**batch).logits.float()
+                except torch.OutOfMemoryError:
+                    size = self.config.eval_batch_size
+                    raise TrainingError(f"out of memory validating at eval batch size {size} (max length "
+                                        f"{self.config.max_length}); try --eval-batch-size {max(1, size // 2)}"
+                                        ) from None
                 logits, labels = self.accelerator.gather_for_metrics((logits, batch["labels"]))
                 all_logits.append(logits.cpu())
                 all_labels.append(labels.cpu())
