@@ -43,7 +43,7 @@ def _decode(path: Path, raw: bytes) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
+        line = len(_lines(raw[: err.start].decode("utf-8") + "x"))  # the line the bad bytes are on
         raise DataError(path, f"bytes {raw[err.start:err.start + 4]!r} are not UTF-8", line=line) from None
     return text.removeprefix("\ufeff")
 
@@ -64,9 +64,22 @@ def _sentence(path: Path, line: int, value: str) -> str:
     return value
 
 
-def _has_header(first_line: str) -> bool:
-    names = {cell.strip().lower() for cell in first_line.replace("\t", ",").split(",")}
-    return "sentence" in names and "label" in names
+def _lines(text: str) -> list[str]:
+    """Lines as editors and csv count them: split at \\n, \\r\\n or a lone \\r only (str.splitlines
+    also splits at form feeds, U+2028 and others, which would shift every line number after them)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _header_delimiter(first_line: str) -> str | None:
+    """The delimiter of a header line naming `sentence` and `label`, or None for headerless CoLA TSV."""
+    delimiter = "\t" if "\t" in first_line else ","
+    try:
+        cells = next(csv.reader([first_line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return None
+    names = {cell.strip().lower() for cell in cells}
+    return delimiter if "sentence" in names and "label" in names else None
 
 
 def load_table(path: Path | str) -> pd.DataFrame:
@@ -82,11 +95,12 @@ def load_table(path: Path | str) -> pd.DataFrame:
     except OSError as err:
         raise DataError(path, f"cannot be read ({err.strerror})") from None
     text = _decode(path, raw)
-    lines = text.splitlines()
+    lines = _lines(text)
     if not any(line.strip() for line in lines):
         raise DataError(path, "is empty: no sentences")
-    if _has_header(lines[0]):
-        return _load_with_header(path, text)
+    delimiter = _header_delimiter(lines[0])
+    if delimiter is not None:
+        return _load_with_header(path, text, delimiter)
     rows: list[tuple[str, int, str, str, int]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -106,12 +120,13 @@ def load_table(path: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _load_with_header(path: Path, text: str) -> pd.DataFrame:
-    first = text.splitlines()[0]
-    delimiter = "\t" if "\t" in first else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _load_with_header(path: Path, text: str, delimiter: str) -> pd.DataFrame:
+    # strict: an unclosed quote or text after a closing quote is an error, not silently mended
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = [cell.strip().lower() for cell in next(reader)]
+        if "label" not in header or "sentence" not in header:
+            raise DataError(path, "the header must name the 'sentence' and 'label' columns", line=1)
         label_col, sentence_col = header.index("label"), header.index("sentence")
         source_col = header.index("source") if "source" in header else None
         rows = []
@@ -169,8 +184,12 @@ def load_cola(folder: Path | str | None = None, fraction: float = 0.1, seed: int
     A single file is split into train/validation and also serves as the holdout
     and in-domain dev, so users can bring their own acceptability data."""
     target = Path(folder) if folder else project_data_dir()
+    if not target.exists():
+        raise DataError(target, "no such file or folder")
     if target.is_file():
         frame = load_table(target)
+        if len(frame) < 2:
+            raise DataError(target, f"has {len(frame)} sentence; at least 2 are needed to split off validation")
         train, validation = split_train_validation(frame, fraction, seed)
         return CoLA(target, {"train": train, "validation": validation,
                              "in_domain_dev": frame, "holdout": frame})

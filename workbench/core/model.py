@@ -9,6 +9,7 @@ from typing import Any
 from workbench.core.config import DEFAULT_MODEL, LABELS
 
 ID2LABEL = dict(enumerate(LABELS))
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 LABEL2ID = {label: index for index, label in ID2LABEL.items()}
 
 
@@ -60,6 +61,13 @@ def load_model(name: str, allow_pickle: bool = False) -> Any:
 
     quiet_transformers()  # the "newly initialised classifier" notice is expected here
     source = resolve_model(name)
+    folder = Path(source)
+    if not allow_pickle and folder.is_dir() and not any(folder.glob("*.safetensors")):
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise ModelError(f"{name}: its weights are only in pickle files ({', '.join(pickles)}), which can run "
+                             "code when loaded; convert them to safetensors, or pass --allow-pickle if you "
+                             "trust where they came from")
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             source,

@@ -30,8 +30,12 @@ class Prediction:
 
 
 def clean_sentence(text: str) -> str:
-    """Drop control characters (NUL included) and surrounding whitespace; refuse what is left empty."""
-    cleaned = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) != "Cc")
+    """Drop control characters (NUL included) and surrounding whitespace; refuse what is left empty.
+
+    Lone surrogates (undecodable bytes in command-line arguments) become U+FFFD: the tokenizer and
+    the terminal refuse them."""
+    categories = [(ch, unicodedata.category(ch)) for ch in text]
+    cleaned = "".join("\ufffd" if kind == "Cs" else ch for ch, kind in categories if ch in "\t\n" or kind != "Cc")
     cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise InputError("empty sentence: type some words")
@@ -44,19 +48,22 @@ class Predictor:
     def __init__(self, model: Any, tokenizer: Any, max_length: int = 128, trained: bool = True):
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.max_length = max_length
+        # never more tokens than the model has positions for (longer input is truncated and flagged)
+        positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        self.max_length = min(max_length, positions) if isinstance(positions, int) and positions > 0 else max_length
         self.trained = trained
 
     @classmethod
-    def load(cls, source: str | Path, max_length: int = 128) -> Predictor:
+    def load(cls, source: str | Path, max_length: int = 128, allow_pickle: bool = False) -> Predictor:
         """From a run folder (its best model), a saved model folder or a model name.
 
-        A bare encoder (not fine-tuned) is marked untrained."""
+        A bare encoder (not fine-tuned) is marked untrained; pickle weights load only with ALLOW_PICKLE."""
         source_path = Path(source)
         trained = (source_path / "model").is_dir() or (source_path / "config.json").is_file() and _is_finetuned(
             source_path)
         name = str(source)
-        return cls(load_model(name), load_tokenizer(name), max_length=max_length, trained=trained)
+        return cls(load_model(name, allow_pickle=allow_pickle), load_tokenizer(name), max_length=max_length,
+                   trained=trained)
 
     def predict(self, sentences: list[str]) -> list[Prediction]:
         import torch
