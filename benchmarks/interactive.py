@@ -1,0 +1,144 @@
+"""Interactive figures: TUI first paint, predict latency, peak resident memory while training.
+
+    python benchmarks/interactive.py                  # all three (the training is one epoch, ~1 min)
+    python benchmarks/interactive.py --train-limit 512 --only paint,predict
+
+  paint    `workbench` started in a pseudo-terminal (80x24): seconds from spawning the process
+           to the end of the first frame it writes (the pane tabs are on screen), median of --runs
+  predict  Predictor on the embedded model, one sentence per call on CPU: p50 / p99 latency over
+           --calls calls after 20 warm-up calls
+  memory   `workbench train --epochs 1` in a child process: its peak resident set (ru_maxrss)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import bench_common as bc  # noqa: E402
+
+SENTENCES = ["The book was written by John.", "Book the John by written.", "Who do you think that left?",
+             "The more you read, the more you know.", "John seems that is happy."]
+
+
+def first_paint(timeout: float = 60.0, size: tuple[int, int] = (24, 80)) -> float:
+    """Seconds from spawning `workbench` in a pty to the end of its first frame."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    start = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the workbench TUI, as a user starts it
+        os.chdir(ROOT)
+        os.environ.update(TERM="xterm-256color", COLUMNS=str(size[1]), LINES=str(size[0]))
+        os.execv(sys.executable, [sys.executable, "-m", "workbench.cli"])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    seen = b""
+    painted = 0.0
+    try:
+        while time.perf_counter() - start < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                seen += chunk
+                # The first frame is drawn when the tab labels and the footer are on screen.
+                if b"Data" in seen and b"Predict" in seen and b"Runs" in seen:
+                    painted = time.perf_counter() - start
+                    # Wait for the rest of this frame's write (it ends with a quiet pty).
+                    while select.select([fd], [], [], 0.02)[0]:
+                        try:
+                            os.read(fd, 65536)
+                        except OSError:
+                            break
+                        painted = time.perf_counter() - start
+                    break
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(fd)
+    if not painted:
+        raise SystemExit(f"no first frame within {timeout:.0f} s; output began {seen[:300]!r}")
+    return painted
+
+
+def predict_latency(calls: int, model: str | None) -> tuple[float, float, float]:
+    """(load seconds, p50 ms, p99 ms) of Predictor.predict_one on CPU."""
+    from workbench.core.predict import Predictor
+
+    started = time.perf_counter()
+    predictor = Predictor.load(model or bc.model_name(None))
+    loaded = time.perf_counter() - started
+    for i in range(20):
+        predictor.predict_one(SENTENCES[i % len(SENTENCES)])
+    times = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        predictor.predict_one(SENTENCES[i % len(SENTENCES)])
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return loaded, statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
+
+
+def training_peak_rss(train_limit: int) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of `workbench train --epochs 1` in a child process."""
+    import resource
+
+    with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
+        cmd = [sys.executable, "-m", "workbench.cli", "train", "--runs", tmp, "--name", "rss", "--epochs", "1"]
+        if train_limit:
+            cmd += ["--train-limit", str(train_limit)]
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if proc.returncode:
+            raise SystemExit(f"training failed: {proc.stderr[-2000:]}")
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="paint,predict,memory")
+    parser.add_argument("--runs", type=int, default=5, help="first-paint repeats")
+    parser.add_argument("--calls", type=int, default=300, help="predict calls")
+    parser.add_argument("--model", default=None, help="model for predict (a run folder works too)")
+    parser.add_argument("--train-limit", type=int, default=0)
+    args = parser.parse_args()
+    only = args.only.split(",")
+    print(f"machine: {bc.machine()}; load average {bc.loadavg():.2f}")
+    if "paint" in only:
+        first_paint()  # a first run fills the OS file cache, as on any machine used twice
+        paints = [first_paint() for _ in range(args.runs)]
+        print(f"TUI first paint: median {statistics.median(paints):.2f} s, "
+              f"min {min(paints):.2f} s, max {max(paints):.2f} s ({args.runs} runs; load {bc.loadavg():.2f})")
+    if "predict" in only:
+        loaded, p50, p99 = predict_latency(args.calls, args.model)
+        print(f"predict, one sentence on CPU: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+              f"({args.calls} calls; model load {loaded:.1f} s; load {bc.loadavg():.2f})")
+    if "memory" in only:
+        rss, seconds = training_peak_rss(args.train_limit)
+        print(f"training peak RSS: {rss:.0f} MB (workbench train --epochs 1"
+              f"{f' --train-limit {args.train_limit}' if args.train_limit else ''}, {seconds:.0f} s; "
+              f"load {bc.loadavg():.2f})")
+
+
+if __name__ == "__main__":
+    main()
