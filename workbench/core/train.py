@@ -174,7 +174,7 @@ class WeightAverage:
         import torch
 
         with torch.no_grad():
-            for p, s in zip(self.params, self.shadow):
+            for p, s in zip(self.params, self.shadow, strict=True):
                 tmp = p.detach().clone()
                 p.copy_(s)
                 s.copy_(tmp)
@@ -187,7 +187,7 @@ class WeightAverage:
 
         self.updates = int(state["updates"])
         with torch.no_grad():
-            for s, saved in zip(self.shadow, state["shadow"]):
+            for s, saved in zip(self.shadow, state["shadow"], strict=True):
                 s.copy_(saved)
 
 
@@ -227,7 +227,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, meta: dict[str, Any],
-                    ema: list[Any] | None = None) -> None:
+                    ema: dict[str, Any] | None = None) -> None:
     """Write checkpoint/ whole or not at all: staged, then swapped in (meta.json last)."""
     import torch
 
