@@ -48,25 +48,31 @@ async def shoot(app: WorkbenchApp, pilot: Pilot[None], out: Path, name: str) -> 
     print(f"wrote {out / (name + '.svg')}")
 
 
-async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    os.chdir(tempfile.mkdtemp(prefix="workbench-shots-"))  # relative paths on screen, nothing left in the repo
-    app = make_app(runs_dir=Path("runs"))
-    async with app.run_test(size=size) as pilot:
-        await pilot.press("2")
-        for name, value in {"train_limit": str(train_limit), "epochs": str(epochs), "batch_size": "16"}.items():
-            app.query_one(f"#field-{name}", Input).value = value
-        await pilot.press("s")
-        train = app.query_one(TrainPane)
-        loss = app.query_one("#chart-loss", SeriesChart)
-        await wait_until(pilot, lambda: loss.points("loss") >= 6, 900, "the first loss points")
-        await shoot(app, pilot, out, "2-train-running")
-        await wait_until(pilot, lambda: not train.is_training, 1800, "the training to finish")
-        await shoot(app, pilot, out, "2-train-done")
-        await pilot.press("c")  # the form, prefilled with the run's configuration
-        await shoot(app, pilot, out, "2-train-form")
-        await pilot.press("c")
+async def train_and_shoot(app: WorkbenchApp, pilot: Pilot[None], out: Path, train_limit: int, epochs: int) -> None:
+    await pilot.press("2")
+    for name, value in {"train_limit": str(train_limit), "epochs": str(epochs), "batch_size": "16"}.items():
+        app.query_one(f"#field-{name}", Input).value = value
+    await pilot.press("s")
+    train = app.query_one(TrainPane)
+    loss = app.query_one("#chart-loss", SeriesChart)
+    await wait_until(pilot, lambda: loss.points("loss") >= 6, 900, "the first loss points")
+    await shoot(app, pilot, out, "2-train-running")
+    await wait_until(pilot, lambda: not train.is_training, 1800, "the training to finish")
+    await shoot(app, pilot, out, "2-train-done")
+    await pilot.press("c")  # the form, prefilled with the run's configuration
+    await shoot(app, pilot, out, "2-train-form")
+    await pilot.press("c")
 
+
+async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, run: str | None,
+               runs_dir: Path | None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if run is None:
+        os.chdir(tempfile.mkdtemp(prefix="workbench-shots-"))  # relative paths on screen, nothing left in the repo
+    app = make_app(runs_dir=runs_dir or Path("runs"), run=run)
+    async with app.run_test(size=size) as pilot:
+        if run is None:
+            await train_and_shoot(app, pilot, out, train_limit, epochs)
         await pilot.press("1")
         data = app.query_one(DataPane)
         await wait_until(pilot, lambda: "train" in data.lengths, 300, "token lengths")
@@ -100,7 +106,9 @@ if __name__ == "__main__":
     parser.add_argument("--train-limit", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--size", default="80x24")
+    parser.add_argument("--run", help="shoot an existing run instead of training one (skips the Train shots)")
+    parser.add_argument("--runs-dir", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "screenshots")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    asyncio.run(main(args.train_limit, args.epochs, (width, height), args.out.resolve()))
+    asyncio.run(main(args.train_limit, args.epochs, (width, height), args.out.resolve(), args.run, args.runs_dir))
