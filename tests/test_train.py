@@ -220,28 +220,3 @@ def test_nan_loss_stops_and_keeps_the_checkpoint_and_best_model(tiny_config: Tra
     assert (run / "model" / "model.safetensors").read_bytes() == best_model
     assert (run / "checkpoint" / "meta.json").read_text() == meta_before
 
-
-def test_weight_averaging_keeps_the_trajectory_and_resumes_exactly(tiny_config: TrainConfig,
-                                                                   tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    from transformers import pipeline
-
-    averaged = replace(tiny_config, ema_decay=0.9)
-    plain = train(tiny_config, tmp_path / "plain")
-    whole = train(averaged, tmp_path / "whole")
-    losses = {name: [e["loss"] for e in read_metrics(tmp_path / name) if e["kind"] == "step"]
-              for name in ("plain", "whole")}
-    assert losses["whole"] == pytest.approx(losses["plain"], abs=1e-6)  # averaging never feeds back
-    assert [e["val_loss"] for e in _epochs(tmp_path / "whole")] != [e["val_loss"] for e in _epochs(tmp_path / "plain")]
-    assert plain.status == whole.status == "done"
-    stop = threading.Event()
-    first = train(averaged, tmp_path / "split", stop=stop,
-                  on_event=lambda e: e["kind"] == "step" and e["step"] == 4 and stop.set())
-    assert first.status == "stopped"
-    second = train(averaged, tmp_path / "split", resume=True)
-    for a, b in zip(_epochs(tmp_path / "whole"), _epochs(tmp_path / "split"), strict=True):
-        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
-    assert second.final["holdout_mcc"] == pytest.approx(whole.final["holdout_mcc"], abs=1e-5)
-    classify = pipeline("text-classification", model=str(tmp_path / "whole" / "model"))
-    assert classify("The cat sat on the mat.")[0]["label"] in {"acceptable", "unacceptable"}

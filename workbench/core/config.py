@@ -49,7 +49,6 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     adam_epsilon: float = 1e-8
     max_grad_norm: float = 1.0
-    ema_decay: float = 0.0  # > 0: validate and save an exponential moving average of the weights
     seed: int = 42
     split_seed: int = 2018
     validation_fraction: float = 0.1
@@ -81,8 +80,6 @@ class TrainConfig:
             problems["warmup_ratio"] = "must be >= 0 and < 1"
         if not 0 < self.adam_epsilon < 1:
             problems["adam_epsilon"] = "must be > 0 and < 1"
-        if not 0 <= self.ema_decay < 1:
-            problems["ema_decay"] = "must be >= 0 and < 1 (0 = off)"
         if self.max_grad_norm <= 0:
             problems["max_grad_norm"] = "must be > 0"
         if not 0 < self.validation_fraction < 1:

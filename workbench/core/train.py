@@ -152,45 +152,6 @@ def encode(tokenizer: Any, sentences: list[str], labels: list[int] | None, max_l
     return rows
 
 
-class WeightAverage:
-    """Exponential moving average of PARAMS (decay warmed up as min(DECAY, (1+n)/(10+n)))."""
-
-    def __init__(self, params: list[Any], decay: float):
-        self.params = params
-        self.decay = decay
-        self.updates = 0
-        self.shadow = [p.detach().clone() for p in params]
-
-    def update(self) -> None:
-        import torch
-
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        self.updates += 1
-        with torch.no_grad():
-            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - decay)
-
-    def swap(self) -> None:
-        """Exchange the live weights and the average (call again to swap back)."""
-        import torch
-
-        with torch.no_grad():
-            for p, s in zip(self.params, self.shadow, strict=True):
-                tmp = p.detach().clone()
-                p.copy_(s)
-                s.copy_(tmp)
-
-    def state(self) -> dict[str, Any]:
-        return {"updates": self.updates, "shadow": self.shadow}
-
-    def load(self, state: dict[str, Any]) -> None:
-        import torch
-
-        self.updates = int(state["updates"])
-        with torch.no_grad():
-            for s, saved in zip(self.shadow, state["shadow"], strict=True):
-                s.copy_(saved)
-
-
 class Throughput:
     """Sentences per second over the last few steps."""
 
@@ -226,8 +187,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, meta: dict[str, Any],
-                    ema: dict[str, Any] | None = None) -> None:
+def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, meta: dict[str, Any]) -> None:
     """Write checkpoint/ whole or not at all: staged, then swapped in (meta.json last)."""
     import torch
 
@@ -238,8 +198,6 @@ def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, m
     staged.mkdir()
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "rng": _rng_state()}
-    if ema is not None:
-        state["ema"] = ema
     with (staged / "state.pt").open("wb") as handle:
         torch.save(state, handle)
         handle.flush()
@@ -432,10 +390,6 @@ class _Trainer:
             scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
             position.update(meta)
-        params = [p for p in model.parameters() if p.requires_grad]
-        average = WeightAverage(params, config.ema_decay) if config.ema_decay > 0 else None
-        if self.resume and average is not None and "ema" in state:
-            average.load(state["ema"])
         self.history = list(position["history"])
         device_name = _device_name(accelerator.device)
         self.emit("start", run=self.run_dir.name, model=config.model, device=device_name,
@@ -447,8 +401,7 @@ class _Trainer:
         def checkpoint(finished: bool = False) -> None:
             if accelerator.is_main_process:
                 save_checkpoint(self.run_dir, accelerator.unwrap_model(model), optimizer, scheduler,
-                                {**position, "history": self.history, "finished": finished},
-                                ema=average.state() if average is not None else None)
+                                {**position, "history": self.history, "finished": finished})
                 self.emit("checkpoint", step=position["step"], epoch=position["epoch"],
                           epoch_step=position["epoch_step"])
             accelerator.wait_for_everyone()
@@ -456,6 +409,7 @@ class _Trainer:
         started = time.perf_counter()
         steps_this_session = 0
         throughput = Throughput()
+        params = [p for p in model.parameters() if p.requires_grad]
         status = "done"
         while position["epoch"] < config.epochs:
             epoch = position["epoch"]
@@ -477,8 +431,6 @@ class _Trainer:
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                    if average is not None:
-                        average.update()
                 except torch.OutOfMemoryError:
                     raise TrainingError(
                         f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
@@ -501,8 +453,6 @@ class _Trainer:
             if self._should_stop() and position["epoch_step"] < steps_per_epoch:
                 status = "stopped"
                 break
-            if average is not None:  # validate (and save) the averaged weights
-                average.swap()
             metrics = self._validate(model, val_loader)
             train_loss = position["loss_sum"] / max(1, position["loss_count"])
             improved = metrics["mcc"] > position["best_val_mcc"]
@@ -512,8 +462,6 @@ class _Trainer:
                     save_model(self.run_dir, accelerator.unwrap_model(model), tokenizer)
             else:
                 position["stale_epochs"] += 1
-            if average is not None:
-                average.swap()
             record = {"epoch": epoch + 1, "step": position["step"], "train_loss": train_loss, "val_n": metrics["n"],
                       "val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"],
                       "val_mcc": metrics["mcc"], "best": improved, "elapsed_s": time.perf_counter() - started}
