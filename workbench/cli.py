@@ -246,29 +246,13 @@ def _rank() -> int:
 def detach(args: argparse.Namespace, run_dir: Path) -> int:
     """Start the same training as its own process, in its own session, so that it
     outlives this terminal and SSH connection; its output goes to RUN/train.log."""
-    import os
-    import subprocess
-    import time
-
-    from workbench.core.runs import RunLock
+    from workbench.core.runs import launch_detached
 
     argv = [a for a in args.argv if a != "--detach"]
     if not args.resume and "--name" not in argv:
         argv += ["--name", run_dir.name]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = (run_dir / "train.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], stdin=subprocess.DEVNULL,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait until it holds the run, or fails early
-        if process.poll() is not None:
-            tail = (run_dir / "train.log").read_text(errors="replace").strip().splitlines()[-1:]
-            raise CliError(f"the detached training ended at once: {tail[0] if tail else 'no output'}")
-        if RunLock.is_locked(run_dir):
-            break
-        time.sleep(0.1)
-    print(f"run {run_dir.name} training in the background (pid {process.pid}); log: {run_dir / 'train.log'}")
+    pid = launch_detached(argv, run_dir)
+    print(f"run {run_dir.name} training in the background (pid {pid}); log: {run_dir / 'train.log'}")
     print(f"  follow: workbench attach {run_dir.name}{_runs_flag(args)}")
     print(f"  stop:   workbench stop {run_dir.name}{_runs_flag(args)}")
     return 0
@@ -330,35 +314,23 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """A run's metrics as CSV: one row per step and per epoch event."""
-    import csv
-
-    from workbench.core.runs import read_metrics, run_path
+    from workbench.core.runs import export_metrics_csv, run_path
 
     run_dir = run_path(Path(args.runs), args.run)
-    events = [e for e in read_metrics(run_dir) if e.get("kind") in ("step", "epoch")]
-    if not events:
-        raise CliError(f"{run_dir}: no metrics yet")
-    columns: list[str] = []
-    for event in events:
-        columns += [k for k in event if k not in columns]
-    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
-    try:
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(events)
-    finally:
-        if args.out:
-            out.close()
+    if args.out:
+        with open(args.out, "w", newline="", encoding="utf-8") as out:
+            export_metrics_csv(run_dir, out)
+    else:
+        export_metrics_csv(run_dir, sys.stdout)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Configs side by side (differing fields only) and validation MCC per epoch."""
-    from workbench.core.runs import read_metrics, run_info, run_path
+    from workbench.core.runs import differing_settings, read_metrics, run_info, run_path
 
     infos = [run_info(run_path(Path(args.runs), name)) for name in args.runs_to_compare]
-    keys = sorted({k for info in infos for k in info.config})
-    differing = [k for k in keys if len({json.dumps(i.config.get(k), sort_keys=True) for i in infos}) > 1]
+    differing = differing_settings([i.config for i in infos])
     width = max([len(i.id) for i in infos] + [10])
     print(f"{'setting':<20} " + " ".join(f"{i.id:>{width}}" for i in infos))
     for key in differing:

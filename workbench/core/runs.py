@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 PID_FILE = "train.pid"
 STOP_FILE = "stop.request"
@@ -129,6 +132,14 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
 def follow_metrics(folder: Path, stop: Callable[[], bool], poll: float = 0.25) -> Iterator[dict[str, Any]]:
     """Yield events of metrics.jsonl as another process appends them, until STOP() is true
     (what was written before STOP() turned true is still yielded)."""
+    for batch in follow_metrics_batches(folder, stop, poll):
+        yield from batch
+
+
+def follow_metrics_batches(folder: Path, stop: Callable[[], bool],
+                           poll: float = 0.25) -> Iterator[list[dict[str, Any]]]:
+    """`follow_metrics` a read at a time: each list holds the complete events appended since
+    the last read (the whole history first), so a UI can take them in one message."""
     path = folder / "metrics.jsonl"
     position = 0
     pending = ""
@@ -141,11 +152,14 @@ def follow_metrics(folder: Path, stop: Callable[[], bool], poll: float = 0.25) -
                 position = handle.tell()
             pending += chunk
             *complete, pending = pending.split("\n")
+            batch = []
             for line in complete:
                 try:
-                    yield json.loads(line)
+                    batch.append(json.loads(line))
                 except json.JSONDecodeError:
                     continue
+            if batch:
+                yield batch
         if done:
             return
         time.sleep(poll)
@@ -268,3 +282,61 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         return []
     folders = [p for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()]
     return [run_info(p) for p in sorted(folders, key=lambda p: p.name)]
+
+
+def launch_detached(argv: Sequence[str], run_dir: Path, timeout: float = 120.0) -> int:
+    """Run `python -m workbench.cli ARGV` as its own process in its own session, so that it
+    outlives the terminal and the SSH connection; output goes to RUN_DIR/train.log.
+
+    Returns once the training holds RUN_DIR's lock (its pid), or raises RunError if the
+    process ended at once (the last line of its log says why)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "train.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # wait until it holds the run, or fails early
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            raise RunError(f"the detached training ended at once: {tail[0] if tail else 'no output'}")
+        if RunLock.is_locked(run_dir):
+            break
+        time.sleep(0.1)
+    return process.pid
+
+
+def train_argv(config: Any, run_dir: Path) -> list[str]:
+    """The `workbench train` arguments that train CONFIG (a TrainConfig) into RUN_DIR."""
+    from workbench.core.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    argv = ["train", "--name", run_dir.name, "--runs", str(run_dir.parent), f"--model={config.model}"]
+    if config.data:
+        argv.append(f"--data={config.data}")
+    for name, value in config.to_dict().items():
+        if name in ("model", "data", "extra") or value == defaults.get(name):
+            continue
+        argv.append(f"--{name.replace('_', '-')}={value}")
+    return argv
+
+
+def differing_settings(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """The config keys whose values are not the same in all CONFIGS, sorted."""
+    keys = sorted({key for config in configs for key in config})
+    return [key for key in keys if len({json.dumps(c.get(key), sort_keys=True) for c in configs}) > 1]
+
+
+def export_metrics_csv(folder: Path, out: TextIO) -> int:
+    """Write every step and epoch event of a run as CSV rows to OUT; the number of rows."""
+    events = [e for e in read_metrics(folder) if e.get("kind") in ("step", "epoch")]
+    if not events:
+        raise RunError(f"{folder}: no metrics yet")
+    columns: list[str] = []
+    for event in events:
+        columns += [k for k in event if k not in columns]
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(events)
+    return len(events)

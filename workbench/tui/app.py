@@ -7,20 +7,25 @@ inside workers after the first paint (a test proves it).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static, TabbedContent, TabPane, Tabs
+from textual.worker import get_current_worker
 
 from workbench.core.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
 from workbench.tui.messages import (
+    DetachedStarted,
+    FollowEnded,
     RunChosen,
+    RunFollowed,
     RunsRefreshed,
     SendToPredict,
     StatusChanged,
@@ -62,6 +67,7 @@ class WorkbenchApp(App[None]):
         self.initial_run = run
         self.load_on_start = load_on_start
         self.runs: list[Any] = []
+        self.followed_run: str | None = None
         self._predictors: dict[str, tuple[Any, str, bool]] = {}
         self._predictor_lock = threading.Lock()
         if run:
@@ -142,6 +148,67 @@ class WorkbenchApp(App[None]):
             if show is not None:
                 show(run_id)
         self.set_status(f"run {run_id} opened" if run_id else "no run chosen")
+        self.follow_run(run_id)
+
+    # ------------------------------------------------------------ following a run's metrics.jsonl
+
+    def follow_run(self, run_id: str | None) -> None:
+        """Replay RUN_ID's events into the Runs charts (and the Train pane when it trains in another
+        process), then follow them live until it ends; the run followed before is let go."""
+        self.followed_run = run_id
+        self.query_one(RunsPane).start_following(run_id)
+        if run_id is None:
+            self.workers.cancel_group(self, "follow")
+        else:
+            self.follow_worker(run_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow", name="follow run")
+    def follow_worker(self, run_id: str) -> None:
+        """Drive core `follow_metrics`; ends when the run does, or when this worker is cancelled
+        (another run chosen: `exclusive`; the app exiting: every worker is cancelled)."""
+        from workbench.core.runs import RunLock, follow_metrics_batches
+
+        worker = get_current_worker()
+        run_dir = self.runs_dir / run_id
+        ended = {"end": False, "quiet_since": time.monotonic()}
+
+        def finished() -> bool:
+            if worker.is_cancelled:
+                return True
+            if RunLock.is_locked(run_dir):
+                return False  # a training holds the run (perhaps resumed after an earlier end event)
+            # nobody trains: done once the last end event is read, or after a quiet second (a crash)
+            return bool(ended["end"]) or time.monotonic() - float(ended["quiet_since"]) > 1.0
+
+        for batch in follow_metrics_batches(run_dir, finished):
+            if worker.is_cancelled:
+                return
+            ended["quiet_since"] = time.monotonic()
+            for event in batch:
+                if event.get("kind") == "end":
+                    ended["end"] = True
+                elif event.get("kind") == "start":
+                    ended["end"] = False
+            self.post_message(RunFollowed(run_id, batch))
+        self.post_message(FollowEnded(run_id, cancelled=worker.is_cancelled))
+
+    def on_run_followed(self, message: RunFollowed) -> None:
+        if message.run_id != self.followed_run:
+            return  # a message of a run let go, still queued
+        self.query_one(RunsPane).add_events(message.run_id, message.events)
+        self.query_one(TrainPane).add_followed(message.run_id, message.events)
+
+    def on_follow_ended(self, message: FollowEnded) -> None:
+        if message.cancelled:
+            return
+        self.query_one(TrainPane).follow_ended(message.run_id)
+        self.query_one(RunsPane).action_refresh_runs()
+
+    def on_detached_started(self, message: DetachedStarted) -> None:
+        self.notify(f"run {message.run_id} training in the background (pid {message.pid}); it goes on after "
+                    "you quit. x stops it", timeout=6)
+        self.open_run(message.run_id)
+        self.query_one(RunsPane).action_refresh_runs()
 
     def on_run_chosen(self, message: RunChosen) -> None:
         self.open_run(message.run_id)
@@ -211,6 +278,7 @@ class WorkbenchApp(App[None]):
         if message.event.get("kind") == "start":
             self.current_run = message.run_id
             self.query_one(RunsPane).action_refresh_runs()
+            self.follow_run(message.run_id)  # the Runs charts move with it; the Train pane has its own
 
     def on_train_finished(self, message: TrainFinished) -> None:
         colour = "error" if message.status == "failed" else "information"
@@ -257,6 +325,8 @@ class WorkbenchApp(App[None]):
         yield from super().get_system_commands(screen)
         train = partial(self.call_pane, "train")
         yield SystemCommand("train: start", "Start a new training with the form's settings", train("action_start"))
+        yield SystemCommand("train: start detached", "Train the form's settings in a background process that "
+                            "outlives the app (like train --detach)", train("action_start_detached"))
         yield SystemCommand("train: stop", "Stop at the next batch, saving a checkpoint", train("action_stop"))
         yield SystemCommand("train: resume", "Resume the chosen run from its checkpoint", train("action_resume"))
         yield SystemCommand("train: show/hide form", "Toggle the configuration form", train("action_toggle_form"))
@@ -267,8 +337,15 @@ class WorkbenchApp(App[None]):
             yield SystemCommand(f"data: {split}", f"Show the {split} split", partial(self.show_split, split))
         yield SystemCommand("data: search", "Search sentences", partial(self.call_pane, "data", "action_search")())
         yield SystemCommand("predict: sentence box", "Type a sentence", partial(self.action_show_pane, "predict"))
-        yield SystemCommand("runs: refresh", "List the runs again", partial(self.call_pane, "runs",
-                                                                             "action_refresh_runs")())
+        runs = partial(self.call_pane, "runs")
+        yield SystemCommand("runs: refresh", "List the runs again", runs("action_refresh_runs"))
+        yield SystemCommand("runs: mark", "Mark the highlighted run for comparing", runs("action_toggle_mark"))
+        yield SystemCommand("runs: compare marked", "Loss and validation MCC overlaid, differing settings",
+                            runs("action_compare"))
+        yield SystemCommand("runs: stop", "Stop the highlighted run at its next batch (detached too)",
+                            runs("action_stop_run"))
+        yield SystemCommand("runs: export CSV", "Write the highlighted run's metrics to runs/<id>/metrics.csv",
+                            runs("action_export_csv"))
         for name in PANES:
             yield SystemCommand(f"go: {TITLES[name]}", f"Switch to the {name} pane",
                                 partial(self.action_show_pane, name))

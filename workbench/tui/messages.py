@@ -123,6 +123,37 @@ class RunsRefreshed(Message):
 
 
 @dataclass
+class RunFollowed(Message):
+    """Events read from a followed run's metrics.jsonl (the history first, then as they come).
+    High rate: a newer one absorbs an older one still queued, keeping every event."""
+
+    run_id: str
+    events: list[dict[str, Any]]
+
+    def can_replace(self, message: Message) -> bool:
+        if isinstance(message, RunFollowed) and message.run_id == self.run_id:
+            message.events[:0] = self.events
+            return True
+        return False
+
+
+@dataclass
+class FollowEnded(Message):
+    """Following a run ended: it finished (or died), or the user chose another run."""
+
+    run_id: str
+    cancelled: bool = False
+
+
+@dataclass
+class DetachedStarted(Message):
+    """A training was started as a background process that outlives the app."""
+
+    run_id: str
+    pid: int
+
+
+@dataclass
 class WorkerFailed(Message):
     """A worker raised: the app shows a notification and an error line, and keeps running."""
 

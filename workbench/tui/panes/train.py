@@ -16,12 +16,11 @@ from textual.widgets import Input, Label, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.core.config import TrainConfig, parse_field
-from workbench.tui.messages import StatusChanged, TrainEvent, TrainFinished, TrainProgress
+from workbench.tui.messages import DetachedStarted, StatusChanged, TrainEvent, TrainFinished, TrainProgress
 from workbench.tui.panes.base import Pane
-from workbench.tui.widgets.charts import SeriesChart
+from workbench.tui.widgets.charts import LossSmoother, SeriesChart
 
 FORM_FIELDS = [f.name for f in fields(TrainConfig) if f.name != "extra"]
-SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected
 
 
 def format_duration(seconds: float | None) -> str:
@@ -33,25 +32,12 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class LossSmoother:
-    """Bias-corrected exponential moving average, as TensorBoard draws smoothed curves."""
-
-    def __init__(self, beta: float = SMOOTHING):
-        self.beta = beta
-        self.average = 0.0
-        self.count = 0
-
-    def add(self, value: float) -> float:
-        self.count += 1
-        self.average = self.beta * self.average + (1 - self.beta) * value
-        return self.average / (1 - self.beta ** self.count)
-
-
 class TrainPane(Pane):
     """Configure, start, watch, stop and resume one training at a time."""
 
     BINDINGS = [
         Binding("s", "start", "Start"),
+        Binding("D", "start_detached", "Background"),
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("c", "toggle_form", "Form"),
@@ -69,6 +55,7 @@ class TrainPane(Pane):
         self.memory = ""
         self.device = ""
         self.state = "idle"  # idle, starting, running, stopping
+        self.following: str | None = None  # a run training in another process, followed by the app
         self.last_status = ""
 
     @property
@@ -174,6 +161,32 @@ class TrainPane(Pane):
         run_id = new_run_id(runs_dir)
         self.launch(config, runs_dir / run_id, resume=False)
 
+    def action_start_detached(self) -> None:
+        """Start the form's config as a background process, as `workbench train --detach` does:
+        it outlives the app; the app follows it (x stops it, with a checkpoint)."""
+        config, problems = self.read_form()
+        if config is None:
+            self.validate_form()
+            self.notify(f"not started: fix {', '.join(problems)}", severity="error")
+            return
+        from workbench.core.runs import new_run_id
+
+        runs_dir = self.workbench.runs_dir
+        run_dir = runs_dir / new_run_id(runs_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)  # claims the id at once: a second D gets another
+        self.show_progress(f"run {run_dir.name}: starting in the background…")
+        self.query_one("#train-form").display = False
+        self.focus()
+        self.post_message(StatusChanged(f"starting {run_dir.name} in the background"))
+        self.launch_detached(config, run_dir)
+
+    @work(thread=True, exit_on_error=False, group="detach", name="start in the background")
+    def launch_detached(self, config: TrainConfig, run_dir: Path) -> None:
+        from workbench.core.runs import launch_detached, train_argv
+
+        pid = launch_detached(train_argv(config, run_dir), run_dir)
+        self.post_message(DetachedStarted(run_dir.name, pid))
+
     def action_resume(self) -> None:
         if self.is_training:
             self.notify("a training is already running", severity="warning")
@@ -205,12 +218,27 @@ class TrainPane(Pane):
         self.post_message(StatusChanged(f"training {run_dir.name}"))
 
     def action_stop(self) -> None:
+        if not self.is_training and self.following:
+            self.stop_followed()
+            return
         if not self.is_training:
             self.notify("no training is running", severity="warning")
             return
         self.stop_event.set()
         self.state = "stopping"
         self.show_progress(f"run {self.training_run}: stopping at the next batch (a checkpoint is saved)…")
+
+    def stop_followed(self) -> None:
+        """Ask the followed run (another process) to stop at its next batch: core `stop_run`."""
+        from workbench.core.runs import RunError, stop_run
+
+        try:
+            stop_run(self.workbench.runs_dir / str(self.following))
+        except RunError as err:
+            self.notify(str(err), severity="error")
+            return
+        self.show_progress(f"run {self.following}: stopping at the next batch (a checkpoint is saved)…")
+        self.notify(f"{self.following}: stopping at the next batch (a checkpoint is saved first)")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="training")
     def run_training(self, config: TrainConfig, run_dir: Path, resume: bool, stop: threading.Event) -> Any:
@@ -266,7 +294,10 @@ class TrainPane(Pane):
         lr_chart.add("lr", step, float(event["lr"]))
 
     def on_train_event(self, message: TrainEvent) -> None:
-        event = message.event
+        self.handle_event(message.event)
+
+    def handle_event(self, event: dict[str, Any]) -> None:
+        """A low-rate event (start, epoch, log, checkpoint, end) of the shown run."""
         kind = event["kind"]
         if kind == "start":
             self.device = str(event.get("device", ""))
@@ -306,12 +337,47 @@ class TrainPane(Pane):
         """Called by the app when the user opens a run: show its config and history."""
         if self.is_training or not run_id:
             return
+        from workbench.core.runs import RunLock
+
         run_dir = self.workbench.runs_dir / run_id
         if (run_dir / "config.json").is_file():
             self.set_config(TrainConfig.load(run_dir / "config.json"))
             self.validate_form()
         self.training_run = run_id
+        self.following = None
+        if RunLock.is_locked(run_dir):  # training in another process: the app follows its metrics
+            self.following = run_id
+            self.clear_charts()
+            self.progress = {}
+            self.show_progress(f"run {run_id}: training in another process; following it (x stops it)…")
+            return
         self.load_history(run_dir)
+
+    def add_followed(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        """Events of the followed run, read from its metrics.jsonl: the history, then live."""
+        if run_id != self.following or self.is_training:
+            return
+        loss_chart = self.query_one("#chart-loss", SeriesChart)
+        lr_chart = self.query_one("#chart-lr", SeriesChart)
+        for event in events:
+            if event.get("kind") == "step":
+                self.add_step(event, loss_chart, lr_chart)
+                self.progress = event
+            elif event.get("kind") in ("start", "epoch", "log", "checkpoint", "end"):
+                self.handle_event(event)
+        if self.progress and "stopping" not in self.last_status:
+            self.show_progress(prefix=f"run {run_id} (background)")
+
+    def follow_ended(self, run_id: str) -> None:
+        if run_id != self.following:
+            return
+        from workbench.core.runs import run_info
+
+        self.following = None
+        info = run_info(self.workbench.runs_dir / run_id)
+        colour = {"done": "green", "stopped": "yellow"}.get(info.status, "red")
+        extra = {"done": "evaluate it in 3", "stopped": "r resumes from the checkpoint"}.get(info.status, info.error)
+        self.show_progress(f"[{colour}]run {run_id} {info.status}[/{colour}] — {extra}")
 
     def load_history(self, run_dir: Path) -> None:
         from workbench.core.runs import read_metrics, run_info

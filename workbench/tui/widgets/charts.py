@@ -14,6 +14,21 @@ from textual_plotext import PlotextPlot
 
 REDRAW_HZ = 4.0
 MAX_POINTS = 5000
+SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected
+
+
+class LossSmoother:
+    """Bias-corrected exponential moving average, as TensorBoard draws smoothed curves."""
+
+    def __init__(self, beta: float = SMOOTHING):
+        self.beta = beta
+        self.average = 0.0
+        self.count = 0
+
+    def add(self, value: float) -> float:
+        self.count += 1
+        self.average = self.beta * self.average + (1 - self.beta) * value
+        return self.average / (1 - self.beta ** self.count)
 
 
 def _theme() -> str:

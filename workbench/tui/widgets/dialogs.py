@@ -23,6 +23,7 @@ HELP_TEXT = """\
 
 [b]2 Train[/b]
   the form is validated as you type; enter or s starts, x stops (checkpoint saved),
+  D starts it in the background (outlives the app, like train --detach),
   r resumes the chosen run, c shows/hides the form
 
 [b]3 Evaluate[/b]
@@ -33,7 +34,9 @@ HELP_TEXT = """\
   type a sentence: probabilities update as you type; enter adds it to the history
 
 [b]5 Runs[/b]
-  enter opens the highlighted run in every pane    g refreshes the list
+  enter opens the highlighted run in every pane and charts it (live while it trains)
+  space marks a run    c compares the marked runs    x stops a running run
+  e writes its metrics to runs/<id>/metrics.csv      g refreshes the list
 """
 
 
