@@ -19,6 +19,7 @@ from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
+from workbench.tui.widgets.charts import SeriesChart
 
 SIZE = (80, 24)
 
@@ -96,6 +97,9 @@ def test_runs_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignor
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("5")
         await wait_until(pilot, lambda: pilot.app.query_one("#runs-table", DataTable).row_count == 1)
+        # the opened run's history, replayed into the charts by the follow worker
+        await wait_until(pilot, lambda: pilot.app.query_one("#runs-chart-val", SeriesChart).points("mcc") == 3)
+        await pilot.app.workers.wait_for_complete()
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
