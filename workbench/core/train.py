@@ -20,10 +20,10 @@ from typing import Any
 
 from workbench.core.config import TrainConfig
 from workbench.core.runs import (
-    MetricsWriter,
-    RunError,
     PID_FILE,
     STOP_FILE,
+    MetricsWriter,
+    RunError,
     RunLock,
     check_writable,
     existing_dir,
@@ -361,15 +361,17 @@ class _Trainer:
         sampler = LengthGroupedSampler([len(r["input_ids"]) for r in train_rows], config.batch_size, config.seed)
         # Own generators keep DataLoader iterators from drawing on the global RNG, so
         # dropout draws are the same in a resumed run as in an uninterrupted one.
-        train_loader = torch.utils.data.DataLoader(
-            train_rows, batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
+        train_loader: Any = torch.utils.data.DataLoader(
+            train_rows,  # type: ignore[arg-type]  # a list is a map-style dataset
+            batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
             generator=torch.Generator().manual_seed(0))
         val_order = sorted(range(len(val_rows)), key=lambda i: len(val_rows[i]["input_ids"]))
-        val_loader = torch.utils.data.DataLoader(
-            [val_rows[i] for i in val_order], batch_size=config.eval_batch_size, shuffle=False,
+        val_loader: Any = torch.utils.data.DataLoader(
+            [val_rows[i] for i in val_order],  # type: ignore[arg-type]
+            batch_size=config.eval_batch_size, shuffle=False,
             collate_fn=collator, generator=torch.Generator().manual_seed(0))
 
-        fused = {"fused": True} if _fused_adamw_ok(accelerator.device.type) else {"foreach": True}
+        fused: dict[str, Any] = {"fused": True} if _fused_adamw_ok(accelerator.device.type) else {"foreach": True}
         groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
         optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
                                       lr=config.learning_rate, eps=config.adam_epsilon, **fused)
@@ -379,7 +381,7 @@ class _Trainer:
         scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(total_steps, config.warmup_ratio),
                                                     total_steps)
 
-        position = {"epoch": 0, "epoch_step": 0, "step": 0, "best_val_mcc": -2.0, "best_epoch": 0,
+        position: dict[str, Any] = {"epoch": 0, "epoch_step": 0, "step": 0, "best_val_mcc": -2.0, "best_epoch": 0,
                     "stale_epochs": 0, "loss_sum": 0.0, "loss_count": 0, "history": []}
         if self.resume:
             meta, state = load_checkpoint(self.run_dir)
