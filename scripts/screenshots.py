@@ -5,6 +5,8 @@
 Fine-tunes the embedded model on the first TRAIN_LIMIT CoLA sentences (about a minute
 on a laptop CPU), driving the app by keys exactly as a user would, in a temporary
 folder, and saves one SVG per pane (plus one during training and the help screen).
+A second run, with another learning rate and seed, trains in the background (D) meanwhile,
+for the Runs pane following it live and the compare view of the two.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
+from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.widgets.charts import SeriesChart
 
@@ -35,7 +38,8 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
+            status = pilot.app.query_one("#status").render()
+            raise SystemExit(f"timed out waiting for {what} (status line: {status})")
         await pilot.pause(0.1)
 
 
@@ -64,6 +68,25 @@ async def train_and_shoot(app: WorkbenchApp, pilot: Pilot[None], out: Path, trai
     await pilot.press("c")
 
 
+async def start_second_run(app: WorkbenchApp, pilot: Pilot[None]) -> str:
+    """Train the same recipe with another learning rate and seed in the background (D)."""
+    for name, value in {"learning_rate": "5e-5", "seed": "7"}.items():
+        app.query_one(f"#field-{name}", Input).value = value
+    await pilot.press("D")
+    train = app.query_one(TrainPane)
+    await wait_until(pilot, lambda: train.following is not None, 300, "the background run to start")
+    return str(train.following)
+
+
+async def choose_run(app: WorkbenchApp, pilot: Pilot[None], run_id: str, key: str = "enter") -> None:
+    """In the Runs pane, move to RUN_ID and press KEY (enter opens it, space marks it)."""
+    await pilot.press("5")
+    runs = app.query_one(RunsPane)
+    await wait_until(pilot, lambda: run_id in [info.id for info in runs.runs], 60, f"run {run_id} listed")
+    app.query_one("#runs-table", DataTable).move_cursor(row=[info.id for info in runs.runs].index(run_id))
+    await pilot.press(key)
+
+
 async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, run: str | None,
                runs_dir: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
@@ -71,8 +94,12 @@ async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, 
         os.chdir(tempfile.mkdtemp(prefix="workbench-shots-"))  # relative paths on screen, nothing left in the repo
     app = make_app(runs_dir=runs_dir or Path("runs"), run=run)
     async with app.run_test(size=size) as pilot:
+        background = None
         if run is None:
             await train_and_shoot(app, pilot, out, train_limit, epochs)
+            first = str(app.current_run)
+            background = await start_second_run(app, pilot)
+            await choose_run(app, pilot, first)  # evaluate and try sentences on the first run
         await pilot.press("1")
         data = app.query_one(DataPane)
         await wait_until(pilot, lambda: "train" in data.lengths, 300, "token lengths")
@@ -88,14 +115,30 @@ async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, 
         await pilot.press("4")
         predict = app.query_one(PredictPane)
         for sentence in SENTENCES:
-            await pilot.press("ctrl+u", *sentence, "enter")
+            # Counted before the keys: with the model already loaded (by Evaluate) the answer can
+            # arrive while the keys are still being pressed.
             count = len(predict.history) + 1
+            await pilot.press("ctrl+u", *sentence, "enter")
             await wait_until(pilot, lambda: len(predict.history) >= count, 300, "a prediction")  # noqa: B023
         await shoot(app, pilot, out, "4-predict")
 
-        await pilot.press("5")
+        await pilot.press("escape", "5")  # out of the sentence box first: there a 5 is text
         await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count >= 1, 60, "the runs")
+        runs = app.query_one(RunsPane)
+        if background is not None:
+            await choose_run(app, pilot, background)  # its charts follow it live
+            await wait_until(pilot, lambda: app.query_one("#runs-chart-loss", SeriesChart).points("loss") >= 4,
+                             600, "the background run's loss points")
         await shoot(app, pilot, out, "5-runs")
+
+        if len(runs.runs) >= 2:
+            await wait_until(pilot, lambda: all(info.status != "running" for info in runs.runs[:2]), 1800,
+                             "the background run to finish")
+            for info in runs.runs[:2]:
+                await choose_run(app, pilot, info.id, key="space")
+            await pilot.press("c")
+            await shoot(app, pilot, out, "5-compare")
+            await pilot.press("escape")
 
         await pilot.press("question_mark")
         await shoot(app, pilot, out, "help")

@@ -22,6 +22,7 @@ class PredictPane(Pane):
 
     BINDINGS = [
         Binding("ctrl+l", "clear_history", "Clear history"),
+        Binding("escape", "leave_box", "Leave box", show=False),
     ]
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
@@ -118,6 +119,10 @@ class PredictPane(Pane):
             table = self.query_one("#predict-history", DataTable)
             table.add_row(prediction.label, f"{prediction.probabilities['acceptable']:.3f}", prediction.sentence)
             table.move_cursor(row=table.row_count - 1)
+
+    def action_leave_box(self) -> None:
+        """Escape: out of the sentence box to the history, so number keys switch panes again."""
+        self.query_one("#predict-history", DataTable).focus()
 
     def action_clear_history(self) -> None:
         self.history.clear()
