@@ -151,7 +151,11 @@ def write_table() -> None:
                      f"{statistics.median(ho):.4f} ({min(ho):.4f}–{max(ho):.4f}) | "
                      f"{statistics.median(dev):.4f} ({min(dev):.4f}–{max(dev):.4f}) | "
                      f"{statistics.median(r['wall_s'] for r in rs):.0f} |")
-    (HERE / "recipe_search.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = HERE / "recipe_search.md"
+    kept = ""  # hand-written conclusions survive regeneration
+    if target.exists() and "\n## Conclusions" in target.read_text(encoding="utf-8"):
+        kept = "\n## Conclusions" + target.read_text(encoding="utf-8").split("\n## Conclusions", 1)[1]
+    target.write_text("\n".join(lines) + "\n" + kept, encoding="utf-8")
 
 
 def _share(row: dict) -> str:
