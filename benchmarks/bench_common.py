@@ -89,6 +89,7 @@ class Marks:
     """Wall-clock time after each optimizer step, with that step's sentences and tokens."""
 
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # process CPU seconds, robust-ish to other load
     sentences: list[int] = field(default_factory=list)
     real_tokens: list[int] = field(default_factory=list)
     padded_tokens: list[int] = field(default_factory=list)
@@ -102,10 +103,17 @@ class Marks:
         sentences = sum(self.sentences[first:])
         real = sum(self.real_tokens[first:])
         padded = sum(self.padded_tokens[first:])
+        cpu = self.cpu[-1] - self.cpu[warmup - 1 if warmup else 0] if self.cpu else float("nan")
         return {"steps": len(self.times) - first, "seconds": seconds, "sentences": sentences,
-                "sentences_per_s": sentences / seconds, "real_tokens_per_s": real / seconds,
+                "sentences_per_s": sentences / seconds, "sentences_per_cpu_s": sentences / cpu,
+                "real_tokens_per_s": real / seconds,
                 "padded_tokens_per_s": padded / seconds, "mean_real_len": real / max(1, sentences),
                 "padding_share": 1 - real / max(1, padded)}
+
+
+def mark(marks: Marks) -> None:
+    marks.times.append(time.perf_counter())
+    marks.cpu.append(time.process_time())
 
 
 class CountingCollator:
@@ -160,7 +168,7 @@ def run_workbench(model: str, limit: int, epochs: int, run_dir: Path, overrides:
 
     def on_event(event: dict[str, Any]) -> None:
         if event["kind"] == "step":
-            marks.times.append(time.perf_counter())
+            mark(marks)
         elif event["kind"] == "epoch":
             epoch_ends.append(len(marks.times))
 
@@ -203,7 +211,7 @@ def run_seed(model_id: str, limit: int, epochs: int, max_steps: int, pad_to: int
                                                  torch.tensor(labels))
 
         def collate(items: list[Any]) -> dict[str, Any]:
-            ids, mask, y = (torch.stack(t) for t in zip(*items))
+            ids, mask, y = (torch.stack(t) for t in zip(*items, strict=True))
             return {"input_ids": ids, "attention_mask": mask, "labels": y}
     else:
         from transformers import DataCollatorWithPadding
@@ -227,7 +235,7 @@ def run_seed(model_id: str, limit: int, epochs: int, max_steps: int, pad_to: int
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            marks.times.append(time.perf_counter())
+            mark(marks)
             step += 1
             del loss_value
             if step >= total:
@@ -265,7 +273,7 @@ def run_trainer(model_id: str, limit: int, epochs: int, max_steps: int, best: bo
 
     class StepClock(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            marks.times.append(time.perf_counter())
+            mark(marks)
 
     args = TrainingArguments(
         output_dir=str(out_dir), per_device_train_batch_size=BATCH, num_train_epochs=epochs,

@@ -123,10 +123,10 @@ def to_tensors(ids: list[list[int]], index: list[int], labels: list[int], device
 
 
 def mcc(labels: list[int], predicted: list[int]) -> float:
-    tp = sum(1 for y, p in zip(labels, predicted) if y == 1 and p == 1)
-    tn = sum(1 for y, p in zip(labels, predicted) if y == 0 and p == 0)
-    fp = sum(1 for y, p in zip(labels, predicted) if y == 0 and p == 1)
-    fn = sum(1 for y, p in zip(labels, predicted) if y == 1 and p == 0)
+    tp = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 1 and p == 1)
+    tn = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 0 and p == 0)
+    fp = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 0 and p == 1)
+    fn = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 1 and p == 0)
     denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     return (tp * tn - fp * fn) / denominator if denominator else 0.0
 
@@ -254,7 +254,8 @@ def main() -> None:
     if device.type == "cuda":
         spec = next((v for k, v in SPEC_BF16_TFLOPS.items() if k in name), None)
         if spec and args.precision == "bf16":
-            print(f"MFU against the {name} data-sheet dense bf16 peak ({spec:.0f} TFLOP/s): {achieved / (spec * 1e12):.1%}")
+            print(f"MFU against the {name} data-sheet dense bf16 peak ({spec:.0f} TFLOP/s): "
+                  f"{achieved / (spec * 1e12):.1%}")
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
     print(f"goal: 3 epochs in under 60 s -> {'met' if seconds < 60 else 'missed'} ({seconds:.1f} s)")
 
