@@ -63,9 +63,6 @@ async def test_odd_sentences_in_the_sentence_box_never_crash_it(tiny_model_dir: 
         assert app.is_running
 
 
-@pytest.mark.xfail(strict=True, reason="BUG in workbench/tui (not this suite's to fix): the history DataTable and "
-                   "other tables render str cells as Rich markup, so '[/red]' in a sentence raises MarkupError; "
-                   "wrap cells in rich.text.Text")
 async def test_a_sentence_with_markup_characters_never_crashes_the_sentence_box(tiny_model_dir: Path,
                                                                                tmp_path: Path) -> None:
     demo_run(tmp_path / "runs", tiny_model_dir)
@@ -118,3 +115,27 @@ async def test_a_long_training_stream_keeps_memory_flat_redraws_capped_and_keys_
         assert memory_at[7_800] - memory_at[5_600] < 2**20, memory_at  # flat once the window is full
         assert chart.redraws - redraws_before <= REDRAW_HZ * elapsed + 2
         assert "step 8000/8000" in text_of(app, "#train-progress")
+
+
+async def test_markup_in_data_and_errors_is_shown_as_text(tmp_path: Path) -> None:
+    """A data file whose sentences and bad label look like Rich markup: shown, never parsed."""
+    good = tmp_path / "markup.tsv"
+    good.write_text("[b]src\t1\t\tShe said [/red] and [bold]left[/bold].\nsrc\t0\t*\tLeft she [/].\n" * 3)
+    app = make_app(data=str(good), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert app.is_running, [n.message for n in app._notifications]
+        table = app.query_one("#data-table")
+        await wait_until(pilot, lambda: table.row_count > 0)
+        cells = " ".join(str(cell) for row in range(table.row_count) for cell in table.get_row_at(row))
+        assert "[/red]" in cells or "[/]" in cells, cells
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("src\t[/red]\t\tA sentence.\n")
+    app = make_app(data=str(bad), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert app.is_running
+        messages = [n.message for n in app._notifications]
+        assert any("bad.tsv:1: label: '[/red]'" in m for m in messages), messages

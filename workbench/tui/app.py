@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -104,6 +105,11 @@ class WorkbenchApp(App[None]):
 
     def load_data(self) -> None:
         self.query_one(DataPane).load(self.data or None, self.model)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Notifications carry file names, data and sentences: never parse them as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def initial_config(self) -> TrainConfig:
         return TrainConfig(model=self.model, data=self.data)
@@ -267,7 +273,7 @@ class WorkbenchApp(App[None]):
     def set_status(self, text: str, severity: str = "information") -> None:
         status = self.query_one("#status", Static)
         status.set_class(severity == "error", "-error")
-        status.update(text)
+        status.update(Text(text))  # paths, data and errors: plain text, never markup
 
     def on_worker_failed(self, message: WorkerFailed) -> None:
         """The one place worker failures become visible: a notification and the error line."""

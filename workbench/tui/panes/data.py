@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -146,12 +147,14 @@ class DataPane(Pane):
         table.clear()
         rows = zip(self.shown["line"].tolist(), self.shown["source"].tolist(),
                    self.shown["label"].tolist(), self.shown["sentence"].tolist(), strict=True)
-        table.add_rows((str(line), source, label_cell(label), sentence) for line, source, label, sentence in rows)
+        # Text cells: a sentence is data, never markup ("[/red]" in a sentence must not crash the table)
+        table.add_rows((str(line), Text(source), label_cell(label), Text(sentence))
+                       for line, source, label, sentence in rows)
         total = len(self.cola[self.split])
         search = f" · search {self.search_text!r}" if self.search_text else ""
         self.query_one("#data-filters", Static).update(
             f"[b]{self.split}[/b] {len(self.shown):,}/{total:,} · label {LABEL_NAMES[self.label_filter]}"
-            f" · src {self.source_filter or 'all'}{search}")
+            f" · src {escape(self.source_filter or 'all')}{escape(search)}")
         self.show_stats()
         self.show_tokens()
 
@@ -182,13 +185,16 @@ class DataPane(Pane):
             return
         sentence = self.shown["sentence"].iloc[table.cursor_row]
         if self.tokenizer is None:
-            target.update(f"{sentence}\n[dim]tokens: loading the tokenizer…[/dim]")
+            target.update(Text(sentence) + Text("\ntokens: loading the tokenizer…", style="dim"))
             return
         from workbench.core.model import tokenize
 
         pieces = tokenize(self.tokenizer, sentence)
-        tokens = " ".join(f"{token}[dim]:{token_id}[/dim]" for token, token_id in pieces)
-        target.update(Text.from_markup(f"[b]{len(pieces)} tokens[/b] {tokens}"))
+        text = Text(f"{len(pieces)} tokens", style="bold")
+        for token, token_id in pieces:
+            text.append(f" {token}")
+            text.append(f":{token_id}", style="dim")
+        target.update(text)
 
     @on(DataTable.RowHighlighted, "#data-table")
     def _row_highlighted(self) -> None:

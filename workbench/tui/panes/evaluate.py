@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -69,7 +70,7 @@ class EvaluatePane(Pane):
     def show_header(self) -> None:
         _, model_label, _ = self.workbench.model_source(self.workbench.current_run)
         self.query_one("#eval-header", Static).update(
-            f"model [b]{model_label}[/b] · dataset [b]{self.dataset}[/b] (d) · e evaluates")
+            f"model [b]{escape(model_label)}[/b] · dataset [b]{self.dataset}[/b] (d) · e evaluates")
 
     def action_next_dataset(self) -> None:
         self.dataset = DATASETS[(DATASETS.index(self.dataset) + 1) % len(DATASETS)]
@@ -101,7 +102,7 @@ class EvaluatePane(Pane):
         if worker.group == "evaluate" and state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self.query_one("#eval-wrong").loading = False
             if state == WorkerState.ERROR:
-                self.query_one("#eval-metrics", Static).update(f"[red]evaluation failed: {worker.error}[/red]")
+                self.query_one("#eval-metrics", Static).update(Text(f"evaluation failed: {worker.error}", style="red"))
 
     def on_eval_done(self, message: EvalDone) -> None:
         report = message.report
@@ -115,12 +116,12 @@ class EvaluatePane(Pane):
         sources = self.query_one("#eval-sources", DataTable)
         sources.clear()
         for row in report.per_source:
-            sources.add_row(row["source"], str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
+            sources.add_row(Text(row["source"]), str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
         self.wrong = report.misclassified()
         table = self.query_one("#eval-wrong", DataTable)
         table.clear()
         table.add_rows(
-            (f"{conf:.2f}", str(label), sentence)
+            (f"{conf:.2f}", str(label), Text(sentence))  # a sentence is data, never markup
             for conf, label, sentence in zip(self.wrong["confidence"].tolist(), self.wrong["label"].tolist(),
                                              self.wrong["sentence"].tolist(), strict=True))
         table.border_title = f"{len(self.wrong)} misclassified, most confident first"

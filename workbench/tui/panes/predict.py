@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -53,9 +55,9 @@ class PredictPane(Pane):
     def show_run(self, run_id: str | None) -> None:
         _, label, trained = self.workbench.model_source(run_id)
         if trained:
-            text = f"model [b]{label}[/b]"
+            text = f"model [b]{escape(label)}[/b]"
         else:
-            text = (f"model [b]{label}[/b] [yellow]— UNTRAINED: its classifier head is random, so these "
+            text = (f"model [b]{escape(label)}[/b] [yellow]— UNTRAINED: its classifier head is random, so these "
                     f"probabilities mean nothing yet; train a run (2) or open one (5)[/yellow]")
         self.query_one("#predict-model", Static).update(text)
         value = self.query_one("#predict-input", Input).value
@@ -105,7 +107,7 @@ class PredictPane(Pane):
         prediction = message.prediction
         if prediction is None:
             bars.clear()
-            info.update(f"[red]{message.error}[/red]" if message.error else "")
+            info.update(Text(message.error, style="red") if message.error else "")
             self.latest = None
             return
         self.latest = prediction
@@ -117,7 +119,8 @@ class PredictPane(Pane):
         if message.remember:
             self.history.append(prediction)
             table = self.query_one("#predict-history", DataTable)
-            table.add_row(prediction.label, f"{prediction.probabilities['acceptable']:.3f}", prediction.sentence)
+            table.add_row(prediction.label, f"{prediction.probabilities['acceptable']:.3f}",
+                          Text(prediction.sentence))  # a sentence is data, never markup
             table.move_cursor(row=table.row_count - 1)
 
     def action_leave_box(self) -> None:

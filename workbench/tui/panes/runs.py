@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -107,7 +108,8 @@ class RunsPane(Pane):
             table.move_cursor(row=min(previous, len(self.runs) - 1))
         marks = f" · {len(self.marked)} marked" if self.marked else ""
         self.query_one("#runs-header", Static).update(
-            f"{len(self.runs)} runs in {self.workbench.runs_dir} · current: [b]{current or 'none'}[/b]{marks}")
+            f"{len(self.runs)} runs in {escape(str(self.workbench.runs_dir))} · "
+            f"current: [b]{escape(current or 'none')}[/b]{escape(marks)}")
         self.show_detail()
 
     def highlighted(self) -> Any:

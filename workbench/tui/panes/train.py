@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -268,8 +269,8 @@ class TrainPane(Pane):
             return
         self.state = "idle"
         error = str(worker.error) if worker.error else "cancelled"
-        self.log_line(f"[red]training failed: {error}[/red]")
-        self.show_progress(f"[red]run {self.training_run} failed: {error}[/red] — fix and press s or r")
+        self.log_line(f"[red]training failed: {escape(str(error))}[/red]")
+        self.show_progress(f"[red]run {self.training_run} failed: {escape(str(error))}[/red] — fix and press s or r")
         self.post_message(TrainFinished(self.training_run or "", "failed", error))
 
     # ------------------------------------------------------------ events from the worker
@@ -447,5 +448,5 @@ def end_line(event: dict[str, Any]) -> str:
         return (f"[b]done[/b]: holdout MCC {float(event['holdout_mcc']):.3f} · "
                 f"acc {float(event['holdout_accuracy']):.3f}")
     if status == "failed":
-        return f"[red]failed: {event.get('error')}[/red]"
+        return f"[red]failed: {escape(str(event.get('error')))}[/red]"
     return f"[b]{status}[/b] at step {event.get('step')}"
