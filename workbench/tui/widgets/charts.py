@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from textual_plotext import PlotextPlot
 
@@ -35,7 +36,35 @@ def _theme() -> str:
     return "clear" if os.environ.get("NO_COLOR") else "auto"
 
 
-class SeriesChart(PlotextPlot):
+class TimedPlot(PlotextPlot):
+    """A plotext chart that redraws on a timer, at most REDRAW_HZ times a second, and only
+    when its data changed; subclasses draw in `draw`."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.redraws = 0
+        self._dirty = True
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.theme = _theme()  # type: ignore[assignment]
+        self.set_interval(1 / REDRAW_HZ, self.redraw_if_dirty)
+        self.redraw_if_dirty()
+
+    def redraw_if_dirty(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.redraws += 1
+        self.plt.clear_data()
+        self.draw(self.plt)
+        self.refresh()
+
+    def draw(self, plt: Any) -> None:
+        raise NotImplementedError
+
+
+class SeriesChart(TimedPlot):
     """Line chart of named (x, y) series, e.g. raw and smoothed loss."""
 
     def __init__(self, title: str, series: Sequence[str], *, xlabel: str = "", ylim: tuple[float, float] | None = None,
@@ -47,14 +76,6 @@ class SeriesChart(PlotextPlot):
         self.ylim = ylim
         self.series: dict[str, deque[tuple[float, float]]] = {name: deque(maxlen=max_points) for name in series}
         self.markers = dict(zip(series, markers or ["braille"] * len(series), strict=False))
-        self.redraws = 0
-        self._dirty = True
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.theme = _theme()  # type: ignore[assignment]
-        self.set_interval(1 / REDRAW_HZ, self.redraw_if_dirty)
-        self.redraw_if_dirty()
 
     def add(self, name: str, x: float, y: float) -> None:
         self.series[name].append((x, y))
@@ -68,13 +89,7 @@ class SeriesChart(PlotextPlot):
     def points(self, name: str) -> int:
         return len(self.series[name])
 
-    def redraw_if_dirty(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
-        self.redraws += 1
-        plt = self.plt
-        plt.clear_data()
+    def draw(self, plt: Any) -> None:
         plt.title(self.title)
         plt.xlabel(self.xlabel)
         if self.ylim:
@@ -83,10 +98,9 @@ class SeriesChart(PlotextPlot):
             if points:
                 xs, ys = zip(*points, strict=True)
                 plt.plot(list(xs), list(ys), label=name, marker=self.markers.get(name, "braille"))
-        self.refresh()
 
 
-class Histogram(PlotextPlot):
+class Histogram(TimedPlot):
     """Histogram of integers (token lengths)."""
 
     def __init__(self, title: str, *, bins: int = 24, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
@@ -94,25 +108,12 @@ class Histogram(PlotextPlot):
         self.title = title
         self.bins = bins
         self.values: list[int] = []
-        self._dirty = True
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.theme = _theme()  # type: ignore[assignment]
-        self.set_interval(1 / REDRAW_HZ, self.redraw_if_dirty)
-        self.redraw_if_dirty()
 
     def set_values(self, values: Sequence[int]) -> None:
         self.values = list(values)
         self._dirty = True
 
-    def redraw_if_dirty(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
-        plt = self.plt
-        plt.clear_data()
+    def draw(self, plt: Any) -> None:
         plt.title(self.title)
         if self.values:
             plt.hist(self.values, bins=self.bins)
-        self.refresh()
