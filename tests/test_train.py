@@ -220,3 +220,13 @@ def test_nan_loss_stops_and_keeps_the_checkpoint_and_best_model(tiny_config: Tra
     assert (run / "model" / "model.safetensors").read_bytes() == best_model
     assert (run / "checkpoint" / "meta.json").read_text() == meta_before
 
+
+
+def test_runs_of_different_precision_in_one_process(tiny_config: TrainConfig, tmp_path: Path) -> None:
+    """The TUI trains many runs in one process: fp32 then bf16 then fp32 must all work."""
+    for name, precision in (("a", "fp32"), ("b", "bf16"), ("c", "fp32")):
+        tiny_config.precision = precision
+        tiny_config.epochs = 1
+        events: list[dict[str, Any]] = []
+        assert train(tiny_config, tmp_path / name, on_event=events.append).status == "done"
+        assert events[0]["precision"] == ("bf16" if precision == "bf16" else "no")

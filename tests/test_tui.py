@@ -100,12 +100,13 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         pane = app.query_one(TrainPane)
-        for name, value in [("epochs", "3"), ("batch_size", "16"), ("precision", "fp32"),
+        # 30 epochs of a tiny model: long enough (~400 steps) that the stop lands mid-run
+        for name, value in [("epochs", "30"), ("batch_size", "16"), ("precision", "fp32"),
                             ("learning_rate", "0.001"), ("eval_batch_size", "256")]:
             await set_field(pilot, app, name, value)
         assert not pane.problems
         await pilot.press("enter")  # start
-        assert pane.is_training
+        assert pane.is_training, text_of(app, "#train-progress")
         loss = app.query_one("#chart-loss", SeriesChart)
         await wait_until(pilot, lambda: loss.points("loss") > 0, what="loss points")
         assert loss.points("smoothed") == loss.points("loss")
@@ -119,9 +120,9 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
         await pilot.press("r")  # resume
         await wait_until(pilot, lambda: not pane.is_training and "done" in text_of(app, "#train-progress"),
                          timeout=240, what=f"the resumed run to finish ({text_of(app, '#train-progress')})")
-        assert loss.points("loss") == 3 * 14  # 216 training sentences, batch 16: every step, none lost
+        assert loss.points("loss") == 30 * 14  # 216 training sentences, batch 16: every step, none lost
         assert loss.points("loss") > points_at_stop
-        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 3
+        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 30
         (run,) = list_runs(runs)
         assert run.status == "done" and app.current_run == run.id
 
@@ -162,7 +163,7 @@ async def test_open_run_shows_its_history_and_model(tiny_model_dir: Path, tmp_pa
         await pilot.pause()
         assert app.active_pane == "train" and app.current_run == DEMO_RUN
         assert app.query_one("#chart-loss", SeriesChart).points("loss") == 30
-        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 3
+        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 30
         await pilot.press("5")
         await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 1)
         assert app.query_one(PredictPane) is not None

@@ -318,8 +318,15 @@ class _Trainer:
     def run(self) -> TrainResult:
         from accelerate import Accelerator
 
+        from accelerate.state import AcceleratorState, GradientState
+
         if not _cuda_available():
             keep_freed_memory()
+        # Accelerate keeps its state per process; a second training in the same process (the
+        # TUI, tests) may want another precision, so that state is rebuilt for every run. The
+        # launcher's process group (PartialState) is kept.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
         self.accelerator = Accelerator(cpu=not _cuda_available(),
                                        mixed_precision=resolve_precision(self.config.precision,
                                                                          "cuda" if _cuda_available() else "cpu"))
