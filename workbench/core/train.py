@@ -317,7 +317,6 @@ class _Trainer:
 
     def run(self) -> TrainResult:
         from accelerate import Accelerator
-
         from accelerate.state import AcceleratorState, GradientState
 
         if not _cuda_available():
