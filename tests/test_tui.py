@@ -163,7 +163,7 @@ async def test_open_run_shows_its_history_and_model(tiny_model_dir: Path, tmp_pa
         await pilot.pause()
         assert app.active_pane == "train" and app.current_run == DEMO_RUN
         assert app.query_one("#chart-loss", SeriesChart).points("loss") == 30
-        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 30
+        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 3
         await pilot.press("5")
         await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 1)
         assert app.query_one(PredictPane) is not None
