@@ -107,7 +107,7 @@ class Progress:
         elif kind == "step":
             self._step(event)
         elif kind == "epoch":
-            self._close()
+            self.close()
             mark = "  (best)" if event["best"] else ""
             self._line(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss "
                        f"{event['val_loss']:.4f}  val acc {event['val_accuracy']:.3f}  val MCC "
@@ -115,7 +115,7 @@ class Progress:
         elif kind == "log":
             self._line(event["message"])
         elif kind == "end":
-            self._close()
+            self.close()
 
     def _start(self, event: dict[str, Any]) -> None:
         resumed = f", resumed at step {event['resumed_at_step']}" if event.get("resumed_at_step") else ""
@@ -148,9 +148,6 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
     def close(self) -> None:
-        self._close()
-
-    def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -366,9 +363,8 @@ def _model_folder(args: argparse.Namespace) -> Path:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from workbench.core.data import load_cola
-    from workbench.core.evaluate import evaluate_frame
+    from workbench.core.evaluate import evaluate_frame, record_report
     from workbench.core.model import load_model, load_tokenizer
-    from workbench.core.runs import write_json_atomic
 
     model_dir = _model_folder(args)
     run_dir = model_dir.parent if model_dir.name == "model" else model_dir
@@ -385,12 +381,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print_report(report)
     if model_dir.name == "model":
-        eval_path = run_dir / "eval.json"
-        existing = json.loads(eval_path.read_text()) if eval_path.is_file() else {}
-        existing[name] = report.summary()
-        write_json_atomic(eval_path, existing)
-        target = run_dir / ("predictions.tsv" if name == "holdout" else f"predictions-{name}.tsv")
-        report.save_predictions(target)
+        target = record_report(run_dir, report)
         print(f"predictions: {target}", file=sys.stderr)
     if report.single_class:
         print(report.warning(), file=sys.stderr)

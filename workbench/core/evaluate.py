@@ -91,6 +91,22 @@ class EvalReport:
         self.predictions[columns].to_csv(path, sep="\t", index=False, float_format="%.4f")
 
 
+def record_report(run_dir: Path, report: EvalReport) -> Path:
+    """Keep REPORT in a run folder: its summary under its name in eval.json (other
+    datasets' entries stay), its predictions in predictions[-NAME].tsv. Returns that file."""
+    import json
+
+    from workbench.core.runs import write_json_atomic
+
+    eval_path = run_dir / "eval.json"
+    existing = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.is_file() else {}
+    existing[report.name] = report.summary()
+    write_json_atomic(eval_path, existing)
+    target = run_dir / ("predictions.tsv" if report.name == "holdout" else f"predictions-{report.name}.tsv")
+    report.save_predictions(target)
+    return target
+
+
 def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = "",
                    max_length: int = 128, batch_size: int = 128) -> EvalReport:
     sentences = frame["sentence"].tolist()

@@ -538,23 +538,18 @@ class _Trainer:
     def _final_eval(self, tokenizer: Any) -> dict[str, Any]:
         """Score the best model on in_domain_dev and the holdout; writes eval.json."""
         from workbench.core.data import load_cola
-        from workbench.core.evaluate import evaluate_frame
+        from workbench.core.evaluate import evaluate_frame, record_report
         from workbench.core.model import load_model
 
         if not (self.run_dir / "model").is_dir():
             return {}
         model = load_model(str(self.run_dir / "model")).to(self.accelerator.device)
         cola = load_cola(self.config.data or None, self.config.validation_fraction, self.config.split_seed)
-        report: dict[str, Any] = {}
-        for name in ("in_domain_dev", "holdout"):
-            result = evaluate_frame(model, tokenizer, cola[name], name, self.config.max_length,
-                                    self.config.eval_batch_size)
-            report[name] = result.summary()
-            if name == "holdout":
-                result.save_predictions(self.run_dir / "predictions.tsv")
-        write_json_atomic(self.run_dir / "eval.json", report)
-        return {"holdout_mcc": report["holdout"]["mcc"], "holdout_accuracy": report["holdout"]["accuracy"],
-                "in_domain_dev_mcc": report["in_domain_dev"]["mcc"]}
+        dev, holdout = (evaluate_frame(model, tokenizer, cola[name], name, self.config.max_length,
+                                       self.config.eval_batch_size) for name in ("in_domain_dev", "holdout"))
+        for result in (dev, holdout):
+            record_report(self.run_dir, result)
+        return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc}
 
     def _fail_nonfinite(self, loss_value: float, position: dict[str, Any]) -> TrainResult:
         message = (f"loss became {loss_value} at step {position['step'] + 1}; training stopped. The last good "
