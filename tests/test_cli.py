@@ -107,3 +107,21 @@ def test_sigint_checkpoints_exits_130_and_resumes(tiny_model_dir: Path, tmp_path
     assert [e["status"] for e in events if e["kind"] == "end"] == ["stopped", "done"]
     steps = [e["step"] for e in events if e["kind"] == "step"]
     assert steps == list(range(1, len(steps) + 1))  # no step lost or repeated
+
+
+def test_eval_scores_a_run_on_the_split_it_was_trained_with(tiny_model_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A run trained with a non-default split seed is scored on its own validation sentences."""
+    import pandas as pd
+
+    from workbench.core.data import load_cola
+
+    runs = tmp_path / "runs"
+    assert main(tiny_train_args(tiny_model_dir, runs, "seed7", "--split-seed", "7")) == 0
+    assert main(["eval", "seed7", "--runs", str(runs), "--split", "validation"]) == 0
+    capsys.readouterr()
+    scored = pd.read_csv(runs / "seed7" / "predictions-validation.tsv", sep="\t", keep_default_na=False)
+    own = load_cola(None, 0.1, 7)["validation"]["sentence"].tolist()
+    default = load_cola(None, 0.1, 2018)["validation"]["sentence"].tolist()
+    assert sorted(scored["sentence"]) == sorted(own)
+    assert sorted(own) != sorted(default)  # the test would pass by accident on the default split

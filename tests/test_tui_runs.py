@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input
 from tui_helpers import DEMO_RUN, demo_run, small_cola_file, wait_until
 
 from workbench.core.config import TrainConfig
-from workbench.core.runs import PID_FILE, RunLock, list_runs, run_info, train_argv
+from workbench.core.runs import PID_FILE, RunLock, follow_run, launch_training, list_runs, run_info
 from workbench.tui.app import make_app
 from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
@@ -40,15 +40,17 @@ def second_run(runs_dir: Path, name: str = "other-run") -> Path:
     return run
 
 
-def test_train_argv_parses_back_to_the_same_config(tmp_path: Path) -> None:
-    from workbench.cli import build_parser, config_from_args
-
-    config = TrainConfig(model="some/model", data="my data.tsv", epochs=3, learning_rate=3e-5, precision="fp32",
-                         train_limit=64)
-    argv = train_argv(config, tmp_path / "runs" / "mine")
-    args = build_parser().parse_args(argv)
-    assert (args.name, args.runs) == ("mine", str(tmp_path / "runs"))
-    assert config_from_args(args) == config
+def test_a_detached_launch_trains_exactly_the_given_config(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The config travels to the background process whole (no flags in between), and the run is followed to its end."""
+    config = TrainConfig(model=str(tiny_model_dir), data=str(small_cola_file(tmp_path)), epochs=1,
+                         learning_rate=3e-4, precision="fp32", train_limit=32, batch_size=16, warmup_ratio=0.25,
+                         extra={"note": "kept"})
+    run = tmp_path / "runs" / "mine"
+    launch_training(config, run)
+    events = [event for batch in follow_run(run) for event in batch]
+    assert events[-1]["kind"] == "end" and events[-1]["status"] == "done", events[-1]
+    assert TrainConfig.load(run / "config.json") == config
+    assert not (run / ".launch.json").exists()
 
 
 async def test_start_detached_then_stop_it_from_the_runs_pane(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
+from workbench.core.data import SPLIT_NAMES
+from workbench.core.events import EndEvent, Event, StartEvent, StepEvent
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-SPLIT_CHOICES = ("train", "validation", "in_domain_dev", "holdout")
 # TrainConfig fields that get no --flag of their own in `train`
 NOT_FLAGS = {"model", "data", "extra"}
 
@@ -100,31 +101,30 @@ class Progress:
         self.bar: Any = None
         self.every = 50
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["kind"]
-        if kind == "start":
+    def __call__(self, event: Event) -> None:
+        if event["kind"] == "start":
             self._start(event)
-        elif kind == "step":
+        elif event["kind"] == "step":
             self._step(event)
-        elif kind == "epoch":
+        elif event["kind"] == "epoch":
             self.close()
             mark = "  (best)" if event["best"] else ""
             self._line(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss "
                        f"{event['val_loss']:.4f}  val acc {event['val_accuracy']:.3f}  val MCC "
                        f"{event['val_mcc']:.3f}{mark}")
-        elif kind == "log":
+        elif event["kind"] == "log":
             self._line(event["message"])
-        elif kind == "end":
+        elif event["kind"] == "end":
             self.close()
 
-    def _start(self, event: dict[str, Any]) -> None:
+    def _start(self, event: StartEvent) -> None:
         resumed = f", resumed at step {event['resumed_at_step']}" if event.get("resumed_at_step") else ""
         self._line(f"training {event['model']} on {event['device']} ({event['precision']}), "
                    f"{event['train_sentences']} sentences, {event['epochs']} epochs x "
                    f"{event['steps_per_epoch']} steps{resumed}")
         self.every = max(1, event["steps_per_epoch"] // 10)
 
-    def _step(self, event: dict[str, Any]) -> None:
+    def _step(self, event: StepEvent) -> None:
         if self.tty:
             if self.bar is None:
                 from tqdm import tqdm
@@ -177,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CliError(f"{run_dir}: no such run to resume")
         config = TrainConfig.load(run_dir / "config.json")
     else:
-        config = config_from_args(args)
+        config = config_from_args(args) if not args.launch_config else _launched_config(Path(args.launch_config))
         problems = config.validate()
         if problems:
             raise CliError("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in problems.items()))
@@ -185,7 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CliError("--name is required when several processes train together (accelerate launch, torchrun)")
         run_dir = runs_dir / (check_run_name(args.name) if args.name else new_run_id(runs_dir))
     if args.detach:
-        return detach(args, run_dir)
+        return detach(args, None if args.resume else config, run_dir)
     stop = threading.Event()
     interrupted = {"count": 0}
 
@@ -202,7 +202,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, on_sigint)
     progress = Progress()
 
-    def on_event(event: dict[str, Any]) -> None:
+    def on_event(event: Event) -> None:
         if event["kind"] == "start":  # not before: a problem found before training stays one line
             print(f"run: {run_dir}", file=sys.stderr, flush=True)
         progress(event)
@@ -240,15 +240,22 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def detach(args: argparse.Namespace, run_dir: Path) -> int:
-    """Start the same training as its own process, in its own session, so that it
-    outlives this terminal and SSH connection; its output goes to RUN/train.log."""
-    from workbench.core.runs import launch_detached
+def _launched_config(path: Path) -> TrainConfig:
+    """The config a detached launch left for this process (`core.runs.launch_training`)."""
+    try:
+        config = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as err:
+        raise CliError(f"{path}: cannot read the launch config ({err})") from None
+    path.unlink(missing_ok=True)
+    return config
 
-    argv = [a for a in args.argv if a != "--detach"]
-    if not args.resume and "--name" not in argv:
-        argv += ["--name", run_dir.name]
-    pid = launch_detached(argv, run_dir)
+
+def detach(args: argparse.Namespace, config: TrainConfig | None, run_dir: Path) -> int:
+    """Start the same training (or resume, CONFIG None) as its own process, in its own session, so
+    that it outlives this terminal and SSH connection; its output goes to RUN/train.log."""
+    from workbench.core.runs import launch_training
+
+    pid = launch_training(config, run_dir, allow_pickle=args.allow_pickle)
     print(f"run {run_dir.name} training in the background (pid {pid}); log: {run_dir / 'train.log'}")
     print(f"  follow: workbench attach {run_dir.name}{_runs_flag(args)}")
     print(f"  stop:   workbench stop {run_dir.name}{_runs_flag(args)}")
@@ -257,46 +264,35 @@ def detach(args: argparse.Namespace, run_dir: Path) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     """Replay a run's events, then follow them live until it ends (Ctrl-C detaches)."""
-    import time
-
-    from workbench.core.runs import RunLock, follow_metrics, run_path
+    from workbench.core.runs import follow_run, last_end, run_path
 
     run_dir = run_path(Path(args.runs), args.run)
     if not (run_dir / "config.json").is_file():
         raise CliError(f"{run_dir}: no such run")
     progress = Progress()
-    ended: dict[str, Any] = {}
-    quiet_since = [time.monotonic()]
-
-    def finished() -> bool:
-        if RunLock.is_locked(run_dir):
-            return False  # a training holds the run (perhaps resumed after an earlier end event)
-        # nobody trains: done once the last end event is read, or after a quiet second (a crash)
-        return bool(ended) or time.monotonic() - quiet_since[0] > 1.0
-
+    ended: EndEvent | None = None
     try:
-        for event in follow_metrics(run_dir, finished):
-            quiet_since[0] = time.monotonic()
-            progress(event)
-            if event["kind"] == "end":
-                ended.update(event)
-            elif event["kind"] == "start":
-                ended.clear()
+        for batch in follow_run(run_dir):
+            for event in batch:
+                progress(event)
+            if any(event["kind"] == "start" for event in batch):
+                ended = None
+            ended = last_end(batch) or ended
     except KeyboardInterrupt:
         progress.close()
         print("\ndetached; the run goes on", file=sys.stderr)
         return 0
     progress.close()
-    status = ended.get("status", "failed")
-    if status == "done":
+    if ended is not None and ended["status"] == "done":
         holdout = ended.get("holdout_mcc")
         print(f"{run_dir.name}: done, best validation MCC {ended.get('best_val_mcc', 0):.3f}"
               + (f", holdout MCC {holdout:.3f}" if holdout is not None else ""))
         return 0
-    if status == "stopped":
+    if ended is not None and ended["status"] == "stopped":
         print(f"{run_dir.name}: stopped; resume with workbench train --resume {run_dir.name}")
         return 0
-    print(f"{run_dir.name}: failed: {ended.get('error') or 'the process ended without a final event'}")
+    error = ended.get("error") if ended is not None else None
+    print(f"{run_dir.name}: failed: {error or 'the process ended without a final event'}")
     return 1
 
 
@@ -324,23 +320,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Configs side by side (differing fields only) and validation MCC per epoch."""
-    from workbench.core.runs import differing_settings, read_metrics, run_info, run_path
+    from workbench.core.runs import compare_runs, run_path
 
-    infos = [run_info(run_path(Path(args.runs), name)) for name in args.runs_to_compare]
-    differing = differing_settings([i.config for i in infos])
-    width = max([len(i.id) for i in infos] + [10])
-    print(f"{'setting':<20} " + " ".join(f"{i.id:>{width}}" for i in infos))
-    for key in differing:
-        print(f"{key:<20} " + " ".join(f"{str(i.config.get(key, '-')):>{width}}" for i in infos))
-    if not differing:
+    comparison = compare_runs([run_path(Path(args.runs), name) for name in args.runs_to_compare])
+    ids = [info.id for info in comparison.runs]
+    width = max([len(i) for i in ids] + [10])
+    print(f"{'setting':<20} " + " ".join(f"{i:>{width}}" for i in ids))
+    if not comparison.differing:
         print("(same configuration)")
-    curves = [[e for e in read_metrics(i.path) if e.get("kind") == "epoch"] for i in infos]
-    for epoch in range(max((len(c) for c in curves), default=0)):
-        cells = [f"{c[epoch]['val_mcc']:.3f}" if epoch < len(c) else "-" for c in curves]
-        print(f"{'val MCC epoch ' + str(epoch + 1):<20} " + " ".join(f"{x:>{width}}" for x in cells))
-    for label, attr in (("best val MCC", "best_val_mcc"), ("holdout MCC", "holdout_mcc")):
-        values = [getattr(i, attr) for i in infos]
-        print(f"{label:<20} " + " ".join(f"{(f'{v:.3f}' if v is not None else '-'):>{width}}" for v in values))
+    for label, cells in comparison.rows():
+        print(f"{label:<20} " + " ".join(f"{cell:>{width}}" for cell in cells))
     return 0
 
 
@@ -351,28 +340,23 @@ def _runs_flag(args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------- eval, predict, runs
 
 def _model_folder(args: argparse.Namespace) -> Path:
-    from workbench.core.runs import run_path
+    from workbench.core.runs import model_folder, run_path
 
-    run_dir = run_path(Path(args.runs), args.run)
-    if (run_dir / "model").is_dir():
-        return run_dir / "model"
-    if (run_dir / "config.json").is_file() and not (run_dir / "metrics.jsonl").exists():
-        return run_dir  # a plain save_pretrained folder
-    raise CliError(f"{run_dir}: no trained model yet (no model/ folder); train or resume it first")
+    return model_folder(run_path(Path(args.runs), args.run))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from workbench.core.data import load_cola
+    """Score a run on a split of the data it was trained on, split as in its training (or on --data)."""
     from workbench.core.evaluate import evaluate_frame, record_report
     from workbench.core.model import load_model, load_tokenizer
+    from workbench.core.runs import load_run_data
 
     model_dir = _model_folder(args)
-    run_dir = model_dir.parent if model_dir.name == "model" else model_dir
-    if args.data:
-        cola = load_cola(args.data)
+    run_dir = model_dir.parent if model_dir.name == "model" else None
+    cola = load_run_data(run_dir, args.data)
+    if args.data and Path(args.data).is_file():
         name, frame = Path(args.data).stem, cola["holdout"]
     else:
-        cola = load_cola(None)
         name, frame = args.split, cola[args.split]
     model = load_model(str(model_dir), allow_pickle=args.allow_pickle)
     report = evaluate_frame(model, load_tokenizer(str(model_dir)), frame, name)
@@ -380,7 +364,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps({name: report.summary()}, indent=2))
     else:
         print_report(report)
-    if model_dir.name == "model":
+    if run_dir is not None:
         target = record_report(run_dir, report)
         print(f"predictions: {target}", file=sys.stderr)
     if report.single_class:
@@ -491,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--to", default=None, help="destination folder (default: the bundled data/cola)")
     fetch.set_defaults(func=cmd_data_fetch)
     show = data.add_parser("show", parents=[common], help="rows, labels, sources, token lengths, samples")
-    show.add_argument("--split", choices=SPLIT_CHOICES, default="train")
+    show.add_argument("--split", choices=SPLIT_NAMES, default="train")
     show.add_argument("--samples", type=int, default=5)
     show.set_defaults(func=cmd_data_show)
     tok = data.add_parser("tokenize", parents=[common], help="WordPiece tokens and ids of a sentence")
@@ -510,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
     train.add_argument("--detach", action="store_true",
                        help="train in a background process that outlives the terminal; follow with `attach`")
+    train.add_argument("--launch-config", help=argparse.SUPPRESS)  # a detached launch's config (JSON)
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         if f.name in NOT_FLAGS:
@@ -522,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", parents=[common], help="MCC, accuracy, confusion, per source")
     evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
-    evaluate.add_argument("--split", choices=SPLIT_CHOICES, default="holdout")
+    evaluate.add_argument("--split", choices=SPLIT_NAMES, default="holdout")
     evaluate.add_argument("--json", action="store_true")
     _allow_pickle_flag(evaluate)
     evaluate.set_defaults(func=cmd_eval)

@@ -24,7 +24,8 @@ SPLIT_FILES = {
     "holdout": "out_of_domain_dev.tsv",
 }
 EXPECTED_ROWS = {"in_domain_train": 8551, "in_domain_dev": 527, "holdout": 516}
-SPLIT_NAMES = ("train", "validation", "in_domain_dev", "holdout")
+SPLIT_NAMES = ("train", "validation", "in_domain_dev", "holdout")  # the splits every face offers
+FINAL_SPLITS = ("in_domain_dev", "holdout")  # scored after training, recorded in eval.json
 
 
 class DataError(Exception):

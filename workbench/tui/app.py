@@ -7,7 +7,6 @@ inside workers after the first paint (a test proves it).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -22,6 +21,7 @@ from textual.widgets import ContentSwitcher, Footer, Static, TabbedContent, TabP
 from textual.worker import get_current_worker
 
 from workbench.core.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
+from workbench.core.runs import ModelSource
 from workbench.tui.messages import (
     DetachedStarted,
     FollowEnded,
@@ -170,31 +170,14 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow", name="follow run")
     def follow_worker(self, run_id: str) -> None:
-        """Drive core `follow_metrics`; ends when the run does, or when this worker is cancelled
+        """Drive core `follow_run`; ends when the run does, or when this worker is cancelled
         (another run chosen: `exclusive`; the app exiting: every worker is cancelled)."""
-        from workbench.core.runs import RunLock, follow_metrics_batches
+        from workbench.core.runs import follow_run
 
         worker = get_current_worker()
-        run_dir = self.runs_dir / run_id
-        ended = {"end": False, "quiet_since": time.monotonic()}
-
-        def finished() -> bool:
-            if worker.is_cancelled:
-                return True
-            if RunLock.is_locked(run_dir):
-                return False  # a training holds the run (perhaps resumed after an earlier end event)
-            # nobody trains: done once the last end event is read, or after a quiet second (a crash)
-            return bool(ended["end"]) or time.monotonic() - float(ended["quiet_since"]) > 1.0
-
-        for batch in follow_metrics_batches(run_dir, finished):
+        for batch in follow_run(self.runs_dir / run_id, cancelled=lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
-            ended["quiet_since"] = time.monotonic()
-            for event in batch:
-                if event.get("kind") == "end":
-                    ended["end"] = True
-                elif event.get("kind") == "start":
-                    ended["end"] = False
             self.post_message(RunFollowed(run_id, batch))
         self.post_message(FollowEnded(run_id, cancelled=worker.is_cancelled))
 
@@ -223,47 +206,35 @@ class WorkbenchApp(App[None]):
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
         self.runs = list(message.runs)
 
-    def model_source(self, run_id: str | None) -> tuple[str, str, bool]:
-        """(what to load, a label for the user, fine-tuned?) for RUN_ID, or the base model."""
-        if run_id:
-            run_dir = self.runs_dir / run_id
-            if (run_dir / "model" / "config.json").is_file():
-                # The model folder itself: a run folder also holds the TrainConfig's config.json.
-                return str(run_dir / "model"), f"run {run_id}", True
-            return self.model, f"{self.model} (run {run_id} has no saved model yet)", False
-        from workbench.core.predict import _is_finetuned
+    def model_source(self, run_id: str | None) -> ModelSource:
+        """What the panes classify with: RUN_ID's model (core `model_source`), or the base model."""
+        from workbench.core.runs import model_source
 
-        trained = Path(self.model).is_dir() and _is_finetuned(Path(self.model))
-        return self.model, self.model, trained
+        return model_source(self.runs_dir / run_id if run_id else None, self.model)
 
     def get_predictor(self, run_id: str | None, on_status: Callable[[Any], Any] | None = None) -> tuple[Any, str, bool]:
         """A cached `Predictor` for RUN_ID (thread-safe; call from workers: it may load a model)."""
-        source, label, trained = self.model_source(run_id)
-        model_file = Path(source) / "model.safetensors"  # a new best epoch replaces it: reload
-        key = f"{source}@{model_file.stat().st_mtime_ns if model_file.exists() else 0}"
+        source = self.model_source(run_id)
+        model_file = Path(source.source) / "model.safetensors"  # a new best epoch replaces it: reload
+        key = f"{source.source}@{model_file.stat().st_mtime_ns if model_file.exists() else 0}"
         with self._predictor_lock:
             if key not in self._predictors:
                 if on_status is not None:
-                    on_status(StatusChanged(f"loading model {label}…"))
+                    on_status(StatusChanged(f"loading model {source.label}…"))
                 from workbench.core.model import quiet_transformers
                 from workbench.core.predict import Predictor
 
                 quiet_transformers()
-                predictor = Predictor.load(source)
-                import torch
-
-                if torch.cuda.is_available():
-                    predictor.model.to("cuda")
-                self._predictors[key] = (predictor, label, trained)
+                self._predictors[key] = (Predictor.load(source.source), source.label, source.finetuned)
             return self._predictors[key]
 
-    def data_for(self, run_id: str | None) -> tuple[str, float, int]:
-        """The data folder and split of RUN_ID's config (so validation means what it meant in training)."""
-        if run_id and (self.runs_dir / run_id / "config.json").is_file():
-            config = TrainConfig.load(self.runs_dir / run_id / "config.json")
-            return config.data or self.data, config.validation_fraction, config.split_seed
-        defaults = TrainConfig()
-        return self.data, defaults.validation_fraction, defaults.split_seed
+    def data_for(self, run_id: str | None) -> Any:
+        """RUN_ID's data, split as in its training (core `load_run_data`); the app's data without a run."""
+        from workbench.core.runs import load_run_data
+
+        if run_id:
+            return load_run_data(self.runs_dir / run_id)
+        return load_run_data(None, self.data or None)
 
     # ------------------------------------------------------------ messages from panes
 
@@ -281,7 +252,7 @@ class WorkbenchApp(App[None]):
         self.set_status(f"error ({message.worker_name}): {message.error}", "error")
 
     def on_train_event(self, message: TrainEvent) -> None:
-        if message.event.get("kind") == "start":
+        if message.event["kind"] == "start":
             self.current_run = message.run_id
             self.query_one(RunsPane).action_refresh_runs()
             self.follow_run(message.run_id)  # the Runs charts move with it; the Train pane has its own

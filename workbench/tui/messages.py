@@ -11,6 +11,8 @@ from typing import Any
 
 from textual.message import Message
 
+from workbench.core.events import Event, StepEvent
+
 
 @dataclass
 class StatusChanged(Message):
@@ -50,7 +52,7 @@ class TrainProgress(Message):
     so the queue never backs up and no loss point is lost."""
 
     run_id: str
-    steps: list[dict[str, Any]]
+    steps: list[StepEvent]
     memory: str = ""
 
     def can_replace(self, message: Message) -> bool:
@@ -66,7 +68,7 @@ class TrainEvent(Message):
     """Low-rate training events: start, epoch, checkpoint, log, end."""
 
     run_id: str
-    event: dict[str, Any]
+    event: Event
 
 
 @dataclass
@@ -128,7 +130,7 @@ class RunFollowed(Message):
     High rate: a newer one absorbs an older one still queued, keeping every event."""
 
     run_id: str
-    events: list[dict[str, Any]]
+    events: list[Event]
 
     def can_replace(self, message: Message) -> bool:
         if isinstance(message, RunFollowed) and message.run_id == self.run_id:

@@ -68,7 +68,7 @@ class EvaluatePane(Pane):
         self.show_header()
 
     def show_header(self) -> None:
-        _, model_label, _ = self.workbench.model_source(self.workbench.current_run)
+        model_label = self.workbench.model_source(self.workbench.current_run).label
         self.query_one("#eval-header", Static).update(
             f"model [b]{escape(model_label)}[/b] · dataset [b]{self.dataset}[/b] (d) · e evaluates")
 
@@ -87,12 +87,10 @@ class EvaluatePane(Pane):
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate", name="evaluation")
     def evaluate(self, run_id: str | None, dataset: str) -> None:
         self.post_message(StatusChanged(f"evaluating {run_id or 'the base model'} on {dataset}…"))
-        from workbench.core.data import load_cola
         from workbench.core.evaluate import evaluate_frame
 
         predictor, model_label, trained = self.workbench.get_predictor(run_id)
-        data, fraction, split_seed = self.workbench.data_for(run_id)
-        cola = load_cola(data or None, fraction, split_seed)
+        cola = self.workbench.data_for(run_id)
         report = evaluate_frame(predictor.model, predictor.tokenizer, cola[dataset], dataset,
                                 predictor.max_length)
         self.post_message(EvalDone(run_id, dataset, report, model_label, trained))

@@ -53,7 +53,8 @@ class PredictPane(Pane):
         self.query_one("#predict-input").focus()
 
     def show_run(self, run_id: str | None) -> None:
-        _, label, trained = self.workbench.model_source(run_id)
+        source = self.workbench.model_source(run_id)
+        label, trained = source.label, source.finetuned
         if trained:
             text = f"model [b]{escape(label)}[/b]"
         else:

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
+from workbench.core.events import Event
 from workbench.tui.messages import RunChosen, RunsRefreshed
 from workbench.tui.panes.base import Pane
 from workbench.tui.widgets.charts import LossSmoother, SeriesChart
@@ -164,22 +165,21 @@ class RunsPane(Pane):
             chart.clear_series()
         self.show_detail()
 
-    def add_events(self, run_id: str, events: list[dict[str, Any]]) -> None:
+    def add_events(self, run_id: str, events: list[Event]) -> None:
         if run_id != self.charted_run:
             return
         loss = self.query_one("#runs-chart-loss", SeriesChart)
         validation = self.query_one("#runs-chart-val", SeriesChart)
         for event in events:
-            kind = event.get("kind")
-            if kind == "step":
+            if event["kind"] == "step":
                 step, value = float(event["step"]), float(event["loss"])
                 loss.add("loss", step, value)
                 loss.add("smoothed", step, self.smoother.add(value))
-            elif kind == "epoch":
+            elif event["kind"] == "epoch":
                 validation.add("mcc", float(event["epoch"]), float(event["val_mcc"]))
                 validation.add("accuracy", float(event["epoch"]), float(event["val_accuracy"]))
-            elif kind in ("start", "end"):
-                if kind == "start" and not event.get("resumed_at_step"):
+            elif event["kind"] in ("start", "end"):
+                if event["kind"] == "start" and not event["resumed_at_step"]:
                     self.smoother = LossSmoother()
                 self.action_refresh_runs()  # the status column changes
 

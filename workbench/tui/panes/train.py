@@ -17,6 +17,7 @@ from textual.widgets import Input, Label, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.core.config import TrainConfig, parse_field
+from workbench.core.events import EndEvent, EpochEvent, Event, StepEvent
 from workbench.tui.messages import DetachedStarted, StatusChanged, TrainEvent, TrainFinished, TrainProgress
 from workbench.tui.panes.base import Pane
 from workbench.tui.widgets.charts import LossSmoother, SeriesChart
@@ -51,7 +52,7 @@ class TrainPane(Pane):
         self.worker: Worker[Any] | None = None
         self.training_run: str | None = None
         self.problems: dict[str, str] = {}
-        self.progress: dict[str, Any] = {}
+        self.progress: StepEvent | None = None
         self.smoother = LossSmoother()
         self.memory = ""
         self.device = ""
@@ -183,9 +184,9 @@ class TrainPane(Pane):
 
     @work(thread=True, exit_on_error=False, group="detach", name="start in the background")
     def launch_detached(self, config: TrainConfig, run_dir: Path) -> None:
-        from workbench.core.runs import launch_detached, train_argv
+        from workbench.core.runs import launch_training
 
-        pid = launch_detached(train_argv(config, run_dir), run_dir)
+        pid = launch_training(config, run_dir)
         self.post_message(DetachedStarted(run_dir.name, pid))
 
     def action_resume(self) -> None:
@@ -211,7 +212,7 @@ class TrainPane(Pane):
         if not resume:
             self.clear_charts()
         self.log_line(f"[b]{'resuming' if resume else 'starting'}[/b] run {run_dir.name}: loading the model…")
-        self.progress = {}
+        self.progress = None
         self.show_progress(f"run {run_dir.name}: loading data and model…")
         self.query_one("#train-form").display = False
         self.focus()
@@ -251,7 +252,7 @@ class TrainPane(Pane):
         run_id = run_dir.name
         memory: dict[str, Any] = {"at": 0.0, "text": ""}  # device memory, read at most once a second
 
-        def on_event(event: dict[str, Any]) -> None:
+        def on_event(event: Event) -> None:
             if event["kind"] == "step":
                 now = time.monotonic()
                 if now - float(memory["at"]) > 1.0:
@@ -288,7 +289,7 @@ class TrainPane(Pane):
         if self.state != "stopping":
             self.show_progress()
 
-    def add_step(self, event: dict[str, Any], loss_chart: SeriesChart, lr_chart: SeriesChart) -> None:
+    def add_step(self, event: StepEvent, loss_chart: SeriesChart, lr_chart: SeriesChart) -> None:
         step, loss = float(event["step"]), float(event["loss"])
         loss_chart.add("loss", step, loss)
         loss_chart.add("smoothed", step, self.smoother.add(loss))
@@ -297,27 +298,26 @@ class TrainPane(Pane):
     def on_train_event(self, message: TrainEvent) -> None:
         self.handle_event(message.event)
 
-    def handle_event(self, event: dict[str, Any]) -> None:
+    def handle_event(self, event: Event) -> None:
         """A low-rate event (start, epoch, log, checkpoint, end) of the shown run."""
-        kind = event["kind"]
-        if kind == "start":
-            self.device = str(event.get("device", ""))
-            resumed = event.get("resumed_at_step")
-            self.log_line(f"{event.get('train_sentences')} training sentences, {event.get('steps_per_epoch')} "
-                          f"steps/epoch × {event.get('epochs')} epochs on {self.device}, precision "
-                          f"{event.get('precision')}" + (f"; resumed at step {resumed}" if resumed else ""))
+        if event["kind"] == "start":
+            self.device = event["device"]
+            resumed = event["resumed_at_step"]
+            self.log_line(f"{event['train_sentences']} training sentences, {event['steps_per_epoch']} "
+                          f"steps/epoch × {event['epochs']} epochs on {self.device}, precision "
+                          f"{event['precision']}" + (f"; resumed at step {resumed}" if resumed else ""))
             self.state = "running" if self.state == "starting" else self.state
-        elif kind == "epoch":
+        elif event["kind"] == "epoch":
             self.add_epoch(event)
             self.log_line(epoch_line(event))
-        elif kind == "log":
-            self.log_line(str(event.get("message", "")))
-        elif kind == "checkpoint":
-            self.log_line(f"[dim]checkpoint at step {event.get('step')}[/dim]")
-        elif kind == "end":
+        elif event["kind"] == "log":
+            self.log_line(escape(event["message"]))
+        elif event["kind"] == "checkpoint":
+            self.log_line(f"[dim]checkpoint at step {event['step']}[/dim]")
+        elif event["kind"] == "end":
             self.log_line(end_line(event))
 
-    def add_epoch(self, event: dict[str, Any]) -> None:
+    def add_epoch(self, event: EpochEvent) -> None:
         chart = self.query_one("#chart-val", SeriesChart)
         epoch = float(event["epoch"])
         chart.add("mcc", epoch, float(event["val_mcc"]))
@@ -349,22 +349,22 @@ class TrainPane(Pane):
         if RunLock.is_locked(run_dir):  # training in another process: the app follows its metrics
             self.following = run_id
             self.clear_charts()
-            self.progress = {}
+            self.progress = None
             self.show_progress(f"run {run_id}: training in another process; following it (x stops it)…")
             return
         self.load_history(run_dir)
 
-    def add_followed(self, run_id: str, events: list[dict[str, Any]]) -> None:
+    def add_followed(self, run_id: str, events: list[Event]) -> None:
         """Events of the followed run, read from its metrics.jsonl: the history, then live."""
         if run_id != self.following or self.is_training:
             return
         loss_chart = self.query_one("#chart-loss", SeriesChart)
         lr_chart = self.query_one("#chart-lr", SeriesChart)
         for event in events:
-            if event.get("kind") == "step":
+            if event["kind"] == "step":
                 self.add_step(event, loss_chart, lr_chart)
                 self.progress = event
-            elif event.get("kind") in ("start", "epoch", "log", "checkpoint", "end"):
+            else:
                 self.handle_event(event)
         if self.progress and "stopping" not in self.last_status:
             self.show_progress(prefix=f"run {run_id} (background)")
@@ -386,17 +386,17 @@ class TrainPane(Pane):
         self.clear_charts()
         loss_chart = self.query_one("#chart-loss", SeriesChart)
         lr_chart = self.query_one("#chart-lr", SeriesChart)
-        last_step: dict[str, Any] = {}
+        last_step: StepEvent | None = None
         for event in read_metrics(run_dir):
-            if event.get("kind") == "start":
-                self.device = str(event.get("device", ""))
-            elif event.get("kind") == "step":
+            if event["kind"] == "start":
+                self.device = event["device"]
+            elif event["kind"] == "step":
                 self.add_step(event, loss_chart, lr_chart)
                 last_step = event
-            elif event.get("kind") == "epoch":
+            elif event["kind"] == "epoch":
                 self.add_epoch(event)
                 self.log_line(epoch_line(event))
-            elif event.get("kind") == "end":
+            elif event["kind"] == "end":
                 self.log_line(end_line(event))
         self.progress = last_step
         info = run_info(run_dir)
@@ -419,34 +419,34 @@ class TrainPane(Pane):
             if not p:
                 return
             head = prefix or f"run {self.training_run}"
-            text = (f"{head} · epoch {p.get('epoch')}/{self.epochs_total()} · step {p.get('step')}/"
-                    f"{p.get('total_steps')} · loss {float(p.get('loss', 0)):.3f}\n"
-                    f"elapsed {format_duration(p.get('elapsed_s'))} · ETA {format_duration(p.get('eta_s'))} · "
-                    f"{float(p.get('sentences_per_s', 0)):.0f} sent/s · {self.device or 'device ?'}"
+            text = (f"{head} · epoch {p['epoch']}/{self.epochs_total()} · step {p['step']}/"
+                    f"{p['total_steps']} · loss {p['loss']:.3f}\n"
+                    f"elapsed {format_duration(p['elapsed_s'])} · ETA {format_duration(p['eta_s'])} · "
+                    f"{p['sentences_per_s']:.0f} sent/s · {self.device or 'device ?'}"
                     + (f" · {self.memory}" if self.memory else ""))
         self.last_status = text
         self.query_one("#train-progress", Static).update(text)
 
     def epochs_total(self) -> str:
-        total, per = self.progress.get("total_steps"), self.progress.get("steps_per_epoch")
-        return str(total // per) if total and per else "?"
+        if self.progress is None or not self.progress["steps_per_epoch"]:
+            return "?"
+        return str(self.progress["total_steps"] // self.progress["steps_per_epoch"])
 
     def log_line(self, text: str) -> None:
         self.query_one("#train-log", RichLog).write(text)
 
 
-def epoch_line(event: dict[str, Any]) -> str:
-    best = " [green]★[/green]" if event.get("best") else ""
-    return (f"epoch {event.get('epoch')}: MCC {float(event.get('val_mcc', 0)):.3f}{best} acc "
-            f"{float(event.get('val_accuracy', 0)):.3f} loss {float(event.get('train_loss', 0)):.3f}/"
-            f"{float(event.get('val_loss', 0)):.3f}")
+def epoch_line(event: EpochEvent) -> str:
+    best = " [green]★[/green]" if event["best"] else ""
+    return (f"epoch {event['epoch']}: MCC {event['val_mcc']:.3f}{best} acc "
+            f"{event['val_accuracy']:.3f} loss {event['train_loss']:.3f}/{event['val_loss']:.3f}")
 
 
-def end_line(event: dict[str, Any]) -> str:
-    status = event.get("status")
-    if status == "done" and event.get("holdout_mcc") is not None:
-        return (f"[b]done[/b]: holdout MCC {float(event['holdout_mcc']):.3f} · "
-                f"acc {float(event['holdout_accuracy']):.3f}")
+def end_line(event: EndEvent) -> str:
+    status = event["status"]
+    if status == "done" and "holdout_mcc" in event:
+        return (f"[b]done[/b]: holdout MCC {event['holdout_mcc']:.3f} · "
+                f"acc {event.get('holdout_accuracy', 0.0):.3f}")
     if status == "failed":
         return f"[red]failed: {escape(str(event.get('error')))}[/red]"
     return f"[b]{status}[/b] at step {event.get('step')}"

@@ -4,7 +4,6 @@ and the settings that differ, side by side."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,22 +12,17 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from workbench.core.runs import RunCurves
 from workbench.tui.widgets.charts import LossSmoother, SeriesChart
 
 MARKERS = ["braille", "dot", "x", "+", "o", "*"]  # tell the runs apart without colour (NO_COLOR)
 
 
-def run_curves(events: list[dict[str, Any]]) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(smoothed loss per step, validation MCC per epoch) of one run's events."""
+def smoothed_curves(curves: RunCurves) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(smoothed loss per step, validation MCC per epoch) of one run."""
     smoother = LossSmoother()
-    loss: list[tuple[float, float]] = []
-    mcc: list[tuple[float, float]] = []
-    for event in events:
-        kind = event.get("kind")
-        if kind == "step":
-            loss.append((float(event["step"]), smoother.add(float(event["loss"]))))
-        elif kind == "epoch":
-            mcc.append((float(event["epoch"]), float(event["val_mcc"])))
+    loss = [(float(e["step"]), smoother.add(float(e["loss"]))) for e in curves.steps]
+    mcc = [(float(e["epoch"]), float(e["val_mcc"])) for e in curves.epochs]
     return loss, mcc
 
 
@@ -55,28 +49,25 @@ class CompareScreen(ModalScreen[None]):
             yield DataTable(id="compare-config", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        from workbench.core.runs import differing_settings, read_metrics, run_info
+        from workbench.core.runs import compare_runs
 
-        infos = [run_info(self.runs_dir / run_id) for run_id in self.run_ids]
+        comparison = compare_runs([self.runs_dir / run_id for run_id in self.run_ids])
         loss_chart = self.query_one("#compare-loss", SeriesChart)
         mcc_chart = self.query_one("#compare-mcc", SeriesChart)
-        for info in infos:
-            loss, mcc = run_curves(read_metrics(info.path))
+        for info, curves in zip(comparison.runs, comparison.curves, strict=True):
+            loss, mcc = smoothed_curves(curves)
             for step, value in loss:
                 loss_chart.add(info.id, step, value)
             for epoch, value in mcc:
                 mcc_chart.add(info.id, epoch, value)
-        self.differing = differing_settings([info.config for info in infos])
+        self.differing = comparison.differing
         table = self.query_one("#compare-config", DataTable)
         table.add_column("setting", key="setting")
-        for info in infos:
+        for info in comparison.runs:
             table.add_column(info.id, key=info.id)
-        for key in self.differing:
-            table.add_row(key, *[Text(str(info.config.get(key, "—"))) for info in infos], key=key)
-        for label, attr in (("best val MCC", "best_val_mcc"), ("holdout MCC", "holdout_mcc")):
-            values = [getattr(info, attr) for info in infos]
-            table.add_row(Text(label, style="bold"),
-                          *[f"{value:.3f}" if value is not None else "—" for value in values], key=label)
+        for label, cells in comparison.rows():
+            bold = label not in self.differing
+            table.add_row(Text(label, style="bold" if bold else ""), *[Text(cell) for cell in cells], key=label)
         if not self.differing:
             table.border_title = "same settings"
         else:
