@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from workbench.core.trackers import TRACKERS, missing_trackers, tracker_names
+
 LABELS: tuple[str, str] = ("unacceptable", "acceptable")
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
 COLA_URL = "https://nyu-mll.github.io/CoLA/cola_public_1.1.zip"
@@ -40,26 +42,48 @@ class TrainConfig:
     averaging did not beat it; 8 epochs beat 6 once the step got faster).
     """
 
-    model: str = DEFAULT_MODEL
-    data: str = ""  # CoLA folder; "" means the bundled copy
-    epochs: int = 8
-    batch_size: int = 32
-    max_length: int = 128
-    learning_rate: float = 1e-4
-    layer_lr_decay: float = 0.85  # 1.0 turns layer-wise decay off
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    adam_epsilon: float = 1e-8
-    max_grad_norm: float = 1.0
-    seed: int = 42
-    split_seed: int = 2018
-    validation_fraction: float = 0.1
-    patience: int = 0  # epochs without a better validation MCC before stopping; 0 = never
-    precision: str = "auto"  # auto: bf16 where the hardware has it, else fp32
-    train_limit: int = 0  # use only the first N training sentences (0 = all); for quick tries
-    eval_batch_size: int = 128
-    checkpoint_every: int = 0  # also checkpoint every N optimizer steps (0 = each epoch only)
-    extra: dict[str, Any] = field(default_factory=dict)
+    model: str = field(default=DEFAULT_MODEL, metadata={
+        "help": "Hugging Face model id, local model folder, or embedded:NAME for a model shipped as a package."})
+    data: str = field(default="", metadata={
+        "help": "CoLA folder, or a CSV/TSV file of sentences and labels; empty means the bundled copy."})
+    epochs: int = field(default=8, metadata={"help": "Passes over the training sentences."})
+    batch_size: int = field(default=32, metadata={"help": "Sentences per optimizer step."})
+    max_length: int = field(default=128, metadata={
+        "help": "Longest input in tokens; longer sentences are truncated."})
+    learning_rate: float = field(default=1e-4, metadata={
+        "help": "Peak AdamW learning rate (of the top layer), reached after the warmup, then decayed linearly to 0."})
+    layer_lr_decay: float = field(default=0.85, metadata={
+        "help": "Each layer below the top learns at this fraction of the rate of the layer above; 1 turns it off."})
+    weight_decay: float = field(default=0.01, metadata={
+        "help": "AdamW weight decay, on all weights but biases and LayerNorm."})
+    warmup_ratio: float = field(default=0.1, metadata={
+        "help": "Share of all steps over which the learning rate rises linearly from 0 to its peak."})
+    adam_epsilon: float = field(default=1e-8, metadata={
+        "help": "AdamW epsilon, added to the denominator for numerical stability."})
+    max_grad_norm: float = field(default=1.0, metadata={
+        "help": "Clip the gradients' total norm to this before each optimizer step."})
+    seed: int = field(default=42, metadata={
+        "help": "Seed of the classifier head's initialisation, dropout and the batch order."})
+    split_seed: int = field(default=2018, metadata={
+        "help": "Seed of the validation split drawn from the training file; eval reuses the run's split."})
+    validation_fraction: float = field(default=0.1, metadata={
+        "help": "Share of the training file held out for validation, which picks the best epoch."})
+    patience: int = field(default=0, metadata={
+        "help": "Stop after this many epochs without a better validation MCC; 0 never stops early."})
+    precision: str = field(default="auto", metadata={
+        "help": "Arithmetic: auto (bf16 where the hardware has it, else fp32), fp32 or bf16.",
+        "choices": PRECISIONS})
+    train_limit: int = field(default=0, metadata={
+        "help": "Train on only the first N training sentences, for quick tries; 0 uses all."})
+    eval_batch_size: int = field(default=128, metadata={
+        "help": "Sentences per batch when validating and evaluating."})
+    checkpoint_every: int = field(default=0, metadata={
+        "help": "Also checkpoint every N optimizer steps; 0 checkpoints at each epoch's end only."})
+    report_to: str = field(default="", metadata={
+        "help": "Also log to these experiment trackers, comma-separated: tensorboard, mlflow, wandb "
+                "(each an optional pip extra: pip install 'cola-workbench[tensorboard]')."})
+    extra: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "Free-form values kept with the run's config (no flag)."})
 
     def validate(self) -> dict[str, str]:
         """Problems by field name; empty when the config can run."""
@@ -96,6 +120,12 @@ class TrainConfig:
             problems["eval_batch_size"] = "must be >= 1"
         if self.checkpoint_every < 0:
             problems["checkpoint_every"] = "must be >= 0"
+        unknown = [name for name in tracker_names(self.report_to) if name not in TRACKERS]
+        if unknown:
+            problems["report_to"] = (f"unknown tracker {', '.join(map(repr, unknown))}; "
+                                     f"choose from {', '.join(TRACKERS)} (comma-separated)")
+        elif missing_trackers(self.report_to):  # a config that needs a package this Python lacks cannot run here
+            problems["report_to"] = missing_trackers(self.report_to)
         return problems
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,13 +145,31 @@ class TrainConfig:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def parse_field(name: str, text: str) -> Any:
+def setting_help(name: str) -> str:
+    """The one-sentence help of a TrainConfig field (the CLI's --help and the TUI's form read it)."""
+    return str(TrainConfig.__dataclass_fields__[name].metadata.get("help", ""))
+
+
+def setting_choices(name: str) -> tuple[str, ...] | None:
+    """The values a TrainConfig field may take, where they are a fixed few (precision)."""
+    return TrainConfig.__dataclass_fields__[name].metadata.get("choices")
+
+
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def parse_field(name: str, text: str, config_class: type[TrainConfig] = TrainConfig) -> Any:
     """Convert the text of one config field to its type; ValueError names the field."""
-    kinds = {f.name: f.type for f in fields(TrainConfig)}
+    kinds = {f.name: f.type for f in fields(config_class)}
     if name not in kinds or name == "extra":
         raise ValueError(f"{name}: no such setting")
     kind = str(kinds[name])
     text = text.strip()
+    if kind == "bool":
+        if text.lower() in TRUE_WORDS + FALSE_WORDS:
+            return text.lower() in TRUE_WORDS
+        raise ValueError(f"{name}: {text!r} is not one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
     try:
         if kind == "int":
             return int(text)

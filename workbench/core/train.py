@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.core import trackers
 from workbench.core.checkpoint import (  # noqa: F401 - re-exported for callers of this module
     CHECKPOINT_MARKER,
     CheckpointError,
@@ -280,6 +281,7 @@ class _Trainer:
             self.writer.write(dict(event))
         if self.on_event is not None:
             self.on_event(event)
+        trackers.log_event(self.accelerator, event)  # --report-to: step loss/lr, epoch metrics, final scores
 
     def run(self) -> TrainResult:
         self._start_accelerator()
@@ -293,6 +295,7 @@ class _Trainer:
             self.emit(EndEvent(kind="end", time=now(), status="failed", error=f"{type(err).__name__}: {err}"))
             raise
         finally:
+            trackers.finish(self.accelerator)  # --report-to
             if self.writer is not None:
                 self.writer.close()
 
@@ -332,7 +335,9 @@ class _Trainer:
         AcceleratorState._reset_state(reset_partial_state=False)
         GradientState._reset_state()
         self.accelerator = Accelerator(cpu=not on_gpu, mixed_precision=resolve_precision(
-            self.config.precision, "cuda" if on_gpu else "cpu"))
+            self.config.precision, "cuda" if on_gpu else "cpu"),
+            **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to
+        trackers.start(self.accelerator, self.config, self.run_dir)  # --report-to
 
     def _prepare_data(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The run's train and validation sentences, tokenized."""
