@@ -451,6 +451,71 @@ def _allow_pickle_flag(parser: argparse.ArgumentParser) -> None:
                         "only for models you trust (default: safetensors only)")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; help wrapped at spaces only (not inside 'cola-workbench[x]')."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def _shown(value: Any) -> str:
+    """A default as --help shows it: "" as "none", a bool as on/off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value) if value != "" else "none"
+
+
+def _config_flags(parser: argparse.ArgumentParser, config_class: type[TrainConfig] = TrainConfig) -> None:
+    """A --flag per TrainConfig setting, with the setting's help and its one default (from core/config.py).
+
+    Every flag defaults to None, so that config_from_args takes only the flags given."""
+    defaults = config_class()
+    for f in fields(config_class):
+        if f.name in NOT_FLAGS:
+            continue
+        default = getattr(defaults, f.name)
+        flag = f"--{f.name.replace('_', '-')}"
+        sentence = str(f.metadata.get("help", "")).rstrip(".")
+        if sentence.split()[0][1:].islower():  # "Passes over..." reads "passes over..." like the other flags' help
+            sentence = sentence[0].lower() + sentence[1:]
+        text = f"{sentence} (default: {_shown(default)})"
+        if isinstance(default, bool):  # --flag / --no-flag; type=bool would read "False" as True
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            choices = f.metadata.get("choices")
+            metavar = None if choices else METAVARS.get(f.name) or {int: "N", float: "X"}.get(type(default), "TEXT")
+            parser.add_argument(flag, type=type(default), default=None, choices=choices, metavar=metavar,
+                                help=text)
+
+
+METAVARS = {"report_to": "NAMES"}
+MAIN_EXAMPLES = """examples:
+  workbench                                   open the terminal workbench
+  workbench train --epochs 3                  fine-tune the embedded model into runs/<id>/
+  workbench runs                              list runs, their status and MCC
+  workbench eval <run> --split in_domain_dev  score a run
+  workbench predict <run> "The cat sat."      classify a sentence
+  workbench COMMAND --help                    a command's settings
+"""
+TRAIN_EXAMPLES = """examples:
+  workbench train                                     the default recipe on the bundled CoLA
+  workbench train --epochs 1 --train-limit 256        a quick try
+  workbench train --name base --learning-rate 5e-5 --patience 2
+  workbench train --model bert-base-uncased --precision bf16 --report-to tensorboard
+  workbench train --detach --name long                train in the background; then:
+  workbench attach long                               follow it (Ctrl-C detaches)
+  workbench train --resume long                       continue a stopped run
+"""
+EVAL_EXAMPLES = """examples:
+  workbench eval <run>                        the holdout (out_of_domain_dev) of the run's data
+  workbench eval <run> --split validation     the run's own validation split
+  workbench eval <run> --data sentences.tsv   a file of labelled sentences
+  workbench eval <run> --json                 the report as JSON
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", default=DEFAULT_MODEL,
@@ -461,7 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="workbench", parents=[common],
                                      description="Fine-tune BERT-style encoders on CoLA. "
-                                     "With no command, opens the terminal workbench.")
+                                     "With no command, opens the terminal workbench.",
+                                     epilog=MAIN_EXAMPLES, formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     open_cmd = sub.add_parser("open", parents=[common], help="open the workbench on a run")
@@ -489,26 +555,31 @@ def build_parser() -> argparse.ArgumentParser:
     model_show.set_defaults(func=cmd_model_show)
 
     train = sub.add_parser("train", parents=[common], help="fine-tune into runs/<id>/",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           description="Fine-tune a model on CoLA into RUNS/<id>/: its config, metrics, "
+                           "checkpoint,\nbest model and final scores. Ctrl-C stops at the next batch with a "
+                           "checkpoint.",
+                           epilog=TRAIN_EXAMPLES, formatter_class=HelpFormatter)
     train.add_argument("--name", help="run id (default: a timestamp)")
-    train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint, with its "
+                       "saved settings (default: a new run)")
     train.add_argument("--detach", action="store_true",
-                       help="train in a background process that outlives the terminal; follow with `attach`")
+                       help="train in a background process that outlives the terminal; follow with `attach` "
+                       "(default: train in this terminal)")
     train.add_argument("--launch-config", help=argparse.SUPPRESS)  # a detached launch's config (JSON)
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        if f.name in NOT_FLAGS:
-            continue
-        kind = type(getattr(defaults, f.name))
-        train.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None,
-                           help=f"(default {getattr(defaults, f.name)})")
+    _config_flags(train)
     _allow_pickle_flag(train)
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("eval", parents=[common], help="MCC, accuracy, confusion, per source")
+    evaluate = sub.add_parser("eval", parents=[common], help="MCC, accuracy, confusion, per source",
+                              description="Score a run's best model on a split of the data it was trained on, "
+                              "split as in\nits training (or on --data); the report and predictions are kept in "
+                              "the run folder.",
+                              epilog=EVAL_EXAMPLES, formatter_class=HelpFormatter)
     evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
-    evaluate.add_argument("--split", choices=SPLIT_NAMES, default="holdout")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--split", choices=SPLIT_NAMES, default="holdout",
+                          help="which split to score; holdout is out_of_domain_dev (default: holdout)")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the report as JSON (default: a table)")
     _allow_pickle_flag(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
