@@ -392,6 +392,8 @@ def print_report(report: Any) -> None:
     (tn, fp), (fn, tp) = report.confusion
     print(f"{report.name}: {report.n} sentences")
     print(f"  MCC      {report.mcc:.3f}")
+    if report.threshold != 0.5:  # a calibrated model: its argmax is p(acceptable) >= threshold
+        print(f"  (at its calibrated threshold {report.threshold:.3f}; MCC at 0.5 {report.mcc_at_half:.3f})")
     print(f"  accuracy {report.accuracy:.3f}")
     print("  confusion (rows true, columns predicted)")
     print("                 unacceptable  acceptable")
@@ -467,6 +469,30 @@ def _allow_pickle_flag(parser: argparse.ArgumentParser) -> None:
                         "only for models you trust (default: safetensors only)")
 
 
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """A --flag per TrainConfig setting (default None: not given); on/off for bool settings."""
+    from workbench.core.config import parse_bool
+
+    def on_off_type(text: str) -> bool:
+        try:
+            return parse_bool(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        kind = type(getattr(defaults, f.name))
+        on_off = {"type": on_off_type, "metavar": "on|off"} if kind is bool else {"type": kind}
+        flag = f"--{f.name.replace('_', '-')}"
+        parser.add_argument(flag, default=None, help=f"(default {getattr(defaults, f.name)})",
+                            **on_off)  # type: ignore[arg-type]
+        if kind is bool:
+            parser.add_argument(f"--no-{flag[2:]}", dest=f.name, action="store_false", default=None,
+                                help=f"same as {flag} off")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", default=DEFAULT_MODEL,
@@ -510,13 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
     train.add_argument("--detach", action="store_true",
                        help="train in a background process that outlives the terminal; follow with `attach`")
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        if f.name in NOT_FLAGS:
-            continue
-        kind = type(getattr(defaults, f.name))
-        train.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None,
-                           help=f"(default {getattr(defaults, f.name)})")
+    add_config_flags(train)
     _allow_pickle_flag(train)
     train.set_defaults(func=cmd_train)
 

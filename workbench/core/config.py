@@ -59,6 +59,7 @@ class TrainConfig:
     train_limit: int = 0  # use only the first N training sentences (0 = all); for quick tries
     eval_batch_size: int = 128
     checkpoint_every: int = 0  # also checkpoint every N optimizer steps (0 = each epoch only)
+    calibrate_threshold: bool = True  # fold the validation-best MCC threshold into the saved model
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> dict[str, str]:
@@ -122,6 +123,8 @@ def parse_field(name: str, text: str) -> Any:
         raise ValueError(f"{name}: no such setting")
     kind = str(kinds[name])
     text = text.strip()
+    if kind == "bool":
+        return parse_bool(text, name)
     try:
         if kind == "int":
             return int(text)
@@ -130,3 +133,18 @@ def parse_field(name: str, text: str) -> Any:
     except ValueError:
         raise ValueError(f"{name}: {text!r} is not a{'n integer' if kind == 'int' else ' number'}") from None
     return text
+
+
+TRUE_WORDS = ("true", "on", "yes", "1")
+FALSE_WORDS = ("false", "off", "no", "0")
+
+
+def parse_bool(text: str, name: str = "") -> bool:
+    """on/off, true/false, yes/no or 1/0 (any case) as a bool; ValueError otherwise."""
+    lowered = str(text).strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    prefix = f"{name}: " if name else ""
+    raise ValueError(f"{prefix}{text!r} is not on/off (true/false, yes/no, 1/0)")
