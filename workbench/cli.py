@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from workbench.cli_sweep import add_commands as add_sweep_commands
 from workbench.core.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
 
 EXIT_USAGE = 2
@@ -570,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", parents=[common], help="configs and validation MCC of runs side by side")
     compare.add_argument("runs_to_compare", nargs="+", metavar="RUN")
     compare.set_defaults(func=cmd_compare)
+    add_sweep_commands(sub, common)  # `sweep`, `sweep show` and `train --seeds` (cli_sweep.py)
     return parser
 
 
