@@ -596,6 +596,8 @@ def sweep_summary(study_name: str | None, storage: str, top: int = 5) -> SweepSu
         complete = sorted((r for r in rows if r.state == "complete" and r.value is not None),
                           key=lambda r: -(r.value or 0.0))
         importances, note = _importances(study, len(complete))
+        if len({r.value for r in complete}) == 1 and len(complete) > 1:
+            importances, note = {}, "no parameter importances: every complete trial has the same value"
         return SweepSummary(study=study_name, storage=safe_url(storage), counts=counts,
                             space=dict(study.user_attrs.get(SPACE_ATTR, {})), best=complete[0] if complete else None,
                             top=complete[:top], importances=importances, importance_note=note)
