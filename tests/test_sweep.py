@@ -96,6 +96,20 @@ def test_a_pruned_trial_stops_after_its_epoch(tiny_model_dir: Path, tmp_path: Pa
     assert run_info(run).status == "stopped" and not (run / "checkpoint").exists()
 
 
+def test_stop_ends_the_sweep_in_the_running_trial(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import threading
+
+    config = TrainConfig(model=str(tiny_model_dir), epochs=2, batch_size=16, train_limit=64, precision="fp32")
+    stop = threading.Event()
+    outcome = run_sweep(config, 3, "stopped", space=parse_space({"learning_rate": [1e-3]}, "test"),
+                        runs_dir=tmp_path, stop=stop, on_event=lambda e: e["kind"] == "step" and stop.set())
+    assert outcome.stopped and [t.state for t in outcome.trials] == ["stopped"]
+    study = optuna.load_study(study_name="stopped", storage=default_storage(tmp_path))
+    assert len(study.trials) == 1 and study.trials[0].user_attrs["stopped"] is True
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL  # never counted as a result
+    assert [e["kind"] for e in read_metrics(tmp_path / "stopped-t0")][-1] == "end"
+
+
 @pytest.mark.parametrize(("content", "suffix", "expected"), [
     ('{"learning_rat": {"low": 1e-5, "high": 1e-4}}', ".json", "unknown parameter 'learning_rat'"),
     ('{"learning_rate": {"low": 1e-4, "high": 1e-5}}', ".json", "learning_rate: low (0.0001) must be below high"),

@@ -220,3 +220,18 @@ def test_calibration_off_leaves_the_run_alone(tiny_model_dir: Path, tmp_path: Pa
     assert calibrate_run(run, config) is None
     assert (run / "model" / "model.safetensors").read_bytes() == weights
     assert not (run / "eval.json").exists()
+
+
+def test_the_setting_has_on_off_flags_for_train_and_sweep(capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.cli import build_parser, config_from_args
+    from workbench.core.config import parse_field
+
+    parser = build_parser()
+    for command in ("train", "sweep"):
+        for flags, expected in ((["--calibrate-threshold", "off"], False), (["--no-calibrate-threshold"], False),
+                                (["--calibrate-threshold=True"], True), ([], True)):
+            assert config_from_args(parser.parse_args([command, *flags])).calibrate_threshold is expected
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([command, "--calibrate-threshold", "maybe"])
+        assert exit_info.value.code == 2 and "'maybe' is not on/off" in capsys.readouterr().err
+    assert parse_field("calibrate_threshold", "Off") is False  # the TUI form's way
