@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from workbench.cli_sweep import add_commands as add_sweep_commands
 from workbench.core.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
 from workbench.core.data import SPLIT_NAMES
 from workbench.core.events import EndEvent, Event, StartEvent, StepEvent
@@ -376,6 +377,8 @@ def print_report(report: Any) -> None:
     (tn, fp), (fn, tp) = report.confusion
     print(f"{report.name}: {report.n} sentences")
     print(f"  MCC      {report.mcc:.3f}")
+    if report.threshold != 0.5:  # a calibrated model: its argmax is p(acceptable) >= threshold
+        print(f"  (at its calibrated threshold {report.threshold:.3f}; MCC at 0.5 {report.mcc_at_half:.3f})")
     print(f"  accuracy {report.accuracy:.3f}")
     print("  confusion (rows true, columns predicted)")
     print("                 unacceptable  acceptable")
@@ -467,6 +470,15 @@ def _shown(value: Any) -> str:
     return str(value) if value != "" else "none"
 
 
+def _on_off(text: str) -> bool:
+    from workbench.core.config import parse_bool
+
+    try:
+        return parse_bool(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _config_flags(parser: argparse.ArgumentParser, config_class: type[TrainConfig] = TrainConfig) -> None:
     """A --flag per TrainConfig setting, with the setting's help and its one default (from core/config.py).
 
@@ -481,14 +493,19 @@ def _config_flags(parser: argparse.ArgumentParser, config_class: type[TrainConfi
         if sentence.split()[0][1:].islower():  # "Passes over..." reads "passes over..." like the other flags' help
             sentence = sentence[0].lower() + sentence[1:]
         text = f"{sentence} (default: {_shown(default)})"
-        if isinstance(default, bool):  # --flag / --no-flag; type=bool would read "False" as True
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        if isinstance(default, bool):  # --flag on|off / --no-flag; type=bool would read "False" as True
+            parser.add_argument(flag, type=_on_off, nargs="?", const=True, default=None, metavar="on|off",
+                                help=text)
+            parser.add_argument(f"--no-{flag[2:]}", dest=f.name, action="store_false", default=None,
+                                help=f"same as {flag} off")
         else:
             choices = f.metadata.get("choices")
             metavar = None if choices else METAVARS.get(f.name) or {int: "N", float: "X"}.get(type(default), "TEXT")
             parser.add_argument(flag, type=type(default), default=None, choices=choices, metavar=metavar,
                                 help=text)
 
+
+add_config_flags = _config_flags  # the sweep command's flags are train's
 
 METAVARS = {"report_to": "NAMES"}
 MAIN_EXAMPLES = """examples:
@@ -606,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", parents=[common], help="configs and validation MCC of runs side by side")
     compare.add_argument("runs_to_compare", nargs="+", metavar="RUN")
     compare.set_defaults(func=cmd_compare)
+    add_sweep_commands(sub, common)  # `sweep`, `sweep show` and `train --seeds` (cli_sweep.py)
     return parser
 
 

@@ -82,6 +82,9 @@ class TrainConfig:
     report_to: str = field(default="", metadata={
         "help": "Also log to these experiment trackers, comma-separated: tensorboard, mlflow, wandb "
                 "(each an optional pip extra: pip install 'cola-workbench[tensorboard]')."})
+    calibrate_threshold: bool = field(default=True, metadata={
+        "help": "After training, fold the decision threshold on p(acceptable) that maximises validation MCC "
+                "into the saved model's bias, so every consumer of the folder gets the same labels."})
     extra: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Free-form values kept with the run's config (no flag)."})
 
@@ -155,10 +158,6 @@ def setting_choices(name: str) -> tuple[str, ...] | None:
     return TrainConfig.__dataclass_fields__[name].metadata.get("choices")
 
 
-TRUE_WORDS = ("true", "yes", "on", "1")
-FALSE_WORDS = ("false", "no", "off", "0")
-
-
 def parse_field(name: str, text: str, config_class: type[TrainConfig] = TrainConfig) -> Any:
     """Convert the text of one config field to its type; ValueError names the field."""
     kinds = {f.name: f.type for f in fields(config_class)}
@@ -167,9 +166,7 @@ def parse_field(name: str, text: str, config_class: type[TrainConfig] = TrainCon
     kind = str(kinds[name])
     text = text.strip()
     if kind == "bool":
-        if text.lower() in TRUE_WORDS + FALSE_WORDS:
-            return text.lower() in TRUE_WORDS
-        raise ValueError(f"{name}: {text!r} is not one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
+        return parse_bool(text, name)
     try:
         if kind == "int":
             return int(text)
@@ -178,3 +175,18 @@ def parse_field(name: str, text: str, config_class: type[TrainConfig] = TrainCon
     except ValueError:
         raise ValueError(f"{name}: {text!r} is not a{'n integer' if kind == 'int' else ' number'}") from None
     return text
+
+
+TRUE_WORDS = ("true", "on", "yes", "1")
+FALSE_WORDS = ("false", "off", "no", "0")
+
+
+def parse_bool(text: str, name: str = "") -> bool:
+    """on/off, true/false, yes/no or 1/0 (any case) as a bool; ValueError otherwise."""
+    lowered = str(text).strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    prefix = f"{name}: " if name else ""
+    raise ValueError(f"{prefix}{text!r} is not on/off (true/false, yes/no, 1/0)")

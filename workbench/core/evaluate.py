@@ -64,6 +64,8 @@ class EvalReport:
     n: int
     per_source: list[dict[str, Any]]
     predictions: pd.DataFrame = field(repr=False)
+    threshold: float = 0.5  # the decision threshold folded into the model (core/threshold.py)
+    mcc_at_half: float | None = None  # MCC of the model before folding, at p(acceptable) >= 0.5
 
     @property
     def single_class(self) -> bool:
@@ -84,7 +86,8 @@ class EvalReport:
 
     def summary(self) -> dict[str, Any]:
         return {"mcc": self.mcc, "accuracy": self.accuracy, "confusion": self.confusion, "n": self.n,
-                "per_source": self.per_source, "single_class": self.single_class}
+                "per_source": self.per_source, "single_class": self.single_class,
+                "decision_threshold": self.threshold, "mcc_at_half": self.mcc_at_half}
 
     def save_predictions(self, path: Path) -> None:
         columns = ["sentence", "label", "predicted", "p_acceptable"]
@@ -109,6 +112,8 @@ def record_report(run_dir: Path, report: EvalReport) -> Path:
 
 def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = "",
                    max_length: int = 128, batch_size: int = 128) -> EvalReport:
+    from workbench.core.threshold import model_threshold, threshold_report
+
     sentences = frame["sentence"].tolist()
     logits = logits_for(model, tokenizer, sentences, max_length, batch_size)
     probs = softmax(logits)
@@ -131,6 +136,8 @@ def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = 
         metrics = compute_metrics(group["label"].tolist(), group["predicted"].tolist())
         per_source.append({"source": str(source), "n": metrics["n"], "mcc": metrics["mcc"],
                            "accuracy": metrics["accuracy"]})
+    threshold = model_threshold(model)
+    at_half = threshold_report(probs[:, 1], labels, threshold).mcc_at_half if threshold != 0.5 else overall["mcc"]
     return EvalReport(name=name, mcc=overall["mcc"], accuracy=overall["accuracy"],
                       confusion=overall["confusion"], n=overall["n"], per_source=per_source,
-                      predictions=predictions)
+                      predictions=predictions, threshold=threshold, mcc_at_half=at_half)

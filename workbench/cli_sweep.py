@@ -1,0 +1,265 @@
+"""`workbench sweep`, `workbench sweep show` and `workbench train --seeds`: thin faces over
+core/sweep.py and core/groups.py, registered into cli.py's parser by `add_commands`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from workbench.core.config import TrainConfig
+
+EXIT_INTERRUPTED = 130
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `sweep` and `sweep show` to SUB, and `--seeds` to its `train` command."""
+    from workbench.cli import _allow_pickle_flag, add_config_flags
+    from workbench.core.sweep import DEFAULT_STUDY
+
+    sweep = sub.add_parser(
+        "sweep", parents=[common], help="search a recipe with Optuna; every trial is a run",
+        description="Search training settings with Optuna (TPE, median pruning on per-epoch validation MCC; "
+        "the objective is the best validation MCC, never the holdout). Every trial is an ordinary run "
+        "<study>-t<number>. Any train setting given here is held fixed. Run the same command on other "
+        "machines with a shared --storage URL to sweep one study together.")
+    sweep.add_argument("--trials", type=int, default=10, help="trials to run in this process (default 10)")
+    sweep.add_argument("--study", default=DEFAULT_STUDY, help=f"study name (default {DEFAULT_STUDY})")
+    sweep.add_argument("--storage", default=None,
+                       help="Optuna storage URL (default sqlite:///RUNS/sweeps.db); a postgresql:// or mysql:// URL "
+                       "shared by several machines joins the same study")
+    sweep.add_argument("--space", default=None, metavar="FILE",
+                       help="search space, .json or .toml (default: the built-in space)")
+    sweep.add_argument("--no-pruning", action="store_true", help="run every trial to its last epoch")
+    sweep.add_argument("--keep-checkpoints", action="store_true",
+                       help="keep each trial's checkpoint/ (default: only its model/ stays)")
+    add_config_flags(sweep)
+    _allow_pickle_flag(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+    actions = sweep.add_subparsers(dest="sweep_command", metavar="{show}")
+    show = actions.add_parser("show", parents=[common], help="best trial, parameter importances, top trials")
+    show.add_argument("--study", default=None, help="study name (default: the storage's only study, or sweep)")
+    show.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///RUNS/sweeps.db)")
+    show.add_argument("--top", type=int, default=5, help="how many of the best trials to list (default 5)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_sweep_show)
+
+    train = sub.choices.get("train")
+    if train is not None:
+        train.add_argument("--seeds", default=None, metavar="N,N,...",
+                           help="train one run per seed (runs NAME-s<seed>) and summarise them as group NAME")
+        plain = train.get_default("func")
+
+        def train_or_seeds(args: argparse.Namespace) -> int:
+            return cmd_train_seeds(args) if getattr(args, "seeds", None) else int(plain(args) or 0)
+
+        train.set_defaults(func=train_or_seeds)
+
+
+@contextmanager
+def interruptible(stop: threading.Event, what: str) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) sets STOP once; a second Ctrl-C abandons at once."""
+    presses = {"count": 0}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        presses["count"] += 1
+        if presses["count"] > 1:
+            raise KeyboardInterrupt
+        stop.set()
+        print(f"\nstopping {what} at the next batch (Ctrl-C again to abandon it)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    previous_term = signal.signal(signal.SIGTERM, on_signal) if hasattr(signal, "SIGTERM") else None
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def fixed_settings(args: argparse.Namespace) -> list[str]:
+    """The TrainConfig settings given on the command line."""
+    from workbench.cli import NOT_FLAGS
+
+    return [f.name for f in fields(TrainConfig) if f.name not in NOT_FLAGS and getattr(args, f.name, None) is not None]
+
+
+# ---------------------------------------------------------------- sweep
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from workbench.cli import Progress, config_from_args
+    from workbench.core.sweep import (
+        SweepError,
+        TrialEnd,
+        TrialStart,
+        default_pruner,
+        default_space,
+        default_storage,
+        load_space,
+        run_sweep,
+    )
+
+    config = config_from_args(args)
+    problems = config.validate()
+    if problems:
+        raise SweepError("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in problems.items()))
+    fixed = fixed_settings(args)
+    if args.space:
+        space = load_space(args.space, config)
+        both = [name for name in space.names if name in fixed]
+        if both:
+            raise SweepError(f"{args.space}: {both[0]} is searched there and held fixed by "
+                             f"--{both[0].replace('_', '-')}; drop one of them")
+    else:
+        space = default_space(config).without(fixed)
+    runs_dir = Path(args.runs)
+    storage = args.storage or default_storage(runs_dir)
+    progress: list[Any] = [Progress()]
+    started: list[int] = []
+
+    def on_trial(event: TrialStart | TrialEnd) -> None:
+        if isinstance(event, TrialStart):
+            if not started:  # not before: a problem found before the first trial stays one line
+                started.append(event.number)
+                print(f"study {args.study} in {_shown(storage)}: {args.trials} trial(s) over "
+                      f"{', '.join(space.names)}", file=sys.stderr, flush=True)
+            progress[0] = Progress()
+            values = "  ".join(f"{k}={_short(v)}" for k, v in event.params.items())
+            print(f"trial {event.number} ({event.run}): {values}", file=sys.stderr, flush=True)
+            return
+        progress[0].close()
+        value = f", best validation MCC {event.value:.3f}" if event.value is not None else ""
+        note = f": {event.error}" if event.error else ""
+        print(f"trial {event.number} {event.state} after {event.epochs_done} epoch(s){value}{note}",
+              file=sys.stderr, flush=True)
+
+    stop = threading.Event()
+    with interruptible(stop, "the sweep"):
+        outcome = run_sweep(config, args.trials, study_name=args.study, storage=storage, space=space,
+                            runs_dir=runs_dir, on_event=lambda e: progress[0](e), stop=stop, on_trial=on_trial,
+                            pruner=_no_pruner() if args.no_pruning else default_pruner(),
+                            keep_checkpoints=args.keep_checkpoints, allow_pickle=args.allow_pickle)
+    progress[0].close()
+    print_summary(args.study, storage, top=5)
+    if outcome.stopped:
+        print("sweep stopped; run the same command again to go on with more trials", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _no_pruner() -> Any:
+    import optuna
+
+    return optuna.pruners.NopPruner()
+
+
+def _shown(storage: str) -> str:
+    from workbench.core.sweep import safe_url
+
+    return safe_url(storage)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def cmd_sweep_show(args: argparse.Namespace) -> int:
+    from workbench.core.sweep import default_storage, sweep_summary
+
+    storage = args.storage or default_storage(Path(args.runs))
+    if args.json:
+        print(json.dumps(sweep_summary(args.study, storage, top=args.top).to_dict(), indent=2, default=str))
+        return 0
+    print_summary(args.study, storage, top=args.top)
+    return 0
+
+
+def print_summary(study: str | None, storage: str, top: int = 5) -> None:
+    from workbench.core.sweep import sweep_summary
+
+    summary = sweep_summary(study, storage, top=top)
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(summary.counts.items()))
+    print(f"study {summary.study} ({summary.storage}): {sum(summary.counts.values())} trials ({counts or 'none'})")
+    if summary.best is None:
+        print("no complete trial yet")
+        return
+    best = summary.best
+    print(f"best: trial {best.number}, validation MCC {best.value:.3f}, run {best.run}")
+    for name, value in best.params.items():
+        print(f"  {name:<24} {_short(value)}")
+    if summary.importances:
+        print("parameter importances (Optuna):")
+        for name, value in summary.importances.items():
+            print(f"  {name:<24} {value:.3f}")
+    else:
+        print(summary.importance_note)
+    names = list(summary.space) or sorted({k for row in summary.top for k in row.params})
+    print(f"top {len(summary.top)} trials:")
+    print(f"  {'trial':>5} {'val MCC':>8}  {'run':<20} " + " ".join(f"{n:>14}" for n in names))
+    for row in summary.top:
+        cells = " ".join(f"{_short(row.params.get(n, '-')):>14}" for n in names)
+        print(f"  {row.number:>5} {row.value or 0.0:>8.3f}  {row.run:<20} {cells}")
+
+
+# ---------------------------------------------------------------- train --seeds
+
+def cmd_train_seeds(args: argparse.Namespace) -> int:
+    """`workbench train --seeds 42,43,44`: one run per seed, summarised as a group."""
+    from workbench.cli import Progress, config_from_args
+    from workbench.core.groups import GroupError, parse_seeds, train_seeds
+    from workbench.core.runs import check_run_name, new_run_id
+
+    seeds = parse_seeds(args.seeds)
+    if args.resume or args.detach:
+        raise GroupError("--seeds trains new runs in this terminal: it takes neither --resume nor --detach "
+                         "(resume a stopped member as any run)")
+    if args.seed is not None:
+        raise GroupError("--seed and --seeds: give one of them")
+    config = config_from_args(args)
+    problems = config.validate()
+    if problems:
+        raise GroupError("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in problems.items()))
+    runs_dir = Path(args.runs)
+    name = check_run_name(args.name) if args.name else new_run_id(runs_dir)
+    stop = threading.Event()
+    progress = Progress()
+
+    def on_event(event: Any) -> None:
+        if event["kind"] == "start":
+            print(f"run: {runs_dir / event['run']} (seed group {name})", file=sys.stderr, flush=True)
+        progress(event)
+
+    with interruptible(stop, "this seed's training"):
+        summary = train_seeds(config, seeds, runs_dir, name, on_event=on_event, stop=stop,
+                              allow_pickle=args.allow_pickle)
+    progress.close()
+    print_group(summary)
+    if stop.is_set():
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def print_group(summary: Any) -> None:
+    done = sum(1 for m in summary.members if m.status == "done")
+    print(f"group {summary.group}: {done}/{len(summary.members)} seeds done "
+          f"({', '.join(m.run for m in summary.members)})")
+    print(f"  {'MCC':<14} {'median':>7} {'min':>7} {'max':>7}")
+    for label, spread in (("validation", summary.validation), ("in_domain_dev", summary.in_domain_dev),
+                          ("holdout", summary.holdout)):
+        if spread is None:
+            print(f"  {label:<14} {'-':>7}")
+        else:
+            print(f"  {label:<14} {spread.median:>7.3f} {spread.min:>7.3f} {spread.max:>7.3f}"
+                  + (f"  ({spread.n} of {len(summary.members)})" if spread.n < len(summary.members) else ""))
+    if summary.best is not None:
+        print(f"group model (best on validation): {summary.best.run}: {summary.model_dir}")
