@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from workbench import cli_explore
 from workbench.core.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
 
 EXIT_USAGE = 2
@@ -550,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", parents=[common], help="configs and validation MCC of runs side by side")
     compare.add_argument("runs_to_compare", nargs="+", metavar="RUN")
     compare.set_defaults(func=cmd_compare)
+    cli_explore.add_commands(sub, common)  # explain, diff, neighbors
     return parser
 
 
