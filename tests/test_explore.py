@@ -75,9 +75,9 @@ def bag_of_words(vocab_size: int, pushes: dict[int, float]) -> Any:
         def get_input_embeddings(self) -> Any:
             return self.embeddings
 
-        def forward(self, input_ids: Any, attention_mask: Any = None) -> Any:
-            vectors = self.embeddings(input_ids) * attention_mask.unsqueeze(-1)
-            return SimpleNamespace(logits=vectors.sum(dim=1))
+        def forward(self, input_ids: Any = None, attention_mask: Any = None, inputs_embeds: Any = None) -> Any:
+            vectors = self.embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+            return SimpleNamespace(logits=(vectors * attention_mask.unsqueeze(-1)).sum(dim=1))
 
     return Model().eval()
 
@@ -123,7 +123,7 @@ def test_sign_convention_positive_means_toward_acceptable(tokenizer: Any, hide_e
     good, bad = tokenizer.convert_tokens_to_ids(["good", "bad"])
     model = bag_of_words(tokenizer.vocab_size, {good: 3.0, bad: -2.0})
     if hide_embeddings:
-        model.get_input_embeddings = lambda: None  # no hookable layer: occlusion
+        model.get_input_embeddings = lambda: None  # no embedding layer to attribute at: occlusion
     result = explain(model, tokenizer, "a good and bad day")
     by_token = dict(zip(result.tokens, result.attributions, strict=True))
     assert result.method == ("occlusion" if hide_embeddings else "layer_integrated_gradients")
@@ -150,6 +150,39 @@ def test_occlusion_fallback_without_an_embedding_layer(tiny_bert: Any, tokenizer
     odds = logits[:, 1] - logits[:, 0]
     assert result.attributions[2] == pytest.approx(float(odds[0] - odds[1]), abs=1e-4)
     assert result.attributions[0] == pytest.approx(0.0, abs=1e-5)  # [CLS] stays: nothing occluded
+
+
+def test_explain_leaves_a_shared_model_usable_by_other_threads(tiny_bert: Any, tokenizer: Any) -> None:
+    """The Predict pane predicts while attributions run: no hook of explain() or of the neighbour
+    index may reach another thread's calls."""
+    import threading
+
+    sentences = ["The cat sat on the mat.", "Who do you think that left?", "Dogs bark."]
+    predictor = Predictor(tiny_bert, tokenizer)
+    alone = [p.logits for p in predictor.predict(sentences)]
+    alone_vectors = embed(tiny_bert, tokenizer, sentences)
+    expected = explain(tiny_bert, tokenizer, "The book was written by John quite a long time ago.").attributions
+    stop, failures, explained = threading.Event(), [], []
+
+    def attribute() -> None:
+        try:
+            while not stop.is_set():
+                result = explain(tiny_bert, tokenizer, "The book was written by John quite a long time ago.")
+                explained.append(result.attributions == pytest.approx(expected, abs=1e-5))
+        except Exception as err:  # noqa: BLE001 - reported below
+            failures.append(err)
+
+    worker = threading.Thread(target=attribute)
+    worker.start()
+    try:
+        for _ in range(30):
+            for sentence, logits in zip(sentences, alone, strict=True):
+                assert predictor.predict_one(sentence).logits == pytest.approx(logits, abs=1e-5)
+            np.testing.assert_allclose(embed(tiny_bert, tokenizer, sentences), alone_vectors, atol=1e-5)
+    finally:
+        stop.set()
+        worker.join()
+    assert not failures and explained and all(explained)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\x00\x01\x1b", "\t\n"])

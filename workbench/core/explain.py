@@ -55,14 +55,23 @@ def model_positions(model: Any, max_length: int) -> int:
 
 
 def hookable_embeddings(model: Any) -> Any | None:
-    """The model's input (word) embedding layer, or None where it has none Captum can hook."""
+    """The model's input (word) embedding layer, or None where it has none Captum can use: no layer,
+    or a forward that takes no `inputs_embeds` to feed its output back in."""
+    import inspect
+
     import torch
 
     try:
         layer = model.get_input_embeddings()
     except (AttributeError, NotImplementedError):
         return None
-    return layer if isinstance(layer, torch.nn.Module) else None
+    if not isinstance(layer, torch.nn.Module):
+        return None
+    try:
+        parameters = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return None
+    return layer if "inputs_embeds" in parameters else None
 
 
 def _encode(tokenizer: Any, sentence: str, max_length: int) -> tuple[list[int], bool]:
@@ -101,6 +110,10 @@ def explain(model: Any, tokenizer: Any, sentence: str, max_length: int = 128,
     Captum can hook gets Captum's Occlusion on input_ids instead (each token replaced by [PAD],
     one at a time: attribution = log-odds with the token minus log-odds without it).
 
+    Thread-safe on a shared model (a Predictor may use it meanwhile, another explain() too): Captum
+    hooks a private nn.Identity placed after the embedding layer in this call's own forward function
+    (word embeddings -> probe -> model(inputs_embeds=...)), never a module of the model.
+
     Raises InputError for an empty sentence or one of unknown tokens only."""
     import torch
 
@@ -129,7 +142,13 @@ def explain(model: Any, tokenizer: Any, sentence: str, max_length: int = 128,
     if layer is not None:
         from captum.attr import LayerIntegratedGradients
 
-        lig = LayerIntegratedGradients(log_odds, layer)
+        probe = torch.nn.Identity()  # this call's own: a hook on the shared layer would reach other threads
+
+        def log_odds_through_probe(input_ids: Any, attention_mask: Any) -> Any:
+            logits = model(inputs_embeds=probe(layer(input_ids)), attention_mask=attention_mask).logits.float()
+            return logits[:, ACCEPTABLE] - logits[:, UNACCEPTABLE]
+
+        lig = LayerIntegratedGradients(log_odds_through_probe, probe)
         attributions, deltas = lig.attribute(inputs=input_ids, baselines=baseline, additional_forward_args=(mask,),
                                              n_steps=n_steps, internal_batch_size=n_steps,
                                              return_convergence_delta=True)

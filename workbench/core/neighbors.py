@@ -43,16 +43,21 @@ def representation_kind(model: Any) -> str:
 def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128,
           batch_size: int = 64) -> np.ndarray:
     """One unit-length vector per sentence (float32, rows in SENTENCES' order), batched by length."""
+    import threading
+
     import torch
 
     model.eval()
     device = next(model.parameters()).device
     kind = representation_kind(model)
+    me = threading.get_ident()
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     captured: list[Any] = []
     hook = None
     if kind == CLASSIFIER_INPUT:
-        hook = model.classifier.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+        # the model may be predicting in another thread meanwhile: keep only this thread's inputs
+        hook = model.classifier.register_forward_pre_hook(
+            lambda module, args: captured.append(args[0]) if threading.get_ident() == me else None)
     chunks: list[np.ndarray] = []
     try:
         with torch.inference_mode():
