@@ -191,9 +191,11 @@ def test_explain_refuses_empty_sentences(tiny_bert: Any, tokenizer: Any, text: s
         explain(tiny_bert, tokenizer, text)
 
 
-def test_explain_refuses_emoji_only_but_explains_emoji_among_words(tiny_bert: Any, tokenizer: Any) -> None:
+def test_explain_refuses_emoji_or_invisible_only_but_explains_emoji_among_words(tiny_bert: Any, tokenizer: Any) -> None:
     with pytest.raises(InputError, match="no word the model knows"):
         explain(tiny_bert, tokenizer, "😺🎉 🎉")
+    with pytest.raises(InputError, match="nothing to explain"):
+        explain(tiny_bert, tokenizer, "\u200b")  # not empty, but no token either
     result = explain(tiny_bert, tokenizer, "The cat 😺 sat\x07 down.")
     assert "[UNK]" in result.tokens and result.sentence == "The cat 😺 sat down."
 

@@ -82,11 +82,13 @@ def _encode(tokenizer: Any, sentence: str, max_length: int) -> tuple[list[int], 
 
 
 def _check_known_words(tokenizer: Any, ids: list[int]) -> None:
-    """Refuse a sentence that is nothing but unknown tokens (emoji only, say): nothing to explain."""
+    """Refuse a sentence with no token but special and unknown ones (emoji only, say): nothing to explain."""
     special = set(tokenizer.all_special_ids)
     unknown = tokenizer.unk_token_id
     words = [i for i in ids if i not in special or i == unknown]
-    if words and unknown is not None and all(i == unknown for i in words):
+    if not words:
+        raise InputError("nothing to explain: the tokenizer finds no word in it (invisible characters only?)")
+    if unknown is not None and all(i == unknown for i in words):
         raise InputError(f"no word the model knows: every token is {tokenizer.unk_token} "
                          "(emoji or characters outside its vocabulary)")
 
