@@ -1,12 +1,17 @@
-"""Interactive figures: TUI first paint, predict latency, peak resident memory while training.
+"""Interactive figures: TUI first paint, predict latency, attributions, peak resident memory while training.
 
-    python benchmarks/interactive.py                  # all three (the training is one epoch, ~1 min)
+    python benchmarks/interactive.py                  # all five (the training is one epoch, ~1 min)
     python benchmarks/interactive.py --train-limit 512 --only paint,predict
+    python benchmarks/interactive.py --only explain,concurrent
 
   paint    `workbench` started in a pseudo-terminal (80x24): seconds from spawning the process
            to the end of the first frame it writes (the pane tabs are on screen), median of --runs
   predict  Predictor on the embedded model, one sentence per call on CPU: p50 / p99 latency over
            --calls calls after 20 warm-up calls
+  explain  core.explain.explain (Layer Integrated Gradients, default steps) on the embedded model, one
+           sentence per call on CPU: p50 / p99 latency over --calls calls after 5 warm-up calls
+  concurrent  predict p50 / p99 (as `predict`) while another thread computes attributions without
+           pause, as the Predict pane does while you type
   memory   `workbench train --epochs 1` in a child process: its peak resident set (ru_maxrss)
 """
 
@@ -98,6 +103,62 @@ def predict_latency(calls: int, model: str | None) -> tuple[float, float, float]
     return loaded, statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
 
 
+def explain_latency(calls: int, model: str | None) -> tuple[float, float, int]:
+    """(p50 ms, p99 ms, integration steps) of explain() for one sentence on CPU."""
+    from workbench.core.explain import DEFAULT_STEPS, explain
+    from workbench.core.model import load_model, load_tokenizer
+
+    name = model or bc.model_name(None)
+    classifier, tokenizer = load_model(name), load_tokenizer(name)
+    for i in range(5):
+        explain(classifier, tokenizer, SENTENCES[i % len(SENTENCES)])
+    times = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        explain(classifier, tokenizer, SENTENCES[i % len(SENTENCES)])
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))], DEFAULT_STEPS
+
+
+def predict_while_explaining(calls: int, model: str | None) -> tuple[float, float, int]:
+    """(p50 ms, p99 ms, attributions finished meanwhile) of Predictor.predict_one while another
+    thread runs explain() on the same model in a loop."""
+    import threading
+
+    from workbench.core.explain import explain
+    from workbench.core.predict import Predictor
+
+    predictor = Predictor.load(model or bc.model_name(None))
+    stop = threading.Event()
+    done = [0]
+
+    def attribute() -> None:
+        i = 0
+        while not stop.is_set():
+            explain(predictor.model, predictor.tokenizer, SENTENCES[i % len(SENTENCES)])
+            done[0] += 1
+            i += 1
+
+    for i in range(20):
+        predictor.predict_one(SENTENCES[i % len(SENTENCES)])
+    worker = threading.Thread(target=attribute, daemon=True)
+    worker.start()
+    try:
+        time.sleep(0.2)  # the attributions are under way
+        times = []
+        for i in range(calls):
+            t0 = time.perf_counter()
+            predictor.predict_one(SENTENCES[i % len(SENTENCES)])
+            times.append((time.perf_counter() - t0) * 1000)
+            time.sleep(0.01)  # keystrokes, not a tight loop
+    finally:
+        stop.set()
+        worker.join()
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))], done[0]
+
+
 def training_peak_rss(train_limit: int) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of `workbench train --epochs 1` in a child process."""
     import resource
@@ -116,10 +177,11 @@ def training_peak_rss(train_limit: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="paint,predict,memory")
+    parser.add_argument("--only", default="paint,predict,explain,concurrent,memory")
     parser.add_argument("--runs", type=int, default=5, help="first-paint repeats")
     parser.add_argument("--calls", type=int, default=300, help="predict calls")
-    parser.add_argument("--model", default=None, help="model for predict (a run folder works too)")
+    parser.add_argument("--explain-calls", type=int, default=50, help="attribution calls")
+    parser.add_argument("--model", default=None, help="model for predict and explain (a run folder works too)")
     parser.add_argument("--train-limit", type=int, default=0)
     args = parser.parse_args()
     only = args.only.split(",")
@@ -133,6 +195,14 @@ def main() -> None:
         loaded, p50, p99 = predict_latency(args.calls, args.model)
         print(f"predict, one sentence on CPU: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
               f"({args.calls} calls; model load {loaded:.1f} s; load {bc.loadavg():.2f})")
+    if "explain" in only:
+        p50, p99, steps = explain_latency(args.explain_calls, args.model)
+        print(f"attributions for one sentence on CPU ({steps} IG steps): p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+              f"({args.explain_calls} calls; load {bc.loadavg():.2f})")
+    if "concurrent" in only:
+        p50, p99, done = predict_while_explaining(args.calls, args.model)
+        print(f"predict while attributions run in another thread: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+              f"({args.calls} calls, {done} attributions meanwhile; load {bc.loadavg():.2f})")
     if "memory" in only:
         rss, seconds = training_peak_rss(args.train_limit)
         print(f"training peak RSS: {rss:.0f} MB (workbench train --epochs 1"

@@ -129,8 +129,9 @@ def test_training_writes_a_whole_run_folder(tiny_config: TrainConfig, tmp_path: 
     meta, state = load_checkpoint(run)
     assert meta["epoch"] == 2 and meta["finished"] and "optimizer" in state
     report = json.loads((run / "eval.json").read_text())
-    assert set(report) == {"in_domain_dev", "holdout"} and report["holdout"]["n"] == 516
-    assert (run / "predictions.tsv").read_text().splitlines()[0] == "sentence\tlabel\tpredicted\tp_acceptable"
+    assert set(report) == {"in_domain_dev", "holdout", "calibration"} and report["holdout"]["n"] == 516
+    assert 0 < report["calibration"]["threshold"] < 1
+    assert (run / "predictions.tsv").read_text().splitlines()[0] == "sentence\tlabel\tpredicted\tp_acceptable\tsource"
 
 
 def test_saved_model_loads_in_a_transformers_pipeline(tiny_config: TrainConfig, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from workbench import cli_explore
 from workbench.cli_sweep import add_commands as add_sweep_commands
 from workbench.core.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
 from workbench.core.data import SPLIT_NAMES
@@ -362,15 +363,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_model(str(model_dir), allow_pickle=args.allow_pickle)
     report = evaluate_frame(model, load_tokenizer(str(model_dir)), frame, name)
     if args.json:
-        print(json.dumps({name: report.summary()}, indent=2))
+        summary = report.summary()
+        if args.slices:
+            summary["slices"] = _slices(report, model_dir).to_dict()
+        print(json.dumps({name: summary}, indent=2))
     else:
         print_report(report)
+        if args.slices:
+            cli_explore.print_slices(report, load_tokenizer(str(model_dir)))
     if run_dir is not None:
         target = record_report(run_dir, report)
         print(f"predictions: {target}", file=sys.stderr)
     if report.single_class:
         print(report.warning(), file=sys.stderr)
     return 0
+
+
+def _slices(report: Any, model_dir: Path) -> Any:
+    from workbench.core.data import token_lengths
+    from workbench.core.model import load_tokenizer
+    from workbench.core.slices import compute_slices
+
+    frame = report.predictions
+    lengths = token_lengths(load_tokenizer(str(model_dir)), frame["sentence"].tolist())
+    return compute_slices(frame["label"].to_numpy(), frame["p_acceptable"].to_numpy(), lengths)
 
 
 def print_report(report: Any) -> None:
@@ -595,6 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
     evaluate.add_argument("--split", choices=SPLIT_NAMES, default="holdout",
                           help="which split to score; holdout is out_of_domain_dev (default: holdout)")
+    evaluate.add_argument("--slices", action="store_true", help="also where it fails: by sentence length, a "
+                          "reliability diagram with its calibration error, MCC against the decision threshold")
     evaluate.add_argument("--json", action="store_true",
                           help="print the report as JSON (default: a table)")
     _allow_pickle_flag(evaluate)
@@ -624,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs_to_compare", nargs="+", metavar="RUN")
     compare.set_defaults(func=cmd_compare)
     add_sweep_commands(sub, common)  # `sweep`, `sweep show` and `train --seeds` (cli_sweep.py)
+    cli_explore.add_commands(sub, common)  # explain, diff, neighbors
     return parser
 
 
@@ -632,7 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     args.argv = argv
-    if extra and getattr(args, "func", None) is cmd_predict and not any(e.startswith("-") for e in extra):
+    takes_sentences = getattr(args, "func", None) in (cmd_predict, cli_explore.cmd_explain, cli_explore.cmd_neighbors)
+    if extra and takes_sentences and not any(e.startswith("-") for e in extra):
         args.sentences = [*args.sentences, *extra]  # sentences given after the flags
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -90,7 +90,7 @@ class EvalReport:
                 "decision_threshold": self.threshold, "mcc_at_half": self.mcc_at_half}
 
     def save_predictions(self, path: Path) -> None:
-        columns = ["sentence", "label", "predicted", "p_acceptable"]
+        columns = ["sentence", "label", "predicted", "p_acceptable", "source"]
         self.predictions[columns].to_csv(path, sep="\t", index=False, float_format="%.4f")
 
 
@@ -105,9 +105,14 @@ def record_report(run_dir: Path, report: EvalReport) -> Path:
     existing = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.is_file() else {}
     existing[report.name] = report.summary()
     write_json_atomic(eval_path, existing)
-    target = run_dir / ("predictions.tsv" if report.name == "holdout" else f"predictions-{report.name}.tsv")
+    target = predictions_file(run_dir, report.name)
     report.save_predictions(target)
     return target
+
+
+def predictions_file(run_dir: Path, name: str) -> Path:
+    """Where a run folder keeps its predictions on dataset NAME: predictions.tsv for the holdout."""
+    return run_dir / ("predictions.tsv" if name == "holdout" else f"predictions-{name}.tsv")
 
 
 def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = "",

@@ -100,6 +100,7 @@ class EndEvent(_EndRequired, total=False):
     holdout_mcc: float
     holdout_accuracy: float
     in_domain_dev_mcc: float
+    decision_threshold: float  # on p(acceptable), folded into the saved model (core/threshold.py)
 
 
 Event = Union[StartEvent, StepEvent, EpochEvent, CheckpointEvent, LogEvent, EndEvent]

@@ -575,6 +575,7 @@ class _Trainer:
         if not (self.run_dir / "model").is_dir():
             return {}
         config = self.config
+        calibration = self._calibrate()
         model = load_model(str(self.run_dir / "model")).to(self.accelerator.device)
         cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
         reports = {name: evaluate_frame(model, self.tokenizer, cola[name], name, config.max_length,
@@ -582,7 +583,20 @@ class _Trainer:
         for report in reports.values():
             record_report(self.run_dir, report)
         holdout, dev = reports["holdout"], reports["in_domain_dev"]
-        return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc}
+        return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
+                **calibration}
+
+    def _calibrate(self) -> dict[str, Any]:
+        """Fold the validation-best decision threshold into model/ (core/threshold.py), unless turned off."""
+        from workbench.core.threshold import calibrate_run
+
+        choice = calibrate_run(self.run_dir, self.config, device=self.accelerator.device)
+        if choice is None:
+            return {}
+        self.emit(LogEvent(kind="log", time=now(), message=(
+            f"decision threshold {choice.threshold:.3f} on p(acceptable): validation MCC "
+            f"{choice.mcc_at_threshold:.3f} (at 0.5: {choice.mcc_at_half:.3f}); folded into the saved model")))
+        return {"decision_threshold": choice.threshold}
 
     def _fail_nonfinite(self, loss_value: float) -> TrainResult:
         step = self.position.step

@@ -1,0 +1,295 @@
+"""`workbench explain`, `diff` and `neighbors`: why the model says what it says, from the shell.
+
+A thin face over core/explain.py, core/diff.py, core/neighbors.py and core/slices.py; cli.py's
+build_parser() calls add_commands(). Output is plain text legible at 80 columns, direction shown
+by signs (never by colour alone), or JSON lines with --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+WIDTH = 80
+TOKEN_WIDTH = 16
+BAR_WIDTH = 40
+
+
+# ---------------------------------------------------------------- where things are (one place each)
+
+def _model_dir(args: argparse.Namespace) -> Path:
+    from workbench.core.runs import model_folder, run_path
+
+    return model_folder(run_path(Path(args.runs), args.run))
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    from workbench.core.runs import run_path
+
+    return run_path(Path(args.runs), args.run)
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any, Path]:
+    from workbench.core.model import load_model, load_tokenizer
+
+    folder = _model_dir(args)
+    return load_model(str(folder), allow_pickle=args.allow_pickle), load_tokenizer(str(folder)), folder
+
+
+def _training_frame(model_dir: Path) -> Any:
+    """The sentences the run at MODEL_DIR was trained on: its data and split (core `load_run_data`) and
+    its train_limit (the bundled CoLA train split for a plain saved model)."""
+    from workbench.core.config import TrainConfig
+    from workbench.core.runs import load_run_data
+
+    run_dir = model_dir.parent if model_dir.name == "model" else None
+    frame = load_run_data(run_dir)["train"]
+    limit = TrainConfig.load(run_dir / "config.json").train_limit if run_dir else 0
+    return frame.iloc[:limit] if limit else frame
+
+
+# ---------------------------------------------------------------- explain
+
+def format_explanation(explanation: Any, special_tokens: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Lines of text: the sentence, the prediction, then one line per token with its signed attribution
+    and a bar of '+' (toward acceptable) or '-' (toward unacceptable) scaled to the largest; at most 80
+    columns. Special tokens ([CLS], [SEP]: always 0) are left out."""
+    probs = explanation.probabilities
+    lines = textwrap.wrap(explanation.sentence, WIDTH, max_lines=3, placeholder=" ...") or [""]
+    note = f"  (truncated to {len(explanation.tokens)} tokens)" if explanation.truncated else ""
+    lines.append(f"  {explanation.label:<12}  p(acceptable) {probs['acceptable']:.3f}{note}")
+    delta = f", convergence delta {explanation.delta:+.2e}" if explanation.delta is not None else ""
+    lines.append(f"  {explanation.method}{delta}")
+    lines.append(f"  log-odds of acceptable {explanation.log_odds:+.3f}, baseline {explanation.baseline_log_odds:+.3f},"
+                 f" sum {sum(explanation.attributions):+.3f}")
+    shown = [(t, a) for t, a in zip(explanation.tokens, explanation.attributions, strict=True)
+             if t not in special_tokens]
+    largest = max((abs(a) for _, a in shown), default=0.0)
+    scale = largest or 1.0
+    for token, value in shown:
+        bar = ("+" if value > 0 else "-") * round(abs(value) / scale * BAR_WIDTH)
+        name = token if len(token) <= TOKEN_WIDTH else token[: TOKEN_WIDTH - 1] + "~"
+        number = f"{value:+9.3f}" if largest >= 0.01 else f"{value:+9.2e}"  # tiny values stay readable
+        lines.append(f" {number}  {name:<{TOKEN_WIDTH}} {bar}".rstrip())
+    return lines
+
+
+def _clip(text: str, width: int = WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _marked(words: list[tuple[str, bool]]) -> str:
+    """Words with the changed ones in [brackets]."""
+    return " ".join(f"[{w}]" if changed else w for w, changed in words)
+
+
+def format_pair(pair: Any) -> list[str]:
+    lines = []
+    for name, label, probs, words in (("A", pair.label_a, pair.probabilities_a, pair.words_a),
+                                      ("B", pair.label_b, pair.probabilities_b, pair.words_b)):
+        lines.append(f"{name}  {label:<12}  p(acceptable) {probs['acceptable']:.3f}")
+        lines.extend(textwrap.wrap(_marked(words), WIDTH - 4, initial_indent="    ", subsequent_indent="    "))
+    lines.append(f"change in p(acceptable), B - A: {pair.delta_acceptable:+.3f}   ([words] differ)")
+    return lines
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from workbench.cli import CliError
+    from workbench.core.explain import DEFAULT_STEPS, explain, minimal_pair
+    from workbench.core.predict import InputError
+
+    steps = DEFAULT_STEPS if args.steps is None else args.steps
+    if not args.sentences:
+        raise CliError("no sentence: pass one or more as arguments")
+    if args.versus is not None and len(args.sentences) != 1:
+        raise CliError("--versus compares one sentence with another: pass exactly one sentence before it")
+    if steps < 2 or steps > 512:
+        raise CliError("--steps: must be between 2 and 512")
+    if args.max_length < 3:
+        raise CliError("--max-length: must be at least 3 ([CLS], a token, [SEP])")
+    model, tokenizer, _ = _load(args)
+    if args.versus is not None:
+        pair = minimal_pair(model, tokenizer, args.sentences[0], args.versus, max_length=args.max_length)
+        if args.json:
+            print(json.dumps(pair.to_dict(), ensure_ascii=False))
+        else:
+            print("\n".join(format_pair(pair)))
+        return 0
+    special = set(tokenizer.all_special_tokens) - {tokenizer.unk_token}
+    status = 0
+    for number, sentence in enumerate(args.sentences):
+        try:
+            explanation = explain(model, tokenizer, sentence, max_length=args.max_length, n_steps=steps)
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        if args.json:
+            print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+        else:
+            if number:
+                print()
+            print("\n".join(format_explanation(explanation, special)))
+    return status
+
+
+# ---------------------------------------------------------------- diff
+
+def format_diff(result: Any, name_a: str, name_b: str, split: str, limit: int = 20) -> list[str]:
+    lines = [_clip(f"A {name_a}  vs  B {name_b}: {split}, {result.n} sentences")]
+    for label, count in (("both right", result.both_right), ("only A right", result.only_a),
+                         ("only B right", result.only_b), ("both wrong", result.both_wrong)):
+        share = count / result.n if result.n else 0.0
+        lines.append(f"  {label:<13} {count:>6}  {share:6.1%}")
+    shown = result.disagreements if limit <= 0 else result.disagreements[:limit]
+    if not result.disagreements:
+        lines.append("they agree on every sentence")
+        return lines
+    more = f", the first {len(shown)}" if len(shown) < len(result.disagreements) else ""
+    lines.append(f"they disagree on {len(result.disagreements)} sentences (largest gap first{more}):")
+    lines.append("  right label  p_A    p_B    source  sentence")
+    for d in shown:
+        lines.append(_clip(f"  {d.right.upper():<5} {d.label:<5}  {d.p_a:.3f}  {d.p_b:.3f}  {d.source[:6]:<6}  "
+                           f"{d.sentence}"))
+    return lines
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from workbench.core.diff import diff_runs
+    from workbench.core.runs import RunError, run_path
+
+    runs_dir = Path(args.runs)
+    folders = [run_path(runs_dir, name) for name in (args.run_a, args.run_b)]
+    for folder in folders:
+        if not folder.is_dir():
+            raise RunError(f"{folder}: no such run")
+    result = diff_runs(folders[0], folders[1], args.split)
+    if args.json:
+        print(json.dumps({"a": folders[0].name, "b": folders[1].name, "split": args.split, **result.to_dict()},
+                         ensure_ascii=False))
+    else:
+        print("\n".join(format_diff(result, folders[0].name, folders[1].name, args.split, args.limit)))
+    return 0
+
+
+# ---------------------------------------------------------------- neighbors
+
+def cmd_neighbors(args: argparse.Namespace) -> int:
+    from workbench.cli import CliError
+    from workbench.core.neighbors import NeighborIndex
+    from workbench.core.predict import InputError, clean_sentence
+
+    if not args.sentences:
+        raise CliError("no sentence: pass one or more as arguments")
+    if args.k < 1:
+        raise CliError("--k: must be at least 1")
+    cleaned: list[str | None] = []
+    status = 0
+    for sentence in args.sentences:  # refuse bad input before the (slow) index is built
+        try:
+            cleaned.append(clean_sentence(sentence))
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            cleaned.append(None)
+            status = EXIT_USAGE
+    if not any(cleaned):
+        return status
+    model, tokenizer, folder = _load(args)
+    frame = _training_frame(folder)
+    cache = None
+    weights = sorted(folder.glob("*.safetensors"))
+    if folder.name == "model" and weights:  # a run folder: keep the index beside the model
+        stat = weights[0].stat()
+        cache = folder.parent / "neighbors-train.npz"
+        model_key = f"{weights[0].resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    else:
+        model_key = str(folder.resolve())
+    index = NeighborIndex.build(model, tokenizer, frame, cache=cache, model_key=model_key)
+    for number, sentence in enumerate(cleaned):
+        if sentence is None:
+            continue
+        found = index.query(model, tokenizer, sentence, args.k)
+        if args.json:
+            print(json.dumps({"sentence": sentence, "representation": index.kind,
+                              "neighbors": [n.to_dict() for n in found]}, ensure_ascii=False))
+            continue
+        if number:
+            print()
+        print(_clip(f"nearest training sentences ({index.kind}, cosine) to: {sentence}"))
+        for n in found:
+            print(_clip(f"  {n.similarity:.3f}  label {n.label}  {n.source[:6]:<6}  {n.sentence}"))
+    return status
+
+
+# ---------------------------------------------------------------- slices (for `workbench eval --slices`)
+
+def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) -> None:
+    """The slices of an evaluation (an EvalReport or its predictions frame: sentence, label,
+    p_acceptable) as three tables: by token length, reliability with ECE, MCC by threshold."""
+    from workbench.core.data import token_lengths
+    from workbench.core.slices import compute_slices
+
+    out = out or sys.stdout
+    predictions = getattr(report_or_predictions, "predictions", report_or_predictions)
+    lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
+    slices = compute_slices(predictions["label"].to_numpy(), predictions["p_acceptable"].to_numpy(), lengths)
+    print("  by length (tokens)    n  accuracy     MCC  errors", file=out)
+    for row in slices.by_length:
+        print(f"    {row.name:<14} {row.n:>6}  {row.accuracy:>8.3f}  {row.mcc:>6.3f}  {row.errors:>6}", file=out)
+    print(f"  reliability: confidence of the predicted label, ECE {slices.reliability.ece:.3f}", file=out)
+    print("    confidence        n  mean conf  accuracy  gap", file=out)
+    for b in slices.reliability.bins:
+        if b.n:
+            gap = b.accuracy - b.mean_confidence
+            print(f"    {b.low:.2f}-{b.high:.2f} {b.n:>9}  {b.mean_confidence:>9.3f}  {b.accuracy:>8.3f}  "
+                  f"{gap:+.3f}", file=out)
+    curve = slices.threshold
+    print(f"  MCC by threshold on p(acceptable): in use {curve.threshold_in_use:.2f} -> {curve.mcc_in_use:.3f}, "
+          f"best {curve.best_threshold:.2f} -> {curve.best_mcc:.3f}", file=out)
+    cells = [f"{t:.2f} {m:+.3f}{'*' if t == curve.best_threshold else ' '}"
+             for t, m in zip(curve.thresholds, curve.mcc, strict=True)]
+    for start in range(0, len(cells), 5):
+        print("    " + "  ".join(cells[start:start + 5]), file=out)
+    print("    (* best)", file=out)
+
+
+# ---------------------------------------------------------------- parser
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register explain, diff and neighbors on the `workbench` subparsers SUB."""
+    from workbench.cli import _allow_pickle_flag
+    from workbench.core.explain import DEFAULT_STEPS
+
+    explain = sub.add_parser("explain", parents=[common], help="which tokens push a prediction, and how much")
+    explain.add_argument("run", help="run id or folder (or a saved model folder)")
+    explain.add_argument("sentences", nargs="*")
+    explain.add_argument("--versus", metavar="B", help="compare the sentence with a variant B (a minimal pair)")
+    explain.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    explain.add_argument("--steps", type=int, default=None,
+                         help=f"integration steps of Integrated Gradients (default {DEFAULT_STEPS})")
+    explain.add_argument("--max-length", type=int, default=128)
+    _allow_pickle_flag(explain)
+    explain.set_defaults(func=cmd_explain)
+
+    diff = sub.add_parser("diff", parents=[common], help="where two runs' predictions disagree")
+    diff.add_argument("run_a", metavar="RUN_A")
+    diff.add_argument("run_b", metavar="RUN_B")
+    diff.add_argument("--split", default="holdout",
+                      help="dataset both runs were evaluated on (default holdout; see `workbench eval --split`)")
+    diff.add_argument("--limit", type=int, default=20, help="disagreements to list (0: all; JSON lists all)")
+    diff.add_argument("--json", action="store_true")
+    diff.set_defaults(func=cmd_diff)
+
+    neighbors = sub.add_parser("neighbors", parents=[common],
+                               help="the training sentences nearest to a sentence, as the model sees them")
+    neighbors.add_argument("run", help="run id or folder (or a saved model folder)")
+    neighbors.add_argument("sentences", nargs="*")
+    neighbors.add_argument("--k", type=int, default=5, help="how many (default 5)")
+    neighbors.add_argument("--json", action="store_true")
+    _allow_pickle_flag(neighbors)
+    neighbors.set_defaults(func=cmd_neighbors)
+
