@@ -80,7 +80,8 @@ def test_bool_settings_get_on_and_off_flags() -> None:
     assert parser.parse_args(["--calibrate"]).calibrate is True
     assert parser.parse_args(["--no-calibrate"]).calibrate is False
     assert parser.parse_args([]).calibrate is None  # not given: the config's default stands
-    assert "tune the decision threshold (default: off)" in " ".join(parser.format_help().split())
+    assert "tune the decision threshold; --no-calibrate is --calibrate off (default: off)" in " ".join(
+        parser.format_help().split())
     assert parse_field("calibrate", "False", WithSwitch) is False
     assert parse_field("calibrate", " yes ", WithSwitch) is True
     with pytest.raises(ValueError, match="calibrate: 'maybe'"):

@@ -511,9 +511,9 @@ def _config_flags(parser: argparse.ArgumentParser, config_class: type[TrainConfi
         text = f"{sentence} (default: {_shown(default)})"
         if isinstance(default, bool):  # --flag on|off / --no-flag; type=bool would read "False" as True
             parser.add_argument(flag, type=_on_off, nargs="?", const=True, default=None, metavar="on|off",
-                                help=text)
+                                help=f"{sentence}; --no-{flag[2:]} is {flag} off (default: {_shown(default)})")
             parser.add_argument(f"--no-{flag[2:]}", dest=f.name, action="store_false", default=None,
-                                help=f"same as {flag} off")
+                                help=argparse.SUPPRESS)
         else:
             choices = f.metadata.get("choices")
             metavar = None if choices else METAVARS.get(f.name) or {int: "N", float: "X"}.get(type(default), "TEXT")
@@ -546,6 +546,7 @@ EVAL_EXAMPLES = """examples:
   workbench eval <run> --split validation     the run's own validation split
   workbench eval <run> --data sentences.tsv   a file of labelled sentences
   workbench eval <run> --json                 the report as JSON
+  workbench eval <run> --slices               where it fails: length, calibration, threshold
 """
 
 
@@ -611,8 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
     evaluate.add_argument("--split", choices=SPLIT_NAMES, default="holdout",
                           help="which split to score; holdout is out_of_domain_dev (default: holdout)")
-    evaluate.add_argument("--slices", action="store_true", help="also where it fails: by sentence length, a "
-                          "reliability diagram with its calibration error, MCC against the decision threshold")
+    evaluate.add_argument("--slices", action="store_true",
+                          help="also where it fails: by sentence length, a reliability diagram with its "
+                          "calibration error, MCC against the decision threshold (default: off)")
     evaluate.add_argument("--json", action="store_true",
                           help="print the report as JSON (default: a table)")
     _allow_pickle_flag(evaluate)

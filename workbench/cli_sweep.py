@@ -30,14 +30,15 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "the objective is the best validation MCC, never the holdout). Every trial is an ordinary run "
         "<study>-t<number>. Any train setting given here is held fixed. Run the same command on other "
         "machines with a shared --storage URL to sweep one study together.")
-    sweep.add_argument("--trials", type=int, default=10, help="trials to run in this process (default 10)")
-    sweep.add_argument("--study", default=DEFAULT_STUDY, help=f"study name (default {DEFAULT_STUDY})")
+    sweep.add_argument("--trials", type=int, default=10, help="trials to run in this process (default: 10)")
+    sweep.add_argument("--study", default=DEFAULT_STUDY, help=f"study name (default: {DEFAULT_STUDY})")
     sweep.add_argument("--storage", default=None,
-                       help="Optuna storage URL (default sqlite:///RUNS/sweeps.db); a postgresql:// or mysql:// URL "
-                       "shared by several machines joins the same study")
+                       help="Optuna storage URL; a postgresql:// or mysql:// URL shared by several machines joins "
+                       "the same study (default: sqlite:///RUNS/sweeps.db)")
     sweep.add_argument("--space", default=None, metavar="FILE",
                        help="search space, .json or .toml (default: the built-in space)")
-    sweep.add_argument("--no-pruning", action="store_true", help="run every trial to its last epoch")
+    sweep.add_argument("--no-pruning", action="store_true",
+                       help="run every trial to its last epoch (default: prune trials that fall behind)")
     sweep.add_argument("--keep-checkpoints", action="store_true",
                        help="keep each trial's checkpoint/ (default: only its model/ stays)")
     add_config_flags(sweep)
@@ -46,15 +47,16 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     actions = sweep.add_subparsers(dest="sweep_command", metavar="{show}")
     show = actions.add_parser("show", parents=[common], help="best trial, parameter importances, top trials")
     show.add_argument("--study", default=None, help="study name (default: the storage's only study, or sweep)")
-    show.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///RUNS/sweeps.db)")
-    show.add_argument("--top", type=int, default=5, help="how many of the best trials to list (default 5)")
+    show.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///RUNS/sweeps.db)")
+    show.add_argument("--top", type=int, default=5, help="how many of the best trials to list (default: 5)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_sweep_show)
 
     train = sub.choices.get("train")
     if train is not None:
         train.add_argument("--seeds", default=None, metavar="N,N,...",
-                           help="train one run per seed (runs NAME-s<seed>) and summarise them as group NAME")
+                           help="train one run per seed (runs NAME-s<seed>) and summarise them as group NAME "
+                           "(default: one run, seeded by --seed)")
         plain = train.get_default("func")
 
         def train_or_seeds(args: argparse.Namespace) -> int:
