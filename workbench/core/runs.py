@@ -122,10 +122,14 @@ class MetricsWriter:
         self._handle.write(json.dumps(record, default=str) + "\n")
         self._handle.flush()
         if record.get("kind") in self.SYNCED:
-            os.fsync(self._handle.fileno())
-            if not self._folder_synced:  # the file's own name in the run folder
-                fsync_dir(self.path.parent)
-                self._folder_synced = True
+            self.sync()
+
+    def sync(self) -> None:
+        """Put every line written so far on the disk (before a checkpoint that they describe)."""
+        os.fsync(self._handle.fileno())
+        if not self._folder_synced:  # the file's own name in the run folder
+            fsync_dir(self.path.parent)
+            self._folder_synced = True
 
     def close(self) -> None:
         self._handle.close()
