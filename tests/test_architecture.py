@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_core_never_imports_textual() -> None:
@@ -20,3 +21,23 @@ def test_core_never_imports_textual() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_training_evaluating_and_predicting_never_import_textual(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Not only the imports at module level: a whole tiny training through train() (its final
+    evaluation included) and a prediction, then Textual must still be absent."""
+    code = (
+        "import sys\n"
+        "from workbench.core.config import TrainConfig\n"
+        "from workbench.core.predict import Predictor\n"
+        "from workbench.core.train import train\n"
+        f"config = TrainConfig(model={str(tiny_model_dir)!r}, epochs=1, batch_size=16, train_limit=32,\n"
+        "                     precision='fp32', eval_batch_size=256)\n"
+        f"assert train(config, {str(tmp_path / 'run')!r}).status == 'done'\n"
+        f"Predictor.load({str(tmp_path / 'run')!r}).predict_one('The cat sat on the mat.')\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]

@@ -309,14 +309,17 @@ def test_sigkill_at_any_moment_keeps_the_previous_checkpoint_and_resume_matches_
         if any(e["kind"] == "step" and e["step"] > 5 for e in read_metrics(run)):
             break
         time.sleep(0.01)
-    time.sleep(rng.uniform(0, 0.1))  # somewhere in a step or inside a checkpoint write
+    time.sleep(rng.uniform(0, 0.1))  # somewhere in a step, a checkpoint write or the final evaluation
     proc.kill()
     proc.communicate(timeout=60)
-    meta, _ = load_checkpoint(run)
-    if meta.get("finished"):  # killed after its last checkpoint: nothing left to resume
-        assert main(resume) == 2
+    ends = [e["status"] for e in read_metrics(run) if e["kind"] == "end"]
+    if ends and ends[-1] == "done":  # the kill came after the run ended: the run must be whole as it is
+        assert_same_outcome(run, runs / "whole")
+        assert main(resume) == 2  # nothing left to resume
         return
-    assert main(resume) == 0, f"random seed {seed}"
+    # killed in a step, a checkpoint, a validation or the final evaluation (after the last
+    # checkpoint, marked finished): every case resumes to the run that was never interrupted
+    assert main(resume) == 0, f"random seed {seed}, killed at step {load_checkpoint(run)[0]['step']}"
     assert (run / "checkpoint" / "meta.json").is_file() and not (run / ".checkpoint.old").exists()
     assert_same_outcome(run, runs / "whole")
 

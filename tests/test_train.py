@@ -134,17 +134,38 @@ def test_training_writes_a_whole_run_folder(tiny_config: TrainConfig, tmp_path: 
     assert (run / "predictions.tsv").read_text().splitlines()[0] == "sentence\tlabel\tpredicted\tp_acceptable\tsource"
 
 
-def test_saved_model_loads_in_a_transformers_pipeline(tiny_config: TrainConfig, tmp_path: Path) -> None:
+COLA_LABELS = {0: "unacceptable", 1: "acceptable"}  # CoLA's own meaning of its 0 and 1
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_saved_model_loads_in_a_transformers_pipeline_with_the_right_label_names(
+        label: int, tiny_config: TrainConfig, tmp_path: Path) -> None:
+    """Trained on sentences all labelled LABEL, the model says LABEL's name for any sentence: swapped
+    names in the saved config, or labels swapped in training, would fail here."""
     from transformers import pipeline
 
+    from workbench.core.config import project_data_dir
+
+    rows = [line for line in (project_data_dir() / "in_domain_train.tsv").read_text(encoding="utf-8").splitlines()
+            if line.split("\t")[1] == str(label)][:80]
+    data = tmp_path / f"all-{label}.tsv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    tiny_config.data, tiny_config.learning_rate = str(data), 5e-3
     train(tiny_config, tmp_path / "run")
     classify = pipeline("text-classification", model=str(tmp_path / "run" / "model"))
-    out = classify("The cat sat on the mat.")[0]
-    assert out["label"] in {"acceptable", "unacceptable"} and 0 <= out["score"] <= 1
+    for out in classify(["The cat sat on the mat.", "Cat the on sat mat the.", "Who did you see?"]):
+        assert out["label"] == COLA_LABELS[label] and out["score"] > 0.55, out  # measured 0.63 and 0.66
 
 
-def test_stop_then_resume_equals_an_uninterrupted_run(tiny_config: TrainConfig, tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_stop_then_resume_equals_an_uninterrupted_run(precision: str, tiny_config: TrainConfig,
+                                                      tmp_path: Path) -> None:
+    """In bf16 too (the default where the CPU has native bf16), to the same 1e-5: autocast computes
+    in bf16, but the fp32 weights, the optimizer state and the RNG come back exactly and the CPU
+    kernels are deterministic (measured difference 0.0), so any drift is a resume bug."""
+    tiny_config.precision = precision
     reference = train(tiny_config, tmp_path / "whole")
+    assert read_metrics(tmp_path / "whole")[0]["precision"] == ("bf16" if precision == "bf16" else "no")
     stop = threading.Event()
 
     def stop_at_step_4(event: dict[str, Any]) -> None:

@@ -141,7 +141,12 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        """Write PATH whole, synced to the disk (a resume needs it after a power cut)."""
+        from workbench.core.durable import replace_durable
+
+        staged = path.with_name(f".{path.name}.tmp")
+        staged.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        replace_durable(staged, path)
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,12 +61,79 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+HUB_PROBE_TIMEOUT_S = 3.0
+_hub_answers: dict[str, bool] = {}
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face hub (HF_ENDPOINT) answers within TIMEOUT seconds; asked once a process.
+
+    Any HTTP answer counts. The request runs in a thread given TIMEOUT: a name lookup on
+    a dead network can block longer than any socket timeout."""
+    from huggingface_hub import constants
+
+    endpoint = constants.ENDPOINT
+    if endpoint not in _hub_answers:
+        answered = threading.Event()
+
+        def probe() -> None:
+            from huggingface_hub.utils import get_session
+
+            try:
+                get_session().head(endpoint, timeout=timeout)
+            except Exception:  # no answer of any kind: unreachable
+                return
+            answered.set()
+
+        thread = threading.Thread(target=probe, name="hub-probe", daemon=True)
+        thread.start()
+        thread.join(timeout + 0.5)
+        _hub_answers[endpoint] = answered.is_set()
+    return _hub_answers[endpoint]
+
+
+def hub_options(name: str, source: str) -> dict[str, Any]:
+    """Extra from_pretrained options for SOURCE (resolved from NAME), after a quick look at the hub.
+
+    A local folder needs nothing. A hub id while the hub is unreachable loads from the local
+    cache without a request (no retries), or fails at once with a ModelError that says what
+    to do, instead of transformers' 30 seconds of retries."""
+    from huggingface_hub import constants
+    from huggingface_hub import logging as hub_logging
+
+    hub_logging.set_verbosity_error()  # no "Retrying in 8s" lines: the outcome is reported once
+    if Path(source).is_dir():
+        return {}
+    cached = _in_hub_cache(source)
+    if constants.HF_HUB_OFFLINE:
+        if not cached:
+            raise ModelError(f"{name}: not in the local Hugging Face cache and HF_HUB_OFFLINE is set; pass a "
+                             "local folder (--model PATH) or unset HF_HUB_OFFLINE to download it")
+        return {}
+    if hub_reachable():
+        return {}
+    if cached:
+        return {"local_files_only": True}
+    raise ModelError(f"{name}: the Hugging Face hub is unreachable and the model is not in the local cache; "
+                     "pass a local folder (--model PATH) or set HF_HUB_OFFLINE=1 to use cached models")
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # not a valid repo id: transformers says why when it tries
+        return False
+
+
 def load_tokenizer(name: str) -> Any:
     from transformers import AutoTokenizer
 
     source = resolve_model(name)
+    options = hub_options(name, source)
     try:
-        return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False, **options)
     except (OSError, ValueError) as err:
         raise ModelError(f"{name}: cannot load its tokenizer ({_first_line(err)})") from None
 
@@ -78,6 +146,7 @@ def load_model(name: str, allow_pickle: bool = False) -> Any:
 
     quiet_transformers()  # the "newly initialised classifier" notice is expected here
     source = resolve_model(name)
+    options = hub_options(name, source)
     folder = Path(source)
     if not allow_pickle and folder.is_dir() and not any(folder.glob("*.safetensors")):
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
@@ -93,6 +162,7 @@ def load_model(name: str, allow_pickle: bool = False) -> Any:
             label2id=LABEL2ID,
             use_safetensors=None if allow_pickle else True,
             trust_remote_code=False,
+            **options,
         )
     except (OSError, ValueError, KeyError) as err:
         raise ModelError(f"{name}: cannot load as a classifier ({_first_line(err)})") from None

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from workbench.core.config import TrainConfig
     from workbench.core.data import CoLA
 
+from workbench.core.durable import fsync_dir, fsync_tree
+
 PID_FILE = "train.pid"
 STOP_FILE = "stop.request"
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -64,6 +66,7 @@ def check_writable(folder: Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         probe.unlink()
+        fsync_dir(folder.parent)  # the run folder's own name survives a power cut
     except OSError as err:
         raise RunError(f"{folder}: cannot write here ({err.strerror or err})") from None
     free = shutil.disk_usage(folder).free
@@ -107,15 +110,32 @@ class RunLock:
 
 
 class MetricsWriter:
-    """Appends one JSON object per event to metrics.jsonl, flushed as it goes."""
+    """Appends one JSON object per event to metrics.jsonl, flushed as it goes.
+
+    Synced to the disk only at the events in SYNCED (a checkpoint, an epoch, the end), so a
+    power cut loses at most the step lines since the last of them, which a resume writes
+    again. Not at every step: an fsync costs milliseconds (a journal commit), as much as
+    a whole training step of a small model on a GPU."""
+
+    SYNCED = ("checkpoint", "epoch", "end")
 
     def __init__(self, path: Path):
         self.path = path
         self._handle = path.open("a", encoding="utf-8")
+        self._folder_synced = False
 
     def write(self, record: dict[str, Any]) -> None:
         self._handle.write(json.dumps(record, default=str) + "\n")
         self._handle.flush()
+        if record.get("kind") in self.SYNCED:
+            self.sync()
+
+    def sync(self) -> None:
+        """Put every line written so far on the disk (before a checkpoint that they describe)."""
+        os.fsync(self._handle.fileno())
+        if not self._folder_synced:  # the file's own name in the run folder
+            fsync_dir(self.path.parent)
+            self._folder_synced = True
 
     def close(self) -> None:
         self._handle.close()
@@ -188,6 +208,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)  # else a power cut can undo the rename
 
 
 def fault_point(name: str) -> None:
@@ -210,12 +231,15 @@ def replace_dir_atomic(staged: Path, target: Path) -> None:
     """Swap STAGED in as TARGET so that at every moment one whole copy exists:
     TARGET, or TARGET.old while the swap is under way (see `existing_dir`)."""
     old = target.with_name(f".{target.name}.old")
+    fsync_tree(staged)  # every file on the disk before the renames make STAGED the copy to keep
+    fsync_dir(target.parent)
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.rename(target, old)
     # else an earlier swap was cut short and OLD may be the only whole copy: keep it until STAGED is in
     fault_point(f"swap:{target.name}")
     os.rename(staged, target)
+    fsync_dir(target.parent)  # the renames on the disk before OLD, the previous copy, goes
     shutil.rmtree(old, ignore_errors=True)
 
 
