@@ -59,6 +59,9 @@ class TrainConfig:
     train_limit: int = 0  # use only the first N training sentences (0 = all); for quick tries
     eval_batch_size: int = 128
     checkpoint_every: int = 0  # also checkpoint every N optimizer steps (0 = each epoch only)
+    # Keep the pretrained word-embedding table as it is: no dense 30,522-row gradient, half the
+    # AdamW work (workbench/core/speed.py). Off until 3 seeds show quality holds.
+    freeze_embeddings: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> dict[str, str]:
@@ -96,6 +99,8 @@ class TrainConfig:
             problems["eval_batch_size"] = "must be >= 1"
         if self.checkpoint_every < 0:
             problems["checkpoint_every"] = "must be >= 0"
+        if not isinstance(self.freeze_embeddings, bool):
+            problems["freeze_embeddings"] = "must be true or false"
         return problems
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +120,22 @@ class TrainConfig:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def parse_bool(text: str) -> bool:
+    """'true'/'yes'/'on'/'1' or 'false'/'no'/'off'/'0' (any case); ValueError otherwise.
+
+    For command-line flags of bool settings: argparse's type=bool would read 'false' as True."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
 def parse_field(name: str, text: str) -> Any:
     """Convert the text of one config field to its type; ValueError names the field."""
     kinds = {f.name: f.type for f in fields(TrainConfig)}
@@ -127,6 +148,9 @@ def parse_field(name: str, text: str) -> Any:
             return int(text)
         if kind == "float":
             return float(text)
+        if kind == "bool":
+            return parse_bool(text)
     except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a{'n integer' if kind == 'int' else ' number'}") from None
+        what = {"int": "an integer", "float": "a number", "bool": "true or false"}[kind]
+        raise ValueError(f"{name}: {text!r} is not {what}") from None
     return text

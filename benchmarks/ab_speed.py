@@ -1,0 +1,178 @@
+"""A/B of the training step's speed changes, alternating short runs in one process.
+
+    python benchmarks/ab_speed.py                                   # base, frozen, bf16cache, both
+    python benchmarks/ab_speed.py --variants base,bf16cache --rounds 6 --chunk 8 --threads 1
+
+Each variant has its own copy of the model, its own fused AdamW (the workbench's parameter groups:
+layer-wise decay 0.85, no decay on biases/LayerNorm), warm-up schedule and clip folded into the
+optimizer (`clip_and_step`), under bf16 autocast as train() runs on a CPU with bf16. Every variant
+takes the same length-grouped batches in the same order with the same dropout seed per step, so
+their loss curves can be compared step by step. Rounds run CHUNK steps of each variant in turn, the
+order rotated every round; the figures are per variant: sentences per CPU-second and per wall
+second over all its chunks, and the median of its per-round ratio to `base` (the same round's
+chunks saw the same batches and nearly the same machine load).
+
+Variants: base (train()'s step today), frozen (word-embedding table frozen: `freeze_word_embeddings`),
+bf16cache (`Bf16WeightCache`: bf16 weight copies refreshed by the optimizer step), frozen+bf16cache,
+fp32 (no autocast, for the size of bf16's own noise in the loss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_common as bc  # noqa: E402
+
+import workbench  # noqa: E402,F401  # before torch: its allocator settings
+
+VARIANTS = ["base", "frozen", "bf16cache", "frozen+bf16cache", "fp32"]
+
+
+def batches(model_id: str, limit: int, batch_size: int, seed: int) -> list[dict[str, Any]]:
+    """The workbench's length-grouped batches of one epoch, collated as train() collates them."""
+    from transformers import DataCollatorWithPadding
+
+    from workbench.core.model import load_tokenizer
+    from workbench.core.train import LengthGroupedSampler, encode
+
+    tokenizer = load_tokenizer(model_id)
+    sentences, labels = bc.train_sentences(limit)
+    rows = encode(tokenizer, sentences, labels, 128)
+    order = list(LengthGroupedSampler([len(r["input_ids"]) for r in rows], batch_size, seed))
+    collate = DataCollatorWithPadding(tokenizer)
+    return [collate([rows[i] for i in order[k:k + batch_size]]) for k in range(0, len(order), batch_size)]
+
+
+class Runner:
+    """One variant: its model, optimizer and schedule, stepped a chunk at a time."""
+
+    def __init__(self, name: str, base_model: Any, accelerator: Any, total_steps: int):
+        import torch
+        from transformers import get_linear_schedule_with_warmup
+
+        from workbench.core.config import TrainConfig
+        from workbench.core.speed import Bf16WeightCache, freeze_word_embeddings
+        from workbench.core.train import parameter_groups, warmup_steps
+
+        config = TrainConfig()
+        self.name = name
+        self.model = copy.deepcopy(base_model).train()
+        if "frozen" in name:
+            freeze_word_embeddings(self.model)
+        groups = parameter_groups(self.model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
+        self.optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
+                                           lr=config.learning_rate, eps=config.adam_epsilon, fused=True)
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, warmup_steps(total_steps, config.warmup_ratio), total_steps)
+        self.cache = Bf16WeightCache(self.model, self.optimizer) if "bf16cache" in name else None
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.accelerator = accelerator
+        self.max_norm = config.max_grad_norm
+        self.bf16 = name != "fp32"
+        self.losses: list[float] = []
+        self.cpu: list[float] = []
+        self.wall: list[float] = []
+        self.sentences: list[int] = []
+
+    def run(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        import torch
+
+        from workbench.core.train import clip_and_step
+
+        wall, cpu = time.perf_counter(), time.process_time()
+        for step, batch in chunk:
+            torch.manual_seed(1000 + step)  # the same dropout masks for every variant at this step
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                loss = self.model(**batch).loss
+            self.losses.append(float(loss.detach().float().item()))  # as train() reads it today
+            loss.backward()
+            clip_and_step(self.accelerator, self.optimizer, self.params, self.max_norm)
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self.cpu.append(time.process_time() - cpu)
+        self.wall.append(time.perf_counter() - wall)
+        self.sentences.append(sum(int(b["labels"].shape[0]) for _, b in chunk))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default="base,frozen,bf16cache,frozen+bf16cache")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--chunk", type=int, default=8, help="steps of a variant per turn")
+    parser.add_argument("--warmup", type=int, default=1, help="rounds left out of the timing")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    import torch
+    from accelerate import Accelerator
+
+    from workbench.core.model import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.variants.split(",")
+    if "base" not in names:
+        names.insert(0, "base")
+    unknown = set(names) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+    model_id = bc.model_name(args.model)
+    steps = args.rounds * args.chunk
+    all_batches = batches(model_id, 32 * steps, 32, 42)[:steps]
+    torch.manual_seed(0)
+    base_model = load_model(model_id)
+    accelerator = Accelerator(cpu=True)
+    from workbench.core.train import keep_freed_memory
+
+    keep_freed_memory()
+    runners = [Runner(name, base_model, accelerator, steps) for name in names]
+    load = [bc.loadavg()]
+    print(f"machine: {bc.machine()}; amx: {'yes' if bc.has_amx() else 'no'}; load {load[0]:.2f}", flush=True)
+    for r in range(args.rounds):
+        chunk = list(enumerate(all_batches))[r * args.chunk:(r + 1) * args.chunk]
+        rotated = runners[r % len(runners):] + runners[:r % len(runners)]
+        for runner in rotated:
+            runner.run(chunk)
+        load.append(bc.loadavg())
+        print(f"  round {r + 1}: " + ", ".join(f"{x.name} {x.sentences[-1] / x.cpu[-1]:.0f}/cpu-s"
+                                                for x in runners) + f" (load {load[-1]:.2f})", flush=True)
+    base = runners[0]
+    timed = slice(args.warmup, None)
+    print(f"\n{len(runners)} variants x {args.rounds} rounds of {args.chunk} steps (first {args.warmup} "
+          f"round(s) untimed), {torch.get_num_threads()} threads, load {min(load):.1f}-{max(load):.1f} "
+          f"(under load: compare ratios, not rates)")
+    print("| variant | sentences/CPU-s | sentences/s | median ratio to base (CPU) | min-max | max abs loss diff "
+          "vs base | mean abs |")
+    print("|---|---|---|---|---|---|---|")
+    figures = {}
+    for x in runners:
+        sentences = sum(x.sentences[timed])
+        ratios = [b / a for a, b in zip(x.cpu[timed], base.cpu[timed], strict=True)]  # >1: faster than base
+        diffs = [abs(a - b) for a, b in zip(x.losses, base.losses, strict=True)]
+        figures[x.name] = {"per_cpu_s": sentences / sum(x.cpu[timed]), "per_s": sentences / sum(x.wall[timed]),
+                           "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
+                           "ratio_max": max(ratios), "loss_max_diff": max(diffs),
+                           "loss_mean_diff": statistics.fmean(diffs), "losses": x.losses,
+                           "cpu": x.cpu, "wall": x.wall}
+        f = figures[x.name]
+        print(f"| {x.name} | {f['per_cpu_s']:.0f} | {f['per_s']:.0f} | {f['ratio_median']:.3f} | "
+              f"{f['ratio_min']:.2f}-{f['ratio_max']:.2f} | {f['loss_max_diff']:.4f} | {f['loss_mean_diff']:.4f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": bc.machine(), "load": load, "args": vars(args) | {"json": None},
+                                         "variants": figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
