@@ -13,8 +13,10 @@ second over all its chunks, and the median of its per-round ratio to `base` (the
 chunks saw the same batches and nearly the same machine load).
 
 Variants: base (train()'s step today), frozen (word-embedding table frozen: `freeze_word_embeddings`),
-bf16cache (`Bf16WeightCache`: bf16 weight copies refreshed by the optimizer step), frozen+bf16cache,
-fp32 (no autocast, for the size of bf16's own noise in the loss).
+fastdrop (`use_fast_dropout`: rand-mask dropout; another random stream, so its losses differ from
+base by dropout noise, not by error), bf16cache (`Bf16WeightCache` below: bf16 weight copies refreshed
+by the optimizer step; tried, not kept), combinations with '+', and fp32 (no autocast, for the size of
+bf16's own noise in the loss).
 """
 
 from __future__ import annotations
@@ -35,7 +37,91 @@ import bench_common as bc  # noqa: E402
 
 import workbench  # noqa: E402,F401  # before torch: its allocator settings
 
-VARIANTS = ["base", "frozen", "bf16cache", "frozen+bf16cache", "fp32"]
+VARIANTS = ["base", "frozen", "fastdrop", "frozen+fastdrop", "bf16cache", "frozen+bf16cache", "fp32"]
+
+
+# ---------------------------------------------------------------- tried, not kept: cached bf16 weights
+# Kept here (not in workbench/core/speed.py) as the record of the A/B: same losses bit for bit as
+# autocast, but no faster on the AMD EPYC (0.98x, 0.88-1.06, under load): the per-step copy moves
+# the same bytes as autocast's cast, which is about 1 % of a step there.
+
+def _linear_bf16_function() -> Any:
+    import torch
+
+    class LinearBf16(torch.autograd.Function):
+        """y = x16 @ w16.T + b16 with the cached bf16 weight; gradients for the fp32 weight and bias.
+
+        The backward is autocast's: the weight gradient is a bf16 matmul, cast to fp32."""
+
+        @staticmethod
+        def forward(ctx: Any, x16: Any, weight: Any, bias: Any, weight16: Any) -> Any:
+            bias16 = None if bias is None else bias.to(torch.bfloat16)
+            ctx.save_for_backward(x16, weight16)
+            ctx.has_bias = bias is not None
+            return torch.nn.functional.linear(x16, weight16, bias16)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            x16, weight16 = ctx.saved_tensors
+            grad_2d = grad.to(torch.bfloat16).reshape(-1, grad.shape[-1])  # 2-D: one mm, never a bmm
+            grad_x = (grad_2d @ weight16).view(*grad.shape[:-1], weight16.shape[1]) if ctx.needs_input_grad[0] \
+                else None
+            grad_w = (grad_2d.t() @ x16.reshape(-1, x16.shape[-1])).float() if ctx.needs_input_grad[1] else None
+            grad_b = grad_2d.sum(0).float() if ctx.has_bias and ctx.needs_input_grad[2] else None
+            return grad_x, grad_w, grad_b, None
+
+    return LinearBf16
+
+
+class Bf16WeightCache:
+    """Keep a bf16 copy of every nn.Linear weight of MODEL, refreshed after each OPTIMIZER step.
+
+    While attached, a Linear in a bf16-autocast region computes with its cached copy (no per-forward
+    cast); outside autocast (fp32 evaluation) it runs as before. The copies follow the fp32 weights
+    through an optimizer step post-hook and a load_state_dict post-hook, so resuming and stepping
+    need no extra calls. `detach()` restores the modules."""
+
+    def __init__(self, model: Any, optimizer: Any | None = None):
+        import torch
+
+        self._torch = torch
+        self._function = _linear_bf16_function()
+        self.modules = [m for m in model.modules() if isinstance(m, torch.nn.Linear)
+                        and m.weight.dtype == torch.float32]
+        self.weights = [m.weight for m in self.modules]
+        self.copies = [torch.empty_like(w, dtype=torch.bfloat16) for w in self.weights]
+        self._handles: list[Any] = []
+        for module, weight16 in zip(self.modules, self.copies, strict=True):
+            module.forward = self._forward_for(module, weight16)  # type: ignore[method-assign]
+        if optimizer is not None:
+            inner = getattr(optimizer, "optimizer", optimizer)  # Accelerate's wrapper
+            self._handles.append(inner.register_step_post_hook(lambda *_: self.refresh()))
+        self._handles.append(model.register_load_state_dict_post_hook(lambda *_: self.refresh()))
+        self.refresh()
+
+    def _forward_for(self, module: Any, copy: Any) -> Any:
+        torch = self._torch
+        function = self._function
+
+        def forward(x: Any) -> Any:
+            if not torch.is_autocast_enabled(x.device.type) or \
+                    torch.get_autocast_dtype(x.device.type) != torch.bfloat16:
+                return torch.nn.functional.linear(x, module.weight, module.bias)
+            return function.apply(x.to(torch.bfloat16), module.weight, module.bias, copy)
+
+        return forward
+
+    def refresh(self) -> None:
+        """Copy the fp32 weights into their bf16 copies (one foreach op)."""
+        with self._torch.no_grad():
+            self._torch._foreach_copy_(self.copies, self.weights)
+
+    def detach(self) -> None:
+        for module in self.modules:
+            del module.forward  # back to the class's forward
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
 
 
 def batches(model_id: str, limit: int, batch_size: int, seed: int) -> list[dict[str, Any]]:
@@ -61,7 +147,7 @@ class Runner:
         from transformers import get_linear_schedule_with_warmup
 
         from workbench.core.config import TrainConfig
-        from workbench.core.speed import Bf16WeightCache, freeze_word_embeddings
+        from workbench.core.speed import freeze_word_embeddings, use_fast_dropout
         from workbench.core.train import parameter_groups, warmup_steps
 
         config = TrainConfig()
@@ -69,6 +155,8 @@ class Runner:
         self.model = copy.deepcopy(base_model).train()
         if "frozen" in name:
             freeze_word_embeddings(self.model)
+        if "fastdrop" in name:
+            use_fast_dropout(self.model)
         groups = parameter_groups(self.model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
         self.optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
                                            lr=config.learning_rate, eps=config.adam_epsilon, fused=True)
@@ -106,7 +194,7 @@ class Runner:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default="base,frozen,bf16cache,frozen+bf16cache")
+    parser.add_argument("--variants", default="base,frozen,fastdrop,frozen+fastdrop")
     parser.add_argument("--model", default=None)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--chunk", type=int, default=8, help="steps of a variant per turn")

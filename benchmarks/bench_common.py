@@ -191,11 +191,14 @@ def run_workbench(model: str, limit: int, epochs: int, run_dir: Path, overrides:
         elif event["kind"] == "epoch":
             epoch_ends.append(len(marks.times))
 
+    started = time.perf_counter()
     result = train(config, run_dir, on_event=on_event)
+    wall_s = time.perf_counter() - started
     if result.status != "done":
         raise SystemExit(f"workbench training ended {result.status}: {result.error}")
     return marks, {"holdout_mcc": result.final.get("holdout_mcc"), "best_epoch": result.best_epoch,
-                   "precision": config.precision}
+                   "precision": config.precision, "epoch_ends": epoch_ends, "wall_s": wall_s,
+                   "history": result.history}
 
 
 # ---------------------------------------------------------------- 2. the seed notebook's recipe

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 
@@ -49,59 +47,32 @@ def test_frozen_word_embeddings_stay_pretrained_and_leave_the_optimizer() -> Non
     assert "classifier.weight" in moved
 
 
-def test_bf16_weight_cache_trains_exactly_as_autocast() -> None:
+def test_fast_dropout_drops_at_rate_p_and_scales_the_rest() -> None:
     import torch
 
-    from workbench.core.speed import Bf16WeightCache
+    from workbench.core.speed import use_fast_dropout
 
-    reference = _tiny_model()
-    cached = copy.deepcopy(reference)
-    opt_ref = torch.optim.AdamW(reference.parameters(), lr=1e-2, fused=True)
-    opt_cached = torch.optim.AdamW(cached.parameters(), lr=1e-2, fused=True)
-    cache = Bf16WeightCache(cached, opt_cached)  # refreshed by the optimizer's step post-hook
-    assert len(cache.copies) == 2 * 6 + 2  # 6 Linears a layer, the pooler and the classifier
-    batch = _batch()
-    for step in range(4):
-        losses = []
-        for model, optimizer in ((reference, opt_ref), (cached, opt_cached)):
-            torch.manual_seed(step)  # same dropout masks
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            losses.append(float(loss.detach()))
-        assert losses[0] == losses[1], step
-    for (name, a), b in zip(reference.named_parameters(), cached.parameters(), strict=True):
-        assert torch.equal(a, b), name
-    # Without the refresh the copies would be stale: the forward must follow a step's new weights.
-    assert torch.equal(cache.copies[0], cache.weights[0].to(torch.bfloat16))
-
-
-def test_bf16_weight_cache_follows_load_state_dict_and_leaves_fp32_alone() -> None:
-    import torch
-
-    from workbench.core.speed import Bf16WeightCache
-
-    model = _tiny_model(dropout=0.0).eval()
-    other = _tiny_model(dropout=0.0).eval()
-    with torch.no_grad():
-        for p in other.parameters():
-            p.add_(0.5)
-    cache = Bf16WeightCache(model)
-    batch = _batch()
-    with torch.no_grad():
-        fp32_before = model(**batch).logits
-        model.load_state_dict(other.state_dict())  # e.g. a resumed checkpoint
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            cached_logits = model(**batch).logits
-        cache.detach()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            autocast_logits = model(**batch).logits
-        fp32_after = model(**batch).logits
-    assert torch.equal(cached_logits, autocast_logits)  # the copies followed the loaded weights
-    assert not torch.equal(fp32_before, fp32_after)
-    assert torch.allclose(fp32_after, other(**batch).logits)  # outside autocast: the fp32 weights
+    model = _tiny_model(dropout=0.25)
+    replaced = use_fast_dropout(model)
+    assert replaced == 1 + 2 * 3 + 1  # embeddings, 3 a layer (attention's p is read by SDPA), classifier
+    assert not any(type(m) is torch.nn.Dropout for m in model.modules())
+    dropout = model.bert.embeddings.dropout
+    assert dropout.p == 0.25 and model.bert.encoder.layer[0].attention.self.dropout.p == 0.25
+    x = torch.ones(200_000, requires_grad=True)
+    torch.manual_seed(0)
+    y = dropout(x)
+    kept = y != 0
+    assert abs(1 - float(kept.float().mean()) - 0.25) < 0.005
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.75))
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, kept)  # the gradient flows through the kept elements only
+    dropout.eval()
+    assert torch.equal(dropout(x), x)
+    torch.manual_seed(0)
+    model.train()
+    first = model(**_batch()).loss
+    torch.manual_seed(0)
+    assert torch.equal(model(**_batch()).loss, first)  # the global generator: seeded runs repeat
 
 
 def test_freeze_embeddings_setting_parses_as_a_bool() -> None:
@@ -115,3 +86,21 @@ def test_freeze_embeddings_setting_parses_as_a_bool() -> None:
         parse_field("freeze_embeddings", "maybe")
     assert "freeze_embeddings" in TrainConfig(freeze_embeddings="false").validate()  # type: ignore[arg-type]
     assert TrainConfig.from_dict(TrainConfig(freeze_embeddings=True).to_dict()).freeze_embeddings is True
+
+
+def test_device_loss_meter_averages_and_names_the_first_nonfinite_step() -> None:
+    import torch
+
+    from workbench.core.speed import DeviceLossMeter
+
+    meter = DeviceLossMeter(torch.device("cpu"))
+    for step, value in enumerate([1.0, 2.0, 3.0], start=1):
+        meter.add(torch.tensor(value, requires_grad=True) * 1, step)
+    assert meter.read() == (2.0, None)
+    for step, value in [(4, 4.0), (5, float("nan")), (6, float("inf")), (7, 6.0)]:
+        meter.add(torch.tensor(value), step)
+    mean, first_bad = meter.read()
+    assert first_bad == 5  # the first one, not the last
+    assert mean == 10.0 / 4  # non-finite steps add nothing to the sum (the run fails on them anyway)
+    mean, first_bad = meter.read()  # nothing added since: no mean; the failure is not forgotten
+    assert mean != mean and first_bad == 5

@@ -4,15 +4,21 @@
   removes its dense gradient (zeroed every step), half of the fused AdamW's work and half of the
   gradient norm. It changes the recipe (the table stays as pretrained), so it is a setting
   (`TrainConfig.freeze_embeddings`), to become the default only if quality over 3 seeds holds.
-* `Bf16WeightCache`: bf16 copies of every Linear weight, refreshed once after each optimizer step
-  (one foreach copy) instead of autocast casting every weight at every forward. Same maths as
-  autocast (the copy is the same round-to-nearest cast); measured in benchmarks/ab_speed.py.
+* `use_fast_dropout(model)`: the hidden dropouts draw their masks with `torch.rand` (one uniform
+  float a element, compared with p) instead of `bernoulli_`, which costs about 1.7x as much on a
+  CPU. Same distribution and the same global generator (so a resumed run stays deterministic),
+  but another random stream than torch's dropout: losses are not step-for-step equal.
+
+Tried and not kept (benchmarks/ab_speed.py keeps it for the record): bf16 weight copies refreshed by
+the optimizer step instead of autocast's per-forward casts. Bitwise the same losses, but no faster
+(0.98x, the copy moves the same bytes; the per-forward cast is ~1 % of a step on the AMD machine).
 
 Nothing here imports torch at module level, so `workbench.core` stays light to import.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 
@@ -31,80 +37,75 @@ def trainable_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _linear_bf16_function() -> Any:
+@functools.cache
+def rand_mask_dropout_class() -> Any:
+    """The nn.Module class of the rand-mask dropout (built on first use: torch loads lazily)."""
     import torch
 
-    class LinearBf16(torch.autograd.Function):
-        """y = x16 @ w16.T + b16 with the cached bf16 weight; gradients for the fp32 weight and bias.
+    class RandMaskDropout(torch.nn.Module):
+        """Inverted dropout whose mask is `rand >= p` (float32 uniforms), not bernoulli_."""
 
-        The backward is autocast's: the weight gradient is a bf16 matmul, cast to fp32."""
+        def __init__(self, p: float):
+            super().__init__()
+            self.p = p  # BertSdpaSelfAttention reads .p of its dropout module for SDPA's own dropout
 
-        @staticmethod
-        def forward(ctx: Any, x16: Any, weight: Any, bias: Any, weight16: Any) -> Any:
-            bias16 = None if bias is None else bias.to(torch.bfloat16)
-            ctx.save_for_backward(x16, weight16)
-            ctx.has_bias = bias is not None
-            return torch.nn.functional.linear(x16, weight16, bias16)
+        def forward(self, x: Any) -> Any:
+            if not self.training or self.p == 0.0:
+                return x
+            if self.p == 1.0:
+                return x * 0.0
+            keep = torch.rand(x.shape, device=x.device) >= self.p
+            return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
 
-        @staticmethod
-        def backward(ctx: Any, grad: Any) -> Any:
-            x16, weight16 = ctx.saved_tensors
-            grad = grad.to(torch.bfloat16)
-            grad_x = grad @ weight16 if ctx.needs_input_grad[0] else None
-            grad_2d = grad.reshape(-1, grad.shape[-1])
-            grad_w = (grad_2d.t() @ x16.reshape(-1, x16.shape[-1])).float() if ctx.needs_input_grad[1] else None
-            grad_b = grad_2d.sum(0).float() if ctx.has_bias and ctx.needs_input_grad[2] else None
-            return grad_x, grad_w, grad_b, None
+        def extra_repr(self) -> str:
+            return f"p={self.p}"
 
-    return LinearBf16
+    return RandMaskDropout
 
 
-class Bf16WeightCache:
-    """Keep a bf16 copy of every nn.Linear weight of MODEL, refreshed after each OPTIMIZER step.
+def use_fast_dropout(model: Any) -> int:
+    """Replace every nn.Dropout in MODEL by the rand-mask dropout; return how many were replaced.
 
-    While attached, a Linear in a bf16-autocast region computes with its cached copy (no per-forward
-    cast); outside autocast (fp32 evaluation) it runs as before. The copies follow the fp32 weights
-    through an optimizer step post-hook and a load_state_dict post-hook, so resuming and stepping
-    need no extra calls. `detach()` restores the modules."""
+    Attention-probability dropout inside SDPA is not an nn.Dropout call and stays as it is."""
+    import torch
 
-    def __init__(self, model: Any, optimizer: Any | None = None):
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.Dropout:
+                setattr(parent, name, rand_mask_dropout_class()(child.p))
+                replaced += 1
+    return replaced
+
+
+class DeviceLossMeter:
+    """The training loss and its non-finite check kept on the device, read on the host at intervals.
+
+    `add(loss, step)` every step launches two small device ops and never waits for the device;
+    `read()` is the one host-device sync: the mean loss since the last read (finite steps only) and
+    the first step whose loss was not finite, if any. On a CPU there is no device to wait for, so
+    reading every step costs nothing; on a GPU, read at the chart's interval (and at epoch ends)."""
+
+    def __init__(self, device: Any):
         import torch
 
         self._torch = torch
-        self._function = _linear_bf16_function()
-        self.modules = [m for m in model.modules() if isinstance(m, torch.nn.Linear)
-                        and m.weight.dtype == torch.float32]
-        self.weights = [m.weight for m in self.modules]
-        self.copies = [torch.empty_like(w, dtype=torch.bfloat16) for w in self.weights]
-        self._handles: list[Any] = []
-        for module, copy in zip(self.modules, self.copies, strict=True):
-            module.forward = self._forward_for(module, copy)  # type: ignore[method-assign]
-        if optimizer is not None:
-            inner = getattr(optimizer, "optimizer", optimizer)  # Accelerate's wrapper
-            self._handles.append(inner.register_step_post_hook(lambda *_: self.refresh()))
-        self._handles.append(model.register_load_state_dict_post_hook(lambda *_: self.refresh()))
-        self.refresh()
+        self.loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+        self.first_bad = torch.full((), -1.0, dtype=torch.float32, device=device)
+        self.count = 0
 
-    def _forward_for(self, module: Any, copy: Any) -> Any:
+    def add(self, loss: Any, step: int) -> None:
         torch = self._torch
-        function = self._function
+        value = loss.detach().float()
+        finite = torch.isfinite(value)
+        self.loss_sum += torch.where(finite, value, torch.zeros_like(value))
+        self.first_bad = torch.where(~finite & (self.first_bad < 0), float(step), self.first_bad)
+        self.count += 1
 
-        def forward(x: Any) -> Any:
-            if not torch.is_autocast_enabled(x.device.type) or \
-                    torch.get_autocast_dtype(x.device.type) != torch.bfloat16:
-                return torch.nn.functional.linear(x, module.weight, module.bias)
-            return function.apply(x.to(torch.bfloat16), module.weight, module.bias, copy)
-
-        return forward
-
-    def refresh(self) -> None:
-        """Copy the fp32 weights into their bf16 copies (one foreach op)."""
-        with self._torch.no_grad():
-            self._torch._foreach_copy_(self.copies, self.weights)
-
-    def detach(self) -> None:
-        for module in self.modules:
-            del module.forward  # back to the class's forward
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+    def read(self) -> tuple[float, int | None]:
+        """(mean loss since the last read, first non-finite step or None); resets the mean."""
+        loss_sum, first_bad = self._torch.stack([self.loss_sum, self.first_bad]).tolist()  # the one sync
+        mean = loss_sum / self.count if self.count else float("nan")
+        self.loss_sum.zero_()
+        self.count = 0
+        return mean, (int(first_bad) if first_bad >= 0 else None)
