@@ -124,10 +124,15 @@ def main() -> None:
             steps += 1
             prof.step()
 
-    with tempfile.TemporaryDirectory(prefix="profile-") as tmp, prof:
-        result = train(config, Path(tmp) / "run", on_event=on_event)
-    if result.status != "done":
-        raise SystemExit(f"training ended {result.status}: {result.error}")
+    with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
+        with prof:
+            result = train(config, Path(tmp) / "run", on_event=on_event)
+        if result.status != "done":
+            raise SystemExit(f"training ended {result.status}: {result.error}")
+        if args.freeze_embeddings:
+            from throughput import check_frozen
+
+            check_frozen(Path(tmp) / "run", config.model)  # fails unless train() honours the setting
     per_bucket, ops = shares(prof.key_averages())
     total = sum(per_bucket.values())
     print(f"machine: {bc.machine()}; amx: {'yes' if bc.has_amx() else 'no'}; load {load_before:.2f} -> "

@@ -322,7 +322,7 @@ def main() -> None:
         print(f"\nModel FLOPs per real token: 6 x {first['matmul_parameters'] / 1e6:.1f} M matmul parameters "
               f"+ attention (of {first['parameters'] / 1e6:.1f} M parameters: embedding lookups do no multiply-adds).")
     for line in goals(summary):
-        print(line)
+        print(("(quick check, not a figure) " if args.quick else "") + line)
     failed = [f"round {x['round']} {x['recipe']}" for r in rounds for x in r.values() if "failed" in x]
     if failed:
         print("FAILED: " + ", ".join(failed))
