@@ -1,263 +1,200 @@
-"""GPU benchmark: a bert-base-sized encoder fine-tuned for 3 epochs of CoLA in bf16, timed.
+"""GPU benchmark: the workbench's own `train()` fine-tuning a bert-base-sized encoder for 3 epochs of CoLA in bf16.
 
-    python benchmarks/gpu.py                        # on one GPU: 12 layers, 768 wide, 3 epochs
-    python benchmarks/gpu.py --layers 1 --limit 256 # a quick check (runs on CPU too)
-    python benchmarks/gpu.py --compile              # torch.compile the model as well
+    python benchmarks/gpu.py                 # on one GPU: 12 layers x 768 (110 M parameters), 3 epochs, bf16
+    python benchmarks/gpu.py --quick         # a check that runs anywhere, CPU included (2 x 128, 256 sentences)
+    python benchmarks/gpu.py --json out.json
 
-Self-contained: needs torch and transformers, and the CoLA files in data/cola/ (or --data).
-Weights: bert-base-uncased where it is in the local Hugging Face cache, else a random init from
-BertConfig (the speed is the same). The tokenizer is the embedded model's (the bert-base-uncased
-vocabulary) when the workbench is installed, else bert-base-uncased from the cache, else a simple
-hashing word tokenizer (lengths close to WordPiece's; only the speed matters then).
+What runs is exactly `workbench.core.train.train(TrainConfig(...), run_dir)`, the call the CLI and the TUI
+make: its data split, length-grouped batches, Accelerate bf16 autocast, fused AdamW with the clip folded in,
+per-epoch validation, checkpoint and best-model saves, and the final evaluation. Only the model differs
+from the default: a bert-base-sized BertForSequenceClassification initialised at random from a BertConfig
+and saved to a temporary folder (the GPU machine has no hub; the speed does not depend on the weights, so
+the MCC it prints means nothing). The tokenizer is the embedded model's (the bert-base-uncased WordPiece
+vocabulary); without the embedded package, a word-level vocabulary built from CoLA itself.
 
-The loop does what the field does on a GPU: all batches tokenized and moved to the device once,
-length-grouped and padded to a multiple of 8, SDPA attention, bf16 autocast, fused AdamW,
-gradient clipping, linear warm-up/decay, and no host-device sync per step (the loss is summed
-on the device and read once per epoch). Prints sentences/s, seconds, holdout MCC and MFU
-(6 x matmul parameters x real tokens/s + attention, over the matmul peak measured here at the
-model's shapes and over the card's dense bf16 spec where it is known).
+Prints, and writes with --json:
+  seconds      train() wall-clock for all epochs, everything included (what a user waits for), and the time
+               in training steps alone (steady rate x sentences; validation, checkpoints and the final
+               evaluation are the difference)
+  sentences/s  steady: per epoch, from the end of its first step to the end of its last (the first
+               --warmup steps of the run left out: CUDA context, allocator and kernel selection)
+  MFU          model FLOPs (6 x matmul parameters + attention, over real tokens only) / the card's dense
+               bf16 peak (H100 SXM: 989 TFLOP/s), and / the matmul peak measured here at the model's shapes
+  peak memory  torch.cuda.max_memory_allocated() (on CPU: the process's peak RSS)
+
+Step times come from train()'s own step events. While train() reads the loss with .item() every step,
+every step ends in a host-device sync and the step times are exact; once the loss is read only at the
+chart's interval, the per-epoch windows still close at a sync (the validation reads its logits).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import math
-import random
+import json
+import re
 import sys
-import time
-import zlib
+import tempfile
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import bench_common as bc  # noqa: E402
+
+import workbench  # noqa: E402,F401  # before torch: its allocator settings
+
 # Dense bf16 tensor-core peaks from the vendors' data sheets (TFLOP/s, without sparsity).
 SPEC_BF16_TFLOPS = {"H100 80GB HBM3": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0,
                     "H200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
 
 
-def read_cola(path: Path) -> tuple[list[str], list[int]]:
-    sentences, labels = [], []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(row) >= 4:
-                labels.append(int(row[1]))
-                sentences.append(row[3])
-    return sentences, labels
+def word_vocab_tokenizer(folder: Path) -> Any:
+    """A WordPiece tokenizer whose vocabulary is CoLA's own words (when the embedded one is missing)."""
+    from transformers import BertTokenizerFast
+
+    from workbench.core.data import load_cola
+
+    words: Counter[str] = Counter()
+    for frame in load_cola().values():
+        for sentence in frame["sentence"]:
+            words.update(re.findall(r"\w+|[^\w\s]", sentence.lower()))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(words)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
 
 
-class HashTokenizer:
-    """Lower-cased words and punctuation hashed into the vocabulary, with [CLS] (101) and [SEP] (102)."""
-
-    def __init__(self, vocab_size: int = 30522):
-        import re
-
-        self.vocab_size = vocab_size
-        self.pattern = re.compile(r"\w+|[^\w\s]")
-
-    def __call__(self, sentences: list[str], truncation: bool = True, max_length: int = 128) -> dict:
-        ids = []
-        for s in sentences:
-            words = self.pattern.findall(s.lower())
-            body = [1000 + zlib.crc32(w.encode()) % (self.vocab_size - 1000) for w in words][: max_length - 2]
-            ids.append([101, *body, 102])
-        return {"input_ids": ids}
-
-
-def load_tokenizer() -> tuple[object, str]:
-    try:
-        from workbench.core.model import load_tokenizer as workbench_tokenizer
-
-        return workbench_tokenizer("embedded:all-MiniLM-L6-v2"), "embedded all-MiniLM-L6-v2 (bert-base-uncased vocab)"
-    except Exception:  # noqa: BLE001 - any failure means: try the next source
-        pass
-    try:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained("bert-base-uncased", local_files_only=True), "bert-base-uncased"
-    except Exception:  # noqa: BLE001
-        return HashTokenizer(), "hashing word tokenizer (no WordPiece vocabulary found)"
-
-
-def load_model(args: argparse.Namespace) -> tuple[object, str]:
+def make_model_folder(folder: Path, layers: int, hidden: int, heads: int) -> tuple[str, int]:
+    """Save a randomly initialised BERT classifier of the given size, with a tokenizer, into FOLDER."""
+    import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    if args.layers == 12 and args.hidden == 768 and not args.random:
-        try:
-            model = BertForSequenceClassification.from_pretrained(
-                "bert-base-uncased", num_labels=2, local_files_only=True, attn_implementation="sdpa")
-            return model, "bert-base-uncased weights"
-        except Exception:  # noqa: BLE001 - no local copy: random init of the same shape
-            pass
-    config = BertConfig(num_hidden_layers=args.layers, hidden_size=args.hidden, num_attention_heads=args.hidden // 64,
-                        intermediate_size=4 * args.hidden, num_labels=2, attn_implementation="sdpa")
-    return BertForSequenceClassification(config), "random init from BertConfig"
+    from workbench.core.model import ID2LABEL, LABEL2ID, ModelError, load_tokenizer
+
+    try:
+        tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
+        tokenizer_name = "embedded all-MiniLM-L6-v2 (bert-base-uncased WordPiece vocabulary)"
+    except ModelError:
+        tokenizer = word_vocab_tokenizer(folder)
+        tokenizer_name = "a word-level vocabulary built from CoLA (embedded model package missing)"
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=max(30522, len(tokenizer)), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=4 * hidden, max_position_embeddings=512,
+                        num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
+    model = BertForSequenceClassification(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return tokenizer_name, sum(p.numel() for p in model.parameters())
 
 
-def batches_by_length(lengths: list[int], batch: int, seed: int) -> list[list[int]]:
-    """Shuffled megabatches of 50 batches, sorted by length inside, batches shuffled (as HF does)."""
-    rng = random.Random(seed)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    mega = batch * 50
-    out = []
-    for start in range(0, len(order), mega):
-        chunk = sorted(order[start:start + mega], key=lambda i: -lengths[i])
-        out += [chunk[k:k + batch] for k in range(0, len(chunk), batch)]
-    rng.shuffle(out)
-    return out
-
-
-def to_tensors(ids: list[list[int]], index: list[int], labels: list[int], device: object) -> dict:
-    import torch
-
-    width = max(len(ids[i]) for i in index)
-    width = (width + 7) // 8 * 8  # multiples of 8 keep tensor-core shapes and limit compile variants
-    input_ids = torch.zeros(len(index), width, dtype=torch.long)
-    mask = torch.zeros(len(index), width, dtype=torch.long)
-    for row, i in enumerate(index):
-        input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-        mask[row, : len(ids[i])] = 1
-    return {"input_ids": input_ids.to(device, non_blocking=True), "attention_mask": mask.to(device, non_blocking=True),
-            "labels": torch.tensor([labels[i] for i in index]).to(device, non_blocking=True)}
-
-
-def mcc(labels: list[int], predicted: list[int]) -> float:
-    tp = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 1 and p == 1)
-    tn = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 0 and p == 0)
-    fp = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 0 and p == 1)
-    fn = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 1 and p == 0)
-    denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return (tp * tn - fp * fn) / denominator if denominator else 0.0
+def steady_rate(marks: bc.Marks, epoch_ends: list[int], warmup: int) -> tuple[float, float, int]:
+    """(sentences/s, seconds, steps) over each epoch's steps after its first (and the run's first WARMUP)."""
+    seconds, sentences, steps, start = 0.0, 0, 0, 0
+    for end in epoch_ends:
+        first = max(start, warmup) if start == 0 else start
+        if end - first >= 2:
+            seconds += marks.times[end - 1] - marks.times[first]
+            sentences += sum(marks.sentences[first + 1:end])
+            steps += end - 1 - first
+        start = end
+    return (sentences / seconds if seconds else float("nan")), seconds, steps
 
 
 def main() -> None:
-    import torch
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--hidden", type=int, default=768)
+    parser.add_argument("--heads", type=int, default=0, help="attention heads (0 = hidden / 64)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--limit", type=int, default=0, help="first N training sentences (0 = all 8,551)")
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "cola")
-    parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--random", action="store_true", help="random init even if bert-base-uncased is cached")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--limit", type=int, default=0, help="first N training sentences (0 = all 7,695)")
+    parser.add_argument("--precision", choices=["bf16", "fp32", "auto"], default="bf16")
+    parser.add_argument("--warmup", type=int, default=5, help="first steps of the run left out of the rate")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 layers x 128, 256 sentences, 1 epoch, precision auto: a check that runs on CPU")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    parser.add_argument("--no-peak", action="store_true", help="skip the matmul peak measurement")
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.quick:
+        args.layers, args.hidden, args.limit, args.epochs, args.warmup = 2, 128, args.limit or 256, 1, 2
+        args.precision = "auto" if "--precision" not in sys.argv else args.precision
+    heads = args.heads or max(1, args.hidden // 64)
 
-    sys.path.insert(0, str(ROOT))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(args.seed)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"device: {name}; torch {torch.__version__}")
+    import torch
 
-    train_sentences, train_labels = read_cola(args.data / "in_domain_train.tsv")
-    holdout_sentences, holdout_labels = read_cola(args.data / "out_of_domain_dev.tsv")
-    if args.limit:
-        train_sentences, train_labels = train_sentences[: args.limit], train_labels[: args.limit]
-    tokenizer, tokenizer_name = load_tokenizer()
-    train_ids = tokenizer(train_sentences, truncation=True, max_length=128)["input_ids"]
-    holdout_ids = tokenizer(holdout_sentences, truncation=True, max_length=128)["input_ids"]
-    model, weights = load_model(args)
-    model.to(device)
-    parameters = sum(p.numel() for p in model.parameters())
-    matmul_parameters = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
-    print(f"model: {args.layers} layers x {args.hidden}, {parameters / 1e6:.1f} M parameters "
-          f"({matmul_parameters / 1e6:.1f} M outside the embeddings), {weights}; tokenizer: {tokenizer_name}")
+    from workbench.core.model import quiet_transformers
 
-    lengths = [len(x) for x in train_ids]
-    epochs_batches = [[to_tensors(train_ids, b, train_labels, device)
-                       for b in batches_by_length(lengths, args.batch_size, args.seed + e)] for e in range(args.epochs)]
-    steps = sum(len(b) for b in epochs_batches)
-    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args.learning_rate, eps=1e-8, fused=device.type in ("cuda", "cpu"))
-    warmup = math.ceil(0.1 * steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: s / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
-    forward = torch.compile(model) if args.compile else model
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
-    params = list(model.parameters())
+    quiet_transformers()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cuda = torch.cuda.is_available()
+    device = torch.cuda.get_device_name(0) if cuda else f"cpu: {bc.machine()}"
+    print(f"device: {device}{'' if not cuda else f'; torch {torch.__version__}'}; load {bc.loadavg():.2f}",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="gpu-bench-") as tmp:
+        folder = Path(tmp) / "model"
+        folder.mkdir()
+        tokenizer_name, parameters = make_model_folder(folder, args.layers, args.hidden, heads)
+        print(f"model: {args.layers} layers x {args.hidden}, {parameters / 1e6:.1f} M parameters, random init "
+              f"from BertConfig; tokenizer: {tokenizer_name}", flush=True)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        marks, info = bc.run_workbench(str(folder), args.limit, args.epochs, Path(tmp) / "run",
+                                       {"precision": args.precision})
+        from workbench.core.model import load_model
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    sync()
-    started = time.perf_counter()
-    first_epoch_end = 0.0
-    model.train()
-    for epoch, batches in enumerate(epochs_batches):
-        loss_sum = torch.zeros((), device=device)
-        for batch in batches:
-            with autocast:
-                loss = forward(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum += loss.detach().float()
-        mean_loss = float(loss_sum) / len(batches)  # the one sync of the epoch
-        elapsed = time.perf_counter() - started
-        if epoch == 0:
-            first_epoch_end = elapsed
-        print(f"  epoch {epoch + 1}: train loss {mean_loss:.4f}, {elapsed:.1f} s", flush=True)
-    sync()
-    seconds = time.perf_counter() - started
-
-    model.eval()
-    predicted: list[int] = []
-    order = sorted(range(len(holdout_ids)), key=lambda i: len(holdout_ids[i]))
-    with torch.inference_mode(), autocast:
-        for start in range(0, len(order), 256):
-            index = order[start:start + 256]
-            batch = to_tensors(holdout_ids, index, holdout_labels, device)
-            batch.pop("labels")
-            logits = model(**batch).logits.float().argmax(-1).tolist()
-            predicted += logits
-    holdout = mcc([holdout_labels[i] for i in order], predicted)
-
-    sentences = len(train_ids) * args.epochs
-    real_tokens = sum(lengths) * args.epochs
-    mean_len = sum(lengths) / len(lengths)
-    flops_per_token = 6 * matmul_parameters + 12 * args.layers * mean_len * args.hidden
-    achieved = real_tokens * flops_per_token / seconds
-    steady_seconds = seconds - first_epoch_end
-    print(f"\n{args.epochs} epochs of CoLA ({len(train_ids)} sentences, {steps} steps, batch {args.batch_size}, "
-          f"{args.precision}{', compiled' if args.compile else ''}): {seconds:.1f} s wall-clock, "
-          f"{sentences / seconds:.0f} sentences/s")
-    if args.epochs > 1:
-        print(f"after the first epoch (warm-up, compilation): "
-              f"{len(train_ids) * (args.epochs - 1) / steady_seconds:.0f} sentences/s")
-    print(f"holdout (out_of_domain_dev) MCC {holdout:.3f}  [random init: expect ~0; only the speed is meant]"
-          if "random" in weights else f"holdout (out_of_domain_dev) MCC {holdout:.3f}")
-    print(f"model FLOPs: {achieved / 1e12:.2f} TFLOP/s over real tokens ({real_tokens / seconds:.0f} tokens/s)")
-    try:
-        sys.path.insert(0, str(HERE))
+        model = load_model(str(folder))
+    peak_memory_gib = torch.cuda.max_memory_allocated() / 2**30 if cuda else bc.peak_rss_mb() / 1024
+    rate, window_s, window_steps = steady_rate(marks, info["epoch_ends"], args.warmup)
+    sentences = sum(marks.sentences)
+    real_tokens = sum(marks.real_tokens)
+    mean_len = real_tokens / max(1, sentences)
+    flops_per_token = bc.train_flops_per_token(model, mean_len)
+    tokens_per_s = rate * mean_len
+    achieved = tokens_per_s * flops_per_token
+    step_seconds = sentences / rate
+    spec = next((v for k, v in SPEC_BF16_TFLOPS.items() if k in device), None) if cuda else None
+    peak: dict[str, float] = {}
+    if not args.no_peak:
         from matmul_peak import measure_peak
 
-        tokens = args.batch_size * max(8, int(round(mean_len / 8)) * 8)
+        tokens = bc.BATCH * max(8, int(round(mean_len)))
         peak = measure_peak(tokens=tokens, hidden=args.hidden, ffn=4 * args.hidden)
-        key = "bf16" if args.precision == "bf16" and "bf16" in peak else "fp32"
-        print(f"matmul peak at the model's shapes ({tokens} tokens), {key}: {peak[key] / 1e3:.1f} TFLOP/s "
-              f"-> MFU {achieved / (peak[key] * 1e9):.1%}")
-    except Exception as err:  # noqa: BLE001 - the peak is extra; report and go on
-        print(f"(matmul peak not measured: {err})")
-    if device.type == "cuda":
-        spec = next((v for k, v in SPEC_BF16_TFLOPS.items() if k in name), None)
-        if spec and args.precision == "bf16":
-            print(f"MFU against the {name} data-sheet dense bf16 peak ({spec:.0f} TFLOP/s): "
-                  f"{achieved / (spec * 1e12):.1%}")
-        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-    print(f"goal: 3 epochs in under 60 s -> {'met' if seconds < 60 else 'missed'} ({seconds:.1f} s)")
+    dtype = "bf16" if info["precision"] == "bf16" or (info["precision"] == "auto" and "bf16" in peak) else "fp32"
+    report = {
+        "device": device, "torch": torch.__version__, "layers": args.layers, "hidden": args.hidden,
+        "parameters": parameters, "matmul_parameters": bc.matmul_parameters(model), "epochs": args.epochs,
+        "precision": args.precision, "sentences": sentences, "steps": len(marks.times),
+        "train_wall_s": info["wall_s"], "step_seconds": step_seconds, "sentences_per_s": rate,
+        "window_s": window_s, "window_steps": window_steps, "mean_real_len": mean_len,
+        "model_tflops": achieved / 1e12, "mfu_spec": achieved / (spec * 1e12) if spec else None, "spec_tflops": spec,
+        "matmul_peak_gflops": peak, "mfu_measured_peak": achieved / (peak[dtype] * 1e9) if dtype in peak else None,
+        "peak_memory_gib": peak_memory_gib, "peak_memory_kind": "cuda max_memory_allocated" if cuda else "peak RSS",
+        "validation_mcc": [h["val_mcc"] for h in info["history"]], "load": bc.loadavg(),
+    }
+    print(f"\n{args.epochs} epoch(s) of CoLA through workbench train(): {sentences} sentences, "
+          f"{len(marks.times)} steps, batch {bc.BATCH}, {args.precision}")
+    print(f"  train() wall-clock, everything included: {info['wall_s']:.1f} s")
+    print(f"  in training steps: {step_seconds:.1f} s ({rate:.0f} sentences/s steady, "
+          f"{tokens_per_s:.0f} real tokens/s; {window_steps} steps timed)")
+    print(f"  model FLOPs: {achieved / 1e12:.2f} TFLOP/s ({flops_per_token / 1e6:.0f} MFLOP per real token)")
+    if spec:
+        print(f"  MFU against the data-sheet dense bf16 peak ({spec:.0f} TFLOP/s): {report['mfu_spec']:.1%}")
+    if report["mfu_measured_peak"] is not None:
+        print(f"  MFU against the matmul peak measured here at the model's shapes ({dtype}, "
+              f"{peak[dtype] / 1e3:.2f} TFLOP/s): {report['mfu_measured_peak']:.1%}")
+    print(f"  peak memory ({report['peak_memory_kind']}): {peak_memory_gib:.2f} GiB")
+    print("  validation MCC by epoch (random init: meaningless): "
+          + ", ".join(f"{m:.3f}" for m in report["validation_mcc"]))
+    if args.epochs == 3 and args.layers == 12 and args.hidden == 768 and not args.limit:
+        wall = info["wall_s"]
+        print(f"goal: bert-base, 3 epochs of CoLA < 60 s -> {'met' if wall < 60 else 'missed'} ({wall:.1f} s "
+              f"train() wall-clock; {step_seconds:.1f} s in steps)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

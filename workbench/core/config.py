@@ -85,6 +85,9 @@ class TrainConfig:
     calibrate_threshold: bool = field(default=True, metadata={
         "help": "After training, fold the decision threshold on p(acceptable) that maximises validation MCC "
                 "into the saved model's bias, so every consumer of the folder gets the same labels."})
+    freeze_embeddings: bool = field(default=False, metadata={
+        "help": "Keep the pretrained word-embedding table as it is: no dense gradient over its 30,522 rows, "
+                "less AdamW work (core/speed.py)."})
     extra: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Free-form values kept with the run's config (no flag)."})
 
@@ -129,6 +132,8 @@ class TrainConfig:
                                      f"choose from {', '.join(TRACKERS)} (comma-separated)")
         elif missing_trackers(self.report_to):  # a config that needs a package this Python lacks cannot run here
             problems["report_to"] = missing_trackers(self.report_to)
+        if not isinstance(self.freeze_embeddings, bool):
+            problems["freeze_embeddings"] = "must be true or false"
         return problems
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,8 +182,11 @@ def parse_field(name: str, text: str, config_class: type[TrainConfig] = TrainCon
             return int(text)
         if kind == "float":
             return float(text)
+        if kind == "bool":
+            return parse_bool(text)
     except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a{'n integer' if kind == 'int' else ' number'}") from None
+        what = {"int": "an integer", "float": "a number", "bool": "true or false"}[kind]
+        raise ValueError(f"{name}: {text!r} is not {what}") from None
     return text
 
 

@@ -365,6 +365,10 @@ class _Trainer:
 
         config, accelerator = self.config, self.accelerator
         model = load_model(config.model, allow_pickle=self.allow_pickle)
+        if config.freeze_embeddings:
+            from workbench.core.speed import freeze_word_embeddings
+
+            freeze_word_embeddings(model)  # before the optimizer groups: the table gets no gradient, no AdamW state
         collator = DataCollatorWithPadding(self.tokenizer)
         sampler = LengthGroupedSampler([len(r["input_ids"]) for r in train_rows], config.batch_size, config.seed)
         # Own generators keep DataLoader iterators from drawing on the global RNG, so

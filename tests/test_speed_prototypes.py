@@ -1,0 +1,78 @@
+"""workbench.core.speed: frozen word embeddings and cached bf16 weights keep the maths they promise."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _tiny_model(dropout: float = 0.1):  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=32, num_labels=2,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    return BertForSequenceClassification(config)
+
+
+def _batch():  # type: ignore[no-untyped-def]
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    return {"input_ids": torch.randint(0, 64, (4, 10), generator=generator), "labels": torch.tensor([0, 1, 1, 0])}
+
+
+def test_frozen_word_embeddings_stay_pretrained_and_leave_the_optimizer() -> None:
+    import torch
+
+    from workbench.core.speed import freeze_word_embeddings, trainable_parameters
+    from workbench.core.train import parameter_groups
+
+    model = _tiny_model()
+    table_before = model.get_input_embeddings().weight.detach().clone()
+    others_before = {n: p.detach().clone() for n, p in model.named_parameters() if "word_embeddings" not in n}
+    total = trainable_parameters(model)
+    assert freeze_word_embeddings(model) == 64 * 32
+    assert trainable_parameters(model) == total - 64 * 32
+    groups = parameter_groups(model, 1e-2, 0.01, 0.85)
+    assert not any("word_embeddings" in name for g in groups for name in g["names"])
+    optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups], fused=True)
+    model(**_batch()).loss.backward()
+    assert model.get_input_embeddings().weight.grad is None  # no dense gradient at all
+    optimizer.step()
+    assert torch.equal(model.get_input_embeddings().weight, table_before)
+    moved = [n for n, p in model.named_parameters() if n in others_before and not torch.equal(p, others_before[n])]
+    assert "bert.embeddings.position_embeddings.weight" in moved
+    assert "classifier.weight" in moved
+
+
+def test_freeze_embeddings_setting_parses_as_a_bool() -> None:
+    from workbench.core.config import TrainConfig, parse_bool, parse_field
+
+    assert TrainConfig().freeze_embeddings is False
+    assert parse_field("freeze_embeddings", " True ") is True
+    assert parse_field("freeze_embeddings", "0") is False
+    assert parse_bool("off") is False
+    with pytest.raises(ValueError, match="freeze_embeddings"):
+        parse_field("freeze_embeddings", "maybe")
+    assert "freeze_embeddings" in TrainConfig(freeze_embeddings="false").validate()  # type: ignore[arg-type]
+    assert TrainConfig.from_dict(TrainConfig(freeze_embeddings=True).to_dict()).freeze_embeddings is True
+
+
+def test_device_loss_meter_averages_and_names_the_first_nonfinite_step() -> None:
+    import math
+
+    import torch
+
+    from workbench.core.speed import DeviceLossMeter
+
+    meter = DeviceLossMeter(torch.device("cpu"))
+    for step, value in enumerate([1.0, 2.0, 3.0], start=1):
+        meter.add(torch.tensor(value, requires_grad=True) * 1, step)
+    assert meter.read() == (2.0, 3, None)
+    for step, value in [(4, 4.0), (5, float("nan")), (6, float("inf")), (7, 6.0)]:
+        meter.add(torch.tensor(value), step)
+    assert meter.read() == (5.0, 4, 5)  # the finite steps' mean; the first bad step, not the last
+    mean, count, first_bad = meter.read()  # nothing added since: no mean; the failure is not forgotten
+    assert math.isnan(mean) and count == 0 and first_bad == 5
