@@ -206,6 +206,10 @@ def test_train_with_seeds_makes_a_group_of_ordinary_runs(tiny_model_dir: Path, t
     assert summary.best is not None and summary.best.best_val_mcc == max(val)  # type: ignore[type-var]
     assert summary.model_dir == runs / summary.best.run / "model"
     assert f"{summary.holdout.median:.3f}" in out  # type: ignore[union-attr]
+    assert main(["runs", "--runs", str(runs)]) == 0  # the runs list shows the group with its spread
+    listed = capsys.readouterr().out
+    assert "g-s7" in listed and "group g: 2/2 seeds done" in listed
+    assert f"{summary.validation.median:.3f}" in listed  # type: ignore[union-attr]
 
 
 def test_bad_seeds_are_one_line_exit_2(tiny_model_dir: Path, tmp_path: Path,

@@ -451,6 +451,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
               f"{best:>12} {holdout:>11}")
         if info.status == "failed" and info.error:
             print(f"{'':<22} {info.error}")
+    from workbench.cli_sweep import print_group
+    from workbench.core.groups import group_summary, list_groups
+
+    for group in list_groups(Path(args.runs)):
+        print()
+        print_group(group_summary(Path(args.runs), group))
     return 0
 
 
