@@ -7,6 +7,8 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -189,19 +191,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.detach:
         return detach(args, None if args.resume else config, run_dir)
     stop = threading.Event()
-    interrupted = {"count": 0}
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        interrupted["count"] += 1
-        if interrupted["count"] > 1:
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nstopping at the next batch and saving a checkpoint (Ctrl-C again to abandon it)",
-              file=sys.stderr, flush=True)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, on_sigint)
     progress = Progress()
 
     def on_event(event: Event) -> None:
@@ -209,11 +198,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"run: {run_dir}", file=sys.stderr, flush=True)
         progress(event)
 
-    try:
+    with interruptible(stop, "the training"):
         result = train(config, run_dir, on_event=on_event, stop=stop, resume=bool(args.resume),
                        allow_pickle=args.allow_pickle)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if result.status == "stopped":
         print(f"stopped at epoch {result.epochs_done}; checkpoint saved. Continue with:\n"
               f"  workbench train --resume {run_dir.name}" + _runs_flag(args), file=sys.stderr)
@@ -228,6 +215,29 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"accuracy {result.final['holdout_accuracy']:.3f}")
     print(f"model: {run_dir / 'model'}")
     return 0
+
+
+@contextmanager
+def interruptible(stop: threading.Event, what: str) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) sets STOP once; a second Ctrl-C abandons at once."""
+    presses = {"count": 0}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        presses["count"] += 1
+        if presses["count"] > 1:
+            raise KeyboardInterrupt
+        stop.set()
+        print(f"\nstopping {what} at the next batch, saving a checkpoint (Ctrl-C again to abandon it)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    previous_term = signal.signal(signal.SIGTERM, on_signal) if hasattr(signal, "SIGTERM") else None
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 def _world_size() -> int:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from workbench import cli
 from workbench.core.config import TrainConfig
 
 EXIT_INTERRUPTED = 130
@@ -63,28 +61,6 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
             return cmd_train_seeds(args) if getattr(args, "seeds", None) else int(plain(args) or 0)
 
         train.set_defaults(func=train_or_seeds)
-
-
-@contextmanager
-def interruptible(stop: threading.Event, what: str) -> Iterator[None]:
-    """Ctrl-C (or SIGTERM) sets STOP once; a second Ctrl-C abandons at once."""
-    presses = {"count": 0}
-
-    def on_signal(signum: int, frame: Any) -> None:
-        presses["count"] += 1
-        if presses["count"] > 1:
-            raise KeyboardInterrupt
-        stop.set()
-        print(f"\nstopping {what} at the next batch (Ctrl-C again to abandon it)", file=sys.stderr, flush=True)
-
-    previous = signal.signal(signal.SIGINT, on_signal)
-    previous_term = signal.signal(signal.SIGTERM, on_signal) if hasattr(signal, "SIGTERM") else None
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
 
 
 def fixed_settings(args: argparse.Namespace) -> list[str]:
@@ -144,7 +120,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     stop = threading.Event()
-    with interruptible(stop, "the sweep"):
+    with cli.interruptible(stop, "the sweep"):
         outcome = run_sweep(config, args.trials, study_name=args.study, storage=storage, space=space,
                             runs_dir=runs_dir, on_event=lambda e: progress[0](e), stop=stop, on_trial=on_trial,
                             pruner=_no_pruner() if args.no_pruning else default_pruner(),
@@ -241,7 +217,7 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
             print(f"run: {runs_dir / event['run']} (seed group {name})", file=sys.stderr, flush=True)
         progress(event)
 
-    with interruptible(stop, "this seed's training"):
+    with cli.interruptible(stop, "this seed's training"):
         summary = train_seeds(config, seeds, runs_dir, name, on_event=on_event, stop=stop,
                               allow_pickle=args.allow_pickle)
     progress.close()
