@@ -11,7 +11,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from workbench import cli
 from workbench.core.config import TrainConfig
 
 EXIT_INTERRUPTED = 130
@@ -120,7 +119,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     stop = threading.Event()
-    with cli.interruptible(stop, "the sweep"):
+    from workbench.cli import interruptible
+
+    with interruptible(stop, "the sweep"):
         outcome = run_sweep(config, args.trials, study_name=args.study, storage=storage, space=space,
                             runs_dir=runs_dir, on_event=lambda e: progress[0](e), stop=stop, on_trial=on_trial,
                             pruner=_no_pruner() if args.no_pruning else default_pruner(),
@@ -217,7 +218,9 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
             print(f"run: {runs_dir / event['run']} (seed group {name})", file=sys.stderr, flush=True)
         progress(event)
 
-    with cli.interruptible(stop, "this seed's training"):
+    from workbench.cli import interruptible
+
+    with interruptible(stop, "this seed's training"):
         summary = train_seeds(config, seeds, runs_dir, name, on_event=on_event, stop=stop,
                               allow_pickle=args.allow_pickle)
     progress.close()
