@@ -293,6 +293,11 @@ def test_the_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert make_app(notify=True).notify_terminal  # the command line wins
     monkeypatch.delenv("WORKBENCH_NOTIFY")
     assert make_app().notify_terminal
+    from workbench.cli import build_parser
+
+    for argv in (["--no-notify"], ["--no-notify", "open", "r"], ["open", "r", "--no-notify"]):
+        assert build_parser().parse_args(argv).no_notify, argv
+    assert not build_parser().parse_args(["open", "r"]).no_notify
 
 
 async def test_a_detached_run_seen_live_is_announced_when_it_ends(tiny_model_dir: Path, tmp_path: Path) -> None:
