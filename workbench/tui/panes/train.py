@@ -92,7 +92,9 @@ class TrainPane(Pane):
         return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="train-progress")
+        header = Static("", id="train-progress")
+        header.can_focus = True  # the pane's keys live here: focusing the pane would restyle all its widgets
+        yield header
         with Horizontal(id="train-body"):
             with Vertical(id="train-form"):
                 yield Static("", id="form-problems")
@@ -121,8 +123,9 @@ class TrainPane(Pane):
         self.set_interval(1.0, self.sample_system)
 
     def focus_default(self, leaving_field: bool = False) -> None:
-        # The pane itself, not a field: number keys keep switching panes; tab enters the form.
-        self.focus()
+        # Not a field: number keys keep switching panes; tab enters the form. The header, not the pane:
+        # a focus change restyles the focused widget's subtree (70 widgets for the pane, under 0.1 s here).
+        self.focus_on(self.query_one("#train-progress"))
 
     # ------------------------------------------------------------ the system line
 
@@ -194,7 +197,7 @@ class TrainPane(Pane):
 
     def action_toggle_form(self) -> None:
         self.show_form(not self.query_one("#train-form").display)
-        self.focus()  # the pane keeps the keys; tab enters the form
+        self.focus_default()  # the pane keeps the keys; tab enters the form
 
     def show_form(self, shown: bool) -> None:
         """The form beside the charts; under 110 columns the log gives way to it."""
@@ -242,7 +245,7 @@ class TrainPane(Pane):
         self.patience = config.patience
         self.set_headline(f"run {run_dir.name}: starting in the background…")
         self.show_form(False)
-        self.focus()
+        self.focus_default()
         self.post_message(StatusChanged(f"starting {run_dir.name} in the background"))
         self.launch_detached(config, run_dir)
 
@@ -282,7 +285,7 @@ class TrainPane(Pane):
         self.progress = None
         self.set_headline(f"run {run_dir.name}: loading data and model…")
         self.show_form(False)
-        self.focus()
+        self.focus_default()
         self.worker = self.run_training(config, run_dir, resume, self.stop_event)
         self.post_message(StatusChanged(f"training {run_dir.name}"))
 
