@@ -65,9 +65,9 @@ def test_train_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: igno
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_train_pane_charts_only(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+def test_train_pane_with_form(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
-        await pilot.press("2", "c")  # hide the form: the charts take the width
+        await pilot.press("2", "c")  # the opened run's settings in the form (under 110 columns: instead of the log)
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)

@@ -186,6 +186,12 @@ class TrainPane(Pane):
         # never replaces the value; ctrl+u clears it)
         if isinstance(event.widget, Input):
             event.widget.cursor_position = len(event.widget.value)
+        for row in self.query(".form-row"):  # its label marked (reverse): the focus shows without colour
+            row.set_class(row is event.widget.parent, "-focused")
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if isinstance(event.widget, Input) and event.widget.parent is not None:
+            event.widget.parent.set_class(False, "-focused")
 
     @on(Input.Changed, ".form-input")
     def _field_changed(self) -> None:
@@ -445,12 +451,10 @@ class TrainPane(Pane):
         self.charts.add_events(events)
         last_step: StepEvent | None = None
         for event in events:
-            if event["kind"] == "start":
-                self.device = event["device"]
-            elif event["kind"] == "step":
+            if event["kind"] == "step":
                 last_step = event
-            elif event["kind"] in ("epoch", "end"):
-                self.handle_event(event)
+            elif event["kind"] != "checkpoint":
+                self.handle_event(event)  # the log as it was written: start, epochs, messages, end
         self.progress = last_step
         info = run_info(run_dir)
         headline = Text(f"run {run_dir.name} ")
@@ -480,9 +484,9 @@ class TrainPane(Pane):
         if not p:
             return "epoch — · step — · ETA —"
         parts = [f"epoch {p['epoch']}/{self.epochs_total()}", f"step {p['step']}/{p['total_steps']}",
-                 f"ETA {format_duration(p['eta_s'])}", f"loss {p['loss']:.3f}", f"{p['sentences_per_s']:.0f} sent/s",
-                 f"{format_duration(p['elapsed_s'])} elapsed",
-                 patience_text(self.patience, self.charts.series.epochs_since_best)]
+                 f"ETA {format_duration(p['eta_s'])}", f"loss {p['loss']:.3f}",
+                 patience_text(self.patience, self.charts.series.epochs_since_best),
+                 f"{p['sentences_per_s']:.0f} sent/s", f"{format_duration(p['elapsed_s'])} elapsed"]
         return " · ".join(part for part in parts if part)
 
     def machine_line(self) -> str:
