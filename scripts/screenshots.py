@@ -1,12 +1,16 @@
 """Write an SVG of each pane of the workbench into screenshots/, after a real short training.
 
     python scripts/screenshots.py [--train-limit 128] [--epochs 2] [--size 80x24] [--out screenshots]
+                                  [--also 60x20,nocolor]
 
 Fine-tunes the embedded model on the first TRAIN_LIMIT CoLA sentences (about a minute
 on a laptop CPU), driving the app by keys exactly as a user would, in a temporary
 folder, and saves one SVG per pane (plus one during training and the help screen).
 A second run, with another learning rate and seed, trains in the background (D) meanwhile,
 for the Runs pane following it live and the compare view of the two.
+
+Then, for each of --also, the panes again on the first run: at another size (`60x20`:
+`*-60x20.svg`) or with NO_COLOR set (`nocolor`: `*-nocolor.svg`).
 """
 
 from __future__ import annotations
@@ -43,13 +47,16 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout:
         await pilot.pause(0.1)
 
 
+SUFFIX = ""  # added to every file name: "-60x20", "-nocolor"
+
+
 async def shoot(app: WorkbenchApp, pilot: Pilot[None], out: Path, name: str) -> None:
     for box in app.query(Input):
         box.cursor_blink = False
     app.clear_notifications()
     await pilot.pause(0.6)  # let the charts' timers redraw
-    app.save_screenshot(filename=f"{name}.svg", path=str(out))
-    print(f"wrote {out / (name + '.svg')}")
+    app.save_screenshot(filename=f"{name}{SUFFIX}.svg", path=str(out))
+    print(f"wrote {out / (name + SUFFIX + '.svg')}")
 
 
 async def train_and_shoot(app: WorkbenchApp, pilot: Pilot[None], out: Path, train_limit: int, epochs: int) -> None:
@@ -88,13 +95,14 @@ async def choose_run(app: WorkbenchApp, pilot: Pilot[None], run_id: str, key: st
 
 
 async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, run: str | None,
-               runs_dir: Path | None) -> None:
+               runs_dir: Path | None) -> str:
+    """Shoot every pane; the run shown (trained here unless RUN is given)."""
     out.mkdir(parents=True, exist_ok=True)
     if run is None:
         os.chdir(tempfile.mkdtemp(prefix="workbench-shots-"))  # relative paths on screen, nothing left in the repo
-    app = make_app(runs_dir=runs_dir or Path("runs"), run=run)
+    app = make_app(runs_dir=runs_dir or Path("runs"), run=run, notify=False)
     async with app.run_test(size=size) as pilot:
-        background = None
+        background, first = None, run
         if run is None:
             await train_and_shoot(app, pilot, out, train_limit, epochs)
             first = str(app.current_run)
@@ -140,8 +148,12 @@ async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, 
             await shoot(app, pilot, out, "5-compare")
             await pilot.press("escape")
 
+        if run is not None:  # no training shots in this pass: the opened run's
+            await pilot.press("2")
+            await shoot(app, pilot, out, "2-train")
         await pilot.press("question_mark")
         await shoot(app, pilot, out, "help")
+        return str(first)
 
 
 if __name__ == "__main__":
@@ -152,6 +164,18 @@ if __name__ == "__main__":
     parser.add_argument("--run", help="shoot an existing run instead of training one (skips the Train shots)")
     parser.add_argument("--runs-dir", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "screenshots")
+    parser.add_argument("--also", default="60x20,nocolor",
+                        help="more passes over the first run: a size (60x20) or nocolor; '' for none")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    asyncio.run(main(args.train_limit, args.epochs, (width, height), args.out.resolve(), args.run, args.runs_dir))
+    shown = asyncio.run(main(args.train_limit, args.epochs, (width, height), args.out.resolve(), args.run,
+                             args.runs_dir))
+    runs_dir = args.runs_dir if args.run else Path("runs")  # the temporary folder is still the current one
+    for extra in filter(None, args.also.split(",")):
+        if extra == "nocolor":
+            os.environ["NO_COLOR"] = "1"  # read by Textual when the app is made
+            SUFFIX, size = "-nocolor", (width, height)
+        else:
+            SUFFIX, size = f"-{extra}", tuple(int(v) for v in extra.lower().split("x"))  # type: ignore[assignment]
+        asyncio.run(main(args.train_limit, args.epochs, size, args.out.resolve(), shown, runs_dir))
+        os.environ.pop("NO_COLOR", None)

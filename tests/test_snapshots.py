@@ -1,8 +1,9 @@
-"""Snapshot tests of each pane at 80x24 (pytest-textual-snapshot).
+"""Snapshot tests of each pane at 80x24, of the small layout at 60x20 and of NO_COLOR
+(pytest-textual-snapshot).
 
 No clock, seed or cursor dependence: a run with a fixed history, a tiny model with
 fixed weights, the bundled CoLA with its seeded split, non-blinking cursors, no toasts,
-and relative paths (the tests run in a temporary folder).
+a system line with fixed figures, and relative paths (the tests run in a temporary folder).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
-from tui_helpers import DEMO_RUN, demo_run, wait_until
+from tui_helpers import DEMO_RUN, FixedMonitor, demo_run, failed_run, wait_until
 
 from workbench.core.config import DEFAULT_MODEL
 from workbench.tui.app import WorkbenchApp, make_app
@@ -22,6 +23,7 @@ from workbench.tui.panes.predict import PredictPane
 from workbench.tui.widgets.charts import SeriesChart
 
 SIZE = (80, 24)
+SMALL = (60, 20)
 
 
 @pytest.fixture
@@ -29,8 +31,9 @@ def demo_app(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NO_COLOR", raising=False)
     demo_run(Path("runs"), tiny_model_dir)
-    app = make_app(model=DEFAULT_MODEL, runs_dir=Path("runs"), run=DEMO_RUN)
+    app = make_app(model=DEFAULT_MODEL, runs_dir=Path("runs"), run=DEMO_RUN, notify=False)
     app.load_on_start = False  # only the Data pane needs CoLA and the tokenizer
+    app.monitor = FixedMonitor()
     return app
 
 
@@ -62,9 +65,9 @@ def test_train_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: igno
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_train_pane_charts_only(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+def test_train_pane_with_form(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
-        await pilot.press("2", "c")  # hide the form: the charts take the width
+        await pilot.press("2", "c")  # the opened run's settings in the form (under 110 columns: instead of the log)
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
@@ -111,3 +114,71 @@ def test_help_screen(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ign
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+# ---------------------------------------------------------------- 60x20: the small layout
+
+
+def test_train_pane_small(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("2")
+        await settle(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_runs_pane_small(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: pilot.app.query_one("#runs-table", DataTable).row_count == 1)
+        await wait_until(pilot, lambda: pilot.app.query_one("#runs-chart-val", SeriesChart).points("mcc") == 3)
+        await pilot.app.workers.wait_for_complete()
+        await settle(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_data_pane_small(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("1")
+        pane = pilot.app.query_one(DataPane)
+        await wait_until(pilot, lambda: "train" in pane.lengths and pane.tokenizer is not None, what="data")
+        await pilot.press("down")
+        await settle(pilot)
+
+    demo_app.load_on_start = True
+    assert snap_compare(demo_app, terminal_size=SMALL, run_before=run_before)
+
+
+# ---------------------------------------------------------------- NO_COLOR: states without colour
+
+
+@pytest.fixture
+def no_color_app(demo_app: WorkbenchApp, monkeypatch: pytest.MonkeyPatch) -> WorkbenchApp:
+    monkeypatch.setenv("NO_COLOR", "1")
+    failed_run(Path("runs"), "failed-run")
+    app = make_app(model=DEFAULT_MODEL, runs_dir=Path("runs"), run=DEMO_RUN, notify=False)
+    app.load_on_start = False
+    app.monitor = FixedMonitor()
+    assert app.no_color
+    return app
+
+
+def test_runs_pane_no_color(snap_compare, no_color_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: pilot.app.query_one("#runs-table", DataTable).row_count == 2)
+        await wait_until(pilot, lambda: pilot.app.query_one("#runs-chart-val", SeriesChart).points("mcc") == 3)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("up")  # the failed run (newest, on top) highlighted: its reason below the list
+        await settle(pilot)
+
+    assert snap_compare(no_color_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_train_pane_no_color(snap_compare, no_color_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("2", "c", "tab", "tab")  # the form, a field focused: marked without colour
+        await settle(pilot)
+
+    assert snap_compare(no_color_app, terminal_size=SIZE, run_before=run_before)

@@ -16,9 +16,11 @@ from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
 from workbench.tui.panes.train import TrainPane
+from workbench.tui.screens.confirm import ConfirmQuit
+from workbench.tui.screens.help import HelpScreen
 from workbench.tui.widgets.bars import ProbabilityBars
 from workbench.tui.widgets.charts import SeriesChart
-from workbench.tui.widgets.dialogs import ConfirmQuit, HelpScreen
+from workbench.tui.widgets.sentence_table import SentenceTable
 
 SIZE = (80, 24)
 
@@ -38,7 +40,7 @@ async def test_data_pane_browse_filter_search_tokens(tiny_model_dir: Path, tmp_p
     app = make_app(model=str(tiny_model_dir), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         pane = app.query_one(DataPane)
-        table = app.query_one("#data-table", DataTable)
+        table = app.query_one("#data-table", SentenceTable)
         await wait_until(pilot, lambda: table.row_count > 0, what="CoLA rows")
         assert table.row_count == 7695  # the seeded 90% of in_domain_train
         await wait_until(pilot, lambda: "train" in pane.lengths, what="token lengths")
@@ -109,7 +111,7 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
         assert pane.is_training, text_of(app, "#train-progress")
         loss = app.query_one("#chart-loss", SeriesChart)
         await wait_until(pilot, lambda: loss.points("loss") > 0, what="loss points")
-        assert loss.points("smoothed") == loss.points("loss")
+        assert len(loss.drawn("loss")) == loss.points("loss")  # the smoothed curve, one point per step
         await pilot.press("x")  # stop at the next batch
         await wait_until(pilot, lambda: not pane.is_training, what="the stop")
         (run,) = list_runs(runs)

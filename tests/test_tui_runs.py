@@ -17,8 +17,8 @@ from workbench.core.runs import PID_FILE, RunLock, follow_run, launch_training, 
 from workbench.tui.app import make_app
 from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
+from workbench.tui.screens.compare import CompareScreen
 from workbench.tui.widgets.charts import SeriesChart
-from workbench.tui.widgets.compare import CompareScreen
 
 SIZE = (80, 24)
 
@@ -108,7 +108,7 @@ async def test_following_a_finished_run_replays_its_charts(tiny_model_dir: Path,
         loss = app.query_one("#runs-chart-loss", SeriesChart)
         validation = app.query_one("#runs-chart-val", SeriesChart)
         await wait_until(pilot, lambda: validation.points("mcc") == 3, what="the replayed history")
-        assert loss.points("loss") == loss.points("smoothed") == 30
+        assert loss.points("loss") == len(loss.drawn("loss")) == 30
         await app.workers.wait_for_complete()  # a finished run: following ends by itself
         assert app.followed_run == DEMO_RUN and "done" in str(table.get_row_at(0)[2])
 
@@ -150,12 +150,13 @@ async def test_compare_two_marked_runs(tiny_model_dir: Path, tmp_path: Path) -> 
         await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="the runs")
         await pilot.press("c")  # nothing marked yet: refused with a hint
         assert not isinstance(app.screen, CompareScreen)
-        await pilot.press("space", "space", "c")
+        await pilot.press("space", "down", "space", "c")  # space marks; the cursor stays
         assert isinstance(app.screen, CompareScreen)
         screen = app.screen
         loss = screen.query_one("#compare-loss", SeriesChart)
         mcc = screen.query_one("#compare-mcc", SeriesChart)
-        assert list(loss.series) == list(mcc.series) == [DEMO_RUN, "other-run"]  # one series (legend) per run
+        # one series (and legend entry) per run, in the list's order: newest first (same start: by name)
+        assert list(loss.series) == list(mcc.series) == ["other-run", DEMO_RUN]
         assert all(loss.points(run) == 30 for run in loss.series)
         assert all(mcc.points(run) == 3 for run in mcc.series)
         assert screen.differing == ["learning_rate", "seed"]

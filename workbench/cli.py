@@ -473,7 +473,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     from workbench.tui.app import make_app
 
-    app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=getattr(args, "run", None))
+    app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=getattr(args, "run", None),
+                   notify=False if getattr(args, "no_notify", False) else None)
     app.run()
     return int(app.return_code or 0)
 
@@ -582,6 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     open_cmd = sub.add_parser("open", parents=[common], help="open the workbench on a run")
     open_cmd.add_argument("run")
+    for tui_parser, default in ((parser, False), (open_cmd, argparse.SUPPRESS)):  # SUPPRESS: keeps `--no-notify open`
+        tui_parser.add_argument("--no-notify", action="store_true", default=default,
+                                help="no bell or desktop notification when a run ends (also: WORKBENCH_NOTIFY=0)")
     open_cmd.set_defaults(func=cmd_tui)
 
     data = sub.add_parser("data", help="fetch, show and tokenize data").add_subparsers(dest="data_command",

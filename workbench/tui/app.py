@@ -1,4 +1,4 @@
-"""The workbench app: five panes, bindings, command palette, and the shared model cache.
+"""The workbench app: five panes, bindings, and the shared model cache.
 
 Importing this module is cheap: torch, transformers, pandas and sklearn are imported
 inside workers after the first paint (a test proves it).
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +33,26 @@ from workbench.tui.messages import (
     TrainFinished,
     WorkerFailed,
 )
+from workbench.tui.notify import BEL, notifications_enabled, terminal_notification
 from workbench.tui.panes.base import Pane
-from workbench.tui.panes.data import SPLITS, DataPane
-from workbench.tui.panes.evaluate import DATASETS, EvaluatePane
+from workbench.tui.panes.data import DataPane
+from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
 from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
-from workbench.tui.widgets.dialogs import ConfirmQuit, HelpScreen
+from workbench.tui.screens.confirm import ConfirmQuit
+from workbench.tui.screens.help import HelpScreen, HelpSection
 
 PANES = ("data", "train", "evaluate", "predict", "runs")
+PANE_CLASSES: tuple[type[Pane], ...] = (DataPane, TrainPane, EvaluatePane, PredictPane, RunsPane)
 TITLES = {"data": "1 Data", "train": "2 Train", "evaluate": "3 Evaluate", "predict": "4 Predict", "runs": "5 Runs"}
+EVERYWHERE = """\
+tab / shift+tab move between fields; in a text field keys are text: escape leaves it (the footer says so).
+A run that ends rings the bell and sends a desktop notification (WORKBENCH_NOTIFY=0 or --no-notify: off).
+ctrl+p opens the command palette: every action as "pane: verb", and "open run …"."""
+PANE_KEYS = [Binding("1", "show_pane", key_display="1…5", tooltip="switch pane: 1 Data, 2 Train, 3 Evaluate, "
+                     "4 Predict, 5 Runs"),
+             Binding("alt+1", "show_pane", key_display="alt+1…5", tooltip="switch pane from anywhere, text fields too")]
 
 
 class WorkbenchApp(App[None]):
@@ -53,22 +62,28 @@ class WorkbenchApp(App[None]):
     TITLE = "CoLA Workbench"
     BINDINGS = [
         *[Binding(str(i + 1), f"show_pane('{pane}')", TITLES[pane][2:], show=False) for i, pane in enumerate(PANES)],
-        Binding("question_mark,f1", "help", "Help"),
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        *[Binding(f"alt+{i + 1}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
+          for i, pane in enumerate(PANES)],
+        Binding("question_mark,f1", "help", "Help", tooltip="this help"),
+        Binding("q", "quit", "Quit", tooltip="quit (asks while a training runs)"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit (asks while a training runs)"),
     ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (70, "-medium"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     def __init__(self, model: str | None = None, data: str | None = None, runs_dir: Path | None = None,
-                 run: str | None = None, load_on_start: bool = True) -> None:
+                 run: str | None = None, load_on_start: bool = True, notify: bool | None = None) -> None:
         super().__init__()
         self.model = model or DEFAULT_MODEL
         self.data = data or ""
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
         self.current_run: str | None = None
-        self.initial_run = run
         self.load_on_start = load_on_start
+        self.notify_terminal = notifications_enabled(notify)
         self.runs: list[Any] = []
         self.followed_run: str | None = None
+        self.own_runs: set[str] = set()  # trained by this app (announced when its worker returns)
+        self.monitor: Any = None  # core.system.SystemMonitor, made on first use
         self._predictors: dict[str, tuple[Any, str, bool]] = {}
         self._predictor_lock = threading.Lock()
         if run:
@@ -78,33 +93,21 @@ class WorkbenchApp(App[None]):
             self.runs_dir = folder.parent
             self.current_run = folder.name
 
-    # ------------------------------------------------------------ layout
-
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="train" if self.current_run else "data", id="panes"):
-            with TabPane(TITLES["data"], id="data"):
-                yield DataPane(id="data-pane")
-            with TabPane(TITLES["train"], id="train"):
-                yield TrainPane(id="train-pane")
-            with TabPane(TITLES["evaluate"], id="evaluate"):
-                yield EvaluatePane(id="evaluate-pane")
-            with TabPane(TITLES["predict"], id="predict"):
-                yield PredictPane(id="predict-pane")
-            with TabPane(TITLES["runs"], id="runs"):
-                yield RunsPane(id="runs-pane")
+            for name, pane_class in zip(PANES, PANE_CLASSES, strict=True):
+                with TabPane(TITLES[name], id=name):
+                    yield pane_class(id=f"{name}-pane")
         yield Static("starting…", id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         if self.current_run:
             self.call_after_refresh(self.open_run, self.current_run)
         if self.load_on_start:
             # After the first paint: the heavy imports happen in the worker, behind a loading state.
-            self.call_after_refresh(self.load_data)
+            self.call_after_refresh(lambda: self.query_one(DataPane).load(self.data or None, self.model))
         self.call_after_refresh(self.focus_pane)
-
-    def load_data(self) -> None:
-        self.query_one(DataPane).load(self.data or None, self.model)
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -114,7 +117,15 @@ class WorkbenchApp(App[None]):
     def initial_config(self) -> TrainConfig:
         return TrainConfig(model=self.model, data=self.data)
 
-    # ------------------------------------------------------------ panes
+    def system_monitor(self) -> Any:
+        """The machine's CPU, RAM and GPU sampler (core `SystemMonitor`), shared by every caller."""
+        if self.monitor is None:
+            from workbench.core.system import SystemMonitor
+
+            self.monitor = SystemMonitor()
+        return self.monitor
+
+    # ------------------------------------------------------------ panes and help
 
     def pane(self, name: str) -> Pane:
         return self.query_one(f"#{name}-pane", Pane)
@@ -140,12 +151,26 @@ class WorkbenchApp(App[None]):
             self.query_one(RunsPane).action_refresh_runs()
         if isinstance(self.focused, Tabs):
             return  # browsing tabs with the arrow keys: keep the focus on the tab bar
+        if self.focused is not None and self.pane(self.active_pane) in self.focused.ancestors_with_self:
+            return  # the pane was shown by a key and has the focus already (maybe moved on since)
         self.focus_pane()
 
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+    def help_sections(self) -> list[HelpSection]:
+        others = [b for b in self.BINDINGS if isinstance(b, Binding) and "show_pane" not in b.action]
+        sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE),
+                    HelpSection("Every pane", Pane.BINDINGS)]
+        for name, pane_class in zip(PANES, PANE_CLASSES, strict=True):
+            own = [b for b in pane_class.BINDINGS if b not in Pane.BINDINGS]
+            sections.append(HelpSection(TITLES[name], own, pane_class.HELP))
+        from workbench.tui.screens.compare import CompareScreen
 
-    # ------------------------------------------------------------ runs and models
+        sections.append(HelpSection("Compare runs (c in 5 Runs)", CompareScreen.BINDINGS))
+        return sections
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    # ------------------------------------------------------------ runs: open, follow, announce
 
     def open_run(self, run_id: str | None) -> None:
         self.current_run = run_id
@@ -155,8 +180,6 @@ class WorkbenchApp(App[None]):
                 show(run_id)
         self.set_status(f"run {run_id} opened" if run_id else "no run chosen")
         self.follow_run(run_id)
-
-    # ------------------------------------------------------------ following a run's metrics.jsonl
 
     def follow_run(self, run_id: str | None) -> None:
         """Replay RUN_ID's events into the Runs charts (and the Train pane when it trains in another
@@ -172,14 +195,16 @@ class WorkbenchApp(App[None]):
     def follow_worker(self, run_id: str) -> None:
         """Drive core `follow_run`; ends when the run does, or when this worker is cancelled
         (another run chosen: `exclusive`; the app exiting: every worker is cancelled)."""
-        from workbench.core.runs import follow_run
+        from workbench.core.runs import RunLock, follow_run
 
         worker = get_current_worker()
-        for batch in follow_run(self.runs_dir / run_id, cancelled=lambda: worker.is_cancelled):
+        run_dir = self.runs_dir / run_id
+        live = run_dir.is_dir() and RunLock.is_locked(run_dir)  # training now: its end is news
+        for batch in follow_run(run_dir, cancelled=lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
             self.post_message(RunFollowed(run_id, batch))
-        self.post_message(FollowEnded(run_id, cancelled=worker.is_cancelled))
+        self.post_message(FollowEnded(run_id, cancelled=worker.is_cancelled, was_live=live))
 
     def on_run_followed(self, message: RunFollowed) -> None:
         if message.run_id != self.followed_run:
@@ -192,6 +217,17 @@ class WorkbenchApp(App[None]):
             return
         self.query_one(TrainPane).follow_ended(message.run_id)
         self.query_one(RunsPane).action_refresh_runs()
+        if message.was_live and message.run_id not in self.own_runs:
+            from workbench.core.runs import run_info
+
+            info = run_info(self.runs_dir / message.run_id)
+            self.announce(f"run {message.run_id} {info.status}", info.error or "followed run ended")
+
+    def announce(self, title: str, body: str) -> None:
+        """A run ended: the terminal bell and a desktop notification (OSC 777 and OSC 9), unless turned off."""
+        if self.notify_terminal and self._driver is not None:
+            # between two frames, through the driver's one writer: nothing printed, the screen intact
+            self._driver.write(BEL + terminal_notification(f"CoLA Workbench: {title}", body))
 
     def on_detached_started(self, message: DetachedStarted) -> None:
         self.notify(f"run {message.run_id} training in the background (pid {message.pid}); it goes on after "
@@ -205,6 +241,12 @@ class WorkbenchApp(App[None]):
 
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
         self.runs = list(message.runs)
+
+    def pick_run(self, run_id: str) -> None:
+        self.open_run(run_id)
+        self.query_one(RunsPane).show_runs()
+
+    # ------------------------------------------------------------ models and data, for workers
 
     def model_source(self, run_id: str | None) -> ModelSource:
         """What the panes classify with: RUN_ID's model (core `model_source`), or the base model."""
@@ -242,9 +284,12 @@ class WorkbenchApp(App[None]):
         self.set_status(message.text, message.severity)
 
     def set_status(self, text: str, severity: str = "information") -> None:
-        status = self.query_one("#status", Static)
+        found = self.query("#status").results(Static)
+        status = next(found, None)
+        if status is None:
+            return  # the app is closing: a worker's last word arrives after the screen went
         status.set_class(severity == "error", "-error")
-        status.update(Text(text))  # paths, data and errors: plain text, never markup
+        status.update(Text(("✗ " if severity == "error" else "") + text))  # plain text, never markup
 
     def on_worker_failed(self, message: WorkerFailed) -> None:
         """The one place worker failures become visible: a notification and the error line."""
@@ -258,19 +303,20 @@ class WorkbenchApp(App[None]):
             self.follow_run(message.run_id)  # the Runs charts move with it; the Train pane has its own
 
     def on_train_finished(self, message: TrainFinished) -> None:
-        colour = "error" if message.status == "failed" else "information"
-        self.set_status(f"run {message.run_id}: {message.status}" + (f" — {message.error}" if message.error else ""),
-                        colour)
-        if message.status != "failed" or message.error:
-            self.notify(f"training {message.status}: run {message.run_id}",
-                        severity="warning" if message.status != "done" else "information")
         if message.run_id:
             self.open_run(message.run_id)
+        failed = message.status == "failed"
+        self.set_status(f"run {message.run_id}: {message.status}" + (f" — {message.error}" if message.error else ""),
+                        "error" if failed else "information")  # after open_run's line: this one stays
+        if not failed or message.error:
+            self.notify(f"training {message.status}: run {message.run_id}",
+                        severity="warning" if message.status != "done" else "information")
+        self.announce(f"run {message.run_id} {message.status}", message.error or "training ended")
         self.query_one(RunsPane).action_refresh_runs()
 
     def on_send_to_predict(self, message: SendToPredict) -> None:
         self.action_show_pane("predict")
-        self.query_one(PredictPane).set_sentence(message.sentence)
+        self.query_one(PredictPane).set_sentence(message.sentence, message.label)
 
     # ------------------------------------------------------------ quitting
 
@@ -282,8 +328,7 @@ class WorkbenchApp(App[None]):
 
     def _quit_answered(self, answer: bool | None) -> None:
         if answer:
-            train = self.query_one(TrainPane)
-            train.action_stop()
+            self.query_one(TrainPane).action_stop()
             self.set_status("stopping the training at the next batch (saving a checkpoint), then quitting…")
             self.run_worker(self._exit_after_training(), name="quit", group="quit")
 
@@ -299,43 +344,10 @@ class WorkbenchApp(App[None]):
     # ------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        train = partial(self.call_pane, "train")
-        yield SystemCommand("train: start", "Start a new training with the form's settings", train("action_start"))
-        yield SystemCommand("train: start detached", "Train the form's settings in a background process that "
-                            "outlives the app (like train --detach)", train("action_start_detached"))
-        yield SystemCommand("train: stop", "Stop at the next batch, saving a checkpoint", train("action_stop"))
-        yield SystemCommand("train: resume", "Resume the chosen run from its checkpoint", train("action_resume"))
-        yield SystemCommand("train: show/hide form", "Toggle the configuration form", train("action_toggle_form"))
-        for dataset in DATASETS:
-            yield SystemCommand(f"eval: {dataset}", f"Evaluate the chosen run on {dataset}",
-                                partial(self.evaluate, dataset))
-        for split in SPLITS:
-            yield SystemCommand(f"data: {split}", f"Show the {split} split", partial(self.show_split, split))
-        yield SystemCommand("data: search", "Search sentences", partial(self.call_pane, "data", "action_search")())
-        yield SystemCommand("predict: sentence box", "Type a sentence", partial(self.action_show_pane, "predict"))
-        runs = partial(self.call_pane, "runs")
-        yield SystemCommand("runs: refresh", "List the runs again", runs("action_refresh_runs"))
-        yield SystemCommand("runs: mark", "Mark the highlighted run for comparing", runs("action_toggle_mark"))
-        yield SystemCommand("runs: compare marked", "Loss and validation MCC overlaid, differing settings",
-                            runs("action_compare"))
-        yield SystemCommand("runs: stop", "Stop the highlighted run at its next batch (detached too)",
-                            runs("action_stop_run"))
-        yield SystemCommand("runs: export CSV", "Write the highlighted run's metrics to runs/<id>/metrics.csv",
-                            runs("action_export_csv"))
-        for name in PANES:
-            yield SystemCommand(f"go: {TITLES[name]}", f"Switch to the {name} pane",
-                                partial(self.action_show_pane, name))
-        yield SystemCommand("help: keys", "Every key of the workbench", self.action_help)
-        for info in self.runs:
-            best = f"best val MCC {info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "no epoch yet"
-            yield SystemCommand(f"open run {info.id}", f"{info.status}, {best}", partial(self.pick_run, info.id))
+        from workbench.tui.commands import workbench_commands
 
-    def call_pane(self, pane: str, action: str) -> Callable[[], None]:
-        def call() -> None:
-            self.action_show_pane(pane)
-            getattr(self.pane(pane), action)()
-        return call
+        yield from super().get_system_commands(screen)
+        yield from workbench_commands(self)
 
     def evaluate(self, dataset: str) -> None:
         self.action_show_pane("evaluate")
@@ -345,12 +357,8 @@ class WorkbenchApp(App[None]):
         self.action_show_pane("data")
         self.query_one(DataPane).set_split(split)
 
-    def pick_run(self, run_id: str) -> None:
-        self.open_run(run_id)
-        self.query_one(RunsPane).show_runs()
-
 
 def make_app(model: str | None = None, data: str | None = None, runs_dir: Path | None = None,
-             run: str | None = None) -> WorkbenchApp:
+             run: str | None = None, notify: bool | None = None) -> WorkbenchApp:
     """The workbench app, for the CLI, the tests and the screenshot script alike."""
-    return WorkbenchApp(model=model, data=data, runs_dir=runs_dir, run=run)
+    return WorkbenchApp(model=model, data=data, runs_dir=runs_dir, run=run, notify=notify)

@@ -112,9 +112,32 @@ class PredictionReady(Message):
 
 @dataclass
 class SendToPredict(Message):
-    """Put a sentence into the sentence box (Enter on a misclassified sentence)."""
+    """Put a sentence into the sentence box (Enter on a misclassified sentence), with its true
+    label when it comes from a dataset (0 unacceptable, 1 acceptable)."""
 
     sentence: str
+    label: int | None = None
+
+
+@dataclass
+class SystemSampled(Message):
+    """A `workbench.core.system.SystemSample` of the machine (CPU, RAM, GPU), at most once a second."""
+
+    sample: Any
+
+
+@dataclass
+class SentenceHighlighted(Message):
+    """The cursor of a sentence table moved to ROW (an index into its rows)."""
+
+    row: int
+
+
+@dataclass
+class SentenceChosen(Message):
+    """Enter on ROW of a sentence table."""
+
+    row: int
 
 
 @dataclass
@@ -145,6 +168,7 @@ class FollowEnded(Message):
 
     run_id: str
     cancelled: bool = False
+    was_live: bool = False  # it was training when following began (its end is news: announce it)
 
 
 @dataclass

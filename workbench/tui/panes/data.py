@@ -1,41 +1,44 @@
-"""1 Data: browse a split, filter by label and source, search, stats, token lengths, WordPiece."""
+"""1 Data: browse a split, filter by label and source, search, stats, token lengths, and the
+highlighted sentence in full with its label, source and WordPiece tokens."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static, Tabs
+from textual.widgets import Input, Static, Tabs
 
-from workbench.tui.messages import DataLoaded, StatusChanged, TokenizerLoaded, TokenLengths
+from workbench.core.config import LABELS
+from workbench.tui.messages import DataLoaded, SentenceHighlighted, StatusChanged, TokenizerLoaded, TokenLengths
 from workbench.tui.panes.base import Pane
+from workbench.tui.style import tone
 from workbench.tui.widgets.charts import Histogram
+from workbench.tui.widgets.sentence_table import SentenceTable, label_cell
 
 SPLITS = ("train", "validation", "in_domain_dev", "holdout")
 LABEL_FILTERS: tuple[int | None, ...] = (None, 1, 0)
 LABEL_NAMES = {None: "all", 1: "acceptable", 0: "unacceptable"}
 
 
-def label_cell(label: int) -> Text:
-    return Text("1 ok", style="green") if label else Text("0 *", style="red")
-
-
 class DataPane(Pane):
     """The chosen split in a table, with filters, stats and a token-length histogram."""
 
     BINDINGS = [
-        Binding("s", "next_split", "Split"),
-        Binding("l", "next_label", "Label"),
-        Binding("o", "next_source", "Source"),
-        Binding("slash", "search", "Search"),
-        Binding("escape", "clear_search", "Clear", show=False),
+        Binding("s", "next_split", "Split", tooltip="next split: train, validation, in_domain_dev, holdout"),
+        Binding("l", "next_label", "Label", tooltip="label filter: all, acceptable, unacceptable"),
+        Binding("o", "next_source", "Source", tooltip="source filter: all, then each source of the split"),
+        Binding("slash", "search", "Search", tooltip="search sentences (enter keeps it, escape clears it)"),
+        Binding("t", "toggle_stats", "Stats", tooltip="show / hide the stats and token-length histogram"),
+        Binding("escape", "leave_field", "Clear search", tooltip="clear the search / leave the search box"),
     ]
+    HELP = ("↑↓ pgup/pgdn home/end browse; the box below shows the highlighted sentence whole, with its label, "
+            "source and WordPiece tokens (tab, then ↑↓ scrolls it).\n"
+            "The stats panel (counts, sources, token-length histogram) shows at 110 columns and more, or with t.")
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -54,26 +57,31 @@ class DataPane(Pane):
         with Horizontal():
             with Vertical(id="data-left"):
                 yield Static("loading CoLA…", id="data-filters")
-                yield Input(placeholder="search sentences (enter: done, escape: clear)", id="data-search",
-                            compact=True)
-                table: DataTable[Any] = DataTable(id="data-table", cursor_type="row", zebra_stripes=True)
+                yield Input(placeholder="search sentences (enter: keep, escape: clear)", id="data-search",
+                            compact=True, select_on_focus=False)
+                table = SentenceTable(id="data-table")
                 table.loading = True
                 yield table
-                yield Static("", id="data-tokens")
+                with VerticalScroll(id="data-detail"):
+                    yield Static("", id="data-tokens")
             with Vertical(id="data-right"):
                 yield Static("", id="data-stats")
                 yield Histogram("token lengths", id="data-hist")
 
+    @property
+    def table(self) -> SentenceTable:
+        return self.query_one("#data-table", SentenceTable)
+
     def on_mount(self) -> None:
         self.query_one("#data-search").display = False
-        table = self.query_one("#data-table", DataTable)
-        table.add_column("line", key="line")
-        table.add_column("src", key="source")
-        table.add_column("label", key="label")
-        table.add_column("sentence", key="sentence")
 
-    def focus_default(self) -> None:
-        self.query_one("#data-table").focus()
+    def focus_default(self, leaving_field: bool = False) -> None:
+        self.focus_on(self.table)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":
+            return self.in_field() or bool(self.search_text)
+        return True
 
     # ------------------------------------------------------------ loading (workers)
 
@@ -104,17 +112,18 @@ class DataPane(Pane):
         self.source_name = message.source
         self.lengths.clear()
         self.source_filter = None
-        table = self.query_one("#data-table")
+        table = self.table
         table.loading = False
-        if self.workbench.active_pane == "data" and (self.app.focused is None or isinstance(self.app.focused, Tabs)):
-            table.focus()
+        if self.workbench.active_pane == "data" and (self.app.focused in (None, self)
+                                                     or isinstance(self.app.focused, Tabs)):
+            table.focus()  # it was loading: the pane held the focus for it
         self.refresh_table()
         self.measure_split()
 
     def on_tokenizer_loaded(self, message: TokenizerLoaded) -> None:
         self.tokenizer = message.tokenizer
         self.measure_split()
-        self.show_tokens()
+        self.show_detail()
 
     def on_token_lengths(self, message: TokenLengths) -> None:
         self.lengths[message.split] = message.lengths
@@ -143,20 +152,18 @@ class DataPane(Pane):
         if self.cola is None:
             return
         self.shown = self.filtered()
-        table = self.query_one("#data-table", DataTable)
-        table.clear()
         rows = zip(self.shown["line"].tolist(), self.shown["source"].tolist(),
                    self.shown["label"].tolist(), self.shown["sentence"].tolist(), strict=True)
-        # Text cells: a sentence is data, never markup ("[/red]" in a sentence must not crash the table)
-        table.add_rows((str(line), Text(source), label_cell(label), Text(sentence))
-                       for line, source, label, sentence in rows)
+        self.table.set_rows(list(rows))
         total = len(self.cola[self.split])
-        search = f" · search {self.search_text!r}" if self.search_text else ""
-        self.query_one("#data-filters", Static).update(
-            f"[b]{self.split}[/b] {len(self.shown):,}/{total:,} · label {LABEL_NAMES[self.label_filter]}"
-            f" · src {escape(self.source_filter or 'all')}{escape(search)}")
+        header = Text()
+        header.append(self.split, style="bold")
+        header.append(f" {len(self.shown):,}/{total:,} · label {LABEL_NAMES[self.label_filter]}"
+                      f" · src {self.source_filter or 'all'}")
+        if self.search_text:
+            header.append(f" · search {self.search_text!r}")
+        self.query_one("#data-filters", Static).update(header)
         self.show_stats()
-        self.show_tokens()
 
     def show_stats(self) -> None:
         if self.cola is None:
@@ -165,40 +172,47 @@ class DataPane(Pane):
 
         frame = self.cola[self.split]
         stats = describe(frame, self.lengths.get(self.split))
-        lines = [f"[b]{self.split}[/b]  {stats['rows']:,} rows",
-                 f"acceptable   {stats['acceptable']:>5,} {stats['acceptable_share']:6.1%}",
-                 f"unacceptable {stats['unacceptable']:>5,} {1 - stats['acceptable_share']:6.1%}"]
+        text = Text()
+        text.append(self.split, style="bold")
+        text.append(f"  {stats['rows']:,} rows\n"
+                    f"acceptable   {stats['acceptable']:>5,} {stats['acceptable_share']:6.1%}\n"
+                    f"unacceptable {stats['unacceptable']:>5,} {1 - stats['acceptable_share']:6.1%}\n")
         if "token_lengths" in stats:
             t = stats["token_lengths"]
-            lines.append(f"tokens p50 {t['p50']} p90 {t['p90']} max {t['max']}")
+            text.append(f"tokens p50 {t['p50']} p90 {t['p90']} max {t['max']}\n")
         sources = stats["sources"]
         shown = sorted(sources.items(), key=lambda kv: -kv[1])[:6]
-        lines.append("sources: " + " ".join(f"{name} {count}" for name, count in shown)
-                     + (f" +{len(sources) - 6} more" if len(sources) > 6 else ""))
-        self.query_one("#data-stats", Static).update("\n".join(lines))
+        text.append("sources: " + " ".join(f"{name} {count}" for name, count in shown)
+                    + (f" +{len(sources) - 6} more" if len(sources) > 6 else ""))
+        self.query_one("#data-stats", Static).update(text)
 
-    def show_tokens(self) -> None:
+    def show_detail(self) -> None:
+        """The highlighted sentence whole, its label and source, and its WordPiece tokens."""
         target = self.query_one("#data-tokens", Static)
-        table = self.query_one("#data-table", DataTable)
-        if self.shown is None or not len(self.shown) or table.cursor_row >= len(self.shown):
-            target.update("")
+        table = self.table
+        if not table.row_count:
+            target.update("no sentence matches" if self.shown is not None else "")
             return
-        sentence = self.shown["sentence"].iloc[table.cursor_row]
+        line, source, label, sentence = table.get_row_at(table.cursor_row)
+        text = Text(sentence, style="bold")
+        text.append("\n")
+        text.append_text(label_cell(label))
+        text.append(f" {LABELS[label]} · source {source} · line {line}\n")
         if self.tokenizer is None:
-            target.update(Text(sentence) + Text("\ntokens: loading the tokenizer…", style="dim"))
+            target.update(text + Text("tokens: loading the tokenizer…", style=tone("muted")))
             return
         from workbench.core.model import tokenize
 
         pieces = tokenize(self.tokenizer, sentence)
-        text = Text(f"{len(pieces)} tokens", style="bold")
+        text.append(f"{len(pieces)} tokens:", style="bold")
         for token, token_id in pieces:
             text.append(f" {token}")
-            text.append(f":{token_id}", style="dim")
+            text.append(f":{token_id}", style=tone("muted"))
         target.update(text)
+        self.query_one("#data-detail", VerticalScroll).scroll_home(animate=False)
 
-    @on(DataTable.RowHighlighted, "#data-table")
-    def _row_highlighted(self) -> None:
-        self.show_tokens()
+    def on_sentence_highlighted(self, message: SentenceHighlighted) -> None:
+        self.show_detail()
 
     def action_next_split(self) -> None:
         self.set_split(SPLITS[(SPLITS.index(self.split) + 1) % len(SPLITS)])
@@ -221,12 +235,18 @@ class DataPane(Pane):
         self.source_filter = sources[(sources.index(self.source_filter) + 1) % len(sources)]
         self.refresh_table()
 
+    def action_toggle_stats(self) -> None:
+        shown = self.query_one("#data-right").display
+        self.set_class(not shown, "-stats")
+        self.set_class(shown, "-no-stats")
+
     def action_search(self) -> None:
         search = self.query_one("#data-search", Input)
         search.display = True
         search.focus()
 
-    def action_clear_search(self) -> None:
+    def action_leave_field(self) -> None:
+        """Escape: clear the search and leave the search box."""
         search = self.query_one("#data-search", Input)
         search.value = ""
         search.display = False

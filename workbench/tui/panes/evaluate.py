@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 from workbench.core.config import LABELS
 from workbench.tui.messages import EvalDone, SendToPredict, StatusChanged
 from workbench.tui.panes.base import Pane
+from workbench.tui.style import tone, toned
 
 DATASETS = ("holdout", "in_domain_dev", "validation", "train")
 
@@ -30,9 +31,11 @@ def confusion_text(confusion: list[list[int]]) -> str:
 class EvaluatePane(Pane):
     """Score a run's best model on a dataset and read its mistakes."""
 
+    HELP = "↑↓ misclassified sentences (most confident first); enter sends one to Predict with its true label"
+
     BINDINGS = [
-        Binding("e", "evaluate", "Evaluate"),
-        Binding("d", "next_dataset", "Dataset"),
+        Binding("e", "evaluate", "Evaluate", tooltip="evaluate the chosen run's best model on the dataset"),
+        Binding("d", "next_dataset", "Dataset", tooltip="next dataset: holdout, in_domain_dev, validation, train"),
     ]
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
@@ -60,9 +63,9 @@ class EvaluatePane(Pane):
         wrong.add_column("sentence", key="sentence")
         self.show_header()
 
-    def focus_default(self) -> None:
+    def focus_default(self, leaving_field: bool = False) -> None:
         self.show_header()
-        self.query_one("#eval-wrong").focus()
+        self.focus_on(self.query_one("#eval-wrong"))
 
     def show_run(self, run_id: str | None) -> None:
         self.show_header()
@@ -100,17 +103,20 @@ class EvaluatePane(Pane):
         if worker.group == "evaluate" and state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self.query_one("#eval-wrong").loading = False
             if state == WorkerState.ERROR:
-                self.query_one("#eval-metrics", Static).update(Text(f"evaluation failed: {worker.error}", style="red"))
+                self.query_one("#eval-metrics", Static).update(toned(f"evaluation failed: {worker.error}", "bad"))
 
     def on_eval_done(self, message: EvalDone) -> None:
         report = message.report
         self.report = report
         self.result_run = message.run_id
         warning = report.warning()
-        untrained = "" if message.trained else "\n[yellow]untrained model: scores are chance level[/yellow]"
-        self.query_one("#eval-metrics", Static).update(
-            f"[b]{message.dataset}[/b] n={report.n}\n[b]MCC {report.mcc:.3f}[/b] · accuracy {report.accuracy:.3f}\n"
-            f"{confusion_text(report.confusion)}" + (f"\n[red]{warning}[/red]" if warning else "") + untrained)
+        metrics = Text.assemble((message.dataset, "bold"), f" n={report.n}\n", (f"MCC {report.mcc:.3f}", "bold"),
+                                f" · accuracy {report.accuracy:.3f}\n{confusion_text(report.confusion)}")
+        if warning:
+            metrics.append(f"\n{warning}", style=tone("bad"))
+        if not message.trained:
+            metrics.append("\nuntrained model: scores are chance level", style=tone("warn"))
+        self.query_one("#eval-metrics", Static).update(metrics)
         sources = self.query_one("#eval-sources", DataTable)
         sources.clear()
         for row in report.per_source:
@@ -146,11 +152,11 @@ class EvaluatePane(Pane):
         text.append(f"true {LABELS[int(row['label'])]} · predicted {LABELS[int(row['predicted'])]}\n")
         text.append(f"logits {row['logit_unacceptable']:+.2f} {row['logit_acceptable']:+.2f} · "
                     f"p(unacc.) {row['p_unacceptable']:.3f} · p(acc.) {row['p_acceptable']:.3f}\n")
-        text.append("enter: try it in Predict", style="dim")
+        text.append("enter: try it in Predict (with its true label)", style=tone("muted"))
         detail.update(text)
 
     @on(DataTable.RowSelected, "#eval-wrong")
     def _row_selected(self) -> None:
         row = self.selected()
         if row is not None:
-            self.post_message(SendToPredict(str(row["sentence"])))
+            self.post_message(SendToPredict(str(row["sentence"]), int(row["label"])))

@@ -1,10 +1,11 @@
-"""4 Predict: a sentence box with live (debounced) probabilities, and a history."""
+"""4 Predict: a sentence box with live (debounced) probabilities, and a history, newest first,
+whose rows go back into the box with enter."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,63 +13,113 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
+from workbench.core.config import LABELS
 from workbench.tui.messages import PredictionReady, StatusChanged
 from workbench.tui.panes.base import Pane
-from workbench.tui.widgets.bars import ProbabilityBars
+from workbench.tui.style import tone, toned
+from workbench.tui.widgets.bars import ProbabilityBars, bar_order
 
 DEBOUNCE_S = 0.3
+HISTORY_SIZE = 200
+
+
+@dataclass
+class Remembered:
+    """A history entry: the model's answer, and the sentence's true label when known."""
+
+    prediction: Any  # workbench.core.predict.Prediction
+    true_label: int | None = None
+
+
+def logits_text(prediction: Any) -> str:
+    """`logits acceptable +1.234 · unacceptable -0.567`: named, in the order of the bars."""
+    return "logits " + " · ".join(f"{label} {prediction.logits[LABELS.index(label)]:+.3f}" for label in bar_order())
+
+
+def verdict(prediction: Any, true_label: int | None) -> Text:
+    if true_label is None:
+        return Text("")
+    right = prediction.label == LABELS[true_label]
+    text = Text(f"true label {LABELS[true_label]} · ")
+    text.append("✓ right" if right else "✗ wrong", style=tone("good" if right else "bad"))
+    return text
+
+
+class HistoryTable(DataTable[Any]):
+    """Sentences tried, newest first; enter puts the highlighted one back into the box."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Reuse", tooltip="put the history sentence back in the box")]
 
 
 class PredictPane(Pane):
     """Type a sentence; see what the chosen run's model thinks of it."""
 
     BINDINGS = [
-        Binding("ctrl+l", "clear_history", "Clear history"),
-        Binding("escape", "leave_box", "Leave box", show=False),
+        Binding("escape", "leave_field", "To history", tooltip="leave the sentence box for the history"),
+        Binding("ctrl+l", "clear_history", "Clear history", tooltip="clear the history (asks first)"),
+        Binding("i", "edit", "Edit", tooltip="back into the sentence box (from the history)"),
     ]
+    HELP = ("Type a sentence: the probabilities follow as you type; enter adds it to the history.\n"
+            "A sentence sent from Evaluate keeps its true label (right / wrong is shown).")
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self._debounce: Timer | None = None
-        self.history: list[Any] = []
+        self.history: list[Remembered] = []  # oldest first; the table shows it newest first
         self.latest: Any = None
+        self.given: tuple[str, int] | None = None  # a sentence sent with its true label
 
     def compose(self) -> ComposeResult:
         yield Static("", id="predict-model")
-        yield Input(placeholder="type a sentence, e.g. The book was written by John.", id="predict-input")
+        yield Input(placeholder="type a sentence, e.g. The book was written by John. (escape: history)",
+                    id="predict-input", select_on_focus=False)
         yield ProbabilityBars(id="predict-bars")
         yield Static("", id="predict-info")
-        table: DataTable[Any] = DataTable(id="predict-history", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield HistoryTable(id="predict-history", cursor_type="row", zebra_stripes=True)
+
+    @property
+    def box(self) -> Input:
+        return self.query_one("#predict-input", Input)
 
     def on_mount(self) -> None:
         table = self.query_one("#predict-history", DataTable)
         table.add_column("prediction", key="prediction")
         table.add_column("p(ok)", key="p")
+        table.add_column("true", key="true")
         table.add_column("sentence", key="sentence")
-        table.border_title = "history (enter adds)"
+        table.border_title = "history, newest first (enter: reuse)"
         self.show_run(self.workbench.current_run)
 
-    def focus_default(self) -> None:
-        self.query_one("#predict-input").focus()
+    def focus_default(self, leaving_field: bool = False) -> None:
+        self.focus_on(self.query_one("#predict-history") if leaving_field else self.box)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "edit":
+            return not self.in_field()
+        return super().check_action(action, parameters)
+
+    def action_edit(self) -> None:
+        self.box.focus()
 
     def show_run(self, run_id: str | None) -> None:
         source = self.workbench.model_source(run_id)
-        label, trained = source.label, source.finetuned
-        if trained:
-            text = f"model [b]{escape(label)}[/b]"
-        else:
-            text = (f"model [b]{escape(label)}[/b] [yellow]— UNTRAINED: its classifier head is random, so these "
-                    f"probabilities mean nothing yet; train a run (2) or open one (5)[/yellow]")
+        text = Text("model ")
+        text.append(source.label, style="bold")
+        if not source.finetuned:
+            text.append(" — UNTRAINED: its classifier head is random, so these probabilities mean nothing "
+                        "yet; train a run (2) or open one (5)", style=tone("warn"))
         self.query_one("#predict-model", Static).update(text)
-        value = self.query_one("#predict-input", Input).value
-        if value.strip():
-            self.predict(run_id, value, False)
+        if self.box.value.strip():
+            self.predict(run_id, self.box.value, False)
 
-    def set_sentence(self, sentence: str) -> None:
-        box = self.query_one("#predict-input", Input)
-        box.value = sentence
-        box.cursor_position = len(sentence)
+    def set_sentence(self, sentence: str, label: int | None = None) -> None:
+        """Put SENTENCE in the box (from Evaluate or the history), with its true LABEL when known."""
+        self.given = (sentence, label) if label is not None else None
+        self.box.value = sentence
+        self.box.cursor_position = len(sentence)
+
+    def true_label(self, sentence: str) -> int | None:
+        return self.given[1] if self.given and self.given[0] == sentence else None
 
     @on(Input.Changed, "#predict-input")
     def _changed(self, event: Input.Changed) -> None:
@@ -100,34 +151,65 @@ class PredictPane(Pane):
         self.post_message(StatusChanged("ready"))
 
     def on_prediction_ready(self, message: PredictionReady) -> None:
-        current = self.query_one("#predict-input", Input).value
-        if message.sentence != current and not message.remember:
+        if message.sentence != self.box.value and not message.remember:
             return  # an older answer arriving after a newer keystroke
         bars = self.query_one("#predict-bars", ProbabilityBars)
         info = self.query_one("#predict-info", Static)
         prediction = message.prediction
         if prediction is None:
             bars.clear()
-            info.update(Text(message.error, style="red") if message.error else "")
+            info.update(toned(message.error, "bad") if message.error else "")
             self.latest = None
             return
         self.latest = prediction
         bars.show(prediction.probabilities, prediction.label)
-        logits = " ".join(f"{value:+.3f}" for value in prediction.logits)
-        truncated = " · [yellow]truncated to the max length[/yellow]" if prediction.truncated else ""
-        caveat = "" if message.trained else " · [yellow]untrained model[/yellow]"
-        info.update(f"{prediction.tokens} tokens · logits {logits}{truncated}{caveat}")
+        true_label = self.true_label(message.sentence)
+        text = Text(f"{prediction.tokens} tokens · {logits_text(prediction)}")
+        if prediction.truncated:
+            text.append(" · truncated to the max length", style=tone("warn"))
+        if not message.trained:
+            text.append(" · untrained model", style=tone("warn"))
+        if true_label is not None:
+            text.append("\n")
+            text.append_text(verdict(prediction, true_label))
+        info.update(text)
         if message.remember:
-            self.history.append(prediction)
-            table = self.query_one("#predict-history", DataTable)
-            table.add_row(prediction.label, f"{prediction.probabilities['acceptable']:.3f}",
-                          Text(prediction.sentence))  # a sentence is data, never markup
-            table.move_cursor(row=table.row_count - 1)
+            self.history.append(Remembered(prediction, true_label))
+            del self.history[:-HISTORY_SIZE]
+            self.show_history()
 
-    def action_leave_box(self) -> None:
-        """Escape: out of the sentence box to the history, so number keys switch panes again."""
-        self.query_one("#predict-history", DataTable).focus()
+    def show_history(self) -> None:
+        table = self.query_one("#predict-history", DataTable)
+        table.clear()
+        for entry in reversed(self.history):
+            prediction, true_label = entry.prediction, entry.true_label
+            true = Text("") if true_label is None else Text(
+                LABELS[true_label][:5], style="" if prediction.label == LABELS[true_label] else tone("bad"))
+            table.add_row(prediction.label, f"{prediction.probabilities['acceptable']:.3f}", true,
+                          Text(prediction.sentence))  # a sentence is data, never markup
+        table.move_cursor(row=0)
+
+    @on(DataTable.RowSelected, "#predict-history")
+    def _reuse(self, event: DataTable.RowSelected) -> None:
+        """Enter on a history row: its sentence goes back into the box (with its true label)."""
+        event.stop()
+        if not self.history:
+            return
+        entry = self.history[len(self.history) - 1 - event.cursor_row]
+        self.set_sentence(entry.prediction.sentence, entry.true_label)
+        self.box.focus()
 
     def action_clear_history(self) -> None:
-        self.history.clear()
-        self.query_one("#predict-history", DataTable).clear()
+        if not self.history:
+            self.notify("the history is empty", timeout=2)
+            return
+        from workbench.tui.screens.confirm import Confirm
+
+        def answered(clear: bool | None) -> None:
+            if clear:
+                self.history.clear()
+                self.show_history()
+                self.notify("history cleared", timeout=2)
+
+        self.app.push_screen(Confirm(f"Clear the history ({len(self.history)} sentences)?", yes="Clear",
+                                     no="Keep"), answered)

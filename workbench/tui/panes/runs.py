@@ -1,69 +1,82 @@
-"""5 Runs: every run folder with its status and scores; the opened run's curves, followed live;
-marks for comparing runs, stop and CSV export."""
+"""5 Runs: every run folder with its status and scores, newest first; the opened run's curves,
+followed live; marks for comparing runs, details, stop and CSV export."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
 from workbench.core.events import Event
-from workbench.tui.messages import RunChosen, RunsRefreshed
+from workbench.tui.messages import RunChosen, RunsRefreshed, StatusChanged
 from workbench.tui.panes.base import Pane
-from workbench.tui.widgets.charts import LossSmoother, SeriesChart
+from workbench.tui.style import status_text, tone
+from workbench.tui.widgets.run_charts import RunCharts
 
-STATUS_STYLE = {"running": "bold cyan", "stopped": "yellow", "done": "green", "failed": "red", "new": "dim"}
-ERROR_WIDTH = 28  # of a failed run's error in the status column; the line below the table has all of it
+ERROR_WIDTH = 20  # of a failed run's error in the status column; the line below and `i` have all of it
 
 
 def score(value: float | None) -> str:
     return "—" if value is None or value < -1 else f"{value:.3f}"
 
 
-def status_text(info: Any) -> Text:
-    """The status cell: running/stopped/done/failed, a failed run with its last error."""
-    text = info.status
+def status_cell(info: Any) -> Text:
+    """The status cell: ✓ done, ▶ running, ‖ stopped, ✗ failed with the start of its error."""
+    error = ""
     if info.status == "failed" and info.error:
         error = info.error if len(info.error) <= ERROR_WIDTH else info.error[:ERROR_WIDTH - 1] + "…"
-        text = f"failed: {error}"
-    return Text(text, style=STATUS_STYLE.get(info.status, ""))
+    return status_text(info.status, error)
+
+
+def newest_first(runs: list[Any]) -> list[Any]:
+    """Latest started first; a run not started yet (just created) on top."""
+    return sorted(runs, key=lambda info: (info.started or "9999", info.id), reverse=True)
+
+
+class RunsTable(DataTable[Any]):
+    """The runs list; enter opens the highlighted run (shown in the footer)."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Open", tooltip="open the run in every pane and chart it")]
 
 
 class RunsPane(Pane):
     """The runs folder as a table, and the curves of the opened run."""
 
     BINDINGS = [
-        Binding("enter", "open_run", "Open", show=True),
-        Binding("space", "toggle_mark", "Mark"),
-        Binding("c", "compare", "Compare"),
-        Binding("x", "stop_run", "Stop"),
-        Binding("e", "export_csv", "CSV"),
-        Binding("g", "refresh_runs", "Refresh"),
+        Binding("space", "toggle_mark", "Mark", tooltip="mark / unmark the highlighted run for comparing"),
+        Binding("c", "compare", "Compare", tooltip="compare the marked runs: curves overlaid, differing settings"),
+        Binding("i", "details", "Info", tooltip="the highlighted run in full (a failure's whole reason)"),
+        Binding("x", "stop_run", "Stop", tooltip="stop the highlighted running run at its next batch"),
+        Binding("e", "export_csv", "CSV", show=False, tooltip="write its metrics to runs/<id>/metrics.csv"),
+        Binding("g", "refresh_runs(True)", "Refresh", show=False, tooltip="list the runs folder again"),
+        Binding("l", "log_scale", "Log", show=False, tooltip="loss chart on a log / linear scale"),
+        Binding("m", "smoothing", "Smooth", show=False, tooltip="cycle the loss smoothing"),
     ]
+    HELP = "newest first; ▶ is the opened run, ● a marked one; the charts show the opened run, live"
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.runs: list[Any] = []
         self.marked: list[str] = []  # in the order marked
         self.charted_run: str | None = None
-        self.smoother = LossSmoother()
+        self.cursor_run: str | None = None  # the run under the cursor, kept across refreshes
+        self.announce_refresh = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="runs-header")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="runs-detail")
-        with Horizontal(id="runs-charts"):
-            yield SeriesChart("loss", ["loss", "smoothed"], xlabel="step", markers=["dot", "braille"],
-                              id="runs-chart-loss")
-            yield SeriesChart("validation", ["mcc", "accuracy"], xlabel="epoch", markers=["hd", "hd"],
-                              id="runs-chart-val")
+        yield Static("", id="runs-caption")
+        yield RunCharts(("loss", "validation"), prefix="runs-chart", id="runs-charts")
+
+    @property
+    def charts(self) -> RunCharts:
+        return self.query_one("#runs-charts", RunCharts)
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -71,46 +84,54 @@ class RunsPane(Pane):
         table.add_column("run", key="run")
         table.add_column("status", key="status")
         table.add_column("epochs", key="epochs")
-        table.add_column("best val MCC", key="val")
-        table.add_column("holdout MCC", key="holdout")
+        table.add_column("best val", key="val")
+        table.add_column("holdout", key="holdout")
         table.add_column("model", key="model")
+        self.cursor_run = self.workbench.current_run
         self.action_refresh_runs()
 
-    def focus_default(self) -> None:
-        self.query_one("#runs-table").focus()
+    def focus_default(self, leaving_field: bool = False) -> None:
+        self.focus_on(self.query_one("#runs-table"))
 
-    def action_refresh_runs(self) -> None:
+    def action_refresh_runs(self, announce: bool = False) -> None:
+        self.announce_refresh = self.announce_refresh or announce
         self.list_runs_worker()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", name="list runs")
     def list_runs_worker(self) -> None:
         from workbench.core.runs import list_runs
 
-        self.post_message(RunsRefreshed(list_runs(self.workbench.runs_dir)))
+        self.post_message(RunsRefreshed(newest_first(list_runs(self.workbench.runs_dir))))
 
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
         self.runs = message.runs
         known = {info.id for info in self.runs}
         self.marked = [run_id for run_id in self.marked if run_id in known]
         self.show_runs()
+        if self.announce_refresh:
+            self.announce_refresh = False
+            running = sum(info.status == "running" for info in self.runs)
+            self.post_message(StatusChanged(f"runs list refreshed from {self.workbench.runs_dir}: "
+                                            f"{len(self.runs)} runs, {running} running"))
 
     def show_runs(self) -> None:
         table = self.query_one("#runs-table", DataTable)
-        previous = table.cursor_row
         table.clear()
         current = self.workbench.current_run
         for info in self.runs:
             marker = "▶ " if info.id == current else "  "
             model = info.model.rsplit("/", 1)[-1] if info.model else ""
-            table.add_row("●" if info.id in self.marked else " ", Text(marker + info.id), status_text(info),
+            table.add_row("●" if info.id in self.marked else " ", Text(marker + info.id), status_cell(info),
                           f"{info.epochs_done}/{info.epochs}", score(info.best_val_mcc), score(info.holdout_mcc),
                           Text(model), key=info.id)
-        if self.runs:
-            table.move_cursor(row=min(previous, len(self.runs) - 1))
+        ids = [info.id for info in self.runs]
+        if self.cursor_run in ids:
+            table.move_cursor(row=ids.index(str(self.cursor_run)), animate=False)
         marks = f" · {len(self.marked)} marked" if self.marked else ""
-        self.query_one("#runs-header", Static).update(
-            f"{len(self.runs)} runs in {escape(str(self.workbench.runs_dir))} · "
-            f"current: [b]{escape(current or 'none')}[/b]{escape(marks)}")
+        count = f"{len(self.runs)} run" + ("" if len(self.runs) == 1 else "s")
+        header = Text(f"{count} in {self.workbench.runs_dir} · newest first · opened, charted: ")
+        header.append(current or "none", style="bold")
+        self.query_one("#runs-header", Static).update(header + Text(marks))
         self.show_detail()
 
     def highlighted(self) -> Any:
@@ -122,22 +143,25 @@ class RunsPane(Pane):
     @on(DataTable.RowHighlighted, "#runs-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
+        info = self.highlighted()
+        if info is not None:
+            self.cursor_run = info.id
         self.show_detail()
 
     def show_detail(self) -> None:
-        """One line on the highlighted run: what it is doing, a failed run's whole error."""
+        """The highlighted run, with a failed run's whole error (wrapped); `i` shows everything."""
         info = self.highlighted()
         detail = self.query_one("#runs-detail", Static)
         if info is None:
             detail.update("no runs yet: in Train (2), s starts one here, D one in the background")
             return
-        text = Text(f"{info.id}: ")
-        text.append(info.status, style=STATUS_STYLE.get(info.status, ""))
+        text = Text(f"{info.id}: ", style="bold")
+        text.append_text(status_text(info.status))
         if info.error:
-            text.append(f" — {info.error}", style="red" if info.status == "failed" else "")
+            text.append(f" — {info.error}")
         elif info.status == "running":
             text.append(" — x stops it (a checkpoint is saved)")
-        text.append(" · charted below" if self.charted_run == info.id else " · enter charts it", style="dim")
+        text.append(" · i details" + ("" if self.charted_run == info.id else " · enter opens it"), style=tone("muted"))
         detail.update(text)
 
     @on(DataTable.RowSelected, "#runs-table")
@@ -153,39 +177,45 @@ class RunsPane(Pane):
         self.post_message(RunChosen(info.id))
 
     def show_run(self, run_id: str | None) -> None:
+        self.cursor_run = run_id or self.cursor_run
         self.show_runs()
+
+    def action_details(self) -> None:
+        info = self.highlighted()
+        if info is None:
+            return
+        from workbench.tui.screens.run_detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(info))
 
     # ------------------------------------------------------------ the followed run's curves
 
     def start_following(self, run_id: str | None) -> None:
         """The app follows RUN_ID: its events replace what the charts showed."""
         self.charted_run = run_id
-        self.smoother = LossSmoother()
-        for chart in self.query(SeriesChart):
-            chart.clear_series()
+        self.charts.clear()
+        caption = Text("charts: ")
+        caption.append(f"run {run_id}" if run_id else "no run opened (enter opens the highlighted one)", style="bold")
+        self.query_one("#runs-caption", Static).update(caption)
         self.show_detail()
 
     def add_events(self, run_id: str, events: list[Event]) -> None:
         if run_id != self.charted_run:
             return
-        loss = self.query_one("#runs-chart-loss", SeriesChart)
-        validation = self.query_one("#runs-chart-val", SeriesChart)
-        for event in events:
-            if event["kind"] == "step":
-                step, value = float(event["step"]), float(event["loss"])
-                loss.add("loss", step, value)
-                loss.add("smoothed", step, self.smoother.add(value))
-            elif event["kind"] == "epoch":
-                validation.add("mcc", float(event["epoch"]), float(event["val_mcc"]))
-                validation.add("accuracy", float(event["epoch"]), float(event["val_accuracy"]))
-            elif event["kind"] in ("start", "end"):
-                if event["kind"] == "start" and not event["resumed_at_step"]:
-                    self.smoother = LossSmoother()
-                self.action_refresh_runs()  # the status column changes
+        self.charts.add_events(events)
+        if any(event["kind"] in ("start", "end") for event in events):
+            self.action_refresh_runs()  # the status column changes
+
+    def action_log_scale(self) -> None:
+        self.post_message(StatusChanged(self.charts.toggle_log()))
+
+    def action_smoothing(self) -> None:
+        self.post_message(StatusChanged(self.charts.cycle_smoothing()))
 
     # ------------------------------------------------------------ marks, compare, stop, export
 
     def action_toggle_mark(self) -> None:
+        """Mark or unmark the highlighted run; the cursor stays (down arrow to the next one)."""
         info = self.highlighted()
         if info is None:
             return
@@ -193,16 +223,13 @@ class RunsPane(Pane):
             self.marked.remove(info.id)
         else:
             self.marked.append(info.id)
-        table = self.query_one("#runs-table", DataTable)
-        row = table.cursor_row
         self.show_runs()
-        table.move_cursor(row=min(row + 1, len(self.runs) - 1))  # mark the next one with another space
 
     def action_compare(self) -> None:
         if len(self.marked) < 2:
             self.notify("mark two or more runs with space, then press c", severity="warning")
             return
-        from workbench.tui.widgets.compare import CompareScreen
+        from workbench.tui.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(self.workbench.runs_dir, list(self.marked)))
 

@@ -1,4 +1,5 @@
-"""2 Train: the config form (validated as typed), start/stop/resume, live charts, progress, log."""
+"""2 Train: the config form (validated as typed), start/stop/resume, live charts, progress, log,
+early-stopping state and a system line (CPU, RAM, GPU)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,32 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-from textual import on, work
+from rich.text import Text
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Input, Label, RichLog, Static
+from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.core.config import TrainConfig, parse_field
 from workbench.core.events import EndEvent, EpochEvent, Event, StepEvent
-from workbench.tui.messages import DetachedStarted, StatusChanged, TrainEvent, TrainFinished, TrainProgress
+from workbench.tui.messages import (
+    DetachedStarted,
+    StatusChanged,
+    SystemSampled,
+    TrainEvent,
+    TrainFinished,
+    TrainProgress,
+)
 from workbench.tui.panes.base import Pane
-from workbench.tui.widgets.charts import LossSmoother, SeriesChart
+from workbench.tui.style import status_text, tone, toned
+from workbench.tui.widgets.log import TextLog
+from workbench.tui.widgets.run_charts import RunCharts
 
 FORM_FIELDS = [f.name for f in fields(TrainConfig) if f.name != "extra"]
+END_HINTS = {"done": "evaluate it in 3, try sentences in 4", "stopped": "r resumes from the checkpoint",
+             "failed": "r resumes from the last checkpoint"}
 
 
 def format_duration(seconds: float | None) -> str:
@@ -34,17 +46,30 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def patience_text(patience: int, epochs_since_best: int) -> str:
+    """Early stopping: how many more epochs without a better validation MCC it allows."""
+    if not patience:
+        return ""
+    return f"patience {max(0, patience - epochs_since_best)}/{patience} left"
+
+
 class TrainPane(Pane):
     """Configure, start, watch, stop and resume one training at a time."""
 
     BINDINGS = [
-        Binding("s", "start", "Start"),
-        Binding("D", "start_detached", "Background"),
-        Binding("x", "stop", "Stop"),
-        Binding("r", "resume", "Resume"),
-        Binding("c", "toggle_form", "Form"),
-        Binding("escape", "leave_form", "Leave form", show=False),
+        Binding("s", "start", "Start", tooltip="start a training with the form's settings (enter in a field too)"),
+        Binding("D", "start_detached", "Detach",
+                tooltip="start it in a background process that outlives the app (like train --detach)"),
+        Binding("x", "stop", "Stop", tooltip="stop at the next batch, saving a checkpoint (a followed run too)"),
+        Binding("r", "resume", "Resume", tooltip="resume the chosen run from its checkpoint"),
+        Binding("c", "toggle_form", "Form", tooltip="show / hide the settings form (tab enters it)"),
+        Binding("l", "log_scale", "Log", show=False, tooltip="loss chart on a log / linear scale"),
+        Binding("m", "smoothing", "Smooth", show=False,
+                tooltip="cycle the loss smoothing (off, 0.6, 0.8, 0.9, 0.95, 0.99)"),
     ]
+    HELP = ("The header: epoch, step, ETA; loss, speed, early-stopping patience left; device, CPU, RAM and GPU.\n"
+            "Charts: loss (• raw, ⣿ smoothed), validation MCC (⣿) and accuracy (•) with ★ at the best epoch, "
+            "learning rate, gradient norm (under 70 columns: loss and validation only).")
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -53,11 +78,13 @@ class TrainPane(Pane):
         self.training_run: str | None = None
         self.problems: dict[str, str] = {}
         self.progress: StepEvent | None = None
-        self.smoother = LossSmoother()
         self.memory = ""
         self.device = ""
+        self.system = ""
+        self.patience = 0
         self.state = "idle"  # idle, starting, running, stopping
         self.following: str | None = None  # a run training in another process, followed by the app
+        self.headline: Text = Text("no training yet: check the form, then press s (or enter in a field)")
         self.last_status = ""
 
     @property
@@ -65,7 +92,9 @@ class TrainPane(Pane):
         return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
     def compose(self) -> ComposeResult:
-        yield Static("no training yet: check the form, then press s (or enter in a field)", id="train-progress")
+        header = Static("", id="train-progress")
+        header.can_focus = True  # the pane's keys live here: focusing the pane would restyle all its widgets
+        yield header
         with Horizontal(id="train-body"):
             with Vertical(id="train-form"):
                 yield Static("", id="form-problems")
@@ -77,24 +106,40 @@ class TrainPane(Pane):
                         with Horizontal(classes="form-row"):
                             yield Label(name, classes="form-label")
                             yield Input(str(defaults[name]), id=f"field-{name}", compact=True,
-                                        classes="form-input")
-            with Vertical(id="train-charts"):
-                with Horizontal(classes="chart-row"):
-                    yield SeriesChart("loss per batch", ["loss", "smoothed"], xlabel="step",
-                                      markers=["dot", "braille"], id="chart-loss")
-                    yield SeriesChart("learning rate", ["lr"], xlabel="step", id="chart-lr")
-                with Horizontal(classes="chart-row"):
-                    yield SeriesChart("validation", ["mcc", "accuracy"], xlabel="epoch", markers=["hd", "hd"],
-                                      id="chart-val")
-                    yield RichLog(id="train-log", wrap=True, markup=True, max_lines=500, min_width=20)
+                                        classes="form-input", select_on_focus=False)
+            with Horizontal(id="train-main"):
+                yield RunCharts(prefix="chart", id="train-charts")
+                yield TextLog(id="train-log")
+
+    @property
+    def charts(self) -> RunCharts:
+        return self.query_one("#train-charts", RunCharts)
 
     def on_mount(self) -> None:
+        self.set_class(True, "-form")
         self.set_config(self.workbench.initial_config())
         self.validate_form()
+        self.show_progress()
+        self.set_interval(1.0, self.sample_system)
 
-    def focus_default(self) -> None:
-        # The pane itself, not a field: number keys keep switching panes; tab enters the form.
-        self.focus()
+    def focus_default(self, leaving_field: bool = False) -> None:
+        # Not a field: number keys keep switching panes; tab enters the form. The header, not the pane:
+        # a focus change restyles the focused widget's subtree (70 widgets for the pane, under 0.1 s here).
+        self.focus_on(self.query_one("#train-progress"))
+
+    # ------------------------------------------------------------ the system line
+
+    def sample_system(self) -> None:
+        if self.workbench.active_pane == "train" or self.is_training:
+            self.system_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="system", name="system monitor")
+    def system_worker(self) -> None:
+        self.post_message(SystemSampled(self.workbench.system_monitor().sample()))
+
+    def on_system_sampled(self, message: SystemSampled) -> None:
+        self.system = message.sample.describe()
+        self.show_progress()
 
     # ------------------------------------------------------------ the form
 
@@ -104,6 +149,7 @@ class TrainPane(Pane):
             field = self.query_one(f"#field-{name}", Input)
             field.value = str(values[name])
             field.cursor_position = 0  # show the start of long values (model paths)
+        self.patience = config.patience
 
     def read_form(self) -> tuple[TrainConfig | None, dict[str, str]]:
         """The config the form describes, or the problems by field."""
@@ -125,9 +171,27 @@ class TrainPane(Pane):
         _, self.problems = self.read_form()
         for name in FORM_FIELDS:
             self.query_one(f"#field-{name}", Input).set_class(name in self.problems, "-invalid")
-        text = "\n".join(f"[b]{name}[/b]: {problem}" for name, problem in self.problems.items())
-        self.query_one("#form-problems", Static).update(
-            f"[red]{text}[/red]" if text else "[green]valid: enter starts[/green]")
+        if self.problems:
+            text = Text()
+            for name, problem in self.problems.items():
+                text.append(f"✗ {name}", style=tone("bad"))
+                text.append(f": {problem}\n")
+            text.rstrip()
+        else:
+            text = toned("✓ valid: enter starts", "good")
+        self.query_one("#form-problems", Static).update(text)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # Entering a field puts the cursor after its value (nothing selected: a digit typed is added,
+        # never replaces the value; ctrl+u clears it)
+        if isinstance(event.widget, Input):
+            event.widget.cursor_position = len(event.widget.value)
+        for row in self.query(".form-row"):  # its label marked (reverse): the focus shows without colour
+            row.set_class(row is event.widget.parent, "-focused")
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if isinstance(event.widget, Input) and event.widget.parent is not None:
+            event.widget.parent.set_class(False, "-focused")
 
     @on(Input.Changed, ".form-input")
     def _field_changed(self) -> None:
@@ -138,47 +202,56 @@ class TrainPane(Pane):
         self.action_start()
 
     def action_toggle_form(self) -> None:
-        form = self.query_one("#train-form")
-        form.display = not form.display
-        self.focus()  # the pane keeps the keys; tab enters the form
+        self.show_form(not self.query_one("#train-form").display)
+        self.focus_default()  # the pane keeps the keys; tab enters the form
 
-    def action_leave_form(self) -> None:
-        self.focus()
+    def show_form(self, shown: bool) -> None:
+        """The form beside the charts; under 110 columns the log gives way to it."""
+        self.query_one("#train-form").display = shown
+        self.set_class(shown, "-form")
+
+    def action_log_scale(self) -> None:
+        self.post_message(StatusChanged(self.charts.toggle_log()))
+
+    def action_smoothing(self) -> None:
+        self.post_message(StatusChanged(self.charts.cycle_smoothing()))
 
     # ------------------------------------------------------------ start, stop, resume
+
+    def form_config(self) -> TrainConfig | None:
+        config, problems = self.read_form()
+        if config is None:
+            self.validate_form()
+            self.notify(f"not started: fix {', '.join(problems)}", severity="error")
+        return config
 
     def action_start(self) -> None:
         if self.is_training:
             self.notify("a training is already running: stop it first (x)", severity="warning")
             return
-        config, problems = self.read_form()
+        config = self.form_config()
         if config is None:
-            self.validate_form()
-            names = ", ".join(problems)
-            self.notify(f"not started: fix {names}", severity="error")
             return
         from workbench.core.runs import new_run_id
 
         runs_dir = self.workbench.runs_dir
-        run_id = new_run_id(runs_dir)
-        self.launch(config, runs_dir / run_id, resume=False)
+        self.launch(config, runs_dir / new_run_id(runs_dir), resume=False)
 
     def action_start_detached(self) -> None:
         """Start the form's config as a background process, as `workbench train --detach` does:
         it outlives the app; the app follows it (x stops it, with a checkpoint)."""
-        config, problems = self.read_form()
+        config = self.form_config()
         if config is None:
-            self.validate_form()
-            self.notify(f"not started: fix {', '.join(problems)}", severity="error")
             return
         from workbench.core.runs import new_run_id
 
         runs_dir = self.workbench.runs_dir
         run_dir = runs_dir / new_run_id(runs_dir)
         run_dir.mkdir(parents=True, exist_ok=True)  # claims the id at once: a second D gets another
-        self.show_progress(f"run {run_dir.name}: starting in the background…")
-        self.query_one("#train-form").display = False
-        self.focus()
+        self.patience = config.patience
+        self.set_headline(f"run {run_dir.name}: starting in the background…")
+        self.show_form(False)
+        self.focus_default()
         self.post_message(StatusChanged(f"starting {run_dir.name} in the background"))
         self.launch_detached(config, run_dir)
 
@@ -208,14 +281,17 @@ class TrainPane(Pane):
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         self.stop_event = threading.Event()
         self.training_run = run_dir.name
+        self.workbench.own_runs.add(run_dir.name)
+        self.patience = config.patience
         self.state = "starting"
         if not resume:
             self.clear_charts()
-        self.log_line(f"[b]{'resuming' if resume else 'starting'}[/b] run {run_dir.name}: loading the model…")
+        self.log_line(Text.assemble(("resuming" if resume else "starting", "bold"),
+                                    f" run {run_dir.name}: loading the model…"))
         self.progress = None
-        self.show_progress(f"run {run_dir.name}: loading data and model…")
-        self.query_one("#train-form").display = False
-        self.focus()
+        self.set_headline(f"run {run_dir.name}: loading data and model…")
+        self.show_form(False)
+        self.focus_default()
         self.worker = self.run_training(config, run_dir, resume, self.stop_event)
         self.post_message(StatusChanged(f"training {run_dir.name}"))
 
@@ -228,7 +304,7 @@ class TrainPane(Pane):
             return
         self.stop_event.set()
         self.state = "stopping"
-        self.show_progress(f"run {self.training_run}: stopping at the next batch (a checkpoint is saved)…")
+        self.set_headline(f"run {self.training_run}: stopping at the next batch (a checkpoint is saved)…", "warn")
 
     def stop_followed(self) -> None:
         """Ask the followed run (another process) to stop at its next batch: core `stop_run`."""
@@ -239,7 +315,7 @@ class TrainPane(Pane):
         except RunError as err:
             self.notify(str(err), severity="error")
             return
-        self.show_progress(f"run {self.following}: stopping at the next batch (a checkpoint is saved)…")
+        self.set_headline(f"run {self.following}: stopping at the next batch (a checkpoint is saved)…", "warn")
         self.notify(f"{self.following}: stopping at the next batch (a checkpoint is saved first)")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="training")
@@ -270,36 +346,28 @@ class TrainPane(Pane):
             return
         self.state = "idle"
         error = str(worker.error) if worker.error else "cancelled"
-        self.log_line(f"[red]training failed: {escape(str(error))}[/red]")
-        self.show_progress(f"[red]run {self.training_run} failed: {escape(str(error))}[/red] — fix and press s or r")
+        self.log_line(toned(f"training failed: {error}", "bad"))
+        self.set_headline(f"run {self.training_run} failed: {error} — fix and press s or r", "bad")
         self.post_message(TrainFinished(self.training_run or "", "failed", error))
 
     # ------------------------------------------------------------ events from the worker
 
     def on_train_progress(self, message: TrainProgress) -> None:
-        loss_chart = self.query_one("#chart-loss", SeriesChart)
-        lr_chart = self.query_one("#chart-lr", SeriesChart)
-        for event in message.steps:
-            self.add_step(event, loss_chart, lr_chart)
+        self.charts.add_events(message.steps)
         if message.steps:
             self.progress = message.steps[-1]
         self.memory = message.memory or self.memory
         if self.state == "starting":
             self.state = "running"
-        if self.state != "stopping":
-            self.show_progress()
-
-    def add_step(self, event: StepEvent, loss_chart: SeriesChart, lr_chart: SeriesChart) -> None:
-        step, loss = float(event["step"]), float(event["loss"])
-        loss_chart.add("loss", step, loss)
-        loss_chart.add("smoothed", step, self.smoother.add(loss))
-        lr_chart.add("lr", step, float(event["lr"]))
+            self.set_headline(f"run {self.training_run}: training · x stops (with a checkpoint)")
+        self.show_progress()
 
     def on_train_event(self, message: TrainEvent) -> None:
+        self.charts.add_events([message.event])
         self.handle_event(message.event)
 
     def handle_event(self, event: Event) -> None:
-        """A low-rate event (start, epoch, log, checkpoint, end) of the shown run."""
+        """A low-rate event (start, epoch, log, checkpoint, end) of the shown run, for the log."""
         if event["kind"] == "start":
             self.device = event["device"]
             resumed = event["resumed_at_step"]
@@ -308,29 +376,27 @@ class TrainPane(Pane):
                           f"{event['precision']}" + (f"; resumed at step {resumed}" if resumed else ""))
             self.state = "running" if self.state == "starting" else self.state
         elif event["kind"] == "epoch":
-            self.add_epoch(event)
             self.log_line(epoch_line(event))
+            self.show_progress()
         elif event["kind"] == "log":
-            self.log_line(escape(event["message"]))
+            self.log_line(event["message"])
         elif event["kind"] == "checkpoint":
-            self.log_line(f"[dim]checkpoint at step {event['step']}[/dim]")
+            self.log_line(toned(f"checkpoint at step {event['step']}", "muted"))
         elif event["kind"] == "end":
             self.log_line(end_line(event))
-
-    def add_epoch(self, event: EpochEvent) -> None:
-        chart = self.query_one("#chart-val", SeriesChart)
-        epoch = float(event["epoch"])
-        chart.add("mcc", epoch, float(event["val_mcc"]))
-        chart.add("accuracy", epoch, float(event["val_accuracy"]))
 
     def on_train_finished(self, message: TrainFinished) -> None:
         if self.state == "idle" and message.status == "failed":
             return  # already reported by worker_state_changed
         self.state = "idle"
-        colour = {"done": "green", "stopped": "yellow"}.get(message.status, "red")
-        extra = {"done": "evaluate it in 3, try sentences in 4",
-                 "stopped": "r resumes from the checkpoint"}.get(message.status, message.error)
-        self.show_progress(f"[{colour}]run {message.run_id} {message.status}[/{colour}] — {extra}")
+        self.show_end(message.run_id, message.status, message.error)
+
+    def show_end(self, run_id: str, status: str, error: str = "") -> None:
+        headline = Text(f"run {run_id} ")
+        headline.append_text(status_text(status))
+        headline.append(f" — {error if status == 'failed' and error else END_HINTS.get(status, '')}")
+        self.headline = headline
+        self.show_progress()
 
     # ------------------------------------------------------------ showing a run
 
@@ -346,11 +412,12 @@ class TrainPane(Pane):
             self.validate_form()
         self.training_run = run_id
         self.following = None
-        if RunLock.is_locked(run_dir):  # training in another process: the app follows its metrics
+        self.show_form(False)  # the run's charts; c shows its settings
+        if run_dir.is_dir() and RunLock.is_locked(run_dir):  # training in another process: followed
             self.following = run_id
             self.clear_charts()
             self.progress = None
-            self.show_progress(f"run {run_id}: training in another process; following it (x stops it)…")
+            self.set_headline(f"run {run_id}: training in another process; following it (x stops it)…")
             return
         self.load_history(run_dir)
 
@@ -358,16 +425,14 @@ class TrainPane(Pane):
         """Events of the followed run, read from its metrics.jsonl: the history, then live."""
         if run_id != self.following or self.is_training:
             return
-        loss_chart = self.query_one("#chart-loss", SeriesChart)
-        lr_chart = self.query_one("#chart-lr", SeriesChart)
+        self.charts.add_events(events)
         for event in events:
             if event["kind"] == "step":
-                self.add_step(event, loss_chart, lr_chart)
                 self.progress = event
             else:
                 self.handle_event(event)
-        if self.progress and "stopping" not in self.last_status:
-            self.show_progress(prefix=f"run {run_id} (background)")
+        if self.progress and "stopping" not in self.headline.plain:
+            self.set_headline(f"run {run_id}: training in the background · x stops it")
 
     def follow_ended(self, run_id: str) -> None:
         if run_id != self.following:
@@ -376,77 +441,81 @@ class TrainPane(Pane):
 
         self.following = None
         info = run_info(self.workbench.runs_dir / run_id)
-        colour = {"done": "green", "stopped": "yellow"}.get(info.status, "red")
-        extra = {"done": "evaluate it in 3", "stopped": "r resumes from the checkpoint"}.get(info.status, info.error)
-        self.show_progress(f"[{colour}]run {run_id} {info.status}[/{colour}] — {extra}")
+        self.show_end(run_id, info.status, info.error)
 
     def load_history(self, run_dir: Path) -> None:
         from workbench.core.runs import read_metrics, run_info
 
         self.clear_charts()
-        loss_chart = self.query_one("#chart-loss", SeriesChart)
-        lr_chart = self.query_one("#chart-lr", SeriesChart)
+        events = read_metrics(run_dir)
+        self.charts.add_events(events)
         last_step: StepEvent | None = None
-        for event in read_metrics(run_dir):
-            if event["kind"] == "start":
-                self.device = event["device"]
-            elif event["kind"] == "step":
-                self.add_step(event, loss_chart, lr_chart)
+        for event in events:
+            if event["kind"] == "step":
                 last_step = event
-            elif event["kind"] == "epoch":
-                self.add_epoch(event)
-                self.log_line(epoch_line(event))
-            elif event["kind"] == "end":
-                self.log_line(end_line(event))
+            elif event["kind"] != "checkpoint":
+                self.handle_event(event)  # the log as it was written: start, epochs, messages, end
         self.progress = last_step
         info = run_info(run_dir)
-        hint = {"stopped": "r resumes", "failed": "r resumes from the last checkpoint",
-                "done": "finished"}.get(info.status, "")
-        self.show_progress(f"run {run_dir.name}: {info.status} · {hint}" if not last_step else None,
-                           prefix=f"run {run_dir.name} ({info.status}; {hint})")
+        headline = Text(f"run {run_dir.name} ")
+        headline.append_text(status_text(info.status))
+        hint = END_HINTS.get(info.status, "")
+        self.headline = headline + Text(f" · {hint}" if hint else "")
+        self.show_progress()
 
     def clear_charts(self) -> None:
-        for chart in self.query(SeriesChart):
-            chart.clear_series()
-        self.smoother = LossSmoother()
-        self.query_one("#train-log", RichLog).clear()
+        self.charts.clear()
+        self.query_one("#train-log", TextLog).clear()
 
-    # ------------------------------------------------------------ progress line
+    # ------------------------------------------------------------ the header: 3 lines, most important first
 
-    def show_progress(self, text: str | None = None, prefix: str | None = None) -> None:
-        if text is None:
-            p = self.progress
-            if not p:
-                return
-            head = prefix or f"run {self.training_run}"
-            text = (f"{head} · epoch {p['epoch']}/{self.epochs_total()} · step {p['step']}/"
-                    f"{p['total_steps']} · loss {p['loss']:.3f}\n"
-                    f"elapsed {format_duration(p['elapsed_s'])} · ETA {format_duration(p['eta_s'])} · "
-                    f"{p['sentences_per_s']:.0f} sent/s · {self.device or 'device ?'}"
-                    + (f" · {self.memory}" if self.memory else ""))
-        self.last_status = text
+    def set_headline(self, text: str, kind: str = "") -> None:
+        self.headline = toned(text, kind)
+        self.show_progress()
+
+    def show_progress(self) -> None:
+        lines = [self.headline, Text(self.progress_line()), Text(self.machine_line())]
+        text = Text("\n").join(lines)
+        self.last_status = text.plain
         self.query_one("#train-progress", Static).update(text)
+
+    def progress_line(self) -> str:
+        p = self.progress
+        if not p:
+            return "epoch — · step — · ETA —"
+        parts = [f"epoch {p['epoch']}/{self.epochs_total()}", f"step {p['step']}/{p['total_steps']}",
+                 f"ETA {format_duration(p['eta_s'])}", f"loss {p['loss']:.3f}",
+                 patience_text(self.patience, self.charts.series.epochs_since_best),
+                 f"{p['sentences_per_s']:.0f} sent/s", f"{format_duration(p['elapsed_s'])} elapsed"]
+        return " · ".join(part for part in parts if part)
+
+    def machine_line(self) -> str:
+        return " · ".join(part for part in (self.device, self.memory, self.system) if part)
 
     def epochs_total(self) -> str:
         if self.progress is None or not self.progress["steps_per_epoch"]:
             return "?"
         return str(self.progress["total_steps"] // self.progress["steps_per_epoch"])
 
-    def log_line(self, text: str) -> None:
-        self.query_one("#train-log", RichLog).write(text)
+    def log_line(self, text: Text | str) -> None:
+        self.query_one("#train-log", TextLog).write(text)
 
 
-def epoch_line(event: EpochEvent) -> str:
-    best = " [green]★[/green]" if event["best"] else ""
-    return (f"epoch {event['epoch']}: MCC {event['val_mcc']:.3f}{best} acc "
-            f"{event['val_accuracy']:.3f} loss {event['train_loss']:.3f}/{event['val_loss']:.3f}")
+def epoch_line(event: EpochEvent) -> Text:
+    """`ep 3 MCC 0.412★ acc 0.701 loss 0.41/0.52`: the number it exists for first, ★ a new best."""
+    line = Text(f"ep {event['epoch']} ")
+    line.append(f"MCC {event['val_mcc']:.3f}", style="bold")
+    if event["best"]:
+        line.append("★", style=tone("good"))
+    line.append(f" acc {event['val_accuracy']:.3f} loss {event['train_loss']:.2f}/{event['val_loss']:.2f}")
+    return line
 
 
-def end_line(event: EndEvent) -> str:
+def end_line(event: EndEvent) -> Text:
     status = event["status"]
     if status == "done" and "holdout_mcc" in event:
-        return (f"[b]done[/b]: holdout MCC {event['holdout_mcc']:.3f} · "
-                f"acc {event.get('holdout_accuracy', 0.0):.3f}")
+        return Text.assemble(("done", "bold"), f": holdout MCC {event['holdout_mcc']:.3f} · "
+                             f"acc {event.get('holdout_accuracy', 0.0):.3f}")
     if status == "failed":
-        return f"[red]failed: {escape(str(event.get('error')))}[/red]"
-    return f"[b]{status}[/b] at step {event.get('step')}"
+        return toned(f"failed: {event.get('error')}", "bad")
+    return Text.assemble((status, "bold"), f" at step {event.get('step')}")

@@ -1,4 +1,4 @@
-"""Horizontal probability bars for the two CoLA labels."""
+"""Horizontal probability bars for the two CoLA labels, acceptable first."""
 
 from __future__ import annotations
 
@@ -6,23 +6,29 @@ from rich.text import Text
 from textual.widget import Widget
 
 from workbench.core.config import LABELS
+from workbench.tui.style import tone
+
+TONES = {"acceptable": "good", "unacceptable": "bad"}
+
+
+def bar_order() -> tuple[str, ...]:
+    """The labels top to bottom (and the order logits are printed in): acceptable first."""
+    return tuple(reversed(LABELS))
 
 
 def bar_line(label: str, probability: float, width: int, style: str = "") -> Text:
-    """`label  ████████░░░░  0.734`: a bar WIDTH cells wide, filled by PROBABILITY."""
+    """`label  ████████░░░░  73.4%`: a bar WIDTH cells wide, filled by PROBABILITY."""
     probability = min(1.0, max(0.0, probability))
     filled = round(probability * width)
     line = Text(f"{label:<13}")
     line.append("█" * filled, style=style)
-    line.append("░" * (width - filled), style="dim")
+    line.append("░" * (width - filled), style=tone("muted"))
     line.append(f" {probability:6.1%}")
     return line
 
 
 class ProbabilityBars(Widget):
     """Softmax probability of each label as a bar, and the predicted label."""
-
-    DEFAULT_CSS = "ProbabilityBars { height: 3; }"
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -40,13 +46,12 @@ class ProbabilityBars(Widget):
     def render(self) -> Text:
         width = max(10, self.size.width - 22)
         text = Text()
-        styles = {"acceptable": "green", "unacceptable": "red"}
-        for label in reversed(LABELS):  # acceptable first
-            text.append_text(bar_line(label, self.probabilities.get(label, 0.0), width, styles[label]))
+        for label in bar_order():
+            text.append_text(bar_line(label, self.probabilities.get(label, 0.0), width, tone(TONES[label])))
             text.append("\n")
         if self.predicted:
             text.append("prediction: ")
-            text.append(self.predicted, style="bold " + styles.get(self.predicted, ""))
+            text.append(self.predicted, style="bold " + tone(TONES.get(self.predicted, "")))
         else:
-            text.append("prediction: —", style="dim")
+            text.append("prediction: —", style=tone("muted"))
         return text

@@ -1,39 +1,113 @@
 """Plotext charts that keep their own bounded series and redraw on a timer (about 4 Hz).
 
 Data arrives at any rate through `add`; the chart only marks itself dirty. A timer
-redraws at most REDRAW_HZ times a second, so a fast training never floods the screen.
+redraws at most REDRAW_HZ times a second, so a fast training never floods the screen,
+and a redraw draws at most a few points per column (a 5,000-point window costs what
+a 200-point one does). The built picture is kept until the data or the size change:
+showing a pane again costs nothing.
+
+Readable without colour and at a glance: integer ticks for steps, epochs and counts,
+scientific notation for tiny values (learning rates), the legend in the title line
+(never over the data), a marker per series.
 """
 
 from __future__ import annotations
 
-import os
+import math
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 REDRAW_HZ = 4.0
 MAX_POINTS = 5000
 SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected
+SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)  # what the smoothing key cycles through
+GLYPHS = {"braille": "⣿", "dot": "•", "hd": "▞", "fhd": "▟", "sd": "█"}  # a marker's look, for legends
+
+Point = tuple[float, float]
 
 
-class LossSmoother:
-    """Bias-corrected exponential moving average, as TensorBoard draws smoothed curves."""
-
-    def __init__(self, beta: float = SMOOTHING):
-        self.beta = beta
-        self.average = 0.0
-        self.count = 0
-
-    def add(self, value: float) -> float:
-        self.count += 1
-        self.average = self.beta * self.average + (1 - self.beta) * value
-        return self.average / (1 - self.beta ** self.count)
+def smooth(values: Sequence[float], beta: float) -> list[float]:
+    """Bias-corrected exponential moving average, as TensorBoard draws smoothed curves (beta 0: the values)."""
+    if beta <= 0:
+        return list(values)
+    average, out = 0.0, []
+    for count, value in enumerate(values, start=1):
+        average = beta * average + (1 - beta) * value
+        out.append(average / (1 - beta ** count))
+    return out
 
 
-def _theme() -> str:
-    return "clear" if os.environ.get("NO_COLOR") else "auto"
+def thin(points: Sequence[Point], buckets: int, extremes: bool = False) -> list[Point]:
+    """At most about BUCKETS points (2 per bucket with EXTREMES: its lowest and highest, so that
+    noise stays visible); the last point is always kept."""
+    if len(points) <= max(buckets, 2) * (2 if extremes else 1):
+        return list(points)
+    size = len(points) / buckets
+    out: list[Point] = []
+    for b in range(buckets):
+        chunk = points[int(b * size):int((b + 1) * size)]
+        if not chunk:
+            continue
+        if extremes:
+            low, high = min(chunk, key=lambda p: p[1]), max(chunk, key=lambda p: p[1])
+            out.extend(sorted({low, high}))
+        else:
+            out.append(chunk[-1])
+    if out[-1] != points[-1]:
+        out.append(points[-1])
+    return out
+
+
+def nice_step(span: float, count: int) -> float:
+    """A 1, 2 or 5 times a power of ten that cuts SPAN into at most COUNT parts."""
+    raw = span / max(count, 1)
+    if raw <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= raw:
+            return factor * power
+    return 10 * power
+
+
+def integer_ticks(low: float, high: float, count: int) -> list[int]:
+    """Whole-number ticks from LOW to HIGH, at most about COUNT of them (the ends when few fit)."""
+    first, last = math.ceil(low), math.floor(high)
+    if last <= first:
+        return [first] if first <= high else [round(low)]
+    step = max(1, int(nice_step(last - first, max(count, 1))))
+    ticks = [t for t in range(first - first % step, last + 1, step) if first <= t <= last]
+    return ticks if len(ticks) >= 2 else [first, last]
+
+
+def value_ticks(low: float, high: float, count: int) -> list[float]:
+    """Round ticks from LOW to HIGH, at most about COUNT (at least 2: the ends, rounded, when few fit)."""
+    if high <= low:
+        return [low]
+    step = nice_step(high - low, max(count, 1))
+    ticks, value = [], math.ceil(low / step) * step
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    if len(ticks) < 2:
+        ticks = [float(f"{low:.2g}"), float(f"{high:.2g}")]
+    return ticks
+
+
+def format_tick(value: float, scientific: bool = False) -> str:
+    """`3e-5`, `2.5e-5` for tiny values (never `0.0000321`); `1910`, not `1910.0`; else short decimals."""
+    if value == 0:
+        return "0"
+    if scientific:
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 class TimedPlot(PlotextPlot):
@@ -44,38 +118,64 @@ class TimedPlot(PlotextPlot):
         super().__init__(id=id, classes=classes)
         self.redraws = 0
         self._dirty = True
+        self._picture: tuple[Any, Text] | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.theme = _theme()  # type: ignore[assignment]
+        self.theme = "clear" if self.app.no_color else "auto"  # type: ignore[assignment]
         self.set_interval(1 / REDRAW_HZ, self.redraw_if_dirty)
         self.redraw_if_dirty()
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
 
     def redraw_if_dirty(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
         self.redraws += 1
-        self.plt.clear_data()
-        self.draw(self.plt)
         self.refresh()
 
-    def draw(self, plt: Any) -> None:
+    def render(self) -> Text:
+        key = (self.size, self.redraws, self.app.theme)
+        if self._picture is None or self._picture[0] != key:
+            self.plt.clear_data()
+            self.plt.clear_figure()
+            self.plt.plotsize(self.size.width, self.size.height)
+            self.draw(self.plt, self.size.width, self.size.height)
+            self._picture = (key, cast(Text, super().render()))
+        return self._picture[1]
+
+    def draw(self, plt: Any, width: int, height: int) -> None:
         raise NotImplementedError
 
 
 class SeriesChart(TimedPlot):
-    """Line chart of named (x, y) series, e.g. raw and smoothed loss."""
+    """Line chart of named (x, y) series, e.g. the loss with its smoothed curve.
+
+    SMOOTHED series are drawn as their moving average (`smoothing`, changeable), with the raw
+    points under them when RAW_MARKER is given. `log_y` draws the y axis in log scale.
+    """
 
     def __init__(self, title: str, series: Sequence[str], *, xlabel: str = "", ylim: tuple[float, float] | None = None,
-                 max_points: int = MAX_POINTS, markers: Sequence[str] | None = None, id: str | None = None,  # noqa: A002
-                 classes: str | None = None) -> None:
+                 max_points: int = MAX_POINTS, markers: Sequence[str] | None = None, labels: Sequence[str] = (),
+                 smoothed: Sequence[str] = (), raw_marker: str | None = None, scientific: bool = False,
+                 legend: bool = True, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
         self.title = title
         self.xlabel = xlabel
         self.ylim = ylim
-        self.series: dict[str, deque[tuple[float, float]]] = {name: deque(maxlen=max_points) for name in series}
+        self.series: dict[str, deque[Point]] = {name: deque(maxlen=max_points) for name in series}
         self.markers = dict(zip(series, markers or ["braille"] * len(series), strict=False))
+        self.labels = dict(zip(series, labels or series, strict=False))
+        self.smoothed = set(smoothed)
+        self.raw_marker = raw_marker
+        self.smoothing = SMOOTHING
+        self.log_y = False
+        self.scientific = scientific
+        self.legend = legend
+        self.highlight: tuple[Point, str] | None = None  # one marked point (the best epoch) and its glyph
+        self.x_range: tuple[float, float] | None = None  # at least this x range (the planned epochs)
 
     def add(self, name: str, x: float, y: float) -> None:
         self.series[name].append((x, y))
@@ -84,24 +184,113 @@ class SeriesChart(TimedPlot):
     def clear_series(self) -> None:
         for points in self.series.values():
             points.clear()
+        self.highlight = None
+        self.x_range = None
         self._dirty = True
 
     def points(self, name: str) -> int:
         return len(self.series[name])
 
-    def draw(self, plt: Any) -> None:
-        plt.title(self.title)
-        plt.xlabel(self.xlabel)
+    def drawn(self, name: str) -> list[Point]:
+        """The points of NAME as drawn: smoothed if it is a smoothed series."""
+        points = list(self.series[name])
+        if name in self.smoothed and self.smoothing > 0:
+            ys = smooth([y for _, y in points], self.smoothing)
+            points = [(x, y) for (x, _), y in zip(points, ys, strict=True)]
+        return points
+
+    def legend_parts(self) -> list[tuple[str, str, str]]:
+        """(glyph, label, short label) per drawn thing, the marked point last."""
+        parts = []
+        for name in self.series:
+            glyph = GLYPHS.get(self.markers[name], self.markers[name])
+            if name in self.smoothed and self.raw_marker:
+                parts.append((GLYPHS.get(self.raw_marker, self.raw_marker), "raw", "raw"))
+                label = f"ema {self.smoothing:g}" if self.smoothing else "line"
+                parts.append((glyph, label, label.replace(" ", "")))
+            else:
+                parts.append((glyph, self.labels[name], self.labels[name]))
+        if self.highlight:
+            parts.append(("★", self.highlight[1], self.highlight[1].split()[-1]))
+        return parts
+
+    def title_for(self, width: int) -> str:
+        """The title and the legend, as much of it as fits WIDTH (plotext drops a title that does not)."""
+        title = self.title + (" (log)" if self.log_y else "")
+        if not any(self.series.values()):
+            title += " (none)"
+        room = width - 8  # the title is centred over the plot area, right of the y ticks
+        if not self.legend:
+            return title if len(title) <= room else self.title[:room]
+        parts = self.legend_parts()
+        candidates = [f"{title}  " + " ".join(f"{g} {label}" for g, label, _ in parts),
+                      f"{title} " + " ".join(f"{g}{short}" for g, _, short in parts),
+                      " ".join(f"{g}{short}" for g, _, short in parts),
+                      " ".join(f"{g}{short}" for g, _, short in parts[-1:]), title]
+        return next((c for c in candidates if len(c) <= room), title[:room])
+
+    def draw(self, plt: Any, width: int, height: int) -> None:
+        plt.title(self.title_for(width))
+        if height >= 14:  # a short chart spends no row on it: the ticks say steps or epochs
+            plt.xlabel(self.xlabel)
+        buckets = max(8, width - 8)  # about a point per column (braille has 2)
+        drawn: list[Point] = []  # every point plotted, and the ends of each series, for the axes
+        for name in self.series:
+            points = self.drawn(name)
+            if not points:
+                continue
+            if name in self.smoothed and self.raw_marker:
+                raw = thin(list(self.series[name]), buckets // 2, extremes=True)
+                plot_points(plt, raw, self.raw_marker, self.log_y)
+                drawn += raw
+            drawn += [points[0], points[-1]]
+            points = thin(points, buckets)
+            drawn += points
+            plot_points(plt, points, self.markers[name], self.log_y)
+        if self.highlight and drawn:
+            (x, y), _ = self.highlight
+            plt.scatter([x], [y], marker="★")
+            drawn.append((x, y))
+        if not drawn:
+            return
+        self.set_axes(plt, drawn, width, height)
+
+    def set_axes(self, plt: Any, drawn: list[Point], width: int, height: int) -> None:
+        xs = [x for x, _ in drawn]
+        low, high = min(xs), max(xs)
+        if self.x_range:
+            low, high = min(low, self.x_range[0]), max(high, self.x_range[1])
+        if high - low < 1:  # one epoch so far: room on both sides, not a point in a corner
+            low, high = low - 0.5, high + 0.5
+        plt.xlim(low, high)
+        ticks = integer_ticks(low, high, max(2, width // 9))
+        plt.xticks(ticks, [str(t) for t in ticks])
+        ys = [y for _, y in drawn]
+        y_low, y_high = self.ylim if self.ylim else (min(ys), max(ys))
         if self.ylim:
-            plt.ylim(*self.ylim)
-        for name, points in self.series.items():
-            if points:
-                xs, ys = zip(*points, strict=True)
-                plt.plot(list(xs), list(ys), label=name, marker=self.markers.get(name, "braille"))
+            y_low, y_high = min(y_low, min(ys)), max(y_high, max(ys))
+            plt.ylim(y_low, y_high)
+        if self.log_y:
+            return  # plotext's log ticks are the values themselves
+        y_ticks = value_ticks(y_low, y_high, max(2, (height - 4) // 2))
+        scientific = self.scientific or 0 < max(abs(y_low), abs(y_high)) < 1e-2
+        plt.yticks(y_ticks, [format_tick(v, scientific) for v in y_ticks])
+
+
+def plot_points(plt: Any, points: list[Point], marker: str, log_y: bool) -> None:
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    if log_y:
+        keep = [i for i, y in enumerate(ys) if y > 0]  # log scale: zero or negative values cannot be drawn
+        xs, ys = [xs[i] for i in keep], [ys[i] for i in keep]
+        plt.yscale("log")
+    if len(xs) == 1:  # a single point: a short level line, not a lone dot
+        xs, ys = [xs[0] - 0.3, xs[0] + 0.3], [ys[0], ys[0]]
+    if xs:
+        plt.plot(xs, ys, marker=marker)
 
 
 class Histogram(TimedPlot):
-    """Histogram of integers (token lengths)."""
+    """Histogram of integers (token lengths), with whole-number ticks."""
 
     def __init__(self, title: str, *, bins: int = 24, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -113,7 +302,19 @@ class Histogram(TimedPlot):
         self.values = list(values)
         self._dirty = True
 
-    def draw(self, plt: Any) -> None:
+    def draw(self, plt: Any, width: int, height: int) -> None:
         plt.title(self.title)
-        if self.values:
-            plt.hist(self.values, bins=self.bins)
+        if not self.values:
+            return
+        low, high = min(self.values), max(self.values)
+        bins = max(1, min(self.bins, high - low + 1, width - 8))
+        size = (high - low + 1) / bins
+        counts = [0] * bins
+        for value in self.values:
+            counts[min(bins - 1, int((value - low) / size))] += 1
+        centres = [low + (i + 0.5) * size - 0.5 for i in range(bins)]
+        plt.bar(centres, counts, width=0.9 * size if size > 1 else 0.9)
+        x_ticks = integer_ticks(low, high, max(2, width // 8))
+        plt.xticks(x_ticks, [str(t) for t in x_ticks])
+        y_ticks = [t for t in integer_ticks(0, max(counts), max(2, (height - 4) // 2))]
+        plt.yticks(y_ticks, [str(t) for t in y_ticks])

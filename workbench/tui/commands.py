@@ -1,0 +1,57 @@
+"""The command palette (ctrl+p): every action as a "pane: verb" command, and the runs to open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+
+def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
+    from workbench.tui.app import PANES, TITLES
+    from workbench.tui.panes.data import SPLITS
+    from workbench.tui.panes.evaluate import DATASETS
+
+    def call(pane: str, action: str) -> Callable[[], None]:
+        def run() -> None:
+            app.action_show_pane(pane)
+            getattr(app.pane(pane), action)()
+        return run
+
+    train, runs = partial(call, "train"), partial(call, "runs")
+    yield SystemCommand("train: start", "Start a new training with the form's settings", train("action_start"))
+    yield SystemCommand("train: start detached", "Train the form's settings in a background process that "
+                        "outlives the app (like train --detach)", train("action_start_detached"))
+    yield SystemCommand("train: stop", "Stop at the next batch, saving a checkpoint", train("action_stop"))
+    yield SystemCommand("train: resume", "Resume the chosen run from its checkpoint", train("action_resume"))
+    yield SystemCommand("train: show/hide form", "Toggle the configuration form", train("action_toggle_form"))
+    yield SystemCommand("charts: log scale", "Loss on a log / linear scale (Train pane)", train("action_log_scale"))
+    yield SystemCommand("charts: smoothing", "Cycle the loss smoothing (Train pane)", train("action_smoothing"))
+    for dataset in DATASETS:
+        yield SystemCommand(f"eval: {dataset}", f"Evaluate the chosen run on {dataset}", partial(app.evaluate, dataset))
+    for split in SPLITS:
+        yield SystemCommand(f"data: {split}", f"Show the {split} split", partial(app.show_split, split))
+    yield SystemCommand("data: search", "Search sentences", call("data", "action_search"))
+    yield SystemCommand("predict: sentence box", "Type a sentence", partial(app.action_show_pane, "predict"))
+    yield SystemCommand("predict: clear history", "Clear the sentence history (asks first)",
+                        call("predict", "action_clear_history"))
+    yield SystemCommand("runs: refresh", "List the runs again", runs("action_refresh_runs"))
+    yield SystemCommand("runs: mark", "Mark the highlighted run for comparing", runs("action_toggle_mark"))
+    yield SystemCommand("runs: compare marked", "Loss and validation MCC overlaid, differing settings",
+                        runs("action_compare"))
+    yield SystemCommand("runs: details", "The highlighted run in full", runs("action_details"))
+    yield SystemCommand("runs: stop", "Stop the highlighted run at its next batch (detached too)",
+                        runs("action_stop_run"))
+    yield SystemCommand("runs: export CSV", "Write the highlighted run's metrics to runs/<id>/metrics.csv",
+                        runs("action_export_csv"))
+    for name in PANES:
+        yield SystemCommand(f"go: {TITLES[name]}", f"Switch to the {name} pane", partial(app.action_show_pane, name))
+    yield SystemCommand("help: keys", "Every key of the workbench", app.action_help)
+    for info in app.runs:
+        best = f"best val MCC {info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "no epoch yet"
+        yield SystemCommand(f"open run {info.id}", f"{info.status}, {best}", partial(app.pick_run, info.id))

@@ -1,0 +1,1 @@
+"""Screens pushed over the panes: help, confirmations, run details, the compare view."""

@@ -1,0 +1,148 @@
+"""A table of sentences that draws only the rows on screen.
+
+A split of CoLA has thousands of rows; a DataTable measures every cell of every row it is
+given, which made a filter or split key take about a second (and queued keys overshoot).
+Here setting the rows costs nothing: `render_line` draws the visible ones. The sentence
+column takes whatever width the others leave, long sentences end in `…` (the pane's detail
+shows them whole), and `end` lands on the last row, never below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from workbench.tui.messages import SentenceChosen, SentenceHighlighted
+from workbench.tui.style import tone
+
+Row = tuple[int, str, int, str]  # line, source, label, sentence
+COLUMNS = (("line", 5), ("src", 7), ("label", 6))  # fixed widths; the sentence takes the rest
+
+
+def label_cell(label: int) -> Text:
+    return Text("1 ok", style=tone("good")) if label else Text("0 *", style=tone("bad"))
+
+
+class SentenceTable(ScrollView, can_focus=True):
+    """Rows of (line, source, label, sentence) with a row cursor and a fixed header line."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "move_to(0)", "First", show=False),
+        Binding("end", "move_to(-1)", "Last", show=False),
+        Binding("enter", "choose", "Choose", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"sentence-table--header", "sentence-table--cursor",
+                                             "sentence-table--odd"}
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.rows: list[Row] = []
+        self.cursor_row = 0
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def get_row_at(self, index: int) -> Row:
+        return self.rows[index]
+
+    def set_rows(self, rows: Sequence[Row]) -> None:
+        """Show ROWS from the top, the cursor on the first."""
+        self.rows = list(rows)
+        self.cursor_row = 0
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.refresh()
+        self.post_message(SentenceHighlighted(0))
+
+    # ------------------------------------------------------------ the cursor
+
+    @property
+    def page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def action_move(self, delta: int) -> None:
+        self.move_cursor(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * self.page)
+
+    def action_move_to(self, row: int) -> None:
+        self.move_cursor(row if row >= 0 else len(self.rows) - 1)
+
+    def move_cursor(self, row: int) -> None:
+        if not self.rows:
+            return
+        row = max(0, min(len(self.rows) - 1, row))
+        if row == self.cursor_row:
+            return
+        self.cursor_row = row
+        top = int(self.scroll_offset.y)
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + self.page:
+            self.scroll_to(y=row - self.page + 1, animate=False, immediate=True)
+        self.refresh()
+        self.post_message(SentenceHighlighted(row))
+
+    def action_choose(self) -> None:
+        if self.rows:
+            self.post_message(SentenceChosen(self.cursor_row))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y >= 1:
+            self.move_cursor(int(self.scroll_offset.y) + event.y - 1)
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+
+    # ------------------------------------------------------------ drawing
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if y == 0:
+            cells = [Text(name) for name, _ in COLUMNS] + [Text("sentence")]
+            return self.strip(cells, width, self.get_component_rich_style("sentence-table--header"))
+        index = int(self.scroll_offset.y) + y - 1
+        if index >= len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        line, source, label, sentence = self.rows[index]
+        cells = [Text(str(line)), Text(source), label_cell(label), Text(sentence)]
+        style = self.rich_style
+        if index == self.cursor_row:
+            style += self.get_component_rich_style("sentence-table--cursor")
+        elif index % 2:
+            style += self.get_component_rich_style("sentence-table--odd")
+        return self.strip(cells, width, style)
+
+    def strip(self, cells: list[Text], width: int, style: Style) -> Strip:
+        line = Text(" ")
+        for cell, (_, column_width) in zip(cells, COLUMNS, strict=False):
+            cell.truncate(column_width - 1, overflow="ellipsis", pad=True)
+            line.append_text(cell)
+            line.append(" ")
+        rest = max(1, width - line.cell_len)
+        sentence = cells[-1]
+        sentence.truncate(rest, overflow="ellipsis", pad=True)
+        line.append_text(sentence)
+        segments = [Segment(text, style + seg_style if seg_style else style)
+                    for text, seg_style, _ in line.render(self.app.console)]
+        return Strip(segments).crop_extend(0, width, style)
+
+    def rows_shown(self) -> list[Any]:
+        """The rows on screen now (for tests)."""
+        top = int(self.scroll_offset.y)
+        return self.rows[top:top + self.page]
