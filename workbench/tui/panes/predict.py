@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input, Static
 
 from workbench.tui.messages import PredictionReady, StatusChanged
 from workbench.tui.panes.base import Pane
+from workbench.tui.widgets.attributions import ExplainPanel
 from workbench.tui.widgets.bars import ProbabilityBars
 
 DEBOUNCE_S = 0.3
@@ -24,6 +25,7 @@ class PredictPane(Pane):
 
     BINDINGS = [
         Binding("ctrl+l", "clear_history", "Clear history"),
+        Binding("ctrl+t", "pin", "Pin/unpin"),
         Binding("escape", "leave_box", "Leave box", show=False),
     ]
 
@@ -38,6 +40,7 @@ class PredictPane(Pane):
         yield Input(placeholder="type a sentence, e.g. The book was written by John.", id="predict-input")
         yield ProbabilityBars(id="predict-bars")
         yield Static("", id="predict-info")
+        yield ExplainPanel(id="predict-explain")
         table: DataTable[Any] = DataTable(id="predict-history", cursor_type="row", zebra_stripes=True)
         yield table
 
@@ -106,12 +109,15 @@ class PredictPane(Pane):
         bars = self.query_one("#predict-bars", ProbabilityBars)
         info = self.query_one("#predict-info", Static)
         prediction = message.prediction
+        explain_panel = self.query_one(ExplainPanel)
         if prediction is None:
             bars.clear()
             info.update(Text(message.error, style="red") if message.error else "")
+            explain_panel.clear(message.error)
             self.latest = None
             return
         self.latest = prediction
+        explain_panel.request(self.workbench.current_run, message.sentence)
         bars.show(prediction.probabilities, prediction.label)
         logits = " ".join(f"{value:+.3f}" for value in prediction.logits)
         truncated = " · [yellow]truncated to the max length[/yellow]" if prediction.truncated else ""
@@ -127,6 +133,16 @@ class PredictPane(Pane):
     def action_leave_box(self) -> None:
         """Escape: out of the sentence box to the history, so number keys switch panes again."""
         self.query_one("#predict-history", DataTable).focus()
+
+    def action_pin(self) -> None:
+        """Pin the shown sentence (then type a variant: a minimal pair), or unpin it."""
+        panel = self.query_one(ExplainPanel)
+        if panel.pinned is not None:
+            panel.unpin()
+        elif self.latest is None:
+            self.notify("type a sentence first, then ctrl+t pins it", severity="warning")
+        else:
+            panel.pin(self.latest)
 
     def action_clear_history(self) -> None:
         self.history.clear()
