@@ -319,6 +319,8 @@ class WorkbenchApp(App[None]):
         yield SystemCommand("runs: mark", "Mark the highlighted run for comparing", runs("action_toggle_mark"))
         yield SystemCommand("runs: compare marked", "Loss and validation MCC overlaid, differing settings",
                             runs("action_compare"))
+        yield SystemCommand("runs: diff marked", "Where two marked runs' predictions disagree",
+                            runs("action_diff"))
         yield SystemCommand("runs: stop", "Stop the highlighted run at its next batch (detached too)",
                             runs("action_stop_run"))
         yield SystemCommand("runs: export CSV", "Write the highlighted run's metrics to runs/<id>/metrics.csv",

@@ -181,7 +181,7 @@ class EvaluatePane(Pane):
     def action_evaluate(self, dataset: str | None = None) -> None:
         if dataset:
             self.dataset = dataset
-        self.show_header()
+        self.show_evaluation(None)  # the figures shown until now are about to be replaced
         self.query_one("#eval-metrics", Static).update(f"evaluating on {self.dataset}…")
         self.query_one("#eval-wrong").loading = True
         self.evaluate(self.workbench.current_run, self.dataset)

@@ -43,6 +43,7 @@ class RunsPane(Pane):
         Binding("enter", "open_run", "Open", show=True),
         Binding("space", "toggle_mark", "Mark"),
         Binding("c", "compare", "Compare"),
+        Binding("v", "diff", "Diff"),
         Binding("x", "stop_run", "Stop"),
         Binding("e", "export_csv", "CSV"),
         Binding("g", "refresh_runs", "Refresh"),
@@ -205,6 +206,15 @@ class RunsPane(Pane):
         from workbench.tui.widgets.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(self.workbench.runs_dir, list(self.marked)))
+
+    def action_diff(self) -> None:
+        """The two marked runs' predictions side by side (screens/diff.py)."""
+        if len(self.marked) != 2:
+            self.notify("mark exactly two runs with space, then press v", severity="warning")
+            return
+        from workbench.tui.screens.diff import DiffScreen
+
+        self.app.push_screen(DiffScreen(self.workbench.runs_dir, *self.marked))
 
     def action_stop_run(self) -> None:
         """Ask the highlighted run to stop at its next batch (detached or not): core `stop_run`."""

@@ -67,14 +67,13 @@ def attribution_text(tokens: list[str], attributions: list[float], special_token
 
 def legend(explanation: Any, marks: bool, trained: bool = True) -> Text:
     """One line: what the shades mean, the method and Captum's convergence delta."""
-    text = Text("why: ", style="bold")
+    text = Text("why ", style="bold")
     if marks:
-        text.append(f"{UP} toward acceptable, {DOWN} toward unacceptable", style="dim")
+        text.append(f"{UP}acceptable {DOWN}unacceptable", style="dim")
     else:
-        text.append("toward ", style="dim")
-        text.append(" acceptable ", style=Style(bgcolor=GREENS[2], color="#ffffff"))
-        text.append(" ", style="dim")
-        text.append(" unacceptable ", style=Style(bgcolor=REDS[2], color="#ffffff"))
+        text.append("acceptable", style=Style(bgcolor=GREENS[2], color="#ffffff"))
+        text.append(" ")
+        text.append("unacceptable", style=Style(bgcolor=REDS[2], color="#ffffff"))
     method = "IG" if explanation.method == "layer_integrated_gradients" else explanation.method
     delta = f" δ {explanation.delta:+.2f}" if explanation.delta is not None else ""
     text.append(f" · {method}{delta}", style="dim")

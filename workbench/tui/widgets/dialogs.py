@@ -26,16 +26,23 @@ HELP_TEXT = """\
   D starts it in the background (outlives the app, like train --detach),
   r resumes the chosen run, c shows/hides the form
 
-[b]3 Evaluate[/b]
-  e evaluate the chosen run    d cycle dataset (holdout first)
-  ↑↓ misclassified sentences (most confident first); enter sends one to Predict
+[b]3 Evaluate[/b]  the opened run's recorded evaluations, every dataset
+  d cycle dataset (and its figures)    e evaluate it (recorded in the run)
+  f all errors / false positives / false negatives
+  s per source / by length / reliability (ECE) / MCC by threshold
+  ↑↓ misclassified sentences, most confident first; below: source,
+     attributions, nearest training sentences; enter sends one to Predict
 
 [b]4 Predict[/b]
-  type a sentence: probabilities update as you type; enter adds it to the history
+  type a sentence: probabilities and token attributions update as you type
+  green: toward acceptable, red: toward unacceptable (NO_COLOR: ▲ ▼)
+  enter adds the sentence to the history
+  ctrl+t pins the sentence; type a variant: both side by side, the change
 
 [b]5 Runs[/b]
   enter opens the highlighted run in every pane and charts it (live while it trains)
   space marks a run    c compares the marked runs    x stops a running run
+  v diffs two marked runs' predictions (d split, e evaluates one lacking them)
   e writes its metrics to runs/<id>/metrics.csv      g refreshes the list
 """
 
