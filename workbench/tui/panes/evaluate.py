@@ -129,6 +129,8 @@ class EvaluatePane(Pane):
         self.recorded = True
         self.show_evaluation(None)
         self.datasets = self.known_datasets([])
+        if self.dataset not in self.datasets:
+            self.dataset = "holdout"  # a --data file of the run before: this run is shown on the holdout first
         self.query_one("#eval-metrics", Static).update(f"reading {run_id}'s evaluations…" if run_id else "")
         self.load()
 
@@ -168,7 +170,8 @@ class EvaluatePane(Pane):
         except RunError as err:
             self.post_message(EvaluationLoaded(run_id, dataset, [], None, error=str(err)))
             return
-        self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices))
+        if not get_current_worker().is_cancelled:  # cancelled: an evaluation started meanwhile
+            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices))
 
     def tokenizer(self, run_id: str | None) -> Any:
         """The tokenizer of RUN_ID's model (for token lengths), without loading the model."""
@@ -184,6 +187,7 @@ class EvaluatePane(Pane):
         self.show_evaluation(None)  # the figures shown until now are about to be replaced
         self.query_one("#eval-metrics", Static).update(f"evaluating on {self.dataset}…")
         self.query_one("#eval-wrong").loading = True
+        self.workers.cancel_group(self, "eval-load")  # what it read is about to be replaced
         self.evaluate(self.workbench.current_run, self.dataset)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate", name="evaluation")
@@ -292,7 +296,6 @@ class EvaluatePane(Pane):
         kind = ERROR_KIND_NAMES[self.error_kind]
         table.border_title = (f"{len(self.wrong)} misclassified, most confident first" if self.error_kind == "all"
                               else f"{len(self.wrong)} {kind} of {total} errors")
-        table.border_subtitle = "enter: try it in Predict"
         self.show_detail()
 
     # ------------------------------------------------------------ the highlighted sentence
@@ -335,6 +338,7 @@ class EvaluatePane(Pane):
         kind = "false positive" if int(row["predicted"]) == 1 else "false negative"
         text.append(f"{kind} (true {LABELS[int(row['label'])]}) · p(ok) {p:.3f} · "
                     f"Δlogits {log_odds(p):+.2f} · source {row['source'] or '—'}")
+        text.append(" · enter: try it in Predict", style="dim")
         detail.update(text)
         attributions.show_message("attributions…")
         neighbors.update(Text("nearest training sentences…", style="dim"))

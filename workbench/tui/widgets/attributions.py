@@ -75,7 +75,7 @@ def legend(explanation: Any, marks: bool, trained: bool = True) -> Text:
         text.append(" ")
         text.append("unacceptable", style=Style(bgcolor=REDS[2], color="#ffffff"))
     method = "IG" if explanation.method == "layer_integrated_gradients" else explanation.method
-    delta = f" δ {explanation.delta:+.2f}" if explanation.delta is not None else ""
+    delta = f" δ {explanation.delta:+.1e}" if explanation.delta is not None else ""
     text.append(f" · {method}{delta}", style="dim")
     if explanation.truncated:
         text.append(" · truncated", style="yellow")
@@ -192,8 +192,8 @@ class ExplainPanel(Vertical):
         self.wanted, self._asked = sentence, asked
         if self._debounce is not None:
             self._debounce.stop()
-        self._debounce = self.set_timer(EXPLAIN_DEBOUNCE_S, lambda: self.explain_worker(run_id, sentence,
-                                                                                        self.pinned_sentence))
+        pinned = self.pinned_sentence
+        self._debounce = self.set_timer(EXPLAIN_DEBOUNCE_S, lambda: self.explain_worker(run_id, sentence, pinned))
 
     def clear(self, message: str = "") -> None:
         """No sentence to explain (an empty box, a refused sentence): say why, drop what is pending."""

@@ -64,7 +64,7 @@ class ThresholdChart(TimedPlot):
             plt.title("MCC by threshold")
             return
         curve = self.curve
-        plt.title(f"MCC by threshold · │ in use {curve.threshold_in_use:.2f}: {curve.mcc_in_use:.3f}")
+        plt.title(f"│ in use {curve.threshold_in_use:.2f}: MCC {curve.mcc_in_use:.3f}")
         plt.xlabel("threshold on p(acceptable)")
         plt.xlim(0.0, 1.0)
         plt.plot(curve.thresholds, curve.mcc, marker="braille", label="MCC")
