@@ -256,7 +256,7 @@ class EvaluatePane(Pane):
         summary = evaluation.summary
         where = "recorded" if self.recorded else "[yellow]not recorded[/yellow]"
         threshold = summary.get("decision_threshold") or 0.5
-        calibrated = (f"\nthreshold {threshold:.2f} (MCC at 0.5: {summary['mcc_at_half']:.3f})"
+        calibrated = (f"\nthreshold {threshold:.2f} (MCC@0.5 {summary['mcc_at_half']:.3f})"
                       if threshold != 0.5 and summary.get("mcc_at_half") is not None else "")
         confusion = summary.get("confusion") or [[0, 0], [0, 0]]
         single = "\n[red]one label for all: MCC is 0[/red]" if summary.get("single_class") else ""
