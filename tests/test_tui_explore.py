@@ -248,6 +248,23 @@ async def test_evaluate_shows_the_opened_runs_recordings_and_d_switches_them(run
         assert "in_domain_dev n=527 · recorded" in text_of(app, "#eval-metrics")
 
 
+async def test_damaged_recordings_are_a_clear_line_in_evaluate(runs: Path) -> None:
+    record(runs / DEMO_RUN, "holdout", ROWS)
+    record(runs / DEMO_RUN, "in_domain_dev", ROWS)
+    predictions_file(runs / DEMO_RUN, "holdout").write_bytes(b"\x00\xff garbage\n")
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        pane = app.query_one(EvaluatePane)
+        await wait_until(pilot, lambda: "predictions.tsv: cannot read" in text_of(app, "#eval-metrics"),
+                         what=f"a clear line ({text_of(app, '#eval-metrics')})")
+        assert pane.report is None and app.is_running
+        (runs / DEMO_RUN / "eval.json").write_text("{not json", encoding="utf-8")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: "eval.json: cannot read" in text_of(app, "#eval-metrics"), what="a clear line")
+        assert pane.report is None and app.is_running
+
+
 async def test_false_positive_and_false_negative_filters(runs: Path) -> None:
     record(runs / DEMO_RUN, "holdout", ROWS)
     app = app_for(runs)

@@ -33,7 +33,7 @@ from workbench.tui.messages import (
     SendToPredict,
     StatusChanged,
 )
-from workbench.tui.panes.base import Pane
+from workbench.tui.panes.base import Pane, describe_error
 from workbench.tui.widgets.attributions import AttributionView
 from workbench.tui.widgets.slices import SlicesView
 
@@ -219,10 +219,18 @@ class EvaluatePane(Pane):
                                         + ("" if recorded else " (not recorded: no trained run opened)")))
 
     def worker_state_changed(self, worker: Worker, state: WorkerState) -> None:
+        """Say where a worker failed (the app notifies too), and end the loading state of an evaluation."""
         if worker.group == "evaluate" and state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self.query_one("#eval-wrong").loading = False
-            if state == WorkerState.ERROR:
-                self.query_one("#eval-metrics", Static).update(Text(f"evaluation failed: {worker.error}", style="red"))
+        if state != WorkerState.ERROR:
+            return
+        failed = Text(f"{worker.name} failed: {describe_error(worker.error)}", style="red")
+        if worker.group in ("evaluate", "eval-load"):
+            self.query_one("#eval-metrics", Static).update(failed)
+        elif worker.group == "eval-explain":
+            self.query_one("#eval-attributions", AttributionView).update(failed)
+        elif worker.group == "eval-neighbors":
+            self.query_one("#eval-neighbors", Static).update(failed)
 
     def on_evaluation_loaded(self, message: EvaluationLoaded) -> None:
         if message.run_id != self.workbench.current_run:
