@@ -79,6 +79,10 @@ def test_evaluate_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: i
         pane = pilot.app.query_one(EvaluatePane)
         await wait_until(pilot, lambda: pane.report is not None, what="the evaluation")
         await wait_until(pilot, lambda: not pilot.app.query_one("#eval-wrong", DataTable).loading)
+        # the highlighted sentence's attributions and nearest training sentences (workers)
+        await wait_until(pilot, lambda: len(pane.neighbors) == 3, what="the nearest sentences")
+        await wait_until(pilot, lambda: pilot.app.query_one("#eval-attributions").explanation is not None)
+        await pilot.app.workers.wait_for_complete()
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
@@ -91,6 +95,9 @@ def test_predict_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ig
         await wait_until(pilot, lambda: len(pane.history) == 1, what="a prediction")
         await pilot.press(*" Quickly")
         await wait_until(pilot, lambda: pane.latest is not None and pane.latest.sentence.endswith("Quickly"))
+        explain = pilot.app.query_one("#predict-explain")
+        await wait_until(pilot, lambda: explain.explanation is not None  # the attributions follow (a worker)
+                         and explain.explanation.sentence.endswith("Quickly"), what="attributions")
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)

@@ -40,18 +40,6 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     return load_model(str(folder), allow_pickle=args.allow_pickle), load_tokenizer(str(folder)), folder
 
 
-def _training_frame(model_dir: Path) -> Any:
-    """The sentences the run at MODEL_DIR was trained on: its data and split (core `load_run_data`) and
-    its train_limit (the bundled CoLA train split for a plain saved model)."""
-    from workbench.core.config import TrainConfig
-    from workbench.core.runs import load_run_data
-
-    run_dir = model_dir.parent if model_dir.name == "model" else None
-    frame = load_run_data(run_dir)["train"]
-    limit = TrainConfig.load(run_dir / "config.json").train_limit if run_dir else 0
-    return frame.iloc[:limit] if limit else frame
-
-
 # ---------------------------------------------------------------- explain
 
 def format_explanation(explanation: Any, special_tokens: set[str] | frozenset[str] = frozenset()) -> list[str]:
@@ -180,7 +168,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_neighbors(args: argparse.Namespace) -> int:
     from workbench.cli import CliError
-    from workbench.core.neighbors import NeighborIndex
+    from workbench.core.neighbors import run_index
     from workbench.core.predict import InputError, clean_sentence
 
     if not args.sentences:
@@ -199,16 +187,7 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
     if not any(cleaned):
         return status
     model, tokenizer, folder = _load(args)
-    frame = _training_frame(folder)
-    cache = None
-    weights = sorted(folder.glob("*.safetensors"))
-    if folder.name == "model" and weights:  # a run folder: keep the index beside the model
-        stat = weights[0].stat()
-        cache = folder.parent / "neighbors-train.npz"
-        model_key = f"{weights[0].resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    else:
-        model_key = str(folder.resolve())
-    index = NeighborIndex.build(model, tokenizer, frame, cache=cache, model_key=model_key)
+    index = run_index(model, tokenizer, folder)  # kept beside a run's model
     for number, sentence in enumerate(cleaned):
         if sentence is None:
             continue

@@ -44,6 +44,7 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
     yield SystemCommand("runs: mark", "Mark the highlighted run for comparing", runs("action_toggle_mark"))
     yield SystemCommand("runs: compare marked", "Loss and validation MCC overlaid, differing settings",
                         runs("action_compare"))
+    yield SystemCommand("runs: diff marked", "Where two marked runs' predictions disagree", runs("action_diff"))
     yield SystemCommand("runs: details", "The highlighted run in full", runs("action_details"))
     yield SystemCommand("runs: stop", "Stop the highlighted run at its next batch (detached too)",
                         runs("action_stop_run"))

@@ -185,3 +185,57 @@ class WorkerFailed(Message):
 
     worker_name: str
     error: str
+
+
+@dataclass
+class AttributionsReady(Message):
+    """Token attributions of one sentence (a `workbench.core.explain.Explanation`), or why there are none."""
+
+    sentence: str  # as asked for (the sentence box's text, or a sentence of an evaluation)
+    explanation: Any  # None with an error
+    special_tokens: frozenset[str] = frozenset()  # [CLS], [SEP]...: always 0, not shown
+    trained: bool = True
+    error: str = ""
+
+
+@dataclass
+class PairReady(Message):
+    """A minimal pair: the pinned sentence against the typed one (`workbench.core.explain.PairComparison`)."""
+
+    pinned: str
+    sentence: str
+    pair: Any  # None with an error
+    error: str = ""
+
+
+@dataclass
+class EvaluationLoaded(Message):
+    """An evaluation to show in the Evaluate pane: recorded in the run folder, or just made (and recorded)."""
+
+    run_id: str | None
+    dataset: str
+    datasets: list[str]  # every dataset the run has recorded
+    evaluation: Any  # workbench.core.recorded.RecordedEvaluation, or None: not evaluated on DATASET yet
+    slices: Any = None  # workbench.core.slices.Slices
+    recorded: bool = True  # kept in the run folder (False: the base model, no run to keep it in)
+    error: str = ""
+
+
+@dataclass
+class NeighborsReady(Message):
+    """The training sentences nearest to a sentence (`workbench.core.neighbors.Neighbor` list)."""
+
+    sentence: str
+    neighbors: list[Any]
+    kind: str = ""
+    error: str = ""
+
+
+@dataclass
+class DiffReady(Message):
+    """Two runs compared on one split (`workbench.core.diff.RunDiff`), or why they cannot be."""
+
+    split: str
+    diff: Any  # None with an error
+    error: str = ""
+    missing: list[str] = field(default_factory=list)  # runs without predictions for SPLIT

@@ -1,7 +1,17 @@
-"""3 Evaluate: MCC, accuracy, confusion, per-source table, misclassified sentences by confidence."""
+"""3 Evaluate: the place to investigate the opened run's evaluations.
+
+Shows what the run folder has recorded (eval.json and its predictions files: every dataset evaluated,
+`workbench eval --data` files too); `d` switches the dataset and the figures with it; `e` evaluates
+and records it as `workbench eval` does. Beside the metrics, the per-source table and the slices
+(`s`); on the right the misclassified sentences (`f`: all, false positives, false negatives) and,
+for the highlighted one, its source, its token attributions and the nearest training sentences.
+Every answer carries the run it is about: one for another run is never shown.
+"""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -9,16 +19,28 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import DataTable, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.config import LABELS
-from workbench.tui.messages import EvalDone, SendToPredict, StatusChanged
-from workbench.tui.panes.base import Pane
+from workbench.core.recorded import ERROR_KIND_NAMES, ERROR_KINDS, STANDARD_DATASETS, ordered_names
+from workbench.tui.messages import (
+    AttributionsReady,
+    EvaluationLoaded,
+    NeighborsReady,
+    SendToPredict,
+    StatusChanged,
+)
+from workbench.tui.panes.base import Pane, describe_error
 from workbench.tui.style import tone, toned
+from workbench.tui.widgets.attributions import AttributionView
+from workbench.tui.widgets.slices import SlicesView
 
-DATASETS = ("holdout", "in_domain_dev", "validation", "train")
+DATASETS = STANDARD_DATASETS
+DETAIL_DEBOUNCE_S = 0.25  # browsing the table: explain the row the cursor rests on
+NEIGHBORS = 3
 
 
 def confusion_text(confusion: list[list[int]]) -> str:
@@ -28,108 +50,267 @@ def confusion_text(confusion: list[list[int]]) -> str:
             f"  true 1    {fn:>6}  {tp:>6}")
 
 
-class EvaluatePane(Pane):
-    """Score a run's best model on a dataset and read its mistakes."""
+def log_odds(p_acceptable: float) -> float:
+    """logit[acceptable] - logit[unacceptable] of a two-label softmax, from its p(acceptable)."""
+    import math
 
-    HELP = "↑↓ misclassified sentences (most confident first); enter sends one to Predict with its true label"
+    p = min(max(p_acceptable, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+class EvaluatePane(Pane):
+    """The opened run's evaluations: figures, slices, mistakes, and why."""
+
+    HELP = ("↑↓ misclassified sentences (most confident first), with their attributions and nearest training "
+            "sentences; enter sends one to Predict with its true label")
 
     BINDINGS = [
-        Binding("e", "evaluate", "Evaluate", tooltip="evaluate the chosen run's best model on the dataset"),
-        Binding("d", "next_dataset", "Dataset", tooltip="next dataset: holdout, in_domain_dev, validation, train"),
+        Binding("e", "evaluate", "Evaluate", tooltip="evaluate the opened run on the dataset (and record it)"),
+        Binding("d", "next_dataset", "Dataset", tooltip="next dataset: its recorded evaluation, if any"),
+        Binding("f", "next_filter", "FP/FN", tooltip="all errors / false positives / false negatives"),
+        Binding("s", "next_slice", "Slices", tooltip="per source / by length / reliability (ECE) / MCC by threshold"),
     ]
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.dataset = "holdout"
-        self.report: Any = None
-        self.wrong: Any = None  # misclassified DataFrame, most confident first
-        self.result_run: str | None = None
+        self.datasets: list[str] = list(DATASETS)
+        self.report: Any = None  # the RecordedEvaluation shown (core.recorded), None: nothing yet
+        self.slices: Any = None
+        self.recorded = True
+        self.result_run: str | None = None  # the run whose figures are shown
+        self.error_kind = "all"
+        self.wrong: Any = None  # the misclassified rows shown (filtered), most confident first
+        self.neighbors: list[Any] = []
+        self.detail_sentence = ""  # the sentence the detail is about; answers for others are dropped
+        self._detail_timer: Timer | None = None
+        self._indexes: dict[str, Any] = {}  # neighbour indexes by model folder and weights
+        self._index_lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="eval-header")
         with Horizontal():
             with Vertical(id="eval-left"):
-                yield Static("press e to evaluate", id="eval-metrics")
-                yield DataTable(id="eval-sources", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="eval-metrics")
+                yield SlicesView(id="eval-slices")
             with Vertical(id="eval-right"):
                 yield DataTable(id="eval-wrong", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="eval-detail")
+                with VerticalScroll(id="eval-detail-box"):
+                    yield Static("", id="eval-detail")
+                    yield AttributionView(id="eval-attributions")
+                    yield Static("", id="eval-neighbors")
 
     def on_mount(self) -> None:
-        self.query_one("#eval-sources", DataTable).add_columns("source", "n", "MCC", "acc")
         wrong = self.query_one("#eval-wrong", DataTable)
         wrong.add_column("conf", key="conf")
         wrong.add_column("true", key="true")
         wrong.add_column("sentence", key="sentence")
-        self.show_header()
+        self.show_evaluation(None)
 
     def focus_default(self, leaving_field: bool = False) -> None:
         self.show_header()
         self.focus_on(self.query_one("#eval-wrong"))
 
+    # ------------------------------------------------------------ which run, which dataset
+
+    @property
+    def run_dir(self) -> Path | None:
+        run = self.workbench.current_run
+        return self.workbench.runs_dir / run if run else None
+
+    def data_file_name(self) -> str | None:
+        """The dataset name of the app's --data file (as `workbench eval --data` names it), if it is a file."""
+        data = self.workbench.data
+        return Path(data).stem if data and Path(data).is_file() else None
+
+    def known_datasets(self, recorded: list[str]) -> list[str]:
+        """What `d` cycles through: the standard datasets, those RECORDED, the app's --data file."""
+        data_file = self.data_file_name()
+        return ordered_names(set(DATASETS) | set(recorded) | ({data_file} if data_file else set()))
+
     def show_run(self, run_id: str | None) -> None:
-        self.show_header()
+        """A run was opened: forget the figures of the one before, now; then read this one's."""
+        self.recorded = True
+        self.show_evaluation(None)
+        self.datasets = self.known_datasets([])
+        if self.dataset not in self.datasets:
+            self.dataset = "holdout"  # a --data file of the run before: this run is shown on the holdout first
+        self.query_one("#eval-metrics", Static).update(f"reading {run_id}'s evaluations…" if run_id else "")
+        self.load()
 
     def show_header(self) -> None:
         model_label = self.workbench.model_source(self.workbench.current_run).label
         self.query_one("#eval-header", Static).update(
-            f"model [b]{escape(model_label)}[/b] · dataset [b]{self.dataset}[/b] (d) · e evaluates")
+            f"[b]{escape(model_label)}[/b] · [b]{escape(self.dataset)}[/b] (d) · "
+            f"[b]{ERROR_KIND_NAMES[self.error_kind]}[/b] (f) · e evaluates")
 
     def action_next_dataset(self) -> None:
-        self.dataset = DATASETS[(DATASETS.index(self.dataset) + 1) % len(DATASETS)]
+        names = self.datasets or list(DATASETS)
+        position = names.index(self.dataset) if self.dataset in names else -1
+        self.dataset = names[(position + 1) % len(names)]
+        self.show_evaluation(None)
+        self.load()
+
+    def load(self) -> None:
+        """Show the opened run's recorded evaluation on the current dataset (a worker reads it)."""
         self.show_header()
+        run_id = self.workbench.current_run
+        if run_id is None:
+            self.query_one("#eval-metrics", Static).update(
+                f"no run opened: e evaluates the base model on {self.dataset} (nothing is recorded)")
+            return
+        self.load_worker(run_id, self.dataset)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="eval-load", name="recorded evaluations")
+    def load_worker(self, run_id: str, dataset: str) -> None:
+        from workbench.core.recorded import evaluation_slices, load_recorded, recorded_names
+        from workbench.core.runs import RunError
+
+        run_dir = self.workbench.runs_dir / run_id
+        try:
+            names = recorded_names(run_dir)
+            evaluation = load_recorded(run_dir, dataset)
+            slices = evaluation_slices(evaluation.predictions, self.tokenizer(run_id)) if evaluation else None
+        except RunError as err:
+            self.post_message(EvaluationLoaded(run_id, dataset, [], None, error=str(err)))
+            return
+        if not get_current_worker().is_cancelled:  # cancelled: an evaluation started meanwhile
+            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices))
+
+    def tokenizer(self, run_id: str | None) -> Any:
+        """The tokenizer of RUN_ID's model (for token lengths), without loading the model."""
+        from workbench.core.model import load_tokenizer
+
+        return load_tokenizer(self.workbench.model_source(run_id).source)
+
+    # ------------------------------------------------------------ evaluating
 
     def action_evaluate(self, dataset: str | None = None) -> None:
         if dataset:
             self.dataset = dataset
-        self.show_header()
+        self.show_evaluation(None)  # the figures shown until now are about to be replaced
         self.query_one("#eval-metrics", Static).update(f"evaluating on {self.dataset}…")
         self.query_one("#eval-wrong").loading = True
+        self.workers.cancel_group(self, "eval-load")  # what it read is about to be replaced
         self.evaluate(self.workbench.current_run, self.dataset)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate", name="evaluation")
     def evaluate(self, run_id: str | None, dataset: str) -> None:
-        self.post_message(StatusChanged(f"evaluating {run_id or 'the base model'} on {dataset}…"))
-        from workbench.core.evaluate import evaluate_frame
+        """Score the run's model on DATASET (of the data and split it trained on) and record it in the
+        run folder (core `record_report`, as `workbench eval` does)."""
+        from workbench.core.evaluate import evaluate_frame, record_report
+        from workbench.core.recorded import evaluation_slices, from_report, recorded_names
+        from workbench.core.runs import load_run_data
 
-        predictor, model_label, trained = self.workbench.get_predictor(run_id)
-        cola = self.workbench.data_for(run_id)
-        report = evaluate_frame(predictor.model, predictor.tokenizer, cola[dataset], dataset,
-                                predictor.max_length)
-        self.post_message(EvalDone(run_id, dataset, report, model_label, trained))
-        self.post_message(StatusChanged(f"evaluated {model_label} on {dataset}: MCC {report.mcc:.3f}"))
+        self.post_message(StatusChanged(f"evaluating {run_id or 'the base model'} on {dataset}…"))
+        if dataset in DATASETS:
+            frame = self.workbench.data_for(run_id)[dataset]
+        elif dataset == self.data_file_name():  # the app's --data file, as `workbench eval --data` reads it
+            frame = load_run_data(self.run_dir, self.workbench.data)["holdout"]
+        else:
+            raise ValueError(f"{dataset} was recorded by `workbench eval --data`: evaluate it there again "
+                             "(or start the app with that --data file)")
+        predictor, model_label, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        report = evaluate_frame(predictor.model, predictor.tokenizer, frame, dataset, predictor.max_length)
+        run_dir = self.workbench.runs_dir / run_id if run_id else None
+        recorded = run_dir is not None and self.workbench.model_source(run_id).finetuned
+        if recorded and run_dir is not None:
+            record_report(run_dir, report)
+        names = recorded_names(run_dir) if run_dir is not None else []
+        slices = evaluation_slices(report.predictions, predictor.tokenizer)
+        self.post_message(EvaluationLoaded(run_id, dataset, names, from_report(report), slices, recorded=recorded))
+        self.post_message(StatusChanged(f"evaluated {model_label} on {dataset}: MCC {report.mcc:.3f}"
+                                        + ("" if recorded else " (not recorded: no trained run opened)")))
 
     def worker_state_changed(self, worker: Worker, state: WorkerState) -> None:
+        """Say where a worker failed (the app notifies too), and end the loading state of an evaluation."""
         if worker.group == "evaluate" and state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self.query_one("#eval-wrong").loading = False
-            if state == WorkerState.ERROR:
-                self.query_one("#eval-metrics", Static).update(toned(f"evaluation failed: {worker.error}", "bad"))
+        if state != WorkerState.ERROR:
+            return
+        failed = toned(f"{worker.name} failed: {describe_error(worker.error)}", "bad")
+        if worker.group in ("evaluate", "eval-load"):
+            self.query_one("#eval-metrics", Static).update(failed)
+        elif worker.group == "eval-explain":
+            self.query_one("#eval-attributions", AttributionView).update(failed)
+        elif worker.group == "eval-neighbors":
+            self.query_one("#eval-neighbors", Static).update(failed)
 
-    def on_eval_done(self, message: EvalDone) -> None:
-        report = message.report
-        self.report = report
-        self.result_run = message.run_id
-        warning = report.warning()
-        metrics = Text.assemble((message.dataset, "bold"), f" n={report.n}\n", (f"MCC {report.mcc:.3f}", "bold"),
-                                f" · accuracy {report.accuracy:.3f}\n{confusion_text(report.confusion)}")
-        if warning:
-            metrics.append(f"\n{warning}", style=tone("bad"))
-        if not message.trained:
-            metrics.append("\nuntrained model: scores are chance level", style=tone("warn"))
-        self.query_one("#eval-metrics", Static).update(metrics)
-        sources = self.query_one("#eval-sources", DataTable)
-        sources.clear()
-        for row in report.per_source:
-            sources.add_row(Text(row["source"]), str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
-        self.wrong = report.misclassified()
+    def on_evaluation_loaded(self, message: EvaluationLoaded) -> None:
+        if message.run_id != self.workbench.current_run:
+            return  # about a run no longer opened: never shown under another run's name
+        self.datasets = self.known_datasets(message.datasets)
+        if message.dataset != self.dataset:
+            return  # the user switched dataset meanwhile
+        if message.error:
+            self.show_evaluation(None)
+            self.query_one("#eval-metrics", Static).update(toned(message.error, "bad"))
+            return
+        self.recorded = message.recorded
+        self.show_evaluation(message.evaluation, message.slices)
+
+    # ------------------------------------------------------------ showing an evaluation
+
+    def show_evaluation(self, evaluation: Any, slices: Any = None) -> None:
+        """Show EVALUATION (a core RecordedEvaluation) of the current run and dataset, or clear it all."""
+        self.report, self.slices = evaluation, slices
+        self.result_run = self.workbench.current_run if evaluation is not None else None
+        self.show_header()
+        metrics = self.query_one("#eval-metrics", Static)
+        view = self.query_one(SlicesView)
+        if evaluation is None:
+            view.clear()
+            run = self.workbench.current_run
+            metrics.update(f"{escape(run)} has no evaluation on {escape(self.dataset)} yet: e evaluates it "
+                           "(and records it)" if run else "press e to evaluate")
+            self.show_wrong()
+            return
+        summary = evaluation.summary
+        where = "recorded" if self.recorded else f"[{tone('warn')}]not recorded[/]"
+        threshold = summary.get("decision_threshold") or 0.5
+        calibrated = (f"\nthreshold {threshold:.2f} (MCC@0.5 {summary['mcc_at_half']:.3f})"
+                      if threshold != 0.5 and summary.get("mcc_at_half") is not None else "")
+        confusion = summary.get("confusion") or [[0, 0], [0, 0]]
+        single = f"\n[{tone('bad')}]one label for all: MCC is 0[/]" if summary.get("single_class") else ""
+        if not self.workbench.model_source(self.workbench.current_run).finetuned:
+            single += f"\n[{tone('warn')}]untrained model: scores are chance level[/]"
+        metrics.update(f"[b]{escape(evaluation.name)}[/b] n={evaluation.n} · {where}\n"
+                       f"[b]MCC {evaluation.mcc:.3f}[/b] · accuracy {summary.get('accuracy', 0.0):.3f}"
+                       f"{calibrated}\n{confusion_text(confusion)}{single}")
+        view.show(summary.get("per_source") or [], slices)
+        self.show_wrong()
+
+    def action_next_filter(self) -> None:
+        self.error_kind = ERROR_KINDS[(ERROR_KINDS.index(self.error_kind) + 1) % len(ERROR_KINDS)]
+        self.show_header()
+        self.show_wrong()
+
+    def action_next_slice(self) -> None:
+        self.query_one(SlicesView).next_view()
+
+    def show_wrong(self) -> None:
+        """The misclassified sentences of the shown evaluation, filtered by kind, most confident first."""
+        from workbench.core.recorded import misclassified
+
         table = self.query_one("#eval-wrong", DataTable)
         table.clear()
+        if self.report is None:
+            self.wrong = None
+            table.border_title = ""
+            self.show_detail()
+            return
+        self.wrong = misclassified(self.report.predictions, self.error_kind)
         table.add_rows(
             (f"{conf:.2f}", str(label), Text(sentence))  # a sentence is data, never markup
             for conf, label, sentence in zip(self.wrong["confidence"].tolist(), self.wrong["label"].tolist(),
                                              self.wrong["sentence"].tolist(), strict=True))
-        table.border_title = f"{len(self.wrong)} misclassified, most confident first"
+        total = int((self.report.predictions["label"] != self.report.predictions["predicted"]).sum())
+        kind = ERROR_KIND_NAMES[self.error_kind]
+        table.border_title = (f"{len(self.wrong)} misclassified, most confident first" if self.error_kind == "all"
+                              else f"{len(self.wrong)} {kind} of {total} errors")
         self.show_detail()
+
+    # ------------------------------------------------------------ the highlighted sentence
 
     @on(DataTable.RowHighlighted, "#eval-wrong")
     def _row_highlighted(self) -> None:
@@ -137,23 +318,120 @@ class EvaluatePane(Pane):
 
     def selected(self) -> Any:
         table = self.query_one("#eval-wrong", DataTable)
-        if self.wrong is None or not len(self.wrong) or table.cursor_row >= len(self.wrong):
+        if self.wrong is None or not len(self.wrong) or not 0 <= table.cursor_row < len(self.wrong):
             return None
         return self.wrong.iloc[table.cursor_row]
 
     def show_detail(self) -> None:
+        """The highlighted sentence: its labels, probability and source at once; its attributions and
+        nearest training sentences from workers, once the cursor rests."""
         row = self.selected()
         detail = self.query_one("#eval-detail", Static)
+        attributions = self.query_one("#eval-attributions", AttributionView)
+        neighbors = self.query_one("#eval-neighbors", Static)
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self.neighbors = []
         if row is None:
-            detail.update("no misclassified sentences" if self.wrong is not None else "")
+            self.detail_sentence = ""
+            if self.wrong is None:
+                detail.update("")
+            else:
+                detail.update(f"no {ERROR_KIND_NAMES[self.error_kind]} here" if self.error_kind != "all"
+                              else "no misclassified sentences")
+            attributions.show_message("")
+            neighbors.update("")
             return
+        sentence = str(row["sentence"])
+        self.detail_sentence = sentence
+        p = float(row["p_acceptable"])
         text = Text()
-        text.append(f"{row['sentence']}\n", style="bold")
-        text.append(f"true {LABELS[int(row['label'])]} · predicted {LABELS[int(row['predicted'])]}\n")
-        text.append(f"logits {row['logit_unacceptable']:+.2f} {row['logit_acceptable']:+.2f} · "
-                    f"p(unacc.) {row['p_unacceptable']:.3f} · p(acc.) {row['p_acceptable']:.3f}\n")
-        text.append("enter: try it in Predict (with its true label)", style=tone("muted"))
+        text.append(f"{sentence}\n", style="bold")
+        kind = "false positive" if int(row["predicted"]) == 1 else "false negative"
+        text.append(f"{kind} (true {LABELS[int(row['label'])]}) · p(ok) {p:.3f} · "
+                    f"Δlogits {log_odds(p):+.2f} · source {row['source'] or '—'}")
+        text.append(" · enter: try it in Predict (with its true label)", style=tone("muted"))
         detail.update(text)
+        attributions.show_message("attributions…")
+        neighbors.update(toned("nearest training sentences…", "muted"))
+        run_id = self.workbench.current_run
+        self._detail_timer = self.set_timer(DETAIL_DEBOUNCE_S, lambda: self.investigate(run_id, sentence))
+
+    def investigate(self, run_id: str | None, sentence: str) -> None:
+        if sentence != self.detail_sentence or run_id != self.workbench.current_run:
+            return
+        self.explain_worker(run_id, sentence)
+        self.neighbors_worker(run_id, sentence)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="eval-explain", name="attributions")
+    def explain_worker(self, run_id: str | None, sentence: str) -> None:
+        from workbench.core.explain import explain
+        from workbench.core.predict import InputError
+
+        predictor, _, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        if get_current_worker().is_cancelled:
+            return
+        special = frozenset(predictor.tokenizer.all_special_tokens) - {predictor.tokenizer.unk_token}
+        try:
+            explanation = explain(predictor.model, predictor.tokenizer, sentence, predictor.max_length)
+            answer = AttributionsReady(sentence, explanation, special, trained)
+        except InputError as err:
+            answer = AttributionsReady(sentence, None, error=str(err))
+        if not get_current_worker().is_cancelled:
+            self.post_message(answer)
+
+    def on_attributions_ready(self, message: AttributionsReady) -> None:
+        message.stop()
+        if message.sentence != self.detail_sentence:
+            return
+        view = self.query_one("#eval-attributions", AttributionView)
+        if message.explanation is None:
+            view.show_message(f"no attributions: {message.error}", "red")
+        else:
+            view.show(message.explanation, message.special_tokens, message.trained)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="eval-neighbors", name="nearest sentences")
+    def neighbors_worker(self, run_id: str | None, sentence: str) -> None:
+        """The training sentences nearest to SENTENCE by the run's model (core.neighbors); the index of
+        its training sentences is built once per model (and kept beside a run's model)."""
+        from workbench.core.neighbors import run_index
+
+        source = self.workbench.model_source(run_id)
+        model_dir = Path(source.source)
+        if not source.finetuned or not model_dir.is_dir():
+            self.post_message(NeighborsReady(sentence, [], error="open a trained run to see the training "
+                                                                 "sentences nearest to this one"))
+            return
+        predictor, _, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        weights = sorted(model_dir.glob("*.safetensors"))
+        key = f"{model_dir.resolve()}@{weights[0].stat().st_mtime_ns if weights else 0}"
+        with self._index_lock:  # one build at a time: a second worker waits and reuses it
+            index = self._indexes.get(key)
+            if index is None:
+                self.post_message(StatusChanged("indexing the training sentences (once per model)…"))
+                index = run_index(predictor.model, predictor.tokenizer, model_dir, predictor.max_length)
+                self._indexes[key] = index
+                self.post_message(StatusChanged("ready"))
+        if get_current_worker().is_cancelled:
+            return
+        found = index.query(predictor.model, predictor.tokenizer, sentence, NEIGHBORS)
+        self.post_message(NeighborsReady(sentence, found, index.kind))
+
+    def on_neighbors_ready(self, message: NeighborsReady) -> None:
+        message.stop()
+        if message.sentence != self.detail_sentence:
+            return
+        view = self.query_one("#eval-neighbors", Static)
+        self.neighbors = list(message.neighbors)
+        if message.error:
+            view.update(toned(message.error, "muted"))
+            return
+        text = Text("nearest in training (cosine, label)", style="bold")
+        for neighbor in message.neighbors:
+            text.append(f"\n{neighbor.similarity:.2f} ")
+            text.append(f"{LABELS[neighbor.label][:5]} ", style=tone("good" if neighbor.label else "bad"))
+            text.append(neighbor.sentence)  # data, never markup
+        view.update(text)
 
     @on(DataTable.RowSelected, "#eval-wrong")
     def _row_selected(self) -> None:

@@ -17,6 +17,7 @@ from workbench.core.config import LABELS
 from workbench.tui.messages import PredictionReady, StatusChanged
 from workbench.tui.panes.base import Pane
 from workbench.tui.style import tone, toned
+from workbench.tui.widgets.attributions import ExplainPanel
 from workbench.tui.widgets.bars import ProbabilityBars, bar_order
 
 DEBOUNCE_S = 0.3
@@ -58,6 +59,7 @@ class PredictPane(Pane):
         Binding("escape", "leave_field", "To history", tooltip="leave the sentence box for the history"),
         Binding("ctrl+l", "clear_history", "Clear history", tooltip="clear the history (asks first)"),
         Binding("i", "edit", "Edit", tooltip="back into the sentence box (from the history)"),
+        Binding("ctrl+t", "pin", "Pin/unpin", tooltip="pin the sentence, then type a variant: a minimal pair"),
     ]
     HELP = ("Type a sentence: the probabilities follow as you type; enter adds it to the history.\n"
             "A sentence sent from Evaluate keeps its true label (right / wrong is shown).")
@@ -75,6 +77,7 @@ class PredictPane(Pane):
                     id="predict-input", select_on_focus=False)
         yield ProbabilityBars(id="predict-bars")
         yield Static("", id="predict-info")
+        yield ExplainPanel(id="predict-explain")
         yield HistoryTable(id="predict-history", cursor_type="row", zebra_stripes=True)
 
     @property
@@ -156,12 +159,15 @@ class PredictPane(Pane):
         bars = self.query_one("#predict-bars", ProbabilityBars)
         info = self.query_one("#predict-info", Static)
         prediction = message.prediction
+        explain_panel = self.query_one(ExplainPanel)
         if prediction is None:
             bars.clear()
             info.update(toned(message.error, "bad") if message.error else "")
+            explain_panel.clear(message.error)
             self.latest = None
             return
         self.latest = prediction
+        explain_panel.request(self.workbench.current_run, message.sentence)
         bars.show(prediction.probabilities, prediction.label)
         true_label = self.true_label(message.sentence)
         text = Text(f"{prediction.tokens} tokens · {logits_text(prediction)}")
@@ -198,6 +204,16 @@ class PredictPane(Pane):
         entry = self.history[len(self.history) - 1 - event.cursor_row]
         self.set_sentence(entry.prediction.sentence, entry.true_label)
         self.box.focus()
+
+    def action_pin(self) -> None:
+        """Pin the shown sentence (then type a variant: a minimal pair), or unpin it."""
+        panel = self.query_one(ExplainPanel)
+        if panel.pinned is not None:
+            panel.unpin()
+        elif self.latest is None:
+            self.notify("type a sentence first, then ctrl+t pins it", severity="warning")
+        else:
+            panel.pin(self.latest)
 
     def action_clear_history(self) -> None:
         if not self.history:

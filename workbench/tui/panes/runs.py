@@ -51,6 +51,7 @@ class RunsPane(Pane):
         Binding("space", "toggle_mark", "Mark", tooltip="mark / unmark the highlighted run for comparing"),
         Binding("c", "compare", "Compare", tooltip="compare the marked runs: curves overlaid, differing settings"),
         Binding("i", "details", "Info", tooltip="the highlighted run in full (a failure's whole reason)"),
+        Binding("v", "diff", "Diff", tooltip="where the two marked runs' predictions disagree"),
         Binding("x", "stop_run", "Stop", tooltip="stop the highlighted running run at its next batch"),
         Binding("e", "export_csv", "CSV", show=False, tooltip="write its metrics to runs/<id>/metrics.csv"),
         Binding("g", "refresh_runs(True)", "Refresh", show=False, tooltip="list the runs folder again"),
@@ -232,6 +233,15 @@ class RunsPane(Pane):
         from workbench.tui.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(self.workbench.runs_dir, list(self.marked)))
+
+    def action_diff(self) -> None:
+        """The two marked runs' predictions side by side (screens/diff.py)."""
+        if len(self.marked) != 2:
+            self.notify("mark exactly two runs with space, then press v", severity="warning")
+            return
+        from workbench.tui.screens.diff import DiffScreen
+
+        self.app.push_screen(DiffScreen(self.workbench.runs_dir, *self.marked))
 
     def action_stop_run(self) -> None:
         """Ask the highlighted run to stop at its next batch (detached or not): core `stop_run`."""

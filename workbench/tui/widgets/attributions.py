@@ -1,0 +1,274 @@
+"""Why the model says what it says: token attributions shaded by direction and strength, and minimal pairs.
+
+`ExplainPanel` sits under the Predict pane's probabilities: it asks core `explain` (and, with a pinned
+sentence, core `minimal_pair`) in a thread worker for the latest sentence only; the sentence box's own
+prediction never waits for it. Colour shades each token (green toward acceptable, red toward
+unacceptable, deeper when stronger); with NO_COLOR every token carries a mark instead (▲ / ▼, bold
+when strong), and changed words of a pair stand in [brackets].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+from rich.style import Style
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from workbench.tui.messages import AttributionsReady, PairReady, StatusChanged, WorkerFailed
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+EXPLAIN_DEBOUNCE_S = 0.15  # after the sentence box's own (debounced) prediction
+UP, DOWN = "▲", "▼"
+NEUTRAL = 0.05  # below this share of the strongest token: no shade, no mark
+STRONG = 0.5  # from this share on: bold
+# background shades, weakest to strongest (readable with the default light text on a dark theme)
+GREENS = ("#1d3b26", "#235a31", "#2a7a3d", "#33a04c")
+REDS = ("#47201f", "#6b2624", "#922d29", "#bb352f")
+
+
+def shown_tokens(tokens: list[str], attributions: list[float],
+                 special_tokens: Iterable[str] = ()) -> list[tuple[str, float]]:
+    """(token, attribution) pairs without the special tokens ([CLS], [SEP]: always 0)."""
+    special = set(special_tokens)
+    return [(token, value) for token, value in zip(tokens, attributions, strict=True) if token not in special]
+
+
+def attribution_text(tokens: list[str], attributions: list[float], special_tokens: Iterable[str] = (),
+                     marks: bool = False) -> Text:
+    """The tokens separated by spaces, each shaded by direction and strength (relative to the strongest);
+    with MARKS (NO_COLOR) each also carries ▲ (toward acceptable) or ▼ (toward unacceptable)."""
+    shown = shown_tokens(tokens, attributions, special_tokens)
+    scale = max((abs(value) for _, value in shown), default=0.0) or 1.0
+    text = Text()
+    for position, (token, value) in enumerate(shown):
+        if position:
+            text.append(" ")
+        strength = abs(value) / scale
+        if strength < NEUTRAL:
+            text.append(token, style="dim")
+            continue
+        level = min(3, int(strength * 4))
+        if marks:
+            text.append((UP if value > 0 else DOWN) + token, style="bold" if strength >= STRONG else "")
+        else:
+            shade = (GREENS if value > 0 else REDS)[level]
+            text.append(token, style=Style(bgcolor=shade, color="#ffffff", bold=strength >= STRONG))
+    return text
+
+
+def legend(explanation: Any, marks: bool, trained: bool = True) -> Text:
+    """One line: what the shades mean, the method and Captum's convergence delta."""
+    text = Text("why ", style="bold")
+    if marks:
+        text.append(f"{UP}acceptable {DOWN}unacceptable", style="dim")
+    else:
+        text.append("acceptable", style=Style(bgcolor=GREENS[2], color="#ffffff"))
+        text.append(" ")
+        text.append("unacceptable", style=Style(bgcolor=REDS[2], color="#ffffff"))
+    method = "IG" if explanation.method == "layer_integrated_gradients" else explanation.method
+    delta = f" δ {explanation.delta:+.1e}" if explanation.delta is not None else ""
+    text.append(f" · {method}{delta}", style="dim")
+    if explanation.truncated:
+        text.append(" · truncated", style="yellow")
+    if not trained:
+        text.append(" · untrained model", style="yellow")
+    return text
+
+
+class AttributionView(Static):
+    """A sentence's tokens shaded by their attribution, under a one-line legend; or a message."""
+
+    DEFAULT_CSS = "AttributionView { height: auto; max-height: 5; }"
+
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__("", id=id)
+        self.explanation: Any = None
+        self.message = ""
+
+    @property
+    def marks(self) -> bool:
+        return bool(getattr(self.app, "no_color", False))
+
+    def show(self, explanation: Any, special_tokens: Iterable[str] = (), trained: bool = True) -> None:
+        self.explanation, self.message = explanation, ""
+        text = legend(explanation, self.marks, trained)
+        text.append("\n")
+        text.append_text(attribution_text(explanation.tokens, explanation.attributions, special_tokens, self.marks))
+        self.update(text)
+
+    def show_message(self, message: str, style: str = "dim") -> None:
+        self.explanation, self.message = None, message
+        self.update(Text(message, style=style))
+
+
+def marked_words(words: list[tuple[str, bool]], marks: bool) -> Text:
+    """Words of one side of a pair, the changed ones underlined (and in [brackets] with MARKS)."""
+    text = Text()
+    for position, (word, changed) in enumerate(words):
+        if position:
+            text.append(" ")
+        if changed:
+            text.append(f"[{word}]" if marks else word, style="bold underline")
+        else:
+            text.append(word)
+    return text
+
+
+def pair_text(pair: Any, marks: bool) -> Text:
+    """Both sentences with their label and p(acceptable), the changed words marked, and the change."""
+    text = Text()
+    for name, label, probabilities, words in (("A pinned", pair.label_a, pair.probabilities_a, pair.words_a),
+                                              ("B typed ", pair.label_b, pair.probabilities_b, pair.words_b)):
+        text.append(f"{name} p(ok) {probabilities['acceptable']:.3f} ", style="bold")
+        text.append(f"{label:<12} ", style="green" if label == "acceptable" else "red")
+        text.append_text(marked_words(words, marks))
+        text.append("\n")
+    change = pair.delta_acceptable
+    text.append("change in p(acceptable), B − A: ")
+    text.append(f"{change:+.3f}", style="bold " + ("green" if change > 0 else "red" if change < 0 else ""))
+    return text
+
+
+class PairView(Static):
+    """The pinned sentence against the typed one; hidden while nothing is pinned."""
+
+    DEFAULT_CSS = "PairView { height: auto; max-height: 6; display: none; }"
+
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__("", id=id)
+        self.pair: Any = None
+
+    def show_pair(self, pair: Any) -> None:
+        self.pair = pair
+        self.update(pair_text(pair, bool(getattr(self.app, "no_color", False))))
+
+    def show_message(self, message: str) -> None:
+        self.pair = None
+        self.update(Text(message))
+
+
+class ExplainPanel(Vertical):
+    """Attributions of the latest sentence (and its minimal pair with the pinned one), from a worker."""
+
+    DEFAULT_CSS = "ExplainPanel { height: auto; padding: 0 1; }"
+
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.wanted = ""  # the sentence whose answers are shown; any other answer is stale
+        self.pinned: Any = None  # a workbench.core.predict.Prediction
+        self._debounce: Timer | None = None
+        self._asked: tuple[str | None, str, str | None] | None = None
+
+    @property
+    def workbench(self) -> WorkbenchApp:
+        return cast("WorkbenchApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield PairView(id="pair-view")
+        yield AttributionView(id="attributions")
+
+    @property
+    def attributions(self) -> AttributionView:
+        return self.query_one(AttributionView)
+
+    @property
+    def explanation(self) -> Any:
+        return self.attributions.explanation
+
+    def request(self, run_id: str | None, sentence: str) -> None:
+        """Explain SENTENCE soon (after a short pause in typing); answers for any earlier one are dropped."""
+        asked = (run_id, sentence, self.pinned_sentence)
+        if sentence == self.wanted and asked == self._asked:
+            return  # the same sentence again (enter after typing): its answer is shown or on its way
+        self.wanted, self._asked = sentence, asked
+        if self._debounce is not None:
+            self._debounce.stop()
+        pinned = self.pinned_sentence
+        self._debounce = self.set_timer(EXPLAIN_DEBOUNCE_S, lambda: self.explain_worker(run_id, sentence, pinned))
+
+    def clear(self, message: str = "") -> None:
+        """No sentence to explain (an empty box, a refused sentence): say why, drop what is pending."""
+        self.wanted, self._asked = "", None
+        if self._debounce is not None:
+            self._debounce.stop()
+        self.attributions.show_message(message, "red" if message else "dim")
+
+    @property
+    def pinned_sentence(self) -> str | None:
+        return self.pinned.sentence if self.pinned is not None else None
+
+    def pin(self, prediction: Any) -> None:
+        self.pinned = prediction
+        view = self.query_one(PairView)
+        view.display = True
+        view.show_message(f"pinned A: {prediction.sentence}\n  p(ok) {prediction.probabilities['acceptable']:.3f}"
+                          " · now type a variant B; ctrl+t unpins")
+
+    def unpin(self) -> None:
+        self.pinned = None
+        self.query_one(PairView).display = False
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="explain", name="attributions")
+    def explain_worker(self, run_id: str | None, sentence: str, pinned: str | None) -> None:
+        """The pair first (one batched forward), then the attributions (the slow part); a cancelled
+        worker (a newer sentence came: exclusive) posts nothing more."""
+        from workbench.core.explain import explain, minimal_pair
+        from workbench.core.predict import InputError
+
+        worker = get_current_worker()
+        predictor, _, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        if pinned is not None:
+            try:
+                pair = minimal_pair(predictor.model, predictor.tokenizer, pinned, sentence, predictor.max_length)
+                result = PairReady(pinned, sentence, pair)
+            except InputError as err:
+                result = PairReady(pinned, sentence, None, error=str(err))
+            if worker.is_cancelled:
+                return
+            self.post_message(result)
+        if worker.is_cancelled:
+            return
+        special = frozenset(predictor.tokenizer.all_special_tokens) - {predictor.tokenizer.unk_token}
+        try:
+            explanation = explain(predictor.model, predictor.tokenizer, sentence, predictor.max_length)
+            answer = AttributionsReady(sentence, explanation, special, trained)
+        except InputError as err:
+            answer = AttributionsReady(sentence, None, error=str(err))
+        if not worker.is_cancelled:
+            self.post_message(answer)
+            self.post_message(StatusChanged("ready"))
+
+    def on_attributions_ready(self, message: AttributionsReady) -> None:
+        message.stop()
+        if message.sentence != self.wanted:
+            return  # an older sentence's answer, arriving after a newer keystroke
+        if message.explanation is None:
+            self.attributions.show_message(f"no attributions: {message.error}", "red")
+        else:
+            self.attributions.show(message.explanation, message.special_tokens, message.trained)
+
+    def on_pair_ready(self, message: PairReady) -> None:
+        message.stop()
+        if message.sentence != self.wanted or message.pinned != self.pinned_sentence:
+            return
+        view = self.query_one(PairView)
+        if message.pair is None:
+            view.show_message(f"pinned A: {message.pinned}\n  B: {message.error}")
+        else:
+            view.show_pair(message.pair)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            from workbench.tui.panes.base import describe_error
+
+            self.post_message(WorkerFailed(event.worker.name, describe_error(event.worker.error)))
+            self.attributions.show_message(f"attributions failed: {describe_error(event.worker.error)}", "red")

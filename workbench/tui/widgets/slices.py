@@ -1,0 +1,131 @@
+"""Where a model fails, beside the per-source table: by sentence length (a table), by confidence
+(a reliability diagram with its ECE) and MCC against the decision threshold (the one in use marked).
+
+The charts are `TimedPlot`s (textual-plotext widgets that redraw on a timer, never through the
+global plotext module); `SlicesView` shows one of the four views at a time (`s` cycles), so each
+stays legible at 80x24.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher, DataTable
+
+from workbench.tui.widgets.charts import TimedPlot
+
+VIEWS = ("sources", "length", "reliability", "threshold")
+VIEW_TITLES = {"sources": "per source", "length": "by length (tokens)", "reliability": "reliability",
+               "threshold": "MCC by threshold"}
+
+
+class ReliabilityChart(TimedPlot):
+    """Accuracy against mean confidence per bin (the diagonal: perfectly calibrated), ECE in the title."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.reliability: Any = None
+
+    def set_reliability(self, reliability: Any) -> None:
+        self.reliability = reliability
+        self._dirty = True
+
+    def draw(self, plt: Any, width: int, height: int) -> None:
+        if self.reliability is None:
+            plt.title("reliability")
+            return
+        plt.title(f"reliability · ECE {self.reliability.ece:.3f}")
+        plt.xlabel("confidence")
+        plt.xlim(0.5, 1.0)
+        plt.ylim(0.0, 1.0)
+        plt.plot([0.5, 1.0], [0.5, 1.0], marker="dot", label="calibrated")
+        filled = [b for b in self.reliability.bins if b.n]
+        if filled:
+            plt.scatter([b.mean_confidence for b in filled], [b.accuracy for b in filled], marker="o",
+                        label="accuracy")
+
+
+class ThresholdChart(TimedPlot):
+    """MCC when acceptable means p(acceptable) > t, with a vertical line at the threshold in use."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.curve: Any = None
+
+    def set_curve(self, curve: Any) -> None:
+        self.curve = curve
+        self._dirty = True
+
+    def draw(self, plt: Any, width: int, height: int) -> None:
+        if self.curve is None:
+            plt.title("MCC by threshold")
+            return
+        curve = self.curve
+        plt.title(f"│ in use {curve.threshold_in_use:.2f}: MCC {curve.mcc_in_use:.3f}")
+        plt.xlabel("threshold on p(acceptable)")
+        plt.xlim(0.0, 1.0)
+        plt.plot(curve.thresholds, curve.mcc, marker="braille", label="MCC")
+        plt.vline(curve.threshold_in_use)
+
+
+def length_rows(slices: Any) -> list[tuple[str, str, str, str, str]]:
+    """One row per token-length bucket: bucket, n, accuracy, MCC, errors (— for an empty bucket)."""
+    rows = []
+    for row in slices.by_length:
+        if row.n:
+            rows.append((row.name, str(row.n), f"{row.accuracy:.2f}", f"{row.mcc:.2f}", str(row.errors)))
+        else:
+            rows.append((row.name, "0", "—", "—", "0"))
+    return rows
+
+
+class SlicesView(Vertical):
+    """The per-source table and the three slices of one evaluation, one at a time."""
+
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.view = VIEWS[0]
+
+    def compose(self) -> ComposeResult:
+        with ContentSwitcher(initial="eval-sources", id="eval-slices-switcher"):
+            yield DataTable(id="eval-sources", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="eval-lengths", cursor_type="row", zebra_stripes=True)
+            yield ReliabilityChart(id="eval-reliability")
+            yield ThresholdChart(id="eval-threshold")
+
+    def on_mount(self) -> None:
+        self.query_one("#eval-sources", DataTable).add_columns("source", "n", "MCC", "acc")
+        self.query_one("#eval-lengths", DataTable).add_columns("tokens", "n", "acc", "MCC", "err")
+        self.show_title()
+
+    def show_title(self) -> None:
+        position = VIEWS.index(self.view) + 1
+        self.border_title = f"s: {VIEW_TITLES[self.view]} ({position}/{len(VIEWS)})"
+
+    def widget_id(self, view: str) -> str:
+        return {"sources": "eval-sources", "length": "eval-lengths", "reliability": "eval-reliability",
+                "threshold": "eval-threshold"}[view]
+
+    def next_view(self) -> str:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        self.query_one(ContentSwitcher).current = self.widget_id(self.view)
+        self.show_title()
+        return self.view
+
+    def show(self, per_source: list[dict[str, Any]], slices: Any) -> None:
+        sources = self.query_one("#eval-sources", DataTable)
+        sources.clear()
+        for row in per_source:
+            sources.add_row(Text(str(row["source"])), str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
+        lengths = self.query_one("#eval-lengths", DataTable)
+        lengths.clear()
+        if slices is not None:
+            lengths.add_rows(length_rows(slices))
+        self.query_one(ReliabilityChart).set_reliability(slices.reliability if slices is not None else None)
+        self.query_one(ThresholdChart).set_curve(slices.threshold if slices is not None else None)
+
+    def clear(self) -> None:
+        self.show([], None)
