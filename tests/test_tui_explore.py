@@ -22,6 +22,7 @@ from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.messages import AttributionsReady, EvaluationLoaded
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
+from workbench.tui.panes.runs import RunsPane
 from workbench.tui.screens.diff import DiffScreen
 from workbench.tui.widgets.attributions import DOWN, UP, AttributionView, ExplainPanel, PairView
 from workbench.tui.widgets.slices import ReliabilityChart, SlicesView, ThresholdChart
@@ -359,7 +360,14 @@ async def test_the_diff_screen_counts_and_lists_the_disagreements(runs: Path) ->
         await wait_until(pilot, lambda: table.row_count == 2, what="two runs")
         await pilot.press("v")  # nothing marked: a hint, no screen
         assert not isinstance(app.screen, DiffScreen)
-        await pilot.press("home", "space", "space", "v")
+        pane = app.query_one(RunsPane)
+        table.focus()
+        for run_id in (DEMO_RUN, "demo-run-b"):  # mark A, then B (space marks without moving)
+            table.move_cursor(row=[info.id for info in pane.runs].index(run_id))
+            await pilot.pause()
+            await pilot.press("space")
+        assert pane.marked == [DEMO_RUN, "demo-run-b"]
+        await pilot.press("v")
         screen = app.screen
         assert isinstance(screen, DiffScreen) and (screen.run_a, screen.run_b) == (DEMO_RUN, "demo-run-b")
         await wait_until(pilot, lambda: screen.diff is not None, what="the diff")
@@ -382,7 +390,13 @@ async def test_the_diff_screen_offers_to_evaluate_a_run_without_predictions(runs
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="two runs")
-        await pilot.press("home", "space", "space", "v")
+        table = app.query_one("#runs-table", DataTable)
+        table.focus()
+        for row in range(2):  # space marks without moving
+            table.move_cursor(row=row)
+            await pilot.pause()
+            await pilot.press("space")
+        await pilot.press("v")
         screen = app.screen
         assert isinstance(screen, DiffScreen)
         counts = screen.query_one("#diff-counts", Static)
