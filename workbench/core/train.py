@@ -34,6 +34,7 @@ from workbench.core.checkpoint import (  # noqa: F401 - re-exported for callers 
     update_checkpoint_meta,
 )
 from workbench.core.config import TrainConfig
+from workbench.core.durable import fsync_dir, fsync_file
 from workbench.core.errors import is_out_of_memory
 from workbench.core.events import (
     CheckpointEvent,
@@ -704,7 +705,8 @@ class _Trainer:
             reports = {name: evaluate_frame(model, self.tokenizer, cola[name], name, config.max_length, size)
                        for name in FINAL_SPLITS}
         for report in reports.values():
-            record_report(self.run_dir, report)
+            fsync_file(record_report(self.run_dir, report))  # on the disk before `evaluated` is
+        fsync_dir(self.run_dir)
         holdout, dev = reports["holdout"], reports["in_domain_dev"]
         return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
                 **self.position.calibration}
