@@ -409,6 +409,21 @@ def test_ddp_resumed_run_equals_an_uninterrupted_one(ddp_run: dict[str, Any], ti
     assert_same_outcome(runs / "resumed", ddp_run["run"], abs_tol=1e-6)
 
 
+@needs_torchrun
+def test_ddp_a_refusal_by_the_main_process_stops_the_others_too(ddp_run: dict[str, Any], tmp_path: Path) -> None:
+    """The main process alone checks the run folder; the others must not wait for it for ever."""
+    runs = tmp_path / "runs"
+    shutil.copytree(ddp_run["run"], runs / "plain")
+    before = (runs / "plain" / "metrics.jsonl").read_bytes()
+    started = time.time()
+    proc = torchrun(tmp_path / "out", "plain", ["train", "--resume", "plain", "--runs", str(runs)])
+    output = finished(proc, timeout=120)
+    assert proc.returncode != 0 and time.time() - started < 120
+    assert output.count("this run has finished; nothing to resume") == 2, output[-3000:]  # each says why
+    assert "process 0 failed: " in output
+    assert (runs / "plain" / "metrics.jsonl").read_bytes() == before
+
+
 def test_each_process_restores_its_own_random_state_and_old_checkpoints_still_load() -> None:
     from workbench.core.checkpoint import rank_rng_state, rng_state, rng_states, set_rng_state
 

@@ -52,6 +52,16 @@ def agree_on_step(accelerator: Any, loss: Any, failure: str | None) -> Agreement
     return Agreement(mean_loss=float("nan"), failed_rank=rank, message=str(messages[rank]))
 
 
+def main_failure(failure: BaseException | None) -> str | None:
+    """The main process's FAILURE before training (its checks of the run folder), told to every
+    process: None when it has none. A broadcast from process 0 that all processes call."""
+    import torch.distributed as dist
+
+    said: list[Any] = [None if failure is None else str(failure)]
+    dist.broadcast_object_list(said, src=0)
+    return None if said[0] is None else str(said[0])
+
+
 class FailureBoard:
     """The launcher's key-value store (c10d), where a failing process leaves its last words for the others."""
 

@@ -271,19 +271,27 @@ def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | No
     stop = stop or threading.Event()
     state = PartialState(cpu=not cuda_available())
     lock: RunLock | None = None
+    failure: Exception | None = None
     if state.is_main_process:
-        config = prepare_run_dir(config, run_dir, resume)
         try:
-            lock = RunLock(run_dir).__enter__()
-        except RunError as err:
-            raise TrainingError(str(err)) from None
-    try:
-        if state.is_main_process:
+            config = prepare_run_dir(config, run_dir, resume)
+            try:
+                lock = RunLock(run_dir).__enter__()
+            except RunError as err:
+                raise TrainingError(str(err)) from None
             if not resume:
                 config.save(run_dir / "config.json")
             (run_dir / PID_FILE).write_text(f"{os.getpid()}\n")
             (run_dir / STOP_FILE).unlink(missing_ok=True)
-        state.wait_for_everyone()
+        except Exception as err:  # with several processes, the others must hear of it first
+            failure = err
+    try:
+        if state.num_processes > 1:  # the others wait here for the main process's checks (a broadcast)
+            told = ranks.main_failure(failure)
+            if told is not None and not state.is_main_process:
+                raise TrainingError(f"process 0 failed: {told}")
+        if failure is not None:
+            raise failure
         if resume and not state.is_main_process:
             config = TrainConfig.load(run_dir / "config.json")
         return _Trainer(config, run_dir, on_event, stop, resume, allow_pickle).run()
