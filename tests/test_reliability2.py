@@ -151,6 +151,26 @@ def test_resuming_a_finished_run_is_refused_and_leaves_it_done(whole_run: Path, 
     assert (run / "metrics.jsonl").read_bytes() == before
 
 
+@pytest.mark.parametrize("status", ["done", "stopped"])
+def test_a_run_whose_checkpoint_was_deleted_is_not_trained_again(
+        status: str, whole_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sweep deletes its trials' checkpoints (done or pruned): a resume has nothing to start from,
+    and must not take them for runs killed before their first checkpoint."""
+    run = tmp_path / "runs" / "swept"
+    shutil.copytree(whole_run, run)
+    shutil.rmtree(run / "checkpoint")
+    if status == "stopped":  # cut after epoch 1 and its checkpoint, then stopped (as a pruned trial)
+        events = read_metrics(run)
+        cut = next(i for i, e in enumerate(events) if e["kind"] == "checkpoint")
+        lines = [json.dumps(e) for e in events[:cut + 1]] + [json.dumps({"kind": "end", "time": "", "status": status})]
+        (run / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = (run / "metrics.jsonl").read_bytes()
+    assert main(["train", "--resume", "swept", "--runs", str(tmp_path / "runs")]) == 2
+    said = capsys.readouterr().err
+    assert ("finished" if status == "done" else "no checkpoint to resume from") in said, said
+    assert (run / "metrics.jsonl").read_bytes() == before
+
+
 def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(config150: TrainConfig,
                                                                               tmp_path: Path) -> None:
     """A run killed after the threshold was folded into model/ but before its checkpoint recorded

@@ -221,8 +221,7 @@ def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainCo
     if resume:
         if not saved.is_file():
             raise TrainingError(f"{run_dir}: not a run folder (no config.json)")
-        if has_ended(run_dir):  # refused here, before anything is written to the run
-            raise TrainingError(f"{run_dir}: this run has finished; nothing to resume")
+        check_resumable(run_dir)  # here, before anything is written to the run
         config = TrainConfig.load(saved)
         check_data(config)
         check_model_source(config)
@@ -232,16 +231,23 @@ def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainCo
     return config
 
 
-def has_ended(run_dir: Path) -> bool:
-    """RUN_DIR is trained and evaluated. A checkpoint marked finished from before the finish step
-    recorded `evaluated` counts as ended when the run's last end event says done."""
+def check_resumable(run_dir: Path) -> None:
+    """Refuse to resume RUN_DIR when nothing is left to do: trained and evaluated (its checkpoint
+    says so; a checkpoint from before `evaluated` was recorded, or none, when its last end event
+    is done), or its checkpoint deleted (a sweep deletes those of its trials). A run killed before
+    its first checkpoint is resumable: from step 0."""
     meta = checkpoint_meta(run_dir)
-    if meta is None or not meta.get("finished"):
-        return False
-    if "evaluated" in meta:
-        return bool(meta["evaluated"])
-    ends = [e for e in read_metrics(run_dir) if e["kind"] == "end"]
-    return bool(ends) and ends[-1]["status"] == "done"
+    events = read_metrics(run_dir)
+    ends = [e for e in events if e["kind"] == "end"]
+    done = bool(ends) and ends[-1]["status"] == "done"
+    if meta is not None and "evaluated" in meta:
+        ended = bool(meta.get("finished")) and bool(meta["evaluated"])
+    else:
+        ended = done and (meta is None or bool(meta.get("finished")))
+    if ended:
+        raise TrainingError(f"{run_dir}: this run has finished; nothing to resume")
+    if meta is None and any(e["kind"] == "checkpoint" for e in events):
+        raise TrainingError(f"{run_dir}: no checkpoint to resume from (it was deleted after it was written)")
 
 
 def check_model_source(config: TrainConfig) -> None:
