@@ -12,6 +12,8 @@ forward (OUT/rank<R>.json) and, once training returns, the trained parameters
   fail-exception  rank 1 raises RuntimeError in its 2nd training forward
   fail-nan        rank 1's 2nd training loss is infinite
   fail-oom        rank 1's 2nd training forward hits what the CPU allocator raises on OOM
+  fail-backward   rank 1 raises RuntimeError in its 2nd backward pass, where rank 0 waits in the
+                  gradient all-reduce: a failure the step's agreement cannot hear
 A failing rank writes OUT/fault_time (time.time() of the fault)."""
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ def main() -> int:
             raise RuntimeError(f"injected failure on rank {rank}")
         if mode == "fail-nan":
             output.loss = output.loss * math.inf
+            return output
+        if mode == "fail-backward":
+            def fail(grad: Any) -> Any:
+                (out / "fault_time").write_text(f"{time.time()}\n")
+                raise RuntimeError(f"injected failure on rank {rank} in backward")
+
+            output.loss.register_hook(fail)
             return output
         import torch
 

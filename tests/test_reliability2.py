@@ -3,8 +3,7 @@
 Each test injects a real fault: SIGKILL through the WORKBENCH_FAULT hook, an infinite
 gradient flowing back through autograd into the real optimizer step, what the CPU
 allocator really raises when memory runs out, a failure on one of two torchrun processes,
-a hub that refuses connections or never answers. Tests marked `phase2` fail on the code
-before issue 12's training-loop changes (strict xfail: they must fail until then)."""
+a hub that refuses connections or never answers."""
 
 from __future__ import annotations
 
@@ -39,7 +38,6 @@ from workbench.core.runs import (
 )
 from workbench.core.train import TrainingError, train
 
-phase2 = pytest.mark.xfail(strict=True, reason="issue 12 phase 2: the fix lives in the training loop")
 TESTS = Path(__file__).resolve().parent
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
@@ -98,7 +96,6 @@ def whole_run(tiny_model_dir: Path, data150: Path, tmp_path_factory: pytest.Temp
 
 # ---------------------------------------------------------------- item 1: killed before the first checkpoint
 
-@phase2
 def test_a_run_killed_before_its_first_checkpoint_restarts_from_step_0(
         whole_run: Path, tiny_model_dir: Path, data150: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,7 +116,6 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_from_step_0(
 
 # ---------------------------------------------------------------- item 2: killed during the final evaluation
 
-@phase2
 def test_a_run_killed_in_its_final_evaluation_resumes_and_finishes_it(
         whole_run: Path, tiny_model_dir: Path, data150: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
@@ -137,9 +133,12 @@ def test_a_run_killed_in_its_final_evaluation_resumes_and_finishes_it(
     assert info.status == "done" and info.holdout_mcc is not None
     assert [e for e in read_metrics(run) if e["kind"] == "step"] == trained  # evaluated, not trained again
     assert_same_outcome(run, whole_run)
+    # calibrated before the kill, not again after it (a second pass would record a threshold of 0.5)
+    whole_report = json.loads((whole_run / "eval.json").read_text(encoding="utf-8"))
+    assert report["calibration"] == whole_report["calibration"]
+    assert json.loads((run / "checkpoint" / "meta.json").read_text())["evaluated"] is True
 
 
-@phase2
 def test_resuming_a_finished_run_is_refused_and_leaves_it_done(whole_run: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """Found with item 2: the refusal used to append a 'failed' end, so the run listed as failed."""
@@ -150,6 +149,46 @@ def test_resuming_a_finished_run_is_refused_and_leaves_it_done(whole_run: Path, 
     assert "finished" in capsys.readouterr().err
     assert run_info(run).status == "done"
     assert (run / "metrics.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("status", ["done", "stopped"])
+def test_a_run_whose_checkpoint_was_deleted_is_not_trained_again(
+        status: str, whole_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sweep deletes its trials' checkpoints (done or pruned): a resume has nothing to start from,
+    and must not take them for runs killed before their first checkpoint."""
+    run = tmp_path / "runs" / "swept"
+    shutil.copytree(whole_run, run)
+    shutil.rmtree(run / "checkpoint")
+    if status == "stopped":  # cut after epoch 1 and its checkpoint, then stopped (as a pruned trial)
+        events = read_metrics(run)
+        cut = next(i for i, e in enumerate(events) if e["kind"] == "checkpoint")
+        lines = [json.dumps(e) for e in events[:cut + 1]] + [json.dumps({"kind": "end", "time": "", "status": status})]
+        (run / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = (run / "metrics.jsonl").read_bytes()
+    assert main(["train", "--resume", "swept", "--runs", str(tmp_path / "runs")]) == 2
+    said = capsys.readouterr().err
+    assert ("finished" if status == "done" else "no checkpoint to resume from") in said, said
+    assert (run / "metrics.jsonl").read_bytes() == before
+
+
+def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(config150: TrainConfig,
+                                                                              tmp_path: Path) -> None:
+    """A run killed after the threshold was folded into model/ but before its checkpoint recorded
+    it calibrates again on resume: the folded model's best threshold is 0.5, which folds nothing."""
+    from workbench.core.model import load_model
+    from workbench.core.threshold import calibrate_run, final_linear, model_threshold
+
+    config150.epochs, config150.calibrate_threshold = 1, False
+    run = tmp_path / "run"
+    assert train(config150, run).status == "done"
+    first = calibrate_run(run, config150, enabled=True)
+    assert first is not None and abs(first.threshold - 0.5) > 0.01, first  # a threshold that moves decisions
+    once = load_model(str(run / "model"))
+    second = calibrate_run(run, config150, enabled=True)
+    assert second is not None and second.threshold == 0.5 and second.mcc_at_threshold == first.mcc_at_threshold
+    twice = load_model(str(run / "model"))
+    assert torch.equal(final_linear(twice).bias, final_linear(once).bias)
+    assert model_threshold(twice) == pytest.approx(first.threshold, abs=1e-9)
 
 
 # ---------------------------------------------------------------- item 3: non-finite gradients
@@ -185,7 +224,6 @@ def config150(tiny_model_dir: Path, data150: Path) -> TrainConfig:
                        learning_rate=1e-3, precision="fp32", eval_batch_size=256)
 
 
-@phase2
 def test_a_non_finite_gradient_never_reaches_the_weights(config150: TrainConfig, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Step 3's loss is finite, its gradient is not: the step stops (or is skipped) before the
@@ -204,6 +242,61 @@ def test_a_non_finite_gradient_never_reaches_the_weights(config150: TrainConfig,
         assert "step 3" in result.error, result.error
 
 
+@pytest.mark.parametrize("kind", ["fused", "foreach"])
+def test_clip_and_step_leaves_the_weights_alone_when_the_gradient_or_loss_is_not_finite(kind: str) -> None:
+    """Both optimizer paths: the fused one told on the device (found_inf), the other checked on the host."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    from workbench.core.train import clip_and_step
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+    accelerator = Accelerator(cpu=True, mixed_precision="no")
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.AdamW(layer.parameters(), lr=0.1, **{kind: True})
+    layer, optimizer = accelerator.prepare(layer, optimizer)
+    params = list(layer.parameters())
+    before = [p.detach().clone() for p in params]
+
+    def step(loss_scale: float, grad_fault: float | None) -> Any:
+        loss = layer(torch.ones(3, 4)).sum() * loss_scale
+        loss.backward()
+        if grad_fault is not None:
+            params[0].grad[0, 0] = grad_fault
+        norm = clip_and_step(accelerator, optimizer, params, 1.0, loss.detach())
+        optimizer.zero_grad(set_to_none=True)
+        return norm
+
+    for loss_scale, grad_fault in ((1.0, math.inf), (1.0, math.nan), (math.inf, None)):
+        norm = step(loss_scale, grad_fault)
+        assert all(torch.equal(p, b) for p, b in zip(params, before, strict=True)), (loss_scale, grad_fault)
+        assert all(float(s["step"]) == 0 for s in optimizer.optimizer.state.values())  # moments untouched too
+    assert not math.isfinite(float(norm))
+    assert math.isfinite(float(step(1.0, None)))
+    assert not any(torch.equal(p, b) for p, b in zip(params, before, strict=True))  # a finite step is taken
+
+
+def test_weights_that_are_not_finite_are_never_saved(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from workbench.core.checkpoint import CheckpointError, save_checkpoint, save_model
+    from workbench.core.model import load_model, load_tokenizer
+
+    model, tokenizer = load_model(str(tiny_model_dir)), load_tokenizer(str(tiny_model_dir))
+    optimizer = torch.optim.AdamW(model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    save_checkpoint(tmp_path, model, optimizer, scheduler, {"step": 1})
+    save_model(tmp_path, model, tokenizer)
+    kept = {name: (tmp_path / name).read_bytes() for name in ("checkpoint/state.pt", "model/model.safetensors")}
+    with torch.no_grad():
+        model.classifier.weight[1, 3] = math.nan
+    with pytest.raises(CheckpointError, match=r"NaN or infinity \(first: classifier.weight\)"):
+        save_checkpoint(tmp_path, model, optimizer, scheduler, {"step": 2})
+    with pytest.raises(CheckpointError, match="classifier.weight"):
+        save_model(tmp_path, model, tokenizer)
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
+
+
 # ---------------------------------------------------------------- item 5: out of memory on the CPU
 
 def test_is_out_of_memory_knows_what_the_cpu_raises() -> None:
@@ -217,7 +310,6 @@ def test_is_out_of_memory_knows_what_the_cpu_raises() -> None:
     assert not is_out_of_memory(ValueError("not enough memory"))
 
 
-@phase2
 @pytest.mark.parametrize(
     ("when", "message"),
     [
@@ -301,7 +393,6 @@ def test_ddp_parameters_are_the_same_on_both_ranks_and_differ_without_gradient_s
     assert not all(torch.equal(alone[0][k], synced[0][k]) for k in alone[0])
 
 
-@phase2
 @needs_torchrun
 def test_ddp_only_the_main_process_prints(ddp_run: dict[str, Any]) -> None:
     output = ddp_run["output"]
@@ -310,7 +401,6 @@ def test_ddp_only_the_main_process_prints(ddp_run: dict[str, Any]) -> None:
         assert output.count(line) == 1, (line, output[-3000:])
 
 
-@phase2
 @needs_torchrun
 def test_ddp_train_loss_is_the_mean_over_ranks(ddp_run: dict[str, Any]) -> None:
     per_rank = [rank_losses(ddp_run["out"], r) for r in (0, 1)]
@@ -322,7 +412,6 @@ def test_ddp_train_loss_is_the_mean_over_ranks(ddp_run: dict[str, Any]) -> None:
         assert epoch["train_loss"] == pytest.approx(sum(both) / len(both), abs=1e-6)
 
 
-@phase2
 @needs_torchrun
 def test_ddp_resumed_run_equals_an_uninterrupted_one(ddp_run: dict[str, Any], tiny_model_dir: Path,
                                                      data150: Path, tmp_path: Path) -> None:
@@ -340,12 +429,44 @@ def test_ddp_resumed_run_equals_an_uninterrupted_one(ddp_run: dict[str, Any], ti
     assert_same_outcome(runs / "resumed", ddp_run["run"], abs_tol=1e-6)
 
 
-@phase2
+@needs_torchrun
+def test_ddp_a_refusal_by_the_main_process_stops_the_others_too(ddp_run: dict[str, Any], tmp_path: Path) -> None:
+    """The main process alone checks the run folder; the others must not wait for it for ever."""
+    runs = tmp_path / "runs"
+    shutil.copytree(ddp_run["run"], runs / "plain")
+    before = (runs / "plain" / "metrics.jsonl").read_bytes()
+    started = time.time()
+    proc = torchrun(tmp_path / "out", "plain", ["train", "--resume", "plain", "--runs", str(runs)])
+    output = finished(proc, timeout=120)
+    assert proc.returncode != 0 and time.time() - started < 120
+    assert output.count("this run has finished; nothing to resume") == 2, output[-3000:]  # each says why
+    assert "process 0 failed: " in output
+    assert (runs / "plain" / "metrics.jsonl").read_bytes() == before
+
+
+def test_each_process_restores_its_own_random_state_and_old_checkpoints_still_load() -> None:
+    from workbench.core.checkpoint import rank_rng_state, rng_state, rng_states, set_rng_state
+
+    states = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        states.append(rng_state())
+    assert rank_rng_state(states, 1) is states[1] and rank_rng_state(states, 0) is states[0]
+    assert rank_rng_state(states, 5) is states[0]  # more processes than when it was saved
+    assert rank_rng_state(states[1], 0) is states[1]  # a checkpoint from before: one state for all
+    set_rng_state(rank_rng_state(states, 1))
+    drawn = torch.rand(3)
+    torch.manual_seed(2)
+    assert torch.equal(drawn, torch.rand(3))
+    assert len(rng_states(1)) == 1  # one process: its own state, in a list
+
+
 @needs_torchrun
 @pytest.mark.parametrize(("mode", "message"), [
     ("fail-exception", "injected failure on rank 1"),
     ("fail-nan", "loss became inf"),
     ("fail-oom", "out of memory at batch size 16"),
+    ("fail-backward", "process 1 failed: RuntimeError: injected failure on rank 1 in backward"),
 ])
 def test_ddp_a_failure_on_one_rank_stops_every_rank_with_its_message(
         mode: str, message: str, tiny_model_dir: Path, data150: Path, tmp_path: Path) -> None:

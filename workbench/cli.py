@@ -30,13 +30,14 @@ class CliError(Exception):
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
+    from workbench.core.checkpoint import CheckpointError
     from workbench.core.data import DataError
     from workbench.core.model import ModelError
     from workbench.core.predict import InputError
     from workbench.core.runs import RunError
     from workbench.core.train import TrainingError
 
-    return (CliError, DataError, ModelError, RunError, TrainingError, InputError)
+    return (CliError, CheckpointError, DataError, ModelError, RunError, TrainingError, InputError)
 
 
 # ---------------------------------------------------------------- data
@@ -192,6 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return detach(args, None if args.resume else config, run_dir)
     stop = threading.Event()
     progress = Progress()
+    speaks = _rank() == 0  # several processes (torchrun, accelerate launch): only the main one prints
 
     def on_event(event: Event) -> None:
         if event["kind"] == "start":  # not before: a problem found before training stays one line
@@ -199,8 +201,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress(event)
 
     with interruptible(stop, "the training"):
-        result = train(config, run_dir, on_event=on_event, stop=stop, resume=bool(args.resume),
-                       allow_pickle=args.allow_pickle)
+        result = train(config, run_dir, on_event=on_event if speaks else None, stop=stop,
+                       resume=bool(args.resume), allow_pickle=args.allow_pickle)
+    if not speaks:
+        return {"stopped": EXIT_INTERRUPTED, "failed": 1}.get(result.status, 0)
     if result.status == "stopped":
         print(f"stopped at epoch {result.epochs_done}; checkpoint saved. Continue with:\n"
               f"  workbench train --resume {run_dir.name}" + _runs_flag(args), file=sys.stderr)

@@ -28,6 +28,29 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
+def rng_states(num_processes: int = 1) -> list[dict[str, Any]] | None:
+    """Every process's random state, in rank order, on the main process (None on the others).
+
+    Each process draws its own dropout masks from its own generator (their batches differ in
+    shape), so a checkpoint keeps one state per process. A collective: all processes call it."""
+    state = rng_state()
+    if num_processes == 1:
+        return [state]
+    import torch.distributed as dist
+
+    gathered: list[Any] | None = [None] * num_processes if dist.get_rank() == 0 else None
+    dist.gather_object(state, gathered, dst=0)
+    return gathered
+
+
+def rank_rng_state(saved: list[dict[str, Any]] | dict[str, Any], rank: int) -> dict[str, Any]:
+    """Process RANK's random state in a checkpoint: one per process, or one for all (a dict: older
+    checkpoints). A process the checkpoint has no state for (more processes now) takes rank 0's."""
+    if isinstance(saved, dict):
+        return saved
+    return saved[rank] if rank < len(saved) else saved[0]
+
+
 def set_rng_state(state: dict[str, Any]) -> None:
     import torch
 
@@ -37,15 +60,39 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, meta: dict[str, Any]) -> None:
-    """Write checkpoint/ whole or not at all: staged, then swapped in (meta.json last)."""
+def nonfinite_weights(model: Any) -> list[str]:
+    """Names of MODEL's floating-point weights that hold a NaN or an infinity (one read from the device)."""
     import torch
 
+    named = [(name, tensor) for name, tensor in model.state_dict().items() if tensor.is_floating_point()]
+    if not named:
+        return []
+    finite = torch.stack([torch.isfinite(tensor).all() for _, tensor in named]).tolist()
+    return [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
+
+
+def check_finite(model: Any, what: str) -> None:
+    """The last guard against saving a broken training: CheckpointError if MODEL has a non-finite weight."""
+    bad = nonfinite_weights(model)
+    if bad:
+        raise CheckpointError(f"not saving the {what}: {len(bad)} weight tensors hold NaN or infinity (first: "
+                              f"{bad[0]}); the last good one is kept")
+
+
+def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, meta: dict[str, Any],
+                    rng: list[dict[str, Any]] | None = None) -> None:
+    """Write checkpoint/ whole or not at all: staged, then swapped in (meta.json last).
+
+    RNG: every process's random state (`rng_states`); this process's alone when not given.
+    Refuses weights that are not finite (CheckpointError)."""
+    import torch
+
+    check_finite(model, "checkpoint")
     staged = run_dir / ".checkpoint.tmp"
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir()
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "rng": rng_state()}
+             "scheduler": scheduler.state_dict(), "rng": rng or [rng_state()]}
     with (staged / "state.pt").open("wb") as handle:
         torch.save(state, handle)
         handle.flush()
@@ -67,8 +114,28 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return meta, state
 
 
+def checkpoint_meta(run_dir: Path) -> dict[str, Any] | None:
+    """The position in RUN_DIR's last whole checkpoint (its meta.json), None when there is none."""
+    folder = existing_dir(run_dir / "checkpoint", CHECKPOINT_MARKER)
+    if folder is None:
+        return None
+    meta: dict[str, Any] = json.loads((folder / CHECKPOINT_MARKER).read_text(encoding="utf-8"))
+    return meta
+
+
+def update_checkpoint_meta(run_dir: Path, meta: dict[str, Any]) -> None:
+    """Replace the last checkpoint's meta.json (atomically, durably), its weights as they are: the
+    finish step records there that the threshold is calibrated and the final evaluation done."""
+    folder = existing_dir(run_dir / "checkpoint", CHECKPOINT_MARKER)
+    if folder is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint to update")
+    write_json_atomic(folder / CHECKPOINT_MARKER, meta)
+
+
 def save_model(run_dir: Path, model: Any, tokenizer: Any) -> None:
-    """model/ as a save_pretrained folder (safetensors, with its tokenizer), swapped in whole."""
+    """model/ as a save_pretrained folder (safetensors, with its tokenizer), swapped in whole.
+    Refuses weights that are not finite (CheckpointError)."""
+    check_finite(model, "model")
     staged = run_dir / ".model.tmp"
     shutil.rmtree(staged, ignore_errors=True)
     model.save_pretrained(staged, safe_serialization=True)

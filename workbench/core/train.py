@@ -15,20 +15,27 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core import trackers
+from workbench.core import ranks, trackers
 from workbench.core.checkpoint import (  # noqa: F401 - re-exported for callers of this module
     CHECKPOINT_MARKER,
     CheckpointError,
+    checkpoint_meta,
     load_checkpoint,
+    rank_rng_state,
     recover_run,
+    rng_states,
     save_checkpoint,
     save_model,
+    update_checkpoint_meta,
 )
 from workbench.core.config import TrainConfig
+from workbench.core.durable import fsync_dir, fsync_file
+from workbench.core.errors import is_out_of_memory
 from workbench.core.events import (
     CheckpointEvent,
     EndEvent,
@@ -48,7 +55,16 @@ from workbench.core.hardware import (  # noqa: F401 - re-exported
     keep_freed_memory,
     resolve_precision,
 )
-from workbench.core.runs import PID_FILE, STOP_FILE, MetricsWriter, RunError, RunLock, check_writable
+from workbench.core.runs import (
+    PID_FILE,
+    STOP_FILE,
+    MetricsWriter,
+    RunError,
+    RunLock,
+    check_writable,
+    fault_point,
+    read_metrics,
+)
 
 EventCallback = Callable[[Event], None]
 
@@ -82,7 +98,10 @@ class Position:
     loss_sum: float = 0.0  # over the current epoch
     loss_count: int = 0
     history: list[EpochEvent] = field(default_factory=list)
-    finished: bool = False
+    finished: bool = False  # trained: only the finish (calibration, final evaluation) is left
+    calibrated: bool = False  # the decision threshold is folded into model/ (not to be folded twice)
+    calibration: dict[str, Any] = field(default_factory=dict)  # its entries for the end event
+    evaluated: bool = False  # the final evaluation is written: nothing is left to resume
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Position:
@@ -196,17 +215,47 @@ def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainCo
         raise TrainingError("; ".join(f"{k}: {v}" for k, v in problems.items()))
     if not resume:
         check_data(config)  # a bad data file stops here, before a run folder is made
+        check_model_source(config)  # so does an unreachable hub
     check_writable(run_dir)
     saved = run_dir / "config.json"
     if resume:
         if not saved.is_file():
             raise TrainingError(f"{run_dir}: not a run folder (no config.json)")
+        check_resumable(run_dir)  # here, before anything is written to the run
         config = TrainConfig.load(saved)
         check_data(config)
+        check_model_source(config)
         return config
     if saved.exists() or (run_dir / "metrics.jsonl").exists():
         raise TrainingError(f"{run_dir}: a run already exists here; resume it with --resume or pick another name")
     return config
+
+
+def check_resumable(run_dir: Path) -> None:
+    """Refuse to resume RUN_DIR when nothing is left to do: trained and evaluated (its checkpoint
+    says so; a checkpoint from before `evaluated` was recorded, or none, when its last end event
+    is done), or its checkpoint deleted (a sweep deletes those of its trials). A run killed before
+    its first checkpoint is resumable: from step 0."""
+    meta = checkpoint_meta(run_dir)
+    events = read_metrics(run_dir)
+    ends = [e for e in events if e["kind"] == "end"]
+    done = bool(ends) and ends[-1]["status"] == "done"
+    if meta is not None and "evaluated" in meta:
+        ended = bool(meta.get("finished")) and bool(meta["evaluated"])
+    else:
+        ended = done and (meta is None or bool(meta.get("finished")))
+    if ended:
+        raise TrainingError(f"{run_dir}: this run has finished; nothing to resume")
+    if meta is None and any(e["kind"] == "checkpoint" for e in events):
+        raise TrainingError(f"{run_dir}: no checkpoint to resume from (it was deleted after it was written)")
+
+
+def check_model_source(config: TrainConfig) -> None:
+    """A hub model while the hub is unreachable fails here in a few seconds (ModelError), before
+    a run folder is made; a local folder costs nothing."""
+    from workbench.core.model import hub_options, resolve_model
+
+    hub_options(config.model, resolve_model(config.model))
 
 
 def check_data(config: TrainConfig) -> None:
@@ -228,19 +277,27 @@ def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | No
     stop = stop or threading.Event()
     state = PartialState(cpu=not cuda_available())
     lock: RunLock | None = None
+    failure: Exception | None = None
     if state.is_main_process:
-        config = prepare_run_dir(config, run_dir, resume)
         try:
-            lock = RunLock(run_dir).__enter__()
-        except RunError as err:
-            raise TrainingError(str(err)) from None
-    try:
-        if state.is_main_process:
+            config = prepare_run_dir(config, run_dir, resume)
+            try:
+                lock = RunLock(run_dir).__enter__()
+            except RunError as err:
+                raise TrainingError(str(err)) from None
             if not resume:
                 config.save(run_dir / "config.json")
             (run_dir / PID_FILE).write_text(f"{os.getpid()}\n")
             (run_dir / STOP_FILE).unlink(missing_ok=True)
-        state.wait_for_everyone()
+        except Exception as err:  # with several processes, the others must hear of it first
+            failure = err
+    try:
+        if state.num_processes > 1:  # the others wait here for the main process's checks (a broadcast)
+            told = ranks.main_failure(failure)
+            if told is not None and not state.is_main_process:
+                raise TrainingError(f"process 0 failed: {told}")
+        if failure is not None:
+            raise failure
         if resume and not state.is_main_process:
             config = TrainConfig.load(run_dir / "config.json")
         return _Trainer(config, run_dir, on_event, stop, resume, allow_pickle).run()
@@ -264,6 +321,11 @@ class _Trainer:
         self.allow_pickle = allow_pickle  # the user's opt-in to pickle weights for CONFIG.model
         self.writer: MetricsWriter | None = None
         self.position = Position()
+        self.restarted = False  # resumed with no checkpoint: trains again from step 0
+        self.emitting = threading.RLock()  # the failure watch may end the run from its own thread
+        self.ended = False  # an end event was emitted
+        self.failure_agreed = False  # every process knows of this failure (ranks.agree_on_step)
+        self.board: ranks.FailureBoard | None = None  # several processes: failures that cannot be agreed
         # set by the steps below
         self.accelerator: Any = None
         self.tokenizer: Any = None
@@ -277,27 +339,56 @@ class _Trainer:
         self.total_steps = 0
 
     def emit(self, event: Event) -> None:
-        if self.writer is not None:
-            self.writer.write(dict(event))
-        if self.on_event is not None:
-            self.on_event(event)
-        trackers.log_event(self.accelerator, event)  # --report-to: step loss/lr, epoch metrics, final scores
+        with self.emitting:
+            if self.writer is not None:
+                self.writer.write(dict(event))
+            if self.on_event is not None:
+                self.on_event(event)
+            trackers.log_event(self.accelerator, event)  # --report-to: step loss/lr, epoch metrics, final scores
+            self.ended = self.ended or event["kind"] == "end"
 
     def run(self) -> TrainResult:
         self._start_accelerator()
         if self.accelerator.is_main_process:
             self.writer = MetricsWriter(self.run_dir / "metrics.jsonl")
+        if self.accelerator.num_processes > 1:
+            self.board = ranks.FailureBoard(self.accelerator.process_index)
+            self.board.watch(self._peer_failed)
         try:
             if self.resume and self.accelerator.is_main_process:  # under the run lock
                 recover_run(self.run_dir)  # after a kill mid-swap
             return self._train()
         except Exception as err:  # the run folder records every failure before it propagates
-            self.emit(EndEvent(kind="end", time=now(), status="failed", error=f"{type(err).__name__}: {err}"))
+            error, peer = f"{type(err).__name__}: {err}", None
+            if self.board is not None and not self.failure_agreed:
+                peer = self.board.read()  # this process failed because another one died?
+                if peer is None:
+                    self.board.post(error)  # tell the others, who may be waiting in a collective
+            if peer is not None:
+                error = f"process {peer[0]} failed: {peer[1]}"
+            self.emit(EndEvent(kind="end", time=now(), status="failed", error=error))
+            if peer is not None:
+                raise TrainingError(error) from err
             raise
         finally:
+            if self.board is not None:
+                self.board.close()
             trackers.finish(self.accelerator)  # --report-to
             if self.writer is not None:
                 self.writer.close()
+
+    def _peer_failed(self, rank: int, message: str) -> None:
+        """Another process failed where this one could not hear it (the failure watch's thread): end the
+        run with its message, then this process, which may be waiting in a collective for ever."""
+        with self.emitting:
+            if not self.ended:
+                error = f"process {rank} failed: {message}"
+                self.emit(LogEvent(kind="log", time=now(), message=f"error: {error}; ending process "
+                                   f"{self.accelerator.process_index}"))
+                self.emit(EndEvent(kind="end", time=now(), status="failed", error=error))
+                if self.writer is not None:
+                    self.writer.close()
+                os._exit(1)
 
     def _train(self) -> TrainResult:
         from accelerate.utils import set_seed
@@ -310,7 +401,7 @@ class _Trainer:
         self.started = time.perf_counter()
         self.steps_this_session = 0
         self.throughput = Throughput()
-        while self.position.epoch < self.config.epochs:
+        while not self.position.finished and self.position.epoch < self.config.epochs:
             outcome = self._train_epoch()
             if outcome is not None:  # failed (non-finite loss) or stopped mid-epoch
                 return outcome
@@ -398,18 +489,19 @@ class _Trainer:
         """When resuming: weights, optimizer, schedule, random state and position from the checkpoint."""
         if not self.resume:
             return
+        if checkpoint_meta(self.run_dir) is None:  # killed before its first checkpoint
+            self.restarted = True
+            return
         try:
             meta, state = load_checkpoint(self.run_dir)
         except CheckpointError as err:
             raise TrainingError(str(err)) from None
-        if meta.get("finished"):
-            raise TrainingError(f"{self.run_dir}: this run has finished; nothing to resume")
         from workbench.core.checkpoint import set_rng_state
 
         self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+        set_rng_state(rank_rng_state(state["rng"], self.accelerator.process_index))
         self.position = Position.from_meta(meta)
 
     def _emit_start(self, train_sentences: int, val_sentences: int) -> None:
@@ -421,36 +513,45 @@ class _Trainer:
             train_sentences=train_sentences, validation_sentences=val_sentences,
             steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, epochs=self.config.epochs,
             resumed_at_step=self.position.step if self.resume else None))
+        if self.restarted:
+            self.emit(LogEvent(kind="log", time=now(), message=(
+                "no checkpoint yet (the run was killed before its first one): training restarts from step 0 "
+                "with the run's saved config.json")))
+        elif self.position.finished:
+            self.emit(LogEvent(kind="log", time=now(), message=(
+                "the run is trained; resuming its final evaluation")))
 
     def _train_epoch(self) -> TrainResult | None:
         """The optimizer steps of one epoch (from where a resume left it). A TrainResult when the
-        run ends here: failed on a non-finite loss, or stopped mid-epoch (with a checkpoint)."""
-        import torch
-
+        run ends here: failed on a non-finite loss or gradient (the weights as they were before that
+        step), or stopped mid-epoch (with a checkpoint)."""
         position, accelerator = self.position, self.accelerator
         self.train_loader.set_epoch(position.epoch)
         loader = self.train_loader
         if position.epoch_step:
             loader = accelerator.skip_first_batches(self.train_loader, position.epoch_step)
         self.model.train()
+        config = self.config
+        out_of_memory = (f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
+                         f"{self.device_name}; try --batch-size {max(1, config.batch_size // 2)}")
         for batch in loader:
             if self._should_stop():
                 break
-            try:
-                loss = self.model(**batch).loss
-                loss_value = float(loss.detach().float().item())
-                if not math.isfinite(loss_value):
-                    return self._fail_nonfinite(loss_value)
+            with out_of_memory_as(out_of_memory):
+                loss, shared_loss = self._forward(batch, out_of_memory)
+                if shared_loss is not None and not math.isfinite(shared_loss):  # agreed by every process
+                    return self._fail_nonfinite(shared_loss)
                 accelerator.backward(loss)
-                grad_norm = clip_and_step(accelerator, self.optimizer, self.params, self.config.max_grad_norm)
+                # the step is skipped unless the loss and gradient norm are finite (on the device)
+                grad_norm = clip_and_step(accelerator, self.optimizer, self.params, config.max_grad_norm, loss)
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
-            except torch.OutOfMemoryError:
-                config = self.config
-                raise TrainingError(
-                    f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
-                    f"{self.device_name}; try --batch-size {max(1, config.batch_size // 2)}") from None
-            self._record_step(int(batch["labels"].shape[0]), loss_value, grad_norm)
+                loss_value, norm_value = read_step(loss, grad_norm, shared_loss)  # one read from the device
+            if not math.isfinite(loss_value):
+                return self._fail_nonfinite(loss_value)
+            if norm_value is not None and not math.isfinite(norm_value):
+                return self._fail_nonfinite(norm_value, "the gradient norm")
+            self._record_step(int(batch["labels"].shape[0]), loss_value, norm_value)
             if self.config.checkpoint_every and position.step % self.config.checkpoint_every == 0:
                 self._checkpoint()
         if self._should_stop() and position.epoch_step < self.steps_per_epoch:
@@ -505,9 +606,12 @@ class _Trainer:
 
     def _checkpoint(self) -> None:
         position = self.position
+        rng = rng_states(self.accelerator.num_processes)  # every process's (a collective)
         if self.accelerator.is_main_process:
+            if self.writer is not None:
+                self.writer.sync()  # the steps this checkpoint covers are on the disk before it
             save_checkpoint(self.run_dir, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler,
-                            position.to_meta())
+                            position.to_meta(), rng=rng)
             self.emit(CheckpointEvent(kind="checkpoint", time=now(), step=position.step, epoch=position.epoch,
                                       epoch_step=position.epoch_step))
         self.accelerator.wait_for_everyone()
@@ -520,12 +624,24 @@ class _Trainer:
         return self._result("stopped")
 
     def _finish(self) -> TrainResult:
+        """Calibrate (once), evaluate, end. Each part done is recorded in the checkpoint's meta.json, so
+        that a run killed here resumes with what is left; the end event comes before `evaluated`
+        (a kill between them evaluates again, which changes nothing)."""
         position = self.position
-        final = self._final_eval() if self.accelerator.is_main_process else {}
+        final: dict[str, Any] = {}
+        if self.accelerator.is_main_process:
+            if not position.calibrated:
+                position.calibration = self._calibrate()
+                position.calibrated = True
+                update_checkpoint_meta(self.run_dir, position.to_meta())
+            final = self._final_eval()
         end = EndEvent(kind="end", time=now(), status="done", step=position.step, epoch=position.epoch,
                        best_epoch=position.best_epoch, best_val_mcc=position.best_val_mcc)
         end.update(final)  # type: ignore[typeddict-item]  # holdout_mcc, holdout_accuracy, in_domain_dev_mcc
         self.emit(end)
+        if self.accelerator.is_main_process:
+            position.evaluated = True
+            update_checkpoint_meta(self.run_dir, position.to_meta())
         return self._result("done", final=final)
 
     # ------------------------------------------------------------ helpers of the steps
@@ -543,6 +659,26 @@ class _Trainer:
             self.stop.set()
         return self.stop.is_set()
 
+    def _forward(self, batch: Any, out_of_memory: str) -> tuple[Any, float | None]:
+        """The batch's loss; with several processes also their mean loss, agreed by all after each
+        said whether its forward pass failed (ranks.agree_on_step): when one did, every process
+        raises here, the failing one its own error, the others "process R failed: ..."."""
+        if self.accelerator.num_processes == 1:
+            return self.model(**batch).loss, None
+        loss, failure, message = None, None, None
+        try:
+            loss = self.model(**batch).loss
+        except Exception as err:
+            failure = err
+            message = out_of_memory if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
+        agreed = ranks.agree_on_step(self.accelerator, loss, message)
+        if agreed.failed_rank is not None:
+            self.failure_agreed = True
+            if failure is not None:
+                raise failure
+            raise TrainingError(f"process {agreed.failed_rank} failed: {agreed.message}")
+        return loss, agreed.mean_loss
+
     def _validate(self) -> dict[str, float]:
         import torch
 
@@ -551,15 +687,13 @@ class _Trainer:
         model = self.model
         model.eval()
         all_logits, all_labels = [], []
+        size = self.config.eval_batch_size
+        out_of_memory = (f"out of memory validating at eval batch size {size} (max length "
+                         f"{self.config.max_length}); try --eval-batch-size {max(1, size // 2)}")
         with torch.no_grad():
             for batch in self.val_loader:
-                try:
+                with out_of_memory_as(out_of_memory):
                     logits = model(**batch).logits.float()
-                except torch.OutOfMemoryError:
-                    size = self.config.eval_batch_size
-                    raise TrainingError(f"out of memory validating at eval batch size {size} (max length "
-                                        f"{self.config.max_length}); try --eval-batch-size {max(1, size // 2)}"
-                                        ) from None
                 logits, labels = self.accelerator.gather_for_metrics((logits, batch["labels"]))
                 all_logits.append(logits.cpu())
                 all_labels.append(labels.cpu())
@@ -571,30 +705,41 @@ class _Trainer:
         return metrics
 
     def _final_eval(self) -> dict[str, Any]:
-        """Score the best model on in_domain_dev and the holdout; writes eval.json."""
+        """Score the best model (calibrated) on in_domain_dev and the holdout; writes eval.json."""
         from workbench.core.data import FINAL_SPLITS, load_cola
         from workbench.core.evaluate import evaluate_frame, record_report
         from workbench.core.model import load_model
 
+        fault_point("final-eval")  # crash tests: a kill here resumes the evaluation
         if not (self.run_dir / "model").is_dir():
             return {}
         config = self.config
-        calibration = self._calibrate()
-        model = load_model(str(self.run_dir / "model")).to(self.accelerator.device)
-        cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
-        reports = {name: evaluate_frame(model, self.tokenizer, cola[name], name, config.max_length,
-                                        config.eval_batch_size) for name in FINAL_SPLITS}
+        size = config.eval_batch_size
+        with out_of_memory_as(f"out of memory in the final evaluation at eval batch size {size} (max length "
+                              f"{config.max_length}); the trained model is kept: free some memory and resume "
+                              "the run to evaluate it"):
+            model = load_model(str(self.run_dir / "model")).to(self.accelerator.device)
+            cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
+            reports = {name: evaluate_frame(model, self.tokenizer, cola[name], name, config.max_length, size)
+                       for name in FINAL_SPLITS}
         for report in reports.values():
-            record_report(self.run_dir, report)
+            fsync_file(record_report(self.run_dir, report))  # on the disk before `evaluated` is
+        fsync_dir(self.run_dir)
         holdout, dev = reports["holdout"], reports["in_domain_dev"]
         return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
-                **calibration}
+                **self.position.calibration}
 
     def _calibrate(self) -> dict[str, Any]:
         """Fold the validation-best decision threshold into model/ (core/threshold.py), unless turned off."""
         from workbench.core.threshold import calibrate_run
 
-        choice = calibrate_run(self.run_dir, self.config, device=self.accelerator.device)
+        if not (self.run_dir / "model").is_dir():
+            return {}
+        size = self.config.eval_batch_size
+        with out_of_memory_as(f"out of memory calibrating the decision threshold at eval batch size {size} "
+                              f"(max length {self.config.max_length}); the trained model is kept: free some "
+                              "memory and resume the run to finish it"):
+            choice = calibrate_run(self.run_dir, self.config, device=self.accelerator.device)
         if choice is None:
             return {}
         self.emit(LogEvent(kind="log", time=now(), message=(
@@ -602,10 +747,10 @@ class _Trainer:
             f"{choice.mcc_at_threshold:.3f} (at 0.5: {choice.mcc_at_half:.3f}); folded into the saved model")))
         return {"decision_threshold": choice.threshold}
 
-    def _fail_nonfinite(self, loss_value: float) -> TrainResult:
+    def _fail_nonfinite(self, value: float, what: str = "loss") -> TrainResult:
         step = self.position.step
-        message = (f"loss became {loss_value} at step {step + 1}; training stopped. The last good "
-                   f"checkpoint and the best model are kept; try a lower learning rate")
+        message = (f"{what} became {value} at step {step + 1}; training stopped before the step changed the "
+                   f"weights. The last good checkpoint and the best model are kept; try a lower learning rate")
         self.emit(EndEvent(kind="end", time=now(), status="failed", error=message, step=step))
         return self._result("failed", error=message)
 
@@ -616,28 +761,73 @@ class _Trainer:
                            error=error, history=list(position.history), final=final or {})
 
 
-def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm: float) -> float | None:
-    """Clip the gradients' total norm to MAX_NORM, then take the optimizer step; the norm before clipping.
+@contextmanager
+def out_of_memory_as(message: str) -> Iterator[None]:
+    """Out of memory on any device (torch.OutOfMemoryError, or the CPU allocator's RuntimeError:
+    core/errors.py) becomes a TrainingError saying MESSAGE; any other error goes through as it is."""
+    try:
+        yield
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        raise TrainingError(message) from None
 
-    A fused AdamW applies the clip inside its kernel as a gradient divisor (`grad_scale`, the
-    hook torch's GradScaler uses), saving a pass that rescales every gradient in memory: the
-    same update as clip_grad_norm_ (grads x min(1, max_norm / (norm + 1e-6))) up to rounding.
-    Anything else (a gradient scaler, sharded or DeepSpeed training, another optimizer) clips
-    the usual way."""
+
+def read_step(loss: Any, grad_norm: Any, shared_loss: float | None) -> tuple[float, float | None]:
+    """A step's loss and gradient norm as numbers, in one read from the device (one wait for it).
+
+    SHARED_LOSS, with several processes, is the loss already read: their mean (ranks.agree_on_step)."""
+    import torch
+
+    if shared_loss is not None:
+        return shared_loss, None if grad_norm is None else float(grad_norm)
+    parts = [loss.detach().float().reshape(())]
+    if grad_norm is not None:
+        parts.append(torch.as_tensor(grad_norm).to(parts[0]).reshape(()))
+    numbers = torch.stack(parts).tolist()
+    return numbers[0], numbers[1] if grad_norm is not None else None
+
+
+def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm: float, loss: Any = None) -> Any:
+    """Clip the gradients' total norm to MAX_NORM, then take the optimizer step, unless the norm
+    (or LOSS, when given) is not finite; the norm before clipping, a tensor (None where unknown).
+
+    A non-finite gradient never reaches the weights. The fused AdamW is told on the device
+    (`found_inf`, the hook torch's GradScaler uses: the kernel then leaves the weights, its moments
+    and its step count as they were), so no step waits for a read from the GPU; the other paths
+    check on the host. A gradient scaler (fp16) skips such steps itself and lowers its scale, a
+    routine event: its norm is not returned.
+
+    The fused AdamW also applies the clip inside its kernel as a gradient divisor (`grad_scale`),
+    saving a pass that rescales every gradient in memory: the same update as clip_grad_norm_
+    (grads x min(1, max_norm / (norm + 1e-6))) up to rounding. Anything else (a gradient scaler,
+    sharded or DeepSpeed training, another optimizer) clips the usual way."""
     import torch
     from accelerate.utils import DistributedType
 
     inner = getattr(optimizer, "optimizer", optimizer)
-    if (not getattr(inner, "defaults", {}).get("fused") or accelerator.scaler is not None
+    if accelerator.scaler is not None:
+        accelerator.clip_grad_norm_(params, max_norm)
+        optimizer.step()
+        return None
+    if (not getattr(inner, "defaults", {}).get("fused")
             or accelerator.distributed_type not in (DistributedType.NO, DistributedType.MULTI_GPU,
                                                     DistributedType.MULTI_CPU)):
         norm = accelerator.clip_grad_norm_(params, max_norm)
-        optimizer.step()
-        return None if norm is None else float(norm)
+        finite = norm is None or math.isfinite(float(norm))  # a host read, off the fused path only
+        if finite and loss is not None:
+            finite = math.isfinite(float(loss.detach()))
+        if finite:
+            optimizer.step()
+        return norm
     norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
     inner.grad_scale = torch.clamp((norm + 1e-6) / max_norm, min=1.0)
+    bad = ~torch.isfinite(norm)
+    if loss is not None:
+        bad = bad | ~torch.isfinite(loss.detach().to(norm.device))
+    inner.found_inf = bad.float()
     try:
         optimizer.step()
     finally:
-        del inner.grad_scale
-    return float(norm)
+        del inner.grad_scale, inner.found_inf
+    return norm
