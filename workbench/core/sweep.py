@@ -52,10 +52,10 @@ DEFAULT_SPACE: dict[str, Any] = {
     "weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
     "batch_size": {"type": "categorical", "choices": [16, 32, 64]},
     "dropout": {"type": "float", "low": 0.0, "high": 0.2},
-    "freeze_word_embeddings": {"type": "categorical", "choices": [False, True]},
+    "freeze_embeddings": {"type": "categorical", "choices": [False, True]},
     "reinit_top_layers": {"type": "int", "low": 0, "high": 2},
 }
-OPTIONAL_DEFAULTS = ("dropout", "freeze_word_embeddings", "reinit_top_layers")
+OPTIONAL_DEFAULTS = ("dropout", "freeze_embeddings", "reinit_top_layers")
 
 
 class SweepError(RunError):
