@@ -206,10 +206,12 @@ def do_train(kind: str, name: str, seeds: str | None, train_flags: list[str]) ->
     runs = []
     for run in names:
         run_dir = RUNS / run
-        if (run_dir / "config.json").is_file():
-            begin, end = (run_dir / "config.json").stat().st_mtime, (run_dir / "eval.json").stat().st_mtime
-            first = min((p.stat().st_mtime for p in run_dir.iterdir()), default=begin)
-            runs.append({**read_run(run_dir), "wall_s_files": round(end - first, 1), **load.between(first, end)})
+        if (run_dir / "config.json").is_file():  # a run stopped before its final eval is recorded without one
+            first = min(p.stat().st_mtime for p in run_dir.iterdir())
+            end = (run_dir / "eval.json").stat().st_mtime if (run_dir / "eval.json").is_file() else ended
+            state = "complete" if (run_dir / "eval.json").is_file() else "stopped"
+            runs.append({**read_run(run_dir), "state": state, "wall_s_files": round(end - first, 1),
+                         **load.between(first, end)})
     append({**row, "exit": code, "wall_s": round(ended - started, 1), **load.between(started, ended), "runs": runs})
     write()
 
@@ -238,7 +240,7 @@ def _cfg(config: dict[str, Any]) -> str:
 
 def _machine(m: dict[str, Any]) -> str:
     return (f"{m['cpu']}, {m['cores']} cores, {'AMX' if m['amx'] else 'no AMX'}"
-            f"{' (AVX-512 BF16)' if m.get('avx512_bf16') else ''}, torch {m['torch']}")
+            f"{' (AVX-512 BF16)' if m.get('avx512_bf16') else ''}, torch {m['torch']} on {m['torch_threads']} thread(s)")
 
 
 def _load(r: dict[str, Any]) -> str:
@@ -281,7 +283,9 @@ def write() -> None:
                        f"{_f(t['val_mcc_best'])} ({_f(t['val_mcc_calibrated'])}) | "
                        f"{_f(t['in_domain_dev_mcc'])} / {_f(t['in_domain_dev_mcc_at_half'])} | "
                        f"{_f(t['holdout_mcc'])} / {_f(t['holdout_mcc_at_half'])} | {_f(wall, 0)} | {_load(t)} |")
-        if len(runs) > 1 and r["measurement"] == "seeds":
+        runs_done = [t for t in runs if t.get("state", "complete") == "complete"]
+        if len(runs_done) > 1 and r["measurement"] == "seeds":
+            runs = runs_done
             out += ["", "| over seeds | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. "
                     "| holdout 0.5 | wall s |", "|---|---|---|---|---|---|---|",
                     f"| median (min–max) of {len(runs)} | {_median([t['val_mcc_best'] for t in runs])} | "
