@@ -240,7 +240,8 @@ def _cfg(config: dict[str, Any]) -> str:
 
 def _machine(m: dict[str, Any]) -> str:
     return (f"{m['cpu']}, {m['cores']} cores, {'AMX' if m['amx'] else 'no AMX'}"
-            f"{' (AVX-512 BF16)' if m.get('avx512_bf16') else ''}, torch {m['torch']} on {m['torch_threads']} thread(s)")
+            f"{' (AVX-512 BF16)' if m.get('avx512_bf16') else ''}"
+            f", torch {m['torch']} on {m['torch_threads']} thread(s)")
 
 
 def _load(r: dict[str, Any]) -> str:
@@ -252,6 +253,33 @@ def _median(values: list[Any]) -> str:
     if not got:
         return "—"
     return f"**{statistics.median(got):.3f}** ({min(got):.3f}–{max(got):.3f})"
+
+
+def by_recipe(rows: list[dict[str, Any]]) -> list[str]:
+    """Medians over every complete full run of one recipe, across `seeds` measurements (a seed
+    may have been measured on its own when the group ran out of time)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["measurement"] != "seeds":
+            continue
+        for t in r.get("runs", []):
+            if t.get("state", "complete") == "complete":
+                key = _cfg({k: v for k, v in t["config"].items() if k != "seed"})
+                groups.setdefault(key, []).append(t)
+    if not groups:
+        return []
+    out = ["### Seeds by recipe (all `seeds` measurements above)", "",
+           "| recipe | runs (seeds) | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. | holdout 0.5 "
+           "| wall s |", "|---|---|---|---|---|---|---|---|"]
+    for key, runs in groups.items():
+        out.append(f"| {key} | {', '.join(t['run'] for t in runs)} ({len(runs)}) | "
+                   f"{_median([t['val_mcc_best'] for t in runs])} | "
+                   f"{_median([t['in_domain_dev_mcc'] for t in runs])} | "
+                   f"{_median([t['in_domain_dev_mcc_at_half'] for t in runs])} | "
+                   f"{_median([t['holdout_mcc'] for t in runs])} | "
+                   f"{_median([t['holdout_mcc_at_half'] for t in runs])} | "
+                   f"{statistics.median(t['wall_s_files'] for t in runs):.0f} |")
+    return [*out, ""]
 
 
 def write() -> None:
@@ -297,6 +325,7 @@ def write() -> None:
         if r.get("show"):
             out += ["", "`workbench sweep show` right after the sweep:", "", "```", r["show"].rstrip(), "```"]
         out.append("")
+    out += by_recipe(rows)
     text = MD.read_text(encoding="utf-8") if MD.exists() else ""
     kept = text.split(SECTION, 1)[0].rstrip("\n")
     conclusions = ""
