@@ -282,6 +282,52 @@ def by_recipe(rows: list[dict[str, Any]]) -> list[str]:
     return [*out, ""]
 
 
+def goals(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 11's goals against today's TrainConfig defaults (full runs: every complete `seeds` run
+    of that recipe; 1-epoch: `train` runs of it with epochs 1)."""
+    from workbench.core.config import TrainConfig
+
+    today = {k: v for k, v in TrainConfig().to_dict().items() if k in SEARCHED}
+    full, short = [], []
+    for r in rows:
+        for t in r.get("runs", []):
+            recipe = {k: v for k, v in t["config"].items() if k in SEARCHED}
+            if t.get("state", "complete") != "complete" or recipe | {"epochs": today["epochs"]} != today:
+                continue
+            if r["measurement"] == "seeds" and recipe["epochs"] == today["epochs"]:
+                full.append(t)
+            elif r["measurement"] == "train" and recipe["epochs"] == 1:
+                short.append(t)
+    if not full and not short:
+        return []
+
+    def line(goal: str, target: float, values: list[Any], what: str, higher: bool = True) -> str:
+        got = [v for v in values if v is not None]
+        if not got:
+            return f"| {goal} | {target:g} | — | not measured |"
+        value = statistics.median(got)
+        gap = value - target if higher else target - value
+        verdict = f"met by {gap:.3f}" if gap >= 0 else f"missed by {-gap:.3f}"
+        if not higher:
+            verdict = f"met by {gap:.0f} s" if gap >= 0 else f"missed by {-gap:.0f} s"
+        return f"| {goal} | {target:g} | {value:.3f} ({what}, n={len(got)}) | {verdict} |".replace(
+            f"{value:.3f} ({what}", f"{value:.0f} ({what}" if not higher else f"{value:.3f} ({what}")
+
+    return ["### Goals (issue 11), today's defaults on this machine", "",
+            "| goal | target | measured | verdict |", "|---|---|---|---|",
+            line("holdout MCC, median of seeds (calibrated)", 0.30, [t["holdout_mcc"] for t in full], "median"),
+            line("holdout MCC, median of seeds (at 0.5)", 0.30, [t["holdout_mcc_at_half"] for t in full], "median"),
+            line("in_domain_dev MCC, median (calibrated)", 0.40, [t["in_domain_dev_mcc"] for t in full], "median"),
+            line("in_domain_dev MCC, median (at 0.5)", 0.40, [t["in_domain_dev_mcc_at_half"] for t in full],
+                 "median"),
+            line("1-epoch holdout MCC (calibrated)", 0.15, [t["holdout_mcc"] for t in short], "median"),
+            line("1-epoch holdout MCC (at 0.5)", 0.15, [t["holdout_mcc_at_half"] for t in short], "median"),
+            line("default run wall s (2 cores, no AMX; under load)", 300, [t["wall_s_files"] for t in full],
+                 f"median s, 1 torch thread, 1-min load mean "
+                 f"{statistics.median(t['load_mean'] for t in full) if full else 0:.1f}", higher=False),
+            ""]
+
+
 def write() -> None:
     rows = [json.loads(line) for line in JSONL.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if r.get("round") == 2]
@@ -326,6 +372,7 @@ def write() -> None:
             out += ["", "`workbench sweep show` right after the sweep:", "", "```", r["show"].rstrip(), "```"]
         out.append("")
     out += by_recipe(rows)
+    out += goals(rows)
     text = MD.read_text(encoding="utf-8") if MD.exists() else ""
     kept = text.split(SECTION, 1)[0].rstrip("\n")
     conclusions = ""
