@@ -255,6 +255,11 @@ def _median(values: list[Any]) -> str:
     return f"**{statistics.median(got):.3f}** ({min(got):.3f}–{max(got):.3f})"
 
 
+def _complete(t: dict[str, Any]) -> bool:
+    """A run that finished all its epochs (a run stopped for time may still have been scored)."""
+    return t.get("state", "complete") == "complete" and len(t["val_mcc_by_epoch"]) >= int(t["config"]["epochs"])
+
+
 def by_recipe(rows: list[dict[str, Any]]) -> list[str]:
     """Medians over every complete full run of one recipe, across `seeds` measurements (a seed
     may have been measured on its own when the group ran out of time)."""
@@ -263,7 +268,7 @@ def by_recipe(rows: list[dict[str, Any]]) -> list[str]:
         if r["measurement"] != "seeds":
             continue
         for t in r.get("runs", []):
-            if t.get("state", "complete") == "complete":
+            if _complete(t):
                 key = _cfg({k: v for k, v in t["config"].items() if k != "seed"})
                 groups.setdefault(key, []).append(t)
     if not groups:
@@ -292,7 +297,7 @@ def goals(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         for t in r.get("runs", []):
             recipe = {k: v for k, v in t["config"].items() if k in SEARCHED}
-            if t.get("state", "complete") != "complete" or recipe | {"epochs": today["epochs"]} != today:
+            if not _complete(t) or recipe | {"epochs": today["epochs"]} != today:
                 continue
             if r["measurement"] == "seeds" and recipe["epochs"] == today["epochs"]:
                 full.append(t)
@@ -357,7 +362,7 @@ def write() -> None:
                        f"{_f(t['val_mcc_best'])} ({_f(t['val_mcc_calibrated'])}) | "
                        f"{_f(t['in_domain_dev_mcc'])} / {_f(t['in_domain_dev_mcc_at_half'])} | "
                        f"{_f(t['holdout_mcc'])} / {_f(t['holdout_mcc_at_half'])} | {_f(wall, 0)} | {_load(t)} |")
-        runs_done = [t for t in runs if t.get("state", "complete") == "complete"]
+        runs_done = [t for t in runs if _complete(t)]
         if len(runs_done) > 1 and r["measurement"] == "seeds":
             runs = runs_done
             out += ["", "| over seeds | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. "
