@@ -1,186 +1,416 @@
-"""Recipe search for the default fine-tuning recipe of the embedded model.
+"""Recipe search for the default fine-tuning recipe of the embedded model (issue 11, round 2).
 
-Runs `train()` for named candidate configs and seeds, one at a time, and appends one
-row per run to benchmarks/recipe_search.md (and a JSON line to recipe_search.jsonl).
+Every measurement goes through the workbench's own commands (`workbench sweep`, `workbench train
+[--seeds]`), is read back from its run folders, and is saved as raw JSON lines in
+benchmarks/recipe_search.jsonl; `write` then regenerates the "Round 2" section of
+benchmarks/recipe_search.md from those lines alone (the earlier sections above it are kept as
+they are).
 
-    python benchmarks/recipe_search.py CANDIDATE[,CANDIDATE...] [--seeds 42,43,44]
+    python benchmarks/recipe_search.py sweep  --study screen --trials 8 -- --epochs 3
+    python benchmarks/recipe_search.py seeds  --name adopted --seeds 42,43,44 [-- TRAIN FLAGS]
+    python benchmarks/recipe_search.py train  --name adopted-e1 -- --epochs 1
+    python benchmarks/recipe_search.py write
 
-Candidates are overrides of TrainConfig() (the current defaults); see CANDIDATES.
+Each measurement records the machine (CPU model, cores, AMX or not, torch), the date, the wall
+seconds and the 1-minute load average at its start and end, sampled every 5 s while it runs (the
+machine is shared: wall times under load are not clean timings). `sweep` enqueues today's
+TrainConfig defaults as its first trial, so the screen has a baseline at the same epochs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
+import platform
 import statistics
+import threading
 import time
+from dataclasses import fields
 from pathlib import Path
-
-from workbench.core.config import TrainConfig
-from workbench.core.train import train
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RUNS = Path(os.environ.get("RECIPE_RUNS", "/tmp/recipe_runs"))
-
-# Overrides of the TrainConfig defaults at the time of the search (lr 1e-4, llrd 0.85, 6 epochs,
-# warmup 0.1, wd 0.01, batch 32). Fields that TrainConfig lacks are rejected: `ema_decay` (an
-# exponential moving average of the weights, validated and saved instead of the live weights) was
-# added to the core for the "ema" runs and removed again since it did not help (see the .md).
-CANDIDATES: dict[str, dict] = {
-    "base": {"learning_rate": 1e-4, "layer_lr_decay": 0.85, "epochs": 6},
-    "lr2e-4_d0.8": {"learning_rate": 2e-4, "layer_lr_decay": 0.8, "epochs": 6},
-    "lr1.5e-4_d0.75": {"learning_rate": 1.5e-4, "layer_lr_decay": 0.75, "epochs": 6},
-    "bs16": {"learning_rate": 1e-4, "layer_lr_decay": 0.85, "epochs": 6, "batch_size": 16},
-    "bs16_lr5e-5_d0.9": {"learning_rate": 5e-5, "layer_lr_decay": 0.9, "epochs": 6, "batch_size": 16},
-    "ema": {"learning_rate": 1e-4, "layer_lr_decay": 0.85, "epochs": 6, "ema_decay": 0.995},
-    "bs16_ema": {"learning_rate": 1e-4, "layer_lr_decay": 0.85, "epochs": 6, "batch_size": 16,
-                 "ema_decay": 0.9975},
-    "warm0.2": {"learning_rate": 1e-4, "layer_lr_decay": 0.85, "epochs": 6, "warmup_ratio": 0.2},
-}
+JSONL = Path(os.environ.get("RECIPE_JSONL", HERE / "recipe_search.jsonl"))
+MD = Path(os.environ.get("RECIPE_MD", HERE / "recipe_search.md"))
+SPACE = HERE / "recipe_space.json"
+RUNS = Path(os.environ.get("RECIPE_RUNS", "/work/recipe-runs"))
+SECTION = "\n## Round 2 (issue 11)"
+SEARCHED = ("learning_rate", "layer_lr_decay", "warmup_ratio", "weight_decay", "batch_size", "dropout",
+            "freeze_embeddings", "reinit_top_layers", "epochs")
 
 
-class ThreadGovernor:
-    """Drop torch to 1 thread while other processes use the CPU, back to all cores when idle.
+# ---------------------------------------------------------------- machine and load
 
-    The machine is shared: with 2 torch threads on 2 cores, any other busy process makes every
-    parallel op wait on a descheduled thread (throughput fell from ~220 to ~15 sentences/s).
-    One thread then keeps ~half speed. Thread counts do not change the recipe; called from the
-    training thread (via on_event), since OpenMP thread counts are per calling thread."""
+def machine() -> dict[str, Any]:
+    import torch
 
-    def __init__(self, every: int = 5, busy_cores: float = 0.3):
-        import torch
+    info = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.processor())
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    return {"cpu": model, "cores": os.cpu_count(), "amx": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "host": platform.node()}
 
-        self.torch = torch
-        self.full = torch.get_num_threads()
+
+class LoadSampler:
+    """The 1-minute load average every EVERY seconds, with its time, while a measurement runs."""
+
+    def __init__(self, every: float = 5.0):
         self.every = every
-        self.busy_cores = busy_cores
-        self.calls = 0
-        self.mark = self._sample()
-        self.steps = {1: 0, self.full: 0}
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    @staticmethod
-    def _sample() -> tuple[float, float, float]:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        values = [int(v) for v in fields]
-        busy = sum(values) - values[3] - values[4]  # minus idle and iowait
-        own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        mine = int(own[11]) + int(own[12])
-        return time.monotonic(), busy, mine
+    def _loop(self) -> None:
+        while True:
+            self.samples.append((time.time(), os.getloadavg()[0]))
+            if self._stop.wait(self.every):
+                return
 
-    def __call__(self, event: dict) -> None:
-        if event.get("kind") != "step":
-            return
-        self.steps[self.torch.get_num_threads()] = self.steps.get(self.torch.get_num_threads(), 0) + 1
-        self.calls += 1
-        if self.calls % self.every:
-            return
-        now = self._sample()
-        elapsed = now[0] - self.mark[0]
-        if elapsed < 0.5:
-            return
-        hz = os.sysconf("SC_CLK_TCK")
-        others = ((now[1] - self.mark[1]) - (now[2] - self.mark[2])) / hz / elapsed
-        self.mark = now
-        want = 1 if others > self.busy_cores else self.full
-        if want != self.torch.get_num_threads():
-            self.torch.set_num_threads(want)
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.time(), os.getloadavg()[0]))
+
+    def between(self, start: float, end: float) -> dict[str, Any]:
+        inside = [v for t, v in self.samples if start <= t <= end] or [self.near(start)]
+        return {"load_start": self.near(start), "load_end": self.near(end),
+                "load_mean": round(statistics.fmean(inside), 2), "load_max": max(inside)}
+
+    def near(self, moment: float) -> float:
+        return min(self.samples, key=lambda s: abs(s[0] - moment))[1]
 
 
-def run_one(name: str, overrides: dict, seed: int) -> dict:
-    config = TrainConfig(**{**overrides, "seed": seed})
-    run_dir = RUNS / f"{name}_s{seed}_{time.strftime('%H%M%S')}"
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    governor = ThreadGovernor()
-    result = train(config, run_dir, on_event=governor)
-    governor.torch.set_num_threads(governor.full)
-    wall = time.perf_counter() - started
-    load_after = os.getloadavg()
-    row = {
-        "config": name, "overrides": overrides, "seed": seed, "status": result.status,
-        "epochs_run": result.epochs_done, "best_epoch": result.best_epoch,
-        "best_val_mcc": result.best_val_mcc,
-        "val_mcc_by_epoch": [round(h["val_mcc"], 4) for h in result.history],
-        "in_domain_dev_mcc": result.final.get("in_domain_dev_mcc"),
-        "holdout_mcc": result.final.get("holdout_mcc"),
-        "wall_s": wall, "load_before": load_before[0], "load_after_1m": load_after[0],
-        "load_after_5m": load_after[1], "run_dir": str(run_dir),
-        "steps_by_threads": governor.steps,
+def cli(argv: list[str]) -> tuple[int, str]:
+    """`workbench ARGV` in this process; its exit code and what it printed (also echoed)."""
+    from workbench.cli import main
+
+    buffer = io.StringIO()
+
+    class Tee(io.TextIOBase):
+        def write(self, text: str) -> int:
+            buffer.write(text)
+            import sys
+
+            sys.__stdout__.write(text)
+            sys.__stdout__.flush()
+            return len(text)
+
+    with contextlib.redirect_stdout(Tee()):
+        code = main(argv)
+    return int(code or 0), buffer.getvalue()
+
+
+# ---------------------------------------------------------------- reading run folders
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """The figures of one finished run folder: config, validation, in_domain_dev and holdout MCC."""
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    eval_path = run_dir / "eval.json"
+    report = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.is_file() else {}
+    metrics = []
+    if (run_dir / "metrics.jsonl").is_file():
+        metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    val_by_epoch = [round(float(m["val_mcc"]), 4) for m in metrics if m.get("kind") == "epoch"]
+    calibration = report.get("calibration", {})
+    trial = run_dir / "trial.json"
+    return {
+        "run": run_dir.name,
+        "config": {k: config.get(k) for k in SEARCHED} | {"seed": config.get("seed")},
+        "trial": json.loads(trial.read_text(encoding="utf-8")) if trial.is_file() else None,
+        "val_mcc_by_epoch": val_by_epoch,
+        "val_mcc_best": max(val_by_epoch) if val_by_epoch else None,
+        "val_mcc_calibrated": calibration.get("mcc_at_threshold"),
+        "val_mcc_at_half": calibration.get("mcc_at_half"),
+        "threshold": calibration.get("decision_threshold"),
+        "in_domain_dev_mcc": report.get("in_domain_dev", {}).get("mcc"),
+        "in_domain_dev_mcc_at_half": report.get("in_domain_dev", {}).get("mcc_at_half"),
+        "holdout_mcc": report.get("holdout", {}).get("mcc"),
+        "holdout_mcc_at_half": report.get("holdout", {}).get("mcc_at_half"),
     }
-    with (HERE / "recipe_search.jsonl").open("a", encoding="utf-8") as handle:
+
+
+def append(row: dict[str, Any]) -> None:
+    with JSONL.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")
-    write_table()
-    return row
 
 
-def write_table() -> None:
-    rows = [json.loads(line) for line in (HERE / "recipe_search.jsonl").read_text().splitlines() if line.strip()]
-    lines = [
-        "# Recipe search: embedded all-MiniLM-L6-v2 on CoLA",
-        "",
-        "Written by `benchmarks/recipe_search.py` (one row per `train()` run, 2-core CPU, bf16 autocast).",
-        "Overrides are relative to the TrainConfig defaults at search time (lr 1e-4, LLRD 0.85, 6 epochs,",
-        "warmup 0.1, wd 0.01, batch 32). Load = 1-minute load average before / after the run",
-        "(and 5-minute after); holdout = CoLA out_of_domain_dev. '1-thr' = share of steps run on 1 torch",
-        "thread because other processes were busy (see ThreadGovernor): wall time is then not a clean timing.",
-        "",
-        "| config | overrides | seed | epochs run (best) | val MCC by epoch | best val MCC "
-        "| in_domain_dev MCC | holdout MCC | wall s | load | 1-thr |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        over = ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
-        lines.append(
-            f"| {r['config']} | {over} | {r['seed']} | {r['epochs_run']} ({r['best_epoch']}) | "
-            f"{' '.join(f'{v:.3f}' for v in r['val_mcc_by_epoch'])} | {r['best_val_mcc']:.4f} | "
-            f"{_f(r['in_domain_dev_mcc'])} | {_f(r['holdout_mcc'])} | {r['wall_s']:.0f} | "
-            f"{r['load_before']:.2f}/{r['load_after_1m']:.2f} ({r['load_after_5m']:.2f}) | {_share(r)} |")
-    by_config: dict[str, list[dict]] = {}
-    for r in rows:
-        by_config.setdefault(r["config"], []).append(r)
-    lines += ["", "## Per config (all seeds)", "",
-              "| config | seeds | holdout median (min–max) | in_domain_dev median (min–max) | wall s median |",
-              "|---|---|---|---|---|"]
-    for name, rs in by_config.items():
-        ho = [r["holdout_mcc"] for r in rs if r["holdout_mcc"] is not None]
-        dev = [r["in_domain_dev_mcc"] for r in rs if r["in_domain_dev_mcc"] is not None]
-        if not ho:
+def base_row(kind: str, name: str, argv: list[str]) -> dict[str, Any]:
+    return {"round": 2, "measurement": kind, "name": name, "argv": argv, "machine": machine(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+# ---------------------------------------------------------------- measurements
+
+def defaults_as_trial(space_file: Path, fixed: list[str]) -> dict[str, Any]:
+    from workbench.core.config import TrainConfig
+
+    names = json.loads(space_file.read_text(encoding="utf-8"))
+    defaults = TrainConfig()
+    return {f.name: getattr(defaults, f.name) for f in fields(TrainConfig) if f.name in names and f.name not in fixed}
+
+
+def do_sweep(study: str, trials: int, train_flags: list[str], space_file: Path) -> None:
+    import optuna
+
+    from workbench.core.config import TrainConfig
+    from workbench.core.sweep import default_pruner, default_storage, load_space, open_storage, open_study
+
+    RUNS.mkdir(parents=True, exist_ok=True)
+    fixed = [flag[2:].replace("-", "_") for flag in train_flags if flag.startswith("--")]
+    space = load_space(space_file, TrainConfig()).without(fixed)
+    storage = default_storage(RUNS)
+    made = open_study(study, open_storage(storage), space, TrainConfig(), pruner=default_pruner())
+    if not made.trials:  # a fresh study: today's defaults first, as the screen's baseline
+        made.enqueue_trial(defaults_as_trial(space_file, fixed))
+    argv = ["sweep", "--study", study, "--trials", str(trials), "--runs", str(RUNS), "--space", str(space_file),
+            *train_flags]
+    row = base_row("sweep", study, argv)
+    started = time.time()
+    with LoadSampler() as load:
+        code, _ = cli(argv)
+    ended = time.time()
+    _, shown = cli(["sweep", "show", "--study", study, "--runs", str(RUNS)])
+    summary = optuna.load_study(study_name=study, storage=open_storage(storage, create=False))
+    rows, previous_end = [], started
+    for trial in sorted(summary.trials, key=lambda t: t.number):
+        run_dir = RUNS / str(trial.user_attrs.get("run", f"{study}-t{trial.number}"))
+        if not (run_dir / "config.json").is_file():
             continue
-        lines.append(f"| {name} | {','.join(str(r['seed']) for r in rs)} | "
-                     f"{statistics.median(ho):.4f} ({min(ho):.4f}–{max(ho):.4f}) | "
-                     f"{statistics.median(dev):.4f} ({min(dev):.4f}–{max(dev):.4f}) | "
-                     f"{statistics.median(r['wall_s'] for r in rs):.0f} |")
-    target = HERE / "recipe_search.md"
-    kept = ""  # hand-written conclusions survive regeneration
-    if target.exists() and "\n## Conclusions" in target.read_text(encoding="utf-8"):
-        kept = "\n## Conclusions" + target.read_text(encoding="utf-8").split("\n## Conclusions", 1)[1]
-    target.write_text("\n".join(lines) + "\n" + kept, encoding="utf-8")
+        end = trial.datetime_complete.timestamp() if trial.datetime_complete else ended
+        begin = trial.datetime_start.timestamp() if trial.datetime_start else previous_end
+        previous_end = end
+        rows.append({**read_run(run_dir), "number": trial.number, "state": trial.state.name.lower(),
+                     "value": trial.value, "params": trial.params, "wall_s": round(end - begin, 1),
+                     **load.between(begin, end)})
+    append({**row, "exit": code, "wall_s": round(ended - started, 1), **load.between(started, ended),
+            "show": shown, "trials": rows})
+    write()
 
 
-def _share(row: dict) -> str:
-    steps = {int(k): v for k, v in row.get("steps_by_threads", {}).items()}
-    total = sum(steps.values())
-    return f"{steps.get(1, 0) / total:.0%}" if total else "—"
+def do_train(kind: str, name: str, seeds: str | None, train_flags: list[str]) -> None:
+    argv = ["train", "--name", name, "--runs", str(RUNS), *(["--seeds", seeds] if seeds else []), *train_flags]
+    row = base_row(kind, name, argv)
+    started = time.time()
+    with LoadSampler() as load:
+        code, _ = cli(argv)
+    ended = time.time()
+    names = [f"{name}-s{s.strip()}" for s in seeds.split(",")] if seeds else [name]
+    runs = []
+    for run in names:
+        run_dir = RUNS / run
+        if (run_dir / "config.json").is_file():  # a run stopped before its final eval is recorded without one
+            first = min(p.stat().st_mtime for p in run_dir.iterdir())
+            end = (run_dir / "eval.json").stat().st_mtime if (run_dir / "eval.json").is_file() else ended
+            state = "complete" if (run_dir / "eval.json").is_file() else "stopped"
+            runs.append({**read_run(run_dir), "state": state, "wall_s_files": round(end - first, 1),
+                         **load.between(first, end)})
+    append({**row, "exit": code, "wall_s": round(ended - started, 1), **load.between(started, ended), "runs": runs})
+    write()
 
 
-def _f(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+# ---------------------------------------------------------------- the .md section
+
+def _f(value: Any, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _cfg(config: dict[str, Any]) -> str:
+    short = {"learning_rate": "lr", "layer_lr_decay": "llrd", "warmup_ratio": "warm", "weight_decay": "wd",
+             "batch_size": "bs", "dropout": "drop", "freeze_embeddings": "freeze", "reinit_top_layers": "reinit",
+             "epochs": "ep"}
+    out = []
+    for key, label in short.items():
+        value = config.get(key)
+        if isinstance(value, bool):
+            out.append(f"{label} {'on' if value else 'off'}")
+        elif isinstance(value, float):
+            out.append(f"{label} {value:.3g}")
+        elif value is not None:
+            out.append(f"{label} {value}")
+    return ", ".join(out)
+
+
+def _machine(m: dict[str, Any]) -> str:
+    return (f"{m['cpu']}, {m['cores']} cores, {'AMX' if m['amx'] else 'no AMX'}"
+            f"{' (AVX-512 BF16)' if m.get('avx512_bf16') else ''}"
+            f", torch {m['torch']} on {m['torch_threads']} thread(s)")
+
+
+def _load(r: dict[str, Any]) -> str:
+    return f"{r['load_start']:.2f} / {r['load_end']:.2f} (mean {r['load_mean']:.2f})"
+
+
+def _median(values: list[Any]) -> str:
+    got = [v for v in values if v is not None]
+    if not got:
+        return "—"
+    return f"**{statistics.median(got):.3f}** ({min(got):.3f}–{max(got):.3f})"
+
+
+def _complete(t: dict[str, Any]) -> bool:
+    """A run that finished all its epochs (a run stopped for time may still have been scored)."""
+    return t.get("state", "complete") == "complete" and len(t["val_mcc_by_epoch"]) >= int(t["config"]["epochs"])
+
+
+def by_recipe(rows: list[dict[str, Any]]) -> list[str]:
+    """Medians over every complete full run of one recipe, across `seeds` measurements (a seed
+    may have been measured on its own when the group ran out of time)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["measurement"] != "seeds":
+            continue
+        for t in r.get("runs", []):
+            if _complete(t):
+                key = _cfg({k: v for k, v in t["config"].items() if k != "seed"})
+                groups.setdefault(key, []).append(t)
+    if not groups:
+        return []
+    out = ["### Seeds by recipe (all `seeds` measurements above)", "",
+           "| recipe | runs (seeds) | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. | holdout 0.5 "
+           "| wall s |", "|---|---|---|---|---|---|---|---|"]
+    for key, runs in groups.items():
+        out.append(f"| {key} | {', '.join(t['run'] for t in runs)} ({len(runs)}) | "
+                   f"{_median([t['val_mcc_best'] for t in runs])} | "
+                   f"{_median([t['in_domain_dev_mcc'] for t in runs])} | "
+                   f"{_median([t['in_domain_dev_mcc_at_half'] for t in runs])} | "
+                   f"{_median([t['holdout_mcc'] for t in runs])} | "
+                   f"{_median([t['holdout_mcc_at_half'] for t in runs])} | "
+                   f"{statistics.median(t['wall_s_files'] for t in runs):.0f} |")
+    return [*out, ""]
+
+
+def goals(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 11's goals against today's TrainConfig defaults (full runs: every complete `seeds` run
+    of that recipe; 1-epoch: `train` runs of it with epochs 1)."""
+    from workbench.core.config import TrainConfig
+
+    today = {k: v for k, v in TrainConfig().to_dict().items() if k in SEARCHED}
+    full, short = [], []
+    for r in rows:
+        for t in r.get("runs", []):
+            recipe = {k: v for k, v in t["config"].items() if k in SEARCHED}
+            if not _complete(t) or recipe | {"epochs": today["epochs"]} != today:
+                continue
+            if r["measurement"] == "seeds" and recipe["epochs"] == today["epochs"]:
+                full.append(t)
+            elif r["measurement"] == "train" and recipe["epochs"] == 1:
+                short.append(t)
+    if not full and not short:
+        return []
+
+    def line(goal: str, target: float, values: list[Any], what: str, higher: bool = True) -> str:
+        got = [v for v in values if v is not None]
+        if not got:
+            return f"| {goal} | {target:g} | — | not measured |"
+        value = statistics.median(got)
+        gap = value - target if higher else target - value
+        verdict = f"met by {gap:.3f}" if gap >= 0 else f"missed by {-gap:.3f}"
+        if not higher:
+            verdict = f"met by {gap:.0f} s" if gap >= 0 else f"missed by {-gap:.0f} s"
+        return f"| {goal} | {target:g} | {value:.3f} ({what}, n={len(got)}) | {verdict} |".replace(
+            f"{value:.3f} ({what}", f"{value:.0f} ({what}" if not higher else f"{value:.3f} ({what}")
+
+    return ["### Goals (issue 11), today's defaults on this machine", "",
+            "| goal | target | measured | verdict |", "|---|---|---|---|",
+            line("holdout MCC, median of seeds (calibrated)", 0.30, [t["holdout_mcc"] for t in full], "median"),
+            line("holdout MCC, median of seeds (at 0.5)", 0.30, [t["holdout_mcc_at_half"] for t in full], "median"),
+            line("in_domain_dev MCC, median (calibrated)", 0.40, [t["in_domain_dev_mcc"] for t in full], "median"),
+            line("in_domain_dev MCC, median (at 0.5)", 0.40, [t["in_domain_dev_mcc_at_half"] for t in full],
+                 "median"),
+            line("1-epoch holdout MCC (calibrated)", 0.15, [t["holdout_mcc"] for t in short], "median"),
+            line("1-epoch holdout MCC (at 0.5)", 0.15, [t["holdout_mcc_at_half"] for t in short], "median"),
+            line("default run wall s (2 cores, no AMX; under load)", 300, [t["wall_s_files"] for t in full],
+                 f"median s, 1 torch thread, 1-min load mean "
+                 f"{statistics.median(t['load_mean'] for t in full) if full else 0:.1f}", higher=False),
+            ""]
+
+
+def write() -> None:
+    rows = [json.loads(line) for line in JSONL.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("round") == 2]
+    head = ("| run | recipe | state | val MCC by epoch | val best (cal.) | in_domain_dev cal. / 0.5 "
+            "| holdout cal. / 0.5 | wall s | load start / end (mean) |")
+    rule = "|---|---|---|---|---|---|---|---|---|"
+    out = [SECTION.strip(), "",
+           "Written by `benchmarks/recipe_search.py write` from the JSON lines of `recipe_search.jsonl` (round 2).",
+           "Every run through `workbench sweep` / `workbench train`. MCC 'cal.' = at the decision threshold",
+           "chosen on validation and folded into the saved model; '0.5' = at p(acceptable) >= 0.5. 'val best' is",
+           "the best epoch's validation MCC at 0.5 (what picks the epoch and what the sweep maximises); the",
+           "calibrated validation MCC is optimistic, its threshold being chosen on the same sentences.",
+           "Load = 1-minute load average at start / end (mean of 5-s samples) on a 2-core machine shared with",
+           "other agents: wall seconds under load are not clean timings.", ""]
+    for r in rows:
+        out += [f"### {r['measurement']}: {r['name']} ({r['date']})", "",
+                f"Machine: {_machine(r['machine'])}. Command: `workbench {' '.join(r['argv'])}` "
+                f"(exit {r['exit']}), wall {r['wall_s']:.0f} s, load {_load(r)}.", ""]
+        runs = r.get("trials") or r.get("runs") or []
+        out += [head, rule]
+        for t in runs:
+            state = t.get("state", "complete")
+            label = t["run"] + (" (today's defaults)" if t.get("number") == 0 and r["measurement"] == "sweep" else "")
+            wall = t.get("wall_s", t.get("wall_s_files"))
+            out.append(f"| {label} | {_cfg(t['config'])} | {state} | "
+                       f"{' '.join(f'{v:.3f}' for v in t['val_mcc_by_epoch'])} | "
+                       f"{_f(t['val_mcc_best'])} ({_f(t['val_mcc_calibrated'])}) | "
+                       f"{_f(t['in_domain_dev_mcc'])} / {_f(t['in_domain_dev_mcc_at_half'])} | "
+                       f"{_f(t['holdout_mcc'])} / {_f(t['holdout_mcc_at_half'])} | {_f(wall, 0)} | {_load(t)} |")
+        runs_done = [t for t in runs if _complete(t)]
+        if len(runs_done) > 1 and r["measurement"] == "seeds":
+            runs = runs_done
+            out += ["", "| over seeds | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. "
+                    "| holdout 0.5 | wall s |", "|---|---|---|---|---|---|---|",
+                    f"| median (min–max) of {len(runs)} | {_median([t['val_mcc_best'] for t in runs])} | "
+                    f"{_median([t['in_domain_dev_mcc'] for t in runs])} | "
+                    f"{_median([t['in_domain_dev_mcc_at_half'] for t in runs])} | "
+                    f"{_median([t['holdout_mcc'] for t in runs])} | "
+                    f"{_median([t['holdout_mcc_at_half'] for t in runs])} | "
+                    f"{statistics.median(t['wall_s_files'] for t in runs):.0f} |"]
+        if r.get("show"):
+            out += ["", "`workbench sweep show` right after the sweep:", "", "```", r["show"].rstrip(), "```"]
+        out.append("")
+    out += by_recipe(rows)
+    out += goals(rows)
+    text = MD.read_text(encoding="utf-8") if MD.exists() else ""
+    kept = text.split(SECTION, 1)[0].rstrip("\n")
+    conclusions = ""
+    marker = "\n### Conclusions (round 2)"
+    if marker in text:  # hand-written conclusions below the generated tables survive regeneration
+        conclusions = marker + text.split(marker, 1)[1]
+    MD.write_text(kept + "\n" + SECTION + "\n" + "\n".join(out[1:]).rstrip("\n") + "\n" + conclusions,
+                  encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("candidates", help="comma-separated names from CANDIDATES")
-    parser.add_argument("--seeds", default="42")
-    args = parser.parse_args()
-    names = args.candidates.split(",")
-    unknown = [n for n in names if n not in CANDIDATES]
-    if unknown:
-        raise SystemExit(f"unknown candidates: {unknown}; known: {sorted(CANDIDATES)}")
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for name in names:
-            row = run_one(name, CANDIDATES[name], seed)
-            print(json.dumps(row), flush=True)
+    sub = parser.add_subparsers(dest="what", required=True)
+    sweep = sub.add_parser("sweep", help="run `workbench sweep` (today's defaults enqueued first) and record it")
+    sweep.add_argument("--study", default="screen")
+    sweep.add_argument("--trials", type=int, default=8)
+    sweep.add_argument("--space", type=Path, default=SPACE)
+    for name in ("seeds", "train"):
+        p = sub.add_parser(name, help=f"run `workbench train{' --seeds' if name == 'seeds' else ''}` and record it")
+        p.add_argument("--name", required=True)
+        if name == "seeds":
+            p.add_argument("--seeds", default="42,43,44")
+    sub.add_parser("write", help="regenerate the round-2 section of recipe_search.md from the JSON lines")
+    args, rest = parser.parse_known_args()
+    rest = [a for a in rest if a != "--"]
+    if args.what == "sweep":
+        do_sweep(args.study, args.trials, rest, args.space)
+    elif args.what == "seeds":
+        do_train("seeds", args.name, args.seeds, rest)
+    elif args.what == "train":
+        do_train("train", args.name, None, rest)
+    else:
+        write()
 
 
 if __name__ == "__main__":

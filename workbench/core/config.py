@@ -88,6 +88,12 @@ class TrainConfig:
     freeze_embeddings: bool = field(default=False, metadata={
         "help": "Keep the pretrained word-embedding table as it is: no dense gradient over its 30,522 rows, "
                 "less AdamW work (core/speed.py)."})
+    dropout: float = field(default=0.0, metadata={
+        "help": "Dropout rate of the encoder's hidden states, attention and the classifier head; "
+                "0 keeps the model's own (core/recipe.py)."})
+    reinit_top_layers: int = field(default=0, metadata={
+        "help": "Re-initialise the top N encoder layers with the model's own initialiser before training; "
+                "0 keeps all pretrained (core/recipe.py)."})
     extra: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Free-form values kept with the run's config (no flag)."})
 
@@ -132,6 +138,10 @@ class TrainConfig:
                                      f"choose from {', '.join(TRACKERS)} (comma-separated)")
         elif missing_trackers(self.report_to):  # a config that needs a package this Python lacks cannot run here
             problems["report_to"] = missing_trackers(self.report_to)
+        if not 0 <= self.dropout < 1:
+            problems["dropout"] = "must be >= 0 and < 1 (0 keeps the model's own)"
+        if self.reinit_top_layers < 0 or self.reinit_top_layers > 100:
+            problems["reinit_top_layers"] = "must be between 0 and 100"
         if not isinstance(self.freeze_embeddings, bool):
             problems["freeze_embeddings"] = "must be true or false"
         return problems

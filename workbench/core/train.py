@@ -453,9 +453,11 @@ class _Trainer:
         from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
         from workbench.core.model import load_model
+        from workbench.core.recipe import apply_recipe
 
         config, accelerator = self.config, self.accelerator
         model = load_model(config.model, allow_pickle=self.allow_pickle)
+        apply_recipe(model, config)  # dropout, reinit_top_layers (core/recipe.py)
         if config.freeze_embeddings:
             from workbench.core.speed import freeze_word_embeddings
 

@@ -1,0 +1,102 @@
+"""workbench.core.recipe: dropout and reinit_top_layers reach the model train() builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.core.config import TrainConfig
+
+
+def _load(folder: Path):  # type: ignore[no-untyped-def]
+    from workbench.core.model import load_model
+
+    return load_model(str(folder))
+
+
+def test_dropout_sets_every_dropout_and_zero_keeps_the_models_own(tiny_model_dir: Path) -> None:
+    import torch
+
+    from workbench.core.recipe import apply_recipe
+
+    model = _load(tiny_model_dir)
+    apply_recipe(model, TrainConfig(dropout=0.0))
+    rates = {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+    assert rates == {0.1}  # BertConfig's own
+    apply_recipe(model, TrainConfig(dropout=0.25))
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(dropouts) >= 6 and {m.p for m in dropouts} == {0.25}
+    assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.25
+    # the attention layer reads its rate from its dropout module: training output changes with it
+    model.train()
+    batch = {"input_ids": torch.tensor([[101, 2023, 2003, 1037, 6251, 102]])}
+    torch.manual_seed(0)
+    with_dropout = model(**batch).logits
+    apply_recipe(model, TrainConfig(dropout=1e-9))
+    torch.manual_seed(0)
+    assert not torch.allclose(with_dropout, model(**batch).logits)
+
+
+def test_reinit_top_layers_redraws_only_the_top_layers(tiny_model_dir: Path) -> None:
+    import torch
+
+    from workbench.core.recipe import apply_recipe, reinit_top_layers
+
+    pretrained = _load(tiny_model_dir)
+    model = _load(tiny_model_dir)
+    torch.manual_seed(0)
+    apply_recipe(model, TrainConfig(reinit_top_layers=1))
+    bottom, top = model.bert.encoder.layer
+    old_bottom, old_top = pretrained.bert.encoder.layer
+    for new, old in zip(bottom.parameters(), old_bottom.parameters(), strict=True):
+        assert torch.equal(new, old)
+    query = top.attention.self.query
+    assert not torch.equal(query.weight, old_top.attention.self.query.weight)
+    assert torch.all(query.bias == 0)  # _init_weights: Linear biases zero, LayerNorm weights one
+    assert torch.all(top.output.LayerNorm.weight == 1)
+    assert abs(float(query.weight.detach().std()) - model.config.initializer_range) < 0.01
+    # the embeddings and the pooler are untouched
+    assert torch.equal(model.bert.embeddings.word_embeddings.weight, pretrained.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(model.bert.pooler.dense.weight, pretrained.bert.pooler.dense.weight)
+    with pytest.raises(ValueError, match="only 2 encoder layers"):
+        reinit_top_layers(model, 3)
+
+
+def test_config_validates_the_new_settings() -> None:
+    assert "dropout" in TrainConfig(dropout=1.0).validate()
+    assert "dropout" in TrainConfig(dropout=-0.1).validate()
+    assert "reinit_top_layers" in TrainConfig(reinit_top_layers=-1).validate()
+    assert not TrainConfig(dropout=0.1, reinit_top_layers=2).validate()
+
+
+def test_the_default_sweep_space_searches_them() -> None:
+    from workbench.core.sweep import default_space
+
+    names = default_space().names
+    assert {"dropout", "reinit_top_layers", "freeze_embeddings"} <= set(names)
+
+
+def test_train_applies_them_and_records_them(tiny_config: TrainConfig, tmp_path: Path) -> None:
+    import json
+
+    import torch
+
+    from workbench.core.train import train
+
+    config = TrainConfig(**{**tiny_config.to_dict(), "epochs": 1, "dropout": 0.05, "reinit_top_layers": 1})
+    result = train(config, tmp_path / "run")
+    assert result.status == "done"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["dropout"] == 0.05 and saved["reinit_top_layers"] == 1
+    model_config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert model_config["hidden_dropout_prob"] == 0.05
+    trained = _load(tmp_path / "run" / "model")
+    pretrained = _load(Path(config.model))
+    # one epoch at lr 1e-3 moves the weights a little; a re-initialised layer is far from the pretrained one
+    top_gap = (trained.bert.encoder.layer[1].attention.self.query.weight
+               - pretrained.bert.encoder.layer[1].attention.self.query.weight).abs().mean()
+    bottom_gap = (trained.bert.encoder.layer[0].attention.self.query.weight
+                  - pretrained.bert.encoder.layer[0].attention.self.query.weight).abs().mean()
+    assert float(top_gap.detach()) > 3 * float(bottom_gap.detach())
+    assert torch.isfinite(top_gap)
