@@ -353,10 +353,21 @@ def test_neighbour_index_cache_is_reused_only_for_the_same_sentences(tiny_bert: 
     with np.load(cache) as saved:
         np.testing.assert_array_equal(saved["vectors"], built.vectors)
     np.savez(cache, vectors=np.zeros_like(built.vectors), fingerprint=np.load(cache)["fingerprint"],
-             kind=np.array("classifier_input"))  # the cache is what a second build returns
+             kind=np.array("classifier_input"), center=built.center)  # the cache is what a second build returns
     assert not NeighborIndex.build(tiny_bert, tokenizer, frame, cache=cache, model_key="m1").vectors.any()
     rebuilt = NeighborIndex.build(tiny_bert, tokenizer, frame, cache=cache, model_key="m2")  # other weights
     np.testing.assert_allclose(rebuilt.vectors, built.vectors, atol=1e-6)
+
+
+def test_neighbour_similarities_are_centred_so_they_spread(tiny_bert: Any, tokenizer: Any) -> None:
+    """Raw cosines of a tanh-pooled head all sit near 1; the index centres them on the training mean."""
+    frame = pd.DataFrame({"sentence": ["The cat sat.", "Dogs bark loudly.", "It rained all day.", "Who left?"],
+                          "label": [1, 1, 1, 0], "source": ["a"] * 4})
+    index = NeighborIndex.build(tiny_bert, tokenizer, frame)
+    np.testing.assert_allclose(index.vectors.mean(axis=0) @ index.vectors.mean(axis=0) >= 0, True)
+    found = index.query(tiny_bert, tokenizer, "The cat sat.", k=4)
+    assert found[0].sentence == "The cat sat." and found[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert found[-1].similarity < 0.5  # centred: the far ones are far
 
 
 def test_mean_of_last_hidden_states_without_a_classifier(tiny_model_dir: Path, tokenizer: Any) -> None:

@@ -41,8 +41,8 @@ def representation_kind(model: Any) -> str:
 
 
 def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128,
-          batch_size: int = 64) -> np.ndarray:
-    """One unit-length vector per sentence (float32, rows in SENTENCES' order), batched by length."""
+          batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+    """One vector per sentence (float32, rows in SENTENCES' order; unit length with NORMALIZE), batched by length."""
     import threading
 
     import torch
@@ -75,7 +75,8 @@ def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 12
                     hidden = model(**batch, output_hidden_states=True).hidden_states[-1]
                     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                     vectors = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-                chunks.append(torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy())
+                vectors = vectors.float()
+                chunks.append((torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors).cpu().numpy())
     finally:
         if hook is not None:
             hook.remove()
@@ -84,6 +85,11 @@ def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 12
     if chunks:
         out[order] = np.concatenate(chunks)
     return out
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def fingerprint(sentences: list[str], model_key: str = "") -> str:
@@ -97,11 +103,15 @@ def fingerprint(sentences: list[str], model_key: str = "") -> str:
 class NeighborIndex:
     """Unit vectors of a training frame's sentences by one model; query() gives the top k by cosine."""
 
-    def __init__(self, frame: pd.DataFrame, vectors: np.ndarray, kind: str, max_length: int = 128):
+    def __init__(self, frame: pd.DataFrame, vectors: np.ndarray, kind: str, max_length: int = 128,
+                 center: np.ndarray | None = None):
         if len(frame) != len(vectors):
             raise ValueError(f"{len(frame)} sentences but {len(vectors)} vectors")
         self.frame = frame.reset_index(drop=True)
-        self.vectors = vectors
+        self.vectors = vectors  # unit length, after subtracting CENTER
+        # The mean training vector. A fine-tuned head's input (BERT's tanh pooler) puts every
+        # sentence in one narrow cone, where raw cosines are all ~1.0; centred, they spread out.
+        self.center = center if center is not None else np.zeros(vectors.shape[1:], dtype=np.float32)
         self.kind = kind
         self.max_length = max_length
 
@@ -111,21 +121,24 @@ class NeighborIndex:
         """Embed FRAME's sentences. With CACHE (a .npz file), reuse vectors saved there for the same
         sentences and MODEL_KEY (say, the weights file's path, size and mtime), else save them there."""
         sentences = frame["sentence"].astype(str).tolist()
-        key = fingerprint(sentences, f"{model_key}|{representation_kind(model)}|{max_length}")
+        key = fingerprint(sentences, f"{model_key}|{representation_kind(model)}|{max_length}|centred")
         if cache is not None and cache.is_file():
             try:
                 with np.load(cache, allow_pickle=False) as saved:
                     if str(saved["fingerprint"]) == key:
-                        return cls(frame, saved["vectors"], str(saved["kind"]), max_length)
+                        return cls(frame, saved["vectors"], str(saved["kind"]), max_length, saved["center"])
             except (OSError, ValueError, KeyError):
                 pass  # a damaged or older cache: rebuild it
-        vectors = embed(model, tokenizer, sentences, max_length, batch_size)
-        index = cls(frame, vectors, representation_kind(model), max_length)
+        raw = embed(model, tokenizer, sentences, max_length, batch_size, normalize=False)
+        center = raw.mean(axis=0) if len(raw) else np.zeros(raw.shape[1:], dtype=np.float32)
+        vectors = _unit(raw - center)
+        index = cls(frame, vectors, representation_kind(model), max_length, center)
         if cache is not None:
             try:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 partial = cache.with_name(cache.name + ".partial.npz")
-                np.savez(partial, vectors=vectors, fingerprint=np.array(key), kind=np.array(index.kind))
+                np.savez(partial, vectors=vectors, fingerprint=np.array(key), kind=np.array(index.kind),
+                         center=center)
                 partial.replace(cache)
             except OSError:
                 pass  # a read-only run folder: the index works, it is only not kept
@@ -133,8 +146,8 @@ class NeighborIndex:
 
     def query(self, model: Any, tokenizer: Any, sentence: str, k: int = 5) -> list[Neighbor]:
         """The K training sentences most similar to SENTENCE, the most similar first."""
-        vector = embed(model, tokenizer, [clean_sentence(sentence)], self.max_length)[0]
-        return self.nearest(vector, k)
+        raw = embed(model, tokenizer, [clean_sentence(sentence)], self.max_length, normalize=False)
+        return self.nearest(_unit(raw - self.center)[0], k)
 
     def nearest(self, vector: np.ndarray, k: int = 5) -> list[Neighbor]:
         if len(self.vectors) == 0 or k < 1:
