@@ -374,7 +374,9 @@ class TrainPane(Pane):
             self.log_line(f"{event['train_sentences']} training sentences, {event['steps_per_epoch']} "
                           f"steps/epoch × {event['epochs']} epochs on {self.device}, precision "
                           f"{event['precision']}" + (f"; resumed at step {resumed}" if resumed else ""))
-            self.state = "running" if self.state == "starting" else self.state
+            if self.state == "starting" and self.is_training:
+                self.state = "running"
+                self.set_headline(f"run {self.training_run}: training · x stops (with a checkpoint)")
         elif event["kind"] == "epoch":
             self.log_line(epoch_line(event))
             self.show_progress()
