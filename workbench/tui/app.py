@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 
 from workbench.core.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
 from workbench.core.runs import ModelSource
+from workbench.tui.keys import ALT_DIGITS
 from workbench.tui.messages import (
     DetachedStarted,
     FollowEnded,
@@ -55,7 +56,7 @@ class WorkbenchApp(App[None]):
     TITLE = "CoLA Workbench"
     BINDINGS = [
         *[Binding(str(i + 1), f"show_pane('{pane}')", TITLES[pane][2:], show=False) for i, pane in enumerate(PANES)],
-        *[Binding(f"alt+{i + 1}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
+        *[Binding(f"alt+{i + 1},{ALT_DIGITS[i]}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
           for i, pane in enumerate(PANES)],
         Binding("question_mark,f1", "help", "Help", tooltip="this help"),
         Binding("q", "quit", "Quit", tooltip="quit (asks while a training runs)"),

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from workbench.core.config import TrainConfig, parse_field
 from workbench.core.events import EndEvent, EpochEvent, Event, StepEvent
+from workbench.tui.keys import Field
 from workbench.tui.messages import (
     DetachedStarted,
     StatusChanged,
@@ -105,7 +106,7 @@ class TrainPane(Pane):
                     for name in FORM_FIELDS:
                         with Horizontal(classes="form-row"):
                             yield Label(name, classes="form-label")
-                            yield Input(str(defaults[name]), id=f"field-{name}", compact=True,
+                            yield Field(str(defaults[name]), id=f"field-{name}", compact=True,
                                         classes="form-input", select_on_focus=False)
             with Horizontal(id="train-main"):
                 yield RunCharts(prefix="chart", id="train-charts")

@@ -32,7 +32,8 @@ A run that ends rings the bell and sends a desktop notification (WORKBENCH_NOTIF
 ctrl+p opens the command palette: every action as "pane: verb", and "open run …"."""
 PANE_KEYS = [Binding("1", "show_pane", key_display="1…5", tooltip="switch pane: 1 Data, 2 Train, 3 Evaluate, "
                      "4 Predict, 5 Runs"),
-             Binding("alt+1", "show_pane", key_display="alt+1…5", tooltip="switch pane from anywhere, text fields too")]
+             Binding("alt+1", "show_pane", key_display="alt+1…5", tooltip="switch pane from anywhere, text fields too "
+                     "(escape then a digit does it too: it leaves the field first)")]
 
 
 def workbench_help(app_bindings: Sequence[BindingType], panes: Sequence[tuple[str, type[Pane]]],
