@@ -60,21 +60,29 @@ async def test_a_digit_in_a_field_is_added_not_replacing_and_escape_is_the_way_o
         await pilot.pause()
         assert "esc Leave field" in footer(app)  # the footer says how out
         await pilot.press("backspace", "escape")
-        assert app.focused is app.query_one(TrainPane) and field.value == before
+        assert app.focused is app.query_one("#train-progress") and field.value == before  # the pane's keys again
         assert "esc Leave field" not in footer(app)
         await pilot.press("5")
         assert app.active_pane == "runs"
 
 
 async def test_alt_digits_switch_panes_from_inside_a_field(tmp_path: Path) -> None:
+    from textual._xterm_parser import XTermParser
+
     app = make_app(runs_dir=tmp_path / "runs")
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4", *"The cat")
         box = app.query_one("#predict-input", Input)
         assert app.focused is box
-        await pilot.press("alt+2")
+        await pilot.press("alt+2")  # as a terminal with the kitty keyboard protocol sends it
         assert app.active_pane == "train" and box.value == "The cat"
+        await pilot.press("alt+4")
+        assert app.focused is box
+        # xterm and tmux send alt+3 as ESC 3, which Textual reads as "£": a pane key, not text
+        over_ssh = [event.key for event in XTermParser().feed("\x1b3")]
+        await pilot.press(*over_ssh)
+        assert app.active_pane == "evaluate" and box.value == "The cat", over_ssh
         await pilot.press("alt+4", "escape")  # the sentence box, then out of it to the history
         assert app.focused is app.query_one("#predict-history")
         await pilot.press("1")

@@ -1,4 +1,4 @@
-"""The workbench app: five panes, bindings, and the shared model cache.
+"""The workbench app: five panes, the keys that work everywhere, following runs, announcing their end.
 
 Importing this module is cheap: torch, transformers, pandas and sklearn are imported
 inside workers after the first paint (a test proves it).
@@ -6,7 +6,6 @@ inside workers after the first paint (a test proves it).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from textual.worker import get_current_worker
 
 from workbench.core.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
 from workbench.core.runs import ModelSource
+from workbench.tui.keys import ALT_DIGITS
 from workbench.tui.messages import (
     DetachedStarted,
     FollowEnded,
@@ -33,6 +33,7 @@ from workbench.tui.messages import (
     TrainFinished,
     WorkerFailed,
 )
+from workbench.tui.models import Models
 from workbench.tui.notify import BEL, notifications_enabled, terminal_notification
 from workbench.tui.panes.base import Pane
 from workbench.tui.panes.data import DataPane
@@ -41,18 +42,11 @@ from workbench.tui.panes.predict import PredictPane
 from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.confirm import ConfirmQuit
-from workbench.tui.screens.help import HelpScreen, HelpSection
+from workbench.tui.screens.help import HelpScreen, workbench_help
 
 PANES = ("data", "train", "evaluate", "predict", "runs")
 PANE_CLASSES: tuple[type[Pane], ...] = (DataPane, TrainPane, EvaluatePane, PredictPane, RunsPane)
 TITLES = {"data": "1 Data", "train": "2 Train", "evaluate": "3 Evaluate", "predict": "4 Predict", "runs": "5 Runs"}
-EVERYWHERE = """\
-tab / shift+tab move between fields; in a text field keys are text: escape leaves it (the footer says so).
-A run that ends rings the bell and sends a desktop notification (WORKBENCH_NOTIFY=0 or --no-notify: off).
-ctrl+p opens the command palette: every action as "pane: verb", and "open run …"."""
-PANE_KEYS = [Binding("1", "show_pane", key_display="1…5", tooltip="switch pane: 1 Data, 2 Train, 3 Evaluate, "
-                     "4 Predict, 5 Runs"),
-             Binding("alt+1", "show_pane", key_display="alt+1…5", tooltip="switch pane from anywhere, text fields too")]
 
 
 class WorkbenchApp(App[None]):
@@ -62,7 +56,7 @@ class WorkbenchApp(App[None]):
     TITLE = "CoLA Workbench"
     BINDINGS = [
         *[Binding(str(i + 1), f"show_pane('{pane}')", TITLES[pane][2:], show=False) for i, pane in enumerate(PANES)],
-        *[Binding(f"alt+{i + 1}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
+        *[Binding(f"alt+{i + 1},{ALT_DIGITS[i]}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
           for i, pane in enumerate(PANES)],
         Binding("question_mark,f1", "help", "Help", tooltip="this help"),
         Binding("q", "quit", "Quit", tooltip="quit (asks while a training runs)"),
@@ -84,8 +78,7 @@ class WorkbenchApp(App[None]):
         self.followed_run: str | None = None
         self.own_runs: set[str] = set()  # trained by this app (announced when its worker returns)
         self.monitor: Any = None  # core.system.SystemMonitor, made on first use
-        self._predictors: dict[str, tuple[Any, str, bool]] = {}
-        self._predictor_lock = threading.Lock()
+        self.models = Models(self.model, self.data)
         if run:
             from workbench.core.runs import run_path
 
@@ -155,20 +148,11 @@ class WorkbenchApp(App[None]):
             return  # the pane was shown by a key and has the focus already (maybe moved on since)
         self.focus_pane()
 
-    def help_sections(self) -> list[HelpSection]:
-        others = [b for b in self.BINDINGS if isinstance(b, Binding) and "show_pane" not in b.action]
-        sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE),
-                    HelpSection("Every pane", Pane.BINDINGS)]
-        for name, pane_class in zip(PANES, PANE_CLASSES, strict=True):
-            own = [b for b in pane_class.BINDINGS if b not in Pane.BINDINGS]
-            sections.append(HelpSection(TITLES[name], own, pane_class.HELP))
+    def action_help(self) -> None:
         from workbench.tui.screens.compare import CompareScreen
 
-        sections.append(HelpSection("Compare runs (c in 5 Runs)", CompareScreen.BINDINGS))
-        return sections
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_sections()))
+        panes = [(TITLES[name], pane_class) for name, pane_class in zip(PANES, PANE_CLASSES, strict=True)]
+        self.push_screen(HelpScreen(workbench_help(self.BINDINGS, panes, CompareScreen.BINDINGS)))
 
     # ------------------------------------------------------------ runs: open, follow, announce
 
@@ -207,13 +191,13 @@ class WorkbenchApp(App[None]):
         self.post_message(FollowEnded(run_id, cancelled=worker.is_cancelled, was_live=live))
 
     def on_run_followed(self, message: RunFollowed) -> None:
-        if message.run_id != self.followed_run:
-            return  # a message of a run let go, still queued
+        if message.run_id != self.followed_run or not self.query(RunsPane):
+            return  # a message of a run let go, still queued (or of the app closing)
         self.query_one(RunsPane).add_events(message.run_id, message.events)
         self.query_one(TrainPane).add_followed(message.run_id, message.events)
 
     def on_follow_ended(self, message: FollowEnded) -> None:
-        if message.cancelled:
+        if message.cancelled or not self.query(RunsPane):
             return
         self.query_one(TrainPane).follow_ended(message.run_id)
         self.query_one(RunsPane).action_refresh_runs()
@@ -242,41 +226,19 @@ class WorkbenchApp(App[None]):
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
         self.runs = list(message.runs)
 
-    def pick_run(self, run_id: str) -> None:
-        self.open_run(run_id)
-        self.query_one(RunsPane).show_runs()
+    # ------------------------------------------------------------ models and data, for workers (tui.models)
 
-    # ------------------------------------------------------------ models and data, for workers
+    def run_dir(self, run_id: str | None) -> Path | None:
+        return self.runs_dir / run_id if run_id else None
 
     def model_source(self, run_id: str | None) -> ModelSource:
-        """What the panes classify with: RUN_ID's model (core `model_source`), or the base model."""
-        from workbench.core.runs import model_source
-
-        return model_source(self.runs_dir / run_id if run_id else None, self.model)
+        return self.models.source(self.run_dir(run_id))
 
     def get_predictor(self, run_id: str | None, on_status: Callable[[Any], Any] | None = None) -> tuple[Any, str, bool]:
-        """A cached `Predictor` for RUN_ID (thread-safe; call from workers: it may load a model)."""
-        source = self.model_source(run_id)
-        model_file = Path(source.source) / "model.safetensors"  # a new best epoch replaces it: reload
-        key = f"{source.source}@{model_file.stat().st_mtime_ns if model_file.exists() else 0}"
-        with self._predictor_lock:
-            if key not in self._predictors:
-                if on_status is not None:
-                    on_status(StatusChanged(f"loading model {source.label}…"))
-                from workbench.core.model import quiet_transformers
-                from workbench.core.predict import Predictor
-
-                quiet_transformers()
-                self._predictors[key] = (Predictor.load(source.source), source.label, source.finetuned)
-            return self._predictors[key]
+        return self.models.predictor(self.run_dir(run_id), on_status)
 
     def data_for(self, run_id: str | None) -> Any:
-        """RUN_ID's data, split as in its training (core `load_run_data`); the app's data without a run."""
-        from workbench.core.runs import load_run_data
-
-        if run_id:
-            return load_run_data(self.runs_dir / run_id)
-        return load_run_data(None, self.data or None)
+        return self.models.data_for(self.run_dir(run_id))
 
     # ------------------------------------------------------------ messages from panes
 
@@ -348,14 +310,6 @@ class WorkbenchApp(App[None]):
 
         yield from super().get_system_commands(screen)
         yield from workbench_commands(self)
-
-    def evaluate(self, dataset: str) -> None:
-        self.action_show_pane("evaluate")
-        self.query_one(EvaluatePane).action_evaluate(dataset)
-
-    def show_split(self, split: str) -> None:
-        self.action_show_pane("data")
-        self.query_one(DataPane).set_split(split)
 
 
 def make_app(model: str | None = None, data: str | None = None, runs_dir: Path | None = None,

@@ -14,14 +14,27 @@ if TYPE_CHECKING:
 
 def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
     from workbench.tui.app import PANES, TITLES
-    from workbench.tui.panes.data import SPLITS
-    from workbench.tui.panes.evaluate import DATASETS
+    from workbench.tui.panes.data import SPLITS, DataPane
+    from workbench.tui.panes.evaluate import DATASETS, EvaluatePane
+    from workbench.tui.panes.runs import RunsPane
 
     def call(pane: str, action: str) -> Callable[[], None]:
         def run() -> None:
             app.action_show_pane(pane)
             getattr(app.pane(pane), action)()
         return run
+
+    def evaluate(dataset: str) -> None:
+        app.action_show_pane("evaluate")
+        app.query_one(EvaluatePane).action_evaluate(dataset)
+
+    def show_split(split: str) -> None:
+        app.action_show_pane("data")
+        app.query_one(DataPane).set_split(split)
+
+    def open_run(run_id: str) -> None:
+        app.open_run(run_id)
+        app.query_one(RunsPane).show_runs()
 
     train, runs = partial(call, "train"), partial(call, "runs")
     yield SystemCommand("train: start", "Start a new training with the form's settings", train("action_start"))
@@ -33,9 +46,9 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
     yield SystemCommand("charts: log scale", "Loss on a log / linear scale (Train pane)", train("action_log_scale"))
     yield SystemCommand("charts: smoothing", "Cycle the loss smoothing (Train pane)", train("action_smoothing"))
     for dataset in DATASETS:
-        yield SystemCommand(f"eval: {dataset}", f"Evaluate the chosen run on {dataset}", partial(app.evaluate, dataset))
+        yield SystemCommand(f"eval: {dataset}", f"Evaluate the chosen run on {dataset}", partial(evaluate, dataset))
     for split in SPLITS:
-        yield SystemCommand(f"data: {split}", f"Show the {split} split", partial(app.show_split, split))
+        yield SystemCommand(f"data: {split}", f"Show the {split} split", partial(show_split, split))
     yield SystemCommand("data: search", "Search sentences", call("data", "action_search"))
     yield SystemCommand("predict: sentence box", "Type a sentence", partial(app.action_show_pane, "predict"))
     yield SystemCommand("predict: clear history", "Clear the sentence history (asks first)",
@@ -55,4 +68,4 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
     yield SystemCommand("help: keys", "Every key of the workbench", app.action_help)
     for info in app.runs:
         best = f"best val MCC {info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "no epoch yet"
-        yield SystemCommand(f"open run {info.id}", f"{info.status}, {best}", partial(app.pick_run, info.id))
+        yield SystemCommand(f"open run {info.id}", f"{info.status}, {best}", partial(open_run, info.id))

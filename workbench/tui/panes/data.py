@@ -14,6 +14,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Static, Tabs
 
 from workbench.core.config import LABELS
+from workbench.tui.keys import Field
 from workbench.tui.messages import DataLoaded, SentenceHighlighted, StatusChanged, TokenizerLoaded, TokenLengths
 from workbench.tui.panes.base import Pane
 from workbench.tui.style import tone
@@ -57,7 +58,7 @@ class DataPane(Pane):
         with Horizontal():
             with Vertical(id="data-left"):
                 yield Static("loading CoLA…", id="data-filters")
-                yield Input(placeholder="search sentences (enter: keep, escape: clear)", id="data-search",
+                yield Field(placeholder="search sentences (enter: keep, escape: clear)", id="data-search",
                             compact=True, select_on_focus=False)
                 table = SentenceTable(id="data-table")
                 table.loading = True

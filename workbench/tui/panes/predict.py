@@ -14,6 +14,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from workbench.core.config import LABELS
+from workbench.tui.keys import Field
 from workbench.tui.messages import PredictionReady, StatusChanged
 from workbench.tui.panes.base import Pane
 from workbench.tui.style import tone, toned
@@ -73,7 +74,7 @@ class PredictPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="predict-model")
-        yield Input(placeholder="type a sentence, e.g. The book was written by John. (escape: history)",
+        yield Field(placeholder="type a sentence, e.g. The book was written by John. (escape: history)",
                     id="predict-input", select_on_focus=False)
         yield ProbabilityBars(id="predict-bars")
         yield Static("", id="predict-info")

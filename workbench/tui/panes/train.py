@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from workbench.core.config import TrainConfig, parse_field
 from workbench.core.events import EndEvent, EpochEvent, Event, StepEvent
+from workbench.tui.keys import Field
 from workbench.tui.messages import (
     DetachedStarted,
     StatusChanged,
@@ -105,7 +106,7 @@ class TrainPane(Pane):
                     for name in FORM_FIELDS:
                         with Horizontal(classes="form-row"):
                             yield Label(name, classes="form-label")
-                            yield Input(str(defaults[name]), id=f"field-{name}", compact=True,
+                            yield Field(str(defaults[name]), id=f"field-{name}", compact=True,
                                         classes="form-input", select_on_focus=False)
             with Horizontal(id="train-main"):
                 yield RunCharts(prefix="chart", id="train-charts")
@@ -374,7 +375,9 @@ class TrainPane(Pane):
             self.log_line(f"{event['train_sentences']} training sentences, {event['steps_per_epoch']} "
                           f"steps/epoch × {event['epochs']} epochs on {self.device}, precision "
                           f"{event['precision']}" + (f"; resumed at step {resumed}" if resumed else ""))
-            self.state = "running" if self.state == "starting" else self.state
+            if self.state == "starting" and self.is_training:
+                self.state = "running"
+                self.set_headline(f"run {self.training_run}: training · x stops (with a checkpoint)")
         elif event["kind"] == "epoch":
             self.log_line(epoch_line(event))
             self.show_progress()

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from workbench.tui.keys import key_label
+from workbench.tui.panes.base import Pane
 
 
 @dataclass
@@ -23,6 +24,29 @@ class HelpSection:
     title: str
     bindings: Sequence[BindingType]
     notes: str = ""
+
+
+EVERYWHERE = """\
+tab / shift+tab move between fields; in a text field keys are text: escape leaves it (the footer says so).
+A run that ends rings the bell and sends a desktop notification (WORKBENCH_NOTIFY=0 or --no-notify: off).
+ctrl+p opens the command palette: every action as "pane: verb", and "open run …"."""
+PANE_KEYS = [Binding("1", "show_pane", key_display="1…5", tooltip="switch pane: 1 Data, 2 Train, 3 Evaluate, "
+                     "4 Predict, 5 Runs"),
+             Binding("alt+1", "show_pane", key_display="alt+1…5", tooltip="switch pane from anywhere, text fields too "
+                     "(escape then a digit does it too: it leaves the field first)")]
+
+
+def workbench_help(app_bindings: Sequence[BindingType], panes: Sequence[tuple[str, type[Pane]]],
+                   compare_bindings: Sequence[BindingType]) -> list[HelpSection]:
+    """The sections of the help: everywhere, every pane (their own keys and notes), the compare view."""
+    others = [b for b in app_bindings if isinstance(b, Binding) and "show_pane" not in b.action]
+    sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE),
+                HelpSection("Every pane", Pane.BINDINGS)]
+    for title, pane_class in panes:
+        own = [b for b in pane_class.BINDINGS if b not in Pane.BINDINGS]
+        sections.append(HelpSection(title, own, pane_class.HELP))
+    sections.append(HelpSection("Compare runs (c in 5 Runs)", compare_bindings))
+    return sections
 
 
 def key_lines(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:

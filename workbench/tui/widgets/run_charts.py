@@ -16,7 +16,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Static
 
 from workbench.core.events import Event
-from workbench.tui.widgets.charts import GLYPHS, SMOOTHING_STEPS, Point, SeriesChart
+from workbench.tui.widgets.charts import GLYPHS, MAX_POINTS, SMOOTHING_STEPS, Point, SeriesChart
 
 CHARTS = ("loss", "validation", "lr", "grad_norm")
 CHART_IDS = {"loss": "loss", "validation": "val", "lr": "lr", "grad_norm": "grad"}  # PREFIX-<id>
@@ -125,17 +125,18 @@ class RunCharts(Grid):
                 chart.add("mcc", x, mcc)
                 chart.add("accuracy", x, accuracy)
             chart.highlight = (series.best, best_caption(series.best)) if series.best else None
-            if series.epochs_planned:
-                chart.x_range = (1.0, float(series.epochs_planned))
-            chart.mark_dirty()
+            planned = (1.0, float(series.epochs_planned)) if series.epochs_planned else None
+            if planned != chart.x_range:  # (steps alone leave this chart as it is: no redraw)
+                chart.x_range = planned
+                chart.mark_dirty()
         self.trim()
 
     def trim(self) -> None:
         """The series keep what the charts show (the charts' windows), not the whole run."""
         for name in ("loss", "lr", "grad_norm"):
             values = getattr(self.series, name)
-            if len(values) > 2 * 5000:
-                del values[:-5000]
+            if len(values) > 2 * MAX_POINTS:
+                del values[:-MAX_POINTS]
 
     def clear(self) -> None:
         self.series = RunSeries()
