@@ -334,7 +334,7 @@ def test_each_sentence_is_its_own_nearest_neighbour(tiny_bert: Any, tokenizer: A
                      "John seems to be happy.", "It rained all day yesterday."],
         "label": [1, 1, 1, 1, 1, 1, 1, 0], "source": ["x"] * 8})
     index = NeighborIndex.build(tiny_bert, tokenizer, frame, batch_size=3)
-    assert index.kind == "classifier_input" and index.vectors.shape == (8, 32)
+    assert index.kind == "mean_last_hidden" and index.vectors.shape == (8, 32)
     assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-5)
     for row in frame.itertuples():
         found = index.query(tiny_bert, tokenizer, row.sentence, k=3)
@@ -353,7 +353,7 @@ def test_neighbour_index_cache_is_reused_only_for_the_same_sentences(tiny_bert: 
     with np.load(cache) as saved:
         np.testing.assert_array_equal(saved["vectors"], built.vectors)
     np.savez(cache, vectors=np.zeros_like(built.vectors), fingerprint=np.load(cache)["fingerprint"],
-             kind=np.array("classifier_input"), center=built.center)  # the cache is what a second build returns
+             kind=np.array("mean_last_hidden"), center=built.center)  # the cache is what a second build returns
     assert not NeighborIndex.build(tiny_bert, tokenizer, frame, cache=cache, model_key="m1").vectors.any()
     rebuilt = NeighborIndex.build(tiny_bert, tokenizer, frame, cache=cache, model_key="m2")  # other weights
     np.testing.assert_allclose(rebuilt.vectors, built.vectors, atol=1e-6)
@@ -471,7 +471,7 @@ def test_cli_neighbors(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["neighbors", "a", "The cat sat on the mat.", "--k", "3", "--runs", str(runs), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["representation"] == "classifier_input" and len(result["neighbors"]) == 3
+    assert result["representation"] == "mean_last_hidden" and len(result["neighbors"]) == 3
     assert (runs / "a" / "neighbors-train.npz").is_file()
     assert main(["neighbors", "a", "The cat sat on the mat.", "--runs", str(runs)]) == 0
     out = capsys.readouterr().out.splitlines()

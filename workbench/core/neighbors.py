@@ -35,9 +35,10 @@ class Neighbor:
 
 
 def representation_kind(model: Any) -> str:
-    import torch
-
-    return CLASSIFIER_INPUT if isinstance(getattr(model, "classifier", None), torch.nn.Module) else MEAN_LAST_HIDDEN
+    """The mean of the model's last hidden states: fine-tuning collapses the classifier's own input (BERT's
+    tanh pooler) onto about one point per label, where every same-label sentence is the nearest (measured:
+    cosine 0.999 for the 5 nearest of any holdout sentence on the 8-epoch default run, centred or not)."""
+    return MEAN_LAST_HIDDEN
 
 
 def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128,
