@@ -589,7 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     open_cmd.add_argument("run")
     for tui_parser, default in ((parser, False), (open_cmd, argparse.SUPPRESS)):  # SUPPRESS: keeps `--no-notify open`
         tui_parser.add_argument("--no-notify", action="store_true", default=default,
-                                help="no bell or desktop notification when a run ends (also: WORKBENCH_NOTIFY=0) (default: ring and notify)")
+                                help="no bell or desktop notification when a run ends (also: WORKBENCH_NOTIFY=0) "
+                                "(default: ring and notify)")
     open_cmd.set_defaults(func=cmd_tui)
 
     data = sub.add_parser("data", help="fetch, show and tokenize data").add_subparsers(dest="data_command",
