@@ -438,3 +438,29 @@ def test_predict_pane_with_attributions_and_a_pair(snap_compare, demo_app: Workb
         await pilot.pause(0.3)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+# ---------------------------------------------------------------- seed groups and sweeps (issue 11)
+
+async def test_groups_and_sweeps_view_shows_a_seed_groups_spread(runs: Path) -> None:
+    """G in Runs: the group's median, min and max, as `workbench runs` prints them (core GroupSummary.lines)."""
+    from workbench.core.config import TrainConfig
+    from workbench.core.groups import create_group, group_summary
+    from workbench.tui.screens.many_runs import ManyRunsScreen
+
+    create_group(runs, "g", TrainConfig(), [1, 2])
+    for name in ("g-s1", "g-s2"):
+        copy_run(runs, name)
+    expected = group_summary(runs, "g")
+    assert expected.validation is not None and expected.validation.n == 2
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.press("G")
+        screen = app.screen
+        assert isinstance(screen, ManyRunsScreen)
+        await wait_until(pilot, lambda: "group g" in screen.text, what="the groups view")
+        assert "group g: 2/2 seeds done" in screen.text
+        assert f"{expected.validation.median:.3f}" in screen.text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ManyRunsScreen)

@@ -82,6 +82,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         default_storage,
         load_space,
         run_sweep,
+        short_value,
     )
 
     config = config_from_args(args)
@@ -109,7 +110,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 print(f"study {args.study} in {_shown(storage)}: {args.trials} trial(s) over "
                       f"{', '.join(space.names)}", file=sys.stderr, flush=True)
             progress[0] = Progress()
-            values = "  ".join(f"{k}={_short(v)}" for k, v in event.params.items())
+            values = "  ".join(f"{k}={short_value(v)}" for k, v in event.params.items())
             print(f"trial {event.number} ({event.run}): {values}", file=sys.stderr, flush=True)
             return
         progress[0].close()
@@ -146,12 +147,6 @@ def _shown(storage: str) -> str:
     return safe_url(storage)
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
 def cmd_sweep_show(args: argparse.Namespace) -> int:
     from workbench.core.sweep import default_storage, sweep_summary
 
@@ -166,28 +161,7 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
 def print_summary(study: str | None, storage: str, top: int = 5) -> None:
     from workbench.core.sweep import sweep_summary
 
-    summary = sweep_summary(study, storage, top=top)
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(summary.counts.items()))
-    print(f"study {summary.study} ({summary.storage}): {sum(summary.counts.values())} trials ({counts or 'none'})")
-    if summary.best is None:
-        print("no complete trial yet")
-        return
-    best = summary.best
-    print(f"best: trial {best.number}, validation MCC {best.value:.3f}, run {best.run}")
-    for name, value in best.params.items():
-        print(f"  {name:<24} {_short(value)}")
-    if summary.importances:
-        print("parameter importances (Optuna):")
-        for name, value in summary.importances.items():
-            print(f"  {name:<24} {value:.3f}")
-    else:
-        print(summary.importance_note)
-    names = list(summary.space) or sorted({k for row in summary.top for k in row.params})
-    print(f"top {len(summary.top)} trials:")
-    print(f"  {'trial':>5} {'val MCC':>8}  {'run':<20} " + " ".join(f"{n:>14}" for n in names))
-    for row in summary.top:
-        cells = " ".join(f"{_short(row.params.get(n, '-')):>14}" for n in names)
-        print(f"  {row.number:>5} {row.value or 0.0:>8.3f}  {row.run:<20} {cells}")
+    print("\n".join(sweep_summary(study, storage, top=top).lines()))
 
 
 # ---------------------------------------------------------------- train --seeds
@@ -231,16 +205,4 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
 
 
 def print_group(summary: Any) -> None:
-    done = sum(1 for m in summary.members if m.status == "done")
-    print(f"group {summary.group}: {done}/{len(summary.members)} seeds done "
-          f"({', '.join(m.run for m in summary.members)})")
-    print(f"  {'MCC':<14} {'median':>7} {'min':>7} {'max':>7}")
-    for label, spread in (("validation", summary.validation), ("in_domain_dev", summary.in_domain_dev),
-                          ("holdout", summary.holdout)):
-        if spread is None:
-            print(f"  {label:<14} {'-':>7}")
-        else:
-            print(f"  {label:<14} {spread.median:>7.3f} {spread.min:>7.3f} {spread.max:>7.3f}"
-                  + (f"  ({spread.n} of {len(summary.members)})" if spread.n < len(summary.members) else ""))
-    if summary.best is not None:
-        print(f"group model (best on validation): {summary.best.run}: {summary.model_dir}")
+    print("\n".join(summary.lines()))

@@ -94,6 +94,22 @@ class GroupSummary:
     def model_dir(self) -> Path | None:
         return self.best.path / "model" if self.best is not None else None
 
+    def lines(self) -> list[str]:
+        """The group as text lines: `workbench runs` and `train --seeds` print them, the TUI shows them."""
+        done = sum(1 for m in self.members if m.status == "done")
+        out = [f"group {self.group}: {done}/{len(self.members)} seeds done ({', '.join(m.run for m in self.members)})",
+               f"  {'MCC':<14} {'median':>7} {'min':>7} {'max':>7}"]
+        for label, spread in (("validation", self.validation), ("in_domain_dev", self.in_domain_dev),
+                              ("holdout", self.holdout)):
+            if spread is None:
+                out.append(f"  {label:<14} {'-':>7}")
+            else:
+                out.append(f"  {label:<14} {spread.median:>7.3f} {spread.min:>7.3f} {spread.max:>7.3f}"
+                           + (f"  ({spread.n} of {len(self.members)})" if spread.n < len(self.members) else ""))
+        if self.best is not None:
+            out.append(f"group model (best on validation): {self.best.run}: {self.model_dir}")
+        return out
+
 
 def group_dir(runs_dir: Path, group: str) -> Path:
     return Path(runs_dir) / check_run_name(group)

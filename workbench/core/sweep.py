@@ -560,6 +560,32 @@ class SweepSummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The summary as text lines: `workbench sweep show` prints them, the TUI shows them."""
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))
+        out = [f"study {self.study} ({self.storage}): {sum(self.counts.values())} trials ({counts or 'none'})"]
+        if self.best is None:
+            return [*out, "no complete trial yet"]
+        best = self.best
+        out.append(f"best: trial {best.number}, validation MCC {best.value:.3f}, run {best.run}")
+        out += [f"  {name:<24} {short_value(value)}" for name, value in best.params.items()]
+        if self.importances:
+            out.append("parameter importances (Optuna):")
+            out += [f"  {name:<24} {value:.3f}" for name, value in self.importances.items()]
+        else:
+            out.append(self.importance_note)
+        names = list(self.space) or sorted({k for row in self.top for k in row.params})
+        out.append(f"top {len(self.top)} trials:")
+        out.append(f"  {'trial':>5} {'val MCC':>8}  {'run':<20} " + " ".join(f"{n:>14}" for n in names))
+        for row in self.top:
+            cells = " ".join(f"{short_value(row.params.get(n, '-')):>14}" for n in names)
+            out.append(f"  {row.number:>5} {row.value or 0.0:>8.3f}  {row.run:<20} {cells}")
+        return out
+
+
+def short_value(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
 
 def study_names(storage: str) -> list[str]:
     import optuna

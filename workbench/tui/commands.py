@@ -58,6 +58,8 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
     yield SystemCommand("runs: compare marked", "Loss and validation MCC overlaid, differing settings",
                         runs("action_compare"))
     yield SystemCommand("runs: diff marked", "Where two marked runs' predictions disagree", runs("action_diff"))
+    yield SystemCommand("runs: groups and sweeps", "Seed groups (median, min, max) and sweep studies",
+                        runs("action_many_runs"))
     yield SystemCommand("runs: details", "The highlighted run in full", runs("action_details"))
     yield SystemCommand("runs: stop", "Stop the highlighted run at its next batch (detached too)",
                         runs("action_stop_run"))

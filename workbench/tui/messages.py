@@ -239,3 +239,10 @@ class DiffReady(Message):
     diff: Any  # None with an error
     error: str = ""
     missing: list[str] = field(default_factory=list)  # runs without predictions for SPLIT
+
+
+@dataclass
+class ManyRunsRead(Message):
+    """The seed groups' and sweeps' summaries, read in a worker (screens/many_runs.py)."""
+
+    text: str

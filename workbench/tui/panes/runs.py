@@ -52,6 +52,7 @@ class RunsPane(Pane):
         Binding("c", "compare", "Compare", tooltip="compare the marked runs: curves overlaid, differing settings"),
         Binding("i", "details", "Info", tooltip="the highlighted run in full (a failure's whole reason)"),
         Binding("v", "diff", "Diff", tooltip="where the two marked runs' predictions disagree"),
+        Binding("G", "many_runs", "Groups", show=False, tooltip="seed groups (median, min, max) and sweeps"),
         Binding("x", "stop_run", "Stop", tooltip="stop the highlighted running run at its next batch"),
         Binding("e", "export_csv", "CSV", show=False, tooltip="write its metrics to runs/<id>/metrics.csv"),
         Binding("g", "refresh_runs(True)", "Refresh", show=False, tooltip="list the runs folder again"),
@@ -180,6 +181,12 @@ class RunsPane(Pane):
     def show_run(self, run_id: str | None) -> None:
         self.cursor_run = run_id or self.cursor_run
         self.show_runs()
+
+    def action_many_runs(self) -> None:
+        """Seed groups and sweep studies of the runs folder (screens/many_runs.py)."""
+        from workbench.tui.screens.many_runs import ManyRunsScreen
+
+        self.app.push_screen(ManyRunsScreen(self.workbench.runs_dir))
 
     def action_details(self) -> None:
         info = self.highlighted()
