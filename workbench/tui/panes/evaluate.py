@@ -35,7 +35,7 @@ from workbench.tui.messages import (
 )
 from workbench.tui.panes.base import Pane, describe_error
 from workbench.tui.style import tone, toned
-from workbench.tui.widgets.attributions import AttributionView
+from workbench.tui.widgets.attributions import AttributionView, attributions_of
 from workbench.tui.widgets.slices import SlicesView
 
 DATASETS = STANDARD_DATASETS
@@ -365,18 +365,11 @@ class EvaluatePane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="eval-explain", name="attributions")
     def explain_worker(self, run_id: str | None, sentence: str) -> None:
-        from workbench.core.explain import explain
-        from workbench.core.predict import InputError
 
         predictor, _, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
         if get_current_worker().is_cancelled:
             return
-        special = frozenset(predictor.tokenizer.all_special_tokens) - {predictor.tokenizer.unk_token}
-        try:
-            explanation = explain(predictor.model, predictor.tokenizer, sentence, predictor.max_length)
-            answer = AttributionsReady(sentence, explanation, special, trained)
-        except InputError as err:
-            answer = AttributionsReady(sentence, None, error=str(err))
+        answer = attributions_of(predictor, sentence, trained)
         if not get_current_worker().is_cancelled:
             self.post_message(answer)
 

@@ -84,6 +84,20 @@ def legend(explanation: Any, marks: bool, trained: bool = True) -> Text:
     return text
 
 
+def attributions_of(predictor: Any, sentence: str, trained: bool) -> AttributionsReady:
+    """SENTENCE's token attributions by PREDICTOR's model (core `explain`), as the message the views take;
+    call it from a worker (it runs the model)."""
+    from workbench.core.explain import explain
+    from workbench.core.predict import InputError
+
+    special = frozenset(predictor.tokenizer.all_special_tokens) - {predictor.tokenizer.unk_token}
+    try:
+        explanation = explain(predictor.model, predictor.tokenizer, sentence, predictor.max_length)
+    except InputError as err:
+        return AttributionsReady(sentence, None, error=str(err))
+    return AttributionsReady(sentence, explanation, special, trained)
+
+
 class AttributionView(Static):
     """A sentence's tokens shaded by their attribution, under a one-line legend; or a message."""
 
@@ -221,7 +235,7 @@ class ExplainPanel(Vertical):
     def explain_worker(self, run_id: str | None, sentence: str, pinned: str | None) -> None:
         """The pair first (one batched forward), then the attributions (the slow part); a cancelled
         worker (a newer sentence came: exclusive) posts nothing more."""
-        from workbench.core.explain import explain, minimal_pair
+        from workbench.core.explain import minimal_pair
         from workbench.core.predict import InputError
 
         worker = get_current_worker()
@@ -237,12 +251,7 @@ class ExplainPanel(Vertical):
             self.post_message(result)
         if worker.is_cancelled:
             return
-        special = frozenset(predictor.tokenizer.all_special_tokens) - {predictor.tokenizer.unk_token}
-        try:
-            explanation = explain(predictor.model, predictor.tokenizer, sentence, predictor.max_length)
-            answer = AttributionsReady(sentence, explanation, special, trained)
-        except InputError as err:
-            answer = AttributionsReady(sentence, None, error=str(err))
+        answer = attributions_of(predictor, sentence, trained)
         if not worker.is_cancelled:
             self.post_message(answer)
             self.post_message(StatusChanged("ready"))
