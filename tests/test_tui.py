@@ -64,8 +64,10 @@ async def test_data_pane_browse_filter_search_tokens(tiny_model_dir: Path, tmp_p
         assert 0 < table.row_count < 1000
         assert all("book" in s.lower() for s in pane.shown["sentence"])
         assert "search 'book'" in text_of(app, "#data-filters")
-        await pilot.press("escape")
-        assert pane.search_text == "" and table.row_count == 7695
+        await wait_until(pilot, lambda: app.focused is not app.query_one("#data-search"),
+                         what="enter to leave the search box")
+        await pilot.press("escape")  # out of the box, escape clears the search
+        await wait_until(pilot, lambda: pane.search_text == "" and table.row_count == 7695, what="the search cleared")
 
 
 async def test_train_form_validates_as_typed_and_refuses_to_start(tmp_path: Path) -> None:
