@@ -12,7 +12,8 @@ order rotated every round; the figures are per variant: sentences per CPU-second
 second over all its chunks, and the median of its per-round ratio to `base` (the same round's
 chunks saw the same batches and nearly the same machine load).
 
-Variants: base (train()'s step today), frozen (word-embedding table frozen: `freeze_word_embeddings`),
+Variants: base (train()'s step before the last layer skipped its non-[CLS] positions), clsonly
+(`cls_only_last_layer`: train()'s step today), frozen (word-embedding table frozen: `freeze_word_embeddings`),
 fastdrop (`use_fast_dropout` below: rand-mask dropout, tried, not kept; another random stream, so its losses differ from
 base by dropout noise, not by error), bf16cache (`Bf16WeightCache` below: bf16 weight copies refreshed
 by the optimizer step; tried, not kept), combinations with '+', and fp32 (no autocast, for the size of
@@ -38,7 +39,8 @@ import bench_common as bc  # noqa: E402
 
 import workbench  # noqa: E402,F401  # before torch: its allocator settings
 
-VARIANTS = ["base", "frozen", "fastdrop", "frozen+fastdrop", "bf16cache", "frozen+bf16cache", "fp32"]
+VARIANTS = ["base", "clsonly", "frozen+clsonly", "clsonly+bitsdrop", "frozen+clsonly+bitsdrop", "frozen", "fastdrop", "frozen+fastdrop", "bf16cache",
+            "frozen+bf16cache", "fp32"]
 
 
 # ---------------------------------------------------------------- tried, not kept: rand-mask dropout
@@ -196,7 +198,7 @@ class Runner:
         from transformers import get_linear_schedule_with_warmup
 
         from workbench.core.config import TrainConfig
-        from workbench.core.speed import freeze_word_embeddings
+        from workbench.core.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
         from workbench.core.train import parameter_groups, warmup_steps
 
         config = TrainConfig()
@@ -204,6 +206,10 @@ class Runner:
         self.model = copy.deepcopy(base_model).train()
         if "frozen" in name:
             freeze_word_embeddings(self.model)
+        if "bitsdrop" in name:
+            cheap_dropout(self.model)
+        if "clsonly" in name:
+            cls_only_last_layer(self.model)
         if "fastdrop" in name:
             use_fast_dropout(self.model)
         groups = parameter_groups(self.model, config.learning_rate, config.weight_decay, config.layer_lr_decay)

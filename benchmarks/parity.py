@@ -13,7 +13,7 @@ through `optimizers=`, and a callback that scores the validation part after ever
 best epoch's weights, as the workbench keeps its best model. Then both best models are scored in fp32 by
 workbench.core.evaluate on in_domain_dev and the holdout (out_of_domain_dev).
 
-Verdict: the two medians over seeds differ by less than the larger seed spread (max - min) -> "within
+Verdict (every variant against the first): the two medians over seeds differ by less than the larger seed spread (max - min) -> "within
 seed noise". With 3 seeds that is a coarse test; more seeds (--seeds) narrow it.
 
 Variants: workbench, trainer, workbench_frozen and trainer_frozen (word-embedding table frozen:
@@ -179,8 +179,8 @@ def main() -> None:
     for variant in variants:
         mine = [r for r in rows if r["variant"] == variant]
         print(f"| {variant} | " + " | ".join(spread([r[m] for r in mine]) for m in METRICS) + " |")
-    if len(variants) >= 2 and len(seeds) >= 2:
-        first, second = variants[:2]
+    first = variants[0]
+    for second in variants[1:] if len(seeds) >= 2 else []:
         print()
         for metric in METRICS:
             a = [r[metric] for r in rows if r["variant"] == first]

@@ -63,3 +63,99 @@ def test_importing_workbench_asks_torch_for_huge_pages() -> None:
     import workbench  # noqa: F401
 
     assert os.environ.get("THP_MEM_ALLOC_ENABLE") in ("0", "1")
+
+
+def _layered_model(layers: int = 3, dropout: float = 0.0, attn: str = "sdpa"):  # type: ignore[no-untyped-def]
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32, num_labels=2,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    config._attn_implementation = attn
+    return BertForSequenceClassification(config)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_cls_only_last_layer_gives_the_same_logits_and_gradients(attn: str) -> None:
+    import torch
+
+    from workbench.core.speed import cls_only_last_layer
+
+    torch.manual_seed(0)
+    full = _layered_model(attn=attn).train()
+    fast = copy.deepcopy(full)
+    assert cls_only_last_layer(fast)
+    ids = torch.randint(5, 64, (4, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0  # padded rows: the [CLS] query must still ignore the padding keys
+    mask[3, 2:] = 0
+    labels = torch.tensor([0, 1, 1, 0])
+    a = full(input_ids=ids, attention_mask=mask, labels=labels)
+    b = fast(input_ids=ids, attention_mask=mask, labels=labels)
+    a.loss.backward()
+    b.loss.backward()
+    assert torch.allclose(a.logits, b.logits, atol=1e-6)
+    for (name, p), q in zip(full.named_parameters(), fast.parameters(), strict=True):
+        assert q.grad is not None, name
+        assert torch.allclose(p.grad, q.grad, atol=1e-6), name
+    # the skipped work really is skipped: the last layer hands the head one position
+    assert fast.bert(input_ids=ids, attention_mask=mask).last_hidden_state.shape[1] == 1
+    # and without the padding mask it still matches
+    assert torch.allclose(full(input_ids=ids).logits, fast(input_ids=ids).logits, atol=1e-6)
+
+
+def test_cls_only_last_layer_leaves_other_heads_alone() -> None:
+    from transformers import BertConfig, BertForTokenClassification
+
+    from workbench.core.speed import cls_only_last_layer
+
+    token_model = BertForTokenClassification(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1,
+                                                        num_attention_heads=2, intermediate_size=32))
+    assert cls_only_last_layer(token_model) is False  # its head reads every position
+    assert "forward" not in vars(token_model.bert.encoder.layer[-1])
+
+
+def test_cheap_dropout_drops_p_and_rescales_like_torch() -> None:
+    import torch
+
+    from workbench.core.speed import dropout_noise
+
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.ones(400, 1000, dtype=dtype)
+        noise = dropout_noise(x, 0.1)
+        assert noise.dtype == dtype and noise.shape == x.shape
+        assert set(noise.unique().tolist()) == {0.0, torch.tensor(1 / 0.9, dtype=dtype).item()}
+        assert abs((noise == 0).float().mean().item() - 0.1) < 0.003  # 400,000 draws: 0.1 +- 3.5 sigma
+    odd = dropout_noise(torch.ones(7), 0.5)  # an odd count uses half of the last draw
+    assert odd.shape == (7,)
+    torch.manual_seed(3)
+    first = dropout_noise(torch.ones(64, 64), 0.3)
+    torch.manual_seed(3)
+    assert torch.equal(first, dropout_noise(torch.ones(64, 64), 0.3))  # torch's seed governs it
+    # both 15-bit halves of a draw are used and independent: the two halves' masks differ
+    assert not torch.equal(first.flatten()[:2048], first.flatten()[2048:])
+
+
+def test_cheap_dropout_trains_and_evaluates_like_nn_dropout() -> None:
+    import torch
+
+    from workbench.core.speed import cheap_dropout
+
+    torch.manual_seed(0)
+    model = _layered_model(layers=1, dropout=0.5)
+    assert cheap_dropout(model) == sum(type(m) is torch.nn.Dropout for m in model.modules())
+    ids = torch.randint(5, 64, (8, 6))
+    reference = copy.deepcopy(model)
+    model.eval()
+    reference.eval()
+    assert torch.equal(model(input_ids=ids).logits, reference(input_ids=ids).logits)  # eval: no dropout
+    model.train()
+    dropout = model.bert.embeddings.dropout
+    x = torch.randn(50, 50, requires_grad=True)
+    y = dropout(x)
+    kept = y != 0
+    assert 0.3 < kept.float().mean().item() < 0.7
+    assert torch.allclose(y[kept], x[kept] * 2.0)
+    y.sum().backward()
+    assert torch.equal(x.grad, kept.float() * 2.0)  # the gradient goes through the kept elements only

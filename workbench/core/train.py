@@ -458,10 +458,13 @@ class _Trainer:
         config, accelerator = self.config, self.accelerator
         model = load_model(config.model, allow_pickle=self.allow_pickle)
         apply_recipe(model, config)  # dropout, reinit_top_layers (core/recipe.py)
-        if config.freeze_embeddings:
-            from workbench.core.speed import freeze_word_embeddings
+        from workbench.core.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
 
+        if config.freeze_embeddings:
             freeze_word_embeddings(model)  # before the optimizer groups: the table gets no gradient, no AdamW state
+        cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
+        if accelerator.device.type == "cpu":
+            cheap_dropout(model)  # CPU dropout masks without bernoulli_ (core/speed.py)
         collator = DataCollatorWithPadding(self.tokenizer)
         sampler = LengthGroupedSampler([len(r["input_ids"]) for r in train_rows], config.batch_size, config.seed)
         # Own generators keep DataLoader iterators from drawing on the global RNG, so
