@@ -39,7 +39,8 @@ import bench_common as bc  # noqa: E402
 
 import workbench  # noqa: E402,F401  # before torch: its allocator settings
 
-VARIANTS = ["base", "clsonly", "frozen+clsonly", "clsonly+bitsdrop", "frozen+clsonly+bitsdrop", "frozen", "fastdrop", "frozen+fastdrop", "bf16cache",
+VARIANTS = ["base", "clsonly", "frozen+clsonly", "clsonly+bitsdrop", "frozen+clsonly+bitsdrop",
+            "frozen", "fastdrop", "frozen+fastdrop", "bf16cache",
             "frozen+bf16cache", "fp32"]
 
 

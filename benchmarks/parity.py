@@ -13,8 +13,9 @@ through `optimizers=`, and a callback that scores the validation part after ever
 best epoch's weights, as the workbench keeps its best model. Then both best models are scored in fp32 by
 workbench.core.evaluate on in_domain_dev and the holdout (out_of_domain_dev).
 
-Verdict (every variant against the first): the two medians over seeds differ by less than the larger seed spread (max - min) -> "within
-seed noise". With 3 seeds that is a coarse test; more seeds (--seeds) narrow it.
+Verdict (every variant against the first): the two medians over seeds differ by less than the
+larger seed spread (max - min) -> "within seed noise". With 3 seeds that is a coarse test; more
+seeds (--seeds) narrow it.
 
 Variants: workbench, trainer, workbench_frozen and trainer_frozen (word-embedding table frozen:
 TrainConfig.freeze_embeddings / workbench.core.speed.freeze_word_embeddings).

@@ -14,6 +14,8 @@ forward (OUT/rank<R>.json) and, once training returns, the trained parameters
   fail-oom        rank 1's 2nd training forward hits what the CPU allocator raises on OOM
   fail-backward   rank 1 raises RuntimeError in its 2nd backward pass, where rank 0 waits in the
                   gradient all-reduce: a failure the step's agreement cannot hear
+  stop-3          rank 0 writes the run's stop request during its 3rd training forward (as
+                  `workbench stop` does): every rank must stop at the same step
 A failing rank writes OUT/fault_time (time.time() of the fault)."""
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ def main() -> int:
 
         if mode.startswith("fail-") and rank == FAIL_RANK:
             faults.training_forwards(model, lambda n: n == FAIL_FORWARD, fault)
+        if mode == "stop-3" and rank == 0:
+            from workbench.core.runs import STOP_FILE
+
+            run_dir = Path(cli_args[cli_args.index("--runs") + 1]) / cli_args[cli_args.index("--name") + 1]
+            faults.training_forwards(model, lambda n: n == 3, lambda m, o: (run_dir / STOP_FILE).touch())
         model.register_forward_hook(record)
 
     import workbench.core.model

@@ -444,6 +444,24 @@ def test_ddp_a_refusal_by_the_main_process_stops_the_others_too(ddp_run: dict[st
     assert (runs / "plain" / "metrics.jsonl").read_bytes() == before
 
 
+@needs_torchrun
+def test_ddp_a_stop_request_stops_every_rank_at_the_same_step(tiny_model_dir: Path, data150: Path,
+                                                               tmp_path: Path) -> None:
+    """The stop request rides on the step's agreement (no collective of its own each step): rank 0 sees
+    the request during step 3's forward, and no rank takes step 3."""
+    runs = tmp_path / "runs"
+    proc = torchrun(tmp_path / "out", "stop-3", ddp_args(tiny_model_dir, data150, runs, "stopped"))
+    output = finished(proc)
+    # rank 0 exits 130 (stopped), and torchrun then ends rank 1; neither hung in a collective
+    assert "exitcode: 130) local_rank: 0" in output and "checkpoint saved" in output, output[-3000:]
+    assert len(rank_losses(tmp_path / "out", 0)) == 3  # 3 forwards, the 3rd not stepped
+    events = read_metrics(runs / "stopped")
+    assert [e["step"] for e in events if e["kind"] == "step"] == [1, 2]
+    end = [e for e in events if e["kind"] == "end"]
+    assert end and end[-1]["status"] == "stopped" and end[-1]["step"] == 2, end
+    assert json.loads((runs / "stopped" / "checkpoint" / "meta.json").read_text())["step"] == 2
+
+
 def test_each_process_restores_its_own_random_state_and_old_checkpoints_still_load() -> None:
     from workbench.core.checkpoint import rank_rng_state, rng_state, rng_states, set_rng_state
 

@@ -28,22 +28,26 @@ class Agreement:
     mean_loss: float  # over the processes (NaN when one failed)
     failed_rank: int | None = None  # the lowest rank whose forward pass failed
     message: str = ""  # its error
+    stop: bool = False  # some process was asked to stop: all stop before this step's backward
 
 
-def agree_on_step(accelerator: Any, loss: Any, failure: str | None) -> Agreement:
-    """One all-reduce of [loss, failed] across the processes; when any failed, the failing
+def agree_on_step(accelerator: Any, loss: Any, failure: str | None, stop: bool = False) -> Agreement:
+    """One all-reduce of [loss, failed, stop] across the processes; when any failed, the failing
     process's message (FAILURE on that process, None elsewhere) is sent to all.
 
-    LOSS is this process's loss tensor (None when its forward pass failed). Every process
-    must call this at every step, failed or not, so that no one waits alone."""
+    LOSS is this process's loss tensor (None when its forward pass failed); STOP, whether this
+    process was asked to stop (the stop request rides on the same all-reduce: no collective of
+    its own each step). Every process must call this at every step, failed or not, so that no
+    one waits alone."""
     import torch
 
     failed = failure is not None
     own = loss.detach().float().reshape(()) if loss is not None else torch.tensor(float("nan"))
-    flags = torch.stack([own.to(accelerator.device), torch.tensor(float(failed), device=accelerator.device)])
-    total_loss, failures = accelerator.reduce(flags, reduction="sum").tolist()
+    flags = torch.stack([own.to(accelerator.device), torch.tensor(float(failed), device=accelerator.device),
+                         torch.tensor(float(stop), device=accelerator.device)])
+    total_loss, failures, stops = accelerator.reduce(flags, reduction="sum").tolist()
     if not failures:
-        return Agreement(mean_loss=total_loss / accelerator.num_processes)
+        return Agreement(mean_loss=total_loss / accelerator.num_processes, stop=stops > 0)
     import torch.distributed as dist
 
     messages: list[Any] = [None] * accelerator.num_processes

@@ -85,6 +85,9 @@ class TrainResult:
     final: dict[str, Any] = field(default_factory=dict)
 
 
+READ_EVERY_ON_DEVICE = 10  # steps between host reads of the loss on an accelerator (read_interval)
+
+
 @dataclass
 class Position:
     """Where a training is; every checkpoint's meta.json holds it, so a resume starts here."""
@@ -337,6 +340,7 @@ class _Trainer:
         self.params: list[Any] = []
         self.steps_per_epoch = 0
         self.total_steps = 0
+        self.read_every = 1  # steps between host reads of the loss (read_interval)
 
     def emit(self, event: Event) -> None:
         with self.emitting:
@@ -429,6 +433,7 @@ class _Trainer:
             self.config.precision, "cuda" if on_gpu else "cpu"),
             **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to
         trackers.start(self.accelerator, self.config, self.run_dir)  # --report-to
+        self.read_every = read_interval(self.accelerator.device.type)
 
     def _prepare_data(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The run's train and validation sentences, tokenized."""
@@ -539,44 +544,69 @@ class _Trainer:
         config = self.config
         out_of_memory = (f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
                          f"{self.device_name}; try --batch-size {max(1, config.batch_size // 2)}")
+        pending: list[PendingStep] = []  # steps taken, their loss and gradient norm not read yet
         for batch in loader:
-            if self._should_stop():
-                break
+            if self.accelerator.num_processes == 1 and self._should_stop():
+                break  # several processes learn of a stop from the step's agreement (_forward)
             with out_of_memory_as(out_of_memory):
                 loss, shared_loss = self._forward(batch, out_of_memory)
                 if shared_loss is not None and not math.isfinite(shared_loss):  # agreed by every process
                     return self._fail_nonfinite(shared_loss)
+                if self.stop.is_set() and self.accelerator.num_processes > 1:
+                    break  # agreed by every process, before any of them changes the weights
                 accelerator.backward(loss)
                 # the step is skipped unless the loss and gradient norm are finite (on the device)
                 grad_norm = clip_and_step(accelerator, self.optimizer, self.params, config.max_grad_norm, loss)
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                loss_value, norm_value = read_step(loss, grad_norm, shared_loss)  # one read from the device
-            if not math.isfinite(loss_value):
-                return self._fail_nonfinite(loss_value)
-            if norm_value is not None and not math.isfinite(norm_value):
-                return self._fail_nonfinite(norm_value, "the gradient norm")
-            self._record_step(int(batch["labels"].shape[0]), loss_value, norm_value)
-            if self.config.checkpoint_every and position.step % self.config.checkpoint_every == 0:
+                pending.append(PendingStep(int(batch["labels"].shape[0]), loss.detach(), grad_norm, shared_loss,
+                                           time.perf_counter(), self.scheduler.get_last_lr()[-1]))
+                step = position.step + len(pending)
+                checkpoint_due = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
+                if len(pending) >= self.read_every or checkpoint_due:
+                    failed = self._record_steps(pending)  # one read from the device for all of them
+                    if failed is not None:
+                        return failed
+            if checkpoint_due:
                 self._checkpoint()
+        if pending:
+            with out_of_memory_as(out_of_memory):
+                failed = self._record_steps(pending)
+            if failed is not None:
+                return failed
         if self._should_stop() and position.epoch_step < self.steps_per_epoch:
             return self._stopped()
         return None
 
-    def _record_step(self, batch_sentences: int, loss_value: float, grad_norm: float | None) -> None:
+    def _record_steps(self, pending: list[PendingStep]) -> TrainResult | None:
+        """Read the PENDING steps' losses and gradient norms (one wait for the device), check them
+        and record them; empties PENDING. A TrainResult when one was not finite (the run failed)."""
+        numbers = read_steps(pending)
+        steps = list(pending)
+        pending.clear()
+        for index, (taken, (loss_value, norm_value)) in enumerate(zip(steps, numbers, strict=True)):
+            later = len(steps) - index - 1  # steps taken after this one before this read
+            if not math.isfinite(loss_value):
+                return self._fail_nonfinite(loss_value, later=later)
+            if norm_value is not None and not math.isfinite(norm_value):
+                return self._fail_nonfinite(norm_value, "the gradient norm", later=later)
+            self._record_step(taken.sentences, loss_value, norm_value, taken.clock, taken.lr)
+        return None
+
+    def _record_step(self, batch_sentences: int, loss_value: float, grad_norm: float | None,
+                     clock: float, lr: float) -> None:
         position = self.position
         position.step += 1
         position.epoch_step += 1
         position.loss_sum += loss_value
         position.loss_count += 1
         self.steps_this_session += 1
-        clock = time.perf_counter()
         rate = self.throughput.add(clock, batch_sentences * self.accelerator.num_processes)
         per_step = (clock - self.started) / self.steps_this_session
         self.emit(StepEvent(
             kind="step", time=now(), epoch=position.epoch + 1, step=position.step, epoch_step=position.epoch_step,
             steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, loss=loss_value,
-            lr=self.scheduler.get_last_lr()[-1], grad_norm=grad_norm, sentences_per_s=rate,
+            lr=lr, grad_norm=grad_norm, sentences_per_s=rate,
             elapsed_s=clock - self.started, eta_s=per_step * (self.total_steps - position.step)))
 
     def _end_epoch(self) -> bool:
@@ -651,10 +681,16 @@ class _Trainer:
 
     # ------------------------------------------------------------ helpers of the steps
 
-    def _should_stop(self) -> bool:
-        """The stop flag or a stop request file (`workbench stop`), agreed by all processes."""
+    def _stop_requested(self) -> bool:
+        """This process's own view: the stop flag, or (main process) a stop request file (`workbench stop`)."""
         if self.accelerator.is_main_process and (self.run_dir / STOP_FILE).exists():
             self.stop.set()
+        return self.stop.is_set()
+
+    def _should_stop(self) -> bool:
+        """The stop flag or a stop request file (`workbench stop`), agreed by all processes (a
+        collective of its own with several: used between epochs; a step's agreement carries it)."""
+        self._stop_requested()
         if self.accelerator.num_processes == 1:
             return self.stop.is_set()
         import torch
@@ -676,12 +712,14 @@ class _Trainer:
         except Exception as err:
             failure = err
             message = out_of_memory if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
-        agreed = ranks.agree_on_step(self.accelerator, loss, message)
+        agreed = ranks.agree_on_step(self.accelerator, loss, message, stop=self._stop_requested())
         if agreed.failed_rank is not None:
             self.failure_agreed = True
             if failure is not None:
                 raise failure
             raise TrainingError(f"process {agreed.failed_rank} failed: {agreed.message}")
+        if agreed.stop:
+            self.stop.set()
         return loss, agreed.mean_loss
 
     def _validate(self) -> dict[str, float]:
@@ -752,10 +790,18 @@ class _Trainer:
             f"{choice.mcc_at_threshold:.3f} (at 0.5: {choice.mcc_at_half:.3f}); folded into the saved model")))
         return {"decision_threshold": choice.threshold}
 
-    def _fail_nonfinite(self, value: float, what: str = "loss") -> TrainResult:
+    def _fail_nonfinite(self, value: float, what: str = "loss", later: int = 0) -> TrainResult:
+        """End the run on a non-finite loss or gradient norm at the next step not yet recorded.
+        LATER: steps taken after it before it was read (an accelerator reads every few steps); the
+        bad step itself was skipped on the device, so no weight ever held a non-finite number."""
         step = self.position.step
-        message = (f"{what} became {value} at step {step + 1}; training stopped before the step changed the "
-                   f"weights. The last good checkpoint and the best model are kept; try a lower learning rate")
+        if later:
+            stopped = (f"the step was skipped on the device, and training stopped {later} step(s) later, at the "
+                       f"next read of the loss")
+        else:
+            stopped = "training stopped before the step changed the weights"
+        message = (f"{what} became {value} at step {step + 1}; {stopped}. The last good checkpoint and the best "
+                   f"model are kept; try a lower learning rate")
         self.emit(EndEvent(kind="end", time=now(), status="failed", error=message, step=step))
         return self._result("failed", error=message)
 
@@ -778,19 +824,48 @@ def out_of_memory_as(message: str) -> Iterator[None]:
         raise TrainingError(message) from None
 
 
-def read_step(loss: Any, grad_norm: Any, shared_loss: float | None) -> tuple[float, float | None]:
-    """A step's loss and gradient norm as numbers, in one read from the device (one wait for it).
+@dataclass
+class PendingStep:
+    """A step taken whose loss and gradient norm are still on the device."""
 
-    SHARED_LOSS, with several processes, is the loss already read: their mean (ranks.agree_on_step)."""
+    sentences: int
+    loss: Any  # a 0-d tensor
+    grad_norm: Any  # a 0-d tensor, or None where unknown
+    shared_loss: float | None  # several processes: their mean loss, already read (ranks.agree_on_step)
+    clock: float  # perf_counter when the step was launched
+    lr: float
+
+
+def read_interval(device_type: str) -> int:
+    """How many steps go between host reads of the loss and gradient norm on DEVICE_TYPE.
+
+    A CPU has nothing to wait for: every step. On an accelerator each read waits for the device
+    to finish its queued work, so the host reads every READ_EVERY_ON_DEVICE steps (the live
+    chart still gets every step's loss, a few steps late); the non-finite check stays on the
+    device in between (clip_and_step)."""
+    return 1 if device_type == "cpu" else READ_EVERY_ON_DEVICE
+
+
+def read_steps(pending: list[PendingStep]) -> list[tuple[float, float | None]]:
+    """The PENDING steps' losses and gradient norms as numbers, in one read from the device."""
     import torch
 
-    if shared_loss is not None:
-        return shared_loss, None if grad_norm is None else float(grad_norm)
-    parts = [loss.detach().float().reshape(())]
-    if grad_norm is not None:
-        parts.append(torch.as_tensor(grad_norm).to(parts[0]).reshape(()))
-    numbers = torch.stack(parts).tolist()
-    return numbers[0], numbers[1] if grad_norm is not None else None
+    parts = []
+    for taken in pending:
+        if taken.shared_loss is None:
+            parts.append(taken.loss.float().reshape(()))
+        if taken.grad_norm is not None:
+            parts.append(torch.as_tensor(taken.grad_norm).float().reshape(()))
+    if parts:
+        device = parts[0].device
+        numbers = iter(torch.stack([t.to(device) for t in parts]).tolist())
+    else:
+        numbers = iter([])
+    read = []
+    for taken in pending:
+        loss_value = taken.shared_loss if taken.shared_loss is not None else next(numbers)
+        read.append((loss_value, None if taken.grad_norm is None else next(numbers)))
+    return read
 
 
 def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm: float, loss: Any = None) -> Any:
