@@ -125,3 +125,17 @@ def test_eval_scores_a_run_on_the_split_it_was_trained_with(tiny_model_dir: Path
     default = load_cola(None, 0.1, 2018)["validation"]["sentence"].tolist()
     assert sorted(scored["sentence"]) == sorted(own)
     assert sorted(own) != sorted(default)  # the test would pass by accident on the default split
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_runs_folder_counts_before_or_after_the_subcommand(tmp_path: Path, before: bool,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.cli import build_parser
+
+    runs = tmp_path / "elsewhere"
+    runs.mkdir()
+    argv = ["--runs", str(runs), "open", "r1"] if before else ["open", "r1", "--runs", str(runs)]
+    assert build_parser().parse_args(argv).runs == str(runs)
+    argv = ["--runs", str(runs), "runs"] if before else ["runs", "--runs", str(runs)]
+    assert main(argv) == 0
+    assert f"no runs in {runs}" in capsys.readouterr().out  # that folder, not ./runs

@@ -571,15 +571,25 @@ EVAL_EXAMPLES = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def common_options(defaults: bool) -> argparse.ArgumentParser:
+    """--model, --data and --runs. The top parser holds their DEFAULTS; a subcommand's copies have
+    none (SUPPRESS), so `workbench --runs X open RUN` keeps the X given before the subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", default=DEFAULT_MODEL,
-                        help="Hugging Face model id or local folder (default: the embedded all-MiniLM-L6-v2)")
-    common.add_argument("--data", default=None, help="CoLA folder or zip contents, or a CSV/TSV file "
-                        "(default: the bundled data/cola)")
-    common.add_argument("--runs", default=str(default_runs_dir()), help="runs folder (default: ./runs)")
 
-    parser = argparse.ArgumentParser(prog="workbench", parents=[common],
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    common.add_argument("--model", default=default(DEFAULT_MODEL),
+                        help="Hugging Face model id or local folder (default: the embedded all-MiniLM-L6-v2)")
+    common.add_argument("--data", default=default(None), help="CoLA folder or zip contents, or a CSV/TSV file "
+                        "(default: the bundled data/cola)")
+    common.add_argument("--runs", default=default(str(default_runs_dir())), help="runs folder (default: ./runs)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options(defaults=False)
+    parser = argparse.ArgumentParser(prog="workbench", parents=[common_options(defaults=True)],
                                      description="Fine-tune BERT-style encoders on CoLA. "
                                      "With no command, opens the terminal workbench.",
                                      epilog=MAIN_EXAMPLES, formatter_class=HelpFormatter)
