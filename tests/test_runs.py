@@ -126,3 +126,16 @@ def test_two_processes_with_torch_ddp(tiny_model_dir: Path, tmp_path: Path) -> N
     single = [e for e in read_metrics(runs / "single") if e["kind"] == "epoch"]
     assert epochs[-1]["val_loss"] == pytest.approx(single[-1]["val_loss"], abs=0.03)
     assert json.loads((run / "eval.json").read_text())["holdout"]["n"] == 516
+
+
+def test_asking_whether_a_run_is_locked_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-run"
+    assert RunLock.is_locked(missing) is False
+    assert not missing.exists()
+    quiet = tmp_path / "finished"
+    quiet.mkdir()
+    assert RunLock.is_locked(quiet) is False
+    assert list(quiet.iterdir()) == []  # no lock file left behind by the question
+    with RunLock(quiet):
+        assert RunLock.is_locked(quiet) is True
+    assert RunLock.is_locked(quiet) is False

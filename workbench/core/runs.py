@@ -98,8 +98,12 @@ class RunLock:
 
     @staticmethod
     def is_locked(folder: Path) -> bool:
+        """Whether a training holds FOLDER's lock now. Asking creates nothing: a missing folder or
+        lock file means that no training has it."""
         from filelock import FileLock, Timeout
 
+        if not (folder / ".lock").is_file():
+            return False
         lock = FileLock(str(folder / ".lock"))
         try:
             lock.acquire(timeout=0)
