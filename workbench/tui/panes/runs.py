@@ -51,7 +51,7 @@ class RunsPane(Pane):
         Binding("space", "toggle_mark", "Mark", tooltip="mark / unmark the highlighted run for comparing"),
         Binding("c", "compare", "Compare", tooltip="compare the marked runs: curves overlaid, differing settings"),
         Binding("i", "details", "Info", tooltip="the highlighted run in full (a failure's whole reason)"),
-        Binding("v", "diff", "Diff", tooltip="where the two marked runs' predictions disagree"),
+        Binding("v", "diff", "Diff", show=False, tooltip="where the two marked runs' predictions disagree"),
         Binding("G", "many_runs", "Groups", show=False, tooltip="seed groups (median, min, max) and sweeps"),
         Binding("x", "stop_run", "Stop", tooltip="stop the highlighted running run at its next batch"),
         Binding("e", "export_csv", "CSV", show=False, tooltip="write its metrics to runs/<id>/metrics.csv"),
