@@ -6,9 +6,9 @@
     python benchmarks/throughput.py --only workbench,trainer_best_bf16_alloc,trainer_best_bf16
 
 Recipes (same model, same sentences, batch 32), each run in a fresh process of its own per repeat:
-  workbench               the workbench's own train() with its defaults (bf16 autocast where the CPU has it)
-  workbench_frozen        the same with TrainConfig.freeze_embeddings (the word-embedding table not trained);
-                          checked: fails if the trained table moved (train() does not honour the setting)
+  workbench               the workbench's own train() with its defaults (bf16 autocast where the CPU has it,
+                          the word-embedding table frozen); checked: fails if the table moved
+  workbench_trained       the same with the table trained (--no-freeze-embeddings), the default before round 2
   seed                    the seed notebook: every sentence padded to 128, plain PyTorch loop, AdamW, fp32
   trainer_default         transformers.Trainer as run_glue.py runs it by default (pad to 128), fp32
   trainer_best_fp32       Trainer with dynamic padding, group_by_length, its default fused AdamW, fp32
@@ -50,11 +50,11 @@ sys.path.insert(0, str(HERE))
 import bench_common as bc  # noqa: E402
 
 PEERS = ["seed", "trainer_default", "trainer_best_fp32", "trainer_best_bf16"]
-RECIPES = ["workbench", "workbench_frozen"] + [p + s for p in PEERS for s in ("_alloc", "")] + ["peak"]
-DEFAULT = ["workbench", "seed_alloc", "seed", "trainer_best_fp32_alloc", "trainer_best_fp32",
+RECIPES = ["workbench", "workbench_trained"] + [p + s for p in PEERS for s in ("_alloc", "")] + ["peak"]
+DEFAULT = ["workbench", "workbench_trained", "seed_alloc", "seed", "trainer_best_fp32_alloc", "trainer_best_fp32",
            "trainer_best_bf16_alloc", "trainer_best_bf16", "peak"]
 FIXED_STEP_RECIPES = {"seed", "trainer_default"}
-LABELS = {"workbench": "workbench (defaults)", "workbench_frozen": "workbench, word embeddings frozen",
+LABELS = {"workbench": "workbench (defaults)", "workbench_trained": "workbench, word-embedding table trained",
           "seed": "seed recipe (pad 128, plain loop, fp32)",
           "trainer_default": "Trainer, run_glue.py default (pad 128)",
           "trainer_best_fp32": "Trainer best, fp32 (dynamic padding, length grouping)",
@@ -87,7 +87,7 @@ def check_frozen(run_dir: Path, model_id: str) -> None:
     trained = load_model(str(run_dir / "model")).get_input_embeddings().weight
     pretrained = load_model(model_id).get_input_embeddings().weight
     if not torch.equal(trained, pretrained):
-        raise SystemExit("workbench_frozen: the word-embedding table moved: train() does not honour "
+        raise SystemExit("workbench: the word-embedding table moved: train() does not honour "
                          "TrainConfig.freeze_embeddings (see workbench/core/speed.py for the hook)")
 
 
@@ -122,9 +122,9 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
             else:
                 marks, model = bc.run_trainer(model_id, limit, 1, steps, best=False, bf16=False, out_dir=Path(tmp))
         elif name.startswith("workbench"):
-            overrides = {"freeze_embeddings": True} if name == "workbench_frozen" else {}
+            overrides = {"freeze_embeddings": False} if name == "workbench_trained" else {}
             marks, _ = bc.run_workbench(model_id, limit, 1, Path(tmp) / "run", overrides)
-            if name == "workbench_frozen":
+            if name == "workbench":
                 check_frozen(Path(tmp) / "run", model_id)
             from workbench.core.model import load_model
 

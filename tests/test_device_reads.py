@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import faults
 import pytest
 
-import faults
 from workbench.core.config import TrainConfig
 from workbench.core.train import train
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
@@ -50,7 +52,7 @@ def test_frozen_word_embeddings_stay_pretrained_and_leave_the_optimizer() -> Non
 def test_freeze_embeddings_setting_parses_as_a_bool() -> None:
     from workbench.core.config import TrainConfig, parse_bool, parse_field
 
-    assert TrainConfig().freeze_embeddings is False
+    assert TrainConfig().freeze_embeddings is True  # the default since parity.py over 3 seeds
     assert parse_field("freeze_embeddings", " True ") is True
     assert parse_field("freeze_embeddings", "0") is False
     assert parse_bool("off") is False
@@ -76,3 +78,33 @@ def test_device_loss_meter_averages_and_names_the_first_nonfinite_step() -> None
     assert meter.read() == (5.0, 4, 5)  # the finite steps' mean; the first bad step, not the last
     mean, count, first_bad = meter.read()  # nothing added since: no mean; the failure is not forgotten
     assert math.isnan(mean) and count == 0 and first_bad == 5
+
+
+def test_a_run_saved_before_the_setting_existed_resumes_with_the_table_trained(tmp_path: Any) -> None:
+    import json
+
+    from workbench.core.config import TrainConfig
+
+    old = TrainConfig().to_dict()
+    del old["freeze_embeddings"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert TrainConfig.load(tmp_path / "old.json").freeze_embeddings is False  # as it trained then
+    TrainConfig().save(tmp_path / "new.json")
+    assert TrainConfig.load(tmp_path / "new.json").freeze_embeddings is True
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_train_keeps_the_table_by_default_and_trains_it_when_told(tiny_config: Any, tmp_path: Any,
+                                                                  freeze: bool) -> None:
+    from safetensors.torch import load_file
+
+    from workbench.core.train import train
+
+    tiny_config.epochs, tiny_config.calibrate_threshold = 1, False
+    if not freeze:
+        tiny_config.freeze_embeddings = False
+    assert train(tiny_config, tmp_path / "run").status == "done"
+    key = "bert.embeddings.word_embeddings.weight"
+    before = load_file(f"{tiny_config.model}/model.safetensors")[key]
+    after = load_file(tmp_path / "run" / "model" / "model.safetensors")[key]
+    assert after.equal(before) is freeze
