@@ -22,9 +22,11 @@ Prints, and writes with --json:
                bf16 peak (H100 SXM: 989 TFLOP/s), and / the matmul peak measured here at the model's shapes
   peak memory  torch.cuda.max_memory_allocated() (on CPU: the process's peak RSS)
 
-Step times come from train()'s own step events. While train() reads the loss with .item() every step,
-every step ends in a host-device sync and the step times are exact; once the loss is read only at the
-chart's interval, the per-epoch windows still close at a sync (the validation reads its logits).
+Step times come from train()'s own step events. On a GPU train() reads the loss and gradient norm every
+10 steps (READ_EVERY_ON_DEVICE) in one read; a step's time is when it was launched, except the last step
+before each read, whose time is when the read returned (the device had finished it). Every epoch's last
+step is read at once, so each per-epoch window ends at a sync; its start can be early by at most the
+steps queued on the device (< 10 of an epoch's 240).
 """
 
 from __future__ import annotations

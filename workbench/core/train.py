@@ -584,6 +584,8 @@ class _Trainer:
         numbers = read_steps(pending)
         steps = list(pending)
         pending.clear()
+        # the read waited for the device: the last step is done now (the others' clocks are their launches)
+        steps[-1].clock = time.perf_counter()
         for index, (taken, (loss_value, norm_value)) in enumerate(zip(steps, numbers, strict=True)):
             later = len(steps) - index - 1  # steps taken after this one before this read
             if not math.isfinite(loss_value):
