@@ -452,9 +452,11 @@ def test_ddp_a_stop_request_stops_every_rank_at_the_same_step(tiny_model_dir: Pa
     runs = tmp_path / "runs"
     proc = torchrun(tmp_path / "out", "stop-3", ddp_args(tiny_model_dir, data150, runs, "stopped"))
     output = finished(proc)
-    # rank 0 exits 130 (stopped), and torchrun then ends rank 1; neither hung in a collective
-    assert "exitcode: 130) local_rank: 0" in output and "checkpoint saved" in output, output[-3000:]
-    assert len(rank_losses(tmp_path / "out", 0)) == 3  # 3 forwards, the 3rd not stepped
+    # the first rank to finish exits 130 (stopped) and torchrun ends the other; neither hung in a collective
+    assert re.search(r"exitcode: 130\) local_rank: [01]", output) and "checkpoint saved" in output, output[-3000:]
+    for rank in (0, 1):
+        if (tmp_path / "out" / f"rank{rank}.json").exists():  # not written by a rank torchrun ended first
+            assert len(rank_losses(tmp_path / "out", rank)) == 3  # 3 forwards, the 3rd not stepped
     events = read_metrics(runs / "stopped")
     assert [e["step"] for e in events if e["kind"] == "step"] == [1, 2]
     end = [e for e in events if e["kind"] == "end"]

@@ -549,10 +549,10 @@ class _Trainer:
             if self.accelerator.num_processes == 1 and self._should_stop():
                 break  # several processes learn of a stop from the step's agreement (_forward)
             with out_of_memory_as(out_of_memory):
-                loss, shared_loss = self._forward(batch, out_of_memory)
+                loss, shared_loss, agreed_stop = self._forward(batch, out_of_memory)
                 if shared_loss is not None and not math.isfinite(shared_loss):  # agreed by every process
-                    return self._fail_nonfinite(shared_loss)
-                if self.stop.is_set() and self.accelerator.num_processes > 1:
+                    return self._record_steps(pending) or self._fail_nonfinite(shared_loss)
+                if agreed_stop:
                     break  # agreed by every process, before any of them changes the weights
                 accelerator.backward(loss)
                 # the step is skipped unless the loss and gradient norm are finite (on the device)
@@ -581,6 +581,8 @@ class _Trainer:
     def _record_steps(self, pending: list[PendingStep]) -> TrainResult | None:
         """Read the PENDING steps' losses and gradient norms (one wait for the device), check them
         and record them; empties PENDING. A TrainResult when one was not finite (the run failed)."""
+        if not pending:
+            return None
         numbers = read_steps(pending)
         steps = list(pending)
         pending.clear()
@@ -698,16 +700,18 @@ class _Trainer:
         import torch
 
         flag = torch.tensor([1.0 if self.stop.is_set() else 0.0], device=self.accelerator.device)
-        if float(self.accelerator.reduce(flag, reduction="sum").item()) > 0:
+        agreed = float(self.accelerator.reduce(flag, reduction="sum").item()) > 0
+        if agreed:
             self.stop.set()
-        return self.stop.is_set()
+        return agreed  # the agreed answer, not the flag: a signal arriving after the reduce waits for the next one
 
-    def _forward(self, batch: Any, out_of_memory: str) -> tuple[Any, float | None]:
-        """The batch's loss; with several processes also their mean loss, agreed by all after each
-        said whether its forward pass failed (ranks.agree_on_step): when one did, every process
-        raises here, the failing one its own error, the others "process R failed: ..."."""
+    def _forward(self, batch: Any, out_of_memory: str) -> tuple[Any, float | None, bool]:
+        """The batch's loss; with several processes also their mean loss and whether any of them was
+        asked to stop, agreed by all after each said whether its forward pass failed
+        (ranks.agree_on_step): when one did, every process raises here, the failing one its own
+        error, the others "process R failed: ..."."""
         if self.accelerator.num_processes == 1:
-            return self.model(**batch).loss, None
+            return self.model(**batch).loss, None, False
         loss, failure, message = None, None, None
         try:
             loss = self.model(**batch).loss
@@ -722,7 +726,7 @@ class _Trainer:
             raise TrainingError(f"process {agreed.failed_rank} failed: {agreed.message}")
         if agreed.stop:
             self.stop.set()
-        return loss, agreed.mean_loss
+        return loss, agreed.mean_loss, agreed.stop
 
     def _validate(self) -> dict[str, float]:
         import torch
