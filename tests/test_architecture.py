@@ -41,3 +41,30 @@ def test_training_evaluating_and_predicting_never_import_textual(tiny_model_dir:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+
+
+def test_two_threads_loading_a_tokenizer_and_a_model_at_once_both_succeed() -> None:
+    """The TUI's workers load the tokenizer and a model together in a fresh process; transformers'
+    lazy imports once failed there ("cannot import name 'AutoTokenizer'") about one start in three."""
+    import subprocess
+    import sys
+
+    script = """
+import threading
+from workbench.core import model as m
+errors = []
+def run(load):
+    try:
+        load("embedded:all-MiniLM-L6-v2")
+    except Exception as err:
+        errors.append(f"{type(err).__name__}: {err}")
+threads = [threading.Thread(target=run, args=(f,)) for f in (m.load_tokenizer, m.load_model)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(errors or "ok")
+"""
+    for _ in range(4):  # each a fresh process: the race is in the first import
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert out.stdout.strip() == "ok", out.stdout + out.stderr[-2000:]

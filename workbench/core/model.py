@@ -127,8 +127,24 @@ def _in_hub_cache(repo_id: str) -> bool:
         return False
 
 
+_IMPORTING = threading.Lock()
+
+
+def _auto_classes() -> Any:
+    """The transformers package with its auto classes imported, one thread at a time.
+
+    transformers imports its classes lazily. When two threads import them for the first time
+    together (the TUI's workers load a tokenizer and a model at once), one can meet a
+    half-initialised module: "cannot import name 'AutoTokenizer' from 'transformers'"."""
+    with _IMPORTING:
+        import transformers
+
+        transformers.AutoTokenizer, transformers.AutoModelForSequenceClassification  # noqa: B018  # imported here
+        return transformers
+
+
 def load_tokenizer(name: str) -> Any:
-    from transformers import AutoTokenizer
+    AutoTokenizer = _auto_classes().AutoTokenizer  # noqa: N806
 
     source = resolve_model(name)
     options = hub_options(name, source)
@@ -142,7 +158,7 @@ def load_model(name: str, allow_pickle: bool = False) -> Any:
     """The encoder NAME as a 2-label sequence classifier (unacceptable/acceptable).
 
     Weights load from safetensors only unless ALLOW_PICKLE is set."""
-    from transformers import AutoModelForSequenceClassification
+    AutoModelForSequenceClassification = _auto_classes().AutoModelForSequenceClassification  # noqa: N806
 
     quiet_transformers()  # the "newly initialised classifier" notice is expected here
     source = resolve_model(name)
