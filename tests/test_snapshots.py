@@ -46,11 +46,24 @@ async def settle(pilot: Pilot[None]) -> None:
     pilot.app.clear_notifications()
 
 
+async def show_runs(pilot: Pilot[None], rows: int = 1) -> None:
+    """The Runs pane with ROWS runs listed and the opened run's history replayed into its charts."""
+    await pilot.press("5")
+    await wait_until(pilot, lambda: pilot.app.query_one("#runs-table", DataTable).row_count == rows)
+    await wait_until(pilot, lambda: pilot.app.query_one("#runs-chart-val", SeriesChart).points("mcc") == 3)
+    await pilot.app.workers.wait_for_complete()
+
+
+async def show_data(pilot: Pilot[None]) -> None:
+    """The Data pane once the training split's statistics and the tokenizer are loaded."""
+    await pilot.press("1")
+    pane = pilot.app.query_one(DataPane)
+    await wait_until(pilot, lambda: "train" in pane.lengths and pane.tokenizer is not None, what="data")
+
+
 def test_data_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
-        await pilot.press("1")
-        pane = pilot.app.query_one(DataPane)
-        await wait_until(pilot, lambda: "train" in pane.lengths and pane.tokenizer is not None, what="data")
+        await show_data(pilot)
         await settle(pilot)
 
     demo_app.load_on_start = True
@@ -105,11 +118,7 @@ def test_predict_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ig
 
 def test_runs_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
-        await pilot.press("5")
-        await wait_until(pilot, lambda: pilot.app.query_one("#runs-table", DataTable).row_count == 1)
-        # the opened run's history, replayed into the charts by the follow worker
-        await wait_until(pilot, lambda: pilot.app.query_one("#runs-chart-val", SeriesChart).points("mcc") == 3)
-        await pilot.app.workers.wait_for_complete()
+        await show_runs(pilot)
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
@@ -136,10 +145,7 @@ def test_train_pane_small(snap_compare, demo_app: WorkbenchApp) -> None:  # type
 
 def test_runs_pane_small(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
-        await pilot.press("5")
-        await wait_until(pilot, lambda: pilot.app.query_one("#runs-table", DataTable).row_count == 1)
-        await wait_until(pilot, lambda: pilot.app.query_one("#runs-chart-val", SeriesChart).points("mcc") == 3)
-        await pilot.app.workers.wait_for_complete()
+        await show_runs(pilot)
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SMALL, run_before=run_before)
@@ -147,9 +153,7 @@ def test_runs_pane_small(snap_compare, demo_app: WorkbenchApp) -> None:  # type:
 
 def test_data_pane_small(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
-        await pilot.press("1")
-        pane = pilot.app.query_one(DataPane)
-        await wait_until(pilot, lambda: "train" in pane.lengths and pane.tokenizer is not None, what="data")
+        await show_data(pilot)
         await pilot.press("down")
         await settle(pilot)
 
@@ -173,10 +177,7 @@ def no_color_app(demo_app: WorkbenchApp, monkeypatch: pytest.MonkeyPatch) -> Wor
 
 def test_runs_pane_no_color(snap_compare, no_color_app: WorkbenchApp) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
-        await pilot.press("5")
-        await wait_until(pilot, lambda: pilot.app.query_one("#runs-table", DataTable).row_count == 2)
-        await wait_until(pilot, lambda: pilot.app.query_one("#runs-chart-val", SeriesChart).points("mcc") == 3)
-        await pilot.app.workers.wait_for_complete()
+        await show_runs(pilot, rows=2)
         await pilot.press("up")  # the failed run (newest, on top) highlighted: its reason below the list
         await settle(pilot)
 
