@@ -62,24 +62,6 @@ def test_freeze_embeddings_setting_parses_as_a_bool() -> None:
     assert TrainConfig.from_dict(TrainConfig(freeze_embeddings=True).to_dict()).freeze_embeddings is True
 
 
-def test_device_loss_meter_averages_and_names_the_first_nonfinite_step() -> None:
-    import math
-
-    import torch
-
-    from workbench.core.speed import DeviceLossMeter
-
-    meter = DeviceLossMeter(torch.device("cpu"))
-    for step, value in enumerate([1.0, 2.0, 3.0], start=1):
-        meter.add(torch.tensor(value, requires_grad=True) * 1, step)
-    assert meter.read() == (2.0, 3, None)
-    for step, value in [(4, 4.0), (5, float("nan")), (6, float("inf")), (7, 6.0)]:
-        meter.add(torch.tensor(value), step)
-    assert meter.read() == (5.0, 4, 5)  # the finite steps' mean; the first bad step, not the last
-    mean, count, first_bad = meter.read()  # nothing added since: no mean; the failure is not forgotten
-    assert math.isnan(mean) and count == 0 and first_bad == 5
-
-
 def test_a_run_saved_before_the_setting_existed_resumes_with_the_table_trained(tmp_path: Any) -> None:
     import json
 

@@ -2,8 +2,8 @@
 
 * `freeze_word_embeddings(model)`: the 30,522 x 384 word-embedding table takes no gradient. That
   removes its dense gradient (zeroed every step), half of the fused AdamW's work and half of the
-  gradient norm. It changes the recipe (the table stays as pretrained), so it is a setting
-  (`TrainConfig.freeze_embeddings`), to become the default only if quality over 3 seeds holds.
+  gradient norm. It changes the recipe (the table stays as pretrained): `TrainConfig.freeze_embeddings`,
+  on by default since `benchmarks/parity.py` showed MCC within seed noise over 3 seeds.
 * `cls_only_last_layer(model)`: the last encoder layer computes only the [CLS] position. The
   classification head of BERT-family models reads nothing but that position of the last layer
   (the pooler takes `hidden[:, 0]`), so the other positions' queries, attention outputs and
@@ -13,8 +13,6 @@
   It changes no weight and is not saved: a saved model is the standard one.
 * `cheap_dropout(model)`: on a CPU, dropout masks from two 15-bit uniforms per 32-bit draw instead of
   `bernoulli_` (dropout was ~11 % of a step on the AMD EPYC; see `dropout_noise`).
-* `DeviceLossMeter`: the loss sum and the non-finite check stay on the device; the host reads
-  them (one sync) at the chart's interval instead of `loss.item()` every step.
 
 Tried and not kept (benchmarks/ab_speed.py keeps them for the record, with their A/B numbers):
 bf16 weight copies refreshed by the optimizer step instead of autocast's per-forward casts (bitwise
@@ -26,7 +24,7 @@ Nothing here imports torch at module level, so `workbench.core` stays light to i
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 
 def freeze_word_embeddings(model: Any) -> int:
@@ -52,16 +50,18 @@ def cls_only_last_layer(model: Any) -> bool:
     A no-op (False) for models whose head may read other positions or whose layers are laid out
     otherwise. The layer's output is then (batch, 1, width): only the head may read it, so this is
     for the training loop's own model object, never for one that explains or embeds sentences."""
+    from workbench.core.recipe import encoder_layers
+
     if type(model).__name__ not in CLS_HEAD_CLASSES:
         return False
     try:
-        layer = model.base_model.encoder.layer[-1]
+        layer = encoder_layers(model)[-1]
         attention = layer.attention
         heads = attention.self.num_attention_heads
         head_size = attention.self.attention_head_size
         parts = (attention.self.query, attention.self.key, attention.self.value, attention.output,
                  layer.feed_forward_chunk)
-    except (AttributeError, IndexError, TypeError):
+    except (AttributeError, IndexError, TypeError, ValueError):
         return False
     if getattr(model.config, "is_decoder", False) or getattr(layer, "add_cross_attention", False) or not all(parts):
         return False
@@ -145,45 +145,3 @@ def _cheap_dropout_forward(module: Any) -> Any:
 
 def trainable_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-class LossReading(NamedTuple):
-    mean: float  # mean loss of the finite steps since the last read (nan if none)
-    steps: int  # steps added since the last read
-    first_nonfinite_step: int | None  # the first step whose loss was nan or inf, ever
-
-
-class DeviceLossMeter:
-    """The training loss and its non-finite check kept on the device, read on the host at intervals.
-
-    `add(loss, step)` every step launches a few small device ops and never waits for the device;
-    `read()` is the one host-device sync. On a CPU there is no device to wait for, so reading every
-    step costs nothing; on a GPU, read at the chart's interval and at the epoch's end."""
-
-    def __init__(self, device: Any):
-        import torch
-
-        self._torch = torch
-        self.loss_sum = torch.zeros((), dtype=torch.float32, device=device)
-        self.finite = torch.zeros((), dtype=torch.float32, device=device)
-        self.first_bad = torch.full((), -1.0, dtype=torch.float32, device=device)
-        self.count = 0
-
-    def add(self, loss: Any, step: int) -> None:
-        torch = self._torch
-        value = loss.detach().float()
-        finite = torch.isfinite(value)
-        self.loss_sum += torch.where(finite, value, torch.zeros_like(value))
-        self.finite += finite.float()
-        self.first_bad = torch.where(~finite & (self.first_bad < 0), float(step), self.first_bad)
-        self.count += 1
-
-    def read(self) -> LossReading:
-        """The mean loss since the last read and the first non-finite step; resets the mean."""
-        loss_sum, finite, first_bad = self._torch.stack([self.loss_sum, self.finite, self.first_bad]).tolist()
-        reading = LossReading(loss_sum / finite if finite else float("nan"), self.count,
-                              int(first_bad) if first_bad >= 0 else None)
-        self.loss_sum.zero_()
-        self.finite.zero_()
-        self.count = 0
-        return reading
