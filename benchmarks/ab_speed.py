@@ -180,8 +180,8 @@ def batches(model_id: str, limit: int, batch_size: int, seed: int) -> list[dict[
     """The workbench's length-grouped batches of one epoch, collated as train() collates them."""
     from transformers import DataCollatorWithPadding
 
-    from workbench.core.model import load_tokenizer
-    from workbench.core.train import LengthGroupedSampler, encode
+    from workbench.core.model.loading import load_tokenizer
+    from workbench.core.training.train import LengthGroupedSampler, encode
 
     tokenizer = load_tokenizer(model_id)
     sentences, labels = bc.train_sentences(limit)
@@ -198,9 +198,9 @@ class Runner:
         import torch
         from transformers import get_linear_schedule_with_warmup
 
-        from workbench.core.config import TrainConfig
-        from workbench.core.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
-        from workbench.core.train import parameter_groups, warmup_steps
+        from workbench.core.base.config import TrainConfig
+        from workbench.core.training.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
+        from workbench.core.training.train import parameter_groups, warmup_steps
 
         config = TrainConfig()
         self.name = name
@@ -231,7 +231,7 @@ class Runner:
     def run(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         import torch
 
-        from workbench.core.train import clip_and_step
+        from workbench.core.training.train import clip_and_step
 
         wall, cpu = time.perf_counter(), time.process_time()
         for step, batch in chunk:
@@ -262,7 +262,7 @@ def main() -> None:
     import torch
     from accelerate import Accelerator
 
-    from workbench.core.model import load_model
+    from workbench.core.model.loading import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -278,7 +278,7 @@ def main() -> None:
     torch.manual_seed(0)
     base_model = load_model(model_id)
     accelerator = Accelerator(cpu=True)
-    from workbench.core.train import keep_freed_memory
+    from workbench.core.training.train import keep_freed_memory
 
     keep_freed_memory()
     runners = [Runner(name, base_model, accelerator, steps) for name in names]

@@ -77,7 +77,7 @@ def peak_rss_mb() -> float:
 
 def train_sentences(limit: int = 0) -> tuple[list[str], list[int]]:
     """The workbench's train part of in_domain_train (seeded 90/10 split), optionally the first LIMIT."""
-    from workbench.core.data import load_cola
+    from workbench.core.data.cola import load_cola
 
     frame = load_cola()["train"]
     if limit:
@@ -86,7 +86,7 @@ def train_sentences(limit: int = 0) -> tuple[list[str], list[int]]:
 
 
 def model_name(name: str | None) -> str:
-    from workbench.core.config import DEFAULT_MODEL
+    from workbench.core.base.config import DEFAULT_MODEL
 
     return name or DEFAULT_MODEL
 
@@ -164,9 +164,9 @@ def encode_rows(tokenizer: Any, sentences: list[str], labels: list[int], pad_to:
 def run_workbench(model: str, limit: int, epochs: int, run_dir: Path, overrides: dict[str, Any] | None = None
                   ) -> tuple[Marks, dict[str, Any]]:
     """The workbench's own training path with its defaults; step marks from its step events."""
-    from workbench.core.config import TrainConfig
-    from workbench.core.model import load_tokenizer
-    from workbench.core.train import LengthGroupedSampler, encode, train
+    from workbench.core.base.config import TrainConfig
+    from workbench.core.model.loading import load_tokenizer
+    from workbench.core.training.train import LengthGroupedSampler, encode, train
 
     config = TrainConfig(model=model, epochs=epochs, train_limit=limit, **(overrides or {}))
     sentences, labels = train_sentences(limit)
@@ -219,7 +219,7 @@ def run_seed(model_id: str, limit: int, epochs: int, max_steps: int, pad_to: int
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from workbench.core.model import load_model, load_tokenizer
+    from workbench.core.model.loading import load_model, load_tokenizer
 
     torch.manual_seed(SEED)
     tokenizer = load_tokenizer(model_id)
@@ -284,7 +284,7 @@ def run_trainer(model_id: str, limit: int, epochs: int, max_steps: int, best: bo
         default_data_collator,
     )
 
-    from workbench.core.model import load_model, load_tokenizer
+    from workbench.core.model.loading import load_model, load_tokenizer
 
     tokenizer = load_tokenizer(model_id)
     model = load_model(model_id)
@@ -316,9 +316,9 @@ def holdout_mcc(model: Any, model_id: str) -> float:
     """MCC of MODEL on the holdout (out_of_domain_dev), evaluated the workbench's way, in fp32."""
     import torch
 
-    from workbench.core.data import load_cola
-    from workbench.core.evaluate import evaluate_frame
-    from workbench.core.model import load_tokenizer
+    from workbench.core.data.cola import load_cola
+    from workbench.core.evaluation.evaluate import evaluate_frame
+    from workbench.core.model.loading import load_tokenizer
 
     model = model.float().eval()
     with torch.autocast("cpu", enabled=False):

@@ -4,7 +4,7 @@
 
 Prints milliseconds per mask (mean over 400 calls after 20 warm-up calls) at 2 threads and 1 thread:
   native         torch's own: empty_like(x).bernoulli_(1 - p).div_(1 - p), what nn.Dropout does on a CPU
-  dropout_noise  workbench.core.speed.dropout_noise: two 15-bit uniforms per 32-bit random_() draw
+  dropout_noise  workbench.core.training.speed.dropout_noise: two 15-bit uniforms per 32-bit random_() draw
   strided        one draw viewed as two int16 halves, each compared with its own threshold (no & or >>)
   randint16      torch.randint to int16, one generator call per element
   where          strided, with torch.where(keep, scale, 0) instead of .to(dtype).mul_(scale)
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from workbench.core.speed import dropout_noise  # noqa: E402
+from workbench.core.training.speed import dropout_noise  # noqa: E402
 
 P = 0.1
 X = torch.randn(32, 13, 384, dtype=torch.bfloat16)

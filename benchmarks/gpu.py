@@ -4,7 +4,7 @@
     python benchmarks/gpu.py --quick         # a check that runs anywhere, CPU included (2 x 128, 256 sentences)
     python benchmarks/gpu.py --json out.json
 
-What runs is exactly `workbench.core.train.train(TrainConfig(...), run_dir)`, the call the CLI and the TUI
+What runs is exactly `workbench.core.training.train.train(TrainConfig(...), run_dir)`, the call the CLI and the TUI
 make: its data split, length-grouped batches, Accelerate bf16 autocast, fused AdamW with the clip folded in,
 per-epoch validation, checkpoint and best-model saves, and the final evaluation. Only the model differs
 from the default: a bert-base-sized BertForSequenceClassification initialised at random from a BertConfig
@@ -58,7 +58,7 @@ def word_vocab_tokenizer(folder: Path) -> Any:
     """A WordPiece tokenizer whose vocabulary is CoLA's own words (when the embedded one is missing)."""
     from transformers import BertTokenizerFast
 
-    from workbench.core.data import load_cola
+    from workbench.core.data.cola import load_cola
 
     words: Counter[str] = Counter()
     for frame in load_cola().values():
@@ -74,7 +74,7 @@ def make_model_folder(folder: Path, layers: int, hidden: int, heads: int) -> tup
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from workbench.core.model import ID2LABEL, LABEL2ID, ModelError, load_tokenizer
+    from workbench.core.model.loading import ID2LABEL, LABEL2ID, ModelError, load_tokenizer
 
     try:
         tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
@@ -127,7 +127,7 @@ def main() -> None:
 
     import torch
 
-    from workbench.core.model import quiet_transformers
+    from workbench.core.model.loading import quiet_transformers
 
     quiet_transformers()
     if args.threads:
@@ -146,7 +146,7 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats()
         marks, info = bc.run_workbench(str(folder), args.limit, args.epochs, Path(tmp) / "run",
                                        {"precision": args.precision})
-        from workbench.core.model import load_model
+        from workbench.core.model.loading import load_model
 
         model = load_model(str(folder))
     peak_memory_gib = torch.cuda.max_memory_allocated() / 2**30 if cuda else bc.peak_rss_mb() / 1024

@@ -87,7 +87,7 @@ def first_paint(timeout: float = 60.0, size: tuple[int, int] = (24, 80)) -> floa
 
 def predict_latency(calls: int, model: str | None) -> tuple[float, float, float]:
     """(load seconds, p50 ms, p99 ms) of Predictor.predict_one on CPU."""
-    from workbench.core.predict import Predictor
+    from workbench.core.model.predict import Predictor
 
     started = time.perf_counter()
     predictor = Predictor.load(model or bc.model_name(None))
@@ -105,8 +105,8 @@ def predict_latency(calls: int, model: str | None) -> tuple[float, float, float]
 
 def explain_latency(calls: int, model: str | None) -> tuple[float, float, int]:
     """(p50 ms, p99 ms, integration steps) of explain() for one sentence on CPU."""
-    from workbench.core.explain import DEFAULT_STEPS, explain
-    from workbench.core.model import load_model, load_tokenizer
+    from workbench.core.explore.explain import DEFAULT_STEPS, explain
+    from workbench.core.model.loading import load_model, load_tokenizer
 
     name = model or bc.model_name(None)
     classifier, tokenizer = load_model(name), load_tokenizer(name)
@@ -126,8 +126,8 @@ def predict_while_explaining(calls: int, model: str | None) -> tuple[float, floa
     thread runs explain() on the same model in a loop."""
     import threading
 
-    from workbench.core.explain import explain
-    from workbench.core.predict import Predictor
+    from workbench.core.explore.explain import explain
+    from workbench.core.model.predict import Predictor
 
     predictor = Predictor.load(model or bc.model_name(None))
     stop = threading.Event()

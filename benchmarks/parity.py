@@ -11,7 +11,7 @@ learning-rate decay, no decay on biases and LayerNorm), eps, linear warm-up and 
 bf16 autocast where the CPU has it, batches grouped by length. Trainer gets that optimizer and schedule
 through `optimizers=`, and a callback that scores the validation part after every epoch and keeps the
 best epoch's weights, as the workbench keeps its best model. Then both best models are scored in fp32 by
-workbench.core.evaluate on in_domain_dev and the holdout (out_of_domain_dev).
+workbench.core.evaluation.evaluate on in_domain_dev and the holdout (out_of_domain_dev).
 
 Verdict (every variant against the first): the two medians over seeds differ by less than the
 larger seed spread (max - min) -> "within seed noise". With 3 seeds that is a coarse test; more
@@ -19,7 +19,7 @@ seeds (--seeds) narrow it.
 
 Variants: workbench (its defaults: since round 2 the word-embedding table is frozen), trainer (trains
 the table, as Trainer does), workbench_frozen and trainer_frozen (table frozen:
-workbench.core.speed.freeze_word_embeddings), workbench_trained (table trained). The round-2 record
+workbench.core.training.speed.freeze_word_embeddings), workbench_trained (table trained). The round-2 record
 `results/parity_amd.txt` was taken when the workbench's default still trained the table: its
 "workbench" row is today's workbench_trained, and its "workbench_frozen" row today's default.
 """
@@ -48,7 +48,7 @@ METRICS = ["best_val_mcc", "in_domain_dev_mcc", "holdout_mcc"]
 
 
 def run_workbench(config: Any, frozen: bool | None) -> dict[str, Any]:
-    from workbench.core.train import train
+    from workbench.core.training.train import train
 
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
         if frozen is not None:
@@ -77,11 +77,11 @@ def run_trainer(config: Any, frozen: bool | None) -> dict[str, Any]:
         get_linear_schedule_with_warmup,
     )
 
-    from workbench.core.data import load_cola
-    from workbench.core.evaluate import evaluate_frame
-    from workbench.core.model import load_model, load_tokenizer
-    from workbench.core.speed import freeze_word_embeddings
-    from workbench.core.train import encode, parameter_groups, resolve_precision, warmup_steps
+    from workbench.core.data.cola import load_cola
+    from workbench.core.evaluation.evaluate import evaluate_frame
+    from workbench.core.model.loading import load_model, load_tokenizer
+    from workbench.core.training.speed import freeze_word_embeddings
+    from workbench.core.training.train import encode, parameter_groups, resolve_precision, warmup_steps
 
     cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
     train_frame = cola["train"].iloc[: config.train_limit] if config.train_limit else cola["train"]
@@ -163,7 +163,7 @@ def main() -> None:
             args.seeds = "42"
     import torch
 
-    from workbench.core.config import TrainConfig
+    from workbench.core.base.config import TrainConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)

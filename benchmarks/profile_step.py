@@ -2,7 +2,7 @@
 
     python benchmarks/profile_step.py                       # embedded model, bf16 where the CPU has it
     python benchmarks/profile_step.py --threads 1 --active 10
-    python benchmarks/profile_step.py --freeze-embeddings   # needs the train() hook (workbench.core.speed)
+    python benchmarks/profile_step.py --freeze-embeddings   # needs the train() hook (workbench.core.training.speed)
 
 The profiler is stepped by train()'s own "step" events, so what it records is exactly the steps
 the workbench runs (its Accelerate autocast, fused AdamW with the clip folded in, zero_grad), not
@@ -100,8 +100,8 @@ def main() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    from workbench.core.config import TrainConfig
-    from workbench.core.train import train
+    from workbench.core.base.config import TrainConfig
+    from workbench.core.training.train import train
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -12,7 +12,7 @@
   trainer_best  transformers.Trainer at its fastest settings (dynamic padding, group_by_length, fused
                 AdamW, bf16) with the seed notebook's optimiser settings, the final model.
 
-Holdout = out_of_domain_dev (516 sentences), scored in fp32 by workbench.core.evaluate.
+Holdout = out_of_domain_dev (516 sentences), scored in fp32 by workbench.core.evaluation.evaluate.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def base_row(kind: str, name: str, argv: list[str]) -> dict[str, Any]:
 # ---------------------------------------------------------------- measurements
 
 def defaults_as_trial(space_file: Path, fixed: list[str]) -> dict[str, Any]:
-    from workbench.core.config import TrainConfig
+    from workbench.core.base.config import TrainConfig
 
     names = json.loads(space_file.read_text(encoding="utf-8"))
     defaults = TrainConfig()
@@ -160,8 +160,8 @@ def defaults_as_trial(space_file: Path, fixed: list[str]) -> dict[str, Any]:
 def do_sweep(study: str, trials: int, train_flags: list[str], space_file: Path) -> None:
     import optuna
 
-    from workbench.core.config import TrainConfig
-    from workbench.core.sweep import default_pruner, default_storage, load_space, open_storage, open_study
+    from workbench.core.base.config import TrainConfig
+    from workbench.core.search.sweep import default_pruner, default_storage, load_space, open_storage, open_study
 
     RUNS.mkdir(parents=True, exist_ok=True)
     fixed = [flag[2:].replace("-", "_") for flag in train_flags if flag.startswith("--")]
@@ -290,7 +290,7 @@ def by_recipe(rows: list[dict[str, Any]]) -> list[str]:
 def goals(rows: list[dict[str, Any]]) -> list[str]:
     """Issue 11's goals against today's TrainConfig defaults (full runs: every complete `seeds` run
     of that recipe; 1-epoch: `train` runs of it with epochs 1)."""
-    from workbench.core.config import TrainConfig
+    from workbench.core.base.config import TrainConfig
 
     today = {k: v for k, v in TrainConfig().to_dict().items() if k in SEARCHED}
     full, short = [], []

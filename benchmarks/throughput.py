@@ -72,7 +72,7 @@ def base_name(recipe: str) -> str:
 
 def compute_dtype(recipe: str) -> str:
     if recipe.startswith("workbench"):
-        from workbench.core.train import resolve_precision
+        from workbench.core.training.train import resolve_precision
 
         return "bf16" if resolve_precision("auto", "cpu") == "bf16" else "fp32"
     return "bf16" if "bf16" in recipe else "fp32"
@@ -82,7 +82,7 @@ def check_frozen(run_dir: Path, model_id: str) -> None:
     """Fail unless the run's saved word-embedding table equals the pretrained one."""
     import torch
 
-    from workbench.core.model import load_model
+    from workbench.core.model.loading import load_model
 
     trained = load_model(str(run_dir / "model")).get_input_embeddings().weight
     pretrained = load_model(model_id).get_input_embeddings().weight
@@ -99,7 +99,7 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     if tuned(recipe) and not recipe.startswith("workbench"):
-        from workbench.core.train import keep_freed_memory  # train() calls it itself for the workbench
+        from workbench.core.training.train import keep_freed_memory  # train() calls it itself for the workbench
 
         keep_freed_memory()
     if args.threads:
@@ -126,7 +126,7 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
             marks, _ = bc.run_workbench(model_id, limit, 1, Path(tmp) / "run", overrides)
             if name == "workbench":
                 check_frozen(Path(tmp) / "run", model_id)
-            from workbench.core.model import load_model
+            from workbench.core.model.loading import load_model
 
             model = load_model(model_id)
         else:

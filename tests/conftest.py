@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.config import TrainConfig
+from workbench.core.base.config import TrainConfig
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +15,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from workbench.core.model import ID2LABEL, LABEL2ID, load_tokenizer
+    from workbench.core.model.loading import ID2LABEL, LABEL2ID, load_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")

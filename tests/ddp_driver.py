@@ -73,15 +73,15 @@ def main() -> int:
         if mode.startswith("fail-") and rank == FAIL_RANK:
             faults.training_forwards(model, lambda n: n == FAIL_FORWARD, fault)
         if mode == "stop-3" and rank == 0:
-            from workbench.core.runs import STOP_FILE
+            from workbench.core.base.layout import STOP_FILE
 
             run_dir = Path(cli_args[cli_args.index("--runs") + 1]) / cli_args[cli_args.index("--name") + 1]
             faults.training_forwards(model, lambda n: n == 3, lambda m, o: (run_dir / STOP_FILE).touch())
         model.register_forward_hook(record)
 
-    import workbench.core.model
+    import workbench.core.model.loading
 
-    workbench.core.model.load_model = faults.on_training_model(hook)  # type: ignore[assignment]
+    workbench.core.model.loading.load_model = faults.on_training_model(hook)  # type: ignore[assignment]
     if mode == "nosync":
         from accelerate import Accelerator
 

@@ -1,7 +1,7 @@
 """Real faults inside a real training: hooks on the model that `train()` loads.
 
 `train()` loads its model itself, so a test reaches it through one seam: the module
-attribute `workbench.core.model.load_model`, wrapped (the real loader still loads the
+attribute `workbench.core.model.loading.load_model`, wrapped (the real loader still loads the
 real model) so that HOOK can register torch hooks on the first model loaded, the one
 trained. The training loop under test is untouched; the faults are what torch itself
 produces: an infinite gradient flowing back through autograd into the real optimizer
@@ -18,7 +18,7 @@ Hook = Callable[[Any], None]
 
 def on_training_model(hook: Hook) -> Callable[..., Any]:
     """A load_model that calls HOOK(model) on the first model it loads (the one train() trains)."""
-    import workbench.core.model as model_module
+    import workbench.core.model.loading as model_module
 
     real = model_module.load_model
     loaded: list[Any] = []

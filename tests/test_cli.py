@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.core.runs import read_metrics
+from workbench.core.runs.metrics import read_metrics
 
 
 def tiny_train_args(model: Path, runs: Path, name: str, *extra: str) -> list[str]:
@@ -114,7 +114,7 @@ def test_eval_scores_a_run_on_the_split_it_was_trained_with(tiny_model_dir: Path
     """A run trained with a non-default split seed is scored on its own validation sentences."""
     import pandas as pd
 
-    from workbench.core.data import load_cola
+    from workbench.core.data.cola import load_cola
 
     runs = tmp_path / "runs"
     assert main(tiny_train_args(tiny_model_dir, runs, "seed7", "--split-seed", "7")) == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.data import (
+from workbench.core.data.cola import (
     EXPECTED_ROWS,
     DataError,
     describe,

@@ -14,14 +14,15 @@ import pandas as pd
 import pytest
 
 from workbench.cli import main
-from workbench.core.config import project_data_dir
-from workbench.core.diff import DiffError, diff_predictions, read_predictions
-from workbench.core.explain import differing_words, explain, minimal_pair
-from workbench.core.model import load_model, load_tokenizer
-from workbench.core.neighbors import MEAN_LAST_HIDDEN, NeighborIndex, embed
-from workbench.core.predict import InputError, Predictor
-from workbench.core.runs import RunError
-from workbench.core.slices import length_slices, reliability, threshold_curve
+from workbench.core.base.config import project_data_dir
+from workbench.core.base.layout import RunError
+from workbench.core.evaluation.recorded import read_predictions
+from workbench.core.evaluation.slices import length_slices, reliability, threshold_curve
+from workbench.core.explore.diff import DiffError, diff_predictions
+from workbench.core.explore.explain import differing_words, explain, minimal_pair
+from workbench.core.explore.neighbors import MEAN_LAST_HIDDEN, NeighborIndex, embed
+from workbench.core.model.loading import load_model, load_tokenizer
+from workbench.core.model.predict import InputError, Predictor
 
 # ---------------------------------------------------------------- fixtures
 
@@ -529,7 +530,8 @@ def test_print_slices(runs: Path, tokenizer: Any, capsys: pytest.CaptureFixture[
 
 def test_importing_the_new_modules_loads_no_torch_captum_or_textual() -> None:
     code = ("import sys\n"
-            "import workbench.core.explain, workbench.core.slices, workbench.core.diff, workbench.core.neighbors\n"
+            "import workbench.core.explore.explain, workbench.core.evaluation.slices\n"
+            "import workbench.core.explore.diff, workbench.core.explore.neighbors\n"
             "import workbench.cli_explore, workbench.cli\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'captum', 'textual'))\n"
             "print(bad[:5])\n"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 import pytest
 
 from workbench.cli import NOT_FLAGS, _config_flags, _shown, config_from_args, main
-from workbench.core.config import TrainConfig, parse_field, setting_choices, setting_help
+from workbench.core.base.config import TrainConfig, parse_field, setting_choices, setting_help
 
 
 def help_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

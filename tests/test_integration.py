@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.config import TrainConfig
-from workbench.core.train import train
+from workbench.core.base.config import TrainConfig
+from workbench.core.training.train import train
 
 
 @pytest.mark.slow

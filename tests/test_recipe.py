@@ -1,4 +1,4 @@
-"""workbench.core.recipe: dropout and reinit_top_layers reach the model train() builds."""
+"""workbench.core.training.recipe: dropout and reinit_top_layers reach the model train() builds."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.config import TrainConfig
+from workbench.core.base.config import TrainConfig
 
 
 def _load(folder: Path):  # type: ignore[no-untyped-def]
-    from workbench.core.model import load_model
+    from workbench.core.model.loading import load_model
 
     return load_model(str(folder))
 
@@ -18,7 +18,7 @@ def _load(folder: Path):  # type: ignore[no-untyped-def]
 def test_dropout_sets_every_dropout_and_zero_keeps_the_models_own(tiny_model_dir: Path) -> None:
     import torch
 
-    from workbench.core.recipe import apply_recipe
+    from workbench.core.training.recipe import apply_recipe
 
     model = _load(tiny_model_dir)
     apply_recipe(model, TrainConfig(dropout=0.0))
@@ -41,7 +41,7 @@ def test_dropout_sets_every_dropout_and_zero_keeps_the_models_own(tiny_model_dir
 def test_reinit_top_layers_redraws_only_the_top_layers(tiny_model_dir: Path) -> None:
     import torch
 
-    from workbench.core.recipe import apply_recipe, reinit_top_layers
+    from workbench.core.training.recipe import apply_recipe, reinit_top_layers
 
     pretrained = _load(tiny_model_dir)
     model = _load(tiny_model_dir)
@@ -71,7 +71,7 @@ def test_config_validates_the_new_settings() -> None:
 
 
 def test_the_default_sweep_space_searches_them() -> None:
-    from workbench.core.sweep import default_space
+    from workbench.core.search.sweep import default_space
 
     names = default_space().names
     assert {"dropout", "reinit_top_layers", "freeze_embeddings"} <= set(names)
@@ -82,7 +82,7 @@ def test_train_applies_them_and_records_them(tiny_config: TrainConfig, tmp_path:
 
     import torch
 
-    from workbench.core.train import train
+    from workbench.core.training.train import train
 
     config = TrainConfig(**{**tiny_config.to_dict(), "epochs": 1, "dropout": 0.05, "reinit_top_layers": 1})
     result = train(config, tmp_path / "run")

@@ -9,15 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.core.evaluate import EvalReport, compute_metrics, predictions_file, record_report
-from workbench.core.recorded import (
+from workbench.core.base.layout import RunError
+from workbench.core.evaluation.evaluate import EvalReport, compute_metrics, predictions_file, record_report
+from workbench.core.evaluation.recorded import (
     from_report,
     load_recorded,
     misclassified,
     ordered_names,
     recorded_names,
 )
-from workbench.core.runs import RunError
 
 ROWS = [  # sentence, label, predicted, p_acceptable, source
     ("The book was written by John.", 1, 1, 0.91, "r-67"),
@@ -81,7 +81,8 @@ def test_ordered_names() -> None:
 
 
 def test_importing_recorded_imports_no_textual_and_no_pandas() -> None:
-    code = ("import sys, workbench.core.recorded; bad = [m for m in ('textual', 'pandas') if m in sys.modules];"
+    code = ("import sys, workbench.core.evaluation.recorded;"
+            " bad = [m for m in ('textual', 'pandas') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -23,12 +23,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from workbench.cli import main
-from workbench.core.config import TrainConfig, project_data_dir
-from workbench.core.data import DataError, load_table
-from workbench.core.model import ModelError, load_model, load_tokenizer
-from workbench.core.predict import InputError, Predictor
-from workbench.core.runs import RunError, check_run_name, read_metrics, replace_dir_atomic
-from workbench.core.train import TrainingError, load_checkpoint, train
+from workbench.core.base.config import TrainConfig, project_data_dir
+from workbench.core.base.durable import replace_dir_atomic
+from workbench.core.base.errors import TrainingError
+from workbench.core.base.layout import RunError, check_run_name
+from workbench.core.data.cola import DataError, load_table
+from workbench.core.model.loading import ModelError, load_model, load_tokenizer
+from workbench.core.model.predict import InputError, Predictor
+from workbench.core.runs.metrics import read_metrics
+from workbench.core.training.train import load_checkpoint, train
 
 WORKBENCH = Path(__file__).resolve().parents[1] / "workbench"
 
@@ -336,7 +339,7 @@ def test_a_swap_cut_short_never_deletes_the_only_whole_copy(tmp_path: Path,
     def die(name: str) -> None:
         raise SystemExit(f"killed at {name}")
 
-    monkeypatch.setattr("workbench.core.runs.fault_point", die)
+    monkeypatch.setattr("workbench.core.base.durable.fault_point", die)
     with pytest.raises(SystemExit):
         replace_dir_atomic(staged, tmp_path / "checkpoint")
     assert (old / "meta.json").is_file()
@@ -420,7 +423,7 @@ def test_a_full_disk_is_found_before_training(tiny_config: TrainConfig, tmp_path
     from collections import namedtuple
 
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr("workbench.core.runs.shutil.disk_usage", lambda _: usage(10**12, 10**12 - 2**20, 2**20))
+    monkeypatch.setattr("workbench.core.runs.status.shutil.disk_usage", lambda _: usage(10**12, 10**12 - 2**20, 2**20))
     with pytest.raises(RunError, match="only 1 MiB free"):
         train(tiny_config, tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "config.json").exists()

@@ -26,17 +26,12 @@ import pytest
 import torch
 
 from workbench.cli import main
-from workbench.core.config import TrainConfig, project_data_dir
-from workbench.core.errors import is_out_of_memory
-from workbench.core.runs import (
-    MetricsWriter,
-    existing_dir,
-    read_metrics,
-    replace_dir_atomic,
-    run_info,
-    write_json_atomic,
-)
-from workbench.core.train import TrainingError, train
+from workbench.core.base.config import TrainConfig, project_data_dir
+from workbench.core.base.durable import existing_dir, replace_dir_atomic, write_json_atomic
+from workbench.core.base.errors import TrainingError, is_out_of_memory
+from workbench.core.runs.metrics import MetricsWriter, read_metrics
+from workbench.core.runs.status import run_info
+from workbench.core.training.train import train
 
 TESTS = Path(__file__).resolve().parent
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -175,8 +170,9 @@ def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(conf
                                                                               tmp_path: Path) -> None:
     """A run killed after the threshold was folded into model/ but before its checkpoint recorded
     it calibrates again on resume: the folded model's best threshold is 0.5, which folds nothing."""
-    from workbench.core.model import load_model
-    from workbench.core.threshold import calibrate_run, final_linear, model_threshold
+    from workbench.core.evaluation.calibration import calibrate_run
+    from workbench.core.evaluation.threshold import final_linear, model_threshold
+    from workbench.core.model.loading import load_model
 
     config150.epochs, config150.calibrate_threshold = 1, False
     run = tmp_path / "run"
@@ -228,7 +224,8 @@ def test_a_non_finite_gradient_never_reaches_the_weights(config150: TrainConfig,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Step 3's loss is finite, its gradient is not: the step stops (or is skipped) before the
     optimizer touches the weights, and no checkpoint or model holds a non-finite number."""
-    monkeypatch.setattr("workbench.core.model.load_model", faults.on_training_model(faults.infinite_gradient_at(3)))
+    monkeypatch.setattr("workbench.core.model.loading.load_model",
+                        faults.on_training_model(faults.infinite_gradient_at(3)))
     config150.checkpoint_every = 1  # a checkpoint right after the bad step
     events: list[dict[str, Any]] = []
     result = train(config150, tmp_path / "run", on_event=events.append)
@@ -248,7 +245,7 @@ def test_clip_and_step_leaves_the_weights_alone_when_the_gradient_or_loss_is_not
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
 
-    from workbench.core.train import clip_and_step
+    from workbench.core.training.train import clip_and_step
 
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
@@ -279,8 +276,8 @@ def test_clip_and_step_leaves_the_weights_alone_when_the_gradient_or_loss_is_not
 
 
 def test_weights_that_are_not_finite_are_never_saved(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from workbench.core.checkpoint import CheckpointError, save_checkpoint, save_model
-    from workbench.core.model import load_model, load_tokenizer
+    from workbench.core.model.loading import load_model, load_tokenizer
+    from workbench.core.training.checkpoint import CheckpointError, save_checkpoint, save_model
 
     model, tokenizer = load_model(str(tiny_model_dir)), load_tokenizer(str(tiny_model_dir))
     optimizer = torch.optim.AdamW(model.parameters())
@@ -319,7 +316,8 @@ def test_is_out_of_memory_knows_what_the_cpu_raises() -> None:
 )
 def test_cpu_out_of_memory_gets_the_same_message_as_torch_out_of_memory(
         when: str, message: str, config150: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workbench.core.model.load_model", faults.on_training_model(faults.cpu_out_of_memory(when)))
+    monkeypatch.setattr("workbench.core.model.loading.load_model",
+                        faults.on_training_model(faults.cpu_out_of_memory(when)))
     with pytest.raises(TrainingError, match=message):
         train(config150, tmp_path / "run")
     end = read_metrics(tmp_path / "run")[-1]
@@ -465,7 +463,7 @@ def test_ddp_a_stop_request_stops_every_rank_at_the_same_step(tiny_model_dir: Pa
 
 
 def test_each_process_restores_its_own_random_state_and_old_checkpoints_still_load() -> None:
-    from workbench.core.checkpoint import rank_rng_state, rng_state, rng_states, set_rng_state
+    from workbench.core.training.checkpoint import rank_rng_state, rng_state, rng_states, set_rng_state
 
     states = []
     for seed in (1, 2):

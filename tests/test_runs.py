@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.core.runs import PID_FILE, RunLock, read_metrics, run_info
+from workbench.core.base.layout import PID_FILE
+from workbench.core.runs.lock import RunLock
+from workbench.core.runs.metrics import read_metrics
+from workbench.core.runs.status import run_info
 
 WORKBENCH = [sys.executable, "-m", "workbench.cli"]
 

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 from tui_helpers import DEMO_RUN, FixedMonitor, demo_run, failed_run, wait_until
 
-from workbench.core.config import DEFAULT_MODEL
+from workbench.core.base.config import DEFAULT_MODEL
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane

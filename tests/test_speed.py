@@ -21,7 +21,7 @@ def test_clip_in_fused_adamw_matches_clip_grad_norm(max_norm: float) -> None:
     import torch
     from accelerate import Accelerator
 
-    from workbench.core.train import clip_and_step
+    from workbench.core.training.train import clip_and_step
 
     torch.manual_seed(0)
     reference = _tiny_model()
@@ -47,7 +47,7 @@ def test_unfused_optimizer_clips_the_usual_way() -> None:
     import torch
     from accelerate import Accelerator
 
-    from workbench.core.train import clip_and_step
+    from workbench.core.training.train import clip_and_step
 
     model = _tiny_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, foreach=True)
@@ -79,7 +79,7 @@ def _layered_model(layers: int = 3, dropout: float = 0.0, attn: str = "sdpa"):  
 def test_cls_only_last_layer_gives_the_same_logits_and_gradients(attn: str) -> None:
     import torch
 
-    from workbench.core.speed import cls_only_last_layer
+    from workbench.core.training.speed import cls_only_last_layer
 
     torch.manual_seed(0)
     full = _layered_model(attn=attn).train()
@@ -107,7 +107,7 @@ def test_cls_only_last_layer_gives_the_same_logits_and_gradients(attn: str) -> N
 def test_cls_only_last_layer_leaves_other_heads_alone() -> None:
     from transformers import BertConfig, BertForTokenClassification
 
-    from workbench.core.speed import cls_only_last_layer
+    from workbench.core.training.speed import cls_only_last_layer
 
     token_model = BertForTokenClassification(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1,
                                                         num_attention_heads=2, intermediate_size=32))
@@ -118,7 +118,7 @@ def test_cls_only_last_layer_leaves_other_heads_alone() -> None:
 def test_cheap_dropout_drops_p_and_rescales_like_torch() -> None:
     import torch
 
-    from workbench.core.speed import dropout_noise
+    from workbench.core.training.speed import dropout_noise
 
     torch.manual_seed(0)
     for dtype in (torch.float32, torch.bfloat16):
@@ -140,7 +140,7 @@ def test_cheap_dropout_drops_p_and_rescales_like_torch() -> None:
 def test_cheap_dropout_trains_and_evaluates_like_nn_dropout() -> None:
     import torch
 
-    from workbench.core.speed import cheap_dropout
+    from workbench.core.training.speed import cheap_dropout
 
     torch.manual_seed(0)
     model = _layered_model(layers=1, dropout=0.5)

@@ -1,4 +1,4 @@
-"""workbench.core.speed: frozen word embeddings and cached bf16 weights keep the maths they promise."""
+"""workbench.core.training.speed: frozen word embeddings and cached bf16 weights keep the maths they promise."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def _batch():  # type: ignore[no-untyped-def]
 def test_frozen_word_embeddings_stay_pretrained_and_leave_the_optimizer() -> None:
     import torch
 
-    from workbench.core.speed import freeze_word_embeddings, trainable_parameters
-    from workbench.core.train import parameter_groups
+    from workbench.core.training.speed import freeze_word_embeddings, trainable_parameters
+    from workbench.core.training.train import parameter_groups
 
     model = _tiny_model()
     table_before = model.get_input_embeddings().weight.detach().clone()
@@ -50,7 +50,7 @@ def test_frozen_word_embeddings_stay_pretrained_and_leave_the_optimizer() -> Non
 
 
 def test_freeze_embeddings_setting_parses_as_a_bool() -> None:
-    from workbench.core.config import TrainConfig, parse_bool, parse_field
+    from workbench.core.base.config import TrainConfig, parse_bool, parse_field
 
     assert TrainConfig().freeze_embeddings is True  # the default since parity.py over 3 seeds
     assert parse_field("freeze_embeddings", " True ") is True
@@ -65,7 +65,7 @@ def test_freeze_embeddings_setting_parses_as_a_bool() -> None:
 def test_a_run_saved_before_the_setting_existed_resumes_with_the_table_trained(tmp_path: Any) -> None:
     import json
 
-    from workbench.core.config import TrainConfig
+    from workbench.core.base.config import TrainConfig
 
     old = TrainConfig().to_dict()
     del old["freeze_embeddings"]
@@ -80,7 +80,7 @@ def test_train_keeps_the_table_by_default_and_trains_it_when_told(tiny_config: A
                                                                   freeze: bool) -> None:
     from safetensors.torch import load_file
 
-    from workbench.core.train import train
+    from workbench.core.training.train import train
 
     tiny_config.epochs, tiny_config.calibrate_threshold = 1, False
     if not freeze:

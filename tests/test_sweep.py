@@ -11,10 +11,12 @@ import optuna
 import pytest
 
 from workbench.cli import main
-from workbench.core.config import TrainConfig
-from workbench.core.groups import group_summary, parse_seeds
-from workbench.core.runs import RunError, read_metrics, run_info
-from workbench.core.sweep import (
+from workbench.core.base.config import TrainConfig
+from workbench.core.base.layout import RunError
+from workbench.core.runs.metrics import read_metrics
+from workbench.core.runs.status import run_info
+from workbench.core.search.groups import group_summary, parse_seeds
+from workbench.core.search.sweep import (
     Space,
     SweepError,
     default_space,

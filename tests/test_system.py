@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from workbench.core.system import GpuSample, SystemMonitor, SystemSample
+from workbench.core.base.system import GpuSample, SystemMonitor, SystemSample
 
 
 def test_samples_at_most_once_per_interval() -> None:
@@ -36,7 +36,7 @@ def test_describe_with_a_gpu_and_with_nothing() -> None:
 
 def test_without_a_gpu_driver_it_is_quiet() -> None:
     """This machine has nvidia-ml-py but no NVIDIA driver: no GPU part, no exception, no output."""
-    code = ("from workbench.core.system import SystemMonitor\n"
+    code = ("from workbench.core.base.system import SystemMonitor\n"
             "s = SystemMonitor().sample()\n"
             "import sys; print(len(s.gpus)); print('textual' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

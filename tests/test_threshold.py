@@ -11,11 +11,10 @@ import pytest
 import torch
 from sklearn.metrics import matthews_corrcoef
 
-from workbench.core.config import TrainConfig
-from workbench.core.evaluate import evaluate_frame
-from workbench.core.model import load_model, load_tokenizer
-from workbench.core.threshold import (
-    calibrate_run,
+from workbench.core.base.config import TrainConfig
+from workbench.core.evaluation.calibration import calibrate_run
+from workbench.core.evaluation.evaluate import evaluate_frame
+from workbench.core.evaluation.threshold import (
     choose_threshold,
     final_linear,
     fold_threshold,
@@ -23,6 +22,7 @@ from workbench.core.threshold import (
     original_probability,
     threshold_report,
 )
+from workbench.core.model.loading import load_model, load_tokenizer
 
 SENTENCES = ["The cat sat on the mat.", "Cat the mat on sat.", "Which book did you say that John read?",
              "John seems sleeping.", "The more you eat, the fatter you get.", "Him saw she.",
@@ -183,7 +183,7 @@ def _run_folder(tiny_model_dir: Path, tmp_path: Path) -> tuple[Path, TrainConfig
 
 def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_model_dir: Path,
                                                                           tmp_path: Path) -> None:
-    from workbench.core.data import load_cola
+    from workbench.core.data.cola import load_cola
 
     run, config = _run_folder(tiny_model_dir, tmp_path)
     cola = load_cola(None, config.validation_fraction, config.split_seed)
@@ -224,7 +224,7 @@ def test_calibration_off_leaves_the_run_alone(tiny_model_dir: Path, tmp_path: Pa
 
 def test_the_setting_has_on_off_flags_for_train_and_sweep(capsys: pytest.CaptureFixture[str]) -> None:
     from workbench.cli import build_parser, config_from_args
-    from workbench.core.config import parse_field
+    from workbench.core.base.config import parse_field
 
     parser = build_parser()
     for command in ("train", "sweep"):

@@ -10,9 +10,11 @@ import pytest
 from test_cli import tiny_train_args
 
 from workbench.cli import main
-from workbench.core.config import TrainConfig
-from workbench.core.trackers import hyperparameters, missing_trackers, tensorboard_dir, tracker_names
-from workbench.core.train import TrainingError, train
+from workbench.core.base.config import TrainConfig
+from workbench.core.base.errors import TrainingError
+from workbench.core.base.reporting import missing_trackers, tracker_names
+from workbench.core.training.trackers import hyperparameters, tensorboard_dir
+from workbench.core.training.train import train
 
 
 def read_events(run_dir: Path) -> list[dict]:

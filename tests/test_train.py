@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 import torch
 
-from workbench.core.config import TrainConfig
-from workbench.core.evaluate import compute_metrics
-from workbench.core.model import load_model, load_tokenizer
-from workbench.core.runs import RunLock, read_metrics
-from workbench.core.train import (
+from workbench.core.base.config import TrainConfig
+from workbench.core.base.errors import TrainingError
+from workbench.core.evaluation.evaluate import compute_metrics
+from workbench.core.model.loading import load_model, load_tokenizer
+from workbench.core.runs.lock import RunLock
+from workbench.core.runs.metrics import read_metrics
+from workbench.core.training.train import (
     LengthGroupedSampler,
-    TrainingError,
     encode,
     load_checkpoint,
     parameter_groups,
@@ -144,7 +145,7 @@ def test_saved_model_loads_in_a_transformers_pipeline_with_the_right_label_names
     names in the saved config, or labels swapped in training, would fail here."""
     from transformers import pipeline
 
-    from workbench.core.config import project_data_dir
+    from workbench.core.base.config import project_data_dir
 
     rows = [line for line in (project_data_dir() / "in_domain_train.tsv").read_text(encoding="utf-8").splitlines()
             if line.split("\t")[1] == str(label)][:80]

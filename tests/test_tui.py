@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 from tui_helpers import DEMO_RUN, demo_run, small_cola_file, wait_until
 
-from workbench.core.runs import list_runs
+from workbench.core.runs.status import list_runs
 from workbench.tui.app import make_app
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane

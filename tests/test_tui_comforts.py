@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets._footer import FooterKey
 from tui_helpers import DEMO_RUN, FAILED_REASON, demo_run, failed_run, wait_until
 
-from workbench.core.runs import RunLock
+from workbench.core.runs.lock import RunLock
 from workbench.tui.app import PANE_CLASSES, make_app
 from workbench.tui.messages import SendToPredict, TrainFinished, TrainProgress
 from workbench.tui.notify import terminal_notification

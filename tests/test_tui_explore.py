@@ -14,10 +14,10 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 from tui_helpers import DEMO_RUN, demo_run, wait_until
 
-from workbench.core.config import DEFAULT_MODEL
-from workbench.core.evaluate import EvalReport, compute_metrics, predictions_file
-from workbench.core.neighbors import training_frame
-from workbench.core.predict import Predictor
+from workbench.core.base.config import DEFAULT_MODEL
+from workbench.core.evaluation.evaluate import EvalReport, compute_metrics, predictions_file
+from workbench.core.explore.neighbors import training_frame
+from workbench.core.model.predict import Predictor
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.messages import AttributionsReady, EvaluationLoaded
 from workbench.tui.panes.evaluate import EvaluatePane
@@ -46,7 +46,7 @@ def text_of(app: WorkbenchApp, selector: str) -> str:
 
 def record(run_dir: Path, name: str, rows: list[tuple[str, int, int, float, str]]) -> None:
     """Record an evaluation in RUN_DIR as `workbench eval` does (EvalReport, eval.json + predictions file)."""
-    from workbench.core.evaluate import record_report
+    from workbench.core.evaluation.evaluate import record_report
 
     frame = pd.DataFrame(rows, columns=["sentence", "label", "predicted", "p_acceptable", "source"])
     frame["p_unacceptable"] = 1 - frame["p_acceptable"]
@@ -444,8 +444,8 @@ def test_predict_pane_with_attributions_and_a_pair(snap_compare, demo_app: Workb
 
 async def test_groups_and_sweeps_view_shows_a_seed_groups_spread(runs: Path) -> None:
     """G in Runs: the group's median, min and max, as `workbench runs` prints them (core GroupSummary.lines)."""
-    from workbench.core.config import TrainConfig
-    from workbench.core.groups import create_group, group_summary
+    from workbench.core.base.config import TrainConfig
+    from workbench.core.search.groups import create_group, group_summary
     from workbench.tui.screens.many_runs import ManyRunsScreen
 
     create_group(runs, "g", TrainConfig(), [1, 2])

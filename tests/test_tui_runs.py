@@ -12,8 +12,11 @@ from pathlib import Path
 from textual.widgets import DataTable, Input
 from tui_helpers import DEMO_RUN, demo_run, small_cola_file, wait_until
 
-from workbench.core.config import TrainConfig
-from workbench.core.runs import PID_FILE, RunLock, follow_run, launch_training, list_runs, run_info
+from workbench.core.base.config import TrainConfig
+from workbench.core.base.layout import PID_FILE
+from workbench.core.runs.lock import RunLock
+from workbench.core.runs.metrics import follow_run
+from workbench.core.runs.status import launch_training, list_runs, run_info
 from workbench.tui.app import make_app
 from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane

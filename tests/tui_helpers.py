@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from workbench.core.config import TrainConfig, project_data_dir
+from workbench.core.base.config import TrainConfig, project_data_dir
 
 DEMO_RUN = "demo-run"
 
@@ -74,7 +74,7 @@ class FixedMonitor:
     """A system monitor that always reads the same (snapshots must not show this machine's load)."""
 
     def sample(self) -> object:
-        from workbench.core.system import SystemSample
+        from workbench.core.base.system import SystemSample
 
         return SystemSample(cpu_percent=25.0, ram_used=4 * 2**30, ram_total=16 * 2**30)
 

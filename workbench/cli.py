@@ -15,9 +15,9 @@ from typing import Any
 
 from workbench import cli_explore
 from workbench.cli_sweep import add_commands as add_sweep_commands
-from workbench.core.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
-from workbench.core.data import SPLIT_NAMES
-from workbench.core.events import EndEvent, Event, StartEvent, StepEvent
+from workbench.core.base.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
+from workbench.core.base.events import EndEvent, Event, StartEvent, StepEvent
+from workbench.core.data.cola import SPLIT_NAMES
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -30,12 +30,12 @@ class CliError(Exception):
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
-    from workbench.core.checkpoint import CheckpointError
-    from workbench.core.data import DataError
-    from workbench.core.model import ModelError
-    from workbench.core.predict import InputError
-    from workbench.core.runs import RunError
-    from workbench.core.train import TrainingError
+    from workbench.core.base.errors import TrainingError
+    from workbench.core.base.layout import RunError
+    from workbench.core.data.cola import DataError
+    from workbench.core.model.loading import ModelError
+    from workbench.core.model.predict import InputError
+    from workbench.core.training.checkpoint import CheckpointError
 
     return (CliError, CheckpointError, DataError, ModelError, RunError, TrainingError, InputError)
 
@@ -43,7 +43,7 @@ def _error_types() -> tuple[type[BaseException], ...]:
 # ---------------------------------------------------------------- data
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from workbench.core.data import fetch
+    from workbench.core.data.cola import fetch
 
     counts = fetch(args.source, args.to)
     for name, rows in counts.items():
@@ -53,8 +53,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_data_show(args: argparse.Namespace) -> int:
-    from workbench.core.data import describe, load_cola, token_lengths
-    from workbench.core.model import load_tokenizer
+    from workbench.core.data.cola import describe, load_cola, token_lengths
+    from workbench.core.model.loading import load_tokenizer
 
     cola = load_cola(args.data)
     frame = cola[args.split]
@@ -74,7 +74,7 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 
 
 def cmd_data_tokenize(args: argparse.Namespace) -> int:
-    from workbench.core.model import load_tokenizer, tokenize
+    from workbench.core.model.loading import load_tokenizer, tokenize
 
     tokenizer = load_tokenizer(args.model)
     pairs = tokenize(tokenizer, args.sentence, max_length=args.max_length)
@@ -86,7 +86,7 @@ def cmd_data_tokenize(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- model
 
 def cmd_model_show(args: argparse.Namespace) -> int:
-    from workbench.core.model import load_model, summarize
+    from workbench.core.model.loading import load_model, summarize
 
     summary = summarize(load_model(args.model, allow_pickle=args.allow_pickle), args.model)
     width = max(len(k) for k, _ in summary.rows())
@@ -172,8 +172,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from workbench.core.runs import check_run_name, new_run_id, run_path
-    from workbench.core.train import train
+    from workbench.core.base.layout import check_run_name, new_run_id, run_path
+    from workbench.core.training.train import train
 
     runs_dir = Path(args.runs)
     if args.resume:
@@ -269,7 +269,7 @@ def _launched_config(path: Path) -> TrainConfig:
 def detach(args: argparse.Namespace, config: TrainConfig | None, run_dir: Path) -> int:
     """Start the same training (or resume, CONFIG None) as its own process, in its own session, so
     that it outlives this terminal and SSH connection; its output goes to RUN/train.log."""
-    from workbench.core.runs import launch_training
+    from workbench.core.runs.status import launch_training
 
     pid = launch_training(config, run_dir, allow_pickle=args.allow_pickle)
     print(f"run {run_dir.name} training in the background (pid {pid}); log: {run_dir / 'train.log'}")
@@ -280,7 +280,8 @@ def detach(args: argparse.Namespace, config: TrainConfig | None, run_dir: Path) 
 
 def cmd_attach(args: argparse.Namespace) -> int:
     """Replay a run's events, then follow them live until it ends (Ctrl-C detaches)."""
-    from workbench.core.runs import follow_run, last_end, run_path
+    from workbench.core.base.layout import run_path
+    from workbench.core.runs.metrics import follow_run, last_end
 
     run_dir = run_path(Path(args.runs), args.run)
     if not (run_dir / "config.json").is_file():
@@ -313,7 +314,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from workbench.core.runs import run_path, stop_run
+    from workbench.core.base.layout import run_path
+    from workbench.core.runs.status import stop_run
 
     run_dir = run_path(Path(args.runs), args.run)
     stop_run(run_dir)
@@ -323,7 +325,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """A run's metrics as CSV: one row per step and per epoch event."""
-    from workbench.core.runs import export_metrics_csv, run_path
+    from workbench.core.base.layout import run_path
+    from workbench.core.runs.metrics import export_metrics_csv
 
     run_dir = run_path(Path(args.runs), args.run)
     if args.out:
@@ -336,7 +339,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Configs side by side (differing fields only) and validation MCC per epoch."""
-    from workbench.core.runs import compare_runs, run_path
+    from workbench.core.base.layout import run_path
+    from workbench.core.runs.compare import compare_runs
 
     comparison = compare_runs([run_path(Path(args.runs), name) for name in args.runs_to_compare])
     ids = [info.id for info in comparison.runs]
@@ -356,16 +360,16 @@ def _runs_flag(args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------- eval, predict, runs
 
 def _model_folder(args: argparse.Namespace) -> Path:
-    from workbench.core.runs import model_folder, run_path
+    from workbench.core.base.layout import model_folder, run_path
 
     return model_folder(run_path(Path(args.runs), args.run))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a run on a split of the data it was trained on, split as in its training (or on --data)."""
-    from workbench.core.evaluate import evaluate_frame, record_report
-    from workbench.core.model import load_model, load_tokenizer
-    from workbench.core.runs import load_run_data
+    from workbench.core.evaluation.evaluate import evaluate_frame, record_report
+    from workbench.core.model.loading import load_model, load_tokenizer
+    from workbench.core.runs.lookup import load_run_data
 
     model_dir = _model_folder(args)
     run_dir = model_dir.parent if model_dir.name == "model" else None
@@ -394,9 +398,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _slices(report: Any, model_dir: Path) -> Any:
-    from workbench.core.data import token_lengths
-    from workbench.core.model import load_tokenizer
-    from workbench.core.slices import compute_slices
+    from workbench.core.data.cola import token_lengths
+    from workbench.core.evaluation.slices import compute_slices
+    from workbench.core.model.loading import load_tokenizer
 
     frame = report.predictions
     lengths = token_lengths(load_tokenizer(str(model_dir)), frame["sentence"].tolist())
@@ -420,7 +424,7 @@ def print_report(report: Any) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from workbench.core.predict import InputError, Predictor
+    from workbench.core.model.predict import InputError, Predictor
 
     sentences = args.sentences or [line for line in _read_stdin().splitlines() if line.strip()]
     if not sentences:
@@ -451,7 +455,7 @@ def _read_stdin() -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from workbench.core.runs import list_runs
+    from workbench.core.runs.status import list_runs
 
     runs = list_runs(Path(args.runs))
     if not runs:
@@ -466,7 +470,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if info.status == "failed" and info.error:
             print(f"{'':<22} {info.error}")
     from workbench.cli_sweep import print_group
-    from workbench.core.groups import group_summary, list_groups
+    from workbench.core.search.groups import group_summary, list_groups
 
     for group in list_groups(Path(args.runs)):
         print()
@@ -508,7 +512,7 @@ def _shown(value: Any) -> str:
 
 
 def _on_off(text: str) -> bool:
-    from workbench.core.config import parse_bool
+    from workbench.core.base.config import parse_bool
 
     try:
         return parse_bool(text)

@@ -22,19 +22,19 @@ BAR_WIDTH = 40
 # ---------------------------------------------------------------- where things are (one place each)
 
 def _model_dir(args: argparse.Namespace) -> Path:
-    from workbench.core.runs import model_folder, run_path
+    from workbench.core.base.layout import model_folder, run_path
 
     return model_folder(run_path(Path(args.runs), args.run))
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
-    from workbench.core.runs import run_path
+    from workbench.core.base.layout import run_path
 
     return run_path(Path(args.runs), args.run)
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any, Path]:
-    from workbench.core.model import load_model, load_tokenizer
+    from workbench.core.model.loading import load_model, load_tokenizer
 
     folder = _model_dir(args)
     return load_model(str(folder), allow_pickle=args.allow_pickle), load_tokenizer(str(folder)), folder
@@ -87,8 +87,8 @@ def format_pair(pair: Any) -> list[str]:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from workbench.cli import CliError
-    from workbench.core.explain import DEFAULT_STEPS, explain, minimal_pair
-    from workbench.core.predict import InputError
+    from workbench.core.explore.explain import DEFAULT_STEPS, explain, minimal_pair
+    from workbench.core.model.predict import InputError
 
     steps = DEFAULT_STEPS if args.steps is None else args.steps
     if not args.sentences:
@@ -147,8 +147,8 @@ def format_diff(result: Any, name_a: str, name_b: str, split: str, limit: int = 
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from workbench.core.diff import diff_runs
-    from workbench.core.runs import RunError, run_path
+    from workbench.core.base.layout import RunError, run_path
+    from workbench.core.explore.diff import diff_runs
 
     runs_dir = Path(args.runs)
     folders = [run_path(runs_dir, name) for name in (args.run_a, args.run_b)]
@@ -168,8 +168,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_neighbors(args: argparse.Namespace) -> int:
     from workbench.cli import CliError
-    from workbench.core.neighbors import run_index
-    from workbench.core.predict import InputError, clean_sentence
+    from workbench.core.explore.neighbors import run_index
+    from workbench.core.model.predict import InputError, clean_sentence
 
     if not args.sentences:
         raise CliError("no sentence: pass one or more as arguments")
@@ -209,8 +209,8 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
 def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) -> None:
     """The slices of an evaluation (an EvalReport or its predictions frame: sentence, label,
     p_acceptable) as three tables: by token length, reliability with ECE, MCC by threshold."""
-    from workbench.core.data import token_lengths
-    from workbench.core.slices import compute_slices
+    from workbench.core.data.cola import token_lengths
+    from workbench.core.evaluation.slices import compute_slices
 
     out = out or sys.stdout
     predictions = getattr(report_or_predictions, "predictions", report_or_predictions)
@@ -241,7 +241,7 @@ def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) ->
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register explain, diff and neighbors on the `workbench` subparsers SUB."""
     from workbench.cli import _allow_pickle_flag
-    from workbench.core.explain import DEFAULT_STEPS
+    from workbench.core.explore.explain import DEFAULT_STEPS
 
     explain = sub.add_parser("explain", parents=[common], help="which tokens push a prediction, and how much")
     explain.add_argument("run", help="run id or folder (or a saved model folder)")

@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import TrainConfig
+from workbench.core.base.config import TrainConfig
 
 EXIT_INTERRUPTED = 130
 
@@ -19,7 +19,7 @@ EXIT_INTERRUPTED = 130
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `sweep` and `sweep show` to SUB, and `--seeds` to its `train` command."""
     from workbench.cli import _allow_pickle_flag, add_config_flags
-    from workbench.core.sweep import DEFAULT_STUDY
+    from workbench.core.search.sweep import DEFAULT_STUDY
 
     sweep = sub.add_parser(
         "sweep", parents=[common], help="search a recipe with Optuna; every trial is a run",
@@ -73,7 +73,7 @@ def fixed_settings(args: argparse.Namespace) -> list[str]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from workbench.cli import Progress, config_from_args
-    from workbench.core.sweep import (
+    from workbench.core.search.sweep import (
         SweepError,
         TrialEnd,
         TrialStart,
@@ -142,13 +142,13 @@ def _no_pruner() -> Any:
 
 
 def _shown(storage: str) -> str:
-    from workbench.core.sweep import safe_url
+    from workbench.core.search.sweep import safe_url
 
     return safe_url(storage)
 
 
 def cmd_sweep_show(args: argparse.Namespace) -> int:
-    from workbench.core.sweep import default_storage, sweep_summary
+    from workbench.core.search.sweep import default_storage, sweep_summary
 
     storage = args.storage or default_storage(Path(args.runs))
     if args.json:
@@ -159,7 +159,7 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
 
 
 def print_summary(study: str | None, storage: str, top: int = 5) -> None:
-    from workbench.core.sweep import sweep_summary
+    from workbench.core.search.sweep import sweep_summary
 
     print("\n".join(sweep_summary(study, storage, top=top).lines()))
 
@@ -169,8 +169,8 @@ def print_summary(study: str | None, storage: str, top: int = 5) -> None:
 def cmd_train_seeds(args: argparse.Namespace) -> int:
     """`workbench train --seeds 42,43,44`: one run per seed, summarised as a group."""
     from workbench.cli import Progress, config_from_args
-    from workbench.core.groups import GroupError, parse_seeds, train_seeds
-    from workbench.core.runs import check_run_name, new_run_id
+    from workbench.core.base.layout import check_run_name, new_run_id
+    from workbench.core.search.groups import GroupError, parse_seeds, train_seeds
 
     seeds = parse_seeds(args.seeds)
     if args.resume or args.detach:

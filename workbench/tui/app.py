@@ -18,8 +18,9 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
-from workbench.core.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
-from workbench.core.runs import ModelSource
+from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
+from workbench.core.runs.lookup import ModelSource
+from workbench.tui.commands import workbench_commands
 from workbench.tui.keys import ALT_DIGITS
 from workbench.tui.messages import (
     DetachedStarted,
@@ -35,6 +36,7 @@ from workbench.tui.messages import (
 )
 from workbench.tui.models import Models
 from workbench.tui.notify import BEL, notifications_enabled, terminal_notification
+from workbench.tui.panes import PANES, TITLES
 from workbench.tui.panes.base import Pane
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
@@ -44,9 +46,7 @@ from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.confirm import ConfirmQuit
 from workbench.tui.screens.help import HelpScreen, workbench_help
 
-PANES = ("data", "train", "evaluate", "predict", "runs")
 PANE_CLASSES: tuple[type[Pane], ...] = (DataPane, TrainPane, EvaluatePane, PredictPane, RunsPane)
-TITLES = {"data": "1 Data", "train": "2 Train", "evaluate": "3 Evaluate", "predict": "4 Predict", "runs": "5 Runs"}
 
 
 class WorkbenchApp(App[None]):
@@ -80,7 +80,7 @@ class WorkbenchApp(App[None]):
         self.monitor: Any = None  # core.system.SystemMonitor, made on first use
         self.models = Models(self.model, self.data)
         if run:
-            from workbench.core.runs import run_path
+            from workbench.core.base.layout import run_path
 
             folder = run_path(self.runs_dir, run)
             self.runs_dir = folder.parent
@@ -113,7 +113,7 @@ class WorkbenchApp(App[None]):
     def system_monitor(self) -> Any:
         """The machine's CPU, RAM and GPU sampler (core `SystemMonitor`), shared by every caller."""
         if self.monitor is None:
-            from workbench.core.system import SystemMonitor
+            from workbench.core.base.system import SystemMonitor
 
             self.monitor = SystemMonitor()
         return self.monitor
@@ -152,7 +152,7 @@ class WorkbenchApp(App[None]):
         from workbench.tui.screens.compare import CompareScreen
 
         panes = [(TITLES[name], pane_class) for name, pane_class in zip(PANES, PANE_CLASSES, strict=True)]
-        self.push_screen(HelpScreen(workbench_help(self.BINDINGS, panes, CompareScreen.BINDINGS)))
+        self.push_screen(HelpScreen(workbench_help(self.BINDINGS, Pane.BINDINGS, panes, CompareScreen.BINDINGS)))
 
     # ------------------------------------------------------------ runs: open, follow, announce
 
@@ -179,7 +179,8 @@ class WorkbenchApp(App[None]):
     def follow_worker(self, run_id: str) -> None:
         """Drive core `follow_run`; ends when the run does, or when this worker is cancelled
         (another run chosen: `exclusive`; the app exiting: every worker is cancelled)."""
-        from workbench.core.runs import RunLock, follow_run
+        from workbench.core.runs.lock import RunLock
+        from workbench.core.runs.metrics import follow_run
 
         worker = get_current_worker()
         run_dir = self.runs_dir / run_id
@@ -202,7 +203,7 @@ class WorkbenchApp(App[None]):
         self.query_one(TrainPane).follow_ended(message.run_id)
         self.query_one(RunsPane).action_refresh_runs()
         if message.was_live and message.run_id not in self.own_runs:
-            from workbench.core.runs import run_info
+            from workbench.core.runs.status import run_info
 
             info = run_info(self.runs_dir / message.run_id)
             self.announce(f"run {message.run_id} {info.status}", info.error or "followed run ended")
@@ -306,8 +307,6 @@ class WorkbenchApp(App[None]):
     # ------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        from workbench.tui.commands import workbench_commands
-
         yield from super().get_system_commands(screen)
         yield from workbench_commands(self)
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
-    from workbench.tui.app import PANES, TITLES
+    from workbench.tui.panes import PANES, TITLES
     from workbench.tui.panes.data import SPLITS, DataPane
     from workbench.tui.panes.evaluate import DATASETS, EvaluatePane
     from workbench.tui.panes.runs import RunsPane

@@ -11,7 +11,7 @@ from typing import Any
 
 from textual.message import Message
 
-from workbench.core.events import Event, StepEvent
+from workbench.core.base.events import Event, StepEvent
 
 
 @dataclass
@@ -24,7 +24,7 @@ class StatusChanged(Message):
 
 @dataclass
 class DataLoaded(Message):
-    """CoLA (or a user file) is loaded: a `workbench.core.data.CoLA`."""
+    """CoLA (or a user file) is loaded: a `workbench.core.data.cola.CoLA`."""
 
     cola: Any
     source: str
@@ -89,7 +89,7 @@ class RunChosen(Message):
 
 @dataclass
 class EvalDone(Message):
-    """An evaluation finished: a `workbench.core.evaluate.EvalReport`."""
+    """An evaluation finished: a `workbench.core.evaluation.evaluate.EvalReport`."""
 
     run_id: str | None
     dataset: str
@@ -103,7 +103,7 @@ class PredictionReady(Message):
     """The model's answer for one sentence typed in the sentence box."""
 
     sentence: str
-    prediction: Any  # workbench.core.predict.Prediction, or None with an error
+    prediction: Any  # workbench.core.model.predict.Prediction, or None with an error
     model_label: str
     trained: bool
     error: str = ""
@@ -121,7 +121,7 @@ class SendToPredict(Message):
 
 @dataclass
 class SystemSampled(Message):
-    """A `workbench.core.system.SystemSample` of the machine (CPU, RAM, GPU), at most once a second."""
+    """A `workbench.core.base.system.SystemSample` of the machine (CPU, RAM, GPU), at most once a second."""
 
     sample: Any
 
@@ -142,7 +142,7 @@ class SentenceChosen(Message):
 
 @dataclass
 class RunsRefreshed(Message):
-    """A fresh listing of the runs folder (`workbench.core.runs.RunInfo` objects)."""
+    """A fresh listing of the runs folder (`workbench.core.runs.status.RunInfo` objects)."""
 
     runs: list[Any] = field(default_factory=list)
 
@@ -189,7 +189,7 @@ class WorkerFailed(Message):
 
 @dataclass
 class AttributionsReady(Message):
-    """Token attributions of one sentence (a `workbench.core.explain.Explanation`), or why there are none."""
+    """Token attributions of one sentence (a `workbench.core.explore.explain.Explanation`), or why there are none."""
 
     sentence: str  # as asked for (the sentence box's text, or a sentence of an evaluation)
     explanation: Any  # None with an error
@@ -200,7 +200,7 @@ class AttributionsReady(Message):
 
 @dataclass
 class PairReady(Message):
-    """A minimal pair: the pinned sentence against the typed one (`workbench.core.explain.PairComparison`)."""
+    """A minimal pair: the pinned sentence against the typed one (`workbench.core.explore.explain.PairComparison`)."""
 
     pinned: str
     sentence: str
@@ -215,15 +215,15 @@ class EvaluationLoaded(Message):
     run_id: str | None
     dataset: str
     datasets: list[str]  # every dataset the run has recorded
-    evaluation: Any  # workbench.core.recorded.RecordedEvaluation, or None: not evaluated on DATASET yet
-    slices: Any = None  # workbench.core.slices.Slices
+    evaluation: Any  # workbench.core.evaluation.recorded.RecordedEvaluation, or None: not evaluated on DATASET yet
+    slices: Any = None  # workbench.core.evaluation.slices.Slices
     recorded: bool = True  # kept in the run folder (False: the base model, no run to keep it in)
     error: str = ""
 
 
 @dataclass
 class NeighborsReady(Message):
-    """The training sentences nearest to a sentence (`workbench.core.neighbors.Neighbor` list)."""
+    """The training sentences nearest to a sentence (`workbench.core.explore.neighbors.Neighbor` list)."""
 
     sentence: str
     neighbors: list[Any]
@@ -233,7 +233,7 @@ class NeighborsReady(Message):
 
 @dataclass
 class DiffReady(Message):
-    """Two runs compared on one split (`workbench.core.diff.RunDiff`), or why they cannot be."""
+    """Two runs compared on one split (`workbench.core.explore.diff.RunDiff`), or why they cannot be."""
 
     split: str
     diff: Any  # None with an error

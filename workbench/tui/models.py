@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.core.runs import ModelSource
+from workbench.core.runs.lookup import ModelSource
 from workbench.tui.messages import StatusChanged
 
 
@@ -23,7 +23,7 @@ class Models:
 
     def source(self, run_dir: Path | None) -> ModelSource:
         """RUN_DIR's model (core `model_source`), or the base model without a run."""
-        from workbench.core.runs import model_source
+        from workbench.core.runs.lookup import model_source
 
         return model_source(run_dir, self.base_model)
 
@@ -36,8 +36,8 @@ class Models:
             if key not in self._predictors:
                 if on_status is not None:
                     on_status(StatusChanged(f"loading model {source.label}…"))
-                from workbench.core.model import quiet_transformers
-                from workbench.core.predict import Predictor
+                from workbench.core.model.loading import quiet_transformers
+                from workbench.core.model.predict import Predictor
 
                 quiet_transformers()
                 self._predictors[key] = (Predictor.load(source.source), source.label, source.finetuned)
@@ -45,6 +45,6 @@ class Models:
 
     def data_for(self, run_dir: Path | None) -> Any:
         """RUN_DIR's data, split as in its training (core `load_run_data`); the app's data without a run."""
-        from workbench.core.runs import load_run_data
+        from workbench.core.runs.lookup import load_run_data
 
         return load_run_data(run_dir, None if run_dir else (self.data or None))

@@ -10,17 +10,11 @@ from textual.widget import Widget
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from workbench.tui.errors import describe_error
 from workbench.tui.messages import WorkerFailed
 
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
-
-
-def describe_error(error: BaseException | None) -> str:
-    if error is None:
-        return "unknown error"
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0] if "\n" in text else text
 
 
 class Pane(Vertical):

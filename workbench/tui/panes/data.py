@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Input, Static, Tabs
 
-from workbench.core.config import LABELS
+from workbench.core.base.config import LABELS
 from workbench.tui.keys import Field
 from workbench.tui.messages import DataLoaded, SentenceHighlighted, StatusChanged, TokenizerLoaded, TokenLengths
 from workbench.tui.panes.base import Pane
@@ -90,12 +90,12 @@ class DataPane(Pane):
     def load(self, data: str | None, model: str) -> None:
         """Load CoLA (pandas, sklearn) and then the tokenizer (transformers, torch) off the screen thread."""
         self.post_message(StatusChanged(f"loading data {data or '(bundled CoLA)'}…"))
-        from workbench.core.data import load_cola
+        from workbench.core.data.cola import load_cola
 
         cola = load_cola(data or None)
         self.post_message(DataLoaded(cola, str(cola.folder)))
         self.post_message(StatusChanged(f"loading the tokenizer of {model} (torch, transformers)…"))
-        from workbench.core.model import load_tokenizer, quiet_transformers
+        from workbench.core.model.loading import load_tokenizer, quiet_transformers
 
         quiet_transformers()
         tokenizer = load_tokenizer(model)
@@ -104,7 +104,7 @@ class DataPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="lengths", name="token lengths")
     def measure(self, split: str, sentences: list[str]) -> None:
-        from workbench.core.data import token_lengths
+        from workbench.core.data.cola import token_lengths
 
         self.post_message(TokenLengths(split, token_lengths(self.tokenizer, sentences)))
 
@@ -169,7 +169,7 @@ class DataPane(Pane):
     def show_stats(self) -> None:
         if self.cola is None:
             return
-        from workbench.core.data import describe  # pandas is loaded by now
+        from workbench.core.data.cola import describe  # pandas is loaded by now
 
         frame = self.cola[self.split]
         stats = describe(frame, self.lengths.get(self.split))
@@ -202,7 +202,7 @@ class DataPane(Pane):
         if self.tokenizer is None:
             target.update(text + Text("tokens: loading the tokenizer…", style=tone("muted")))
             return
-        from workbench.core.model import tokenize
+        from workbench.core.model.loading import tokenize
 
         pieces = tokenize(self.tokenizer, sentence)
         text.append(f"{len(pieces)} tokens:", style="bold")

@@ -24,8 +24,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from workbench.core.config import LABELS
-from workbench.core.recorded import ERROR_KIND_NAMES, ERROR_KINDS, STANDARD_DATASETS, ordered_names
+from workbench.core.base.config import LABELS
+from workbench.core.evaluation.recorded import ERROR_KIND_NAMES, ERROR_KINDS, STANDARD_DATASETS, ordered_names
+from workbench.tui.errors import describe_error
 from workbench.tui.messages import (
     AttributionsReady,
     EvaluationLoaded,
@@ -33,7 +34,7 @@ from workbench.tui.messages import (
     SendToPredict,
     StatusChanged,
 )
-from workbench.tui.panes.base import Pane, describe_error
+from workbench.tui.panes.base import Pane
 from workbench.tui.style import tone, toned
 from workbench.tui.widgets.attributions import AttributionView, attributions_of
 from workbench.tui.widgets.slices import SlicesView
@@ -163,8 +164,8 @@ class EvaluatePane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="eval-load", name="recorded evaluations")
     def load_worker(self, run_id: str, dataset: str) -> None:
-        from workbench.core.recorded import evaluation_slices, load_recorded, recorded_names
-        from workbench.core.runs import RunError
+        from workbench.core.base.layout import RunError
+        from workbench.core.evaluation.recorded import evaluation_slices, load_recorded, recorded_names
 
         run_dir = self.workbench.runs_dir / run_id
         try:
@@ -179,7 +180,7 @@ class EvaluatePane(Pane):
 
     def tokenizer(self, run_id: str | None) -> Any:
         """The tokenizer of RUN_ID's model (for token lengths), without loading the model."""
-        from workbench.core.model import load_tokenizer
+        from workbench.core.model.loading import load_tokenizer
 
         return load_tokenizer(self.workbench.model_source(run_id).source)
 
@@ -198,9 +199,9 @@ class EvaluatePane(Pane):
     def evaluate(self, run_id: str | None, dataset: str) -> None:
         """Score the run's model on DATASET (of the data and split it trained on) and record it in the
         run folder (core `record_report`, as `workbench eval` does)."""
-        from workbench.core.evaluate import evaluate_frame, record_report
-        from workbench.core.recorded import evaluation_slices, from_report, recorded_names
-        from workbench.core.runs import load_run_data
+        from workbench.core.evaluation.evaluate import evaluate_frame, record_report
+        from workbench.core.evaluation.recorded import evaluation_slices, from_report, recorded_names
+        from workbench.core.runs.lookup import load_run_data
 
         self.post_message(StatusChanged(f"evaluating {run_id or 'the base model'} on {dataset}…"))
         if dataset in DATASETS:
@@ -290,7 +291,7 @@ class EvaluatePane(Pane):
 
     def show_wrong(self) -> None:
         """The misclassified sentences of the shown evaluation, filtered by kind, most confident first."""
-        from workbench.core.recorded import misclassified
+        from workbench.core.evaluation.recorded import misclassified
 
         table = self.query_one("#eval-wrong", DataTable)
         table.clear()
@@ -387,7 +388,7 @@ class EvaluatePane(Pane):
     def neighbors_worker(self, run_id: str | None, sentence: str) -> None:
         """The training sentences nearest to SENTENCE by the run's model (core.neighbors); the index of
         its training sentences is built once per model (and kept beside a run's model)."""
-        from workbench.core.neighbors import run_index
+        from workbench.core.explore.neighbors import run_index
 
         source = self.workbench.model_source(run_id)
         model_dir = Path(source.source)

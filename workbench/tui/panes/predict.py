@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
-from workbench.core.config import LABELS
+from workbench.core.base.config import LABELS
 from workbench.tui.keys import Field
 from workbench.tui.messages import PredictionReady, StatusChanged
 from workbench.tui.panes.base import Pane
@@ -29,7 +29,7 @@ HISTORY_SIZE = 200
 class Remembered:
     """A history entry: the model's answer, and the sentence's true label when known."""
 
-    prediction: Any  # workbench.core.predict.Prediction
+    prediction: Any  # workbench.core.model.predict.Prediction
     true_label: int | None = None
 
 
@@ -140,7 +140,7 @@ class PredictPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="predict", name="prediction")
     def predict(self, run_id: str | None, sentence: str, remember: bool) -> None:
-        from workbench.core.predict import InputError
+        from workbench.core.model.predict import InputError
 
         if not sentence.strip():
             self.post_message(PredictionReady(sentence, None, "", True, error="", remember=False))

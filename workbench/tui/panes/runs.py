@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from workbench.core.events import Event
+from workbench.core.base.events import Event
 from workbench.tui.messages import RunChosen, RunsRefreshed, StatusChanged
 from workbench.tui.panes.base import Pane
 from workbench.tui.style import status_text, tone
@@ -101,7 +101,7 @@ class RunsPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", name="list runs")
     def list_runs_worker(self) -> None:
-        from workbench.core.runs import list_runs
+        from workbench.core.runs.status import list_runs
 
         self.post_message(RunsRefreshed(newest_first(list_runs(self.workbench.runs_dir))))
 
@@ -252,7 +252,8 @@ class RunsPane(Pane):
 
     def action_stop_run(self) -> None:
         """Ask the highlighted run to stop at its next batch (detached or not): core `stop_run`."""
-        from workbench.core.runs import RunError, stop_run
+        from workbench.core.base.layout import RunError
+        from workbench.core.runs.status import stop_run
 
         info = self.highlighted()
         if info is None:
@@ -269,7 +270,8 @@ class RunsPane(Pane):
 
     def action_export_csv(self) -> None:
         """Write the highlighted run's step and epoch events to runs/<id>/metrics.csv."""
-        from workbench.core.runs import RunError, export_metrics_csv
+        from workbench.core.base.layout import RunError
+        from workbench.core.runs.metrics import export_metrics_csv
 
         info = self.highlighted()
         if info is None:

@@ -17,8 +17,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from workbench.core.config import TrainConfig, parse_field
-from workbench.core.events import EndEvent, EpochEvent, Event, StepEvent
+from workbench.core.base.config import TrainConfig, parse_field
+from workbench.core.base.events import EndEvent, EpochEvent, Event, StepEvent
 from workbench.tui.keys import Field
 from workbench.tui.messages import (
     DetachedStarted,
@@ -233,7 +233,7 @@ class TrainPane(Pane):
         config = self.form_config()
         if config is None:
             return
-        from workbench.core.runs import new_run_id
+        from workbench.core.base.layout import new_run_id
 
         runs_dir = self.workbench.runs_dir
         self.launch(config, runs_dir / new_run_id(runs_dir), resume=False)
@@ -244,7 +244,7 @@ class TrainPane(Pane):
         config = self.form_config()
         if config is None:
             return
-        from workbench.core.runs import new_run_id
+        from workbench.core.base.layout import new_run_id
 
         runs_dir = self.workbench.runs_dir
         run_dir = runs_dir / new_run_id(runs_dir)
@@ -258,7 +258,7 @@ class TrainPane(Pane):
 
     @work(thread=True, exit_on_error=False, group="detach", name="start in the background")
     def launch_detached(self, config: TrainConfig, run_dir: Path) -> None:
-        from workbench.core.runs import launch_training
+        from workbench.core.runs.status import launch_training
 
         pid = launch_training(config, run_dir)
         self.post_message(DetachedStarted(run_dir.name, pid))
@@ -309,7 +309,8 @@ class TrainPane(Pane):
 
     def stop_followed(self) -> None:
         """Ask the followed run (another process) to stop at its next batch: core `stop_run`."""
-        from workbench.core.runs import RunError, stop_run
+        from workbench.core.base.layout import RunError
+        from workbench.core.runs.status import stop_run
 
         try:
             stop_run(self.workbench.runs_dir / str(self.following))
@@ -322,8 +323,8 @@ class TrainPane(Pane):
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="training")
     def run_training(self, config: TrainConfig, run_dir: Path, resume: bool, stop: threading.Event) -> Any:
         """Drive core `train()`; this thread only posts messages, never touches widgets."""
-        from workbench.core.model import quiet_transformers
-        from workbench.core.train import device_memory, train
+        from workbench.core.model.loading import quiet_transformers
+        from workbench.core.training.train import device_memory, train
 
         quiet_transformers()
         run_id = run_dir.name
@@ -407,7 +408,7 @@ class TrainPane(Pane):
         """Called by the app when the user opens a run: show its config and history."""
         if self.is_training or not run_id:
             return
-        from workbench.core.runs import RunLock
+        from workbench.core.runs.lock import RunLock
 
         run_dir = self.workbench.runs_dir / run_id
         if (run_dir / "config.json").is_file():
@@ -440,14 +441,15 @@ class TrainPane(Pane):
     def follow_ended(self, run_id: str) -> None:
         if run_id != self.following:
             return
-        from workbench.core.runs import run_info
+        from workbench.core.runs.status import run_info
 
         self.following = None
         info = run_info(self.workbench.runs_dir / run_id)
         self.show_end(run_id, info.status, info.error)
 
     def load_history(self, run_dir: Path) -> None:
-        from workbench.core.runs import read_metrics, run_info
+        from workbench.core.runs.metrics import read_metrics
+        from workbench.core.runs.status import run_info
 
         self.clear_charts()
         events = read_metrics(run_dir)

@@ -38,7 +38,7 @@ class CompareScreen(ModalScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from workbench.core.runs import compare_runs
+        from workbench.core.runs.compare import compare_runs
 
         comparison = compare_runs([self.runs_dir / run_id for run_id in self.run_ids])
         charts = self.query_one(CompareCharts)

@@ -95,8 +95,8 @@ class DiffScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diff", name="diff runs")
     def diff_worker(self, split: str) -> None:
-        from workbench.core.diff import DiffError, diff_runs
-        from workbench.core.evaluate import predictions_file
+        from workbench.core.evaluation.evaluate import predictions_file
+        from workbench.core.explore.diff import DiffError, diff_runs
 
         folders = [self.runs_dir / self.run_a, self.runs_dir / self.run_b]
         missing = [folder.name for folder in folders if not predictions_file(folder, split).is_file()]
@@ -112,8 +112,8 @@ class DiffScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="diff", name="evaluate for diff")
     def evaluate_worker(self, split: str, run_ids: list[str]) -> None:
         """Evaluate each run of RUN_IDS on SPLIT (of its own data and split) and record it, then compare."""
-        from workbench.core.evaluate import evaluate_frame, record_report
-        from workbench.core.runs import RunError, model_folder
+        from workbench.core.base.layout import RunError, model_folder
+        from workbench.core.evaluation.evaluate import evaluate_frame, record_report
 
         for run_id in run_ids:
             folder = self.runs_dir / run_id
@@ -167,7 +167,7 @@ class DiffScreen(ModalScreen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
-            from workbench.tui.panes.base import describe_error
+            from workbench.tui.errors import describe_error
 
             error = describe_error(event.worker.error)
             self.query_one("#diff-counts", Static).update(Text(f"{event.worker.name} failed: {error}", style="red"))

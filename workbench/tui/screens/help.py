@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
@@ -16,7 +17,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from workbench.tui.keys import key_label
-from workbench.tui.panes.base import Pane
 
 
 @dataclass
@@ -36,14 +36,15 @@ PANE_KEYS = [Binding("1", "show_pane", key_display="1…5", tooltip="switch pane
                      "(escape then a digit does it too: it leaves the field first)")]
 
 
-def workbench_help(app_bindings: Sequence[BindingType], panes: Sequence[tuple[str, type[Pane]]],
-                   compare_bindings: Sequence[BindingType]) -> list[HelpSection]:
-    """The sections of the help: everywhere, every pane (their own keys and notes), the compare view."""
+def workbench_help(app_bindings: Sequence[BindingType], every_pane: Sequence[BindingType],
+                   panes: Sequence[tuple[str, Any]], compare_bindings: Sequence[BindingType]) -> list[HelpSection]:
+    """The sections of the help: everywhere, every pane (EVERY_PANE: the keys all panes share; then each
+    pane class's own keys and HELP note), the compare view."""
     others = [b for b in app_bindings if isinstance(b, Binding) and "show_pane" not in b.action]
     sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE),
-                HelpSection("Every pane", Pane.BINDINGS)]
+                HelpSection("Every pane", every_pane)]
     for title, pane_class in panes:
-        own = [b for b in pane_class.BINDINGS if b not in Pane.BINDINGS]
+        own = [b for b in pane_class.BINDINGS if b not in every_pane]
         sections.append(HelpSection(title, own, pane_class.HELP))
     sections.append(HelpSection("Compare runs (c in 5 Runs)", compare_bindings))
     return sections

@@ -17,14 +17,14 @@ from workbench.tui.messages import ManyRunsRead
 
 def many_runs_text(runs_dir: Path) -> str:
     """Every seed group's spread and every sweep study's summary in RUNS_DIR (core/groups.py, core/sweep.py)."""
-    from workbench.core.groups import group_summary, list_groups
-    from workbench.core.runs import RunError
+    from workbench.core.base.layout import RunError
+    from workbench.core.search.groups import group_summary, list_groups
 
     parts: list[str] = []
     for group in list_groups(runs_dir):
         parts.append("\n".join(group_summary(runs_dir, group).lines()))
     if (runs_dir / "sweeps.db").is_file():
-        from workbench.core.sweep import default_storage, study_names, sweep_summary
+        from workbench.core.search.sweep import default_storage, study_names, sweep_summary
 
         storage = default_storage(runs_dir)
         try:

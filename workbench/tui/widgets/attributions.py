@@ -87,8 +87,8 @@ def legend(explanation: Any, marks: bool, trained: bool = True) -> Text:
 def attributions_of(predictor: Any, sentence: str, trained: bool) -> AttributionsReady:
     """SENTENCE's token attributions by PREDICTOR's model (core `explain`), as the message the views take;
     call it from a worker (it runs the model)."""
-    from workbench.core.explain import explain
-    from workbench.core.predict import InputError
+    from workbench.core.explore.explain import explain
+    from workbench.core.model.predict import InputError
 
     special = frozenset(predictor.tokenizer.all_special_tokens) - {predictor.tokenizer.unk_token}
     try:
@@ -178,7 +178,7 @@ class ExplainPanel(Vertical):
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.wanted = ""  # the sentence whose answers are shown; any other answer is stale
-        self.pinned: Any = None  # a workbench.core.predict.Prediction
+        self.pinned: Any = None  # a workbench.core.model.predict.Prediction
         self._debounce: Timer | None = None
         self._asked: tuple[str | None, str, str | None] | None = None
 
@@ -235,8 +235,8 @@ class ExplainPanel(Vertical):
     def explain_worker(self, run_id: str | None, sentence: str, pinned: str | None) -> None:
         """The pair first (one batched forward), then the attributions (the slow part); a cancelled
         worker (a newer sentence came: exclusive) posts nothing more."""
-        from workbench.core.explain import minimal_pair
-        from workbench.core.predict import InputError
+        from workbench.core.explore.explain import minimal_pair
+        from workbench.core.model.predict import InputError
 
         worker = get_current_worker()
         predictor, _, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
@@ -277,7 +277,7 @@ class ExplainPanel(Vertical):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
-            from workbench.tui.panes.base import describe_error
+            from workbench.tui.errors import describe_error
 
             self.post_message(WorkerFailed(event.worker.name, describe_error(event.worker.error)))
             self.attributions.show_message(f"attributions failed: {describe_error(event.worker.error)}", "red")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from workbench.core.config import LABELS
+from workbench.core.base.config import LABELS
 from workbench.tui.style import tone
 
 TONES = {"acceptable": "good", "unacceptable": "bad"}

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Static
 
-from workbench.core.events import Event
+from workbench.core.base.events import Event
 from workbench.tui.widgets.charts import GLYPHS, MAX_POINTS, SMOOTHING_STEPS, Point, SeriesChart
 
 CHARTS = ("loss", "validation", "lr", "grad_norm")

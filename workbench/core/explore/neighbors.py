@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.core.predict import clean_sentence
+from workbench.core.model.predict import clean_sentence
 
 CLASSIFIER_INPUT = "classifier_input"
 MEAN_LAST_HIDDEN = "mean_last_hidden"
@@ -170,8 +170,8 @@ INDEX_FILE = "neighbors-train.npz"
 def training_frame(model_dir: Path) -> pd.DataFrame:
     """The sentences the run at MODEL_DIR was trained on: its data and split (core `load_run_data`) and
     its train_limit (the bundled CoLA train split for a plain saved model)."""
-    from workbench.core.config import TrainConfig
-    from workbench.core.runs import load_run_data
+    from workbench.core.base.config import TrainConfig
+    from workbench.core.runs.lookup import load_run_data
 
     run_dir = model_dir.parent if model_dir.name == "model" else None
     frame = load_run_data(run_dir)["train"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from workbench.core.trackers import TRACKERS, missing_trackers, tracker_names
+from workbench.core.base.reporting import TRACKERS, missing_trackers, tracker_names
 
 LABELS: tuple[str, str] = ("unacceptable", "acceptable")
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
@@ -22,7 +22,7 @@ def project_data_dir() -> Path:
     env = os.environ.get("WORKBENCH_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "data" / "cola"
+    return Path(__file__).resolve().parents[3] / "data" / "cola"
 
 
 def default_runs_dir() -> Path:
@@ -158,7 +158,7 @@ class TrainConfig:
 
     def save(self, path: Path) -> None:
         """Write PATH whole, synced to the disk (a resume needs it after a power cut)."""
-        from workbench.core.durable import replace_durable
+        from workbench.core.base.durable import replace_durable
 
         staged = path.with_name(f".{path.name}.tmp")
         staged.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")

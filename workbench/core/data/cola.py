@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.core.config import COLA_URL, project_data_dir
+from workbench.core.base.config import COLA_URL, project_data_dir
 
 COLUMNS = ["source", "label", "mark", "sentence", "line"]
 SPLIT_FILES = {

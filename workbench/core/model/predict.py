@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import LABELS
-from workbench.core.model import is_finetuned, load_model, load_tokenizer, resolve_model
+from workbench.core.base.config import LABELS
+from workbench.core.model.loading import is_finetuned, load_model, load_tokenizer, resolve_model
 
 
 class InputError(ValueError):
@@ -60,7 +60,7 @@ class Predictor:
         (default: the GPU when there is one, else the CPU).
 
         A bare encoder (not fine-tuned) is marked untrained; pickle weights load only with ALLOW_PICKLE."""
-        from workbench.core.hardware import default_device
+        from workbench.core.base.hardware import default_device
 
         name = str(source)
         trained = is_finetuned(Path(resolve_model(name)))

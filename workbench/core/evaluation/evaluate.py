@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.core.config import LABELS
+from workbench.core.base.config import LABELS
 
 
 def compute_metrics(labels: Sequence[int], predictions: Sequence[int]) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def record_report(run_dir: Path, report: EvalReport) -> Path:
     datasets' entries stay), its predictions in predictions[-NAME].tsv. Returns that file."""
     import json
 
-    from workbench.core.runs import write_json_atomic
+    from workbench.core.base.durable import write_json_atomic
 
     eval_path = run_dir / "eval.json"
     existing = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.is_file() else {}
@@ -117,7 +117,7 @@ def predictions_file(run_dir: Path, name: str) -> Path:
 
 def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = "",
                    max_length: int = 128, batch_size: int = 128) -> EvalReport:
-    from workbench.core.threshold import model_threshold, threshold_report
+    from workbench.core.evaluation.threshold import model_threshold, threshold_report
 
     sentences = frame["sentence"].tolist()
     logits = logits_for(model, tokenizer, sentences, max_length, batch_size)

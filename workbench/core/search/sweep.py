@@ -30,8 +30,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import TrainConfig
-from workbench.core.runs import RunError, check_run_name, write_json_atomic
+from workbench.core.base.config import TrainConfig
+from workbench.core.base.durable import write_json_atomic
+from workbench.core.base.layout import RunError, check_run_name
 
 DEFAULT_STUDY = "sweep"
 SPACE_ATTR = "space"
@@ -417,7 +418,8 @@ def run_sweep(base_config: TrainConfig, trials: int, study_name: str = DEFAULT_S
     import optuna
     import optuna.samplers
 
-    from workbench.core.train import TrainingError, check_data, train
+    from workbench.core.base.errors import TrainingError
+    from workbench.core.training.train import check_data, train
 
     check_run_name(f"{study_name}-t0")
     if trials < 1:

@@ -11,35 +11,20 @@ files too (RUN/wandb/); MLflow writes where MLFLOW_TRACKING_URI says (by default
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.base.reporting import missing_trackers, tracker_names
+
 if TYPE_CHECKING:
-    from workbench.core.config import TrainConfig
-    from workbench.core.events import Event
+    from workbench.core.base.config import TrainConfig
+    from workbench.core.base.events import Event
 
-TRACKERS = ("tensorboard", "mlflow", "wandb")
-# Either module lets Accelerate's TensorBoard tracker write (the check Accelerate itself makes)
-MODULES: dict[str, tuple[str, ...]] = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",),
-                                       "wandb": ("wandb",)}
+
 PROJECT = "cola-workbench"  # the W&B project, the MLflow experiment, and TensorBoard's folder in RUN/tensorboard/
+
+
 TENSORBOARD_DIR = "tensorboard"
-
-
-def tracker_names(report_to: str) -> list[str]:
-    """The trackers REPORT_TO names ("tensorboard, wandb"), lower-cased, each once, in order."""
-    return list(dict.fromkeys(name.strip().lower() for name in report_to.split(",") if name.strip()))
-
-
-def missing_trackers(report_to: str) -> str:
-    """What to install for the trackers REPORT_TO names that this Python lacks; "" when none is missing."""
-    missing = [name for name in tracker_names(report_to) if name in MODULES
-               and not any(importlib.util.find_spec(module) for module in MODULES[name])]
-    if not missing:
-        return ""
-    verb = "is" if len(missing) == 1 else "are"
-    return f"{', '.join(missing)} {verb} not installed: pip install 'cola-workbench[{','.join(missing)}]'"
 
 
 def tensorboard_dir(run_dir: Path) -> Path:
@@ -65,7 +50,7 @@ def start(accelerator: Any, config: TrainConfig, run_dir: Path) -> None:
         return
     missing = missing_trackers(config.report_to)  # a resumed run's saved config was not validated here
     if missing:
-        from workbench.core.train import TrainingError
+        from workbench.core.base.errors import TrainingError
 
         raise TrainingError(f"report_to: {missing}")
     run = run_dir.name
@@ -122,3 +107,4 @@ def finish(accelerator: Any) -> None:
     for tracker in accelerator.trackers:
         tracker.finish()
     accelerator.trackers = []
+

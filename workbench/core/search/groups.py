@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import TrainConfig
-from workbench.core.runs import RunError, check_run_name, run_info, write_json_atomic
+from workbench.core.base.config import TrainConfig
+from workbench.core.base.durable import write_json_atomic
+from workbench.core.base.layout import RunError, check_run_name
+from workbench.core.runs.status import run_info
 
 GROUP_FILE = "group.json"
 EventCallback = Callable[[Any], None]  # as train's on_event
@@ -199,7 +201,7 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], runs_dir: Path, name:
 
     Stops after the member that STOP interrupted (its checkpoint is kept; resume it as any run).
     Training problems (TrainingError) propagate as from `train`."""
-    from workbench.core.train import check_data, train
+    from workbench.core.training.train import check_data, train
 
     stop = stop or threading.Event()
     problems = config.validate()

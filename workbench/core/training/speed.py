@@ -50,7 +50,7 @@ def cls_only_last_layer(model: Any) -> bool:
     A no-op (False) for models whose head may read other positions or whose layers are laid out
     otherwise. The layer's output is then (batch, 1, width): only the head may read it, so this is
     for the training loop's own model object, never for one that explains or embeds sentences."""
-    from workbench.core.recipe import encoder_layers
+    from workbench.core.training.recipe import encoder_layers
 
     if type(model).__name__ not in CLS_HEAD_CLASSES:
         return False

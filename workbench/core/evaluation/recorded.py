@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.runs import RunError
+from workbench.core.base.layout import RunError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.core.evaluate import EvalReport
-    from workbench.core.slices import Slices
+    from workbench.core.evaluation.evaluate import EvalReport
+    from workbench.core.evaluation.slices import Slices
 
 STANDARD_DATASETS = ("holdout", "in_domain_dev", "validation", "train")
 ERROR_KINDS = ("all", "false_positive", "false_negative")
@@ -63,7 +63,7 @@ def ordered_names(names: list[str] | set[str]) -> list[str]:
 
 def recorded_names(run_dir: Path) -> list[str]:
     """Datasets RUN_DIR has recorded an evaluation of: an eval.json entry and its predictions file."""
-    from workbench.core.evaluate import predictions_file
+    from workbench.core.evaluation.evaluate import predictions_file
 
     return ordered_names([name for name in read_eval_json(run_dir) if predictions_file(run_dir, name).is_file()])
 
@@ -79,8 +79,7 @@ def _complete(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def load_recorded(run_dir: Path, name: str) -> RecordedEvaluation | None:
     """RUN_DIR's recorded evaluation on dataset NAME; None when it has none; RunError when unreadable."""
-    from workbench.core.diff import read_predictions
-    from workbench.core.evaluate import predictions_file
+    from workbench.core.evaluation.evaluate import predictions_file
 
     summary = read_eval_json(run_dir).get(name)
     path = predictions_file(run_dir, name)
@@ -112,9 +111,30 @@ def misclassified(predictions: pd.DataFrame, kind: str = "all") -> pd.DataFrame:
 
 def evaluation_slices(predictions: pd.DataFrame, tokenizer: Any) -> Slices:
     """Slices of an evaluation (core.slices): by token length with TOKENIZER, reliability, MCC by threshold."""
-    from workbench.core.data import token_lengths
-    from workbench.core.slices import compute_slices
+    from workbench.core.data.cola import token_lengths
+    from workbench.core.evaluation.slices import compute_slices
 
     lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
     return compute_slices(predictions["label"].to_numpy(dtype=int), predictions["p_acceptable"].to_numpy(dtype=float),
                           lengths)
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """A predictions file written by `workbench eval` / training (EvalReport.save_predictions)."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise DiffError(f"{path}: no such predictions file")
+    try:
+        # keep_default_na=False: a sentence "NA" or "null" is text, not a missing value
+        table = pd.read_csv(path, sep="\t", keep_default_na=False, dtype={"sentence": str})
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise DiffError(f"{path}: cannot read ({err})") from None
+    missing = {"sentence", "label", "p_acceptable"} - set(table.columns)
+    if missing:
+        raise DiffError(f"{path}: not a predictions file (no {', '.join(sorted(missing))} column)")
+    return table
+
+class DiffError(RunError, ValueError):
+    """Two prediction tables that cannot be compared (different sentences or labels, a missing file)."""
+

@@ -9,8 +9,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.config import LABELS
-from workbench.core.predict import InputError, Predictor, clean_sentence
+from workbench.core.base.config import LABELS
+from workbench.core.model.predict import InputError, Predictor, clean_sentence
 
 ACCEPTABLE = LABELS.index("acceptable")
 UNACCEPTABLE = LABELS.index("unacceptable")

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench.core.runs import existing_dir, fault_point, recover_dir, replace_dir_atomic, write_json_atomic
+from workbench.core.base.durable import existing_dir, fault_point, recover_dir, replace_dir_atomic, write_json_atomic
 
 CHECKPOINT_MARKER = "meta.json"
 MODEL_MARKER = "config.json"

@@ -14,3 +14,8 @@ def is_out_of_memory(err: BaseException) -> bool:
     if isinstance(err, torch.OutOfMemoryError):
         return True
     return isinstance(err, RuntimeError) and any(mark in str(err) for mark in OUT_OF_MEMORY_MARKS)
+
+
+class TrainingError(Exception):
+    """Training cannot start or go on; the message says why and what to do."""
+

@@ -20,9 +20,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core import ranks, trackers
-from workbench.core.checkpoint import (  # noqa: F401 - re-exported for callers of this module
-    CHECKPOINT_MARKER,
+from workbench.core.base.config import TrainConfig
+from workbench.core.base.durable import fault_point, fsync_dir, fsync_file
+from workbench.core.base.errors import TrainingError, is_out_of_memory
+from workbench.core.base.events import (
+    CheckpointEvent,
+    EndEvent,
+    EpochEvent,
+    Event,
+    LogEvent,
+    StartEvent,
+    StepEvent,
+    now,
+)
+from workbench.core.base.hardware import (
+    cuda_available,
+    device_name,
+    fused_adamw_ok,
+    keep_freed_memory,
+    resolve_precision,
+)
+from workbench.core.base.layout import PID_FILE, STOP_FILE, RunError, check_writable
+from workbench.core.runs.lock import RunLock
+from workbench.core.runs.metrics import MetricsWriter, read_metrics
+from workbench.core.training import ranks, trackers
+from workbench.core.training.checkpoint import (
     CheckpointError,
     checkpoint_meta,
     load_checkpoint,
@@ -33,44 +55,8 @@ from workbench.core.checkpoint import (  # noqa: F401 - re-exported for callers 
     save_model,
     update_checkpoint_meta,
 )
-from workbench.core.config import TrainConfig
-from workbench.core.durable import fsync_dir, fsync_file
-from workbench.core.errors import is_out_of_memory
-from workbench.core.events import (
-    CheckpointEvent,
-    EndEvent,
-    EpochEvent,
-    Event,
-    LogEvent,
-    StartEvent,
-    StepEvent,
-    now,
-)
-from workbench.core.hardware import (  # noqa: F401 - re-exported
-    cpu_has_bf16,
-    cuda_available,
-    device_memory,
-    device_name,
-    fused_adamw_ok,
-    keep_freed_memory,
-    resolve_precision,
-)
-from workbench.core.runs import (
-    PID_FILE,
-    STOP_FILE,
-    MetricsWriter,
-    RunError,
-    RunLock,
-    check_writable,
-    fault_point,
-    read_metrics,
-)
 
 EventCallback = Callable[[Event], None]
-
-
-class TrainingError(Exception):
-    """Training cannot start or go on; the message says why and what to do."""
 
 
 @dataclass
@@ -256,14 +242,14 @@ def check_resumable(run_dir: Path) -> None:
 def check_model_source(config: TrainConfig) -> None:
     """A hub model while the hub is unreachable fails here in a few seconds (ModelError), before
     a run folder is made; a local folder costs nothing."""
-    from workbench.core.model import hub_options, resolve_model
+    from workbench.core.model.loading import hub_options, resolve_model
 
     hub_options(config.model, resolve_model(config.model))
 
 
 def check_data(config: TrainConfig) -> None:
     """Load CONFIG's data once (DataError names the file and line) so a bad file fails before training."""
-    from workbench.core.data import load_cola
+    from workbench.core.data.cola import load_cola
 
     load_cola(config.data or None, config.validation_fraction, config.split_seed)
 
@@ -437,8 +423,8 @@ class _Trainer:
 
     def _prepare_data(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The run's train and validation sentences, tokenized."""
-        from workbench.core.data import load_cola
-        from workbench.core.model import load_tokenizer
+        from workbench.core.data.cola import load_cola
+        from workbench.core.model.loading import load_tokenizer
 
         config = self.config
         cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
@@ -457,13 +443,13 @@ class _Trainer:
         import torch
         from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
-        from workbench.core.model import load_model
-        from workbench.core.recipe import apply_recipe
+        from workbench.core.model.loading import load_model
+        from workbench.core.training.recipe import apply_recipe
 
         config, accelerator = self.config, self.accelerator
         model = load_model(config.model, allow_pickle=self.allow_pickle)
         apply_recipe(model, config)  # dropout, reinit_top_layers (core/recipe.py)
-        from workbench.core.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
+        from workbench.core.training.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
 
         if config.freeze_embeddings:
             freeze_word_embeddings(model)  # before the optimizer groups: the table gets no gradient, no AdamW state
@@ -506,7 +492,7 @@ class _Trainer:
             meta, state = load_checkpoint(self.run_dir)
         except CheckpointError as err:
             raise TrainingError(str(err)) from None
-        from workbench.core.checkpoint import set_rng_state
+        from workbench.core.training.checkpoint import set_rng_state
 
         self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -731,7 +717,7 @@ class _Trainer:
     def _validate(self) -> dict[str, float]:
         import torch
 
-        from workbench.core.evaluate import compute_metrics
+        from workbench.core.evaluation.evaluate import compute_metrics
 
         model = self.model
         model.eval()
@@ -755,9 +741,9 @@ class _Trainer:
 
     def _final_eval(self) -> dict[str, Any]:
         """Score the best model (calibrated) on in_domain_dev and the holdout; writes eval.json."""
-        from workbench.core.data import FINAL_SPLITS, load_cola
-        from workbench.core.evaluate import evaluate_frame, record_report
-        from workbench.core.model import load_model
+        from workbench.core.data.cola import FINAL_SPLITS, load_cola
+        from workbench.core.evaluation.evaluate import evaluate_frame, record_report
+        from workbench.core.model.loading import load_model
 
         fault_point("final-eval")  # crash tests: a kill here resumes the evaluation
         if not (self.run_dir / "model").is_dir():
@@ -780,7 +766,7 @@ class _Trainer:
 
     def _calibrate(self) -> dict[str, Any]:
         """Fold the validation-best decision threshold into model/ (core/threshold.py), unless turned off."""
-        from workbench.core.threshold import calibrate_run
+        from workbench.core.evaluation.calibration import calibrate_run
 
         if not (self.run_dir / "model").is_dir():
             return {}
@@ -917,3 +903,4 @@ def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm:
     finally:
         del inner.grad_scale, inner.found_inf
     return norm
+

@@ -1,0 +1,1 @@
+"""CoLA and user data: loading, splitting, fetching, describing."""

@@ -1,0 +1,1 @@
+"""Scoring a model: metrics, recorded evaluations, slices, the decision threshold and its calibration."""

@@ -1,0 +1,1 @@
+"""Encoders: loading a model and tokenizer, and classifying sentences with it."""

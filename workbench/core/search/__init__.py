@@ -1,0 +1,1 @@
+"""Many runs: seed groups and Optuna sweeps."""
