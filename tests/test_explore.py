@@ -518,7 +518,7 @@ def test_cli_explain_long_input_is_truncated_not_refused(runs: Path, capsys: pyt
 
 
 def test_print_slices(runs: Path, tokenizer: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from workbench.cli_explore import print_slices
+    from workbench.cli.runs import print_slices
 
     capsys.readouterr()
     print_slices(read_predictions(runs / "a" / "predictions.tsv"), tokenizer)
@@ -532,7 +532,7 @@ def test_importing_the_new_modules_loads_no_torch_captum_or_textual() -> None:
     code = ("import sys\n"
             "import workbench.core.explore.explain, workbench.core.evaluation.slices\n"
             "import workbench.core.explore.diff, workbench.core.explore.neighbors\n"
-            "import workbench.cli_explore, workbench.cli\n"
+            "import workbench.cli.explore, workbench.cli\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'captum', 'textual'))\n"
             "print(bad[:5])\n"
             "sys.exit(1 if bad else 0)\n")

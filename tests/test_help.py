@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import pytest
 
-from workbench.cli import NOT_FLAGS, _config_flags, _shown, config_from_args, main
-from workbench.core.base.config import TrainConfig, parse_field, setting_choices, setting_help
+from workbench.cli import main
+from workbench.cli.common import add_config_flags, config_from_args, shown_default
+from workbench.core.base.config import TrainConfig, flag_fields, parse_field, setting_choices, setting_help
 
 
 def help_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -40,12 +41,10 @@ def test_train_help_shows_each_setting_once_with_one_default_and_examples(
     assert "(default: None)" not in text
     entries = options(text)
     defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        if f.name in NOT_FLAGS:
-            continue
+    for f in flag_fields():
         body = entries[f"--{f.name.replace('_', '-')}"]
         assert body.count("(default:") == 1, body
-        assert body.endswith(f"(default: {_shown(getattr(defaults, f.name))})"), body
+        assert body.endswith(f"(default: {shown_default(getattr(defaults, f.name))})"), body
         first_words = " ".join(setting_help(f.name).rstrip(".").split()[1:4])
         assert first_words in body  # the sentence from core/config.py
     for flag, body in entries.items():
@@ -76,7 +75,7 @@ class WithSwitch(TrainConfig):
 
 def test_bool_settings_get_on_and_off_flags() -> None:
     parser = argparse.ArgumentParser()
-    _config_flags(parser, WithSwitch)
+    add_config_flags(parser, WithSwitch)
     assert parser.parse_args(["--calibrate"]).calibrate is True
     assert parser.parse_args(["--no-calibrate"]).calibrate is False
     assert parser.parse_args([]).calibrate is None  # not given: the config's default stands

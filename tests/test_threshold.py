@@ -223,7 +223,8 @@ def test_calibration_off_leaves_the_run_alone(tiny_model_dir: Path, tmp_path: Pa
 
 
 def test_the_setting_has_on_off_flags_for_train_and_sweep(capsys: pytest.CaptureFixture[str]) -> None:
-    from workbench.cli import build_parser, config_from_args
+    from workbench.cli import build_parser
+    from workbench.cli.common import config_from_args
     from workbench.core.base.config import parse_field
 
     parser = build_parser()

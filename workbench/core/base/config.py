@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,22 @@ class TrainConfig:
     embedded model (see README, "Default recipe", and benchmarks/recipe_search.md,
     where batch 16, higher peak rates with stronger layer decay and weight
     averaging did not beat it; 8 epochs beat 6 once the step got faster).
+
+    Each field's metadata is the one place that says where the setting appears: "help" (its
+    sentence in --help and the form), "choices", and "flag", "form", "sweep" (each true when
+    absent): whether `train`/`sweep` give it a --flag of its own, whether the TUI's form shows
+    it, and whether a sweep's space may search it. Read them with flag_fields(), form_fields()
+    and sweepable_fields().
     """
 
     model: str = field(default=DEFAULT_MODEL, metadata={
-        "help": "Hugging Face model id, local model folder, or embedded:NAME for a model shipped as a package."})
+        "help": "Hugging Face model id, local model folder, or embedded:NAME for a model shipped as a package.",
+        "flag": False,  # every command's shared --model
+        "sweep": False})  # a study searches one model's recipe
     data: str = field(default="", metadata={
-        "help": "CoLA folder, or a CSV/TSV file of sentences and labels; empty means the bundled copy."})
+        "help": "CoLA folder, or a CSV/TSV file of sentences and labels; empty means the bundled copy.",
+        "flag": False,  # every command's shared --data
+        "sweep": False})  # trials are compared on the same data
     epochs: int = field(default=8, metadata={"help": "Passes over the training sentences."})
     batch_size: int = field(default=32, metadata={"help": "Sentences per optimizer step."})
     max_length: int = field(default=128, metadata={
@@ -96,7 +106,9 @@ class TrainConfig:
         "help": "Re-initialise the top N encoder layers with the model's own initialiser before training; "
                 "0 keeps all pretrained (core/recipe.py)."})
     extra: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "Free-form values kept with the run's config (no flag)."})
+        "help": "Free-form values kept with the run's config (no flag).",
+        "flag": False, "form": False,
+        "sweep": False})  # a space searches one of its values as extra.NAME, not the whole dict
 
     def validate(self) -> dict[str, str]:
         """Problems by field name; empty when the config can run."""
@@ -184,10 +196,25 @@ def setting_choices(name: str) -> tuple[str, ...] | None:
     return TrainConfig.__dataclass_fields__[name].metadata.get("choices")
 
 
+def flag_fields(config_class: type[TrainConfig] = TrainConfig) -> list[Field[Any]]:
+    """The settings that get a --flag of their own in `train` and `sweep`, in declaration order."""
+    return [f for f in fields(config_class) if f.metadata.get("flag", True)]
+
+
+def form_fields(config_class: type[TrainConfig] = TrainConfig) -> list[Field[Any]]:
+    """The settings the TUI's training form shows (and parse_field reads from text)."""
+    return [f for f in fields(config_class) if f.metadata.get("form", True)]
+
+
+def sweepable_fields(config_class: type[TrainConfig] = TrainConfig) -> list[Field[Any]]:
+    """The settings a sweep's search space may vary by name (values of `extra` go as extra.NAME)."""
+    return [f for f in fields(config_class) if f.metadata.get("sweep", True)]
+
+
 def parse_field(name: str, text: str, config_class: type[TrainConfig] = TrainConfig) -> Any:
     """Convert the text of one config field to its type; ValueError names the field."""
-    kinds = {f.name: f.type for f in fields(config_class)}
-    if name not in kinds or name == "extra":
+    kinds = {f.name: f.type for f in form_fields(config_class)}
+    if name not in kinds:
         raise ValueError(f"{name}: no such setting")
     kind = str(kinds[name])
     text = text.strip()

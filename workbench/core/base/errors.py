@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# The exit statuses of a workbench process, defined once: the CLI returns them, and a training
+# process (the CLI's `train`, a detached launch, a torchrun rank) ends with them.
+EXIT_FAILED = 1  # the work itself failed (a training that ended "failed", a run that died)
+EXIT_USAGE = 2  # a problem told in one line before or instead of the work (argparse's status for bad flags)
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM (128 + SIGINT), a checkpoint written first
+
 OUT_OF_MEMORY_MARKS = ("DefaultCPUAllocator", "not enough memory", "can't allocate memory", "CUDA out of memory")
 
 

@@ -26,11 +26,11 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.core.base.config import TrainConfig
+from workbench.core.base.config import TrainConfig, sweepable_fields
 from workbench.core.base.durable import write_json_atomic
 from workbench.core.base.layout import RunError, check_run_name
 
@@ -38,7 +38,6 @@ DEFAULT_STUDY = "sweep"
 SPACE_ATTR = "space"
 PARAM_KINDS = ("float", "int", "categorical")
 PARAM_KEYS = {"type", "low", "high", "log", "step", "choices"}
-NOT_SEARCHABLE = {"model", "data", "extra"}
 EXTRA_PREFIX = "extra."
 TRIAL_FILE = "trial.json"
 MAX_FAILURES_IN_A_ROW = 3
@@ -127,7 +126,7 @@ class Space:
 
 
 def _setting_types() -> dict[str, str]:
-    return {f.name: str(f.type) for f in fields(TrainConfig) if f.name not in NOT_SEARCHABLE}
+    return {f.name: str(f.type) for f in sweepable_fields()}
 
 
 def apply_values(config: TrainConfig, values: dict[str, Any]) -> TrainConfig:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from workbench.core.base.config import TrainConfig, parse_field
+from workbench.core.base.config import TrainConfig, form_fields, parse_field
 from workbench.core.base.events import EndEvent, EpochEvent, Event, StepEvent
 from workbench.tui.keys import Field
 from workbench.tui.messages import (
@@ -33,7 +32,7 @@ from workbench.tui.style import status_text, tone, toned
 from workbench.tui.widgets.log import TextLog
 from workbench.tui.widgets.run_charts import RunCharts
 
-FORM_FIELDS = [f.name for f in fields(TrainConfig) if f.name != "extra"]
+FORM_FIELDS = [f.name for f in form_fields()]
 END_HINTS = {"done": "evaluate it in 3, try sentences in 4", "stopped": "r resumes from the checkpoint",
              "failed": "r resumes from the last checkpoint"}
 

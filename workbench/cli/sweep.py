@@ -1,5 +1,4 @@
-"""`workbench sweep`, `workbench sweep show` and `workbench train --seeds`: thin faces over
-core/sweep.py and core/groups.py, registered into cli.py's parser by `add_commands`."""
+"""`workbench sweep` and `workbench sweep show`: a thin face over core/sweep.py."""
 
 from __future__ import annotations
 
@@ -7,21 +6,37 @@ import argparse
 import json
 import sys
 import threading
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from workbench.core.base.config import TrainConfig
+from workbench.cli.common import (
+    EXIT_INTERRUPTED,
+    add_config_flags,
+    allow_pickle_flag,
+    config_from_args,
+    given_settings,
+    problems_text,
+)
+from workbench.cli.progress import Progress, interruptible
+from workbench.core.search.sweep import (
+    DEFAULT_STUDY,
+    SweepError,
+    TrialEnd,
+    TrialStart,
+    default_pruner,
+    default_space,
+    default_storage,
+    load_space,
+    run_sweep,
+    safe_url,
+    short_value,
+    sweep_summary,
+)
 
-EXIT_INTERRUPTED = 130
 
-
-def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add `sweep` and `sweep show` to SUB, and `--seeds` to its `train` command."""
-    from workbench.cli import _allow_pickle_flag, add_config_flags
-    from workbench.core.search.sweep import DEFAULT_STUDY
-
-    sweep = sub.add_parser(
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add `sweep` and `sweep show` to SUBPARSERS."""
+    sweep = subparsers.add_parser(
         "sweep", parents=[common], help="search a recipe with Optuna; every trial is a run",
         description="Search training settings with Optuna (TPE, median pruning on per-epoch validation MCC; "
         "the objective is the best validation MCC, never the holdout). Every trial is an ordinary run "
@@ -39,7 +54,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--keep-checkpoints", action="store_true",
                        help="keep each trial's checkpoint/ (default: only its model/ stays)")
     add_config_flags(sweep)
-    _allow_pickle_flag(sweep)
+    allow_pickle_flag(sweep)
     sweep.set_defaults(func=cmd_sweep)
     actions = sweep.add_subparsers(dest="sweep_command", metavar="{show}")
     show = actions.add_parser("show", parents=[common], help="best trial, parameter importances, top trials")
@@ -49,47 +64,15 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_sweep_show)
 
-    train = sub.choices.get("train")
-    if train is not None:
-        train.add_argument("--seeds", default=None, metavar="N,N,...",
-                           help="train one run per seed (runs NAME-s<seed>) and summarise them as group NAME "
-                           "(default: one run, seeded by --seed)")
-        plain = train.get_default("func")
-
-        def train_or_seeds(args: argparse.Namespace) -> int:
-            return cmd_train_seeds(args) if getattr(args, "seeds", None) else int(plain(args) or 0)
-
-        train.set_defaults(func=train_or_seeds)
-
-
-def fixed_settings(args: argparse.Namespace) -> list[str]:
-    """The TrainConfig settings given on the command line."""
-    from workbench.cli import NOT_FLAGS
-
-    return [f.name for f in fields(TrainConfig) if f.name not in NOT_FLAGS and getattr(args, f.name, None) is not None]
-
 
 # ---------------------------------------------------------------- sweep
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from workbench.cli import Progress, config_from_args
-    from workbench.core.search.sweep import (
-        SweepError,
-        TrialEnd,
-        TrialStart,
-        default_pruner,
-        default_space,
-        default_storage,
-        load_space,
-        run_sweep,
-        short_value,
-    )
-
     config = config_from_args(args)
     problems = config.validate()
     if problems:
-        raise SweepError("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in problems.items()))
-    fixed = fixed_settings(args)
+        raise SweepError(problems_text(problems))
+    fixed = list(given_settings(args))  # held fixed: the space does not search them
     if args.space:
         space = load_space(args.space, config)
         both = [name for name in space.names if name in fixed]
@@ -107,7 +90,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if isinstance(event, TrialStart):
             if not started:  # not before: a problem found before the first trial stays one line
                 started.append(event.number)
-                print(f"study {args.study} in {_shown(storage)}: {args.trials} trial(s) over "
+                print(f"study {args.study} in {safe_url(storage)}: {args.trials} trial(s) over "
                       f"{', '.join(space.names)}", file=sys.stderr, flush=True)
             progress[0] = Progress()
             values = "  ".join(f"{k}={short_value(v)}" for k, v in event.params.items())
@@ -120,8 +103,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     stop = threading.Event()
-    from workbench.cli import interruptible
-
     with interruptible(stop, "the sweep"):
         outcome = run_sweep(config, args.trials, study_name=args.study, storage=storage, space=space,
                             runs_dir=runs_dir, on_event=lambda e: progress[0](e), stop=stop, on_trial=on_trial,
@@ -136,20 +117,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _no_pruner() -> Any:
-    import optuna
+    import optuna  # slow to import: only when a sweep runs, not for `workbench --help`
 
     return optuna.pruners.NopPruner()
 
 
-def _shown(storage: str) -> str:
-    from workbench.core.search.sweep import safe_url
-
-    return safe_url(storage)
-
-
 def cmd_sweep_show(args: argparse.Namespace) -> int:
-    from workbench.core.search.sweep import default_storage, sweep_summary
-
     storage = args.storage or default_storage(Path(args.runs))
     if args.json:
         print(json.dumps(sweep_summary(args.study, storage, top=args.top).to_dict(), indent=2, default=str))
@@ -159,50 +132,4 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
 
 
 def print_summary(study: str | None, storage: str, top: int = 5) -> None:
-    from workbench.core.search.sweep import sweep_summary
-
     print("\n".join(sweep_summary(study, storage, top=top).lines()))
-
-
-# ---------------------------------------------------------------- train --seeds
-
-def cmd_train_seeds(args: argparse.Namespace) -> int:
-    """`workbench train --seeds 42,43,44`: one run per seed, summarised as a group."""
-    from workbench.cli import Progress, config_from_args
-    from workbench.core.base.layout import check_run_name, new_run_id
-    from workbench.core.search.groups import GroupError, parse_seeds, train_seeds
-
-    seeds = parse_seeds(args.seeds)
-    if args.resume or args.detach:
-        raise GroupError("--seeds trains new runs in this terminal: it takes neither --resume nor --detach "
-                         "(resume a stopped member as any run)")
-    if args.seed is not None:
-        raise GroupError("--seed and --seeds: give one of them")
-    config = config_from_args(args)
-    problems = config.validate()
-    if problems:
-        raise GroupError("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in problems.items()))
-    runs_dir = Path(args.runs)
-    name = check_run_name(args.name) if args.name else new_run_id(runs_dir)
-    stop = threading.Event()
-    progress = Progress()
-
-    def on_event(event: Any) -> None:
-        if event["kind"] == "start":
-            print(f"run: {runs_dir / event['run']} (seed group {name})", file=sys.stderr, flush=True)
-        progress(event)
-
-    from workbench.cli import interruptible
-
-    with interruptible(stop, "this seed's training"):
-        summary = train_seeds(config, seeds, runs_dir, name, on_event=on_event, stop=stop,
-                              allow_pickle=args.allow_pickle)
-    progress.close()
-    print_group(summary)
-    if stop.is_set():
-        return EXIT_INTERRUPTED
-    return 0
-
-
-def print_group(summary: Any) -> None:
-    print("\n".join(summary.lines()))

@@ -1,8 +1,7 @@
 """`workbench explain`, `diff` and `neighbors`: why the model says what it says, from the shell.
 
-A thin face over core/explain.py, core/diff.py, core/neighbors.py and core/slices.py; cli.py's
-build_parser() calls add_commands(). Output is plain text legible at 80 columns, direction shown
-by signs (never by colour alone), or JSON lines with --json."""
+A thin face over core/explain.py, core/diff.py and core/neighbors.py. Output is plain text legible
+at 80 columns, direction shown by signs (never by colour alone), or JSON lines with --json."""
 
 from __future__ import annotations
 
@@ -13,30 +12,54 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-EXIT_USAGE = 2
+from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, model_dir_of
+from workbench.core.base.layout import RunError, run_path
+from workbench.core.explore.diff import diff_runs
+from workbench.core.explore.explain import DEFAULT_STEPS, explain, minimal_pair
+from workbench.core.explore.neighbors import run_index
+from workbench.core.model.loading import load_model, load_tokenizer
+from workbench.core.model.predict import InputError, clean_sentence
+
 WIDTH = 80
 TOKEN_WIDTH = 16
 BAR_WIDTH = 40
 
 
-# ---------------------------------------------------------------- where things are (one place each)
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add explain, diff and neighbors to SUBPARSERS."""
+    explain_cmd = subparsers.add_parser("explain", parents=[common],
+                                        help="which tokens push a prediction, and how much")
+    explain_cmd.add_argument("run", help="run id or folder (or a saved model folder)")
+    explain_cmd.add_argument("sentences", nargs="*")
+    explain_cmd.add_argument("--versus", metavar="B", help="compare the sentence with a variant B (a minimal pair)")
+    explain_cmd.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    explain_cmd.add_argument("--steps", type=int, default=None,
+                             help=f"integration steps of Integrated Gradients (default {DEFAULT_STEPS})")
+    explain_cmd.add_argument("--max-length", type=int, default=128)
+    allow_pickle_flag(explain_cmd)
+    explain_cmd.set_defaults(func=cmd_explain)
 
-def _model_dir(args: argparse.Namespace) -> Path:
-    from workbench.core.base.layout import model_folder, run_path
+    diff = subparsers.add_parser("diff", parents=[common], help="where two runs' predictions disagree")
+    diff.add_argument("run_a", metavar="RUN_A")
+    diff.add_argument("run_b", metavar="RUN_B")
+    diff.add_argument("--split", default="holdout",
+                      help="dataset both runs were evaluated on (default holdout; see `workbench eval --split`)")
+    diff.add_argument("--limit", type=int, default=20, help="disagreements to list (0: all; JSON lists all)")
+    diff.add_argument("--json", action="store_true")
+    diff.set_defaults(func=cmd_diff)
 
-    return model_folder(run_path(Path(args.runs), args.run))
-
-
-def _run_dir(args: argparse.Namespace) -> Path:
-    from workbench.core.base.layout import run_path
-
-    return run_path(Path(args.runs), args.run)
+    neighbors = subparsers.add_parser("neighbors", parents=[common],
+                                      help="the training sentences nearest to a sentence, as the model sees them")
+    neighbors.add_argument("run", help="run id or folder (or a saved model folder)")
+    neighbors.add_argument("sentences", nargs="*")
+    neighbors.add_argument("--k", type=int, default=5, help="how many (default 5)")
+    neighbors.add_argument("--json", action="store_true")
+    allow_pickle_flag(neighbors)
+    neighbors.set_defaults(func=cmd_neighbors)
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any, Path]:
-    from workbench.core.model.loading import load_model, load_tokenizer
-
-    folder = _model_dir(args)
+    folder = model_dir_of(args)
     return load_model(str(folder), allow_pickle=args.allow_pickle), load_tokenizer(str(folder)), folder
 
 
@@ -86,10 +109,6 @@ def format_pair(pair: Any) -> list[str]:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from workbench.cli import CliError
-    from workbench.core.explore.explain import DEFAULT_STEPS, explain, minimal_pair
-    from workbench.core.model.predict import InputError
-
     steps = DEFAULT_STEPS if args.steps is None else args.steps
     if not args.sentences:
         raise CliError("no sentence: pass one or more as arguments")
@@ -147,9 +166,6 @@ def format_diff(result: Any, name_a: str, name_b: str, split: str, limit: int = 
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from workbench.core.base.layout import RunError, run_path
-    from workbench.core.explore.diff import diff_runs
-
     runs_dir = Path(args.runs)
     folders = [run_path(runs_dir, name) for name in (args.run_a, args.run_b)]
     for folder in folders:
@@ -167,10 +183,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- neighbors
 
 def cmd_neighbors(args: argparse.Namespace) -> int:
-    from workbench.cli import CliError
-    from workbench.core.explore.neighbors import run_index
-    from workbench.core.model.predict import InputError, clean_sentence
-
     if not args.sentences:
         raise CliError("no sentence: pass one or more as arguments")
     if args.k < 1:
@@ -202,73 +214,3 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
         for n in found:
             print(_clip(f"  {n.similarity:.3f}  label {n.label}  {n.source[:6]:<6}  {n.sentence}"))
     return status
-
-
-# ---------------------------------------------------------------- slices (for `workbench eval --slices`)
-
-def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) -> None:
-    """The slices of an evaluation (an EvalReport or its predictions frame: sentence, label,
-    p_acceptable) as three tables: by token length, reliability with ECE, MCC by threshold."""
-    from workbench.core.data.cola import token_lengths
-    from workbench.core.evaluation.slices import compute_slices
-
-    out = out or sys.stdout
-    predictions = getattr(report_or_predictions, "predictions", report_or_predictions)
-    lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
-    slices = compute_slices(predictions["label"].to_numpy(), predictions["p_acceptable"].to_numpy(), lengths)
-    print("  by length (tokens)    n  accuracy     MCC  errors", file=out)
-    for row in slices.by_length:
-        print(f"    {row.name:<14} {row.n:>6}  {row.accuracy:>8.3f}  {row.mcc:>6.3f}  {row.errors:>6}", file=out)
-    print(f"  reliability: confidence of the predicted label, ECE {slices.reliability.ece:.3f}", file=out)
-    print("    confidence        n  mean conf  accuracy  gap", file=out)
-    for b in slices.reliability.bins:
-        if b.n:
-            gap = b.accuracy - b.mean_confidence
-            print(f"    {b.low:.2f}-{b.high:.2f} {b.n:>9}  {b.mean_confidence:>9.3f}  {b.accuracy:>8.3f}  "
-                  f"{gap:+.3f}", file=out)
-    curve = slices.threshold
-    print(f"  MCC by threshold on p(acceptable): in use {curve.threshold_in_use:.2f} -> {curve.mcc_in_use:.3f}, "
-          f"best {curve.best_threshold:.2f} -> {curve.best_mcc:.3f}", file=out)
-    cells = [f"{t:.2f} {m:+.3f}{'*' if t == curve.best_threshold else ' '}"
-             for t, m in zip(curve.thresholds, curve.mcc, strict=True)]
-    for start in range(0, len(cells), 5):
-        print("    " + "  ".join(cells[start:start + 5]), file=out)
-    print("    (* best)", file=out)
-
-
-# ---------------------------------------------------------------- parser
-
-def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Register explain, diff and neighbors on the `workbench` subparsers SUB."""
-    from workbench.cli import _allow_pickle_flag
-    from workbench.core.explore.explain import DEFAULT_STEPS
-
-    explain = sub.add_parser("explain", parents=[common], help="which tokens push a prediction, and how much")
-    explain.add_argument("run", help="run id or folder (or a saved model folder)")
-    explain.add_argument("sentences", nargs="*")
-    explain.add_argument("--versus", metavar="B", help="compare the sentence with a variant B (a minimal pair)")
-    explain.add_argument("--json", action="store_true", help="one JSON object per sentence")
-    explain.add_argument("--steps", type=int, default=None,
-                         help=f"integration steps of Integrated Gradients (default {DEFAULT_STEPS})")
-    explain.add_argument("--max-length", type=int, default=128)
-    _allow_pickle_flag(explain)
-    explain.set_defaults(func=cmd_explain)
-
-    diff = sub.add_parser("diff", parents=[common], help="where two runs' predictions disagree")
-    diff.add_argument("run_a", metavar="RUN_A")
-    diff.add_argument("run_b", metavar="RUN_B")
-    diff.add_argument("--split", default="holdout",
-                      help="dataset both runs were evaluated on (default holdout; see `workbench eval --split`)")
-    diff.add_argument("--limit", type=int, default=20, help="disagreements to list (0: all; JSON lists all)")
-    diff.add_argument("--json", action="store_true")
-    diff.set_defaults(func=cmd_diff)
-
-    neighbors = sub.add_parser("neighbors", parents=[common],
-                               help="the training sentences nearest to a sentence, as the model sees them")
-    neighbors.add_argument("run", help="run id or folder (or a saved model folder)")
-    neighbors.add_argument("sentences", nargs="*")
-    neighbors.add_argument("--k", type=int, default=5, help="how many (default 5)")
-    neighbors.add_argument("--json", action="store_true")
-    _allow_pickle_flag(neighbors)
-    neighbors.set_defaults(func=cmd_neighbors)
-

@@ -1,0 +1,47 @@
+"""`workbench`: the TUI with no arguments, the whole pipeline headless with a subcommand.
+
+Each command group registers its own subcommands (train.py, runs.py, data.py, explore.py,
+sweep.py); what they share (options, errors, exit statuses) is in common.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench.cli import data, explore, runs, sweep, train
+from workbench.cli.common import HelpFormatter, common_options, no_notify_flag, run_command
+
+MAIN_EXAMPLES = """examples:
+  workbench                                   open the terminal workbench
+  workbench train --epochs 3                  fine-tune the embedded model into runs/<id>/
+  workbench runs                              list runs, their status and MCC
+  workbench eval <run> --split in_domain_dev  score a run
+  workbench predict <run> "The cat sat."      classify a sentence
+  workbench COMMAND --help                    a command's settings
+"""
+COMMAND_GROUPS = (data, train, runs, sweep, explore)  # in the order `workbench --help` lists them
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", parents=[common_options(defaults=True)],
+                                     description="Fine-tune BERT-style encoders on CoLA. "
+                                     "With no command, opens the terminal workbench.",
+                                     epilog=MAIN_EXAMPLES, formatter_class=HelpFormatter)
+    no_notify_flag(parser, False)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = common_options(defaults=False)
+    for group in COMMAND_GROUPS:
+        group.register(subparsers, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(argv)
+    takes_sentences = isinstance(getattr(args, "sentences", None), list)  # predict, explain, neighbors
+    if extra and takes_sentences and not any(e.startswith("-") for e in extra):
+        args.sentences = [*args.sentences, *extra]  # sentences given after the flags
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return run_command(getattr(args, "func", runs.cmd_tui), args)  # no command: the terminal workbench

@@ -1,0 +1,159 @@
+"""What every command shares, in one place so the commands don't drift: the --model/--data/--runs
+options, a --flag per TrainConfig setting, the help layout, the errors told in one line and the
+exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir, flag_fields, parse_bool
+from workbench.core.base.errors import EXIT_FAILED as EXIT_FAILED
+from workbench.core.base.errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from workbench.core.base.errors import EXIT_USAGE as EXIT_USAGE
+from workbench.core.base.errors import TrainingError
+from workbench.core.base.layout import RunError, model_folder, run_path
+from workbench.core.data.cola import DataError
+from workbench.core.model.loading import ModelError
+from workbench.core.model.predict import InputError
+from workbench.core.training.checkpoint import CheckpointError
+
+
+class CliError(Exception):
+    """A problem to report in one line, exit status EXIT_USAGE."""
+
+
+# Errors that mean "this cannot be done as asked": `error: <message>` and EXIT_USAGE, no traceback.
+# Their subclasses too (SweepError, GroupError and DiffError are RunErrors).
+ONE_LINE_ERRORS: tuple[type[Exception], ...] = (
+    CliError, CheckpointError, DataError, ModelError, RunError, TrainingError, InputError)
+
+
+def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """FUNC's exit status; a known error told in one line (EXIT_USAGE), Ctrl-C as EXIT_INTERRUPTED."""
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ONE_LINE_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# ---------------------------------------------------------------- help
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; help wrapped at spaces only (not inside 'cola-workbench[x]')."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def shown_default(value: Any) -> str:
+    """A default as --help shows it: "" as "none", a bool as on/off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value) if value != "" else "none"
+
+
+# ---------------------------------------------------------------- options every command shares
+
+def common_options(defaults: bool) -> argparse.ArgumentParser:
+    """--model, --data and --runs. The top parser holds their DEFAULTS; a subcommand's copies have
+    none (SUPPRESS), so `workbench --runs X open RUN` keeps the X given before the subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    common.add_argument("--model", default=default(DEFAULT_MODEL),
+                        help="Hugging Face model id or local folder (default: the embedded all-MiniLM-L6-v2)")
+    common.add_argument("--data", default=default(None), help="CoLA folder or zip contents, or a CSV/TSV file "
+                        "(default: the bundled data/cola)")
+    common.add_argument("--runs", default=default(str(default_runs_dir())), help="runs folder (default: ./runs)")
+    return common
+
+
+def allow_pickle_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="also load weights from pickle files (pytorch_model.bin), which can run code: "
+                        "only for models you trust (default: safetensors only)")
+
+
+def no_notify_flag(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--no-notify of the TUI (no command, or `open`); DEFAULT SUPPRESS on `open` keeps `--no-notify open`."""
+    parser.add_argument("--no-notify", action="store_true", default=default,
+                        help="no bell or desktop notification when a run ends (also: WORKBENCH_NOTIFY=0) "
+                        "(default: ring and notify)")
+
+
+def run_dir_of(args: argparse.Namespace) -> Path:
+    """The folder of the run ARGS.run (an id in --runs, or a folder)."""
+    return run_path(Path(args.runs), args.run)
+
+
+def model_dir_of(args: argparse.Namespace) -> Path:
+    """The model folder of ARGS.run: a run's model/, or a saved model folder given as is."""
+    return model_folder(run_dir_of(args))
+
+
+# ---------------------------------------------------------------- TrainConfig as flags
+
+METAVARS = {"report_to": "NAMES"}
+
+
+def _on_off(text: str) -> bool:
+    try:
+        return parse_bool(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type[TrainConfig] = TrainConfig) -> None:
+    """A --flag per TrainConfig flag setting (config.flag_fields), with the setting's help and its one
+    default (from core/config.py); `train` and `sweep` both take them.
+
+    Every flag defaults to None, so that config_from_args takes only the flags given."""
+    defaults = config_class()
+    for f in flag_fields(config_class):
+        default = getattr(defaults, f.name)
+        flag = f"--{f.name.replace('_', '-')}"
+        sentence = str(f.metadata.get("help", "")).rstrip(".")
+        if sentence.split()[0][1:].islower():  # "Passes over..." reads "passes over..." like the other flags' help
+            sentence = sentence[0].lower() + sentence[1:]
+        text = f"{sentence} (default: {shown_default(default)})"
+        if isinstance(default, bool):  # --flag on|off / --no-flag; type=bool would read "False" as True
+            parser.add_argument(flag, type=_on_off, nargs="?", const=True, default=None, metavar="on|off",
+                                help=f"{sentence}; --no-{flag[2:]} is {flag} off (default: {shown_default(default)})")
+            parser.add_argument(f"--no-{flag[2:]}", dest=f.name, action="store_false", default=None,
+                                help=argparse.SUPPRESS)
+        else:
+            choices = f.metadata.get("choices")
+            metavar = None if choices else METAVARS.get(f.name) or {int: "N", float: "X"}.get(type(default), "TEXT")
+            parser.add_argument(flag, type=type(default), default=None, choices=choices, metavar=metavar,
+                                help=text)
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig settings given as flags on the command line, by name."""
+    return {f.name: getattr(args, f.name) for f in flag_fields() if getattr(args, f.name, None) is not None}
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The config of --model, --data and the setting flags given; the rest at their defaults."""
+    return TrainConfig(model=args.model, data=args.data or "", **given_settings(args))
+
+
+def problems_text(problems: dict[str, str]) -> str:
+    """TrainConfig.validate()'s problems in one line, each under its flag's name."""
+    return "; ".join(f"--{name.replace('_', '-')}: {problem}" for name, problem in problems.items())
+
+
+def print_group(summary: Any) -> None:
+    """A seed group's summary (core.groups.GroupSummary), as `runs` and `train --seeds` show it."""
+    print("\n".join(summary.lines()))

@@ -1,0 +1,299 @@
+"""Working with runs: `eval`, `predict`, `runs`, `attach`, `stop`, `export`, `compare`, and `open`
+(the terminal workbench on a run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CliError,
+    HelpFormatter,
+    allow_pickle_flag,
+    model_dir_of,
+    no_notify_flag,
+    print_group,
+    run_dir_of,
+)
+from workbench.cli.progress import Progress
+from workbench.core.base.events import EndEvent
+from workbench.core.base.layout import run_path
+from workbench.core.data.cola import SPLIT_NAMES, token_lengths
+from workbench.core.evaluation.evaluate import evaluate_frame, record_report
+from workbench.core.evaluation.slices import compute_slices
+from workbench.core.model.loading import load_model, load_tokenizer
+from workbench.core.model.predict import InputError, Predictor
+from workbench.core.runs.compare import compare_runs
+from workbench.core.runs.lookup import load_run_data
+from workbench.core.runs.metrics import export_metrics_csv, follow_run, last_end
+from workbench.core.runs.status import list_runs, stop_run
+from workbench.core.search.groups import group_summary, list_groups
+
+EVAL_EXAMPLES = """examples:
+  workbench eval <run>                        the holdout (out_of_domain_dev) of the run's data
+  workbench eval <run> --split validation     the run's own validation split
+  workbench eval <run> --data sentences.tsv   a file of labelled sentences
+  workbench eval <run> --json                 the report as JSON
+  workbench eval <run> --slices               where it fails: length, calibration, threshold
+"""
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add eval, predict, runs, attach, stop, export, compare and open to SUBPARSERS."""
+    evaluate = subparsers.add_parser(
+        "eval", parents=[common], help="MCC, accuracy, confusion, per source",
+        description="Score a run's best model on a split of the data it was trained on, split as in\nits training "
+        "(or on --data); the report and predictions are kept in the run folder.",
+        epilog=EVAL_EXAMPLES, formatter_class=HelpFormatter)
+    evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
+    evaluate.add_argument("--split", choices=SPLIT_NAMES, default="holdout",
+                          help="which split to score; holdout is out_of_domain_dev (default: holdout)")
+    evaluate.add_argument("--slices", action="store_true",
+                          help="also where it fails: by sentence length, a reliability diagram with its "
+                          "calibration error, MCC against the decision threshold (default: off)")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the report as JSON (default: a table)")
+    allow_pickle_flag(evaluate)
+    evaluate.set_defaults(func=cmd_eval)
+
+    predict = subparsers.add_parser("predict", parents=[common], help="classify sentences (arguments or stdin)")
+    predict.add_argument("run", help="run id or folder (or a saved model folder)")
+    predict.add_argument("sentences", nargs="*")
+    predict.add_argument("--json", action="store_true")
+    allow_pickle_flag(predict)
+    predict.set_defaults(func=cmd_predict)
+
+    runs = subparsers.add_parser("runs", parents=[common], help="list runs")
+    runs.set_defaults(func=cmd_runs)
+
+    attach = subparsers.add_parser("attach", parents=[common], help="follow a running or finished run's progress")
+    attach.add_argument("run")
+    attach.set_defaults(func=cmd_attach)
+    stop = subparsers.add_parser("stop", parents=[common],
+                                 help="stop a running run at its next batch, with a checkpoint")
+    stop.add_argument("run")
+    stop.set_defaults(func=cmd_stop)
+    export = subparsers.add_parser("export", parents=[common], help="a run's metrics as CSV")
+    export.add_argument("run")
+    export.add_argument("--out", help="CSV file (default: standard output)")
+    export.set_defaults(func=cmd_export)
+    compare = subparsers.add_parser("compare", parents=[common],
+                                    help="configs and validation MCC of runs side by side")
+    compare.add_argument("runs_to_compare", nargs="+", metavar="RUN")
+    compare.set_defaults(func=cmd_compare)
+
+    open_cmd = subparsers.add_parser("open", parents=[common], help="open the workbench on a run")
+    open_cmd.add_argument("run")
+    no_notify_flag(open_cmd, argparse.SUPPRESS)  # SUPPRESS: keeps `workbench --no-notify open RUN`
+    open_cmd.set_defaults(func=cmd_tui)
+
+
+# ---------------------------------------------------------------- eval
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a run on a split of the data it was trained on, split as in its training (or on --data)."""
+    model_dir = model_dir_of(args)
+    run_dir = model_dir.parent if model_dir.name == "model" else None
+    cola = load_run_data(run_dir, args.data)
+    if args.data and Path(args.data).is_file():
+        name, frame = Path(args.data).stem, cola["holdout"]
+    else:
+        name, frame = args.split, cola[args.split]
+    model = load_model(str(model_dir), allow_pickle=args.allow_pickle)
+    report = evaluate_frame(model, load_tokenizer(str(model_dir)), frame, name)
+    if args.json:
+        summary = report.summary()
+        if args.slices:
+            summary["slices"] = _slices(report, model_dir).to_dict()
+        print(json.dumps({name: summary}, indent=2))
+    else:
+        print_report(report)
+        if args.slices:
+            print_slices(report, load_tokenizer(str(model_dir)))
+    if run_dir is not None:
+        target = record_report(run_dir, report)
+        print(f"predictions: {target}", file=sys.stderr)
+    if report.single_class:
+        print(report.warning(), file=sys.stderr)
+    return 0
+
+
+def _slices(report: Any, model_dir: Path) -> Any:
+    frame = report.predictions
+    lengths = token_lengths(load_tokenizer(str(model_dir)), frame["sentence"].tolist())
+    return compute_slices(frame["label"].to_numpy(), frame["p_acceptable"].to_numpy(), lengths)
+
+
+def print_report(report: Any) -> None:
+    (tn, fp), (fn, tp) = report.confusion
+    print(f"{report.name}: {report.n} sentences")
+    print(f"  MCC      {report.mcc:.3f}")
+    if report.threshold != 0.5:  # a calibrated model: its argmax is p(acceptable) >= threshold
+        print(f"  (at its calibrated threshold {report.threshold:.3f}; MCC at 0.5 {report.mcc_at_half:.3f})")
+    print(f"  accuracy {report.accuracy:.3f}")
+    print("  confusion (rows true, columns predicted)")
+    print("                 unacceptable  acceptable")
+    print(f"    unacceptable {tn:>12}  {fp:>10}")
+    print(f"    acceptable   {fn:>12}  {tp:>10}")
+    print("  per source      n     MCC   accuracy")
+    for row in report.per_source:
+        print(f"    {row['source']:<8} {row['n']:>5}  {row['mcc']:>6.3f}  {row['accuracy']:>8.3f}")
+
+
+def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) -> None:
+    """The slices of an evaluation (an EvalReport or its predictions frame: sentence, label,
+    p_acceptable) as three tables: by token length, reliability with ECE, MCC by threshold."""
+    out = out or sys.stdout
+    predictions = getattr(report_or_predictions, "predictions", report_or_predictions)
+    lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
+    slices = compute_slices(predictions["label"].to_numpy(), predictions["p_acceptable"].to_numpy(), lengths)
+    print("  by length (tokens)    n  accuracy     MCC  errors", file=out)
+    for row in slices.by_length:
+        print(f"    {row.name:<14} {row.n:>6}  {row.accuracy:>8.3f}  {row.mcc:>6.3f}  {row.errors:>6}", file=out)
+    print(f"  reliability: confidence of the predicted label, ECE {slices.reliability.ece:.3f}", file=out)
+    print("    confidence        n  mean conf  accuracy  gap", file=out)
+    for b in slices.reliability.bins:
+        if b.n:
+            gap = b.accuracy - b.mean_confidence
+            print(f"    {b.low:.2f}-{b.high:.2f} {b.n:>9}  {b.mean_confidence:>9.3f}  {b.accuracy:>8.3f}  "
+                  f"{gap:+.3f}", file=out)
+    curve = slices.threshold
+    print(f"  MCC by threshold on p(acceptable): in use {curve.threshold_in_use:.2f} -> {curve.mcc_in_use:.3f}, "
+          f"best {curve.best_threshold:.2f} -> {curve.best_mcc:.3f}", file=out)
+    cells = [f"{t:.2f} {m:+.3f}{'*' if t == curve.best_threshold else ' '}"
+             for t, m in zip(curve.thresholds, curve.mcc, strict=True)]
+    for start in range(0, len(cells), 5):
+        print("    " + "  ".join(cells[start:start + 5]), file=out)
+    print("    (* best)", file=out)
+
+
+# ---------------------------------------------------------------- predict
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    sentences = args.sentences or [line for line in _read_stdin().splitlines() if line.strip()]
+    if not sentences:
+        raise CliError("no sentences: pass them as arguments or one per line on stdin")
+    predictor = Predictor.load(model_dir_of(args), allow_pickle=args.allow_pickle)
+    status = 0
+    for sentence in sentences:
+        try:
+            result = predictor.predict_one(sentence)
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        if args.json:
+            print(json.dumps(result.to_dict(), ensure_ascii=False))
+        else:
+            probs = result.probabilities
+            note = f"  (truncated to {result.tokens} tokens)" if result.truncated else ""
+            print(f"{result.label:<12}  p(acceptable) {probs['acceptable']:.3f}  "
+                  f"p(unacceptable) {probs['unacceptable']:.3f}  {result.sentence}{note}")
+    return status
+
+
+def _read_stdin() -> str:
+    """Standard input as text; bytes that are not UTF-8 become U+FFFD instead of a traceback."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer.read().decode("utf-8", errors="replace") if buffer is not None else sys.stdin.read()
+
+
+# ---------------------------------------------------------------- runs, attach, stop, export, compare
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = list_runs(Path(args.runs))
+    if not runs:
+        print(f"no runs in {args.runs}")
+        return 0
+    print(f"{'run':<22} {'status':<8} {'started':<19} {'epochs':>6} {'best val MCC':>12} {'holdout MCC':>11}")
+    for info in runs:
+        best = f"{info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "-"
+        holdout = f"{info.holdout_mcc:.3f}" if info.holdout_mcc is not None else "-"
+        print(f"{info.id:<22} {info.status:<8} {info.started:<19} {info.epochs_done:>3}/{info.epochs:<2} "
+              f"{best:>12} {holdout:>11}")
+        if info.status == "failed" and info.error:
+            print(f"{'':<22} {info.error}")
+    for group in list_groups(Path(args.runs)):
+        print()
+        print_group(group_summary(Path(args.runs), group))
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """Replay a run's events, then follow them live until it ends (Ctrl-C detaches)."""
+    run_dir = run_dir_of(args)
+    if not (run_dir / "config.json").is_file():
+        raise CliError(f"{run_dir}: no such run")
+    progress = Progress()
+    ended: EndEvent | None = None
+    try:
+        for batch in follow_run(run_dir):
+            for event in batch:
+                progress(event)
+            if any(event["kind"] == "start" for event in batch):
+                ended = None
+            ended = last_end(batch) or ended
+    except KeyboardInterrupt:
+        progress.close()
+        print("\ndetached; the run goes on", file=sys.stderr)
+        return 0
+    progress.close()
+    if ended is not None and ended["status"] == "done":
+        holdout = ended.get("holdout_mcc")
+        print(f"{run_dir.name}: done, best validation MCC {ended.get('best_val_mcc', 0):.3f}"
+              + (f", holdout MCC {holdout:.3f}" if holdout is not None else ""))
+        return 0
+    if ended is not None and ended["status"] == "stopped":
+        print(f"{run_dir.name}: stopped; resume with workbench train --resume {run_dir.name}")
+        return 0
+    error = ended.get("error") if ended is not None else None
+    print(f"{run_dir.name}: failed: {error or 'the process ended without a final event'}")
+    return EXIT_FAILED
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    run_dir = run_dir_of(args)
+    stop_run(run_dir)
+    print(f"{run_dir.name}: asked to stop at the next batch (a checkpoint is written first)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A run's metrics as CSV: one row per step and per epoch event."""
+    run_dir = run_dir_of(args)
+    if args.out:
+        with open(args.out, "w", newline="", encoding="utf-8") as out:
+            export_metrics_csv(run_dir, out)
+    else:
+        export_metrics_csv(run_dir, sys.stdout)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Configs side by side (differing fields only) and validation MCC per epoch."""
+    comparison = compare_runs([run_path(Path(args.runs), name) for name in args.runs_to_compare])
+    ids = [info.id for info in comparison.runs]
+    width = max([len(i) for i in ids] + [10])
+    print(f"{'setting':<20} " + " ".join(f"{i:>{width}}" for i in ids))
+    if not comparison.differing:
+        print("(same configuration)")
+    for label, cells in comparison.rows():
+        print(f"{label:<20} " + " ".join(f"{cell:>{width}}" for cell in cells))
+    return 0
+
+
+# ---------------------------------------------------------------- open
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    """The terminal workbench (`workbench` with no command, or `open RUN`)."""
+    from workbench.tui.app import make_app  # Textual only when the TUI opens, never for a command
+
+    app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=getattr(args, "run", None),
+                   notify=False if getattr(args, "no_notify", False) else None)
+    app.run()
+    return int(app.return_code or 0)
