@@ -423,7 +423,7 @@ def test_a_full_disk_is_found_before_training(tiny_config: TrainConfig, tmp_path
     from collections import namedtuple
 
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr("workbench.core.runs.status.shutil.disk_usage", lambda _: usage(10**12, 10**12 - 2**20, 2**20))
+    monkeypatch.setattr("workbench.core.base.layout.shutil.disk_usage", lambda _: usage(10**12, 10**12 - 2**20, 2**20))
     with pytest.raises(RunError, match="only 1 MiB free"):
         train(tiny_config, tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "config.json").exists()

@@ -19,6 +19,7 @@ from textual.widgets import ContentSwitcher, Footer, Static, TabbedContent, TabP
 from textual.worker import get_current_worker
 
 from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
+from workbench.core.base.layout import run_path
 from workbench.core.runs.lookup import ModelSource
 from workbench.tui.commands import workbench_commands
 from workbench.tui.keys import ALT_DIGITS
@@ -80,8 +81,6 @@ class WorkbenchApp(App[None]):
         self.monitor: Any = None  # core.system.SystemMonitor, made on first use
         self.models = Models(self.model, self.data)
         if run:
-            from workbench.core.base.layout import run_path
-
             folder = run_path(self.runs_dir, run)
             self.runs_dir = folder.parent
             self.current_run = folder.name
@@ -183,7 +182,7 @@ class WorkbenchApp(App[None]):
         from workbench.core.runs.metrics import follow_run
 
         worker = get_current_worker()
-        run_dir = self.runs_dir / run_id
+        run_dir = run_path(self.runs_dir, run_id)
         live = run_dir.is_dir() and RunLock.is_locked(run_dir)  # training now: its end is news
         for batch in follow_run(run_dir, cancelled=lambda: worker.is_cancelled):
             if worker.is_cancelled:
@@ -205,8 +204,8 @@ class WorkbenchApp(App[None]):
         if message.was_live and message.run_id not in self.own_runs:
             from workbench.core.runs.status import run_info
 
-            info = run_info(self.runs_dir / message.run_id)
-            self.announce(f"run {message.run_id} {info.status}", info.error or "followed run ended")
+            info = run_info(run_path(self.runs_dir, message.run_id))
+            self.announce(f"run {message.run_id} {info.status}", info.summary())
 
     def announce(self, title: str, body: str) -> None:
         """A run ended: the terminal bell and a desktop notification (OSC 777 and OSC 9), unless turned off."""
@@ -230,7 +229,7 @@ class WorkbenchApp(App[None]):
     # ------------------------------------------------------------ models and data, for workers (tui.models)
 
     def run_dir(self, run_id: str | None) -> Path | None:
-        return self.runs_dir / run_id if run_id else None
+        return run_path(self.runs_dir, run_id) if run_id else None
 
     def model_source(self, run_id: str | None) -> ModelSource:
         return self.models.source(self.run_dir(run_id))

@@ -29,9 +29,10 @@ class Models:
 
     def predictor(self, run_dir: Path | None, on_status: Callable[[Any], Any] | None = None) -> tuple[Any, str, bool]:
         """(a cached `Predictor`, its label, fine-tuned or not); a new best epoch (a newer file) reloads."""
+        from workbench.core.model.loading import model_version
+
         source = self.source(run_dir)
-        model_file = Path(source.source) / "model.safetensors"
-        key = f"{source.source}@{model_file.stat().st_mtime_ns if model_file.exists() else 0}"
+        key = model_version(source.source)
         with self._lock:
             if key not in self._predictors:
                 if on_status is not None:

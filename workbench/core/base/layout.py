@@ -11,9 +11,12 @@ from pathlib import Path
 from workbench.core.base.durable import fsync_dir
 
 PID_FILE = "train.pid"
-
-
 STOP_FILE = "stop.request"
+CONFIG_FILE = "config.json"  # a run's TrainConfig (and, in a save_pretrained folder, the model's config)
+METRICS_FILE = "metrics.jsonl"
+MODEL_DIR = "model"  # a run's best model, a save_pretrained folder
+# what a save_pretrained folder keeps its weights in; a run keeps none at its top (they are in model/)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -38,12 +41,31 @@ def new_run_id(runs_dir: Path) -> str:
     return candidate
 
 
+def is_run_folder(path: Path) -> bool:
+    """PATH is a run's folder: a config.json (the run's TrainConfig) beside the run's own files. A
+    save_pretrained folder has a config.json too, but beside weight files and without metrics.jsonl."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file():
+        return False
+    if (path / METRICS_FILE).exists() or (path / MODEL_DIR).is_dir():
+        return True
+    try:
+        return not any(child.name.endswith(WEIGHT_SUFFIXES) for child in path.iterdir())
+    except OSError:
+        return False
+
+
 def run_path(runs_dir: Path, name: str) -> Path:
-    """The folder of run NAME inside RUNS_DIR; a path to an existing run folder is accepted too."""
+    """The folder of run NAME inside RUNS_DIR. An existing run in RUNS_DIR is found by its folder's
+    name as it is; a path to an existing run folder or a saved model (eval and predict take both) is
+    accepted too; any other NAME must be a valid new run name (RunError)."""
+    runs_dir = Path(runs_dir)
+    if name not in ("", ".", "..") and Path(name).name == name and is_run_folder(runs_dir / name):
+        return runs_dir / name
     direct = Path(name)
-    if direct.is_dir() and (direct / "config.json").is_file():
+    if (direct / CONFIG_FILE).is_file():  # a run folder, or a save_pretrained folder
         return direct
-    return Path(runs_dir) / check_run_name(name)
+    return runs_dir / check_run_name(name)
 
 
 def check_writable(folder: Path) -> None:
@@ -70,9 +92,19 @@ def check_writable(folder: Path) -> None:
 def model_folder(run_dir: Path) -> Path:
     """Where RUN_DIR's fine-tuned model is: its model/ (the best epoch), or RUN_DIR itself when it
     is a plain save_pretrained folder. RunError when it has none yet."""
-    if (run_dir / "model" / "config.json").is_file():
-        return run_dir / "model"
-    if (run_dir / "config.json").is_file() and not (run_dir / "metrics.jsonl").exists():
+    run_dir = Path(run_dir)
+    if (run_dir / MODEL_DIR / CONFIG_FILE).is_file():
+        return run_dir / MODEL_DIR
+    if (run_dir / CONFIG_FILE).is_file() and not is_run_folder(run_dir):
         return run_dir  # a save_pretrained folder, not a run
     raise RunError(f"{run_dir}: no trained model yet (no model/ folder); train or resume it first")
+
+
+def run_of_model(model_dir: Path) -> Path | None:
+    """The run folder whose model MODEL_DIR is (its model/), or None for a model of no run (a
+    save_pretrained folder, a hub name): the run whose data, split and records go with the model."""
+    model_dir = Path(model_dir)
+    if model_dir.name == MODEL_DIR and is_run_folder(model_dir.parent):
+        return model_dir.parent
+    return None
 

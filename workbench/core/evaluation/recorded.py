@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from workbench.core.evaluation.evaluate import EvalReport
-    from workbench.core.evaluation.slices import Slices
 
 STANDARD_DATASETS = ("holdout", "in_domain_dev", "validation", "train")
 ERROR_KINDS = ("all", "false_positive", "false_negative")
@@ -107,16 +106,6 @@ def misclassified(predictions: pd.DataFrame, kind: str = "all") -> pd.DataFrame:
     p = wrong["p_acceptable"].astype(float)
     confidence = p.where(p >= 0.5, 1 - p)
     return wrong.assign(confidence=confidence).sort_values("confidence", ascending=False, kind="stable")
-
-
-def evaluation_slices(predictions: pd.DataFrame, tokenizer: Any) -> Slices:
-    """Slices of an evaluation (core.slices): by token length with TOKENIZER, reliability, MCC by threshold."""
-    from workbench.core.data.cola import token_lengths
-    from workbench.core.evaluation.slices import compute_slices
-
-    lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
-    return compute_slices(predictions["label"].to_numpy(dtype=int), predictions["p_acceptable"].to_numpy(dtype=float),
-                          lengths)
 
 
 def read_predictions(path: Path) -> pd.DataFrame:

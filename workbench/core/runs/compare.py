@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.base.layout import RunError
+from workbench.core.base.layout import RunError, is_run_folder
 from workbench.core.runs.metrics import RunCurves, run_curves
 from workbench.core.runs.status import RunInfo, run_info
 
@@ -41,7 +41,7 @@ class RunComparison:
 
 def compare_runs(run_dirs: Sequence[Path]) -> RunComparison:
     for run_dir in run_dirs:
-        if not (run_dir / "config.json").is_file():
+        if not is_run_folder(run_dir):
             raise RunError(f"{run_dir}: no such run")
     infos = [run_info(run_dir) for run_dir in run_dirs]
     return RunComparison(infos, differing_settings([i.config for i in infos]), [run_curves(d) for d in run_dirs])

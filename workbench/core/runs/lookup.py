@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.core.base.layout import RunError, model_folder
+from workbench.core.base.layout import CONFIG_FILE, RunError, is_run_folder, model_folder
 
 if TYPE_CHECKING:
     from workbench.core.data.cola import CoLA
@@ -49,8 +49,8 @@ def run_data_spec(run_dir: Path | None, data: str | None = None) -> DataSpec:
     from workbench.core.base.config import TrainConfig
 
     config = TrainConfig()
-    if run_dir is not None and (run_dir / "config.json").is_file():
-        config = TrainConfig.load(run_dir / "config.json")
+    if run_dir is not None and is_run_folder(run_dir):
+        config = TrainConfig.load(run_dir / CONFIG_FILE)
     return DataSpec(data if data else config.data, config.validation_fraction, config.split_seed)
 
 

@@ -7,17 +7,22 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.base.durable import write_json_atomic
-from workbench.core.base.layout import STOP_FILE, RunError
+from workbench.core.base.layout import CONFIG_FILE, STOP_FILE, RunError, is_run_folder
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import read_metrics
 
 if TYPE_CHECKING:
     from workbench.core.base.config import TrainConfig
+    from workbench.core.base.events import Event
+
+
+ENDED_UNANNOUNCED = "the training process ended without a final event (killed?)"
 
 
 @dataclass
@@ -34,11 +39,39 @@ class RunInfo:
     error: str = ""
     config: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """The run's status in words, as every face says it (`workbench attach`, `runs`, the TUI)."""
+        if self.status == "done":
+            best = f", best validation MCC {self.best_val_mcc:.3f}" if self.best_val_mcc is not None else ""
+            holdout = f", holdout MCC {self.holdout_mcc:.3f}" if self.holdout_mcc is not None else ""
+            return f"done{best}{holdout}"
+        if self.status == "stopped":
+            return f"stopped after epoch {self.epochs_done}/{self.epochs}; its checkpoint resumes it"
+        if self.status == "failed":
+            return f"failed: {self.error or ENDED_UNANNOUNCED}"
+        if self.status == "running":
+            return f"running, epoch {self.epochs_done}/{self.epochs} done"
+        return "not started"
+
+
+def run_status(events: list[Event], locked: Callable[[], bool]) -> tuple[str, str]:
+    """(status, error) of a run from its EVENTS: the last end event after the last start; a start
+    with no end is running while a process holds the run's lock (LOCKED(), asked only then), else failed."""
+    status, error = "new", ""
+    for event in events:
+        if event["kind"] == "start":
+            status, error = "running", ""
+        elif event["kind"] == "end":
+            status, error = event.get("status", "done"), event.get("error") or ""
+    if status == "running" and not locked():
+        return "failed", ENDED_UNANNOUNCED
+    return status, error
+
 
 def run_info(folder: Path) -> RunInfo:
     config: dict[str, Any] = {}
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         pass
     events = read_metrics(folder)
@@ -47,18 +80,12 @@ def run_info(folder: Path) -> RunInfo:
     for event in events:
         if event["kind"] == "start":
             info.started = info.started or event["time"]
-            info.status = "running"
         elif event["kind"] == "epoch":
             info.epochs_done = max(info.epochs_done, event["epoch"])
             mcc = event["val_mcc"]
             if info.best_val_mcc is None or mcc > info.best_val_mcc:
                 info.best_val_mcc = float(mcc)
-        elif event["kind"] == "end":
-            info.status = event.get("status", "done")
-            info.error = event.get("error") or ""
-    if info.status == "running" and not RunLock.is_locked(folder):
-        info.status = "failed"
-        info.error = info.error or "the training process ended without a final event (killed?)"
+    info.status, info.error = run_status(events, lambda: RunLock.is_locked(folder))
     try:
         report = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
         info.holdout_mcc = report.get("holdout", {}).get("mcc")
@@ -78,7 +105,7 @@ def stop_run(folder: Path) -> None:
 def list_runs(runs_dir: Path) -> list[RunInfo]:
     if not runs_dir.is_dir():
         return []
-    folders = [p for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    folders = [p for p in runs_dir.iterdir() if is_run_folder(p)]
     return [run_info(p) for p in sorted(folders, key=lambda p: p.name)]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from workbench.core.base.config import TrainConfig
 from workbench.core.base.durable import write_json_atomic
-from workbench.core.base.layout import RunError, check_run_name
+from workbench.core.base.layout import RunError, check_run_name, is_run_folder
 from workbench.core.runs.status import run_info
 
 GROUP_FILE = "group.json"
@@ -176,7 +176,7 @@ def group_summary(runs_dir: Path, group: str) -> GroupSummary:
     members = []
     for entry in record["members"]:
         path = runs_dir / str(entry["run"])
-        if (path / "config.json").is_file():
+        if is_run_folder(path):
             info = run_info(path)
             members.append(MemberSummary(run=info.id, seed=int(entry["seed"]), path=path, status=info.status,
                                          best_val_mcc=info.best_val_mcc,

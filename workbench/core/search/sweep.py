@@ -265,9 +265,17 @@ def default_space(base: TrainConfig | None = None) -> Space:
 
 # ---------------------------------------------------------------- storage
 
+SWEEP_DATABASE = "sweeps.db"
+
+
+def sweep_database(runs_dir: Path) -> Path:
+    """The SQLite file of RUNS_DIR's sweeps (the default storage); it exists once a sweep has run there."""
+    return Path(runs_dir).resolve() / SWEEP_DATABASE
+
+
 def default_storage(runs_dir: Path) -> str:
     """SQLite in the runs folder: embedded, nothing to start."""
-    return f"sqlite:///{(Path(runs_dir).resolve() / 'sweeps.db').as_posix()}"
+    return f"sqlite:///{sweep_database(runs_dir).as_posix()}"
 
 
 def safe_url(url: str) -> str:

@@ -1,9 +1,13 @@
 """Fine-tuning: one plain function, `train(config, run_dir, on_event, stop)`, for CLI and TUI alike.
 
-Long work reports through ON_EVENT (typed records, core/events.py: the same objects that go to
-metrics.jsonl) and ends at the next batch when STOP is set, leaving a checkpoint. The loop reads
-as its steps: prepare the data, build the model and optimizer, restore, train an epoch, end the
-epoch (validate, keep the best model, checkpoint), finish (the final evaluation).
+Long work reports through ON_EVENT (typed records, core/base/events.py: the same objects that go to
+metrics.jsonl) and ends at the next batch when STOP is set, leaving a checkpoint.
+
+The module reads top to bottom: small helpers; one optimizer step (`clip_and_step`, and reading
+the steps' losses off the device); the checks before a run; the training loop (`_Training`:
+prepare the data, build the model and optimizer, restore, train the epochs, end each epoch);
+the finish after the loop (`finish_run`: calibrate the decision threshold, evaluate the best
+model, both from the model saved on disk); and `train()`, which holds the run folder and calls them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +44,16 @@ from workbench.core.base.hardware import (
     keep_freed_memory,
     resolve_precision,
 )
-from workbench.core.base.layout import PID_FILE, STOP_FILE, RunError, check_writable
+from workbench.core.base.layout import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    PID_FILE,
+    STOP_FILE,
+    RunError,
+    check_writable,
+    is_run_folder,
+)
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import MetricsWriter, read_metrics
 from workbench.core.training import ranks, trackers
@@ -58,6 +71,8 @@ from workbench.core.training.checkpoint import (
 
 EventCallback = Callable[[Event], None]
 
+READ_EVERY_ON_DEVICE = 10  # steps between host reads of the loss on an accelerator (read_interval)
+
 
 @dataclass
 class TrainResult:
@@ -69,9 +84,6 @@ class TrainResult:
     error: str = ""
     history: list[EpochEvent] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
-
-
-READ_EVERY_ON_DEVICE = 10  # steps between host reads of the loss on an accelerator (read_interval)
 
 
 @dataclass
@@ -100,8 +112,14 @@ class Position:
     def to_meta(self) -> dict[str, Any]:
         return asdict(self)
 
+    def result(self, run_dir: Path, status: str, error: str = "", final: dict[str, Any] | None = None) -> TrainResult:
+        """What `train()` returns for a run that ended here with STATUS."""
+        return TrainResult(run_dir=run_dir, status=status, epochs_done=self.epoch, best_epoch=self.best_epoch,
+                           best_val_mcc=self.best_val_mcc, error=error, history=list(self.history),
+                           final=final or {})
 
-# ---------------------------------------------------------------- small pure helpers
+
+# ---------------------------------------------------------------- small helpers
 
 def layer_index(name: str, num_layers: int) -> int:
     """Depth of a parameter: 0 for embeddings, i+1 for encoder layer i, top for the head."""
@@ -195,615 +213,6 @@ class Throughput:
         return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-# ---------------------------------------------------------------- the training function
-
-def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
-    """Check the folder and return the config to use (the saved one when resuming)."""
-    problems = config.validate()
-    if problems:
-        raise TrainingError("; ".join(f"{k}: {v}" for k, v in problems.items()))
-    if not resume:
-        check_data(config)  # a bad data file stops here, before a run folder is made
-        check_model_source(config)  # so does an unreachable hub
-    check_writable(run_dir)
-    saved = run_dir / "config.json"
-    if resume:
-        if not saved.is_file():
-            raise TrainingError(f"{run_dir}: not a run folder (no config.json)")
-        check_resumable(run_dir)  # here, before anything is written to the run
-        config = TrainConfig.load(saved)
-        check_data(config)
-        check_model_source(config)
-        return config
-    if saved.exists() or (run_dir / "metrics.jsonl").exists():
-        raise TrainingError(f"{run_dir}: a run already exists here; resume it with --resume or pick another name")
-    return config
-
-
-def check_resumable(run_dir: Path) -> None:
-    """Refuse to resume RUN_DIR when nothing is left to do: trained and evaluated (its checkpoint
-    says so; a checkpoint from before `evaluated` was recorded, or none, when its last end event
-    is done), or its checkpoint deleted (a sweep deletes those of its trials). A run killed before
-    its first checkpoint is resumable: from step 0."""
-    meta = checkpoint_meta(run_dir)
-    events = read_metrics(run_dir)
-    ends = [e for e in events if e["kind"] == "end"]
-    done = bool(ends) and ends[-1]["status"] == "done"
-    if meta is not None and "evaluated" in meta:
-        ended = bool(meta.get("finished")) and bool(meta["evaluated"])
-    else:
-        ended = done and (meta is None or bool(meta.get("finished")))
-    if ended:
-        raise TrainingError(f"{run_dir}: this run has finished; nothing to resume")
-    if meta is None and any(e["kind"] == "checkpoint" for e in events):
-        raise TrainingError(f"{run_dir}: no checkpoint to resume from (it was deleted after it was written)")
-
-
-def check_model_source(config: TrainConfig) -> None:
-    """A hub model while the hub is unreachable fails here in a few seconds (ModelError), before
-    a run folder is made; a local folder costs nothing."""
-    from workbench.core.model.loading import hub_options, resolve_model
-
-    hub_options(config.model, resolve_model(config.model))
-
-
-def check_data(config: TrainConfig) -> None:
-    """Load CONFIG's data once (DataError names the file and line) so a bad file fails before training."""
-    from workbench.core.data.cola import load_cola
-
-    load_cola(config.data or None, config.validation_fraction, config.split_seed)
-
-
-def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | None = None,
-          stop: threading.Event | None = None, resume: bool = False, allow_pickle: bool = False) -> TrainResult:
-    """Fine-tune CONFIG.model on CoLA into RUN_DIR; resume from its checkpoint if RESUME.
-
-    Under `accelerate launch` / `torchrun` every process calls this; only the main
-    process checks, locks and writes the run folder."""
-    from accelerate import PartialState
-
-    run_dir = Path(run_dir)
-    stop = stop or threading.Event()
-    state = PartialState(cpu=not cuda_available())
-    lock: RunLock | None = None
-    failure: Exception | None = None
-    if state.is_main_process:
-        try:
-            config = prepare_run_dir(config, run_dir, resume)
-            try:
-                lock = RunLock(run_dir).__enter__()
-            except RunError as err:
-                raise TrainingError(str(err)) from None
-            if not resume:
-                config.save(run_dir / "config.json")
-            (run_dir / PID_FILE).write_text(f"{os.getpid()}\n")
-            (run_dir / STOP_FILE).unlink(missing_ok=True)
-        except Exception as err:  # with several processes, the others must hear of it first
-            failure = err
-    try:
-        if state.num_processes > 1:  # the others wait here for the main process's checks (a broadcast)
-            told = ranks.main_failure(failure)
-            if told is not None and not state.is_main_process:
-                raise TrainingError(f"process 0 failed: {told}")
-        if failure is not None:
-            raise failure
-        if resume and not state.is_main_process:
-            config = TrainConfig.load(run_dir / "config.json")
-        return _Trainer(config, run_dir, on_event, stop, resume, allow_pickle).run()
-    finally:
-        if lock is not None:
-            (run_dir / PID_FILE).unlink(missing_ok=True)
-            (run_dir / STOP_FILE).unlink(missing_ok=True)
-            lock.__exit__()
-
-
-class _Trainer:
-    """One training, as its steps; `run` calls them in order."""
-
-    def __init__(self, config: TrainConfig, run_dir: Path, on_event: EventCallback | None,
-                 stop: threading.Event, resume: bool, allow_pickle: bool = False):
-        self.config = config
-        self.run_dir = run_dir
-        self.on_event = on_event
-        self.stop = stop
-        self.resume = resume
-        self.allow_pickle = allow_pickle  # the user's opt-in to pickle weights for CONFIG.model
-        self.writer: MetricsWriter | None = None
-        self.position = Position()
-        self.restarted = False  # resumed with no checkpoint: trains again from step 0
-        self.emitting = threading.RLock()  # the failure watch may end the run from its own thread
-        self.ended = False  # an end event was emitted
-        self.failure_agreed = False  # every process knows of this failure (ranks.agree_on_step)
-        self.board: ranks.FailureBoard | None = None  # several processes: failures that cannot be agreed
-        # set by the steps below
-        self.accelerator: Any = None
-        self.tokenizer: Any = None
-        self.model: Any = None
-        self.optimizer: Any = None
-        self.scheduler: Any = None
-        self.train_loader: Any = None
-        self.val_loader: Any = None
-        self.params: list[Any] = []
-        self.steps_per_epoch = 0
-        self.total_steps = 0
-        self.read_every = 1  # steps between host reads of the loss (read_interval)
-
-    def emit(self, event: Event) -> None:
-        with self.emitting:
-            if self.writer is not None:
-                self.writer.write(dict(event))
-            if self.on_event is not None:
-                self.on_event(event)
-            trackers.log_event(self.accelerator, event)  # --report-to: step loss/lr, epoch metrics, final scores
-            self.ended = self.ended or event["kind"] == "end"
-
-    def run(self) -> TrainResult:
-        self._start_accelerator()
-        if self.accelerator.is_main_process:
-            self.writer = MetricsWriter(self.run_dir / "metrics.jsonl")
-        if self.accelerator.num_processes > 1:
-            self.board = ranks.FailureBoard(self.accelerator.process_index)
-            self.board.watch(self._peer_failed)
-        try:
-            if self.resume and self.accelerator.is_main_process:  # under the run lock
-                recover_run(self.run_dir)  # after a kill mid-swap
-            return self._train()
-        except Exception as err:  # the run folder records every failure before it propagates
-            error, peer = f"{type(err).__name__}: {err}", None
-            if self.board is not None and not self.failure_agreed:
-                peer = self.board.read()  # this process failed because another one died?
-                if peer is None:
-                    self.board.post(error)  # tell the others, who may be waiting in a collective
-            if peer is not None:
-                error = f"process {peer[0]} failed: {peer[1]}"
-            self.emit(EndEvent(kind="end", time=now(), status="failed", error=error))
-            if peer is not None:
-                raise TrainingError(error) from err
-            raise
-        finally:
-            if self.board is not None:
-                self.board.close()
-            trackers.finish(self.accelerator)  # --report-to
-            if self.writer is not None:
-                self.writer.close()
-
-    def _peer_failed(self, rank: int, message: str) -> None:
-        """Another process failed where this one could not hear it (the failure watch's thread): end the
-        run with its message, then this process, which may be waiting in a collective for ever."""
-        with self.emitting:
-            if not self.ended:
-                error = f"process {rank} failed: {message}"
-                self.emit(LogEvent(kind="log", time=now(), message=f"error: {error}; ending process "
-                                   f"{self.accelerator.process_index}"))
-                self.emit(EndEvent(kind="end", time=now(), status="failed", error=error))
-                if self.writer is not None:
-                    self.writer.close()
-                os._exit(1)
-
-    def _train(self) -> TrainResult:
-        from accelerate.utils import set_seed
-
-        set_seed(self.config.seed)
-        train_rows, val_rows = self._prepare_data()
-        self._build_model_and_optimizer(train_rows, val_rows)
-        self._restore()
-        self._emit_start(len(train_rows), len(val_rows))
-        self.started = time.perf_counter()
-        self.steps_this_session = 0
-        self.throughput = Throughput()
-        while not self.position.finished and self.position.epoch < self.config.epochs:
-            outcome = self._train_epoch()
-            if outcome is not None:  # failed (non-finite loss) or stopped mid-epoch
-                return outcome
-            if self._end_epoch():
-                break
-        if self.position.finished:
-            return self._finish()
-        return self._stopped()
-
-    # ------------------------------------------------------------ steps
-
-    def _start_accelerator(self) -> None:
-        from accelerate import Accelerator
-        from accelerate.state import AcceleratorState, GradientState
-
-        on_gpu = cuda_available()
-        if not on_gpu:
-            keep_freed_memory()
-        # Accelerate keeps its state per process; a second training in the same process (the
-        # TUI, tests) may want another precision, so that state is rebuilt for every run. The
-        # launcher's process group (PartialState) is kept.
-        AcceleratorState._reset_state(reset_partial_state=False)
-        GradientState._reset_state()
-        self.accelerator = Accelerator(cpu=not on_gpu, mixed_precision=resolve_precision(
-            self.config.precision, "cuda" if on_gpu else "cpu"),
-            **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to
-        trackers.start(self.accelerator, self.config, self.run_dir)  # --report-to
-        self.read_every = read_interval(self.accelerator.device.type)
-
-    def _prepare_data(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The run's train and validation sentences, tokenized."""
-        from workbench.core.data.cola import load_cola
-        from workbench.core.model.loading import load_tokenizer
-
-        config = self.config
-        cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
-        train_frame, val_frame = cola["train"], cola["validation"]
-        if config.train_limit:
-            train_frame = train_frame.iloc[: config.train_limit]
-        self.tokenizer = load_tokenizer(config.model)
-        train_rows = encode(self.tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(),
-                            config.max_length)
-        val_rows = encode(self.tokenizer, val_frame["sentence"].tolist(), val_frame["label"].tolist(),
-                          config.max_length)
-        return train_rows, val_rows
-
-    def _build_model_and_optimizer(self, train_rows: list[dict[str, Any]], val_rows: list[dict[str, Any]]) -> None:
-        """Model, length-grouped loaders, grouped AdamW and the warmup schedule, prepared by Accelerate."""
-        import torch
-        from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
-
-        from workbench.core.model.loading import load_model
-        from workbench.core.training.recipe import apply_recipe
-
-        config, accelerator = self.config, self.accelerator
-        model = load_model(config.model, allow_pickle=self.allow_pickle)
-        apply_recipe(model, config)  # dropout, reinit_top_layers (core/recipe.py)
-        from workbench.core.training.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
-
-        if config.freeze_embeddings:
-            freeze_word_embeddings(model)  # before the optimizer groups: the table gets no gradient, no AdamW state
-        cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
-        if accelerator.device.type == "cpu":
-            cheap_dropout(model)  # CPU dropout masks without bernoulli_ (core/speed.py)
-        collator = DataCollatorWithPadding(self.tokenizer)
-        sampler = LengthGroupedSampler([len(r["input_ids"]) for r in train_rows], config.batch_size, config.seed)
-        # Own generators keep DataLoader iterators from drawing on the global RNG, so
-        # dropout draws are the same in a resumed run as in an uninterrupted one.
-        train_loader: Any = torch.utils.data.DataLoader(
-            train_rows,  # type: ignore[arg-type]  # a list is a map-style dataset
-            batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
-            generator=torch.Generator().manual_seed(0))
-        val_order = sorted(range(len(val_rows)), key=lambda i: len(val_rows[i]["input_ids"]))
-        val_loader: Any = torch.utils.data.DataLoader(
-            [val_rows[i] for i in val_order],  # type: ignore[arg-type]
-            batch_size=config.eval_batch_size, shuffle=False,
-            collate_fn=collator, generator=torch.Generator().manual_seed(0))
-        fused: dict[str, Any] = {"fused": True} if fused_adamw_ok(accelerator.device.type) else {"foreach": True}
-        groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
-        optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
-                                      lr=config.learning_rate, eps=config.adam_epsilon, **fused)
-        (self.model, self.optimizer, self.train_loader,
-         self.val_loader) = accelerator.prepare(model, optimizer, train_loader, val_loader)
-        self.steps_per_epoch = len(self.train_loader)
-        self.total_steps = self.steps_per_epoch * config.epochs
-        self.scheduler = get_linear_schedule_with_warmup(
-            self.optimizer, warmup_steps(self.total_steps, config.warmup_ratio), self.total_steps)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-
-    def _restore(self) -> None:
-        """When resuming: weights, optimizer, schedule, random state and position from the checkpoint."""
-        if not self.resume:
-            return
-        if checkpoint_meta(self.run_dir) is None:  # killed before its first checkpoint
-            self.restarted = True
-            return
-        try:
-            meta, state = load_checkpoint(self.run_dir)
-        except CheckpointError as err:
-            raise TrainingError(str(err)) from None
-        from workbench.core.training.checkpoint import set_rng_state
-
-        self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(rank_rng_state(state["rng"], self.accelerator.process_index))
-        self.position = Position.from_meta(meta)
-
-    def _emit_start(self, train_sentences: int, val_sentences: int) -> None:
-        accelerator = self.accelerator
-        self.device_name = device_name(accelerator.device)
-        self.emit(StartEvent(
-            kind="start", time=now(), run=self.run_dir.name, model=self.config.model, device=self.device_name,
-            precision=accelerator.mixed_precision, processes=accelerator.num_processes,
-            train_sentences=train_sentences, validation_sentences=val_sentences,
-            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, epochs=self.config.epochs,
-            resumed_at_step=self.position.step if self.resume else None))
-        if self.restarted:
-            self.emit(LogEvent(kind="log", time=now(), message=(
-                "no checkpoint yet (the run was killed before its first one): training restarts from step 0 "
-                "with the run's saved config.json")))
-        elif self.position.finished:
-            self.emit(LogEvent(kind="log", time=now(), message=(
-                "the run is trained; resuming its final evaluation")))
-
-    def _train_epoch(self) -> TrainResult | None:
-        """The optimizer steps of one epoch (from where a resume left it). A TrainResult when the
-        run ends here: failed on a non-finite loss or gradient (the weights as they were before that
-        step), or stopped mid-epoch (with a checkpoint)."""
-        position, accelerator = self.position, self.accelerator
-        self.train_loader.set_epoch(position.epoch)
-        loader = self.train_loader
-        if position.epoch_step:
-            loader = accelerator.skip_first_batches(self.train_loader, position.epoch_step)
-        self.model.train()
-        config = self.config
-        out_of_memory = (f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
-                         f"{self.device_name}; try --batch-size {max(1, config.batch_size // 2)}")
-        pending: list[PendingStep] = []  # steps taken, their loss and gradient norm not read yet
-        for batch in loader:
-            if self.accelerator.num_processes == 1 and self._should_stop():
-                break  # several processes learn of a stop from the step's agreement (_forward)
-            with out_of_memory_as(out_of_memory):
-                loss, shared_loss, agreed_stop = self._forward(batch, out_of_memory)
-                if shared_loss is not None and not math.isfinite(shared_loss):  # agreed by every process
-                    return self._record_steps(pending) or self._fail_nonfinite(shared_loss)
-                if agreed_stop:
-                    break  # agreed by every process, before any of them changes the weights
-                accelerator.backward(loss)
-                # the step is skipped unless the loss and gradient norm are finite (on the device)
-                grad_norm = clip_and_step(accelerator, self.optimizer, self.params, config.max_grad_norm, loss)
-                self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                pending.append(PendingStep(int(batch["labels"].shape[0]), loss.detach(), grad_norm, shared_loss,
-                                           time.perf_counter(), self.scheduler.get_last_lr()[-1]))
-                step = position.step + len(pending)
-                checkpoint_due = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
-                if len(pending) >= self.read_every or checkpoint_due:
-                    failed = self._record_steps(pending)  # one read from the device for all of them
-                    if failed is not None:
-                        return failed
-            if checkpoint_due:
-                self._checkpoint()
-        if pending:
-            with out_of_memory_as(out_of_memory):
-                failed = self._record_steps(pending)
-            if failed is not None:
-                return failed
-        if self._should_stop() and position.epoch_step < self.steps_per_epoch:
-            return self._stopped()
-        return None
-
-    def _record_steps(self, pending: list[PendingStep]) -> TrainResult | None:
-        """Read the PENDING steps' losses and gradient norms (one wait for the device), check them
-        and record them; empties PENDING. A TrainResult when one was not finite (the run failed)."""
-        if not pending:
-            return None
-        numbers = read_steps(pending)
-        steps = list(pending)
-        pending.clear()
-        # the read waited for the device: the last step is done now (the others' clocks are their launches)
-        steps[-1].clock = time.perf_counter()
-        for index, (taken, (loss_value, norm_value)) in enumerate(zip(steps, numbers, strict=True)):
-            later = len(steps) - index - 1  # steps taken after this one before this read
-            if not math.isfinite(loss_value):
-                return self._fail_nonfinite(loss_value, later=later)
-            if norm_value is not None and not math.isfinite(norm_value):
-                return self._fail_nonfinite(norm_value, "the gradient norm", later=later)
-            self._record_step(taken.sentences, loss_value, norm_value, taken.clock, taken.lr)
-        return None
-
-    def _record_step(self, batch_sentences: int, loss_value: float, grad_norm: float | None,
-                     clock: float, lr: float) -> None:
-        position = self.position
-        position.step += 1
-        position.epoch_step += 1
-        position.loss_sum += loss_value
-        position.loss_count += 1
-        self.steps_this_session += 1
-        rate = self.throughput.add(clock, batch_sentences * self.accelerator.num_processes)
-        per_step = (clock - self.started) / self.steps_this_session
-        self.emit(StepEvent(
-            kind="step", time=now(), epoch=position.epoch + 1, step=position.step, epoch_step=position.epoch_step,
-            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, loss=loss_value,
-            lr=lr, grad_norm=grad_norm, sentences_per_s=rate,
-            elapsed_s=clock - self.started, eta_s=per_step * (self.total_steps - position.step)))
-
-    def _end_epoch(self) -> bool:
-        """Validate, keep the model if it is the best so far, record the epoch and checkpoint.
-        True when the training should end here (early stop, or stopped at the epoch's end)."""
-        position, config = self.position, self.config
-        metrics = self._validate()
-        improved = metrics["mcc"] > position.best_val_mcc
-        epoch = position.epoch + 1
-        if improved:
-            position.best_val_mcc, position.best_epoch, position.stale_epochs = metrics["mcc"], epoch, 0
-            if self.accelerator.is_main_process:
-                save_model(self.run_dir, self.accelerator.unwrap_model(self.model), self.tokenizer)
-        else:
-            position.stale_epochs += 1
-        record = EpochEvent(
-            kind="epoch", time=now(), epoch=epoch, step=position.step,
-            train_loss=position.loss_sum / max(1, position.loss_count), val_n=int(metrics["n"]),
-            val_loss=metrics["loss"], val_accuracy=metrics["accuracy"], val_mcc=metrics["mcc"], best=improved,
-            elapsed_s=time.perf_counter() - self.started)
-        position.history.append(record)
-        self.emit(record)
-        position.epoch, position.epoch_step, position.loss_sum, position.loss_count = epoch, 0, 0.0, 0
-        early_stop = bool(config.patience) and position.stale_epochs >= config.patience
-        position.finished = position.epoch >= config.epochs or early_stop
-        self._checkpoint()
-        if early_stop:
-            self.emit(LogEvent(kind="log", time=now(),
-                               message=f"early stop: no better validation MCC for {config.patience} epochs"))
-            return True
-        return self._should_stop() and not position.finished
-
-    def _checkpoint(self) -> None:
-        position = self.position
-        rng = rng_states(self.accelerator.num_processes)  # every process's (a collective)
-        if self.accelerator.is_main_process:
-            if self.writer is not None:
-                self.writer.sync()  # the steps this checkpoint covers are on the disk before it
-            save_checkpoint(self.run_dir, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler,
-                            position.to_meta(), rng=rng)
-            self.emit(CheckpointEvent(kind="checkpoint", time=now(), step=position.step, epoch=position.epoch,
-                                      epoch_step=position.epoch_step))
-        self.accelerator.wait_for_everyone()
-
-    def _stopped(self) -> TrainResult:
-        position = self.position
-        self._checkpoint()
-        self.emit(EndEvent(kind="end", time=now(), status="stopped", step=position.step, epoch=position.epoch,
-                           best_val_mcc=position.best_val_mcc))
-        return self._result("stopped")
-
-    def _finish(self) -> TrainResult:
-        """Calibrate (once), evaluate, end. Each part done is recorded in the checkpoint's meta.json, so
-        that a run killed here resumes with what is left; the end event comes before `evaluated`
-        (a kill between them evaluates again, which changes nothing)."""
-        position = self.position
-        final: dict[str, Any] = {}
-        if self.accelerator.is_main_process:
-            if not position.calibrated:
-                position.calibration = self._calibrate()
-                position.calibrated = True
-                update_checkpoint_meta(self.run_dir, position.to_meta())
-            final = self._final_eval()
-        end = EndEvent(kind="end", time=now(), status="done", step=position.step, epoch=position.epoch,
-                       best_epoch=position.best_epoch, best_val_mcc=position.best_val_mcc)
-        end.update(final)  # type: ignore[typeddict-item]  # holdout_mcc, holdout_accuracy, in_domain_dev_mcc
-        self.emit(end)
-        if self.accelerator.is_main_process:
-            position.evaluated = True
-            update_checkpoint_meta(self.run_dir, position.to_meta())
-        return self._result("done", final=final)
-
-    # ------------------------------------------------------------ helpers of the steps
-
-    def _stop_requested(self) -> bool:
-        """This process's own view: the stop flag, or (main process) a stop request file (`workbench stop`)."""
-        if self.accelerator.is_main_process and (self.run_dir / STOP_FILE).exists():
-            self.stop.set()
-        return self.stop.is_set()
-
-    def _should_stop(self) -> bool:
-        """The stop flag or a stop request file (`workbench stop`), agreed by all processes (a
-        collective of its own with several: used between epochs; a step's agreement carries it)."""
-        self._stop_requested()
-        if self.accelerator.num_processes == 1:
-            return self.stop.is_set()
-        import torch
-
-        flag = torch.tensor([1.0 if self.stop.is_set() else 0.0], device=self.accelerator.device)
-        agreed = float(self.accelerator.reduce(flag, reduction="sum").item()) > 0
-        if agreed:
-            self.stop.set()
-        return agreed  # the agreed answer, not the flag: a signal arriving after the reduce waits for the next one
-
-    def _forward(self, batch: Any, out_of_memory: str) -> tuple[Any, float | None, bool]:
-        """The batch's loss; with several processes also their mean loss and whether any of them was
-        asked to stop, agreed by all after each said whether its forward pass failed
-        (ranks.agree_on_step): when one did, every process raises here, the failing one its own
-        error, the others "process R failed: ..."."""
-        if self.accelerator.num_processes == 1:
-            return self.model(**batch).loss, None, False
-        loss, failure, message = None, None, None
-        try:
-            loss = self.model(**batch).loss
-        except Exception as err:
-            failure = err
-            message = out_of_memory if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
-        agreed = ranks.agree_on_step(self.accelerator, loss, message, stop=self._stop_requested())
-        if agreed.failed_rank is not None:
-            self.failure_agreed = True
-            if failure is not None:
-                raise failure
-            raise TrainingError(f"process {agreed.failed_rank} failed: {agreed.message}")
-        if agreed.stop:
-            self.stop.set()
-        return loss, agreed.mean_loss, agreed.stop
-
-    def _validate(self) -> dict[str, float]:
-        import torch
-
-        from workbench.core.evaluation.evaluate import compute_metrics
-
-        model = self.model
-        model.eval()
-        all_logits, all_labels = [], []
-        size = self.config.eval_batch_size
-        out_of_memory = (f"out of memory validating at eval batch size {size} (max length "
-                         f"{self.config.max_length}); try --eval-batch-size {max(1, size // 2)}")
-        with torch.no_grad():
-            for batch in self.val_loader:
-                with out_of_memory_as(out_of_memory):
-                    logits = model(**batch).logits.float()
-                logits, labels = self.accelerator.gather_for_metrics((logits, batch["labels"]))
-                all_logits.append(logits.cpu())
-                all_labels.append(labels.cpu())
-        model.train()
-        logits = torch.cat(all_logits)
-        labels = torch.cat(all_labels)
-        metrics = compute_metrics(labels.tolist(), logits.argmax(-1).tolist())
-        metrics["loss"] = float(torch.nn.functional.cross_entropy(logits, labels))
-        return metrics
-
-    def _final_eval(self) -> dict[str, Any]:
-        """Score the best model (calibrated) on in_domain_dev and the holdout; writes eval.json."""
-        from workbench.core.data.cola import FINAL_SPLITS, load_cola
-        from workbench.core.evaluation.evaluate import evaluate_frame, record_report
-        from workbench.core.model.loading import load_model
-
-        fault_point("final-eval")  # crash tests: a kill here resumes the evaluation
-        if not (self.run_dir / "model").is_dir():
-            return {}
-        config = self.config
-        size = config.eval_batch_size
-        with out_of_memory_as(f"out of memory in the final evaluation at eval batch size {size} (max length "
-                              f"{config.max_length}); the trained model is kept: free some memory and resume "
-                              "the run to evaluate it"):
-            model = load_model(str(self.run_dir / "model")).to(self.accelerator.device)
-            cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
-            reports = {name: evaluate_frame(model, self.tokenizer, cola[name], name, config.max_length, size)
-                       for name in FINAL_SPLITS}
-        for report in reports.values():
-            fsync_file(record_report(self.run_dir, report))  # on the disk before `evaluated` is
-        fsync_dir(self.run_dir)
-        holdout, dev = reports["holdout"], reports["in_domain_dev"]
-        return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
-                **self.position.calibration}
-
-    def _calibrate(self) -> dict[str, Any]:
-        """Fold the validation-best decision threshold into model/ (core/threshold.py), unless turned off."""
-        from workbench.core.evaluation.calibration import calibrate_run
-
-        if not (self.run_dir / "model").is_dir():
-            return {}
-        size = self.config.eval_batch_size
-        with out_of_memory_as(f"out of memory calibrating the decision threshold at eval batch size {size} "
-                              f"(max length {self.config.max_length}); the trained model is kept: free some "
-                              "memory and resume the run to finish it"):
-            choice = calibrate_run(self.run_dir, self.config, device=self.accelerator.device)
-        if choice is None:
-            return {}
-        self.emit(LogEvent(kind="log", time=now(), message=(
-            f"decision threshold {choice.threshold:.3f} on p(acceptable): validation MCC "
-            f"{choice.mcc_at_threshold:.3f} (at 0.5: {choice.mcc_at_half:.3f}); folded into the saved model")))
-        return {"decision_threshold": choice.threshold}
-
-    def _fail_nonfinite(self, value: float, what: str = "loss", later: int = 0) -> TrainResult:
-        """End the run on a non-finite loss or gradient norm at the next step not yet recorded.
-        LATER: steps taken after it before it was read (an accelerator reads every few steps); the
-        bad step itself was skipped on the device, so no weight ever held a non-finite number."""
-        step = self.position.step
-        if later:
-            stopped = (f"the step was skipped on the device, and training stopped {later} step(s) later, at the "
-                       f"next read of the loss")
-        else:
-            stopped = "training stopped before the step changed the weights"
-        message = (f"{what} became {value} at step {step + 1}; {stopped}. The last good checkpoint and the best "
-                   f"model are kept; try a lower learning rate")
-        self.emit(EndEvent(kind="end", time=now(), status="failed", error=message, step=step))
-        return self._result("failed", error=message)
-
-    def _result(self, status: str, error: str = "", final: dict[str, Any] | None = None) -> TrainResult:
-        position = self.position
-        return TrainResult(run_dir=self.run_dir, status=status, epochs_done=position.epoch,
-                           best_epoch=position.best_epoch, best_val_mcc=position.best_val_mcc,
-                           error=error, history=list(position.history), final=final or {})
-
-
 @contextmanager
 def out_of_memory_as(message: str) -> Iterator[None]:
     """Out of memory on any device (torch.OutOfMemoryError, or the CPU allocator's RuntimeError:
@@ -815,6 +224,8 @@ def out_of_memory_as(message: str) -> Iterator[None]:
             raise
         raise TrainingError(message) from None
 
+
+# ---------------------------------------------------------------- one optimizer step
 
 @dataclass
 class PendingStep:
@@ -904,3 +315,653 @@ def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm:
         del inner.grad_scale, inner.found_inf
     return norm
 
+
+# ---------------------------------------------------------------- the checks before a run
+
+def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
+    """Check the folder and return the config to use (the saved one when resuming)."""
+    problems = config.validate()
+    if problems:
+        raise TrainingError("; ".join(f"{k}: {v}" for k, v in problems.items()))
+    if not resume:
+        check_data(config)  # a bad data file stops here, before a run folder is made
+        check_model_source(config)  # so does an unreachable hub
+    check_writable(run_dir)
+    saved = run_dir / CONFIG_FILE
+    if resume:
+        if not is_run_folder(run_dir):
+            raise TrainingError(f"{run_dir}: not a run folder (no config.json)")
+        check_resumable(run_dir)  # here, before anything is written to the run
+        config = TrainConfig.load(saved)
+        check_data(config)
+        check_model_source(config)
+        return config
+    if saved.exists() or (run_dir / METRICS_FILE).exists():
+        raise TrainingError(f"{run_dir}: a run already exists here; resume it with --resume or pick another name")
+    return config
+
+
+def check_resumable(run_dir: Path) -> None:
+    """Refuse to resume RUN_DIR when nothing is left to do: trained and evaluated (its checkpoint
+    says so; a checkpoint from before `evaluated` was recorded, or none, when its last end event
+    is done), or its checkpoint deleted (a sweep deletes those of its trials). A run killed before
+    its first checkpoint is resumable: from step 0."""
+    meta = checkpoint_meta(run_dir)
+    events = read_metrics(run_dir)
+    ends = [e for e in events if e["kind"] == "end"]
+    done = bool(ends) and ends[-1]["status"] == "done"
+    if meta is not None and "evaluated" in meta:
+        ended = bool(meta.get("finished")) and bool(meta["evaluated"])
+    else:
+        ended = done and (meta is None or bool(meta.get("finished")))
+    if ended:
+        raise TrainingError(f"{run_dir}: this run has finished; nothing to resume")
+    if meta is None and any(e["kind"] == "checkpoint" for e in events):
+        raise TrainingError(f"{run_dir}: no checkpoint to resume from (it was deleted after it was written)")
+
+
+def check_model_source(config: TrainConfig) -> None:
+    """A hub model while the hub is unreachable fails here in a few seconds (ModelError), before
+    a run folder is made; a local folder costs nothing."""
+    from workbench.core.model.loading import hub_options, resolve_model
+
+    hub_options(config.model, resolve_model(config.model))
+
+
+def check_data(config: TrainConfig) -> None:
+    """Load CONFIG's data once (DataError names the file and line) so a bad file fails before training."""
+    from workbench.core.data.cola import load_cola
+
+    load_cola(config.data or None, config.validation_fraction, config.split_seed)
+
+
+# ---------------------------------------------------------------- the training loop
+
+class _Training:
+    """One training into a run folder, as its steps. As a context manager it starts the accelerator
+    and the metrics file, and on the way out records any failure as the run's end event and closes
+    them; `train_epochs` runs the loop. The finish after it is `finish_run`'s."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, on_event: EventCallback | None,
+                 stop: threading.Event, resume: bool, allow_pickle: bool = False):
+        self.config = config
+        self.run_dir = run_dir
+        self.on_event = on_event
+        self.stop = stop
+        self.resume = resume
+        self.allow_pickle = allow_pickle  # the user's opt-in to pickle weights for CONFIG.model
+        self.writer: MetricsWriter | None = None  # metrics.jsonl (the main process only)
+        self.position = Position()
+        self.restarted_from_zero = False  # resumed with no checkpoint: trains again from step 0
+        self.emit_lock = threading.RLock()  # the failure watch may end the run from its own thread
+        self.end_emitted = False
+        self.failure_agreed = False  # every process knows of this failure (ranks.agree_on_step)
+        self.peer_failures: ranks.FailureBoard | None = None  # several processes: failures not agreed in a step
+        # set by the steps below
+        self.accelerator: Any = None
+        self.device_name = ""
+        self.tokenizer: Any = None
+        self.model: Any = None
+        self.optimizer: Any = None
+        self.scheduler: Any = None
+        self.train_loader: Any = None
+        self.val_loader: Any = None
+        self.params: list[Any] = []
+        self.steps_per_epoch = 0
+        self.total_steps = 0
+        self.read_every = 1  # steps between host reads of the loss (read_interval)
+        self.started = 0.0  # perf_counter when this session's first step began
+        self.steps_this_session = 0
+        self.throughput = Throughput()
+
+    @property
+    def is_main_process(self) -> bool:
+        return bool(self.accelerator.is_main_process)
+
+    def emit(self, event: Event) -> None:
+        with self.emit_lock:
+            if self.writer is not None:
+                self.writer.write(dict(event))
+            if self.on_event is not None:
+                self.on_event(event)
+            trackers.log_event(self.accelerator, event)  # --report-to: step loss/lr, epoch metrics, final scores
+            self.end_emitted = self.end_emitted or event["kind"] == "end"
+
+    def __enter__(self) -> _Training:
+        self._start_accelerator()
+        if self.is_main_process:
+            self.writer = MetricsWriter(self.run_dir / METRICS_FILE)
+        if self.accelerator.num_processes > 1:
+            self.peer_failures = ranks.FailureBoard(self.accelerator.process_index)
+            self.peer_failures.watch(self._peer_failed)
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, err: BaseException | None, _trace: Any) -> None:
+        """The run folder records every failure (an Exception) before it propagates; then the
+        failure watch, the trackers and metrics.jsonl are closed."""
+        try:
+            if isinstance(err, Exception):
+                self._record_failure(err)
+        finally:
+            if self.peer_failures is not None:
+                self.peer_failures.close()
+            trackers.finish(self.accelerator)  # --report-to
+            if self.writer is not None:
+                self.writer.close()
+
+    def _record_failure(self, err: Exception) -> None:
+        """The end event of a run that failed with ERR; when ERR came of another process's failure,
+        a TrainingError naming that process replaces it."""
+        error, peer = f"{type(err).__name__}: {err}", None
+        if self.peer_failures is not None and not self.failure_agreed:
+            peer = self.peer_failures.read()  # this process failed because another one died?
+            if peer is None:
+                self.peer_failures.post(error)  # tell the others, who may be waiting in a collective
+        if peer is not None:
+            error = f"process {peer[0]} failed: {peer[1]}"
+        self.emit(EndEvent(kind="end", time=now(), status="failed", error=error))
+        if peer is not None:
+            raise TrainingError(error) from err
+
+    def _peer_failed(self, rank: int, message: str) -> None:
+        """Another process failed where this one could not hear it (the failure watch's thread): end the
+        run with its message, then this process, which may be waiting in a collective for ever."""
+        with self.emit_lock:
+            if not self.end_emitted:
+                error = f"process {rank} failed: {message}"
+                self.emit(LogEvent(kind="log", time=now(), message=f"error: {error}; ending process "
+                                   f"{self.accelerator.process_index}"))
+                self.emit(EndEvent(kind="end", time=now(), status="failed", error=error))
+                if self.writer is not None:
+                    self.writer.close()
+                os._exit(1)
+
+    def train_epochs(self) -> TrainResult | None:
+        """Train until the run is trained (None: `finish_run` is next), stopped or failed (its result)."""
+        from accelerate.utils import set_seed
+
+        if self.resume and self.is_main_process:  # under the run lock
+            recover_run(self.run_dir)  # after a kill mid-swap
+        set_seed(self.config.seed)
+        train_rows, val_rows = self._prepare_data()
+        self._build_model_and_optimizer(train_rows, val_rows)
+        self._restore()
+        self._emit_start(len(train_rows), len(val_rows))
+        self.started = time.perf_counter()
+        while not self.position.finished and self.position.epoch < self.config.epochs:
+            ended = self._train_epoch()
+            if ended is not None:  # failed (non-finite loss) or stopped mid-epoch
+                return ended
+            if self._end_epoch():
+                break
+        if self.position.finished:
+            return None
+        return self._stopped()
+
+    # ------------------------------------------------------------ before the first step
+
+    def _start_accelerator(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.state import AcceleratorState, GradientState
+
+        on_gpu = cuda_available()
+        if not on_gpu:
+            keep_freed_memory()
+        # Accelerate keeps its state per process; a second training in the same process (the
+        # TUI, tests) may want another precision, so that state is rebuilt for every run. The
+        # launcher's process group (PartialState) is kept.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
+        self.accelerator = Accelerator(cpu=not on_gpu, mixed_precision=resolve_precision(
+            self.config.precision, "cuda" if on_gpu else "cpu"),
+            **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to
+        trackers.start(self.accelerator, self.config, self.run_dir)  # --report-to
+        self.read_every = read_interval(self.accelerator.device.type)
+        self.device_name = device_name(self.accelerator.device)
+
+    def _prepare_data(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The run's train and validation sentences, tokenized."""
+        from workbench.core.data.cola import load_cola
+        from workbench.core.model.loading import load_tokenizer
+
+        config = self.config
+        cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
+        train_frame, val_frame = cola["train"], cola["validation"]
+        if config.train_limit:
+            train_frame = train_frame.iloc[: config.train_limit]
+        self.tokenizer = load_tokenizer(config.model)
+        train_rows = encode(self.tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(),
+                            config.max_length)
+        val_rows = encode(self.tokenizer, val_frame["sentence"].tolist(), val_frame["label"].tolist(),
+                          config.max_length)
+        return train_rows, val_rows
+
+    def _build_model_and_optimizer(self, train_rows: list[dict[str, Any]], val_rows: list[dict[str, Any]]) -> None:
+        """Model, length-grouped loaders, grouped AdamW and the warmup schedule, prepared by Accelerate."""
+        import torch
+        from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+
+        from workbench.core.model.loading import load_model
+        from workbench.core.training.recipe import apply_recipe
+        from workbench.core.training.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
+
+        config, accelerator = self.config, self.accelerator
+        model = load_model(config.model, allow_pickle=self.allow_pickle)
+        apply_recipe(model, config)  # dropout, reinit_top_layers (core/training/recipe.py)
+        if config.freeze_embeddings:
+            freeze_word_embeddings(model)  # before the optimizer groups: the table gets no gradient, no AdamW state
+        cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
+        if accelerator.device.type == "cpu":
+            cheap_dropout(model)  # CPU dropout masks without bernoulli_ (core/training/speed.py)
+        collator = DataCollatorWithPadding(self.tokenizer)
+        sampler = LengthGroupedSampler([len(r["input_ids"]) for r in train_rows], config.batch_size, config.seed)
+        # Own generators keep DataLoader iterators from drawing on the global RNG, so
+        # dropout draws are the same in a resumed run as in an uninterrupted one.
+        train_loader: Any = torch.utils.data.DataLoader(
+            train_rows,  # type: ignore[arg-type]  # a list is a map-style dataset
+            batch_size=config.batch_size, sampler=sampler, collate_fn=collator,
+            generator=torch.Generator().manual_seed(0))
+        val_order = sorted(range(len(val_rows)), key=lambda i: len(val_rows[i]["input_ids"]))
+        val_loader: Any = torch.utils.data.DataLoader(
+            [val_rows[i] for i in val_order],  # type: ignore[arg-type]
+            batch_size=config.eval_batch_size, shuffle=False,
+            collate_fn=collator, generator=torch.Generator().manual_seed(0))
+        adamw_kernel: dict[str, Any] = {"fused": True} if fused_adamw_ok(accelerator.device.type) else {"foreach": True}
+        groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
+        optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
+                                      lr=config.learning_rate, eps=config.adam_epsilon, **adamw_kernel)
+        (self.model, self.optimizer, self.train_loader,
+         self.val_loader) = accelerator.prepare(model, optimizer, train_loader, val_loader)
+        self.steps_per_epoch = len(self.train_loader)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, warmup_steps(self.total_steps, config.warmup_ratio), self.total_steps)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+
+    def _restore(self) -> None:
+        """When resuming: weights, optimizer, schedule, random state and position from the checkpoint."""
+        from workbench.core.training.checkpoint import set_rng_state
+
+        if not self.resume:
+            return
+        if checkpoint_meta(self.run_dir) is None:  # killed before its first checkpoint
+            self.restarted_from_zero = True
+            return
+        try:
+            meta, state = load_checkpoint(self.run_dir)
+        except CheckpointError as err:
+            raise TrainingError(str(err)) from None
+        self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(rank_rng_state(state["rng"], self.accelerator.process_index))
+        self.position = Position.from_meta(meta)
+
+    def _emit_start(self, train_sentences: int, val_sentences: int) -> None:
+        accelerator = self.accelerator
+        self.emit(StartEvent(
+            kind="start", time=now(), run=self.run_dir.name, model=self.config.model, device=self.device_name,
+            precision=accelerator.mixed_precision, processes=accelerator.num_processes,
+            train_sentences=train_sentences, validation_sentences=val_sentences,
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, epochs=self.config.epochs,
+            resumed_at_step=self.position.step if self.resume else None))
+        if self.restarted_from_zero:
+            self.emit(LogEvent(kind="log", time=now(), message=(
+                "no checkpoint yet (the run was killed before its first one): training restarts from step 0 "
+                "with the run's saved config.json")))
+        elif self.position.finished:
+            self.emit(LogEvent(kind="log", time=now(), message=(
+                "the run is trained; resuming its final evaluation")))
+
+    # ------------------------------------------------------------ an epoch of steps
+
+    def _train_epoch(self) -> TrainResult | None:
+        """The optimizer steps of one epoch (from where a resume left it). A TrainResult when the
+        run ends here: failed on a non-finite loss or gradient (the weights as they were before that
+        step), or stopped mid-epoch (with a checkpoint)."""
+        position, accelerator, config = self.position, self.accelerator, self.config
+        self.train_loader.set_epoch(position.epoch)
+        loader = self.train_loader
+        if position.epoch_step:
+            loader = accelerator.skip_first_batches(self.train_loader, position.epoch_step)
+        self.model.train()
+        out_of_memory = (f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
+                         f"{self.device_name}; try --batch-size {max(1, config.batch_size // 2)}")
+        pending: list[PendingStep] = []  # steps taken, their loss and gradient norm not read yet
+        for batch in loader:
+            if accelerator.num_processes == 1 and self._stop_agreed():
+                break  # several processes learn of a stop from the step's agreement (_forward)
+            with out_of_memory_as(out_of_memory):
+                loss, shared_loss, agreed_stop = self._forward(batch, out_of_memory)
+                if shared_loss is not None and not math.isfinite(shared_loss):  # agreed by every process
+                    return self._record_steps(pending) or self._fail_nonfinite(shared_loss)
+                if agreed_stop:
+                    break  # agreed by every process, before any of them changes the weights
+                accelerator.backward(loss)
+                # the step is skipped unless the loss and gradient norm are finite (on the device)
+                grad_norm = clip_and_step(accelerator, self.optimizer, self.params, config.max_grad_norm, loss)
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                pending.append(PendingStep(int(batch["labels"].shape[0]), loss.detach(), grad_norm, shared_loss,
+                                           time.perf_counter(), self.scheduler.get_last_lr()[-1]))
+                step = position.step + len(pending)
+                checkpoint_due = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
+                if len(pending) >= self.read_every or checkpoint_due:
+                    failed = self._record_steps(pending)  # one read from the device for all of them
+                    if failed is not None:
+                        return failed
+            if checkpoint_due:
+                self._checkpoint()
+        if pending:
+            with out_of_memory_as(out_of_memory):
+                failed = self._record_steps(pending)
+            if failed is not None:
+                return failed
+        if self._stop_agreed() and position.epoch_step < self.steps_per_epoch:
+            return self._stopped()
+        return None
+
+    def _forward(self, batch: Any, out_of_memory: str) -> tuple[Any, float | None, bool]:
+        """The batch's loss; with several processes also their mean loss and whether any of them was
+        asked to stop, agreed by all after each said whether its forward pass failed
+        (ranks.agree_on_step): when one did, every process raises here, the failing one its own
+        error, the others "process R failed: ..."."""
+        if self.accelerator.num_processes == 1:
+            return self.model(**batch).loss, None, False
+        loss, failure, message = None, None, None
+        try:
+            loss = self.model(**batch).loss
+        except Exception as err:
+            failure = err
+            message = out_of_memory if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
+        agreed = ranks.agree_on_step(self.accelerator, loss, message, stop=self._stop_requested_here())
+        if agreed.failed_rank is not None:
+            self.failure_agreed = True
+            if failure is not None:
+                raise failure
+            raise TrainingError(f"process {agreed.failed_rank} failed: {agreed.message}")
+        if agreed.stop:
+            self.stop.set()
+        return loss, agreed.mean_loss, agreed.stop
+
+    def _record_steps(self, pending: list[PendingStep]) -> TrainResult | None:
+        """Read the PENDING steps' losses and gradient norms (one wait for the device), check them
+        and record them; empties PENDING. A TrainResult when one was not finite (the run failed)."""
+        if not pending:
+            return None
+        numbers = read_steps(pending)
+        steps = list(pending)
+        pending.clear()
+        # the read waited for the device: the last step is done now (the others' clocks are their launches)
+        steps[-1].clock = time.perf_counter()
+        for index, (taken, (loss_value, norm_value)) in enumerate(zip(steps, numbers, strict=True)):
+            steps_after = len(steps) - index - 1  # steps taken after this one before this read
+            if not math.isfinite(loss_value):
+                return self._fail_nonfinite(loss_value, steps_after=steps_after)
+            if norm_value is not None and not math.isfinite(norm_value):
+                return self._fail_nonfinite(norm_value, "the gradient norm", steps_after=steps_after)
+            self._record_step(taken.sentences, loss_value, norm_value, taken.clock, taken.lr)
+        return None
+
+    def _record_step(self, batch_sentences: int, loss_value: float, grad_norm: float | None,
+                     clock: float, lr: float) -> None:
+        position = self.position
+        position.step += 1
+        position.epoch_step += 1
+        position.loss_sum += loss_value
+        position.loss_count += 1
+        self.steps_this_session += 1
+        rate = self.throughput.add(clock, batch_sentences * self.accelerator.num_processes)
+        per_step = (clock - self.started) / self.steps_this_session
+        self.emit(StepEvent(
+            kind="step", time=now(), epoch=position.epoch + 1, step=position.step, epoch_step=position.epoch_step,
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, loss=loss_value,
+            lr=lr, grad_norm=grad_norm, sentences_per_s=rate,
+            elapsed_s=clock - self.started, eta_s=per_step * (self.total_steps - position.step)))
+
+    def _fail_nonfinite(self, value: float, what: str = "loss", steps_after: int = 0) -> TrainResult:
+        """End the run on a non-finite loss or gradient norm at the next step not yet recorded.
+        STEPS_AFTER: steps taken after it before it was read (an accelerator reads every few steps);
+        the bad step itself was skipped on the device, so no weight ever held a non-finite number."""
+        step = self.position.step
+        if steps_after:
+            stopped = (f"the step was skipped on the device, and training stopped {steps_after} step(s) later, "
+                       f"at the next read of the loss")
+        else:
+            stopped = "training stopped before the step changed the weights"
+        message = (f"{what} became {value} at step {step + 1}; {stopped}. The last good checkpoint and the best "
+                   f"model are kept; try a lower learning rate")
+        self.emit(EndEvent(kind="end", time=now(), status="failed", error=message, step=step))
+        return self.position.result(self.run_dir, "failed", error=message)
+
+    # ------------------------------------------------------------ the end of an epoch
+
+    def _end_epoch(self) -> bool:
+        """Validate, keep the model if it is the best so far, record the epoch and checkpoint.
+        True when the training should end here (early stop, or stopped at the epoch's end)."""
+        position, config = self.position, self.config
+        metrics = self._validate()
+        improved = metrics["mcc"] > position.best_val_mcc
+        epoch = position.epoch + 1
+        if improved:
+            position.best_val_mcc, position.best_epoch, position.stale_epochs = metrics["mcc"], epoch, 0
+            if self.is_main_process:
+                save_model(self.run_dir, self.accelerator.unwrap_model(self.model), self.tokenizer)
+        else:
+            position.stale_epochs += 1
+        record = EpochEvent(
+            kind="epoch", time=now(), epoch=epoch, step=position.step,
+            train_loss=position.loss_sum / max(1, position.loss_count), val_n=int(metrics["n"]),
+            val_loss=metrics["loss"], val_accuracy=metrics["accuracy"], val_mcc=metrics["mcc"], best=improved,
+            elapsed_s=time.perf_counter() - self.started)
+        position.history.append(record)
+        self.emit(record)
+        position.epoch, position.epoch_step, position.loss_sum, position.loss_count = epoch, 0, 0.0, 0
+        early_stop = bool(config.patience) and position.stale_epochs >= config.patience
+        position.finished = position.epoch >= config.epochs or early_stop
+        self._checkpoint()
+        if early_stop:
+            self.emit(LogEvent(kind="log", time=now(),
+                               message=f"early stop: no better validation MCC for {config.patience} epochs"))
+            return True
+        return self._stop_agreed() and not position.finished
+
+    def _validate(self) -> dict[str, float]:
+        import torch
+
+        from workbench.core.evaluation.evaluate import compute_metrics
+
+        model = self.model
+        model.eval()
+        all_logits, all_labels = [], []
+        size = self.config.eval_batch_size
+        out_of_memory = (f"out of memory validating at eval batch size {size} (max length "
+                         f"{self.config.max_length}); try --eval-batch-size {max(1, size // 2)}")
+        with torch.no_grad():
+            for batch in self.val_loader:
+                with out_of_memory_as(out_of_memory):
+                    logits = model(**batch).logits.float()
+                logits, labels = self.accelerator.gather_for_metrics((logits, batch["labels"]))
+                all_logits.append(logits.cpu())
+                all_labels.append(labels.cpu())
+        model.train()
+        logits = torch.cat(all_logits)
+        labels = torch.cat(all_labels)
+        metrics = compute_metrics(labels.tolist(), logits.argmax(-1).tolist())
+        metrics["loss"] = float(torch.nn.functional.cross_entropy(logits, labels))
+        return metrics
+
+    def _checkpoint(self) -> None:
+        position = self.position
+        rng = rng_states(self.accelerator.num_processes)  # every process's (a collective)
+        if self.is_main_process:
+            if self.writer is not None:
+                self.writer.sync()  # the steps this checkpoint covers are on the disk before it
+            save_checkpoint(self.run_dir, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler,
+                            position.to_meta(), rng=rng)
+            self.emit(CheckpointEvent(kind="checkpoint", time=now(), step=position.step, epoch=position.epoch,
+                                      epoch_step=position.epoch_step))
+        self.accelerator.wait_for_everyone()
+
+    def _stopped(self) -> TrainResult:
+        position = self.position
+        self._checkpoint()
+        self.emit(EndEvent(kind="end", time=now(), status="stopped", step=position.step, epoch=position.epoch,
+                           best_val_mcc=position.best_val_mcc))
+        return position.result(self.run_dir, "stopped")
+
+    # ------------------------------------------------------------ stopping
+
+    def _stop_requested_here(self) -> bool:
+        """This process's own view: the stop flag, or (main process) a stop request file (`workbench stop`)."""
+        if self.is_main_process and (self.run_dir / STOP_FILE).exists():
+            self.stop.set()
+        return self.stop.is_set()
+
+    def _stop_agreed(self) -> bool:
+        """The stop flag or a stop request file (`workbench stop`), agreed by all processes (a
+        collective of its own with several: used between epochs; a step's agreement carries it)."""
+        self._stop_requested_here()
+        if self.accelerator.num_processes == 1:
+            return self.stop.is_set()
+        import torch
+
+        flag = torch.tensor([1.0 if self.stop.is_set() else 0.0], device=self.accelerator.device)
+        agreed = float(self.accelerator.reduce(flag, reduction="sum").item()) > 0
+        if agreed:
+            self.stop.set()
+        return agreed  # the agreed answer, not the flag: a signal arriving after the reduce waits for the next one
+
+
+# ---------------------------------------------------------------- after the loop: the finish
+
+def calibrate_saved_model(run_dir: Path, config: TrainConfig, device: Any,
+                          emit: EventCallback) -> dict[str, Any]:
+    """Fold the validation-best decision threshold into RUN_DIR's model/ (core/evaluation/calibration.py),
+    unless turned off; its entries for the end event."""
+    from workbench.core.evaluation.calibration import calibrate_run
+
+    if not (run_dir / MODEL_DIR).is_dir():
+        return {}
+    size = config.eval_batch_size
+    with out_of_memory_as(f"out of memory calibrating the decision threshold at eval batch size {size} "
+                          f"(max length {config.max_length}); the trained model is kept: free some "
+                          "memory and resume the run to finish it"):
+        choice = calibrate_run(run_dir, config, device=device)
+    if choice is None:
+        return {}
+    emit(LogEvent(kind="log", time=now(), message=(
+        f"decision threshold {choice.threshold:.3f} on p(acceptable): validation MCC "
+        f"{choice.mcc_at_threshold:.3f} (at 0.5: {choice.mcc_at_half:.3f}); folded into the saved model")))
+    return {"decision_threshold": choice.threshold}
+
+
+def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, device: Any) -> dict[str, Any]:
+    """Score RUN_DIR's best model (calibrated), loaded from model/, on in_domain_dev and the holdout;
+    records them in eval.json and the predictions files, on the disk before it returns."""
+    from workbench.core.data.cola import FINAL_SPLITS, load_cola
+    from workbench.core.evaluation.evaluate import evaluate_frame, record_report
+    from workbench.core.model.loading import load_model
+
+    fault_point("final-eval")  # crash tests: a kill here resumes the evaluation
+    if not (run_dir / MODEL_DIR).is_dir():
+        return {}
+    size = config.eval_batch_size
+    with out_of_memory_as(f"out of memory in the final evaluation at eval batch size {size} (max length "
+                          f"{config.max_length}); the trained model is kept: free some memory and resume "
+                          "the run to evaluate it"):
+        model = load_model(str(run_dir / MODEL_DIR)).to(device)
+        cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
+        reports = {name: evaluate_frame(model, tokenizer, cola[name], name, config.max_length, size)
+                   for name in FINAL_SPLITS}
+    for report in reports.values():
+        fsync_file(record_report(run_dir, report))  # on the disk before `evaluated` is
+    fsync_dir(run_dir)
+    holdout, dev = reports["holdout"], reports["in_domain_dev"]
+    return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc}
+
+
+def finish_run(run_dir: Path, config: TrainConfig, position: Position, *, emit: EventCallback,
+               main_process: bool, device: Any, tokenizer: Any) -> TrainResult:
+    """The end of a trained run: calibrate (once), evaluate, end. Both read the best model from the disk.
+    Each part done is recorded in the checkpoint's meta.json, so that a run killed here resumes with
+    what is left; the end event comes before `evaluated` (a kill between them evaluates again, which
+    changes nothing). Only the main process (MAIN_PROCESS) calibrates, evaluates and writes; every
+    process emits the end event."""
+    final: dict[str, Any] = {}
+    if main_process:
+        if not position.calibrated:
+            position.calibration = calibrate_saved_model(run_dir, config, device, emit)
+            position.calibrated = True
+            update_checkpoint_meta(run_dir, position.to_meta())
+        scores = evaluate_saved_model(run_dir, config, tokenizer, device)
+        final = {**scores, **position.calibration} if scores else {}
+    end = EndEvent(kind="end", time=now(), status="done", step=position.step, epoch=position.epoch,
+                   best_epoch=position.best_epoch, best_val_mcc=position.best_val_mcc)
+    end.update(final)  # type: ignore[typeddict-item]  # holdout_mcc, holdout_accuracy, in_domain_dev_mcc
+    emit(end)
+    if main_process:
+        position.evaluated = True
+        update_checkpoint_meta(run_dir, position.to_meta())
+    return position.result(run_dir, "done", final=final)
+
+
+# ---------------------------------------------------------------- the training function
+
+@contextmanager
+def holding_run(run_dir: Path) -> Iterator[None]:
+    """RUN_DIR's lock for the with block (TrainingError when another training holds it), with its
+    pid file; a stop request left from before is dropped, and neither file outlives the block."""
+    locked = False
+    try:
+        with RunLock(run_dir):
+            locked = True
+            (run_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+            try:
+                yield
+            finally:
+                (run_dir / PID_FILE).unlink(missing_ok=True)
+                (run_dir / STOP_FILE).unlink(missing_ok=True)
+    except RunError as err:
+        if locked:
+            raise  # the training's own, not the lock's
+        raise TrainingError(str(err)) from None
+
+
+def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | None = None,
+          stop: threading.Event | None = None, resume: bool = False, allow_pickle: bool = False) -> TrainResult:
+    """Fine-tune CONFIG.model on CoLA into RUN_DIR; resume from its checkpoint if RESUME.
+
+    Under `accelerate launch` / `torchrun` every process calls this; only the main
+    process checks, locks and writes the run folder."""
+    from accelerate import PartialState
+
+    run_dir = Path(run_dir)
+    stop = stop or threading.Event()
+    state = PartialState(cpu=not cuda_available())
+    with ExitStack() as run_held:
+        main_failure: Exception | None = None
+        if state.is_main_process:
+            try:
+                config = prepare_run_dir(config, run_dir, resume)
+                run_held.enter_context(holding_run(run_dir))
+                if not resume:
+                    config.save(run_dir / CONFIG_FILE)
+            except Exception as err:  # with several processes, the others must hear of it first
+                main_failure = err
+        if state.num_processes > 1:  # the others wait here for the main process's checks (a broadcast)
+            main_error = ranks.main_failure(main_failure)
+            if main_error is not None and not state.is_main_process:
+                raise TrainingError(f"process 0 failed: {main_error}")
+        if main_failure is not None:
+            raise main_failure
+        if resume and not state.is_main_process:
+            config = TrainConfig.load(run_dir / CONFIG_FILE)
+        with _Training(config, run_dir, on_event, stop, resume, allow_pickle) as training:
+            ended = training.train_epochs()
+            if ended is not None:  # stopped or failed
+                return ended
+            return finish_run(run_dir, config, training.position, emit=training.emit,
+                              main_process=training.is_main_process, device=training.accelerator.device,
+                              tokenizer=training.tokenizer)

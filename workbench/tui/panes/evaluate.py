@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.base.config import LABELS
+from workbench.core.base.layout import run_path
 from workbench.core.evaluation.recorded import ERROR_KIND_NAMES, ERROR_KINDS, STANDARD_DATASETS, ordered_names
 from workbench.tui.errors import describe_error
 from workbench.tui.messages import (
@@ -116,8 +117,7 @@ class EvaluatePane(Pane):
 
     @property
     def run_dir(self) -> Path | None:
-        run = self.workbench.current_run
-        return self.workbench.runs_dir / run if run else None
+        return self.workbench.run_dir(self.workbench.current_run)
 
     def data_file_name(self) -> str | None:
         """The dataset name of the app's --data file (as `workbench eval --data` names it), if it is a file."""
@@ -165,9 +165,10 @@ class EvaluatePane(Pane):
     @work(thread=True, exclusive=True, exit_on_error=False, group="eval-load", name="recorded evaluations")
     def load_worker(self, run_id: str, dataset: str) -> None:
         from workbench.core.base.layout import RunError
-        from workbench.core.evaluation.recorded import evaluation_slices, load_recorded, recorded_names
+        from workbench.core.evaluation.recorded import load_recorded, recorded_names
+        from workbench.core.evaluation.slices import evaluation_slices
 
-        run_dir = self.workbench.runs_dir / run_id
+        run_dir = run_path(self.workbench.runs_dir, run_id)
         try:
             names = recorded_names(run_dir)
             evaluation = load_recorded(run_dir, dataset)
@@ -200,7 +201,8 @@ class EvaluatePane(Pane):
         """Score the run's model on DATASET (of the data and split it trained on) and record it in the
         run folder (core `record_report`, as `workbench eval` does)."""
         from workbench.core.evaluation.evaluate import evaluate_frame, record_report
-        from workbench.core.evaluation.recorded import evaluation_slices, from_report, recorded_names
+        from workbench.core.evaluation.recorded import from_report, recorded_names
+        from workbench.core.evaluation.slices import evaluation_slices
         from workbench.core.runs.lookup import load_run_data
 
         self.post_message(StatusChanged(f"evaluating {run_id or 'the base model'} on {dataset}…"))
@@ -213,7 +215,7 @@ class EvaluatePane(Pane):
                              "(or start the app with that --data file)")
         predictor, model_label, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
         report = evaluate_frame(predictor.model, predictor.tokenizer, frame, dataset, predictor.max_length)
-        run_dir = self.workbench.runs_dir / run_id if run_id else None
+        run_dir = self.workbench.run_dir(run_id)
         recorded = run_dir is not None and self.workbench.model_source(run_id).finetuned
         if recorded and run_dir is not None:
             record_report(run_dir, report)
@@ -389,6 +391,7 @@ class EvaluatePane(Pane):
         """The training sentences nearest to SENTENCE by the run's model (core.neighbors); the index of
         its training sentences is built once per model (and kept beside a run's model)."""
         from workbench.core.explore.neighbors import run_index
+        from workbench.core.model.loading import model_version
 
         source = self.workbench.model_source(run_id)
         model_dir = Path(source.source)
@@ -397,8 +400,7 @@ class EvaluatePane(Pane):
                                                                  "sentences nearest to this one"))
             return
         predictor, _, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
-        weights = sorted(model_dir.glob("*.safetensors"))
-        key = f"{model_dir.resolve()}@{weights[0].stat().st_mtime_ns if weights else 0}"
+        key = model_version(model_dir)
         with self._index_lock:  # one build at a time: a second worker waits and reuses it
             index = self._indexes.get(key)
             if index is None:

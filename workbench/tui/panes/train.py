@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from workbench.core.base.config import TrainConfig, form_fields, parse_field
 from workbench.core.base.events import EndEvent, EpochEvent, Event, StepEvent
+from workbench.core.base.layout import CONFIG_FILE, is_run_folder, new_run_id, run_path
 from workbench.tui.keys import Field
 from workbench.tui.messages import (
     DetachedStarted,
@@ -232,10 +233,8 @@ class TrainPane(Pane):
         config = self.form_config()
         if config is None:
             return
-        from workbench.core.base.layout import new_run_id
-
         runs_dir = self.workbench.runs_dir
-        self.launch(config, runs_dir / new_run_id(runs_dir), resume=False)
+        self.launch(config, run_path(runs_dir, new_run_id(runs_dir)), resume=False)
 
     def action_start_detached(self) -> None:
         """Start the form's config as a background process, as `workbench train --detach` does:
@@ -243,10 +242,8 @@ class TrainPane(Pane):
         config = self.form_config()
         if config is None:
             return
-        from workbench.core.base.layout import new_run_id
-
         runs_dir = self.workbench.runs_dir
-        run_dir = runs_dir / new_run_id(runs_dir)
+        run_dir = run_path(runs_dir, new_run_id(runs_dir))
         run_dir.mkdir(parents=True, exist_ok=True)  # claims the id at once: a second D gets another
         self.patience = config.patience
         self.set_headline(f"run {run_dir.name}: starting in the background…")
@@ -270,12 +267,12 @@ class TrainPane(Pane):
         if not run_id:
             self.notify("no run to resume: choose one in Runs (5)", severity="warning")
             return
-        run_dir = self.workbench.runs_dir / run_id
-        if not (run_dir / "config.json").is_file():
+        run_dir = run_path(self.workbench.runs_dir, run_id)
+        if not is_run_folder(run_dir):
             self.notify(f"{run_id}: not a run folder", severity="error")
             return
         self.load_history(run_dir)
-        self.launch(TrainConfig.load(run_dir / "config.json"), run_dir, resume=True)
+        self.launch(TrainConfig.load(run_dir / CONFIG_FILE), run_dir, resume=True)
 
     def launch(self, config: TrainConfig, run_dir: Path, resume: bool) -> None:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -312,7 +309,7 @@ class TrainPane(Pane):
         from workbench.core.runs.status import stop_run
 
         try:
-            stop_run(self.workbench.runs_dir / str(self.following))
+            stop_run(run_path(self.workbench.runs_dir, str(self.following)))
         except RunError as err:
             self.notify(str(err), severity="error")
             return
@@ -410,9 +407,9 @@ class TrainPane(Pane):
             return
         from workbench.core.runs.lock import RunLock
 
-        run_dir = self.workbench.runs_dir / run_id
-        if (run_dir / "config.json").is_file():
-            self.set_config(TrainConfig.load(run_dir / "config.json"))
+        run_dir = run_path(self.workbench.runs_dir, run_id)
+        if is_run_folder(run_dir):
+            self.set_config(TrainConfig.load(run_dir / CONFIG_FILE))
             self.validate_form()
         self.training_run = run_id
         self.following = None
@@ -444,7 +441,7 @@ class TrainPane(Pane):
         from workbench.core.runs.status import run_info
 
         self.following = None
-        info = run_info(self.workbench.runs_dir / run_id)
+        info = run_info(run_path(self.workbench.runs_dir, run_id))
         self.show_end(run_id, info.status, info.error)
 
     def load_history(self, run_dir: Path) -> None:

@@ -38,9 +38,10 @@ class CompareScreen(ModalScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        from workbench.core.base.layout import run_path
         from workbench.core.runs.compare import compare_runs
 
-        comparison = compare_runs([self.runs_dir / run_id for run_id in self.run_ids])
+        comparison = compare_runs([run_path(self.runs_dir, run_id) for run_id in self.run_ids])
         charts = self.query_one(CompareCharts)
         for info, curves in zip(comparison.runs, comparison.curves, strict=True):
             charts.add_run(info.id, [*curves.steps, *curves.epochs])

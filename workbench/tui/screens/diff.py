@@ -95,10 +95,11 @@ class DiffScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diff", name="diff runs")
     def diff_worker(self, split: str) -> None:
+        from workbench.core.base.layout import run_path
         from workbench.core.evaluation.evaluate import predictions_file
         from workbench.core.explore.diff import DiffError, diff_runs
 
-        folders = [self.runs_dir / self.run_a, self.runs_dir / self.run_b]
+        folders = [run_path(self.runs_dir, self.run_a), run_path(self.runs_dir, self.run_b)]
         missing = [folder.name for folder in folders if not predictions_file(folder, split).is_file()]
         if missing:
             self.post_message(DiffReady(split, None, f"no predictions recorded for {split} by "
@@ -112,11 +113,11 @@ class DiffScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="diff", name="evaluate for diff")
     def evaluate_worker(self, split: str, run_ids: list[str]) -> None:
         """Evaluate each run of RUN_IDS on SPLIT (of its own data and split) and record it, then compare."""
-        from workbench.core.base.layout import RunError, model_folder
+        from workbench.core.base.layout import RunError, model_folder, run_path
         from workbench.core.evaluation.evaluate import evaluate_frame, record_report
 
         for run_id in run_ids:
-            folder = self.runs_dir / run_id
+            folder = run_path(self.runs_dir, run_id)
             try:
                 model_folder(folder)
             except RunError as err:

@@ -19,13 +19,12 @@ def many_runs_text(runs_dir: Path) -> str:
     """Every seed group's spread and every sweep study's summary in RUNS_DIR (core/groups.py, core/sweep.py)."""
     from workbench.core.base.layout import RunError
     from workbench.core.search.groups import group_summary, list_groups
+    from workbench.core.search.sweep import default_storage, study_names, sweep_database, sweep_summary
 
     parts: list[str] = []
     for group in list_groups(runs_dir):
         parts.append("\n".join(group_summary(runs_dir, group).lines()))
-    if (runs_dir / "sweeps.db").is_file():
-        from workbench.core.search.sweep import default_storage, study_names, sweep_summary
-
+    if sweep_database(runs_dir).is_file():
         storage = default_storage(runs_dir)
         try:
             for study in study_names(storage):
