@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, model_dir_of
-from workbench.core.base.layout import RunError, run_path
+from workbench.core.base.layout import RunError, is_run_folder, run_path
 from workbench.core.explore.diff import diff_runs
 from workbench.core.explore.explain import DEFAULT_STEPS, explain, minimal_pair
 from workbench.core.explore.neighbors import run_index
@@ -169,7 +169,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs)
     folders = [run_path(runs_dir, name) for name in (args.run_a, args.run_b)]
     for folder in folders:
-        if not folder.is_dir():
+        if not is_run_folder(folder):
             raise RunError(f"{folder}: no such run")
     result = diff_runs(folders[0], folders[1], args.split)
     if args.json:

@@ -21,17 +21,16 @@ from workbench.cli.common import (
     run_dir_of,
 )
 from workbench.cli.progress import Progress
-from workbench.core.base.events import EndEvent
-from workbench.core.base.layout import run_path
-from workbench.core.data.cola import SPLIT_NAMES, token_lengths
+from workbench.core.base.layout import is_run_folder, run_of_model, run_path
+from workbench.core.data.cola import SPLIT_NAMES
 from workbench.core.evaluation.evaluate import evaluate_frame, record_report
-from workbench.core.evaluation.slices import compute_slices
+from workbench.core.evaluation.slices import evaluation_slices
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.model.predict import InputError, Predictor
 from workbench.core.runs.compare import compare_runs
 from workbench.core.runs.lookup import load_run_data
-from workbench.core.runs.metrics import export_metrics_csv, follow_run, last_end
-from workbench.core.runs.status import list_runs, stop_run
+from workbench.core.runs.metrics import export_metrics_csv, follow_run
+from workbench.core.runs.status import list_runs, run_info, stop_run
 from workbench.core.search.groups import group_summary, list_groups
 
 EVAL_EXAMPLES = """examples:
@@ -98,7 +97,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a run on a split of the data it was trained on, split as in its training (or on --data)."""
     model_dir = model_dir_of(args)
-    run_dir = model_dir.parent if model_dir.name == "model" else None
+    run_dir = run_of_model(model_dir)
     cola = load_run_data(run_dir, args.data)
     if args.data and Path(args.data).is_file():
         name, frame = Path(args.data).stem, cola["holdout"]
@@ -109,7 +108,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         summary = report.summary()
         if args.slices:
-            summary["slices"] = _slices(report, model_dir).to_dict()
+            summary["slices"] = evaluation_slices(report.predictions, load_tokenizer(str(model_dir))).to_dict()
         print(json.dumps({name: summary}, indent=2))
     else:
         print_report(report)
@@ -121,12 +120,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if report.single_class:
         print(report.warning(), file=sys.stderr)
     return 0
-
-
-def _slices(report: Any, model_dir: Path) -> Any:
-    frame = report.predictions
-    lengths = token_lengths(load_tokenizer(str(model_dir)), frame["sentence"].tolist())
-    return compute_slices(frame["label"].to_numpy(), frame["p_acceptable"].to_numpy(), lengths)
 
 
 def print_report(report: Any) -> None:
@@ -150,8 +143,7 @@ def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) ->
     p_acceptable) as three tables: by token length, reliability with ECE, MCC by threshold."""
     out = out or sys.stdout
     predictions = getattr(report_or_predictions, "predictions", report_or_predictions)
-    lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
-    slices = compute_slices(predictions["label"].to_numpy(), predictions["p_acceptable"].to_numpy(), lengths)
+    slices = evaluation_slices(predictions, tokenizer)
     print("  by length (tokens)    n  accuracy     MCC  errors", file=out)
     for row in slices.by_length:
         print(f"    {row.name:<14} {row.n:>6}  {row.accuracy:>8.3f}  {row.mcc:>6.3f}  {row.errors:>6}", file=out)
@@ -227,33 +219,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_attach(args: argparse.Namespace) -> int:
     """Replay a run's events, then follow them live until it ends (Ctrl-C detaches)."""
     run_dir = run_dir_of(args)
-    if not (run_dir / "config.json").is_file():
+    if not is_run_folder(run_dir):
         raise CliError(f"{run_dir}: no such run")
     progress = Progress()
-    ended: EndEvent | None = None
     try:
         for batch in follow_run(run_dir):
             for event in batch:
                 progress(event)
-            if any(event["kind"] == "start" for event in batch):
-                ended = None
-            ended = last_end(batch) or ended
     except KeyboardInterrupt:
         progress.close()
         print("\ndetached; the run goes on", file=sys.stderr)
         return 0
     progress.close()
-    if ended is not None and ended["status"] == "done":
-        holdout = ended.get("holdout_mcc")
-        print(f"{run_dir.name}: done, best validation MCC {ended.get('best_val_mcc', 0):.3f}"
-              + (f", holdout MCC {holdout:.3f}" if holdout is not None else ""))
-        return 0
-    if ended is not None and ended["status"] == "stopped":
-        print(f"{run_dir.name}: stopped; resume with workbench train --resume {run_dir.name}")
-        return 0
-    error = ended.get("error") if ended is not None else None
-    print(f"{run_dir.name}: failed: {error or 'the process ended without a final event'}")
-    return EXIT_FAILED
+    info = run_info(run_dir)  # the words every face uses for a run's status
+    resume = f"; resume with workbench train --resume {run_dir.name}" if info.status == "stopped" else ""
+    print(f"{run_dir.name}: {info.summary()}{resume}")
+    return 0 if info.status in ("done", "stopped") else EXIT_FAILED
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from workbench.cli.common import (
 from workbench.cli.progress import Progress, interruptible
 from workbench.core.base.config import TrainConfig, default_runs_dir
 from workbench.core.base.events import Event
-from workbench.core.base.layout import check_run_name, new_run_id, run_path
+from workbench.core.base.layout import check_run_name, is_run_folder, new_run_id, run_path
 from workbench.core.runs.status import launch_training
 from workbench.core.search.groups import GroupError, parse_seeds, train_seeds
 from workbench.core.training.train import train
@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs)
     if args.resume:
         run_dir = run_path(runs_dir, args.resume)
-        if not (run_dir / "config.json").is_file():
+        if not is_run_folder(run_dir):
             raise CliError(f"{run_dir}: no such run to resume")
         config = TrainConfig.load(run_dir / "config.json")
     else:
