@@ -203,7 +203,7 @@ async def test_bad_input_in_predict_never_crashes_and_says_why(runs: Path) -> No
 async def test_evaluate_shows_the_opened_runs_recordings_and_d_switches_them(runs: Path) -> None:
     record(runs / DEMO_RUN, "holdout", ROWS)
     record(runs / DEMO_RUN, "in_domain_dev", ROWS[:4])
-    record(runs / DEMO_RUN, "mydata", ROWS[:3])  # as `workbench eval --data mydata.tsv` names it
+    record(runs / DEMO_RUN, "mydata", ROWS[:3])  # an entry of another name (older runs named --data files so)
     copy_run(runs, "other")
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:

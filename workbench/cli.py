@@ -367,19 +367,16 @@ def _model_folder(args: argparse.Namespace) -> Path:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a run on a split of the data it was trained on, split as in its training (or on --data)."""
+    from workbench.core.evaluation.datasets import recording_folder, scored_data
     from workbench.core.evaluation.evaluate import evaluate_frame, record_report
     from workbench.core.model.loading import load_model, load_tokenizer
-    from workbench.core.runs.lookup import load_run_data
 
     model_dir = _model_folder(args)
-    run_dir = model_dir.parent if model_dir.name == "model" else None
-    cola = load_run_data(run_dir, args.data)
-    if args.data and Path(args.data).is_file():
-        name, frame = Path(args.data).stem, cola["holdout"]
-    else:
-        name, frame = args.split, cola[args.split]
+    run_dir = recording_folder(model_dir)
+    scored = scored_data(run_dir, args.data, args.split)
+    name = scored.name
     model = load_model(str(model_dir), allow_pickle=args.allow_pickle)
-    report = evaluate_frame(model, load_tokenizer(str(model_dir)), frame, name)
+    report = evaluate_frame(model, load_tokenizer(str(model_dir)), scored.frame, name, data=scored.data)
     if args.json:
         summary = report.summary()
         if args.slices:

@@ -45,6 +45,7 @@ def calibrate_run(run_dir: Path, config: TrainConfig | None = None, *, enabled: 
     changes and None is returned. A head with no bias to fold into is left as trained: None,
     and eval.json's `calibration` says why."""
     from workbench.core.base.durable import existing_dir, replace_dir_atomic, write_json_atomic
+    from workbench.core.evaluation.evaluate import update_eval_json
     from workbench.core.model.loading import load_model, load_tokenizer
 
     run_dir = Path(run_dir)
@@ -56,13 +57,11 @@ def calibrate_run(run_dir: Path, config: TrainConfig | None = None, *, enabled: 
         raise ThresholdError(f"{run_dir}: no saved model to calibrate")
     model = load_model(str(model_dir))
     tokenizer = load_tokenizer(str(model_dir))
-    eval_path = run_dir / "eval.json"
-    report = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.is_file() else {}
     try:
         final_linear(model)
     except ThresholdError as err:  # a head we cannot fold into: keep the model as trained, say why
-        report["calibration"] = {"dataset": "validation", "skipped": str(err)}
-        write_json_atomic(eval_path, report)
+        skipped = {"dataset": "validation", "skipped": str(err)}
+        update_eval_json(run_dir, lambda report: report.update(calibration=skipped))
         return None
     if device is not None:
         model = model.to(device)
@@ -81,7 +80,7 @@ def calibrate_run(run_dir: Path, config: TrainConfig | None = None, *, enabled: 
     values = json.loads(saved_config.read_text(encoding="utf-8")) if saved_config.is_file() else config.to_dict()
     values["decision_threshold"] = recorded
     write_json_atomic(saved_config, values)
-    report["calibration"] = {"dataset": "validation", "decision_threshold": recorded, **choice.to_dict()}
-    write_json_atomic(eval_path, report)
+    update_eval_json(run_dir, lambda report: report.update(
+        calibration={"dataset": "validation", "decision_threshold": recorded, **choice.to_dict()}))
     return choice
 

@@ -120,9 +120,10 @@ class EvaluatePane(Pane):
         return self.workbench.runs_dir / run if run else None
 
     def data_file_name(self) -> str | None:
-        """The dataset name of the app's --data file (as `workbench eval --data` names it), if it is a file."""
-        data = self.workbench.data
-        return Path(data).stem if data and Path(data).is_file() else None
+        """The dataset name of the app's --data file (core `data_file_name`, as `workbench eval --data`)."""
+        from workbench.core.evaluation.datasets import data_file_name
+
+        return data_file_name(self.workbench.data)
 
     def known_datasets(self, recorded: list[str]) -> list[str]:
         """What `d` cycles through: the standard datasets, those RECORDED, the app's --data file."""
@@ -199,24 +200,28 @@ class EvaluatePane(Pane):
     def evaluate(self, run_id: str | None, dataset: str) -> None:
         """Score the run's model on DATASET (of the data and split it trained on) and record it in the
         run folder (core `record_report`, as `workbench eval` does)."""
+        from workbench.core.evaluation.datasets import recording_folder, scored_data
         from workbench.core.evaluation.evaluate import evaluate_frame, record_report
         from workbench.core.evaluation.recorded import evaluation_slices, from_report, recorded_names
-        from workbench.core.runs.lookup import load_run_data
 
         self.post_message(StatusChanged(f"evaluating {run_id or 'the base model'} on {dataset}…"))
-        if dataset in DATASETS:
-            frame = self.workbench.data_for(run_id)[dataset]
-        elif dataset == self.data_file_name():  # the app's --data file, as `workbench eval --data` reads it
-            frame = load_run_data(self.run_dir, self.workbench.data)["holdout"]
+        run_dir = self.workbench.run_dir(run_id)
+        if dataset in DATASETS:  # the run's own split (core `scored_data`); without a run, the app's data
+            scored = scored_data(run_dir, None, dataset) if run_dir is not None else None
+            frame, data = (scored.frame, scored.data) if scored else (self.workbench.data_for(None)[dataset], "")
+        elif dataset == self.data_file_name():  # the app's --data file, as `workbench eval --data` names it
+            scored = scored_data(run_dir, self.workbench.data, "holdout")
+            frame, data = scored.frame, scored.data
         else:
             raise ValueError(f"{dataset} was recorded by `workbench eval --data`: evaluate it there again "
                              "(or start the app with that --data file)")
         predictor, model_label, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
-        report = evaluate_frame(predictor.model, predictor.tokenizer, frame, dataset, predictor.max_length)
-        run_dir = self.workbench.runs_dir / run_id if run_id else None
-        recorded = run_dir is not None and self.workbench.model_source(run_id).finetuned
-        if recorded and run_dir is not None:
-            record_report(run_dir, report)
+        report = evaluate_frame(predictor.model, predictor.tokenizer, frame, dataset, predictor.max_length, data=data)
+        source = self.workbench.model_source(run_id)
+        recording = recording_folder(source.source) if run_dir is not None and source.finetuned else None
+        recorded = recording is not None
+        if recording is not None:
+            record_report(recording, report)
         names = recorded_names(run_dir) if run_dir is not None else []
         slices = evaluation_slices(report.predictions, predictor.tokenizer)
         self.post_message(EvaluationLoaded(run_id, dataset, names, from_report(report), slices, recorded=recorded))
