@@ -380,7 +380,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         summary = report.summary()
         if args.slices:
-            summary["slices"] = _slices(report, model_dir).to_dict()
+            summary["slices"] = _slices(report, model_dir).to_dict()  # on the shipped p(acceptable)
+            summary["slices_before_calibration"] = cli_explore.slices_before_calibration(report, model_dir)
         print(json.dumps({name: summary}, indent=2))
     else:
         print_report(report)
@@ -395,21 +396,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _slices(report: Any, model_dir: Path) -> Any:
-    from workbench.core.data.cola import token_lengths
-    from workbench.core.evaluation.slices import compute_slices
+    from workbench.core.evaluation.recorded import evaluation_slices
     from workbench.core.model.loading import load_tokenizer
 
-    frame = report.predictions
-    lengths = token_lengths(load_tokenizer(str(model_dir)), frame["sentence"].tolist())
-    return compute_slices(frame["label"].to_numpy(), frame["p_acceptable"].to_numpy(), lengths)
+    return evaluation_slices(report.predictions, load_tokenizer(str(model_dir)))
 
 
 def print_report(report: Any) -> None:
     (tn, fp), (fn, tp) = report.confusion
     print(f"{report.name}: {report.n} sentences")
     print(f"  MCC      {report.mcc:.3f}")
-    if report.threshold != 0.5:  # a calibrated model: its argmax is p(acceptable) >= threshold
-        print(f"  (at its calibrated threshold {report.threshold:.3f}; MCC at 0.5 {report.mcc_at_half:.3f})")
+    if report.threshold != 0.5 or report.temperature != 1.0:  # calibrated: core/evaluation/threshold.py
+        print(f"  (on the shipped, calibrated p(acceptable), decided at 0.5: threshold {report.threshold:.3f} and "
+              f"temperature {report.temperature:.2f} folded in; before calibration, at 0.5: MCC "
+              f"{report.mcc_at_half:.3f})")
     print(f"  accuracy {report.accuracy:.3f}")
     print("  confusion (rows true, columns predicted)")
     print("                 unacceptable  acceptable")

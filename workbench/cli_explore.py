@@ -206,16 +206,27 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- slices (for `workbench eval --slices`)
 
+def slices_before_calibration(report: Any, model_dir: Any) -> dict[str, Any]:
+    """The slices of REPORT on the model as trained (before calibration), as a dict."""
+    from workbench.core.evaluation.recorded import evaluation_slices
+    from workbench.core.model.loading import load_tokenizer
+
+    return evaluation_slices(report.predictions, load_tokenizer(str(model_dir)), report.summary(),
+                             before_calibration=True).to_dict()
+
+
 def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) -> None:
-    """The slices of an evaluation (an EvalReport or its predictions frame: sentence, label,
-    p_acceptable) as three tables: by token length, reliability with ECE, MCC by threshold."""
-    from workbench.core.data.cola import token_lengths
-    from workbench.core.evaluation.slices import compute_slices
+    """The slices of an evaluation (an EvalReport or its predictions frame: sentence, label, predicted,
+    p_acceptable) as three tables on the shipped p(acceptable): by token length, reliability with ECE,
+    MCC by threshold; then the same figures before calibration, in one line."""
+    from workbench.core.evaluation.recorded import evaluation_slices
 
     out = out or sys.stdout
     predictions = getattr(report_or_predictions, "predictions", report_or_predictions)
-    lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
-    slices = compute_slices(predictions["label"].to_numpy(), predictions["p_acceptable"].to_numpy(), lengths)
+    summary = report_or_predictions.summary() if hasattr(report_or_predictions, "summary") else {}
+    slices = evaluation_slices(predictions, tokenizer)
+    before = evaluation_slices(predictions, tokenizer, summary, before_calibration=True)
+    print("  on the shipped p(acceptable) (calibrated; the model's labels are p >= 0.5)", file=out)
     print("  by length (tokens)    n  accuracy     MCC  errors", file=out)
     for row in slices.by_length:
         print(f"    {row.name:<14} {row.n:>6}  {row.accuracy:>8.3f}  {row.mcc:>6.3f}  {row.errors:>6}", file=out)
@@ -227,13 +238,19 @@ def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) ->
             print(f"    {b.low:.2f}-{b.high:.2f} {b.n:>9}  {b.mean_confidence:>9.3f}  {b.accuracy:>8.3f}  "
                   f"{gap:+.3f}", file=out)
     curve = slices.threshold
-    print(f"  MCC by threshold on p(acceptable): in use {curve.threshold_in_use:.2f} -> {curve.mcc_in_use:.3f}, "
+    print(f"  MCC by threshold on the shipped p(acceptable): in use {curve.threshold_in_use:.2f} -> "
+          f"{curve.mcc_in_use:.3f}, "
           f"best {curve.best_threshold:.2f} -> {curve.best_mcc:.3f}", file=out)
     cells = [f"{t:.2f} {m:+.3f}{'*' if t == curve.best_threshold else ' '}"
              for t, m in zip(curve.thresholds, curve.mcc, strict=True)]
     for start in range(0, len(cells), 5):
         print("    " + "  ".join(cells[start:start + 5]), file=out)
     print("    (* best)", file=out)
+    if summary.get("decision_threshold", 0.5) != 0.5 or summary.get("temperature", 1.0) != 1.0:
+        print(f"  before calibration (the model as trained, at 0.5): ECE {before.reliability.ece:.3f}, MCC "
+              f"{before.threshold.mcc_in_use:.3f}; its best threshold {before.threshold.best_threshold:.2f} -> "
+              f"{before.threshold.best_mcc:.3f}; calibration folded t {summary['decision_threshold']:.3f}, "
+              f"T {summary.get('temperature', 1.0):.2f}", file=out)
 
 
 # ---------------------------------------------------------------- parser

@@ -56,6 +56,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+PREDICTION_COLUMNS = ["sentence", "label", "predicted", "p_acceptable", "source", "p_acceptable_raw"]
+
+
 @dataclass
 class EvalReport:
     name: str
@@ -65,8 +68,9 @@ class EvalReport:
     n: int
     per_source: list[dict[str, Any]]
     predictions: pd.DataFrame = field(repr=False)
-    threshold: float = 0.5  # the decision threshold folded into the model (core/threshold.py)
-    mcc_at_half: float | None = None  # MCC of the model before folding, at p(acceptable) >= 0.5
+    threshold: float = 0.5  # t, the decision threshold folded into the model (core/evaluation/threshold.py)
+    mcc_at_half: float | None = None  # MCC of the model as trained (before calibration) at its p >= 0.5
+    temperature: float = 1.0  # T, folded with t: shipped p = sigmoid((z - logit(t)) / T)
     data: str = ""  # the file or folder scored when not the run's own data (core.evaluation.datasets)
 
     @property
@@ -89,12 +93,14 @@ class EvalReport:
     def summary(self) -> dict[str, Any]:
         return {"mcc": self.mcc, "accuracy": self.accuracy, "confusion": self.confusion, "n": self.n,
                 "per_source": self.per_source, "single_class": self.single_class,
-                "decision_threshold": self.threshold, "mcc_at_half": self.mcc_at_half,
+                "decision_threshold": self.threshold, "temperature": self.temperature, "mcc_at_half": self.mcc_at_half,
                 **({"data": self.data} if self.data else {})}
 
     def save_predictions(self, path: Path) -> None:
-        columns = ["sentence", "label", "predicted", "p_acceptable", "source"]
-        self.predictions[columns].to_csv(path, sep="\t", index=False, float_format="%.4f")
+        """PATH: one row per sentence; p_acceptable is the shipped probability, p_acceptable_raw the model's
+        as trained (before calibration), `predicted` the model's own label."""
+        columns = [c for c in PREDICTION_COLUMNS if c in self.predictions]
+        self.predictions[columns].to_csv(path, sep="\t", index=False, float_format="%.6g")
 
 
 EVAL_LOCK = ".eval.lock"
@@ -185,13 +191,15 @@ def predictions_file(run_dir: Path, name: str) -> Path:
 
 def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = "",
                    max_length: int = 128, batch_size: int = 128, data: str = "") -> EvalReport:
-    from workbench.core.evaluation.threshold import model_threshold, threshold_report
+    from workbench.core.evaluation.threshold import logit, model_temperature, model_threshold
 
     sentences = frame["sentence"].tolist()
     logits = logits_for(model, tokenizer, sentences, max_length, batch_size)
     probs = softmax(logits)
     predicted = logits.argmax(axis=-1)
     labels = frame["label"].to_numpy()
+    threshold, temperature = model_threshold(model), model_temperature(model)
+    raw_log_odds = (logits[:, 1].astype(np.float64) - logits[:, 0]) * temperature + logit(threshold)
     predictions = pd.DataFrame({
         "source": frame["source"].to_numpy(),
         "line": frame["line"].to_numpy() if "line" in frame else np.arange(1, len(frame) + 1),
@@ -202,6 +210,7 @@ def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = 
         "logit_acceptable": logits[:, 1],
         "p_unacceptable": probs[:, 0],
         "p_acceptable": probs[:, 1],
+        "p_acceptable_raw": 1.0 / (1.0 + np.exp(-raw_log_odds)),
     })
     overall = compute_metrics(labels, predicted)
     per_source = []
@@ -209,8 +218,8 @@ def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = 
         metrics = compute_metrics(group["label"].tolist(), group["predicted"].tolist())
         per_source.append({"source": str(source), "n": metrics["n"], "mcc": metrics["mcc"],
                            "accuracy": metrics["accuracy"]})
-    threshold = model_threshold(model)
-    at_half = threshold_report(probs[:, 1], labels, threshold).mcc_at_half if threshold != 0.5 else overall["mcc"]
+    at_half = compute_metrics(labels, (raw_log_odds >= 0).astype(int))["mcc"]
     return EvalReport(name=name, mcc=overall["mcc"], accuracy=overall["accuracy"],
                       confusion=overall["confusion"], n=overall["n"], per_source=per_source,
-                      predictions=predictions, threshold=threshold, mcc_at_half=at_half, data=data)
+                      predictions=predictions, threshold=threshold, mcc_at_half=at_half, data=data,
+                      temperature=temperature)

@@ -69,9 +69,9 @@ def recorded_names(run_dir: Path) -> list[str]:
 
 
 def _complete(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Older predictions files may lack `predicted` (the argmax: p > 0.5) or `source`."""
+    """Older predictions files may lack `predicted` (the argmax: p >= 0.5) or `source`."""
     if "predicted" not in predictions:
-        predictions = predictions.assign(predicted=(predictions["p_acceptable"] > 0.5).astype(int))
+        predictions = predictions.assign(predicted=(predictions["p_acceptable"] >= 0.5).astype(int))
     if "source" not in predictions:
         predictions = predictions.assign(source="")
     return predictions.assign(source=predictions["source"].astype(str))
@@ -90,7 +90,9 @@ def load_recorded(run_dir: Path, name: str) -> RecordedEvaluation | None:
 
 def from_report(report: EvalReport) -> RecordedEvaluation:
     """An evaluation just made, as it reads back once recorded."""
-    columns = ["sentence", "label", "predicted", "p_acceptable", "source"]
+    from workbench.core.evaluation.evaluate import PREDICTION_COLUMNS
+
+    columns = [c for c in PREDICTION_COLUMNS if c in report.predictions]
     return RecordedEvaluation(report.name, report.summary(), _complete(report.predictions[columns].copy()))
 
 
@@ -109,14 +111,32 @@ def misclassified(predictions: pd.DataFrame, kind: str = "all") -> pd.DataFrame:
     return wrong.assign(confidence=confidence).sort_values("confidence", ascending=False, kind="stable")
 
 
-def evaluation_slices(predictions: pd.DataFrame, tokenizer: Any) -> Slices:
-    """Slices of an evaluation (core.slices): by token length with TOKENIZER, reliability, MCC by threshold."""
+def evaluation_slices(predictions: pd.DataFrame, tokenizer: Any, summary: dict[str, Any] | None = None,
+                      before_calibration: bool = False) -> Slices:
+    """Slices of an evaluation (core.slices): by token length with TOKENIZER, reliability, MCC by threshold.
+
+    On the shipped probabilities with the model's recorded labels (decided at 0.5); BEFORE_CALIBRATION,
+    on the model as trained, decided at its own 0.5: the column p_acceptable_raw, or p_acceptable mapped
+    back with SUMMARY's threshold and temperature (core.evaluation.threshold.raw_probability)."""
+    import numpy as np
+
     from workbench.core.data.cola import token_lengths
     from workbench.core.evaluation.slices import compute_slices
+    from workbench.core.evaluation.threshold import raw_probability
 
     lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
-    return compute_slices(predictions["label"].to_numpy(dtype=int), predictions["p_acceptable"].to_numpy(dtype=float),
-                          lengths)
+    labels = predictions["label"].to_numpy(dtype=int)
+    if not before_calibration:
+        return compute_slices(labels, predictions["p_acceptable"].to_numpy(dtype=float), lengths,
+                              predicted=predictions["predicted"].to_numpy(dtype=int))
+    summary = summary or {}
+    threshold = float(summary.get("decision_threshold") or 0.5)
+    temperature = float(summary.get("temperature") or 1.0)
+    if "p_acceptable_raw" in predictions:
+        raw = predictions["p_acceptable_raw"].to_numpy(dtype=float)
+    else:
+        raw = np.asarray(raw_probability(predictions["p_acceptable"].to_numpy(dtype=float), threshold, temperature))
+    return compute_slices(labels, raw, lengths)
 
 
 def read_predictions(path: Path) -> pd.DataFrame:

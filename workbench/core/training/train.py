@@ -765,7 +765,8 @@ class _Trainer:
                 **self.position.calibration}
 
     def _calibrate(self) -> dict[str, Any]:
-        """Fold the validation-best decision threshold into model/ (core/threshold.py), unless turned off."""
+        """Fold the validation-best decision threshold and temperature into model/ (core/evaluation/
+        calibration.py), unless turned off."""
         from workbench.core.evaluation.calibration import calibrate_run
 
         if not (self.run_dir / "model").is_dir():
@@ -778,9 +779,11 @@ class _Trainer:
         if choice is None:
             return {}
         self.emit(LogEvent(kind="log", time=now(), message=(
-            f"decision threshold {choice.threshold:.3f} on p(acceptable): validation MCC "
-            f"{choice.mcc_at_threshold:.3f} (at 0.5: {choice.mcc_at_half:.3f}); folded into the saved model")))
-        return {"decision_threshold": choice.threshold}
+            f"calibration folded into the saved model: threshold {choice.threshold:.3f} on the trained model's "
+            f"p(acceptable), temperature {choice.temperature:.2f}. Validation: MCC {choice.mcc_at_threshold:.3f} "
+            f"(the trained model at 0.5, as the epochs were compared: {choice.mcc_at_half:.3f}); ECE "
+            f"{choice.ece_before:.3f} -> {choice.ece_after:.3f} on the shipped p(acceptable)")))
+        return {"decision_threshold": choice.threshold, "temperature": choice.temperature}
 
     def _fail_nonfinite(self, value: float, what: str = "loss", later: int = 0) -> TrainResult:
         """End the run on a non-finite loss or gradient norm at the next step not yet recorded.

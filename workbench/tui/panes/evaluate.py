@@ -172,12 +172,15 @@ class EvaluatePane(Pane):
         try:
             names = recorded_names(run_dir)
             evaluation = load_recorded(run_dir, dataset)
-            slices = evaluation_slices(evaluation.predictions, self.tokenizer(run_id)) if evaluation else None
+            tokenizer = self.tokenizer(run_id) if evaluation else None
+            slices = evaluation_slices(evaluation.predictions, tokenizer) if evaluation else None
+            before = evaluation_slices(evaluation.predictions, tokenizer, evaluation.summary,
+                                       before_calibration=True) if evaluation else None
         except RunError as err:
             self.post_message(EvaluationLoaded(run_id, dataset, [], None, error=str(err)))
             return
         if not get_current_worker().is_cancelled:  # cancelled: an evaluation started meanwhile
-            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices))
+            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices, slices_before=before))
 
     def tokenizer(self, run_id: str | None) -> Any:
         """The tokenizer of RUN_ID's model (for token lengths), without loading the model."""
@@ -224,7 +227,9 @@ class EvaluatePane(Pane):
             record_report(recording, report)
         names = recorded_names(run_dir) if run_dir is not None else []
         slices = evaluation_slices(report.predictions, predictor.tokenizer)
-        self.post_message(EvaluationLoaded(run_id, dataset, names, from_report(report), slices, recorded=recorded))
+        before = evaluation_slices(report.predictions, predictor.tokenizer, report.summary(), before_calibration=True)
+        self.post_message(EvaluationLoaded(run_id, dataset, names, from_report(report), slices, recorded=recorded,
+                                           slices_before=before))
         self.post_message(StatusChanged(f"evaluated {model_label} on {dataset}: MCC {report.mcc:.3f}"
                                         + ("" if recorded else " (not recorded: no trained run opened)")))
 
@@ -253,12 +258,14 @@ class EvaluatePane(Pane):
             self.query_one("#eval-metrics", Static).update(toned(message.error, "bad"))
             return
         self.recorded = message.recorded
-        self.show_evaluation(message.evaluation, message.slices)
+        self.show_evaluation(message.evaluation, message.slices, message.slices_before)
 
     # ------------------------------------------------------------ showing an evaluation
 
-    def show_evaluation(self, evaluation: Any, slices: Any = None) -> None:
-        """Show EVALUATION (a core RecordedEvaluation) of the current run and dataset, or clear it all."""
+    def show_evaluation(self, evaluation: Any, slices: Any = None, slices_before: Any = None) -> None:
+        """Show EVALUATION (a core RecordedEvaluation) of the current run and dataset, or clear it all.
+        Every figure is on the shipped (calibrated) p(acceptable); SLICES_BEFORE, the same on the model
+        as trained, gives the pre-calibration line."""
         self.report, self.slices = evaluation, slices
         self.result_run = self.workbench.current_run if evaluation is not None else None
         self.show_header()
@@ -274,8 +281,12 @@ class EvaluatePane(Pane):
         summary = evaluation.summary
         where = "recorded" if self.recorded else f"[{tone('warn')}]not recorded[/]"
         threshold = summary.get("decision_threshold") or 0.5
-        calibrated = (f"\nthreshold {threshold:.2f} (MCC@0.5 {summary['mcc_at_half']:.3f})"
-                      if threshold != 0.5 and summary.get("mcc_at_half") is not None else "")
+        temperature = summary.get("temperature") or 1.0
+        calibrated = ""
+        if (threshold != 0.5 or temperature != 1.0) and summary.get("mcc_at_half") is not None:
+            ece = f" · ECE {slices_before.reliability.ece:.3f}" if slices_before is not None else ""
+            calibrated = (f"\ncalibrated p: t {threshold:.2f} · T {temperature:.2f}"
+                          f"\nbefore: MCC {summary['mcc_at_half']:.3f}{ece}")
         confusion = summary.get("confusion") or [[0, 0], [0, 0]]
         single = f"\n[{tone('bad')}]one label for all: MCC is 0[/]" if summary.get("single_class") else ""
         if not self.workbench.model_source(self.workbench.current_run).finetuned:
