@@ -110,6 +110,7 @@ def test_stop_ends_the_sweep_in_the_running_trial(tiny_model_dir: Path, tmp_path
     assert len(study.trials) == 1 and study.trials[0].user_attrs["stopped"] is True
     assert study.trials[0].state == optuna.trial.TrialState.FAIL  # never counted as a result
     assert [e["kind"] for e in read_metrics(tmp_path / "stopped-t0")][-1] == "end"
+    assert (tmp_path / "stopped-t0" / "checkpoint").is_dir()  # kept: the stopped trial can be resumed
 
 
 @pytest.mark.parametrize(("content", "suffix", "expected"), [
