@@ -863,6 +863,21 @@ def read_steps(pending: list[PendingStep]) -> list[tuple[float, float | None]]:
     return read
 
 
+
+def total_norm(grads: list[Any]) -> Any:
+    """The 2-norm of all GRADS together, as a tensor on their device (no host read).
+
+    torch.nn.utils.get_total_norm where torch has it (2.6 and later); the same sum of per-tensor norms
+    on older torch, which the dependency floor (torch 2.4) allows."""
+    import torch
+
+    if hasattr(torch.nn.utils, "get_total_norm"):
+        return torch.nn.utils.get_total_norm(grads)
+    if not grads:
+        return torch.tensor(0.0)
+    norms = [torch.linalg.vector_norm(g.detach(), 2.0) for g in grads]
+    return torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]), 2.0)
+
 def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm: float, loss: Any = None) -> Any:
     """Clip the gradients' total norm to MAX_NORM, then take the optimizer step, unless the norm
     (or LOSS, when given) is not finite; the norm before clipping, a tensor (None where unknown).
@@ -895,7 +910,7 @@ def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm:
         if finite:
             optimizer.step()
         return norm
-    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    norm = total_norm([p.grad for p in params if p.grad is not None])
     inner.grad_scale = torch.clamp((norm + 1e-6) / max_norm, min=1.0)
     bad = ~torch.isfinite(norm)
     if loss is not None:
