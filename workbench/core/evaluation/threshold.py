@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from workbench.core.base.config import LABELS
+from workbench.core.base.layout import RunError
 
 ACCEPTABLE = LABELS.index("acceptable")
 
@@ -34,8 +35,9 @@ UNACCEPTABLE = LABELS.index("unacceptable")
 EDGE = 1e-6
 
 
-class ThresholdError(ValueError):
-    """A threshold that cannot be chosen or folded (no data, no bias to fold into)."""
+class ThresholdError(RunError, ValueError):
+    """A threshold that cannot be chosen or folded (no data, no bias to fold into): a RunError, so the
+    CLI says it in one line (exit 2) and the TUI in a notification."""
 
 
 @dataclass

@@ -171,9 +171,13 @@ def training_frame(model_dir: Path) -> pd.DataFrame:
     """The sentences the run at MODEL_DIR was trained on: its data and split (core `load_run_data`) and
     its train_limit (the bundled CoLA train split for a plain saved model)."""
     from workbench.core.base.config import TrainConfig
+    from workbench.core.base.layout import RunError
     from workbench.core.runs.lookup import load_run_data
 
     run_dir = model_dir.parent if model_dir.name == "model" else None
+    if run_dir is not None and not (run_dir / "config.json").is_file():
+        raise RunError(f"{run_dir}: no config.json beside its model/, so the sentences it was trained on are "
+                       "unknown; copy the run's config.json back")
     frame = load_run_data(run_dir)["train"]
     limit = TrainConfig.load(run_dir / "config.json").train_limit if run_dir else 0
     return frame.iloc[:limit] if limit else frame

@@ -345,6 +345,7 @@ class _Trainer:
             self.board = ranks.FailureBoard(self.accelerator.process_index)
             self.board.watch(self._peer_failed)
         try:
+            trackers.start(self.accelerator, self.config, self.run_dir)  # --report-to; a failure ends the run here
             if self.resume and self.accelerator.is_main_process:  # under the run lock
                 recover_run(self.run_dir)  # after a kill mid-swap
             return self._train()
@@ -361,11 +362,23 @@ class _Trainer:
                 raise TrainingError(error) from err
             raise
         finally:
-            if self.board is not None:
-                self.board.close()
-            trackers.finish(self.accelerator)  # --report-to
-            if self.writer is not None:
-                self.writer.close()
+            try:
+                if self.board is not None:
+                    self.board.close()
+                self._finish_trackers()
+            finally:
+                if self.writer is not None:
+                    self.writer.close()
+
+    def _finish_trackers(self) -> None:
+        """Close the --report-to trackers. One that fails to close is said in the run's log, never raised
+        over the run's own outcome (or its original error): the run's files are what count."""
+        try:
+            trackers.finish(self.accelerator)
+        except Exception as err:  # noqa: BLE001 (a tracker's own failure, reported)
+            message = f"warning: an experiment tracker failed to finish ({type(err).__name__}: {err})"
+            if self.on_event is not None:  # not in metrics.jsonl: its end event stays its last line
+                self.on_event(LogEvent(kind="log", time=now(), message=message))
 
     def _peer_failed(self, rank: int, message: str) -> None:
         """Another process failed where this one could not hear it (the failure watch's thread): end the
@@ -417,8 +430,7 @@ class _Trainer:
         GradientState._reset_state()
         self.accelerator = Accelerator(cpu=not on_gpu, mixed_precision=resolve_precision(
             self.config.precision, "cuda" if on_gpu else "cpu"),
-            **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to
-        trackers.start(self.accelerator, self.config, self.run_dir)  # --report-to
+            **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to (started in run())
         self.read_every = read_interval(self.accelerator.device.type)
 
     def _prepare_data(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
