@@ -37,7 +37,7 @@ class ReliabilityChart(TimedPlot):
         if self.reliability is None:
             plt.title("reliability")
             return
-        plt.title(f"reliability, shipped p · ECE {self.reliability.ece:.3f}")
+        plt.title(f"shipped p · ECE {self.reliability.ece:.3f}")  # the scale every figure is on
         plt.xlabel("confidence")
         plt.xlim(0.5, 1.0)
         plt.ylim(0.0, 1.0)
