@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import matthews_corrcoef
+from sklearn.metrics import log_loss, matthews_corrcoef
 
 from workbench.core.base.config import TrainConfig
-from workbench.core.evaluation.calibration import calibrate_run
+from workbench.core.evaluation.calibration import TEMPERATURE_RANGE, calibrate_run
 from workbench.core.evaluation.evaluate import evaluate_frame
 from workbench.core.evaluation.threshold import (
     choose_threshold,
@@ -194,14 +194,34 @@ def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_
     choice = calibrate_run(run, config)
     assert choice is not None and choice.n == len(cola["validation"])
     assert choice.mcc_at_half == pytest.approx(before["validation"].mcc)
-    assert choice.mcc_at_threshold >= choice.mcc_at_half
+    # the chosen threshold is the best of every labelling of validation, by scikit-learn's MCC
+    p_val = before["validation"].predictions["p_acceptable"].to_numpy(dtype=np.float64)
+    y_val = before["validation"].predictions["label"].to_numpy()
+    best = max(matthews_corrcoef(y_val, (p_val >= t).astype(int)) for t in np.unique(p_val))
+    assert choice.mcc_at_threshold == pytest.approx(best)
+    # the temperature minimises scikit-learn's log-loss of the shipped probabilities on validation
+    z_val = before["validation"].predictions.eval("logit_acceptable - logit_unacceptable").to_numpy(np.float64)
+    shifted = z_val - np.log(choice.threshold / (1 - choice.threshold))
+
+    def val_log_loss(temperature: float) -> float:
+        return log_loss(y_val, 1 / (1 + np.exp(-shifted / temperature)), labels=[0, 1])
+
+    low, high = TEMPERATURE_RANGE  # a random model's tiny log-odds may want the bound: the minimum within it
+    for neighbour in (choice.temperature * 1.05, choice.temperature / 1.05):
+        if low <= neighbour <= high:
+            assert val_log_loss(choice.temperature) <= val_log_loss(neighbour)
+    assert choice.log_loss_after == pytest.approx(val_log_loss(choice.temperature), rel=1e-6)
 
     folded = load_model(str(run / "model"))
     assert model_threshold(folded) == pytest.approx(choice.threshold)
-    assert json.loads((run / "config.json").read_text())["decision_threshold"] == pytest.approx(choice.threshold)
+    assert folded.config.calibration_temperature == pytest.approx(choice.temperature)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["decision_threshold"] == pytest.approx(choice.threshold)
+    assert saved["temperature"] == pytest.approx(choice.temperature)
     assert TrainConfig.load(run / "config.json") == config  # the recipe still loads
     calibration = json.loads((run / "eval.json").read_text())["calibration"]
     assert calibration["dataset"] == "validation" and calibration["threshold"] == choice.threshold
+    assert calibration["temperature"] == choice.temperature and "shipped" in calibration["scale"]
     after = {name: evaluate_frame(folded, tokenizer, cola[name], name, batch_size=256)
              for name in ("validation", "holdout")}
     assert after["validation"].mcc == pytest.approx(choice.mcc_at_threshold)
@@ -209,8 +229,13 @@ def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_
         assert after[name].threshold == pytest.approx(choice.threshold)
         assert after[name].mcc_at_half == pytest.approx(before[name].mcc, abs=1e-9)
         assert after[name].summary()["decision_threshold"] == pytest.approx(choice.threshold)
+        assert after[name].summary()["temperature"] == pytest.approx(choice.temperature)
         original_p = before[name].predictions["p_acceptable"].to_numpy()
+        # the decision at 0.5 on the shipped probabilities is the decision at t on the raw ones, every sentence
         assert (after[name].predictions["predicted"].to_numpy() == (original_p >= choice.threshold)).all()
+        assert ((after[name].predictions["p_acceptable"].to_numpy() >= 0.5) == (original_p >= choice.threshold)).all()
+        # and the raw probabilities are kept beside the shipped ones
+        assert after[name].predictions["p_acceptable_raw"].to_numpy() == pytest.approx(original_p, abs=1e-5)
 
 
 def test_calibration_off_leaves_the_run_alone(tiny_model_dir: Path, tmp_path: Path) -> None:

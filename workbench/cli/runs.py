@@ -21,14 +21,14 @@ from workbench.cli.common import (
     run_dir_of,
 )
 from workbench.cli.progress import Progress
-from workbench.core.base.layout import is_run_folder, run_of_model, run_path
+from workbench.core.base.layout import is_run_folder, run_path
 from workbench.core.data.cola import SPLIT_NAMES
+from workbench.core.evaluation.datasets import recording_folder, scored_data
 from workbench.core.evaluation.evaluate import evaluate_frame, record_report
 from workbench.core.evaluation.slices import evaluation_slices
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.model.predict import InputError, Predictor
 from workbench.core.runs.compare import compare_runs
-from workbench.core.runs.lookup import load_run_data
 from workbench.core.runs.metrics import export_metrics_csv, follow_run
 from workbench.core.runs.status import list_runs, run_info, stop_run
 from workbench.core.search.groups import group_summary, list_groups
@@ -97,18 +97,18 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a run on a split of the data it was trained on, split as in its training (or on --data)."""
     model_dir = model_dir_of(args)
-    run_dir = run_of_model(model_dir)
-    cola = load_run_data(run_dir, args.data)
-    if args.data and Path(args.data).is_file():
-        name, frame = Path(args.data).stem, cola["holdout"]
-    else:
-        name, frame = args.split, cola[args.split]
+    run_dir = recording_folder(model_dir)
+    scored = scored_data(run_dir, args.data, args.split)
+    name = scored.name
     model = load_model(str(model_dir), allow_pickle=args.allow_pickle)
-    report = evaluate_frame(model, load_tokenizer(str(model_dir)), frame, name)
+    report = evaluate_frame(model, load_tokenizer(str(model_dir)), scored.frame, name, data=scored.data)
     if args.json:
         summary = report.summary()
         if args.slices:
-            summary["slices"] = evaluation_slices(report.predictions, load_tokenizer(str(model_dir))).to_dict()
+            tokenizer = load_tokenizer(str(model_dir))
+            summary["slices"] = evaluation_slices(report.predictions, tokenizer).to_dict()  # shipped p(acceptable)
+            summary["slices_before_calibration"] = evaluation_slices(report.predictions, tokenizer, report.summary(),
+                                                                     before_calibration=True).to_dict()
         print(json.dumps({name: summary}, indent=2))
     else:
         print_report(report)
@@ -126,8 +126,10 @@ def print_report(report: Any) -> None:
     (tn, fp), (fn, tp) = report.confusion
     print(f"{report.name}: {report.n} sentences")
     print(f"  MCC      {report.mcc:.3f}")
-    if report.threshold != 0.5:  # a calibrated model: its argmax is p(acceptable) >= threshold
-        print(f"  (at its calibrated threshold {report.threshold:.3f}; MCC at 0.5 {report.mcc_at_half:.3f})")
+    if report.threshold != 0.5 or report.temperature != 1.0:  # calibrated: core/evaluation/threshold.py
+        print(f"  (on the shipped, calibrated p(acceptable), decided at 0.5: threshold {report.threshold:.3f} and "
+              f"temperature {report.temperature:.2f} folded in; before calibration, at 0.5: MCC "
+              f"{report.mcc_at_half:.3f})")
     print(f"  accuracy {report.accuracy:.3f}")
     print("  confusion (rows true, columns predicted)")
     print("                 unacceptable  acceptable")
@@ -139,11 +141,15 @@ def print_report(report: Any) -> None:
 
 
 def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) -> None:
-    """The slices of an evaluation (an EvalReport or its predictions frame: sentence, label,
-    p_acceptable) as three tables: by token length, reliability with ECE, MCC by threshold."""
+    """The slices of an evaluation (an EvalReport or its predictions frame: sentence, label, predicted,
+    p_acceptable) as three tables on the shipped p(acceptable): by token length, reliability with ECE,
+    MCC by threshold; then the same figures before calibration, in one line."""
     out = out or sys.stdout
     predictions = getattr(report_or_predictions, "predictions", report_or_predictions)
+    summary = report_or_predictions.summary() if hasattr(report_or_predictions, "summary") else {}
     slices = evaluation_slices(predictions, tokenizer)
+    before = evaluation_slices(predictions, tokenizer, summary, before_calibration=True)
+    print("  on the shipped p(acceptable) (calibrated; the model's labels are p >= 0.5)", file=out)
     print("  by length (tokens)    n  accuracy     MCC  errors", file=out)
     for row in slices.by_length:
         print(f"    {row.name:<14} {row.n:>6}  {row.accuracy:>8.3f}  {row.mcc:>6.3f}  {row.errors:>6}", file=out)
@@ -155,13 +161,19 @@ def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) ->
             print(f"    {b.low:.2f}-{b.high:.2f} {b.n:>9}  {b.mean_confidence:>9.3f}  {b.accuracy:>8.3f}  "
                   f"{gap:+.3f}", file=out)
     curve = slices.threshold
-    print(f"  MCC by threshold on p(acceptable): in use {curve.threshold_in_use:.2f} -> {curve.mcc_in_use:.3f}, "
+    print(f"  MCC by threshold on the shipped p(acceptable): in use {curve.threshold_in_use:.2f} -> "
+          f"{curve.mcc_in_use:.3f}, "
           f"best {curve.best_threshold:.2f} -> {curve.best_mcc:.3f}", file=out)
     cells = [f"{t:.2f} {m:+.3f}{'*' if t == curve.best_threshold else ' '}"
              for t, m in zip(curve.thresholds, curve.mcc, strict=True)]
     for start in range(0, len(cells), 5):
         print("    " + "  ".join(cells[start:start + 5]), file=out)
     print("    (* best)", file=out)
+    if summary.get("decision_threshold", 0.5) != 0.5 or summary.get("temperature", 1.0) != 1.0:
+        print(f"  before calibration (the model as trained, at 0.5): ECE {before.reliability.ece:.3f}, MCC "
+              f"{before.threshold.mcc_in_use:.3f}; its best threshold {before.threshold.best_threshold:.2f} -> "
+              f"{before.threshold.best_mcc:.3f}; calibration folded t {summary['decision_threshold']:.3f}, "
+              f"T {summary.get('temperature', 1.0):.2f}", file=out)
 
 
 # ---------------------------------------------------------------- predict

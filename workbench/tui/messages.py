@@ -216,9 +216,10 @@ class EvaluationLoaded(Message):
     dataset: str
     datasets: list[str]  # every dataset the run has recorded
     evaluation: Any  # workbench.core.evaluation.recorded.RecordedEvaluation, or None: not evaluated on DATASET yet
-    slices: Any = None  # workbench.core.evaluation.slices.Slices
+    slices: Any = None  # workbench.core.evaluation.slices.Slices, on the shipped (calibrated) p(acceptable)
     recorded: bool = True  # kept in the run folder (False: the base model, no run to keep it in)
     error: str = ""
+    slices_before: Any = None  # the same slices on the model as trained (before calibration)
 
 
 @dataclass

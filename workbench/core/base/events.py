@@ -100,7 +100,8 @@ class EndEvent(_EndRequired, total=False):
     holdout_mcc: float
     holdout_accuracy: float
     in_domain_dev_mcc: float
-    decision_threshold: float  # on p(acceptable), folded into the saved model (core/threshold.py)
+    decision_threshold: float  # t on the trained p(acceptable), folded into the model (core/evaluation/threshold.py)
+    temperature: float  # T, folded with it: the shipped p(acceptable) is sigmoid((z - logit(t)) / T)
 
 
 Event = Union[StartEvent, StepEvent, EpochEvent, CheckpointEvent, LogEvent, EndEvent]

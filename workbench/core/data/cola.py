@@ -201,6 +201,21 @@ def load_cola(folder: Path | str | None = None, fraction: float = 0.1, seed: int
                            "in_domain_dev": tables["in_domain_dev"], "holdout": tables["holdout"]})
 
 
+def data_digest(folder: Path | str | None = None) -> str:
+    """A short content digest of the data `load_cola(FOLDER)` reads (its file, or its three TSVs): the
+    same data on two machines gives the same digest wherever it lies."""
+    import hashlib
+
+    target = Path(folder) if folder else project_data_dir()
+    if not target.exists():
+        raise DataError(target, "no such file or folder")
+    files = [target] if target.is_file() else [find_cola_dir(target) / name for name in SPLIT_FILES.values()]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
 def fetch(source: str = COLA_URL, dest: Path | str | None = None) -> dict[str, int]:
     """Get the CoLA release from a URL, a local zip or a folder into DEST (default:
     the bundled folder), after checking every file parses. Returns rows per split.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+PREDICTION_COLUMNS = ["sentence", "label", "predicted", "p_acceptable", "source", "p_acceptable_raw"]
+
+
 @dataclass
 class EvalReport:
     name: str
@@ -64,8 +68,10 @@ class EvalReport:
     n: int
     per_source: list[dict[str, Any]]
     predictions: pd.DataFrame = field(repr=False)
-    threshold: float = 0.5  # the decision threshold folded into the model (core/threshold.py)
-    mcc_at_half: float | None = None  # MCC of the model before folding, at p(acceptable) >= 0.5
+    threshold: float = 0.5  # t, the decision threshold folded into the model (core/evaluation/threshold.py)
+    mcc_at_half: float | None = None  # MCC of the model as trained (before calibration) at its p >= 0.5
+    temperature: float = 1.0  # T, folded with t: shipped p = sigmoid((z - logit(t)) / T)
+    data: str = ""  # the file or folder scored when not the run's own data (core.evaluation.datasets)
 
     @property
     def single_class(self) -> bool:
@@ -87,43 +93,113 @@ class EvalReport:
     def summary(self) -> dict[str, Any]:
         return {"mcc": self.mcc, "accuracy": self.accuracy, "confusion": self.confusion, "n": self.n,
                 "per_source": self.per_source, "single_class": self.single_class,
-                "decision_threshold": self.threshold, "mcc_at_half": self.mcc_at_half}
+                "decision_threshold": self.threshold, "temperature": self.temperature, "mcc_at_half": self.mcc_at_half,
+                **({"data": self.data} if self.data else {})}
 
     def save_predictions(self, path: Path) -> None:
-        columns = ["sentence", "label", "predicted", "p_acceptable", "source"]
-        self.predictions[columns].to_csv(path, sep="\t", index=False, float_format="%.4f")
+        """PATH: one row per sentence; p_acceptable is the shipped probability, p_acceptable_raw the model's
+        as trained (before calibration), `predicted` the model's own label."""
+        columns = [c for c in PREDICTION_COLUMNS if c in self.predictions]
+        self.predictions[columns].to_csv(path, sep="\t", index=False, float_format="%.6g")
+
+
+EVAL_LOCK = ".eval.lock"
+
+
+@contextmanager
+def eval_json_lock(run_dir: Path, timeout: float = 120.0) -> Iterator[None]:
+    """Hold RUN_DIR's eval.json lock: every read-modify-write of eval.json (and of the predictions
+    files it names) happens inside it, so two writers (a TUI evaluation during a training's final
+    evaluation, the CLI and the TUI at once) never lose each other's entry."""
+    from filelock import FileLock, Timeout
+
+    from workbench.core.base.layout import RunError
+
+    lock = FileLock(str(run_dir / EVAL_LOCK))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise RunError(f"{run_dir / 'eval.json'}: another process has held it for {timeout:.0f} s") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def update_eval_json(run_dir: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Read RUN_DIR's eval.json, let CHANGE edit it in place, write it back atomically, all under
+    `eval_json_lock`. Returns what was written."""
+    import json
+
+    from workbench.core.base.durable import write_json_atomic
+    from workbench.core.base.layout import RunError
+
+    eval_path = run_dir / "eval.json"
+    with eval_json_lock(run_dir):
+        try:
+            existing = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.is_file() else {}
+        except (OSError, ValueError) as err:
+            raise RunError(f"{eval_path}: cannot read ({err}); move it aside to record again") from None
+        if not isinstance(existing, dict):
+            raise RunError(f"{eval_path}: not an eval.json (an object of evaluations expected)")
+        change(existing)
+        write_json_atomic(eval_path, existing)
+        return existing
 
 
 def record_report(run_dir: Path, report: EvalReport) -> Path:
     """Keep REPORT in a run folder: its summary under its name in eval.json (other
-    datasets' entries stay), its predictions in predictions[-NAME].tsv. Returns that file."""
-    import json
+    datasets' entries stay), its predictions in predictions[-NAME].tsv. Returns that file.
 
-    from workbench.core.base.durable import write_json_atomic
+    Under eval.json's lock. An entry of the same name scored on other data (another file with the
+    same stem) is never replaced: RunError, and nothing is written."""
+    import os
 
-    eval_path = run_dir / "eval.json"
-    existing = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.is_file() else {}
-    existing[report.name] = report.summary()
-    write_json_atomic(eval_path, existing)
+    from workbench.core.base.layout import RunError
+
     target = predictions_file(run_dir, report.name)
-    report.save_predictions(target)
+
+    def change(existing: dict[str, Any]) -> None:
+        before = existing.get(report.name)
+        if isinstance(before, dict) and before.get("data", "") != report.data:
+            raise RunError(f"{run_dir / 'eval.json'}: {report.name} was scored on "
+                           f"{before.get('data') or 'the run data'}, not {report.data or 'the run data'}; "
+                           "rename the file to record it beside")
+        staged = target.with_name(f".{target.name}.tmp")
+        report.save_predictions(staged)
+        os.replace(staged, target)
+        existing[report.name] = report.summary()
+
+    update_eval_json(run_dir, change)
     return target
 
 
 def predictions_file(run_dir: Path, name: str) -> Path:
-    """Where a run folder keeps its predictions on dataset NAME: predictions.tsv for the holdout."""
-    return run_dir / ("predictions.tsv" if name == "holdout" else f"predictions-{name}.tsv")
+    """Where a run folder keeps its predictions on dataset NAME: predictions.tsv for the holdout,
+    predictions-NAME.tsv else (a name with other characters than letters, digits, '.', '_' and '-'
+    gets them replaced and a short hash of the name, so two names never share a file)."""
+    import hashlib
+    import re
+
+    if name == "holdout":
+        return run_dir / "predictions.tsv"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", name)
+    if safe != name:
+        safe += "-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+    return run_dir / f"predictions-{safe}.tsv"
 
 
 def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = "",
-                   max_length: int = 128, batch_size: int = 128) -> EvalReport:
-    from workbench.core.evaluation.threshold import model_threshold, threshold_report
+                   max_length: int = 128, batch_size: int = 128, data: str = "") -> EvalReport:
+    from workbench.core.evaluation.threshold import logit, model_temperature, model_threshold
 
     sentences = frame["sentence"].tolist()
     logits = logits_for(model, tokenizer, sentences, max_length, batch_size)
     probs = softmax(logits)
     predicted = logits.argmax(axis=-1)
     labels = frame["label"].to_numpy()
+    threshold, temperature = model_threshold(model), model_temperature(model)
+    raw_log_odds = (logits[:, 1].astype(np.float64) - logits[:, 0]) * temperature + logit(threshold)
     predictions = pd.DataFrame({
         "source": frame["source"].to_numpy(),
         "line": frame["line"].to_numpy() if "line" in frame else np.arange(1, len(frame) + 1),
@@ -134,6 +210,7 @@ def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = 
         "logit_acceptable": logits[:, 1],
         "p_unacceptable": probs[:, 0],
         "p_acceptable": probs[:, 1],
+        "p_acceptable_raw": 1.0 / (1.0 + np.exp(-raw_log_odds)),
     })
     overall = compute_metrics(labels, predicted)
     per_source = []
@@ -141,8 +218,8 @@ def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = 
         metrics = compute_metrics(group["label"].tolist(), group["predicted"].tolist())
         per_source.append({"source": str(source), "n": metrics["n"], "mcc": metrics["mcc"],
                            "accuracy": metrics["accuracy"]})
-    threshold = model_threshold(model)
-    at_half = threshold_report(probs[:, 1], labels, threshold).mcc_at_half if threshold != 0.5 else overall["mcc"]
+    at_half = compute_metrics(labels, (raw_log_odds >= 0).astype(int))["mcc"]
     return EvalReport(name=name, mcc=overall["mcc"], accuracy=overall["accuracy"],
                       confusion=overall["confusion"], n=overall["n"], per_source=per_source,
-                      predictions=predictions, threshold=threshold, mcc_at_half=at_half)
+                      predictions=predictions, threshold=threshold, mcc_at_half=at_half, data=data,
+                      temperature=temperature)

@@ -68,9 +68,9 @@ def recorded_names(run_dir: Path) -> list[str]:
 
 
 def _complete(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Older predictions files may lack `predicted` (the argmax: p > 0.5) or `source`."""
+    """Older predictions files may lack `predicted` (the argmax: p >= 0.5) or `source`."""
     if "predicted" not in predictions:
-        predictions = predictions.assign(predicted=(predictions["p_acceptable"] > 0.5).astype(int))
+        predictions = predictions.assign(predicted=(predictions["p_acceptable"] >= 0.5).astype(int))
     if "source" not in predictions:
         predictions = predictions.assign(source="")
     return predictions.assign(source=predictions["source"].astype(str))
@@ -89,7 +89,9 @@ def load_recorded(run_dir: Path, name: str) -> RecordedEvaluation | None:
 
 def from_report(report: EvalReport) -> RecordedEvaluation:
     """An evaluation just made, as it reads back once recorded."""
-    columns = ["sentence", "label", "predicted", "p_acceptable", "source"]
+    from workbench.core.evaluation.evaluate import PREDICTION_COLUMNS
+
+    columns = [c for c in PREDICTION_COLUMNS if c in report.predictions]
     return RecordedEvaluation(report.name, report.summary(), _complete(report.predictions[columns].copy()))
 
 

@@ -1,7 +1,10 @@
 """Where a classifier fails: slices of an evaluation by sentence length, by confidence, by threshold.
 
 Pure functions over arrays: true labels (0/1), p(acceptable) per sentence and token lengths.
-The model's own decision is p(acceptable) > 0.5 (the argmax of two logits; a tie is unacceptable)."""
+A decision at threshold t is p(acceptable) >= t, as the threshold code decides (core/evaluation/threshold.py);
+where the model's recorded labels are at hand they are used as they are, never recomputed from rounded
+probabilities. Every figure is on the scale of the probabilities given: the shipped ones (calibrated,
+decided at 0.5) unless the caller passes the model-as-trained's (`raw_probability`) and its threshold."""
 
 from __future__ import annotations
 
@@ -42,8 +45,8 @@ def _arrays(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | 
 
 
 def decide(p_acceptable: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
-    """Predicted labels: acceptable (1) where p(acceptable) > THRESHOLD."""
-    return (np.asarray(p_acceptable) > threshold).astype(int)
+    """Predicted labels: acceptable (1) where p(acceptable) >= THRESHOLD."""
+    return (np.asarray(p_acceptable) >= threshold).astype(int)
 
 
 @dataclass
@@ -67,13 +70,15 @@ def bucket_name(low: int, high: int | None) -> str:
 def length_slices(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray,
                   lengths: Sequence[int] | np.ndarray,
                   buckets: Sequence[tuple[int, int | None]] = LENGTH_BUCKETS,
-                  threshold: float = DEFAULT_THRESHOLD) -> list[Slice]:
-    """n, accuracy, MCC and error count per token-length bucket (empty buckets included, n = 0)."""
+                  threshold: float = DEFAULT_THRESHOLD,
+                  predicted: Sequence[int] | np.ndarray | None = None) -> list[Slice]:
+    """n, accuracy, MCC and error count per token-length bucket (empty buckets included, n = 0), of
+    PREDICTED (the model's recorded labels) or else of p >= THRESHOLD."""
     y, p = _arrays(labels, p_acceptable)
     length = np.asarray(lengths, dtype=int)
     if length.shape != y.shape:
         raise ValueError(f"one length per sentence needed ({length.shape} vs {y.shape})")
-    predicted = decide(p, threshold)
+    predicted = decide(p, threshold) if predicted is None else np.asarray(predicted, dtype=int)
     rows = []
     for low, high in buckets:
         inside = (length >= low) & (length <= (high if high is not None else np.iinfo(int).max))
@@ -89,7 +94,7 @@ class ReliabilityBin:
     low: float
     high: float
     n: int
-    mean_confidence: float  # mean of max(p, 1 - p) in the bin; 0 when empty
+    mean_confidence: float  # mean probability given to the predicted label in the bin; 0 when empty
     accuracy: float  # share of the bin's predictions that are right; 0 when empty
 
 
@@ -103,14 +108,17 @@ class Reliability:
 
 
 def reliability(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray,
-                n_bins: int = 10) -> Reliability:
-    """A reliability diagram of the predicted label's confidence, max(p, 1 - p) in [0.5, 1],
-    in N_BINS equal bins over [0.5, 1] (the last closed), and the expected calibration error."""
+                n_bins: int = 10, predicted: Sequence[int] | np.ndarray | None = None) -> Reliability:
+    """A reliability diagram of the predicted label's confidence in N_BINS equal bins over [0.5, 1] (the
+    last closed), and the expected calibration error. PREDICTED: the model's own labels (default:
+    p >= 0.5); the confidence is the probability it gave its label: p where it said acceptable, 1 - p else."""
     y, p = _arrays(labels, p_acceptable)
     if n_bins < 1:
         raise ValueError("n_bins must be >= 1")
-    predicted = decide(p)
-    confidence = np.maximum(p, 1 - p)
+    predicted = decide(p) if predicted is None else np.asarray(predicted, dtype=int)
+    if predicted.shape != y.shape:
+        raise ValueError(f"one predicted label per sentence needed ({predicted.shape} vs {y.shape})")
+    confidence = np.where(predicted == 1, p, 1 - p)
     right = predicted == y
     edges = np.linspace(0.5, 1.0, n_bins + 1)
     index = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, n_bins - 1)
@@ -133,7 +141,7 @@ class ThresholdCurve:
     mcc: list[float]
     best_threshold: float
     best_mcc: float
-    threshold_in_use: float  # the model's decision, 0.5
+    threshold_in_use: float  # the model's decision: 0.5 on the shipped probabilities
     mcc_in_use: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,7 +151,7 @@ class ThresholdCurve:
 def threshold_curve(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray,
                     thresholds: Sequence[float] | None = None,
                     threshold_in_use: float = DEFAULT_THRESHOLD) -> ThresholdCurve:
-    """MCC when acceptable means p(acceptable) > t, for t in 0.05, 0.10 ... 0.95 (default); the best t
+    """MCC when acceptable means p(acceptable) >= t, for t in 0.05, 0.10 ... 0.95 (default); the best t
     (the lowest of equals)."""
     y, p = _arrays(labels, p_acceptable)
     grid = [round(float(t), 4) for t in (np.arange(1, 20) * 0.05 if thresholds is None else thresholds)]
@@ -169,18 +177,39 @@ class Slices:
 
 
 def compute_slices(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray,
-                   lengths: Sequence[int] | np.ndarray, n_bins: int = 10) -> Slices:
-    return Slices(by_length=length_slices(labels, p_acceptable, lengths),
-                  reliability=reliability(labels, p_acceptable, n_bins),
-                  threshold=threshold_curve(labels, p_acceptable))
+                   lengths: Sequence[int] | np.ndarray, n_bins: int = 10,
+                   predicted: Sequence[int] | np.ndarray | None = None,
+                   threshold_in_use: float = DEFAULT_THRESHOLD) -> Slices:
+    """The three views; PREDICTED (the model's recorded labels) where known, else p >= THRESHOLD_IN_USE."""
+    if predicted is None:
+        predicted = decide(np.asarray(p_acceptable, dtype=float), threshold_in_use)
+    return Slices(by_length=length_slices(labels, p_acceptable, lengths, predicted=predicted),
+                  reliability=reliability(labels, p_acceptable, n_bins, predicted=predicted),
+                  threshold=threshold_curve(labels, p_acceptable, threshold_in_use=threshold_in_use))
 
 
-def evaluation_slices(predictions: pd.DataFrame, tokenizer: Any) -> Slices:
-    """The slices of an evaluation's predictions (a frame with sentence, label and p_acceptable, as
-    `EvalReport.predictions` and the predictions files hold), token lengths by TOKENIZER. What
-    `workbench eval --slices`, `workbench slices` and the TUI's Evaluate pane show."""
+def evaluation_slices(predictions: pd.DataFrame, tokenizer: Any, summary: dict[str, Any] | None = None,
+                      before_calibration: bool = False) -> Slices:
+    """The slices of an evaluation's predictions (a frame with sentence, label, predicted and p_acceptable,
+    as `EvalReport.predictions` and the predictions files hold), token lengths by TOKENIZER: what
+    `workbench eval --slices` and the TUI's Evaluate pane show.
+
+    On the shipped probabilities with the model's recorded labels (decided at 0.5); BEFORE_CALIBRATION,
+    on the model as trained, decided at its own 0.5: the column p_acceptable_raw, or p_acceptable mapped
+    back with SUMMARY's threshold and temperature (core.evaluation.threshold.raw_probability)."""
     from workbench.core.data.cola import token_lengths
+    from workbench.core.evaluation.threshold import raw_probability
 
     lengths = token_lengths(tokenizer, predictions["sentence"].astype(str).tolist())
-    return compute_slices(predictions["label"].to_numpy(dtype=int), predictions["p_acceptable"].to_numpy(dtype=float),
-                          lengths)
+    labels = predictions["label"].to_numpy(dtype=int)
+    if not before_calibration:
+        predicted = predictions["predicted"].to_numpy(dtype=int) if "predicted" in predictions else None
+        return compute_slices(labels, predictions["p_acceptable"].to_numpy(dtype=float), lengths, predicted=predicted)
+    summary = summary or {}
+    threshold = float(summary.get("decision_threshold") or 0.5)
+    temperature = float(summary.get("temperature") or 1.0)
+    if "p_acceptable_raw" in predictions:
+        raw = predictions["p_acceptable_raw"].to_numpy(dtype=float)
+    else:
+        raw = np.asarray(raw_probability(predictions["p_acceptable"].to_numpy(dtype=float), threshold, temperature))
+    return compute_slices(labels, raw, lengths)

@@ -1,14 +1,16 @@
-"""The decision threshold: chosen on validation for the best MCC, then folded into the classifier's bias.
+"""The decision threshold and the temperature: chosen on validation, then folded into the classifier.
 
-A 2-label classifier says "acceptable" when p(acceptable) >= 0.5, i.e. when the logit
-difference d = z_acceptable - z_unacceptable >= 0. Saying it when p >= t instead is
-d >= logit(t), so subtracting logit(t) from the acceptable logit's bias makes the saved
-model's argmax the calibrated decision: `pipeline()`, `workbench predict`, the TUI and
-`eval` then all give the same labels from the folder, with no code of ours.
+A 2-label classifier says "acceptable" when p(acceptable) >= 0.5, i.e. when the log-odds
+z = z_acceptable - z_unacceptable >= 0. Saying it when p >= t instead is z >= logit(t). The saved
+model computes z' = (z - logit(t)) / T: logit(t) comes off the acceptable logit's bias, and both
+logits' rows (weights and bias) are divided by T, which divides their difference by T. Its argmax
+(z' >= 0) is then exactly the MCC-chosen decision p >= t, for any T > 0, and its p(acceptable) =
+sigmoid(z') is the shipped probability, calibrated around that decision by T (fitted on validation
+by log-loss, core/evaluation/calibration.py). `pipeline()`, `workbench predict`, the TUI and `eval`
+all give the same labels and probabilities from the folder, with no code of ours.
 
-The folded model's probabilities are shifted the same way: p' = sigmoid(d - logit(t)),
-so the original is p = sigmoid(logit(p') + logit(t)) (`original_probability`), and the
-original's 0.5 decision is p' >= 1 - t.
+One scale is shown everywhere: the shipped p(acceptable) (decision at 0.5). The model as trained
+(before calibration) is p = sigmoid(T logit(p') + logit(t)) (`raw_probability`), decided at t.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from workbench.core.base.config import LABELS
+from workbench.core.base.layout import RunError
 
 ACCEPTABLE = LABELS.index("acceptable")
 
@@ -32,8 +35,9 @@ UNACCEPTABLE = LABELS.index("unacceptable")
 EDGE = 1e-6
 
 
-class ThresholdError(ValueError):
-    """A threshold that cannot be chosen or folded (no data, no bias to fold into)."""
+class ThresholdError(RunError, ValueError):
+    """A threshold that cannot be chosen or folded (no data, no bias to fold into): a RunError, so the
+    CLI says it in one line (exit 2) and the TUI in a notification."""
 
 
 @dataclass
@@ -115,24 +119,30 @@ def choose_threshold(p_acceptable: Sequence[float] | np.ndarray, labels: Sequenc
                            mcc_at_half=_mcc(y, (p >= 0.5).astype(np.int64)), n=len(p))
 
 
-def original_probability(p_folded: Any, threshold: float) -> Any:
-    """p(acceptable) of the model before folding THRESHOLD, from the folded model's p'.
-
-    p = sigmoid(logit(p') + logit(t)) = p' t / (p' t + (1 - p')(1 - t)); works on floats and arrays."""
-    p = np.asarray(p_folded, dtype=np.float64)
-    t = float(threshold)
-    out = p * t / (p * t + (1.0 - p) * (1.0 - t))
+def raw_probability(p_shipped: Any, threshold: float, temperature: float = 1.0) -> Any:
+    """p(acceptable) of the model as trained, before folding THRESHOLD and TEMPERATURE, from the
+    shipped p': sigmoid(T logit(p') + logit(t)). Works on floats and arrays (p' of 0 or 1 stays so)."""
+    p = np.clip(np.asarray(p_shipped, dtype=np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        z = float(temperature) * (np.log(p) - np.log1p(-p)) + logit(float(threshold))
+    out = np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
     return float(out) if out.ndim == 0 else out
 
 
+def original_probability(p_folded: Any, threshold: float) -> Any:
+    """p(acceptable) of the model before folding THRESHOLD (no temperature), from the folded model's p'."""
+    return raw_probability(p_folded, threshold, 1.0)
+
+
 def threshold_report(p_folded: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
-                     threshold: float) -> ThresholdReport:
-    """MCC of a model folded at THRESHOLD, at that threshold (p' >= 0.5, its argmax) and at the
-    original model's 0.5 (p >= 0.5, which is p' >= 1 - t)."""
+                     threshold: float, temperature: float = 1.0) -> ThresholdReport:
+    """MCC of a model folded at THRESHOLD (and TEMPERATURE), at its decision (p' >= 0.5, its argmax) and
+    at the model-as-trained's 0.5 (raw p >= 0.5)."""
     p = np.asarray(p_folded, dtype=np.float64)
     y = np.asarray(labels, dtype=np.int64)
+    raw = raw_probability(p, threshold, temperature)
     return ThresholdReport(threshold=float(threshold), mcc=_mcc(y, (p >= 0.5).astype(np.int64)),
-                           mcc_at_half=_mcc(y, (p >= 1.0 - threshold).astype(np.int64)))
+                           mcc_at_half=_mcc(y, (np.asarray(raw) >= 0.5).astype(np.int64)))
 
 
 def model_threshold(model: Any) -> float:
@@ -157,24 +167,46 @@ def final_linear(model: Any) -> Any:
     return found[-1]
 
 
-def fold_threshold(model: Any, threshold: float) -> float:
-    """Make MODEL's argmax say "acceptable" exactly when its p(acceptable) >= THRESHOLD did.
+def model_temperature(model: Any) -> float:
+    """The temperature folded into MODEL (1 when none was)."""
+    value = getattr(getattr(model, "config", None), "calibration_temperature", None)
+    return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
 
-    Subtracts logit(THRESHOLD) from the acceptable logit's bias and records the threshold in
-    model.config.decision_threshold (saved with the folder). Folding into a model that already
-    carries a threshold composes them; returns the threshold now recorded (relative to the
-    model as trained)."""
+
+def set_calibration(model: Any, threshold: float, temperature: float = 1.0) -> tuple[float, float]:
+    """Make MODEL compute z' = (z - logit(THRESHOLD)) / TEMPERATURE, z its log-odds as trained.
+
+    Undoes what MODEL already carries (model.config.decision_threshold and .calibration_temperature), then folds
+    the new pair: logit(t) off the acceptable logit's bias, both logits' rows (weights, bias) divided
+    by T. Records both in model.config (saved with the folder). Returns (threshold, temperature)."""
     import torch
 
     if not 0 < threshold < 1:
         raise ThresholdError(f"threshold {threshold}: must be between 0 and 1")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ThresholdError(f"temperature {temperature}: must be a positive number")
     if int(model.config.num_labels) != len(LABELS):
         raise ThresholdError(f"a threshold needs a {len(LABELS)}-label classifier, not {model.config.num_labels}")
     layer = final_linear(model)
-    shift = logit(threshold)
+    old_threshold, old_temperature = model_threshold(model), model_temperature(model)
     with torch.no_grad():
-        layer.bias[ACCEPTABLE] -= torch.tensor(shift, dtype=layer.bias.dtype, device=layer.bias.device)
-    total = sigmoid(logit(model_threshold(model)) + shift)
-    model.config.decision_threshold = total
-    return total
+        weight = layer.weight.double() * old_temperature  # back to z - logit(t0)
+        bias = layer.bias.double() * old_temperature
+        bias[ACCEPTABLE] += logit(old_threshold) - logit(threshold)  # z - logit(t)
+        layer.weight.copy_((weight / temperature).to(layer.weight.dtype))
+        layer.bias.copy_((bias / temperature).to(layer.bias.dtype))
+    model.config.decision_threshold = float(threshold)
+    model.config.calibration_temperature = float(temperature)  # "temperature" is a generation setting there
+    return float(threshold), float(temperature)
 
+
+def fold_threshold(model: Any, threshold: float) -> float:
+    """Make MODEL's argmax say "acceptable" exactly when its p(acceptable) >= THRESHOLD did.
+
+    Folding into a model that already carries a threshold composes them (its temperature stays);
+    returns the threshold now recorded (relative to the model as trained)."""
+    if not 0 < threshold < 1:
+        raise ThresholdError(f"threshold {threshold}: must be between 0 and 1")
+    temperature = model_temperature(model)
+    total = sigmoid(logit(model_threshold(model)) + temperature * logit(threshold))
+    return set_calibration(model, total, temperature)[0]

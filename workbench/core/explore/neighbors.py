@@ -171,10 +171,13 @@ def training_frame(model_dir: Path) -> pd.DataFrame:
     """The sentences the run at MODEL_DIR was trained on: its data and split (core `load_run_data`) and
     its train_limit (the bundled CoLA train split for a plain saved model)."""
     from workbench.core.base.config import TrainConfig
-    from workbench.core.base.layout import CONFIG_FILE, run_of_model
+    from workbench.core.base.layout import CONFIG_FILE, MODEL_DIR, RunError, run_of_model
     from workbench.core.runs.lookup import load_run_data
 
     run_dir = run_of_model(model_dir)
+    if run_dir is None and model_dir.name == MODEL_DIR and not (model_dir.parent / CONFIG_FILE).is_file():
+        raise RunError(f"{model_dir.parent}: no config.json beside its model/, so the sentences it was trained on are "
+                       "unknown; copy the run's config.json back")
     frame = load_run_data(run_dir)["train"]
     limit = TrainConfig.load(run_dir / CONFIG_FILE).train_limit if run_dir else 0
     return frame.iloc[:limit] if limit else frame

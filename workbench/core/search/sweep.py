@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import socket
 import threading
@@ -36,6 +37,11 @@ from workbench.core.base.layout import RunError, check_run_name
 
 DEFAULT_STUDY = "sweep"
 SPACE_ATTR = "space"
+FIXED_ATTR = "fixed_settings"
+# settings that may differ between the machines of one study: they change how fast or where it is logged,
+# never what a trial learns
+MACHINE_SETTINGS = frozenset({"eval_batch_size", "report_to", "checkpoint_every"})
+JOIN_WAIT_S = 15.0  # how long a joining process waits for the creator to record the space
 PARAM_KINDS = ("float", "int", "categorical")
 PARAM_KEYS = {"type", "low", "high", "log", "step", "choices"}
 EXTRA_PREFIX = "extra."
@@ -274,18 +280,59 @@ def sweep_database(runs_dir: Path) -> Path:
 
 
 def default_storage(runs_dir: Path) -> str:
-    """SQLite in the runs folder: embedded, nothing to start."""
-    return f"sqlite:///{sweep_database(runs_dir).as_posix()}"
+    """SQLite in the runs folder: embedded, nothing to start. A folder name holding '?' or '#' is
+    percent-encoded, else SQLAlchemy would read it as the URL's query or fragment."""
+    from urllib.parse import quote
+
+    return f"sqlite:///{quote(sweep_database(runs_dir).as_posix(), safe='/:')}"
 
 
-def safe_url(url: str) -> str:
-    """URL with its password hidden, for messages."""
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a sqlite:/// URL (percent-decoded, query dropped); None for another URL."""
+    from urllib.parse import unquote
+
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(unquote(url[len("sqlite:///"):].split("?", 1)[0]))
+
+
+# user:password@ in anything that looks like a URL, parseable or not; password=... in a query
+_USERINFO = re.compile(r"(?P<user>[^\s:/@?#]*):(?P<secret>[^\s@/:]*)@")
+_ANY_SECRET = re.compile(r":(?P<secret>[^\s:@]*)@")  # whatever lies between a ':' and an '@
+_QUERY_SECRET = re.compile(r"(?P<key>(?:password|passwd|pwd|secret|token)=)(?P<secret>[^&\s]*)", re.IGNORECASE)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets written in URL: its password (as SQLAlchemy parses it, and as the text has it)."""
+    found = [m.group("secret") for pattern in (_USERINFO, _ANY_SECRET, _QUERY_SECRET) for m in pattern.finditer(url)]
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy understands: say it as given (no password to hide)
-        return url
+        password = make_url(url).password
+        if password:
+            found.append(str(password))
+    except Exception:  # noqa: BLE001, S110 (not a URL SQLAlchemy parses: the patterns above stand)
+        pass
+    return sorted({secret for secret in found if secret}, key=len, reverse=True)
+
+
+def redact(text: str, url: str) -> str:
+    """TEXT with every secret of URL (and any user:password@ or password= in it) masked as ***."""
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    text = _USERINFO.sub(lambda m: f"{m.group('user')}:***@", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m.group('key')}***", text)
+
+
+def safe_url(url: str) -> str:
+    """URL with its password hidden, for messages: SQLAlchemy's rendering where it parses, a pattern
+    where it does not (a malformed URL may still hold a password)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return redact(make_url(url).render_as_string(hide_password=True), url)
+    except Exception:  # noqa: BLE001 (not a URL SQLAlchemy understands: masked by pattern)
+        return redact(url, url)
 
 
 DRIVER_HINTS = {"postgresql+psycopg": "psycopg", "postgresql": "psycopg2-binary", "mysql+pymysql": "pymysql",
@@ -300,8 +347,8 @@ def open_storage(url: str, create: bool = True) -> Any:
     import optuna
 
     shown = safe_url(url)
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
+    path = sqlite_path(url)
+    if path is not None:
         if not create and not path.is_file():
             raise SweepError(f"{path}: no sweeps here yet (run `workbench sweep` first, or pass --storage)")
         try:
@@ -322,7 +369,7 @@ def open_storage(url: str, create: bool = True) -> Any:
         hint = f": pip install {package}" if package else ""
         raise SweepError(f"storage {shown}: its database driver is not installed{hint}") from None
     except Exception as err:  # SQLAlchemy's errors for a bad URL, a refused connection, a bad password
-        raise SweepError(f"storage {shown}: cannot open it ({_first_line(err)})") from None
+        raise SweepError(f"storage {shown}: cannot open it ({redact(_first_line(err), url)})") from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -343,31 +390,77 @@ def _quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(previous)
 
 
+def fixed_settings(base_config: TrainConfig, space: Space) -> dict[str, Any]:
+    """The settings every trial of a study shares (all but the searched ones and MACHINE_SETTINGS), as
+    a study records and compares them; the data by content digest, so its path may differ by machine."""
+    from workbench.core.data.cola import data_digest
+
+    values = base_config.to_dict()
+    searched = set(space.names)
+    fixed = {k: v for k, v in values.items() if k not in searched and k not in MACHINE_SETTINGS and k != "extra"}
+    fixed["extra"] = {k: v for k, v in dict(values.get("extra") or {}).items()
+                      if f"{EXTRA_PREFIX}{k}" not in searched}
+    fixed["data"] = data_digest(base_config.data or None)
+    return json.loads(json.dumps(fixed, default=str))
+
+
+def _differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    return sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+
+
 def open_study(study_name: str, storage: Any, space: Space, base_config: TrainConfig | None = None,
                pruner: Any = None, sampler: Any = None) -> Any:
-    """Create STUDY_NAME in STORAGE, or join it when it exists with the same SPACE."""
+    """Create STUDY_NAME in STORAGE, or join it when it exists with the same SPACE and fixed settings.
+
+    Exactly one process creates a study (the database's unique study name decides) and records its
+    space and fixed settings at once; a process that joins waits up to JOIN_WAIT_S for them, then
+    compares: another space or other fixed settings is a SweepError naming what differs."""
     import optuna
 
     try:
         study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                                    load_if_exists=True, sampler=sampler, pruner=pruner)
+                                    load_if_exists=False, sampler=sampler, pruner=pruner)
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        try:
+            study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
+        except Exception as err:
+            raise SweepError(f"study {study_name!r}: cannot load it ({_first_line(err)})") from None
+        created = False
     except Exception as err:
         raise SweepError(f"study {study_name!r}: cannot create or load it ({_first_line(err)})") from None
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise SweepError(f"study {study_name!r} exists and minimizes; it is not a workbench sweep")
     wanted = space.to_dict()
-    recorded = study.user_attrs.get(SPACE_ATTR)
+    fixed = fixed_settings(base_config, space) if base_config is not None else None
+    recorded = None if created else study.user_attrs.get(SPACE_ATTR)
+    deadline = time.monotonic() + JOIN_WAIT_S
+    while not created and recorded is None and not study.trials and time.monotonic() < deadline:
+        time.sleep(0.2)  # the creator records the space right after creating the study
+        recorded = study.user_attrs.get(SPACE_ATTR)
     if recorded is None:
         if study.trials:
             raise SweepError(f"study {study_name!r} exists without a recorded space; it is not a workbench sweep")
         study.set_user_attr(SPACE_ATTR, wanted)
-        if base_config is not None:
-            study.set_user_attr("base_config", base_config.to_dict())
-    elif recorded != wanted:
-        differ = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
-        raise SweepError(f"study {study_name!r} exists with another space (differs in: {', '.join(differ)}); "
-                         "use the same space (and the same fixed settings) or another --study")
+        if fixed is not None:
+            study.set_user_attr(FIXED_ATTR, fixed)
+            study.set_user_attr("base_config", base_config.to_dict() if base_config is not None else {})
+        return study
+    if recorded != wanted:
+        raise SweepError(f"study {study_name!r} exists with another space (differs in: "
+                         f"{', '.join(_differences(recorded, wanted))}); use the same space or another --study")
+    recorded_fixed = study.user_attrs.get(FIXED_ATTR)
+    if fixed is not None and recorded_fixed is not None and recorded_fixed != fixed:
+        shown = [f"{k} {_short(recorded_fixed.get(k))} there, {_short(fixed.get(k))} here"
+                 for k in _differences(recorded_fixed, fixed)]
+        raise SweepError(f"study {study_name!r} was created with other fixed settings ({'; '.join(shown)}); "
+                         "give the same ones or another --study")
     return study
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # ---------------------------------------------------------------- running a sweep
@@ -420,8 +513,9 @@ def run_sweep(base_config: TrainConfig, trials: int, study_name: str = DEFAULT_S
     Each trial trains `apply_values(BASE_CONFIG, suggested)` into RUNS_DIR/<study>-t<number>,
     reporting each epoch's validation MCC to the pruner; a pruned trial is stopped after that
     epoch. ON_EVENT gets the training events, ON_TRIAL a TrialStart and a TrialEnd per trial.
-    STOP ends the sweep at the next batch. Checkpoints of finished trials are deleted unless
-    KEEP_CHECKPOINTS (a sweep makes many runs; their model/ folders stay)."""
+    STOP ends the sweep at the next batch. Checkpoints of finished (complete or pruned) trials are
+    deleted unless KEEP_CHECKPOINTS (a sweep makes many runs; their model/ folders stay); a trial that
+    failed or was stopped keeps its checkpoint, so `workbench train --resume` can finish it."""
     import optuna
     import optuna.samplers
 
@@ -476,7 +570,7 @@ def run_sweep(base_config: TrainConfig, trials: int, study_name: str = DEFAULT_S
                 on_event(event)
 
         def finish(state: str, value: float | None = None, epochs: int = 0, error: str = "") -> None:
-            if not keep_checkpoints:
+            if not keep_checkpoints and state in ("complete", "pruned"):  # finished: nothing to resume
                 shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
             write_json_atomic(run_dir / TRIAL_FILE, {
                 "study": study_name, "trial": trial.number, "storage": safe_url(storage), "state": state,

@@ -57,7 +57,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # one state per GPU visible when saved; resumed with fewer (or more) visible, each GPU there
+        # now gets its saved state, and the others keep theirs (set_rng_state_all would fail)
+        for index, device_state in enumerate(list(state["cuda"])[:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(device_state, index)
 
 
 def nonfinite_weights(model: Any) -> list[str]:

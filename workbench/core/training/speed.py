@@ -65,14 +65,39 @@ def cls_only_last_layer(model: Any) -> bool:
         return False
     if getattr(model.config, "is_decoder", False) or getattr(layer, "add_cross_attention", False) or not all(parts):
         return False
+    if attention_helpers() is None or not hasattr(attention.self, "scaling"):
+        return False  # an older transformers (before its attention interface): the layer stays as it is
     layer.forward = _cls_only_forward(layer, heads, head_size)
     layer.cls_only = True
     return True
 
 
-def _cls_only_forward(layer: Any, heads: int, head_size: int) -> Any:
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-    from transformers.models.bert.modeling_bert import eager_attention_forward
+def attention_helpers() -> tuple[Any, Any] | None:
+    """transformers' attention interface (ALL_ATTENTION_FUNCTIONS, BERT's eager_attention_forward), or
+    None where this transformers is older than it (4.46 to 4.4x)."""
+    try:
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+        from transformers.models.bert.modeling_bert import eager_attention_forward
+    except ImportError:
+        return None
+    return ALL_ATTENTION_FUNCTIONS, eager_attention_forward
+
+
+def layer_returns_tuple(version: str | None = None) -> bool:
+    """Whether an encoder layer of transformers VERSION (default: the installed one) returns a tuple
+    (4.x: the encoder reads `[0]`) rather than the hidden states alone (5.x)."""
+    if version is None:
+        import transformers
+
+        version = transformers.__version__
+    return int(version.split(".")[0]) < 5
+
+
+def _cls_only_forward(layer: Any, heads: int, head_size: int, as_tuple: bool | None = None) -> Any:
+    helpers = attention_helpers()
+    assert helpers is not None  # cls_only_last_layer checked
+    ALL_ATTENTION_FUNCTIONS, eager_attention_forward = helpers  # noqa: N806 (transformers' names)
+    as_tuple = layer_returns_tuple() if as_tuple is None else as_tuple
 
     attention = layer.attention
     self_attention = attention.self
@@ -91,7 +116,8 @@ def _cls_only_forward(layer: Any, heads: int, head_size: int) -> Any:
                                dropout=self_attention.dropout.p if self_attention.training else 0.0,
                                scaling=self_attention.scaling)
         attended = attention.output(context.reshape(batch, 1, -1), cls)
-        return layer.feed_forward_chunk(attended)
+        output = layer.feed_forward_chunk(attended)
+        return (output,) if as_tuple else output
 
     return forward
 

@@ -271,6 +271,21 @@ def read_steps(pending: list[PendingStep]) -> list[tuple[float, float | None]]:
     return read
 
 
+def total_norm(grads: list[Any]) -> Any:
+    """The 2-norm of all GRADS together, as a tensor on their device (no host read).
+
+    torch.nn.utils.get_total_norm where torch has it (2.6 and later); the same sum of per-tensor norms
+    on older torch, which the dependency floor (torch 2.4) allows."""
+    import torch
+
+    if hasattr(torch.nn.utils, "get_total_norm"):
+        return torch.nn.utils.get_total_norm(grads)
+    if not grads:
+        return torch.tensor(0.0)
+    norms = [torch.linalg.vector_norm(g.detach(), 2.0) for g in grads]
+    return torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]), 2.0)
+
+
 def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm: float, loss: Any = None) -> Any:
     """Clip the gradients' total norm to MAX_NORM, then take the optimizer step, unless the norm
     (or LOSS, when given) is not finite; the norm before clipping, a tensor (None where unknown).
@@ -303,7 +318,7 @@ def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm:
         if finite:
             optimizer.step()
         return norm
-    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    norm = total_norm([p.grad for p in params if p.grad is not None])
     inner.grad_scale = torch.clamp((norm + 1e-6) / max_norm, min=1.0)
     bad = ~torch.isfinite(norm)
     if loss is not None:
@@ -443,11 +458,23 @@ class _Training:
             if isinstance(err, Exception):
                 self._record_failure(err)
         finally:
-            if self.peer_failures is not None:
-                self.peer_failures.close()
-            trackers.finish(self.accelerator)  # --report-to
-            if self.writer is not None:
-                self.writer.close()
+            try:
+                if self.peer_failures is not None:
+                    self.peer_failures.close()
+                self._finish_trackers()
+            finally:
+                if self.writer is not None:
+                    self.writer.close()
+
+    def _finish_trackers(self) -> None:
+        """Close the --report-to trackers. One that fails to close is said in the run's log, never raised
+        over the run's own outcome (or its original error): the run's files are what count."""
+        try:
+            trackers.finish(self.accelerator)
+        except Exception as err:  # noqa: BLE001 (a tracker's own failure, reported)
+            message = f"warning: an experiment tracker failed to finish ({type(err).__name__}: {err})"
+            if self.on_event is not None:  # not in metrics.jsonl: its end event stays its last line
+                self.on_event(LogEvent(kind="log", time=now(), message=message))
 
     def _record_failure(self, err: Exception) -> None:
         """The end event of a run that failed with ERR; when ERR came of another process's failure,
@@ -480,6 +507,7 @@ class _Training:
         """Train until the run is trained (None: `finish_run` is next), stopped or failed (its result)."""
         from accelerate.utils import set_seed
 
+        trackers.start(self.accelerator, self.config, self.run_dir)  # --report-to; a failure ends the run here
         if self.resume and self.is_main_process:  # under the run lock
             recover_run(self.run_dir)  # after a kill mid-swap
         set_seed(self.config.seed)
@@ -514,8 +542,7 @@ class _Training:
         GradientState._reset_state()
         self.accelerator = Accelerator(cpu=not on_gpu, mixed_precision=resolve_precision(
             self.config.precision, "cuda" if on_gpu else "cpu"),
-            **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to
-        trackers.start(self.accelerator, self.config, self.run_dir)  # --report-to
+            **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to (started in train_epochs)
         self.read_every = read_interval(self.accelerator.device.type)
         self.device_name = device_name(self.accelerator.device)
 
@@ -837,8 +864,8 @@ class _Training:
 
 def calibrate_saved_model(run_dir: Path, config: TrainConfig, device: Any,
                           emit: EventCallback) -> dict[str, Any]:
-    """Fold the validation-best decision threshold into RUN_DIR's model/ (core/evaluation/calibration.py),
-    unless turned off; its entries for the end event."""
+    """Fold the validation-best decision threshold and temperature into RUN_DIR's model/
+    (core/evaluation/calibration.py), unless turned off; its entries for the end event."""
     from workbench.core.evaluation.calibration import calibrate_run
 
     if not (run_dir / MODEL_DIR).is_dir():
@@ -851,9 +878,11 @@ def calibrate_saved_model(run_dir: Path, config: TrainConfig, device: Any,
     if choice is None:
         return {}
     emit(LogEvent(kind="log", time=now(), message=(
-        f"decision threshold {choice.threshold:.3f} on p(acceptable): validation MCC "
-        f"{choice.mcc_at_threshold:.3f} (at 0.5: {choice.mcc_at_half:.3f}); folded into the saved model")))
-    return {"decision_threshold": choice.threshold}
+        f"calibration folded into the saved model: threshold {choice.threshold:.3f} on the trained model's "
+        f"p(acceptable), temperature {choice.temperature:.2f}. Validation: MCC {choice.mcc_at_threshold:.3f} "
+        f"(the trained model at 0.5, as the epochs were compared: {choice.mcc_at_half:.3f}); ECE "
+        f"{choice.ece_before:.3f} -> {choice.ece_after:.3f} on the shipped p(acceptable)")))
+    return {"decision_threshold": choice.threshold, "temperature": choice.temperature}
 
 
 def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, device: Any) -> dict[str, Any]:

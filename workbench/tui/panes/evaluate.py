@@ -120,9 +120,10 @@ class EvaluatePane(Pane):
         return self.workbench.run_dir(self.workbench.current_run)
 
     def data_file_name(self) -> str | None:
-        """The dataset name of the app's --data file (as `workbench eval --data` names it), if it is a file."""
-        data = self.workbench.data
-        return Path(data).stem if data and Path(data).is_file() else None
+        """The dataset name of the app's --data file (core `data_file_name`, as `workbench eval --data`)."""
+        from workbench.core.evaluation.datasets import data_file_name
+
+        return data_file_name(self.workbench.data)
 
     def known_datasets(self, recorded: list[str]) -> list[str]:
         """What `d` cycles through: the standard datasets, those RECORDED, the app's --data file."""
@@ -172,12 +173,15 @@ class EvaluatePane(Pane):
         try:
             names = recorded_names(run_dir)
             evaluation = load_recorded(run_dir, dataset)
-            slices = evaluation_slices(evaluation.predictions, self.tokenizer(run_id)) if evaluation else None
+            tokenizer = self.tokenizer(run_id) if evaluation else None
+            slices = evaluation_slices(evaluation.predictions, tokenizer) if evaluation else None
+            before = evaluation_slices(evaluation.predictions, tokenizer, evaluation.summary,
+                                       before_calibration=True) if evaluation else None
         except RunError as err:
             self.post_message(EvaluationLoaded(run_id, dataset, [], None, error=str(err)))
             return
         if not get_current_worker().is_cancelled:  # cancelled: an evaluation started meanwhile
-            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices))
+            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices, slices_before=before))
 
     def tokenizer(self, run_id: str | None) -> Any:
         """The tokenizer of RUN_ID's model (for token lengths), without loading the model."""
@@ -200,28 +204,34 @@ class EvaluatePane(Pane):
     def evaluate(self, run_id: str | None, dataset: str) -> None:
         """Score the run's model on DATASET (of the data and split it trained on) and record it in the
         run folder (core `record_report`, as `workbench eval` does)."""
+        from workbench.core.evaluation.datasets import recording_folder, scored_data
         from workbench.core.evaluation.evaluate import evaluate_frame, record_report
         from workbench.core.evaluation.recorded import from_report, recorded_names
         from workbench.core.evaluation.slices import evaluation_slices
-        from workbench.core.runs.lookup import load_run_data
 
         self.post_message(StatusChanged(f"evaluating {run_id or 'the base model'} on {dataset}…"))
-        if dataset in DATASETS:
-            frame = self.workbench.data_for(run_id)[dataset]
-        elif dataset == self.data_file_name():  # the app's --data file, as `workbench eval --data` reads it
-            frame = load_run_data(self.run_dir, self.workbench.data)["holdout"]
+        run_dir = self.workbench.run_dir(run_id)
+        if dataset in DATASETS:  # the run's own split (core `scored_data`); without a run, the app's data
+            scored = scored_data(run_dir, None, dataset) if run_dir is not None else None
+            frame, data = (scored.frame, scored.data) if scored else (self.workbench.data_for(None)[dataset], "")
+        elif dataset == self.data_file_name():  # the app's --data file, as `workbench eval --data` names it
+            scored = scored_data(run_dir, self.workbench.data, "holdout")
+            frame, data = scored.frame, scored.data
         else:
             raise ValueError(f"{dataset} was recorded by `workbench eval --data`: evaluate it there again "
                              "(or start the app with that --data file)")
         predictor, model_label, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
-        report = evaluate_frame(predictor.model, predictor.tokenizer, frame, dataset, predictor.max_length)
-        run_dir = self.workbench.run_dir(run_id)
-        recorded = run_dir is not None and self.workbench.model_source(run_id).finetuned
-        if recorded and run_dir is not None:
-            record_report(run_dir, report)
+        report = evaluate_frame(predictor.model, predictor.tokenizer, frame, dataset, predictor.max_length, data=data)
+        source = self.workbench.model_source(run_id)
+        recording = recording_folder(source.source) if run_dir is not None and source.finetuned else None
+        recorded = recording is not None
+        if recording is not None:
+            record_report(recording, report)
         names = recorded_names(run_dir) if run_dir is not None else []
         slices = evaluation_slices(report.predictions, predictor.tokenizer)
-        self.post_message(EvaluationLoaded(run_id, dataset, names, from_report(report), slices, recorded=recorded))
+        before = evaluation_slices(report.predictions, predictor.tokenizer, report.summary(), before_calibration=True)
+        self.post_message(EvaluationLoaded(run_id, dataset, names, from_report(report), slices, recorded=recorded,
+                                           slices_before=before))
         self.post_message(StatusChanged(f"evaluated {model_label} on {dataset}: MCC {report.mcc:.3f}"
                                         + ("" if recorded else " (not recorded: no trained run opened)")))
 
@@ -250,12 +260,14 @@ class EvaluatePane(Pane):
             self.query_one("#eval-metrics", Static).update(toned(message.error, "bad"))
             return
         self.recorded = message.recorded
-        self.show_evaluation(message.evaluation, message.slices)
+        self.show_evaluation(message.evaluation, message.slices, message.slices_before)
 
     # ------------------------------------------------------------ showing an evaluation
 
-    def show_evaluation(self, evaluation: Any, slices: Any = None) -> None:
-        """Show EVALUATION (a core RecordedEvaluation) of the current run and dataset, or clear it all."""
+    def show_evaluation(self, evaluation: Any, slices: Any = None, slices_before: Any = None) -> None:
+        """Show EVALUATION (a core RecordedEvaluation) of the current run and dataset, or clear it all.
+        Every figure is on the shipped (calibrated) p(acceptable); SLICES_BEFORE, the same on the model
+        as trained, gives the pre-calibration line."""
         self.report, self.slices = evaluation, slices
         self.result_run = self.workbench.current_run if evaluation is not None else None
         self.show_header()
@@ -271,8 +283,12 @@ class EvaluatePane(Pane):
         summary = evaluation.summary
         where = "recorded" if self.recorded else f"[{tone('warn')}]not recorded[/]"
         threshold = summary.get("decision_threshold") or 0.5
-        calibrated = (f"\nthreshold {threshold:.2f} (MCC@0.5 {summary['mcc_at_half']:.3f})"
-                      if threshold != 0.5 and summary.get("mcc_at_half") is not None else "")
+        temperature = summary.get("temperature") or 1.0
+        calibrated = ""
+        if (threshold != 0.5 or temperature != 1.0) and summary.get("mcc_at_half") is not None:
+            ece = f" · ECE {slices_before.reliability.ece:.3f}" if slices_before is not None else ""
+            calibrated = (f"\ncalibrated p: t {threshold:.2f} · T {temperature:.2f}"
+                          f"\nbefore: MCC {summary['mcc_at_half']:.3f}{ece}")
         confusion = summary.get("confusion") or [[0, 0], [0, 0]]
         single = f"\n[{tone('bad')}]one label for all: MCC is 0[/]" if summary.get("single_class") else ""
         if not self.workbench.model_source(self.workbench.current_run).finetuned:

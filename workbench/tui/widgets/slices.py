@@ -37,7 +37,7 @@ class ReliabilityChart(TimedPlot):
         if self.reliability is None:
             plt.title("reliability")
             return
-        plt.title(f"reliability · ECE {self.reliability.ece:.3f}")
+        plt.title(f"shipped p · ECE {self.reliability.ece:.3f}")  # the scale every figure is on
         plt.xlabel("confidence")
         plt.xlim(0.5, 1.0)
         plt.ylim(0.0, 1.0)
@@ -49,7 +49,7 @@ class ReliabilityChart(TimedPlot):
 
 
 class ThresholdChart(TimedPlot):
-    """MCC when acceptable means p(acceptable) > t, with a vertical line at the threshold in use."""
+    """MCC when acceptable means p(acceptable) >= t (the shipped p), a vertical line at the one in use."""
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -65,7 +65,7 @@ class ThresholdChart(TimedPlot):
             return
         curve = self.curve
         plt.title(f"│ in use {curve.threshold_in_use:.2f}: MCC {curve.mcc_in_use:.3f}")
-        plt.xlabel("threshold on p(acceptable)")
+        plt.xlabel("threshold on the shipped p(acceptable)")
         plt.xlim(0.0, 1.0)
         plt.plot(curve.thresholds, curve.mcc, marker="braille", label="MCC")
         plt.vline(curve.threshold_in_use)
