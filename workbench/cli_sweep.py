@@ -49,6 +49,17 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_sweep_show)
 
+    soup = sub.add_parser(
+        "soup", parents=[common], help="average several runs' weights into one model (a new run)",
+        description="Average the fine-tuned weights of RUN... (a seed group trained with one --head-seed) into "
+        "one model, written as a new run NAME: calibrated on validation and evaluated like a trained run. "
+        "Uniform by default; --greedy adds members best on validation first, keeping each only if the "
+        "soup's validation MCC does not drop (Wortsman et al. 2022).")
+    soup.add_argument("members", nargs="+", metavar="RUN", help="run ids or folders (at least two)")
+    soup.add_argument("--name", required=True, help="the soup's run id")
+    soup.add_argument("--greedy", action="store_true", help="greedy soup (default: uniform)")
+    soup.set_defaults(func=cmd_soup)
+
     train = sub.choices.get("train")
     if train is not None:
         train.add_argument("--seeds", default=None, metavar="N,N,...",
@@ -67,6 +78,17 @@ def fixed_settings(args: argparse.Namespace) -> list[str]:
     from workbench.cli import NOT_FLAGS
 
     return [f.name for f in fields(TrainConfig) if f.name not in NOT_FLAGS and getattr(args, f.name, None) is not None]
+
+
+# ---------------------------------------------------------------- soup
+
+def cmd_soup(args: argparse.Namespace) -> int:
+    from workbench.core.search.soup import make_soup
+
+    result = make_soup(Path(args.runs), args.members, args.name, greedy=args.greedy,
+                       progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print("\n".join(result.lines()))
+    return 0
 
 
 # ---------------------------------------------------------------- sweep
