@@ -35,7 +35,7 @@ from workbench.core.search.sweep import (
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    """Add `sweep` and `sweep show` to SUBPARSERS."""
+    """Add `sweep`, `sweep show` and `soup` to SUBPARSERS."""
     sweep = subparsers.add_parser(
         "sweep", parents=[common], help="search a recipe with Optuna; every trial is a run",
         description="Search training settings with Optuna (TPE, median pruning on per-epoch validation MCC; "
@@ -63,6 +63,28 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("--top", type=int, default=5, help="how many of the best trials to list (default: 5)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_sweep_show)
+
+    soup = subparsers.add_parser(
+        "soup", parents=[common], help="average several runs' weights into one model (a new run)",
+        description="Average the fine-tuned weights of RUN... (a seed group trained with one --head-seed) into "
+        "one model, written as a new run NAME: calibrated on validation and evaluated like a trained run. "
+        "Uniform by default; --greedy adds members best on validation first, keeping each only if the "
+        "soup's validation MCC does not drop (Wortsman et al. 2022).")
+    soup.add_argument("members", nargs="+", metavar="RUN", help="run ids or folders (at least two)")
+    soup.add_argument("--name", required=True, help="the soup's run id")
+    soup.add_argument("--greedy", action="store_true", help="greedy soup (default: uniform)")
+    soup.set_defaults(func=cmd_soup)
+
+
+# ---------------------------------------------------------------- soup
+
+def cmd_soup(args: argparse.Namespace) -> int:
+    from workbench.core.search.soup import make_soup
+
+    result = make_soup(Path(args.runs), args.members, args.name, greedy=args.greedy,
+                       progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print("\n".join(result.lines()))
+    return 0
 
 
 # ---------------------------------------------------------------- sweep

@@ -247,3 +247,12 @@ class ManyRunsRead(Message):
     """The seed groups' and sweeps' summaries, read in a worker (screens/many_runs.py)."""
 
     text: str
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SoupMade(Message):
+    """A soup of a seed group was written as a new run (screens/many_runs.py, core/search/soup.py)."""
+
+    run: str
+    text: str

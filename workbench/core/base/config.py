@@ -73,7 +73,8 @@ class TrainConfig:
     max_grad_norm: float = field(default=1.0, metadata={
         "help": "Clip the gradients' total norm to this before each optimizer step."})
     seed: int = field(default=42, metadata={
-        "help": "Seed of the classifier head's initialisation, dropout and the batch order."})
+        "help": "Seed of dropout, the batch order and (unless --head-seed is given) the classifier head's "
+                "initialisation."})
     split_seed: int = field(default=2018, metadata={
         "help": "Seed of the validation split drawn from the training file; eval reuses the run's split."})
     validation_fraction: float = field(default=0.1, metadata={
@@ -105,6 +106,16 @@ class TrainConfig:
     reinit_top_layers: int = field(default=0, metadata={
         "help": "Re-initialise the top N encoder layers with the model's own initialiser before training; "
                 "0 keeps all pretrained (core/recipe.py)."})
+    head_lr_multiplier: float = field(default=1.0, metadata={
+        "help": "The classification head (pooler and classifier) learns at this multiple of the peak learning "
+                "rate; 1 gives it the peak rate, as before the setting existed."})
+    ema_decay: float = field(default=0.0, metadata={
+        "help": "Keep an exponential moving average of the weights (this decay per optimizer step), validate it "
+                "at each epoch's end beside the live weights, and keep it as the epoch's model when its "
+                "validation MCC is higher; 0 turns it off."})
+    head_seed: int = field(default=-1, metadata={
+        "help": "Seed of the classifier head's initialisation alone; -1 uses --seed. A seed group with one "
+                "head seed shares its head init, so its members can be averaged (workbench soup)."})
     extra: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Free-form values kept with the run's config (no flag).",
         "flag": False, "form": False,
@@ -155,9 +166,20 @@ class TrainConfig:
             problems["dropout"] = "must be >= 0 and < 1 (0 keeps the model's own)"
         if self.reinit_top_layers < 0 or self.reinit_top_layers > 100:
             problems["reinit_top_layers"] = "must be between 0 and 100"
+        if not 0 < self.head_lr_multiplier <= 1000:
+            problems["head_lr_multiplier"] = "must be > 0 and <= 1000"
+        if not 0 <= self.ema_decay < 1:
+            problems["ema_decay"] = "must be >= 0 and < 1 (0 turns the average off)"
+        if self.head_seed < -1:
+            problems["head_seed"] = "must be >= 0, or -1 for the run's --seed"
         if not isinstance(self.freeze_embeddings, bool):
             problems["freeze_embeddings"] = "must be true or false"
         return problems
+
+    @property
+    def effective_head_seed(self) -> int:
+        """The seed the classifier head was initialised with: head_seed, or seed when it is -1."""
+        return self.seed if self.head_seed < 0 else self.head_seed
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

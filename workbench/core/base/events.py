@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from typing import Any, Literal, TypedDict, Union
+from typing import Any, Literal, NotRequired, TypedDict, Union
 
 EVENT_KINDS = ("start", "step", "epoch", "checkpoint", "log", "end")
 END_STATUSES = ("done", "stopped", "failed")
@@ -67,6 +67,11 @@ class EpochEvent(TypedDict):
     val_mcc: float
     best: bool  # the best validation MCC so far: model/ now holds this epoch
     elapsed_s: float
+    # with --ema-decay: the live and the averaged weights' validation MCC; `weights` says which the
+    # val_* figures (and model/, when best) are: "raw" or "ema"
+    raw_val_mcc: NotRequired[float]
+    ema_val_mcc: NotRequired[float]
+    weights: NotRequired[str]
 
 
 class CheckpointEvent(TypedDict):

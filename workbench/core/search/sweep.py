@@ -48,8 +48,9 @@ EXTRA_PREFIX = "extra."
 TRIAL_FILE = "trial.json"
 MAX_FAILURES_IN_A_ROW = 3
 
-# The built-in space, for the embedded MiniLM-L6 and similar small encoders. The last three
-# take part once TrainConfig has such settings.
+# The built-in space, for the embedded MiniLM-L6 and similar small encoders. OPTIONAL_DEFAULTS
+# take part once TrainConfig has such settings. (A study made with an older built-in space is
+# refused by this one, "another space": give its space as a file to join it.)
 DEFAULT_SPACE: dict[str, Any] = {
     "learning_rate": {"type": "float", "low": 2e-5, "high": 5e-4, "log": True},
     "layer_lr_decay": {"type": "float", "low": 0.6, "high": 1.0},
@@ -60,6 +61,7 @@ DEFAULT_SPACE: dict[str, Any] = {
     "dropout": {"type": "float", "low": 0.0, "high": 0.2},
     "freeze_embeddings": {"type": "categorical", "choices": [False, True]},
     "reinit_top_layers": {"type": "int", "low": 0, "high": 2},
+    "ema_decay": {"type": "categorical", "choices": [0.0, 0.99, 0.995, 0.999]},  # 0: no average
 }
 OPTIONAL_DEFAULTS = ("dropout", "freeze_embeddings", "reinit_top_layers")
 

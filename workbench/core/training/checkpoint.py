@@ -83,10 +83,11 @@ def check_finite(model: Any, what: str) -> None:
 
 
 def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, meta: dict[str, Any],
-                    rng: list[dict[str, Any]] | None = None) -> None:
+                    rng: list[dict[str, Any]] | None = None, ema: list[Any] | None = None) -> None:
     """Write checkpoint/ whole or not at all: staged, then swapped in (meta.json last).
 
     RNG: every process's random state (`rng_states`); this process's alone when not given.
+    EMA: the moving average of the trainable weights (--ema-decay), in the order of their parameters.
     Refuses weights that are not finite (CheckpointError)."""
     import torch
 
@@ -96,6 +97,8 @@ def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, m
     staged.mkdir()
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "rng": rng or [rng_state()]}
+    if ema is not None:
+        state["ema"] = [tensor.detach().cpu() for tensor in ema]
     with (staged / "state.pt").open("wb") as handle:
         torch.save(state, handle)
         handle.flush()

@@ -137,19 +137,28 @@ def no_decay(name: str) -> bool:
     return lowered.endswith("bias") or "layernorm" in lowered or "layer_norm" in lowered
 
 
+def is_head(name: str) -> bool:
+    """Whether parameter NAME belongs to the classification head (pooler and classifier), above the encoder."""
+    return name.startswith(("classifier.", "pooler.")) or ".pooler." in name or ".classifier." in name
+
+
 def parameter_groups(model: Any, learning_rate: float, weight_decay: float,
-                     layer_lr_decay: float = 1.0) -> list[dict[str, Any]]:
-    """AdamW groups: decay / no decay, times a learning rate per layer when LAYER_LR_DECAY < 1."""
+                     layer_lr_decay: float = 1.0, head_lr_multiplier: float = 1.0) -> list[dict[str, Any]]:
+    """AdamW groups: decay / no decay, times a learning rate per layer when LAYER_LR_DECAY < 1, and
+    the head at HEAD_LR_MULTIPLIER times the peak rate (its own groups, last, only when it is not 1:
+    with 1 the groups are those of runs made before the setting, so their checkpoints still resume)."""
     num_layers = int(getattr(model.config, "num_hidden_layers", 0))
     groups: dict[tuple[int, bool], dict[str, Any]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         depth = layer_index(name, num_layers) if layer_lr_decay < 1.0 else num_layers + 1
+        if head_lr_multiplier != 1.0 and is_head(name):
+            depth = num_layers + 2
         skip = no_decay(name)
         key = (depth, skip)
         if key not in groups:
-            scale = layer_lr_decay ** (num_layers + 1 - depth)
+            scale = head_lr_multiplier if depth > num_layers + 1 else layer_lr_decay ** (num_layers + 1 - depth)
             groups[key] = {"params": [], "names": [], "lr": learning_rate * scale,
                            "weight_decay": 0.0 if skip else weight_decay}
         groups[key]["params"].append(param)
@@ -196,6 +205,77 @@ def encode(tokenizer: Any, sentences: list[str], labels: list[int] | None, max_l
             row["labels"] = int(labels[i])
         rows.append(row)
     return rows
+
+
+def initial_model(config: TrainConfig, allow_pickle: bool = False) -> Any:
+    """CONFIG's model as training starts: loaded (a fresh classifier head drawn from torch's global
+    generator), then the recipe's dropout and re-initialised layers (core/training/recipe.py).
+
+    Call it with the generator seeded with CONFIG.seed. With a head_seed of its own, the head is
+    drawn from that seed and the generator is seeded with CONFIG.seed again afterwards, so members
+    of a seed group with one head seed share the head's init and differ in everything else; without
+    one, the draws are exactly those of runs made before the setting existed."""
+    from accelerate.utils import set_seed
+
+    from workbench.core.model.loading import load_model
+    from workbench.core.training.recipe import apply_recipe
+
+    if config.effective_head_seed != config.seed:
+        set_seed(config.effective_head_seed)
+        model = load_model(config.model, allow_pickle=allow_pickle)
+        set_seed(config.seed)
+    else:
+        model = load_model(config.model, allow_pickle=allow_pickle)
+    apply_recipe(model, config)
+    return model
+
+
+class WeightAverage:
+    """An exponential moving average of the trainable weights (--ema-decay), updated after each
+    optimizer step: ema <- ema + (1 - decay) (w - ema), one foreach lerp over all of them (torch's
+    AveragedModel with get_ema_multi_avg_fn does the same lerp, on a deep copy of the whole model
+    and its buffers; here only the trainable tensors are copied, the frozen table is not).
+
+    The average starts at the weights as loaded (step 0), as AveragedModel's does."""
+
+    def __init__(self, params: list[Any], decay: float):
+        self.decay = decay
+        self.tensors = [p.detach().clone() for p in params]
+
+    def update(self, params: list[Any]) -> None:
+        import torch
+
+        with torch.no_grad():
+            torch._foreach_lerp_(self.tensors, [p.detach() for p in params], 1.0 - self.decay)
+
+    def load(self, saved: list[Any]) -> None:
+        if len(saved) != len(self.tensors) or any(a.shape != b.shape for a, b in zip(saved, self.tensors, strict=True)):
+            raise TrainingError("the checkpoint's weight average does not match the model's trainable weights")
+        with _no_grad():
+            for mine, theirs in zip(self.tensors, saved, strict=True):
+                mine.copy_(theirs)
+
+    @contextmanager
+    def swapped_in(self, params: list[Any]) -> Iterator[None]:
+        """PARAMS hold the average inside the block, and their own values again after it."""
+        with _no_grad():
+            live = [p.detach().clone() for p in params]
+            for param, average in zip(params, self.tensors, strict=True):
+                param.copy_(average)
+        try:
+            yield
+        finally:
+            with _no_grad():
+                for param, value in zip(params, live, strict=True):
+                    param.copy_(value)
+
+
+@contextmanager
+def _no_grad() -> Iterator[None]:
+    import torch
+
+    with torch.no_grad():
+        yield
 
 
 class Throughput:
@@ -422,6 +502,7 @@ class _Training:
         self.train_loader: Any = None
         self.val_loader: Any = None
         self.params: list[Any] = []
+        self.ema: WeightAverage | None = None  # --ema-decay
         self.steps_per_epoch = 0
         self.total_steps = 0
         self.read_every = 1  # steps between host reads of the loss (read_interval)
@@ -568,13 +649,10 @@ class _Training:
         import torch
         from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
-        from workbench.core.model.loading import load_model
-        from workbench.core.training.recipe import apply_recipe
         from workbench.core.training.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
 
         config, accelerator = self.config, self.accelerator
-        model = load_model(config.model, allow_pickle=self.allow_pickle)
-        apply_recipe(model, config)  # dropout, reinit_top_layers (core/training/recipe.py)
+        model = initial_model(config, allow_pickle=self.allow_pickle)  # dropout, reinit_top_layers, head seed
         if config.freeze_embeddings:
             freeze_word_embeddings(model)  # before the optimizer groups: the table gets no gradient, no AdamW state
         cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
@@ -594,7 +672,8 @@ class _Training:
             batch_size=config.eval_batch_size, shuffle=False,
             collate_fn=collator, generator=torch.Generator().manual_seed(0))
         adamw_kernel: dict[str, Any] = {"fused": True} if fused_adamw_ok(accelerator.device.type) else {"foreach": True}
-        groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
+        groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_lr_decay,
+                                  config.head_lr_multiplier)
         optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
                                       lr=config.learning_rate, eps=config.adam_epsilon, **adamw_kernel)
         (self.model, self.optimizer, self.train_loader,
@@ -604,6 +683,8 @@ class _Training:
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, warmup_steps(self.total_steps, config.warmup_ratio), self.total_steps)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if config.ema_decay > 0:
+            self.ema = WeightAverage(self.params, config.ema_decay)
 
     def _restore(self) -> None:
         """When resuming: weights, optimizer, schedule, random state and position from the checkpoint."""
@@ -621,6 +702,10 @@ class _Training:
         self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None:
+            if "ema" not in state:
+                raise TrainingError(f"{self.run_dir}: the checkpoint has no weight average (ema_decay is set)")
+            self.ema.load(state["ema"])
         set_rng_state(rank_rng_state(state["rng"], self.accelerator.process_index))
         self.position = Position.from_meta(meta)
 
@@ -667,6 +752,8 @@ class _Training:
                 accelerator.backward(loss)
                 # the step is skipped unless the loss and gradient norm are finite (on the device)
                 grad_norm = clip_and_step(accelerator, self.optimizer, self.params, config.max_grad_norm, loss)
+                if self.ema is not None:
+                    self.ema.update(self.params)
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 pending.append(PendingStep(int(batch["labels"].shape[0]), loss.detach(), grad_norm, shared_loss,
@@ -768,19 +855,32 @@ class _Training:
         True when the training should end here (early stop, or stopped at the epoch's end)."""
         position, config = self.position, self.config
         metrics = self._validate()
-        improved = metrics["mcc"] > position.best_val_mcc
+        averaged: dict[str, float] | None = None
+        use_average = False
+        if self.ema is not None:
+            with self.ema.swapped_in(self.params):
+                averaged = self._validate()
+                use_average = averaged["mcc"] > metrics["mcc"]  # ties keep the live weights
+                if use_average and averaged["mcc"] > position.best_val_mcc:
+                    self._save_best()  # the averaged weights, while they are in the model
+        chosen = averaged if use_average and averaged is not None else metrics
+        improved = chosen["mcc"] > position.best_val_mcc
         epoch = position.epoch + 1
         if improved:
-            position.best_val_mcc, position.best_epoch, position.stale_epochs = metrics["mcc"], epoch, 0
-            if self.is_main_process:
-                save_model(self.run_dir, self.accelerator.unwrap_model(self.model), self.tokenizer)
+            position.best_val_mcc, position.best_epoch, position.stale_epochs = chosen["mcc"], epoch, 0
+            if not use_average:
+                self._save_best()
         else:
             position.stale_epochs += 1
         record = EpochEvent(
             kind="epoch", time=now(), epoch=epoch, step=position.step,
-            train_loss=position.loss_sum / max(1, position.loss_count), val_n=int(metrics["n"]),
-            val_loss=metrics["loss"], val_accuracy=metrics["accuracy"], val_mcc=metrics["mcc"], best=improved,
+            train_loss=position.loss_sum / max(1, position.loss_count), val_n=int(chosen["n"]),
+            val_loss=chosen["loss"], val_accuracy=chosen["accuracy"], val_mcc=chosen["mcc"], best=improved,
             elapsed_s=time.perf_counter() - self.started)
+        if averaged is not None:
+            record["raw_val_mcc"] = metrics["mcc"]
+            record["ema_val_mcc"] = averaged["mcc"]
+            record["weights"] = "ema" if use_average else "raw"
         position.history.append(record)
         self.emit(record)
         position.epoch, position.epoch_step, position.loss_sum, position.loss_count = epoch, 0, 0.0, 0
@@ -792,6 +892,11 @@ class _Training:
                                message=f"early stop: no better validation MCC for {config.patience} epochs"))
             return True
         return self._stop_agreed() and not position.finished
+
+    def _save_best(self) -> None:
+        """model/ := the model's weights as they are now (the main process writes it)."""
+        if self.is_main_process:
+            save_model(self.run_dir, self.accelerator.unwrap_model(self.model), self.tokenizer)
 
     def _validate(self) -> dict[str, float]:
         import torch
@@ -825,7 +930,7 @@ class _Training:
             if self.writer is not None:
                 self.writer.sync()  # the steps this checkpoint covers are on the disk before it
             save_checkpoint(self.run_dir, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler,
-                            position.to_meta(), rng=rng)
+                            position.to_meta(), rng=rng, ema=self.ema.tensors if self.ema is not None else None)
             self.emit(CheckpointEvent(kind="checkpoint", time=now(), step=position.step, epoch=position.epoch,
                                       epoch_step=position.epoch_step))
         self.accelerator.wait_for_everyone()
