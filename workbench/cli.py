@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from workbench import cli_explore
+from workbench import cli_explore, cli_learned
 from workbench.cli_sweep import add_commands as add_sweep_commands
 from workbench.core.base.config import COLA_URL, DEFAULT_MODEL, TrainConfig, default_runs_dir
 from workbench.core.base.events import EndEvent, Event, StartEvent, StepEvent
@@ -371,6 +371,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from workbench.core.model.loading import load_model, load_tokenizer
     from workbench.core.runs.lookup import load_run_data
 
+    if args.phenomena:
+        return cli_learned.cmd_eval_phenomena(args)
+    if args.split == "both":
+        raise CliError("--split both: only with --phenomena (scores the two annotated dev sets together)")
+    args.split = args.split or "holdout"
     model_dir = _model_folder(args)
     run_dir = model_dir.parent if model_dir.name == "model" else None
     cola = load_run_data(run_dir, args.data)
@@ -609,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="fetch, show and tokenize data").add_subparsers(dest="data_command",
                                                                                        required=True)
+    cli_learned.add_data_commands(data, common)  # data map
     fetch = data.add_parser("fetch", help="get the CoLA release (official URL, a zip or a folder)")
     fetch.add_argument("--from", dest="source", default=COLA_URL, help=f"URL, zip or folder (default {COLA_URL})")
     fetch.add_argument("--to", default=None, help="destination folder (default: the bundled data/cola)")
@@ -649,8 +655,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "the run folder.",
                               epilog=EVAL_EXAMPLES, formatter_class=HelpFormatter)
     evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
-    evaluate.add_argument("--split", choices=SPLIT_NAMES, default="holdout",
-                          help="which split to score; holdout is out_of_domain_dev (default: holdout)")
+    evaluate.add_argument("--split", choices=[*SPLIT_NAMES, "both"], default=None,
+                          help="which split to score; holdout is out_of_domain_dev; both (the two dev sets) "
+                          "with --phenomena only (default: holdout; with --phenomena, both)")
+    evaluate.add_argument("--phenomena", action="store_true",
+                          help="MCC per grammatical feature of the annotated dev sets, with bootstrap intervals, "
+                          "from the recorded predictions (cli_learned.py)")
     evaluate.add_argument("--slices", action="store_true",
                           help="also where it fails: by sentence length, a reliability diagram with its "
                           "calibration error, MCC against the decision threshold (default: off)")
@@ -684,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=cmd_compare)
     add_sweep_commands(sub, common)  # `sweep`, `sweep show` and `train --seeds` (cli_sweep.py)
     cli_explore.add_commands(sub, common)  # explain, diff, neighbors
+    cli_learned.add_commands(sub, common)  # pairs
     return parser
 
 

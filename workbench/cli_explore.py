@@ -150,6 +150,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from workbench.core.base.layout import RunError, run_path
     from workbench.core.explore.diff import diff_runs
 
+    if args.phenomena:
+        from workbench.cli_learned import cmd_diff_phenomena
+
+        return cmd_diff_phenomena(args)
     runs_dir = Path(args.runs)
     folders = [run_path(runs_dir, name) for name in (args.run_a, args.run_b)]
     for folder in folders:
@@ -261,6 +265,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                       help="dataset both runs were evaluated on (default holdout; see `workbench eval --split`)")
     diff.add_argument("--limit", type=int, default=20, help="disagreements to list (0: all; JSON lists all)")
     diff.add_argument("--json", action="store_true")
+    diff.add_argument("--phenomena", action="store_true", help="per grammatical feature: where B is better or worse "
+                      "than A, with paired bootstrap intervals (--split in_domain_dev, holdout or both)")
     diff.set_defaults(func=cmd_diff)
 
     neighbors = sub.add_parser("neighbors", parents=[common],

@@ -205,6 +205,8 @@ class PhenomenonChange:
     def verdict(self) -> str:
         if self.one_class or self.n == 0:
             return "one class"
+        if self.delta_low == self.delta_high == 0:
+            return "same"
         if self.delta_low > 0:
             return "B better"
         if self.delta_high < 0:
