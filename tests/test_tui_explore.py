@@ -311,6 +311,9 @@ async def test_slices_beside_the_per_source_table(runs: Path) -> None:
         await wait_until(pilot, lambda: threshold.redraws > 1)
         assert f"in use 0.50: MCC {pane.slices.threshold.mcc_in_use:.3f}" in str(threshold.render())
         await pilot.press("s")
+        assert "grammar" in str(view.border_title)  # these sentences are not of the annotated holdout
+        assert "no annotated sentence of holdout" in str(app.query_one("#eval-phenomena", DataTable).get_row_at(0)[0])
+        await pilot.press("s")
         assert "per source" in str(view.border_title)
 
 

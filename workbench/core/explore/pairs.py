@@ -21,6 +21,23 @@ from workbench.core.data.cola import DataError, _decode, _lines
 from workbench.core.explore.explain import differing_words
 
 PAIR_COLUMNS = ["good", "bad", "paradigm", "field", "line"]
+SUITE_SUFFIXES = (".tsv", ".csv", ".jsonl", ".json")
+SUITE_PREFIX = "pairs:"  # how the TUI names a suite among its datasets: pairs:<file name>
+
+
+def suites_dir() -> Path:
+    """The bundled suites: data/pairs/ beside data/cola/."""
+    from workbench.core.base.config import project_data_dir
+
+    return project_data_dir().parent / "pairs"
+
+
+def suite_files(folder: Path | None = None) -> list[Path]:
+    """The suite files in FOLDER (default: the bundled data/pairs/), by name."""
+    folder = folder or suites_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUITE_SUFFIXES)
 BLIMP_KEYS = ("sentence_good", "sentence_bad")
 BATCH_SIZE = 256
 
