@@ -106,8 +106,9 @@ def main() -> None:
             lines.append(
                 f"round {round_ + 1} ({'on first' if order[0] else 'off first'}): epoch on {on['epoch_wall']:.1f} s "
                 f"wall / {on['epoch_cpu']:.1f} s CPU (+ recording {on['recording_wall']:.3f} s wall, "
-                f"{on['recording_cpu']:.3f} s CPU, all of it), off {off['epoch_wall']:.1f} s / {off['epoch_cpu']:.1f} s; "
-                f"on/off wall {wall_ratios[-1]:.3f}, CPU {cpu_ratios[-1]:.3f}; load {on['load']:.1f} / {off['load']:.1f}")
+                f"{on['recording_cpu']:.3f} s CPU, all of it), off {off['epoch_wall']:.1f} s / "
+                f"{off['epoch_cpu']:.1f} s; on/off wall {wall_ratios[-1]:.3f}, CPU {cpu_ratios[-1]:.3f}; "
+                f"load {on['load']:.1f} / {off['load']:.1f}")
             print(lines[-1], flush=True)
     lines.append(f"median on/off: wall {statistics.median(wall_ratios):.3f}, CPU {statistics.median(cpu_ratios):.3f} "
                  f"(the bar: at most 1.03)")

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_phenomena import _write_run
 
 from workbench.cli import main
 from workbench.core.base.config import TrainConfig
-
-from test_phenomena import _write_run
 
 REPO = Path(__file__).parents[1]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from test_tui_explore import record
 from textual.widgets import DataTable
 from tui_helpers import DEMO_RUN, demo_run, wait_until
 
@@ -15,8 +15,6 @@ from workbench.core.data.cola import load_cola
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.widgets.slices import SlicesView
-
-from test_tui_explore import record
 
 SIZE = (80, 24)
 ANNOTATIONS = Path(__file__).parents[1] / "data" / "cola" / "CoLA_grammatical_annotations_minor_features.tsv"
@@ -110,7 +108,8 @@ async def test_a_minimal_pair_suite_from_the_dataset_switcher_and_enter_pins_it(
         wrong.focus()
         await pilot.press("enter")
         predict = app.query_one(PredictPane)
-        await wait_until(pilot, lambda: app.query_one(ExplainPanel).pinned is not None, what="the pinned pair", timeout=120)
+        await wait_until(pilot, lambda: app.query_one(ExplainPanel).pinned is not None, what="the pinned pair",
+                         timeout=120)
         assert app.query_one(ExplainPanel).pinned.sentence == first["good"]
         assert predict.box.value == first["bad"]
 
@@ -158,5 +157,6 @@ async def test_a_run_without_a_map_says_why(runs: Path) -> None:
         await pilot.press("m")
         screen = app.screen
         assert isinstance(screen, TrainingMapScreen)
-        await wait_until(pilot, lambda: "no training map recorded" in str(screen.query_one("#map-title").render()),
-                         what="the reason", timeout=120)
+        title = screen.query_one("#map-title")
+        await wait_until(pilot, lambda: "no training map recorded" in str(title.render()), what="the reason",
+                         timeout=120)

@@ -30,7 +30,8 @@ def _run_dir(args: argparse.Namespace, name: str | None = None) -> Path:
 
 
 def _marked(words: list[tuple[str, bool]]) -> str:
-    """Words with the changed ones in [brackets] (as `explain --versus` shows them)."""
+    """Words with the changed ones in [brackets] (as `explain --versus` shows them; cli_explore imports cli,
+    so its helper is not imported here: this module imports no other face)."""
     return " ".join(f"[{w}]" if changed else w for w, changed in words)
 
 
@@ -109,9 +110,9 @@ def cmd_eval_phenomena(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args)
     split = args.split or "both"
     if split not in ("in_domain_dev", "holdout", "both"):
-        from workbench.cli import CliError
+        from workbench.core.base.layout import RunError
 
-        raise CliError("--phenomena: --split in_domain_dev, holdout or both (only the dev sets are annotated)")
+        raise RunError("--phenomena: --split in_domain_dev, holdout or both (only the dev sets are annotated)")
     report = run_phenomena(args, run_dir, split)
     if args.json:
         print(json.dumps({"run": run_dir.name, **report.to_dict()}, ensure_ascii=False, indent=2))
@@ -144,9 +145,9 @@ def cmd_diff_phenomena(args: argparse.Namespace) -> int:
     try:
         changes = compare_phenomena(reports[0], reports[1])
     except ValueError as err:
-        from workbench.cli import CliError
+        from workbench.core.base.layout import RunError
 
-        raise CliError(str(err)) from None
+        raise RunError(f"{folders[0].name} and {folders[1].name}: {err}") from None
     if args.json:
         print(json.dumps({"a": folders[0].name, "b": folders[1].name, "split": split,
                           "features": [c.to_dict() for c in changes]}, ensure_ascii=False))
@@ -236,8 +237,8 @@ def format_pairs(report: Any, run: str, limit: int) -> list[str]:
 
 
 def cmd_pairs(args: argparse.Namespace) -> int:
-    from workbench.core.base.layout import model_folder, run_path
     from workbench.core.base.hardware import default_device
+    from workbench.core.base.layout import model_folder, run_path
     from workbench.core.explore.pairs import load_suite, score_suite
     from workbench.core.model.loading import load_model, load_tokenizer
 
@@ -257,7 +258,6 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register `pairs` on the `workbench` subparsers SUB."""
-    from workbench.cli import _allow_pickle_flag
     from workbench.core.explore.pairs import BATCH_SIZE
 
     pairs = sub.add_parser("pairs", parents=[common], help="minimal pairs: is the good sentence scored higher?",
@@ -269,7 +269,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     pairs.add_argument("--limit", type=int, default=10, help="wrong pairs to list (0: all; default 10)")
     pairs.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     pairs.add_argument("--json", action="store_true")
-    _allow_pickle_flag(pairs)
+    pairs.add_argument("--allow-pickle", action="store_true",
+                       help="also load weights from pickle files (pytorch_model.bin), which can run code: "
+                       "only for models you trust (default: safetensors only)")
     pairs.set_defaults(func=cmd_pairs)
 
 

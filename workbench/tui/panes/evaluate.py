@@ -86,7 +86,8 @@ class EvaluatePane(Pane):
         Binding("e", "evaluate", "Evaluate", tooltip="evaluate the opened run on the dataset (and record it)"),
         Binding("d", "next_dataset", "Dataset", tooltip="next dataset: its recorded evaluation, if any"),
         Binding("f", "next_filter", "FP/FN", tooltip="all errors / false positives / false negatives"),
-        Binding("s", "next_slice", "Slices", tooltip="per source / by length / reliability (ECE) / MCC by threshold / grammar phenomena"),
+        Binding("s", "next_slice", "Slices",
+                tooltip="per source / by length / reliability (ECE) / MCC by threshold / grammar phenomena"),
     ]
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
@@ -268,6 +269,8 @@ class EvaluatePane(Pane):
             f"({report.right} right: p(ok) of good > of bad)\n{escape(fields)}")
         self.query_one(SlicesView).show_groups(report.groups("paradigm"))
         self.show_wrong()
+
+    def tokenizer(self, run_id: str | None) -> Any:
         """The tokenizer of RUN_ID's model (for token lengths), without loading the model."""
         from workbench.core.model.loading import load_tokenizer
 

@@ -113,7 +113,8 @@ class TrainingMapScreen(ModalScreen[None]):
         if mapped is None:
             return
         counts = mapped.counts()
-        title = Text.assemble((self.run_dir.name, "bold"), f" · {len(mapped.table)} sentences, {mapped.epochs} epochs · ",
+        title = Text.assemble((self.run_dir.name, "bold"),
+                              f" · {len(mapped.table)} sentences, {mapped.epochs} epochs · ",
                               " ".join(f"{k} {v}" for k, v in counts.items()), " · r: ",
                               (self.region or "all", "bold"))
         self.query_one("#map-title", Static).update(title)
