@@ -660,7 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "with --phenomena only (default: holdout; with --phenomena, both)")
     evaluate.add_argument("--phenomena", action="store_true",
                           help="MCC per grammatical feature of the annotated dev sets, with bootstrap intervals, "
-                          "from the recorded predictions (cli_learned.py)")
+                          "from the recorded predictions (default: off)")
     evaluate.add_argument("--slices", action="store_true",
                           help="also where it fails: by sentence length, a reliability diagram with its "
                           "calibration error, MCC against the decision threshold (default: off)")
