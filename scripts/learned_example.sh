@@ -7,6 +7,8 @@
 set -uo pipefail
 run="$1"; runs="${2:-runs}"; other="${3:-}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
+runs="$(cd "$runs" && pwd)"  # then run from the repository root: the suite is data/pairs/example.tsv
+cd "$here"
 read -r -a workbench <<< "${WORKBENCH:-workbench}"
 wb() { echo "\$ workbench $*"; "${workbench[@]}" "$@" 2>&1; echo; }
 wb eval "$run" --runs "$runs" --phenomena --split both
@@ -17,5 +19,5 @@ csv="$(mktemp --suffix=.csv)"
 wb data map "$run" --runs "$runs" --csv "$csv"
 head -3 "$csv" | cut -c1-160; echo
 rm -f "$csv"
-wb pairs "$run" "$here/data/pairs/example.tsv" --runs "$runs" --limit 6
+wb pairs "$run" data/pairs/example.tsv --runs "$runs" --limit 6
 if [ -n "$other" ]; then wb diff "$run" "$other" --runs "$runs" --phenomena --split both; fi

@@ -84,7 +84,7 @@ def _interval(low: float, high: float) -> str:
 def format_phenomena(report: Any, run: str) -> list[str]:
     where = " + ".join(report.matched)
     matched = sum(report.matched.values())
-    lines = [_clip(f"grammar phenomena: run {run}, {where}, {matched} annotated sentences")]
+    lines = textwrap.wrap(f"grammar phenomena: run {run}, {where}, {matched} annotated sentences", WIDTH)
     if report.unmatched:
         numbers = ", ".join(str(u["line"]) for u in report.unmatched)
         lines += textwrap.wrap(f"({len(report.unmatched)} annotated sentences left out: written otherwise in the "
@@ -167,8 +167,8 @@ def format_map(training_map: Any, run: str, region: str | None, limit: int) -> l
                    "recorded"),
              "p(gold label) per epoch, from the training forward pass (dropout on)",
              "  " + "  ".join(f"{name} {counts[name]}" for name in counts),
-             _clip(f"  (ambiguous: the most variable third, variability >= its {AMBIGUOUS_QUANTILE:.0%} quantile; "
-                   f"of the rest, hard: confidence < {HARD_CONFIDENCE})")]
+             f"  (ambiguous: variability >= its {AMBIGUOUS_QUANTILE:.0%} quantile, the most variable third;",
+             f"   of the rest, hard: confidence < {HARD_CONFIDENCE}, easy: the others)"]
     shown = table if region is None else training_map.region(region)
     if region == "easy":
         shown = shown.sort_values("confidence", ascending=False, kind="stable")

@@ -5,6 +5,9 @@ Shows what the run folder has recorded (eval.json and its predictions files: eve
 and records it as `workbench eval` does. Beside the metrics, the per-source table and the slices
 (`s`); on the right the misclassified sentences (`f`: all, false positives, false negatives) and,
 for the highlighted one, its source, its token attributions and the nearest training sentences.
+The fifth slice is MCC per grammatical phenomenon of the annotated dev sets (enter on one filters the
+misclassified sentences to it). A minimal-pair suite (data/pairs/, or one opened from the palette) is a
+dataset too: its accuracy, per paradigm, and the failed pairs (enter pins one in Predict).
 Every answer carries the run it is about: one for another run is never shown.
 """
 
