@@ -137,7 +137,7 @@ async def test_the_training_map_screen_from_the_data_pane(runs: Path) -> None:
         assert table.get_row_at(0)[0] == f"{lowest:.2f}"  # least confident first
         await pilot.press("r")  # hard
         hard = screen.training_map.counts()["hard"]
-        assert table.row_count == hard and screen.region == "hard"
+        assert table.row_count == hard and screen.region_filter == "hard"
         trajectory = str(screen.query_one("#map-trajectory").render())
         row = int(screen.shown.iloc[0]["row"])
         assert f"1:{p_gold[0, row]:.2f}" in trajectory and f"3:{p_gold[2, row]:.2f}" in trajectory

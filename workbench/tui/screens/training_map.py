@@ -69,7 +69,7 @@ class TrainingMapScreen(ModalScreen[None]):
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
         self.run_dir = run_dir
-        self.region: str | None = None
+        self.region_filter: str | None = None
         self.training_map: Any = None
         self.shown: Any = None
 
@@ -116,23 +116,23 @@ class TrainingMapScreen(ModalScreen[None]):
         title = Text.assemble((self.run_dir.name, "bold"),
                               f" · {len(mapped.table)} sentences, {mapped.epochs} epochs · ",
                               " ".join(f"{k} {v}" for k, v in counts.items()), " · r: ",
-                              (self.region or "all", "bold"))
+                              (self.region_filter or "all", "bold"))
         self.query_one("#map-title", Static).update(title)
-        frame = mapped.table if self.region is None else mapped.region(self.region)
+        frame = mapped.table if self.region_filter is None else mapped.region(self.region_filter)
         key, ascending = {"easy": ("confidence", False), "ambiguous": ("variability", False)}.get(
-            self.region or "", ("confidence", True))
+            self.region_filter or "", ("confidence", True))
         self.shown = frame.sort_values(key, ascending=ascending, kind="stable")
         table = self.query_one("#map-table", DataTable)
         table.clear()
         table.add_rows((f"{r.confidence:.2f}", f"{r.variability:.2f}", f"{r.correctness:.2f}", str(r.label),
                         r.region, Text(r.sentence)) for r in self.shown.itertuples())
-        table.border_title = (f"{len(self.shown)} {self.region or 'sentences'}, "
-                              + ("most variable first" if self.region == "ambiguous" else
-                                 "most confident first" if self.region == "easy" else "least confident first"))
+        table.border_title = (f"{len(self.shown)} {self.region_filter or 'sentences'}, "
+                              + ("most variable first" if self.region_filter == "ambiguous" else
+                                 "most confident first" if self.region_filter == "easy" else "least confident first"))
         self.show_trajectory()
 
     def action_next_region(self) -> None:
-        self.region = REGION_FILTERS[(REGION_FILTERS.index(self.region) + 1) % len(REGION_FILTERS)]
+        self.region_filter = REGION_FILTERS[(REGION_FILTERS.index(self.region_filter) + 1) % len(REGION_FILTERS)]
         self.show_region()
 
     @on(DataTable.RowHighlighted, "#map-table")
