@@ -137,6 +137,20 @@ def test_fetch_from_zip_and_folder(tmp_path: Path) -> None:
     assert again == EXPECTED_ROWS
 
 
+def test_fetch_keeps_the_grammatical_annotations_beside_the_tsvs(tmp_path: Path) -> None:
+    from workbench.core.data.cola import ANNOTATIONS_FILE
+
+    dest = tmp_path / "cola"
+    fetch(str(BUNDLED), dest)  # the bundled folder has it: copied
+    assert (dest / ANNOTATIONS_FILE).read_bytes() == (BUNDLED / ANNOTATIONS_FILE).read_bytes()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("in_domain_train.tsv", "in_domain_dev.tsv", "out_of_domain_dev.tsv"):
+        (bare / name).write_bytes((BUNDLED / name).read_bytes())
+    fetch(str(bare), dest)  # a release without it (the official zip): the copy already there is kept
+    assert (dest / ANNOTATIONS_FILE).is_file()
+
+
 def test_fetch_refuses_a_bad_release_and_keeps_the_old_copy(tmp_path: Path) -> None:
     dest = tmp_path / "cola"
     fetch(str(BUNDLED), dest)

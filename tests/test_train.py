@@ -188,6 +188,14 @@ def test_stop_then_resume_equals_an_uninterrupted_run(precision: str, tiny_confi
     steps_whole = [e["loss"] for e in read_metrics(tmp_path / "whole") if e["kind"] == "step"]
     steps_split = [e["loss"] for e in read_metrics(tmp_path / "split") if e["kind"] == "step"]
     assert steps_split == pytest.approx(steps_whole, abs=1e-5)
+    # the map of the training data: every (epoch, sentence) recorded once, the same as without the stop
+    import numpy as np
+
+    with np.load(tmp_path / "whole" / "training_dynamics.npz") as a, np.load(tmp_path / "split" /
+                                                                               "training_dynamics.npz") as b:
+        assert a["p_gold"].shape == b["p_gold"].shape == (2, tiny_config.train_limit)
+        assert not np.isnan(b["p_gold"]).any()
+        np.testing.assert_allclose(b["p_gold"], a["p_gold"], atol=1e-5)
 
 
 def test_resume_at_an_epoch_boundary(tiny_config: TrainConfig, tmp_path: Path) -> None:

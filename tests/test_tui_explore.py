@@ -316,6 +316,9 @@ async def test_slices_beside_the_per_source_table(runs: Path) -> None:
         in_use = matthews_corrcoef([row[1] for row in ROWS], [int(row[3] >= 0.5) for row in ROWS])
         assert f"in use 0.50: MCC {in_use:.3f}" in str(threshold.render())
         await pilot.press("s")
+        assert "grammar" in str(view.border_title)  # these sentences are not of the annotated holdout
+        assert "no annotated sentence of holdout" in str(app.query_one("#eval-phenomena", DataTable).get_row_at(0)[0])
+        await pilot.press("s")
         assert "per source" in str(view.border_title)
 
 

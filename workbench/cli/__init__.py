@@ -1,14 +1,14 @@
 """`workbench`: the TUI with no arguments, the whole pipeline headless with a subcommand.
 
 Each command group registers its own subcommands (train.py, runs.py, data.py, explore.py,
-sweep.py); what they share (options, errors, exit statuses) is in common.py."""
+sweep.py, learned.py); what they share (options, errors, exit statuses) is in common.py."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from workbench.cli import data, explore, runs, sweep, train
+from workbench.cli import data, explore, learned, runs, sweep, train
 from workbench.cli.common import HelpFormatter, common_options, no_notify_flag, run_command
 
 MAIN_EXAMPLES = """examples:
@@ -19,7 +19,7 @@ MAIN_EXAMPLES = """examples:
   workbench predict <run> "The cat sat."      classify a sentence
   workbench COMMAND --help                    a command's settings
 """
-COMMAND_GROUPS = (data, train, runs, sweep, explore)  # in the order `workbench --help` lists them
+COMMAND_GROUPS = (data, train, runs, sweep, explore, learned)  # in the order `workbench --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

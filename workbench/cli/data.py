@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from workbench.cli import learned
 from workbench.cli.common import allow_pickle_flag
 from workbench.core.base.config import COLA_URL
 from workbench.core.data.cola import SPLIT_NAMES, describe, fetch, load_cola, token_lengths
@@ -15,6 +16,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add `data` (fetch, show, tokenize) and `model` (show) to SUBPARSERS."""
     data = subparsers.add_parser("data", help="fetch, show and tokenize data").add_subparsers(
         dest="data_command", required=True)
+    learned.add_data_commands(data, common)  # data map
     fetch_cmd = data.add_parser("fetch", help="get the CoLA release (official URL, a zip or a folder)")
     fetch_cmd.add_argument("--from", dest="source", default=COLA_URL, help=f"URL, zip or folder (default {COLA_URL})")
     fetch_cmd.add_argument("--to", default=None, help="destination folder (default: the bundled data/cola)")

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from workbench.cli import learned
 from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, model_dir_of
 from workbench.core.base.layout import RunError, is_run_folder, run_path
 from workbench.core.explore.diff import diff_runs
@@ -46,6 +47,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                       help="dataset both runs were evaluated on (default holdout; see `workbench eval --split`)")
     diff.add_argument("--limit", type=int, default=20, help="disagreements to list (0: all; JSON lists all)")
     diff.add_argument("--json", action="store_true")
+    diff.add_argument("--phenomena", action="store_true", help="per grammatical feature: where B is better or worse "
+                      "than A, with paired bootstrap intervals (--split in_domain_dev, holdout or both)")
     diff.set_defaults(func=cmd_diff)
 
     neighbors = subparsers.add_parser("neighbors", parents=[common],
@@ -166,6 +169,8 @@ def format_diff(result: Any, name_a: str, name_b: str, split: str, limit: int = 
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    if args.phenomena:
+        return learned.cmd_diff_phenomena(args)
     runs_dir = Path(args.runs)
     folders = [run_path(runs_dir, name) for name in (args.run_a, args.run_b)]
     for folder in folders:

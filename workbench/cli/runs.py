@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench.cli import learned
 from workbench.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -50,8 +51,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "(or on --data); the report and predictions are kept in the run folder.",
         epilog=EVAL_EXAMPLES, formatter_class=HelpFormatter)
     evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
-    evaluate.add_argument("--split", choices=SPLIT_NAMES, default="holdout",
-                          help="which split to score; holdout is out_of_domain_dev (default: holdout)")
+    evaluate.add_argument("--split", choices=[*SPLIT_NAMES, "both"], default=None,
+                          help="which split to score; holdout is out_of_domain_dev; both (the two dev sets) "
+                          "with --phenomena only (default: holdout; with --phenomena, both)")
+    evaluate.add_argument("--phenomena", action="store_true",
+                          help="MCC per grammatical feature of the annotated dev sets, with bootstrap intervals, "
+                          "from the recorded predictions (default: off)")
     evaluate.add_argument("--slices", action="store_true",
                           help="also where it fails: by sentence length, a reliability diagram with its "
                           "calibration error, MCC against the decision threshold (default: off)")
@@ -96,6 +101,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a run on a split of the data it was trained on, split as in its training (or on --data)."""
+    if args.phenomena:
+        return learned.cmd_eval_phenomena(args)
+    if args.split == "both":
+        raise CliError("--split both: only with --phenomena (scores the two annotated dev sets together)")
+    args.split = args.split or "holdout"
     model_dir = model_dir_of(args)
     run_dir = recording_folder(model_dir)
     scored = scored_data(run_dir, args.data, args.split)

@@ -278,7 +278,10 @@ class WorkbenchApp(App[None]):
 
     def on_send_to_predict(self, message: SendToPredict) -> None:
         self.action_show_pane("predict")
-        self.query_one(PredictPane).set_sentence(message.sentence, message.label)
+        if message.pinned is not None:  # a minimal pair: A pinned, B in the box
+            self.query_one(PredictPane).pin_pair(message.pinned, message.sentence, message.label)
+        else:
+            self.query_one(PredictPane).set_sentence(message.sentence, message.label)
 
     # ------------------------------------------------------------ quitting
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 
@@ -28,6 +29,10 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
         app.action_show_pane("evaluate")
         app.query_one(EvaluatePane).action_evaluate(dataset)
 
+    def open_suite(path: Any) -> None:
+        app.action_show_pane("evaluate")
+        app.query_one(EvaluatePane).open_suite(path)
+
     def show_split(split: str) -> None:
         app.action_show_pane("data")
         app.query_one(DataPane).set_split(split)
@@ -49,6 +54,14 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
         yield SystemCommand(f"eval: {dataset}", f"Evaluate the chosen run on {dataset}", partial(evaluate, dataset))
     for split in SPLITS:
         yield SystemCommand(f"data: {split}", f"Show the {split} split", partial(show_split, split))
+    from workbench.core.explore.pairs import suite_files
+
+    suites = suite_files() + suite_files(app.runs_dir) + suite_files(Path.cwd())
+    for path in dict.fromkeys(suites):
+        yield SystemCommand(f"pairs: {path.name}", f"Score the minimal pairs of {path} with the opened run",
+                            partial(open_suite, path))
+    yield SystemCommand("data: map of the training data", "Confidence, variability and correctness of every "
+                        "training sentence of the opened run (cartography)", call("data", "action_training_map"))
     yield SystemCommand("data: search", "Search sentences", call("data", "action_search"))
     yield SystemCommand("predict: sentence box", "Type a sentence", partial(app.action_show_pane, "predict"))
     yield SystemCommand("predict: clear history", "Clear the sentence history (asks first)",

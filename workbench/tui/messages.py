@@ -117,6 +117,7 @@ class SendToPredict(Message):
 
     sentence: str
     label: int | None = None
+    pinned: Any = None  # a core Prediction to pin as sentence A first: SENTENCE is then its variant B
 
 
 @dataclass
@@ -220,6 +221,27 @@ class EvaluationLoaded(Message):
     recorded: bool = True  # kept in the run folder (False: the base model, no run to keep it in)
     error: str = ""
     slices_before: Any = None  # the same slices on the model as trained (before calibration)
+    phenomena: Any = None  # workbench.core.evaluation.phenomena.PhenomenaReport (annotated dev sets only)
+    phenomena_note: str = ""  # why there is none
+
+
+@dataclass
+class TrainingMapRead(Message):
+    """A run's map of its training data (core.explore.cartography.TrainingMap), or why there is none."""
+
+    run_dir: str
+    training_map: Any
+    error: str = ""
+
+
+@dataclass
+class PairsScored(Message):
+    """A minimal-pair suite scored by a run's model (core.explore.pairs.PairsReport), or why not."""
+
+    run_id: str | None
+    dataset: str  # pairs:<file name>
+    report: Any
+    error: str = ""
 
 
 @dataclass
@@ -240,6 +262,8 @@ class DiffReady(Message):
     diff: Any  # None with an error
     error: str = ""
     missing: list[str] = field(default_factory=list)  # runs without predictions for SPLIT
+    phenomena: Any = None  # per grammatical feature (core.evaluation.phenomena.PhenomenonChange list)
+    phenomena_note: str = ""  # why there are none
 
 
 @dataclass

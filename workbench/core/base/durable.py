@@ -72,6 +72,17 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fsync_dir(path.parent)  # else a power cut can undo the rename
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """PATH holds DATA whole, or what it held before (a temporary file, synced, then renamed)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 def fault_point(name: str) -> None:
     """Test hook for crash tests: with WORKBENCH_FAULT=NAME (or NAME@N, the Nth time) the process
     kills itself with SIGKILL here, as a power cut or the OOM killer would. Unset, it does nothing."""

@@ -26,6 +26,8 @@ SPLIT_FILES = {
 EXPECTED_ROWS = {"in_domain_train": 8551, "in_domain_dev": 527, "holdout": 516}
 SPLIT_NAMES = ("train", "validation", "in_domain_dev", "holdout")  # the splits every face offers
 FINAL_SPLITS = ("in_domain_dev", "holdout")  # scored after training, recorded in eval.json
+# the grammatical annotation of both dev sets (core/data/annotations.py), kept beside the TSVs
+ANNOTATIONS_FILE = "CoLA_grammatical_annotations_minor_features.tsv"
 
 
 class DataError(Exception):
@@ -250,6 +252,10 @@ def fetch(source: str = COLA_URL, dest: Path | str | None = None) -> dict[str, i
         for readme in (cola_dir / "README", cola_dir.parent / "README"):
             if readme.is_file():
                 shutil.copy2(readme, staged / "README")
+                break
+        for annotations in (cola_dir / ANNOTATIONS_FILE, dest / ANNOTATIONS_FILE):  # the new copy's, else kept
+            if annotations.is_file():
+                shutil.copy2(annotations, staged / ANNOTATIONS_FILE)
                 break
         dest.parent.mkdir(parents=True, exist_ok=True)
         old = dest.with_name(dest.name + ".old")

@@ -54,6 +54,7 @@ from workbench.core.base.layout import (
     check_writable,
     is_run_folder,
 )
+from workbench.core.runs.dynamics import TrainingDynamics, load_or_start
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import MetricsWriter, read_metrics
 from workbench.core.training import ranks, trackers
@@ -506,6 +507,9 @@ class _Training:
         self.steps_per_epoch = 0
         self.total_steps = 0
         self.read_every = 1  # steps between host reads of the loss (read_interval)
+        self.train_labels: list[int] = []
+        self.dynamics: TrainingDynamics | None = None  # the map being recorded (main process)
+        self.gold_pending: list[tuple[int, Any, Any]] = []  # (epoch, rows, p_gold) still on the device
         self.started = 0.0  # perf_counter when this session's first step began
         self.steps_this_session = 0
         self.throughput = Throughput()
@@ -638,8 +642,10 @@ class _Training:
         if config.train_limit:
             train_frame = train_frame.iloc[: config.train_limit]
         self.tokenizer = load_tokenizer(config.model)
-        train_rows = encode(self.tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(),
-                            config.max_length)
+        self.train_labels = [int(label) for label in train_frame["label"]]
+        train_rows = encode(self.tokenizer, train_frame["sentence"].tolist(), self.train_labels, config.max_length)
+        for index, row in enumerate(train_rows):
+            row["row"] = index  # the training row, for the map (core/runs/dynamics.py); not a model input
         val_rows = encode(self.tokenizer, val_frame["sentence"].tolist(), val_frame["label"].tolist(),
                           config.max_length)
         return train_rows, val_rows
@@ -690,6 +696,9 @@ class _Training:
         """When resuming: weights, optimizer, schedule, random state and position from the checkpoint."""
         from workbench.core.training.checkpoint import set_rng_state
 
+        if self.is_main_process:  # a resume continues the map recorded so far
+            self.dynamics = (load_or_start(self.run_dir, self.config.epochs, self.train_labels) if self.resume
+                             else TrainingDynamics.empty(self.config.epochs, self.train_labels))
         if not self.resume:
             return
         if checkpoint_meta(self.run_dir) is None:  # killed before its first checkpoint
@@ -780,11 +789,16 @@ class _Training:
         asked to stop, agreed by all after each said whether its forward pass failed
         (ranks.agree_on_step): when one did, every process raises here, the failing one its own
         error, the others "process R failed: ..."."""
+        rows = batch.pop("row", None)
         if self.accelerator.num_processes == 1:
-            return self.model(**batch).loss, None, False
+            output = self.model(**batch)
+            self._note_gold(output.logits, batch["labels"], rows)
+            return output.loss, None, False
         loss, failure, message = None, None, None
         try:
-            loss = self.model(**batch).loss
+            output = self.model(**batch)
+            loss = output.loss
+            self._note_gold(output.logits, batch["labels"], rows)
         except Exception as err:
             failure = err
             message = out_of_memory if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
@@ -854,6 +868,7 @@ class _Training:
         """Validate, keep the model if it is the best so far, record the epoch and checkpoint.
         True when the training should end here (early stop, or stopped at the epoch's end)."""
         position, config = self.position, self.config
+        self._record_gold()
         metrics = self._validate()
         averaged: dict[str, float] | None = None
         use_average = False
@@ -898,6 +913,38 @@ class _Training:
         if self.is_main_process:
             save_model(self.run_dir, self.accelerator.unwrap_model(self.model), self.tokenizer)
 
+    def _note_gold(self, logits: Any, labels: Any, rows: Any) -> None:
+        """Keep the batch's p(gold label) for the map, on the device (no wait for it): taken from this
+        training forward pass, dropout on, before the batch's own update, as the cartography authors'
+        code does; a separate pass at the epoch's end would cost a third of an epoch."""
+        if rows is None:
+            return
+        import torch
+
+        with torch.no_grad():
+            p_gold = torch.softmax(logits.detach().float(), dim=-1).gather(1, labels.view(-1, 1)).view(-1)
+        self.gold_pending.append((self.position.epoch, rows.detach(), p_gold))
+
+    def _record_gold(self) -> None:
+        """Move the pending p(gold) values into the map (one read from the device; with several
+        processes, gathered from all of them: a collective)."""
+        import torch
+
+        pending, self.gold_pending = self.gold_pending, []
+        parts: dict[int, tuple[list[Any], list[Any]]] = {}
+        for epoch, rows, p_gold in pending:
+            parts.setdefault(epoch, ([], []))[0].append(rows)
+            parts[epoch][1].append(p_gold)
+        records = [(epoch, torch.cat(rows).cpu().numpy(), torch.cat(p).cpu().numpy())
+                   for epoch, (rows, p) in parts.items()]
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            records = gather_object(records)
+        if self.dynamics is not None:
+            for epoch, rows, p_gold in records:
+                self.dynamics.record(epoch, rows, p_gold)
+
     def _validate(self) -> dict[str, float]:
         import torch
 
@@ -925,10 +972,13 @@ class _Training:
 
     def _checkpoint(self) -> None:
         position = self.position
+        self._record_gold()  # the map covers at least what the checkpoint does (a collective)
         rng = rng_states(self.accelerator.num_processes)  # every process's (a collective)
         if self.is_main_process:
             if self.writer is not None:
                 self.writer.sync()  # the steps this checkpoint covers are on the disk before it
+            if self.dynamics is not None:
+                self.dynamics.save(self.run_dir)
             save_checkpoint(self.run_dir, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler,
                             position.to_meta(), rng=rng, ema=self.ema.tensors if self.ema is not None else None)
             self.emit(CheckpointEvent(kind="checkpoint", time=now(), step=position.step, epoch=position.epoch,

@@ -35,6 +35,7 @@ class DataPane(Pane):
         Binding("o", "next_source", "Source", tooltip="source filter: all, then each source of the split"),
         Binding("slash", "search", "Search", tooltip="search sentences (enter keeps it, escape clears it)"),
         Binding("t", "toggle_stats", "Stats", tooltip="show / hide the stats and token-length histogram"),
+        Binding("m", "training_map", "Map", tooltip="the opened run's map of its training data (cartography)"),
         Binding("escape", "leave_field", "Clear search", tooltip="clear the search / leave the search box"),
     ]
     HELP = ("↑↓ pgup/pgdn home/end browse; the box below shows the highlighted sentence whole, with its label, "
@@ -235,6 +236,16 @@ class DataPane(Pane):
         sources: list[str | None] = [None, *sorted(self.cola[self.split]["source"].unique().tolist())]
         self.source_filter = sources[(sources.index(self.source_filter) + 1) % len(sources)]
         self.refresh_table()
+
+    def action_training_map(self) -> None:
+        """The opened run's map of its training data (a screen: scatter, regions, trajectories)."""
+        from workbench.tui.screens.training_map import TrainingMapScreen
+
+        run = self.workbench.current_run
+        if run is None:
+            self.notify("open a run first (Runs pane): the map is recorded by its training", severity="warning")
+            return
+        self.app.push_screen(TrainingMapScreen(self.workbench.runs_dir / run))
 
     def action_toggle_stats(self) -> None:
         shown = self.query_one("#data-right").display

@@ -5,6 +5,9 @@ Shows what the run folder has recorded (eval.json and its predictions files: eve
 and records it as `workbench eval` does. Beside the metrics, the per-source table and the slices
 (`s`); on the right the misclassified sentences (`f`: all, false positives, false negatives) and,
 for the highlighted one, its source, its token attributions and the nearest training sentences.
+The fifth slice is MCC per grammatical phenomenon of the annotated dev sets (enter on one filters the
+misclassified sentences to it). A minimal-pair suite (data/pairs/, or one opened from the palette) is a
+dataset too: its accuracy, per paradigm, and the failed pairs (enter pins one in Predict).
 Every answer carries the run it is about: one for another run is never shown.
 """
 
@@ -32,6 +35,7 @@ from workbench.tui.messages import (
     AttributionsReady,
     EvaluationLoaded,
     NeighborsReady,
+    PairsScored,
     SendToPredict,
     StatusChanged,
 )
@@ -43,6 +47,22 @@ from workbench.tui.widgets.slices import SlicesView
 DATASETS = STANDARD_DATASETS
 DETAIL_DEBOUNCE_S = 0.25  # browsing the table: explain the row the cursor rests on
 NEIGHBORS = 3
+ANNOTATED = ("in_domain_dev", "holdout")
+
+
+def phenomena_of(dataset: str, evaluation: Any) -> tuple[Any, str]:
+    """The grammar phenomena of EVALUATION (core/evaluation/phenomena.py), or None and why."""
+    from workbench.core.data.cola import DataError
+    from workbench.core.evaluation.phenomena import phenomena_from_predictions
+
+    if evaluation is None:
+        return None, ""
+    if dataset not in ANNOTATED:
+        return None, "only in_domain_dev and holdout are annotated (d)"
+    try:
+        return phenomena_from_predictions({dataset: evaluation.predictions}), ""
+    except DataError as err:
+        return None, str(err)
 
 
 def confusion_text(confusion: list[list[int]]) -> str:
@@ -70,7 +90,8 @@ class EvaluatePane(Pane):
         Binding("e", "evaluate", "Evaluate", tooltip="evaluate the opened run on the dataset (and record it)"),
         Binding("d", "next_dataset", "Dataset", tooltip="next dataset: its recorded evaluation, if any"),
         Binding("f", "next_filter", "FP/FN", tooltip="all errors / false positives / false negatives"),
-        Binding("s", "next_slice", "Slices", tooltip="per source / by length / reliability (ECE) / MCC by threshold"),
+        Binding("s", "next_slice", "Slices",
+                tooltip="per source / by length / reliability (ECE) / MCC by threshold / grammar phenomena"),
     ]
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
@@ -82,6 +103,10 @@ class EvaluatePane(Pane):
         self.recorded = True
         self.result_run: str | None = None  # the run whose figures are shown
         self.error_kind = "all"
+        self.phenomena: Any = None  # the PhenomenaReport of the shown evaluation (annotated dev sets)
+        self.phenomenon = ""  # the grammatical feature the error list is filtered to ('' for none)
+        self.suites: dict[str, Path] = {}  # suites opened from the palette, by dataset name
+        self.pairs: Any = None  # the PairsReport shown (a minimal-pair suite), None: an evaluation
         self.wrong: Any = None  # the misclassified rows shown (filtered), most confident first
         self.neighbors: list[Any] = []
         self.detail_sentence = ""  # the sentence the detail is about; answers for others are dropped
@@ -126,9 +151,34 @@ class EvaluatePane(Pane):
         return data_file_name(self.workbench.data)
 
     def known_datasets(self, recorded: list[str]) -> list[str]:
-        """What `d` cycles through: the standard datasets, those RECORDED, the app's --data file."""
+        """What `d` cycles through: the standard datasets, those RECORDED, the app's --data file, then the
+        minimal-pair suites of data/pairs/ (pairs:<file>) and any suite opened from the palette."""
+        from workbench.core.explore.pairs import SUITE_PREFIX, suite_files
+
         data_file = self.data_file_name()
-        return ordered_names(set(DATASETS) | set(recorded) | ({data_file} if data_file else set()))
+        names = ordered_names(set(DATASETS) | set(recorded) | ({data_file} if data_file else set()))
+        suites = [f"{SUITE_PREFIX}{path.name}" for path in suite_files()]
+        suites += [name for name in self.suites if name not in suites]
+        return names + suites
+
+    def open_suite(self, path: Path) -> None:
+        """Score the minimal-pair suite at PATH with the opened run's model (the palette's `pairs: ...`)."""
+        from workbench.core.explore.pairs import SUITE_PREFIX
+
+        name = f"{SUITE_PREFIX}{path.name}"
+        self.suites[name] = path
+        self.datasets = self.known_datasets(self.datasets)
+        self.dataset = name
+        self.show_evaluation(None)
+        self.load()
+
+    def suite_path(self, dataset: str) -> Path | None:
+        """The file of a pairs:<file> dataset (None for an evaluation dataset)."""
+        from workbench.core.explore.pairs import SUITE_PREFIX, suites_dir
+
+        if not dataset.startswith(SUITE_PREFIX):
+            return None
+        return self.suites.get(dataset, suites_dir() / dataset[len(SUITE_PREFIX):])
 
     def show_run(self, run_id: str | None) -> None:
         """A run was opened: forget the figures of the one before, now; then read this one's."""
@@ -157,6 +207,11 @@ class EvaluatePane(Pane):
         """Show the opened run's recorded evaluation on the current dataset (a worker reads it)."""
         self.show_header()
         run_id = self.workbench.current_run
+        suite = self.suite_path(self.dataset)
+        if suite is not None:
+            self.query_one("#eval-metrics", Static).update(f"scoring the pairs of {suite.name}…")
+            self.pairs_worker(run_id, self.dataset, suite)
+            return
         if run_id is None:
             self.query_one("#eval-metrics", Static).update(
                 f"no run opened: e evaluates the base model on {self.dataset} (nothing is recorded)")
@@ -180,8 +235,49 @@ class EvaluatePane(Pane):
         except RunError as err:
             self.post_message(EvaluationLoaded(run_id, dataset, [], None, error=str(err)))
             return
+        phenomena, note = phenomena_of(dataset, evaluation)
         if not get_current_worker().is_cancelled:  # cancelled: an evaluation started meanwhile
-            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices, slices_before=before))
+            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices, slices_before=before,
+                                               phenomena=phenomena,
+                                               phenomena_note=note))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="eval-load", name="minimal pairs")
+    def pairs_worker(self, run_id: str | None, dataset: str, path: Path) -> None:
+        """Score the suite at PATH with RUN_ID's model (the base model when none is opened)."""
+        from workbench.core.data.cola import DataError
+        from workbench.core.explore.pairs import load_suite, score_suite
+
+        try:
+            suite = load_suite(path)
+        except DataError as err:
+            self.post_message(PairsScored(run_id, dataset, None, error=str(err)))
+            return
+        predictor, _, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        report = score_suite(predictor.model, predictor.tokenizer, suite, predictor.max_length)
+        if not get_current_worker().is_cancelled:
+            self.post_message(PairsScored(run_id, dataset, report))
+            self.post_message(StatusChanged(f"{path.name}: {report.right} of {report.n} pairs right"))
+
+    def on_pairs_scored(self, message: PairsScored) -> None:
+        message.stop()
+        if message.run_id != self.workbench.current_run or message.dataset != self.dataset:
+            return
+        self.show_evaluation(None)
+        metrics = self.query_one("#eval-metrics", Static)
+        if message.report is None:
+            metrics.update(toned(message.error, "bad"))
+            return
+        self.show_pairs(message.report)
+
+    def show_pairs(self, report: Any) -> None:
+        """A scored suite: accuracy, per field, per paradigm (in the slices' first table), failed pairs."""
+        self.pairs = report
+        fields = " · ".join(f"{g.name} {g.accuracy:.2f} ({g.n})" for g in report.groups("field"))
+        self.query_one("#eval-metrics", Static).update(
+            f"[b]{escape(report.path.name)}[/b] {report.n} pairs\n[b]accuracy {report.accuracy:.3f}[/b] "
+            f"({report.right} right: p(ok) of good > of bad)\n{escape(fields)}")
+        self.query_one(SlicesView).show_groups(report.groups("paradigm"))
+        self.show_wrong()
 
     def tokenizer(self, run_id: str | None) -> Any:
         """The tokenizer of RUN_ID's model (for token lengths), without loading the model."""
@@ -194,6 +290,10 @@ class EvaluatePane(Pane):
     def action_evaluate(self, dataset: str | None = None) -> None:
         if dataset:
             self.dataset = dataset
+        if self.suite_path(self.dataset) is not None:  # a minimal-pair suite: score it again
+            self.show_evaluation(None)
+            self.load()
+            return
         self.show_evaluation(None)  # the figures shown until now are about to be replaced
         self.query_one("#eval-metrics", Static).update(f"evaluating on {self.dataset}…")
         self.query_one("#eval-wrong").loading = True
@@ -230,8 +330,10 @@ class EvaluatePane(Pane):
         names = recorded_names(run_dir) if run_dir is not None else []
         slices = evaluation_slices(report.predictions, predictor.tokenizer)
         before = evaluation_slices(report.predictions, predictor.tokenizer, report.summary(), before_calibration=True)
-        self.post_message(EvaluationLoaded(run_id, dataset, names, from_report(report), slices, recorded=recorded,
-                                           slices_before=before))
+        evaluation = from_report(report)
+        phenomena, note = phenomena_of(dataset, evaluation)
+        self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices, recorded=recorded,
+                                           slices_before=before, phenomena=phenomena, phenomena_note=note))
         self.post_message(StatusChanged(f"evaluated {model_label} on {dataset}: MCC {report.mcc:.3f}"
                                         + ("" if recorded else " (not recorded: no trained run opened)")))
 
@@ -260,7 +362,9 @@ class EvaluatePane(Pane):
             self.query_one("#eval-metrics", Static).update(toned(message.error, "bad"))
             return
         self.recorded = message.recorded
+        self.phenomena = message.phenomena
         self.show_evaluation(message.evaluation, message.slices, message.slices_before)
+        self.query_one(SlicesView).show_phenomena(message.phenomena, message.phenomena_note)
 
     # ------------------------------------------------------------ showing an evaluation
 
@@ -269,6 +373,9 @@ class EvaluatePane(Pane):
         Every figure is on the shipped (calibrated) p(acceptable); SLICES_BEFORE, the same on the model
         as trained, gives the pre-calibration line."""
         self.report, self.slices = evaluation, slices
+        self.pairs = None
+        if evaluation is None:
+            self.phenomena, self.phenomenon = None, ""
         self.result_run = self.workbench.current_run if evaluation is not None else None
         self.show_header()
         metrics = self.query_one("#eval-metrics", Static)
@@ -313,12 +420,19 @@ class EvaluatePane(Pane):
 
         table = self.query_one("#eval-wrong", DataTable)
         table.clear()
+        if self.pairs is not None:
+            self.show_failed_pairs(table)
+            return
         if self.report is None:
             self.wrong = None
             table.border_title = ""
             self.show_detail()
             return
-        self.wrong = misclassified(self.report.predictions, self.error_kind)
+        predictions = self.report.predictions
+        if self.phenomenon and self.phenomena is not None:  # only the sentences with that feature
+            rows = self.phenomena.table["dev_row"].to_numpy()[self.phenomena.members[self.phenomenon]]
+            predictions = predictions.iloc[sorted(set(rows.tolist()))]
+        self.wrong = misclassified(predictions, self.error_kind)
         table.add_rows(
             (f"{conf:.2f}", str(label), Text(sentence))  # a sentence is data, never markup
             for conf, label, sentence in zip(self.wrong["confidence"].tolist(), self.wrong["label"].tolist(),
@@ -327,6 +441,25 @@ class EvaluatePane(Pane):
         kind = ERROR_KIND_NAMES[self.error_kind]
         table.border_title = (f"{len(self.wrong)} misclassified, most confident first" if self.error_kind == "all"
                               else f"{len(self.wrong)} {kind} of {total} errors")
+        if self.phenomenon:
+            table.border_title = f"{len(self.wrong)} {kind} · {self.phenomenon} (enter on it again: all)"
+        self.show_detail()
+
+    def show_failed_pairs(self, table: DataTable) -> None:
+        """The suite's wrong pairs, the most wrong first: margin p(good) - p(bad), paradigm, good ≻ bad."""
+        failed = self.pairs.failed()
+        self.wrong = failed
+        for index, row in failed.iterrows():
+            good, bad = self.pairs.words(index)
+            text = Text()
+            for words, style in ((good, "bold"), (bad, "italic")):
+                if len(text):
+                    text.append("  ≻  ", style="dim")
+                for position, (word, changed) in enumerate(words):
+                    text.append((" " if position else "") + (f"[{word}]" if changed else word),
+                                style=style if changed else "")
+            table.add_row(f"{row['margin']:+.2f}", str(row["paradigm"])[:5], text)
+        table.border_title = f"{len(failed)} pairs wrong of {self.pairs.n}, most wrong first; enter: pin in Predict"
         self.show_detail()
 
     # ------------------------------------------------------------ the highlighted sentence
@@ -351,6 +484,18 @@ class EvaluatePane(Pane):
         if self._detail_timer is not None:
             self._detail_timer.stop()
         self.neighbors = []
+        if self.pairs is not None and row is not None:  # a failed minimal pair: both sentences, no attributions
+            self.detail_sentence = ""
+            text = Text()
+            for name, key, p in (("good", "good", row["p_good"]), ("bad ", "bad", row["p_bad"])):
+                text.append(f"{name} p(ok) {p:.3f}  ", style="bold")
+                text.append(f"{row[key]}\n")
+            text.append(f"line {row['line']} · {row['paradigm']} · enter: pin the good one in Predict, the bad "
+                        "one as its variant", style=tone("muted"))
+            detail.update(text)
+            attributions.show_message("")
+            neighbors.update("")
+            return
         if row is None:
             self.detail_sentence = ""
             if self.wrong is None:
@@ -445,8 +590,25 @@ class EvaluatePane(Pane):
             text.append(neighbor.sentence)  # data, never markup
         view.update(text)
 
+    @on(DataTable.RowSelected, "#eval-phenomena")
+    def _phenomenon_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a grammatical feature: the error list shows only its sentences (again: all of them)."""
+        event.stop()
+        feature = self.query_one(SlicesView).phenomenon_at(event.cursor_row)
+        self.phenomenon = "" if feature == self.phenomenon else feature
+        self.show_wrong()
+
     @on(DataTable.RowSelected, "#eval-wrong")
     def _row_selected(self) -> None:
         row = self.selected()
-        if row is not None:
+        if row is not None and self.pairs is not None:
+            from workbench.core.base.config import LABELS as NAMES
+            from workbench.core.model.predict import Prediction
+
+            p = float(row["p_good"])
+            good = Prediction(sentence=str(row["good"]), label=NAMES[int(p > 0.5)],
+                              probabilities={"unacceptable": 1 - p, "acceptable": p}, logits=[], tokens=0,
+                              truncated=False)
+            self.post_message(SendToPredict(str(row["bad"]), 0, pinned=good))
+        elif row is not None:
             self.post_message(SendToPredict(str(row["sentence"]), int(row["label"])))

@@ -216,6 +216,13 @@ class PredictPane(Pane):
         else:
             panel.pin(self.latest)
 
+    def pin_pair(self, pinned: Any, sentence: str, label: int | None = None) -> None:
+        """PINNED (a core Prediction) pinned as A and SENTENCE typed as its variant B (a pair from a suite)."""
+        panel = self.query_one(ExplainPanel)
+        panel.unpin()
+        panel.pin(pinned)
+        self.set_sentence(sentence, label)
+
     def action_clear_history(self) -> None:
         if not self.history:
             self.notify("the history is empty", timeout=2)

@@ -41,6 +41,20 @@ def counts_text(diff: Any) -> Text:
     return text
 
 
+def grammar_changes(run_a: Path, run_b: Path, split: str) -> tuple[Any, str]:
+    """Per grammatical feature, run B against run A on SPLIT (core.evaluation.phenomena), or None and why."""
+    from workbench.core.base.layout import RunError
+    from workbench.core.data.cola import DataError
+    from workbench.core.evaluation.phenomena import compare_phenomena, recorded_phenomena
+
+    if split not in ("in_domain_dev", "holdout"):
+        return None, "grammar phenomena: only in_domain_dev and holdout are annotated (d)"
+    try:
+        return compare_phenomena(recorded_phenomena(run_a, split), recorded_phenomena(run_b, split)), ""
+    except (RunError, DataError, ValueError) as err:
+        return None, str(err)
+
+
 class DiffScreen(ModalScreen[None]):
     """Run A against run B on one split; escape closes."""
 
@@ -48,6 +62,7 @@ class DiffScreen(ModalScreen[None]):
         Binding("escape,q,v", "dismiss", "Close"),
         Binding("d", "next_split", "Split"),
         Binding("e", "evaluate_missing", "Evaluate missing"),
+        Binding("g", "toggle_grammar", "Grammar", tooltip="per grammatical feature: B better / worse than A"),
     ]
 
     def __init__(self, runs_dir: Path, run_a: str, run_b: str, split: str = "holdout") -> None:
@@ -67,6 +82,7 @@ class DiffScreen(ModalScreen[None]):
             yield Static("", id="diff-title")
             yield Static("", id="diff-counts")
             yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="diff-grammar", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -74,6 +90,9 @@ class DiffScreen(ModalScreen[None]):
         for label, key in (("right", "right"), ("label", "label"), ("p_A", "p_a"), ("p_B", "p_b"),
                            ("source", "source"), ("sentence", "sentence")):
             table.add_column(label, key=key)
+        grammar = self.query_one("#diff-grammar", DataTable)
+        grammar.add_columns("feature", "n", "A", "B", "B-A", "95%", "verdict")
+        grammar.display = False
         table.focus()
         self.compare()
 
@@ -87,7 +106,14 @@ class DiffScreen(ModalScreen[None]):
         self.diff = None
         self.query_one("#diff-counts", Static).update(Text("comparing…", style="dim"))
         self.query_one("#diff-table", DataTable).clear()
+        self.query_one("#diff-grammar", DataTable).clear()
         self.diff_worker(self.split)
+
+    def action_toggle_grammar(self) -> None:
+        """Switch the table between the disagreements and the per-feature comparison."""
+        table, grammar = self.query_one("#diff-table", DataTable), self.query_one("#diff-grammar", DataTable)
+        table.display, grammar.display = grammar.display, table.display
+        (grammar if grammar.display else table).focus()
 
     def action_next_split(self) -> None:
         self.split = SPLITS[(SPLITS.index(self.split) + 1) % len(SPLITS)] if self.split in SPLITS else SPLITS[0]
@@ -106,9 +132,12 @@ class DiffScreen(ModalScreen[None]):
                                         f"{' and '.join(missing)}: e evaluates (and records it)", missing))
             return
         try:
-            self.post_message(DiffReady(split, diff_runs(folders[0], folders[1], split)))
+            diff = diff_runs(folders[0], folders[1], split)
         except DiffError as err:
             self.post_message(DiffReady(split, None, str(err)))
+            return
+        changes, note = grammar_changes(folders[0], folders[1], split)
+        self.post_message(DiffReady(split, diff, phenomena=changes, phenomena_note=note))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diff", name="evaluate for diff")
     def evaluate_worker(self, split: str, run_ids: list[str]) -> None:
@@ -151,6 +180,7 @@ class DiffScreen(ModalScreen[None]):
             return
         diff = message.diff
         counts.update(counts_text(diff))
+        self.show_grammar(message.phenomena, message.phenomena_note)
         for d in diff.disagreements:
             right = Text(d.right.upper(), style="bold")
             table.add_row(right, str(d.label), f"{d.p_a:.3f}", f"{d.p_b:.3f}", Text(d.source[:8]), Text(d.sentence))
@@ -158,8 +188,26 @@ class DiffScreen(ModalScreen[None]):
                               "right: the run that got it right" if diff.disagreements
                               else f"they agree on all {diff.n} sentences")
 
+    def show_grammar(self, changes: Any, note: str) -> None:
+        grammar = self.query_one("#diff-grammar", DataTable)
+        grammar.clear()
+        if changes is None:
+            grammar.add_row(Text(note), "", "", "", "", "", "")
+            grammar.border_title = "grammar phenomena (g: back)"
+            return
+        for kind in ("major", "minor"):
+            for c in changes:
+                if c.kind == kind:
+                    verdict = Text(c.verdict, style="bold" if c.verdict in ("B better", "B worse") else "dim")
+                    grammar.add_row(Text(c.feature if kind == "major" else f" {c.feature}"), str(c.n),
+                                    f"{c.mcc_a:+.2f}", f"{c.mcc_b:+.2f}", f"{c.delta:+.2f}",
+                                    f"{c.delta_low:+.2f}…{c.delta_high:+.2f}", verdict)
+        grammar.border_title = "MCC per grammatical feature, B - A, paired 95% bootstrap (g: back)"
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a disagreement: try the sentence in Predict."""
+        if event.data_table.id != "diff-table":
+            return
         if self.diff is None or not 0 <= event.cursor_row < len(self.diff.disagreements):
             return
         sentence = self.diff.disagreements[event.cursor_row].sentence

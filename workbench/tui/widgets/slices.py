@@ -17,9 +17,9 @@ from textual.widgets import ContentSwitcher, DataTable
 
 from workbench.tui.widgets.charts import TimedPlot
 
-VIEWS = ("sources", "length", "reliability", "threshold")
+VIEWS = ("sources", "length", "reliability", "threshold", "phenomena")
 VIEW_TITLES = {"sources": "per source", "length": "by length (tokens)", "reliability": "reliability",
-               "threshold": "MCC by threshold"}
+               "threshold": "MCC by threshold", "phenomena": "grammar (enter filters)"}
 
 
 class ReliabilityChart(TimedPlot):
@@ -95,10 +95,12 @@ class SlicesView(Vertical):
             yield DataTable(id="eval-lengths", cursor_type="row", zebra_stripes=True)
             yield ReliabilityChart(id="eval-reliability")
             yield ThresholdChart(id="eval-threshold")
+            yield DataTable(id="eval-phenomena", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self.query_one("#eval-sources", DataTable).add_columns("source", "n", "MCC", "acc")
         self.query_one("#eval-lengths", DataTable).add_columns("tokens", "n", "acc", "MCC", "err")
+        self.query_one("#eval-phenomena", DataTable).add_columns("feature", "n", "MCC", "95%")
+        self.phenomena_features: list[str] = []
         self.show_title()
 
     def show_title(self) -> None:
@@ -107,7 +109,7 @@ class SlicesView(Vertical):
 
     def widget_id(self, view: str) -> str:
         return {"sources": "eval-sources", "length": "eval-lengths", "reliability": "eval-reliability",
-                "threshold": "eval-threshold"}[view]
+                "threshold": "eval-threshold", "phenomena": "eval-phenomena"}[view]
 
     def next_view(self) -> str:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
@@ -115,9 +117,19 @@ class SlicesView(Vertical):
         self.show_title()
         return self.view
 
+    def show_groups(self, groups: list[Any]) -> None:
+        """A minimal-pair suite's accuracy per paradigm (core.explore.pairs.GroupScore), worst first, in
+        the first table."""
+        sources = self.query_one("#eval-sources", DataTable)
+        sources.clear(columns=True)
+        sources.add_columns("paradigm", "n", "right", "acc")
+        for group in groups:
+            sources.add_row(Text(group.name), str(group.n), str(group.right), f"{group.accuracy:.2f}")
+
     def show(self, per_source: list[dict[str, Any]], slices: Any) -> None:
         sources = self.query_one("#eval-sources", DataTable)
-        sources.clear()
+        sources.clear(columns=True)
+        sources.add_columns("source", "n", "MCC", "acc")
         for row in per_source:
             sources.add_row(Text(str(row["source"])), str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
         lengths = self.query_one("#eval-lengths", DataTable)
@@ -129,3 +141,29 @@ class SlicesView(Vertical):
 
     def clear(self) -> None:
         self.show([], None)
+        self.show_phenomena(None, "")
+
+    def show_phenomena(self, report: Any, note: str) -> None:
+        """MCC per grammatical feature (core/evaluation/phenomena.py): the major features, then the minor
+        ones indented; `1 cls` marks a feature whose sentences all have one gold label. NOTE when none."""
+        table = self.query_one("#eval-phenomena", DataTable)
+        table.clear()
+        self.phenomena_features = []
+        if report is None:
+            if note:
+                table.add_row(Text(note), "", "", "")
+                self.phenomena_features.append("")
+            return
+        for kind in ("major", "minor"):
+            for score in report.scores:
+                if score.kind != kind:
+                    continue
+                name = score.feature if kind == "major" else f" {score.feature}"
+                mcc = "1 cls" if score.one_class else ("—" if not score.n else f"{score.mcc:+.2f}")
+                interval = "" if score.one_class or not score.n else f"{score.mcc_low:+.2f}…{score.mcc_high:+.2f}"
+                table.add_row(Text(name), str(score.n), mcc, interval)
+                self.phenomena_features.append(score.feature)
+
+    def phenomenon_at(self, row: int) -> str:
+        """The feature on row ROW of the grammar table ('' for none)."""
+        return self.phenomena_features[row] if 0 <= row < len(self.phenomena_features) else ""

@@ -1,0 +1,116 @@
+"""A map of the training data (dataset cartography, Swayamdipta et al. 2020): each training sentence's
+confidence (mean p(gold) over epochs), variability (its standard deviation) and correctness (the share of
+epochs in which p(gold) > 0.5), from what training recorded (core/runs/dynamics.py).
+
+Regions, by the paper's picture (its Figure 1) made a rule: the most variable third of the sentences
+(variability at or above its 2/3 quantile) is *ambiguous*; of the rest, those the model mostly gave the
+wrong label (confidence < 0.5) are *hard-to-learn* and the others *easy-to-learn*. Hard-to-learn is where
+label errors gather (the paper's Section 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.core.base.layout import RunError
+from workbench.core.runs.dynamics import TrainingDynamics, read_dynamics
+
+REGIONS = ("easy", "ambiguous", "hard")
+AMBIGUOUS_QUANTILE = 2 / 3  # variability at or above it: ambiguous
+HARD_CONFIDENCE = 0.5  # below it (and not ambiguous): hard-to-learn
+
+
+def coordinates(p_gold: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Confidence, variability (population std), correctness and epochs recorded of each column of
+    P_GOLD (epochs x rows; NaN: not recorded)."""
+    recorded = ~np.isnan(p_gold)
+    epochs = recorded.sum(axis=0)
+    safe = np.where(recorded, p_gold, 0.0).astype(np.float64)
+    count = np.maximum(epochs, 1)
+    confidence = safe.sum(axis=0) / count
+    variability = np.sqrt((np.where(recorded, (safe - confidence) ** 2, 0.0)).sum(axis=0) / count)
+    correctness = (recorded & (safe > 0.5)).sum(axis=0) / count
+    missing = epochs == 0
+    return (np.where(missing, np.nan, confidence), np.where(missing, np.nan, variability),
+            np.where(missing, np.nan, correctness), epochs)
+
+
+def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
+    """easy / ambiguous / hard per sentence (the module's rule); '' where nothing was recorded."""
+    known = ~np.isnan(confidence)
+    out = np.full(len(confidence), "", dtype=object)
+    if not known.any():
+        return out
+    cut = np.quantile(variability[known], AMBIGUOUS_QUANTILE)
+    ambiguous = known & (variability >= cut)
+    out[known & ~ambiguous & (confidence < HARD_CONFIDENCE)] = "hard"
+    out[known & ~ambiguous & (confidence >= HARD_CONFIDENCE)] = "easy"
+    out[ambiguous] = "ambiguous"
+    return out
+
+
+@dataclass
+class TrainingMap:
+    """The map: `table` has one row per training sentence (row, sentence, label, confidence, variability,
+    correctness, epochs, region); `dynamics` the recorded p(gold) per epoch."""
+
+    run_dir: Path
+    table: pd.DataFrame
+    dynamics: TrainingDynamics = field(repr=False)
+
+    @property
+    def epochs(self) -> int:
+        return self.dynamics.epochs_recorded
+
+    def region(self, name: str) -> pd.DataFrame:
+        if name not in REGIONS:
+            raise ValueError(f"region: one of {', '.join(REGIONS)}")
+        return self.table[self.table["region"] == name]
+
+    def trajectory(self, row: int) -> list[float | None]:
+        """Training row ROW's p(gold) in each recorded epoch (None where that epoch did not record it)."""
+        values = self.dynamics.p_gold[: self.epochs, row]
+        return [None if np.isnan(v) else float(v) for v in values]
+
+    def counts(self) -> dict[str, int]:
+        return {name: int((self.table["region"] == name).sum()) for name in REGIONS}
+
+    def to_records(self, frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+        frame = self.table if frame is None else frame
+        return [{"row": int(r.row), "sentence": r.sentence, "label": int(r.label),
+                 "confidence": float(r.confidence), "variability": float(r.variability),
+                 "correctness": float(r.correctness), "epochs": int(r.epochs), "region": r.region,
+                 "p_gold": self.trajectory(int(r.row))} for r in frame.itertuples()]
+
+
+def training_sentences(run_dir: Path) -> pd.DataFrame:
+    """The sentences RUN_DIR trained on, in training-row order (its data, split and --train-limit)."""
+    from workbench.core.base.config import TrainConfig
+    from workbench.core.runs.lookup import load_run_data
+
+    config = TrainConfig.load(run_dir / "config.json")
+    frame = load_run_data(run_dir)["train"]
+    if config.train_limit:
+        frame = frame.iloc[: config.train_limit]
+    return frame.reset_index(drop=True)
+
+
+def training_map(run_dir: Path) -> TrainingMap:
+    """RUN_DIR's map. RunError when it has none (a run trained before maps were recorded) or when the
+    run's data no longer has the sentences it was recorded on."""
+    dynamics = read_dynamics(run_dir)
+    frame = training_sentences(run_dir)
+    labels = frame["label"].to_numpy()
+    if len(labels) != len(dynamics.labels) or not (labels == dynamics.labels).all():
+        raise RunError(f"{run_dir / 'training_dynamics.npz'}: recorded on {len(dynamics.labels)} training sentences "
+                       f"that the run's data no longer gives ({len(labels)} sentences now, or other labels)")
+    confidence, variability, correctness, epochs = coordinates(dynamics.p_gold)
+    table = pd.DataFrame({
+        "row": np.arange(len(frame)), "sentence": frame["sentence"].astype(str).to_numpy(), "label": labels,
+        "source": frame["source"].astype(str).to_numpy(), "confidence": confidence, "variability": variability,
+        "correctness": correctness, "epochs": epochs, "region": regions(confidence, variability)})
+    return TrainingMap(run_dir, table, dynamics)

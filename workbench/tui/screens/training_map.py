@@ -1,0 +1,166 @@
+"""The map of the training data (dataset cartography) of the opened run, opened from the Data pane (`m`).
+
+A plotext scatter of every training sentence, confidence (mean p(gold) over epochs) against variability
+(its standard deviation), the marker saying how often the model got it right (+ mostly, o sometimes,
+x rarely: legible without colour); below it the sentences of one region (`r`: all, easy, ambiguous,
+hard) and the highlighted one's p(gold) epoch by epoch. Read by a worker from the run's
+training_dynamics.npz (core/explore/cartography.py); a run without one gets a line saying why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from workbench.tui.messages import TrainingMapRead
+from workbench.tui.widgets.charts import TimedPlot
+
+REGION_FILTERS: tuple[str | None, ...] = (None, "hard", "ambiguous", "easy")
+MAX_POINTS = 4000  # plotted (an even sample above it); the table lists every sentence
+# correctness buckets and their markers: distinct characters, so the map reads without colour
+MARKERS = (("mostly right", "+", 2 / 3, 1.01), ("sometimes", "o", 1 / 3, 2 / 3), ("rarely right", "x", -0.01, 1 / 3))
+
+
+class MapChart(TimedPlot):
+    """Confidence (y) against variability (x), one marker per correctness bucket."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.table: Any = None
+
+    def set_table(self, table: Any) -> None:
+        self.table = table
+        self._dirty = True
+
+    def draw(self, plt: Any, width: int, height: int) -> None:
+        plt.xlabel("variability")
+        plt.ylabel("confidence")
+        if self.table is None or not len(self.table):
+            plt.title("map of the training data")
+            return
+        table = self.table.dropna(subset=["confidence"])
+        if len(table) > MAX_POINTS:
+            table = table.iloc[:: -(-len(table) // MAX_POINTS)]
+        plt.title("confidence vs variability · + mostly right, o sometimes, x rarely")
+        plt.ylim(0.0, 1.0)
+        plt.xlim(0.0, max(0.05, float(table["variability"].max()) * 1.05))
+        for name, marker, low, high in MARKERS:
+            part = table[(table["correctness"] > low) & (table["correctness"] <= high)]
+            if len(part):
+                plt.scatter(part["variability"].tolist(), part["confidence"].tolist(), marker=marker, label=name)
+
+
+class TrainingMapScreen(ModalScreen[None]):
+    """The opened run's training map; escape closes."""
+
+    BINDINGS = [
+        Binding("escape,q,m", "dismiss", "Close"),
+        Binding("r", "next_region", "Region", tooltip="all / hard / ambiguous / easy"),
+    ]
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.region_filter: str | None = None
+        self.training_map: Any = None
+        self.shown: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="map-box"):
+            yield Static("", id="map-title")
+            yield MapChart(id="map-chart")
+            yield DataTable(id="map-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="map-trajectory")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#map-table", DataTable)
+        table.add_columns("conf", "var", "right", "label", "region", "sentence")
+        self.query_one("#map-title", Static).update(Text(f"reading the map of {self.run_dir.name}…", style="dim"))
+        table.focus()
+        self.read_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="map", name="training map")
+    def read_worker(self) -> None:
+        from workbench.core.base.layout import RunError
+        from workbench.core.data.cola import DataError
+        from workbench.core.explore.cartography import training_map
+
+        try:
+            self.post_message(TrainingMapRead(str(self.run_dir), training_map(self.run_dir)))
+        except (RunError, DataError, OSError) as err:
+            self.post_message(TrainingMapRead(str(self.run_dir), None, error=str(err)))
+
+    def on_training_map_read(self, message: TrainingMapRead) -> None:
+        message.stop()
+        if message.training_map is None:
+            self.query_one("#map-title", Static).update(Text(message.error, style="red"))
+            return
+        self.training_map = message.training_map
+        self.query_one(MapChart).set_table(self.training_map.table)
+        self.show_region()
+
+    def show_region(self) -> None:
+        mapped = self.training_map
+        if mapped is None:
+            return
+        counts = mapped.counts()
+        title = Text.assemble((self.run_dir.name, "bold"),
+                              f" · {len(mapped.table)} sentences, {mapped.epochs} epochs · ",
+                              " ".join(f"{k} {v}" for k, v in counts.items()), " · r: ",
+                              (self.region_filter or "all", "bold"))
+        self.query_one("#map-title", Static).update(title)
+        frame = mapped.table if self.region_filter is None else mapped.region(self.region_filter)
+        key, ascending = {"easy": ("confidence", False), "ambiguous": ("variability", False)}.get(
+            self.region_filter or "", ("confidence", True))
+        self.shown = frame.sort_values(key, ascending=ascending, kind="stable")
+        table = self.query_one("#map-table", DataTable)
+        table.clear()
+        table.add_rows((f"{r.confidence:.2f}", f"{r.variability:.2f}", f"{r.correctness:.2f}", str(r.label),
+                        r.region, Text(r.sentence)) for r in self.shown.itertuples())
+        table.border_title = (f"{len(self.shown)} {self.region_filter or 'sentences'}, "
+                              + ("most variable first" if self.region_filter == "ambiguous" else
+                                 "most confident first" if self.region_filter == "easy" else "least confident first"))
+        self.show_trajectory()
+
+    def action_next_region(self) -> None:
+        self.region_filter = REGION_FILTERS[(REGION_FILTERS.index(self.region_filter) + 1) % len(REGION_FILTERS)]
+        self.show_region()
+
+    @on(DataTable.RowHighlighted, "#map-table")
+    def _highlighted(self) -> None:
+        self.show_trajectory()
+
+    def show_trajectory(self) -> None:
+        """The highlighted sentence's p(gold) in each epoch."""
+        view = self.query_one("#map-trajectory", Static)
+        row = self.query_one("#map-table", DataTable).cursor_row
+        if self.shown is None or not 0 <= row < len(self.shown):
+            view.update("")
+            return
+        item = self.shown.iloc[row]
+        values = self.training_map.trajectory(int(item["row"]))
+        text = Text("p(gold) by epoch: ", style="bold")
+        for epoch, value in enumerate(values, start=1):
+            text.append(f"{epoch}:")
+            text.append("—  " if value is None else f"{value:.2f}  ", style="bold" if value and value > 0.5 else "")
+        text.append(f"\n{item['sentence']}")
+        view.update(text)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            from workbench.tui.errors import describe_error
+
+            self.query_one("#map-title", Static).update(Text(f"map failed: {describe_error(event.worker.error)}",
+                                                             style="red"))
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
