@@ -323,8 +323,9 @@ class TrainPane(Pane):
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="training")
     def run_training(self, config: TrainConfig, run_dir: Path, resume: bool, stop: threading.Event) -> Any:
         """Drive core `train()`; this thread only posts messages, never touches widgets."""
+        from workbench.core.base.hardware import device_memory
         from workbench.core.model.loading import quiet_transformers
-        from workbench.core.training.train import device_memory, train
+        from workbench.core.training.train import train
 
         quiet_transformers()
         run_id = run_dir.name
