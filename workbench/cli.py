@@ -217,6 +217,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"in_domain_dev MCC {result.final['in_domain_dev_mcc']:.3f}")
         print(f"holdout (out_of_domain_dev) MCC {result.final['holdout_mcc']:.3f}, "
               f"accuracy {result.final['holdout_accuracy']:.3f}")
+        if result.final.get("holdout_warning"):
+            print(result.final["holdout_warning"], file=sys.stderr)
     print(f"model: {run_dir / 'model'}")
     return 0
 
@@ -392,7 +394,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if run_dir is not None:
         target = record_report(run_dir, report)
         print(f"predictions: {target}", file=sys.stderr)
-    if report.single_class:
+    if report.warning():
         print(report.warning(), file=sys.stderr)
     return 0
 

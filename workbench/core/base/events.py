@@ -99,6 +99,7 @@ class EndEvent(_EndRequired, total=False):
     best_val_mcc: float
     holdout_mcc: float
     holdout_accuracy: float
+    holdout_warning: str  # core `degenerate_warning`: no better than the majority class
     in_domain_dev_mcc: float
     decision_threshold: float  # on p(acceptable), folded into the saved model (core/threshold.py)
 

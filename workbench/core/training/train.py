@@ -761,8 +761,9 @@ class _Trainer:
             fsync_file(record_report(self.run_dir, report))  # on the disk before `evaluated` is
         fsync_dir(self.run_dir)
         holdout, dev = reports["holdout"], reports["in_domain_dev"]
+        warning = {"holdout_warning": holdout.warning()} if holdout.warning() else {}
         return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
-                **self.position.calibration}
+                **warning, **self.position.calibration}
 
     def _calibrate(self) -> dict[str, Any]:
         """Fold the validation-best decision threshold into model/ (core/threshold.py), unless turned off."""

@@ -272,7 +272,10 @@ class EvaluatePane(Pane):
         calibrated = (f"\nthreshold {threshold:.2f} (MCC@0.5 {summary['mcc_at_half']:.3f})"
                       if threshold != 0.5 and summary.get("mcc_at_half") is not None else "")
         confusion = summary.get("confusion") or [[0, 0], [0, 0]]
-        single = f"\n[{tone('bad')}]one label for all: MCC is 0[/]" if summary.get("single_class") else ""
+        from workbench.core.evaluation.evaluate import degenerate_warning
+
+        warning = degenerate_warning(confusion).removeprefix("WARNING: ")
+        single = f"\n[{tone('bad')}]⚠ {escape(warning)}[/]" if warning else ""
         if not self.workbench.model_source(self.workbench.current_run).finetuned:
             single += f"\n[{tone('warn')}]untrained model: scores are chance level[/]"
         metrics.update(f"[b]{escape(evaluation.name)}[/b] n={evaluation.n} · {where}\n"

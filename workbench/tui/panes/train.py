@@ -520,8 +520,11 @@ def epoch_line(event: EpochEvent) -> Text:
 def end_line(event: EndEvent) -> Text:
     status = event["status"]
     if status == "done" and "holdout_mcc" in event:
-        return Text.assemble(("done", "bold"), f": holdout MCC {event['holdout_mcc']:.3f} · "
+        line = Text.assemble(("done", "bold"), f": holdout MCC {event['holdout_mcc']:.3f} · "
                              f"acc {event.get('holdout_accuracy', 0.0):.3f}")
+        if event.get("holdout_warning"):
+            line.append("\n⚠ " + event["holdout_warning"].removeprefix("WARNING: "), style=tone("bad"))
+        return line
     if status == "failed":
         return toned(f"failed: {event.get('error')}", "bad")
     return Text.assemble((status, "bold"), f" at step {event.get('step')}")
