@@ -62,25 +62,27 @@ async def test_every_key_reaches_the_sentence_box_while_training_and_explaining(
         await pilot.press("2", "s")
         assert train.is_training, (train.problems, train.last_status)
         await wait_until(pilot, lambda: train.progress is not None, what="the first steps")
-        box = app.query_one("#predict-input", Input)
-        # from the Train pane (whose letters are keys: s starts, x stops, ? helps), 4 and a sentence at once:
-        # every key after the 4 is the sentence's
-        first = "The student who did the homework left early, said the teacher. "
-        burst(app, "4" + first)
-        await wait_until(pilot, lambda: len(box.value) >= len(first) or app.screen is not app.screen_stack[0],
-                         timeout=20, what="the first burst")
-        await pilot.pause(0.3)
-        assert app.focused is box
-        assert box.value == first
-        typed = first
-        for text in BURSTS:
-            burst(app, text + "\b\b")  # a correction at the end of each burst
-            typed = (typed + text)[:-2]
-            await pilot.pause(0.4)  # predictions and attributions of the partial text land meanwhile
-        await wait_until(pilot, lambda: len(box.value) >= len(typed), timeout=20, what="the keys to arrive")
-        await pilot.pause(0.5)
-        assert box.value == typed
-        assert train.is_training, "the training ended before the typing did: make it longer"
-        assert app.query_one(ExplainPanel).explanation is not None  # attributions ran meanwhile
-        train.action_stop()
+        try:
+            box = app.query_one("#predict-input", Input)
+            # from the Train pane (whose letters are keys: s starts, x stops, ? helps), 4 and a sentence at once:
+            # every key after the 4 is the sentence's
+            first = "The student who did the homework left early, said the teacher. "
+            burst(app, "4" + first)
+            await wait_until(pilot, lambda: len(box.value) >= len(first) or app.screen is not app.screen_stack[0],
+                             timeout=20, what="the first burst")
+            await pilot.pause(0.3)
+            assert app.focused is box
+            assert box.value == first
+            typed = first
+            for text in BURSTS:
+                burst(app, text + "\b\b")  # a correction at the end of each burst
+                typed = (typed + text)[:-2]
+                await pilot.pause(0.4)  # predictions and attributions of the partial text land meanwhile
+            await wait_until(pilot, lambda: len(box.value) >= len(typed), timeout=20, what="the keys to arrive")
+            await pilot.pause(0.5)
+            assert box.value == typed
+            assert train.is_training, "the training ended before the typing did: make it longer"
+            assert app.query_one(ExplainPanel).explanation is not None  # attributions ran meanwhile
+        finally:
+            train.action_stop()  # a failed check must not leave the training running
         await wait_until(pilot, lambda: not train.is_training, what="the stop")

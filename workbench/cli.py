@@ -352,6 +352,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("(same configuration)")
     for label, cells in comparison.rows():
         print(f"{label:<20} " + " ".join(f"{cell:>{width}}" for cell in cells))
+    for warning in comparison.warnings():
+        print(warning, file=sys.stderr)
     return 0
 
 

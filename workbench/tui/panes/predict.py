@@ -71,7 +71,11 @@ class PredictPane(Pane):
         Binding("ctrl+t", "pin", "Pin/unpin", tooltip="pin the sentence, then type a variant: a minimal pair"),
     ]
     HELP = ("Type a sentence: the probabilities follow as you type; enter adds it to the history.\n"
-            "A sentence sent from Evaluate keeps its true label (right / wrong is shown).")
+            "4 puts the cursor in the sentence box: everything typed after it is text, digits too "
+            "(4 then 5 types a 5); escape then 1-5, or alt+1…5 from the box, switch panes.\n"
+            "A sentence sent from Evaluate keeps its true label (right / wrong is shown).\n"
+            "Answers come from the opened run's model (named above and in the history's model column); "
+            "a training never changes it: when one ends, ctrl+o opens its run.")
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)

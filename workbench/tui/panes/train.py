@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from workbench.core.base.config import TrainConfig, parse_field
+from workbench.core.base.config import TrainConfig, format_setting, parse_field
 from workbench.core.base.events import EndEvent, EpochEvent, Event, StepEvent
 from workbench.tui.keys import Field
 from workbench.tui.messages import (
@@ -148,7 +148,7 @@ class TrainPane(Pane):
         values = config.to_dict()
         for name in FORM_FIELDS:
             field = self.query_one(f"#field-{name}", Input)
-            field.value = str(values[name])
+            field.value = format_setting(values[name])
             field.cursor_position = 0  # show the start of long values (model paths)
         self.patience = config.patience
 
