@@ -15,7 +15,8 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Static, TabbedContent, TabPane, Tabs
+from textual.actions import SkipAction
+from textual.widgets import ContentSwitcher, Footer, Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
@@ -55,7 +56,10 @@ class WorkbenchApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "CoLA Workbench"
     BINDINGS = [
-        *[Binding(str(i + 1), f"show_pane('{pane}')", TITLES[pane][2:], show=False) for i, pane in enumerate(PANES)],
+        # priority: the switch happens as the key is read, so the keys typed after it in one burst go to
+        # the new pane (a binding that waits for the key to bubble up sends them to the pane left behind)
+        *[Binding(str(i + 1), f"pane_key('{pane}')", TITLES[pane][2:], show=False, priority=True)
+          for i, pane in enumerate(PANES)],
         *[Binding(f"alt+{i + 1},{ALT_DIGITS[i]}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
           for i, pane in enumerate(PANES)],
         Binding("question_mark,f1", "help", "Help", tooltip="this help"),
@@ -134,6 +138,13 @@ class WorkbenchApp(App[None]):
     @property
     def active_pane(self) -> str:
         return self.query_one(TabbedContent).active or "data"
+
+    def action_pane_key(self, name: str) -> None:
+        """A number key: switch panes, unless a text field has the focus (there a digit is text) or a
+        dialog is open (its own keys)."""
+        if isinstance(self.focused, Input) or self.screen.is_modal:
+            raise SkipAction()
+        self.action_show_pane(name)
 
     def action_show_pane(self, name: str) -> None:
         tabbed = self.query_one(TabbedContent)
