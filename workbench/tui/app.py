@@ -12,10 +12,10 @@ from typing import Any
 
 from rich.text import Text
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.actions import SkipAction
 from textual.widgets import ContentSwitcher, Footer, Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 

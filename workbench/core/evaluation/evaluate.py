@@ -55,7 +55,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def degenerate_warning(confusion: list[list[int]]) -> str:
+def degenerate_warning(confusion: list[list[int]], short: bool = False) -> str:
     """Why answers scored by CONFUSION ([[tn, fp], [fn, tp]]) are no better than always answering the
     majority class: one label for every sentence, an MCC below 0, or an accuracy below the majority
     class's share. "" when none holds. The one place a degenerate run is recognised (CLI and TUI)."""
@@ -66,6 +66,8 @@ def degenerate_warning(confusion: list[list[int]]) -> str:
     predicted_acceptable, predicted_unacceptable = fp + tp, tn + fn
     if predicted_acceptable == 0 or predicted_unacceptable == 0:
         only = LABELS[1 if predicted_acceptable else 0]
+        if short:
+            return f"one label for all ('{only}'): MCC is 0"
         return (f"WARNING: the model predicts '{only}' for every sentence, so MCC is 0: "
                 "a known CoLA failure (try another seed or a lower learning rate)")
     accuracy = (tn + tp) / n
@@ -74,6 +76,9 @@ def degenerate_warning(confusion: list[list[int]]) -> str:
     denominator = ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)) ** 0.5
     mcc = (tp * tn - fp * fn) / denominator if denominator else 0.0
     if mcc < 0 or accuracy < majority / n:
+        if short:
+            return (f"worse than always '{majority_label}': MCC {mcc:.3f}, acc {accuracy:.3f} < "
+                    f"{majority / n:.3f}")
         return (f"WARNING: worse than always answering '{majority_label}' (MCC {mcc:.3f}, accuracy "
                 f"{accuracy:.3f} < {majority / n:.3f} majority share): the model did not learn "
                 "(try another seed, more epochs or a lower learning rate)")

@@ -64,11 +64,19 @@ class ThresholdChart(TimedPlot):
             plt.title("MCC by threshold")
             return
         curve = self.curve
-        plt.title(f"│ in use {curve.threshold_in_use:.2f}: MCC {curve.mcc_in_use:.3f}")
-        plt.xlabel("threshold on p(acceptable)")
+        # Both thresholds named in the title (no legend to cover the curve): │ the one in use, * the best.
+        plt.title(f"│in use {curve.threshold_in_use:.2f} MCC {curve.mcc_in_use:.3f} · "
+                  f"*best {curve.best_threshold:.2f} MCC {curve.best_mcc:.3f}")
+        plt.xlabel("threshold on p(acceptable) · y: MCC")
         plt.xlim(0.0, 1.0)
-        plt.plot(curve.thresholds, curve.mcc, marker="braille", label="MCC")
+        # the y axis starts at 0 (or below, for a negative MCC): a range of 0.20-0.27 would make a flat
+        # curve look steep
+        low = min(0.0, float(min(curve.mcc)))
+        high = max(float(max(curve.mcc)), low + 0.1)
+        plt.ylim(low, high + 0.05 * (high - low))
+        plt.plot(curve.thresholds, curve.mcc, marker="braille")
         plt.vline(curve.threshold_in_use)
+        plt.scatter([curve.best_threshold], [curve.best_mcc], marker="*")
 
 
 def length_rows(slices: Any) -> list[tuple[str, str, str, str, str]]:
