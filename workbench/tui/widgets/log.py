@@ -31,9 +31,14 @@ class TextLog(VerticalScroll):
 
     def show(self) -> None:
         self.query_one(".log-lines", Static).update(Text("\n").join(self.lines))
-        # Anchored (Textual keeps an anchored widget at its end as it grows or is shown again): a line
-        # written while the log is hidden (another pane, the form) is in view when it comes back.
-        self.anchor()
+        self.call_after_refresh(self.scroll_end, animate=False)
+
+    def on_show(self) -> None:
+        # Lines written while the log was hidden (another pane, the form) had no height to scroll to:
+        # the end again when it comes back (a resumed run's `done:` line in view).
+        self.call_after_refresh(self.scroll_end, animate=False)
+
+    def on_resize(self) -> None:
         self.call_after_refresh(self.scroll_end, animate=False)
 
     def plain(self) -> str:
