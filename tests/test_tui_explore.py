@@ -316,7 +316,11 @@ async def test_slices_beside_the_per_source_table(runs: Path) -> None:
         threshold = app.query_one(ThresholdChart)
         assert threshold.display and threshold.curve.threshold_in_use == 0.5
         await wait_until(pilot, lambda: threshold.redraws > 1)
-        assert f"in use 0.50: MCC {pane.slices.threshold.mcc_in_use:.3f}" in str(threshold.render())
+        curve = pane.slices.threshold
+        # the panel is narrow at 80 columns: the shortest title, both thresholds labelled (│ in use, * best)
+        assert f"│0.50 *{curve.best_threshold:.2f}" in str(threshold.render())
+        low_tick = str(threshold.render()).split("┤")[-2].split("\n")[-1].strip()
+        assert float(low_tick) <= min(0.0, float(min(curve.mcc))) + 0.005  # the y axis reaches 0 (or the lowest MCC)
         await pilot.press("s")
         assert "per source" in str(view.border_title)
 

@@ -170,7 +170,7 @@ class PredictPane(Pane):
         from workbench.core.model.predict import InputError
 
         if not sentence.strip():
-            self.post_message(PredictionReady(sentence, None, "", True, error="", remember=False))
+            self.post_message(PredictionReady(sentence, None, "", True, error="", remember=False, run_id=run_id))
             return
         predictor, label, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
         try:

@@ -37,7 +37,9 @@ class ReliabilityChart(TimedPlot):
         if self.reliability is None:
             plt.title("reliability")
             return
-        plt.title(f"reliability · ECE {self.reliability.ece:.3f}")
+        # plotext drops a title wider than the plot: the ECE first when the panel is narrow
+        ece = f"ECE {self.reliability.ece:.3f}"
+        plt.title(f"reliability · {ece}" if width >= 34 else ece)
         plt.xlabel("confidence")
         plt.xlim(0.5, 1.0)
         plt.ylim(0.0, 1.0)
@@ -65,8 +67,11 @@ class ThresholdChart(TimedPlot):
             return
         curve = self.curve
         # Both thresholds named in the title (no legend to cover the curve): │ the one in use, * the best.
-        plt.title(f"│in use {curve.threshold_in_use:.2f} MCC {curve.mcc_in_use:.3f} · "
-                  f"*best {curve.best_threshold:.2f} MCC {curve.best_mcc:.3f}")
+        in_use, best = curve.threshold_in_use, curve.best_threshold
+        titles = [f"│in use {in_use:.2f}: MCC {curve.mcc_in_use:.3f} · *best {best:.2f}: MCC {curve.best_mcc:.3f}",
+                  f"│in use {in_use:.2f}: MCC {curve.mcc_in_use:.3f} *best {best:.2f}",
+                  f"│in use {in_use:.2f} *best {best:.2f}", f"│{in_use:.2f} *{best:.2f}"]
+        plt.title(next((title for title in titles if len(title) <= width - 8), titles[-1]))  # plotext drops a wider one
         plt.xlabel("threshold on p(acceptable) · y: MCC")
         plt.xlim(0.0, 1.0)
         # the y axis starts at 0 (or below, for a negative MCC): a range of 0.20-0.27 would make a flat
