@@ -93,7 +93,7 @@ def test_evaluate_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: i
         await wait_until(pilot, lambda: pane.report is not None, what="the evaluation")
         await wait_until(pilot, lambda: not pilot.app.query_one("#eval-wrong", DataTable).loading)
         # the highlighted sentence's attributions and nearest training sentences (workers)
-        await wait_until(pilot, lambda: len(pane.neighbors) == 3, what="the nearest sentences")
+        await wait_until(pilot, lambda: len(pane.neighbors) == 5, what="the nearest sentences")
         await wait_until(pilot, lambda: pilot.app.query_one("#eval-attributions").explanation is not None)
         await pilot.app.workers.wait_for_complete()
         await settle(pilot)

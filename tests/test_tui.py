@@ -128,7 +128,10 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
         assert loss.points("loss") > points_at_stop
         assert app.query_one("#chart-val", SeriesChart).points("mcc") == 30
         (run,) = list_runs(runs)
-        assert run.status == "done" and app.current_run == run.id
+        assert run.status == "done" and app.current_run is None  # offered, never opened behind the user's back
+        await wait_until(pilot, lambda: app.offered_run == run.id, what="the offer to open the new run")
+        await pilot.press("ctrl+o")
+        assert app.current_run == run.id
 
         await pilot.press("3", "e")  # evaluate on the holdout
         evaluate = app.query_one(EvaluatePane)

@@ -275,10 +275,17 @@ async def test_false_positive_and_false_negative_filters(runs: Path) -> None:
         table = app.query_one("#eval-wrong", DataTable)
         await wait_until(pilot, lambda: pane.report is not None, what="the recorded holdout")
         assert table.row_count == 3 and list(pane.wrong["confidence"]) == pytest.approx([0.83, 0.78, 0.61])
-        await pilot.press("f")
+        # p(acceptable) and the predicted label in the list, as in the detail: the false negative (p 0.22) reads
+        # 0.220 unacc, never its confidence 0.78; the counts by kind in the header (ROWS: 2 FP, 1 FN)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(3)]
+        assert [row[:2] for row in rows] == [["0.830", "acc"], ["0.220", "unacc"], ["0.610", "acc"]]
+        assert "2 FP · 1 FN" in text_of(app, "#eval-header")
+        await pilot.press("down")
+        await wait_until(pilot, lambda: "p(ok) 0.220" in text_of(app, "#eval-detail"))
+        await pilot.press("up", "f")
         assert pane.error_kind == "false_positive" and "false positives (f)" in text_of(app, "#eval-header")
         assert table.row_count == 2 and set(pane.wrong["label"]) == {0} and set(pane.wrong["predicted"]) == {1}
-        assert table.border_title == "2 false positives of 3 errors"
+        assert table.border_title == "2 false positives (2 FP, 1 FN)"
         await pilot.press("f")
         assert table.row_count == 1 and pane.wrong["sentence"].iloc[0] == "The cat sat on the mat."
         await wait_until(pilot, lambda: "source swb04" in text_of(app, "#eval-detail"))
@@ -311,10 +318,11 @@ async def test_slices_beside_the_per_source_table(runs: Path) -> None:
         threshold = app.query_one(ThresholdChart)
         assert threshold.display and threshold.curve.threshold_in_use == 0.5
         await wait_until(pilot, lambda: threshold.redraws > 1)
-        from sklearn.metrics import matthews_corrcoef
-
-        in_use = matthews_corrcoef([row[1] for row in ROWS], [int(row[3] >= 0.5) for row in ROWS])
-        assert f"in use 0.50: MCC {in_use:.3f}" in str(threshold.render())
+        curve = pane.slices.threshold
+        # the panel is narrow at 80 columns: the shortest title, both thresholds labelled (│ in use, * best)
+        assert f"│0.50 *{curve.best_threshold:.2f}" in str(threshold.render())
+        low_tick = str(threshold.render()).split("┤")[-2].split("\n")[-1].strip()
+        assert float(low_tick) <= min(0.0, float(min(curve.mcc))) + 0.005  # the y axis reaches 0 (or the lowest MCC)
         await pilot.press("s")
         assert "grammar" in str(view.border_title)  # these sentences are not of the annotated holdout
         assert "no annotated sentence of holdout" in str(app.query_one("#eval-phenomena", DataTable).get_row_at(0)[0])
@@ -332,7 +340,7 @@ async def test_the_selected_sentence_shows_attributions_and_nearest_training_sen
         await wait_until(pilot, lambda: pane.report is not None, what="the recorded holdout")
         await pilot.press("down")  # the second most confident error
         sentence = pane.wrong["sentence"].iloc[1]
-        await wait_until(pilot, lambda: len(pane.neighbors) == 3, timeout=120, what="the nearest sentences")
+        await wait_until(pilot, lambda: len(pane.neighbors) == 5, timeout=120, what="the nearest sentences")
         training = training_frame(runs / DEMO_RUN / "model")
         assert len(training) == 320  # the run's train_limit
         known = set(zip(training["sentence"], training["label"], strict=True))

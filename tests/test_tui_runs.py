@@ -76,6 +76,8 @@ async def test_start_detached_then_stop_it_from_the_runs_pane(tiny_model_dir: Pa
             await pilot.press("5")
             runs_pane = app.query_one(RunsPane)
             await wait_until(pilot, lambda: [r.status for r in runs_pane.runs] == ["running"], what="running")
+            assert app.current_run is None  # started, not opened: the Runs charts stay on the opened run
+            await pilot.press("enter")  # the user opens it
             runs_chart = app.query_one("#runs-chart-loss", SeriesChart)
             await wait_until(pilot, lambda: runs_chart.points("loss") >= 2, what="the Runs charts")
             await pilot.press("x")  # core stop_run: a stop request the detached process honours

@@ -127,7 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if run_dir is not None:
         target = record_report(run_dir, report)
         print(f"predictions: {target}", file=sys.stderr)
-    if report.single_class:
+    if report.warning():
         print(report.warning(), file=sys.stderr)
     return 0
 
@@ -287,6 +287,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("(same configuration)")
     for label, cells in comparison.rows():
         print(f"{label:<20} " + " ".join(f"{cell:>{width}}" for cell in cells))
+    for warning in comparison.warnings():
+        print(warning, file=sys.stderr)
     return 0
 
 

@@ -108,6 +108,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"in_domain_dev MCC {result.final['in_domain_dev_mcc']:.3f}")
         print(f"holdout (out_of_domain_dev) MCC {result.final['holdout_mcc']:.3f}, "
               f"accuracy {result.final['holdout_accuracy']:.3f}")
+        if result.final.get("holdout_warning"):
+            print(result.final["holdout_warning"], file=sys.stderr)
     print(f"model: {run_dir / 'model'}")
     return 0
 

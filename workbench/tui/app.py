@@ -12,10 +12,11 @@ from typing import Any
 
 from rich.text import Text
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import ContentSwitcher, Footer, Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
@@ -56,12 +57,17 @@ class WorkbenchApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "CoLA Workbench"
     BINDINGS = [
-        *[Binding(str(i + 1), f"show_pane('{pane}')", TITLES[pane][2:], show=False) for i, pane in enumerate(PANES)],
+        # priority: the switch happens as the key is read, so the keys typed after it in one burst go to
+        # the new pane (a binding that waits for the key to bubble up sends them to the pane left behind)
+        *[Binding(str(i + 1), f"pane_key('{pane}')", TITLES[pane][2:], show=False, priority=True)
+          for i, pane in enumerate(PANES)],
         *[Binding(f"alt+{i + 1},{ALT_DIGITS[i]}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
           for i, pane in enumerate(PANES)],
         Binding("question_mark,f1", "help", "Help", tooltip="this help"),
         Binding("q", "quit", "Quit", tooltip="quit (asks while a training runs)"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit (asks while a training runs)"),
+        Binding("ctrl+o", "open_offered", "Open new run", tooltip="open the run that just finished training "
+                "(Predict, Evaluate and Runs stay on the opened run until then)"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (70, "-medium"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
@@ -77,6 +83,7 @@ class WorkbenchApp(App[None]):
         self.notify_terminal = notifications_enabled(notify)
         self.runs: list[Any] = []
         self.followed_run: str | None = None
+        self.offered_run: str | None = None  # a run that finished training, offered for opening (ctrl+o)
         self.own_runs: set[str] = set()  # trained by this app (announced when its worker returns)
         self.monitor: Any = None  # core.system.SystemMonitor, made on first use
         self.models = Models(self.model, self.data)
@@ -100,6 +107,11 @@ class WorkbenchApp(App[None]):
             # After the first paint: the heavy imports happen in the worker, behind a loading state.
             self.call_after_refresh(lambda: self.query_one(DataPane).load(self.data or None, self.model))
         self.call_after_refresh(self.focus_pane)
+
+    def action_help_quit(self) -> None:
+        """ctrl+c (copy in a text field) does not quit: say what does, in plain words (our notifications
+        are never markup, so Textual's own `[b]ctrl+q[/b]` would show raw)."""
+        self.notify("ctrl+q quits (q too, outside a text field); ctrl+c copies", title="Do you want to quit?")
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -125,6 +137,13 @@ class WorkbenchApp(App[None]):
     @property
     def active_pane(self) -> str:
         return self.query_one(TabbedContent).active or "data"
+
+    def action_pane_key(self, name: str) -> None:
+        """A number key: switch panes, unless a text field has the focus (there a digit is text) or a
+        dialog is open (its own keys)."""
+        if isinstance(self.focused, Input) or self.screen.is_modal:
+            raise SkipAction()
+        self.action_show_pane(name)
 
     def action_show_pane(self, name: str) -> None:
         tabbed = self.query_one(TabbedContent)
@@ -156,7 +175,12 @@ class WorkbenchApp(App[None]):
     # ------------------------------------------------------------ runs: open, follow, announce
 
     def open_run(self, run_id: str | None) -> None:
+        """The user opens RUN_ID: Predict, Evaluate and Runs explore it (and only a user's choice
+        changes it: a training that starts or ends offers its run, never opens it)."""
         self.current_run = run_id
+        if run_id == self.offered_run:
+            self.offered_run = None
+            self.refresh_bindings()
         for name in PANES:
             show = getattr(self.pane(name), "show_run", None)
             if show is not None:
@@ -165,10 +189,12 @@ class WorkbenchApp(App[None]):
         self.follow_run(run_id)
 
     def follow_run(self, run_id: str | None) -> None:
-        """Replay RUN_ID's events into the Runs charts (and the Train pane when it trains in another
-        process), then follow them live until it ends; the run followed before is let go."""
+        """Replay RUN_ID's events into the Train pane (when it trains in another process) and, when it
+        is the opened run, the Runs charts; then follow them live until it ends. The run followed
+        before is let go."""
         self.followed_run = run_id
-        self.query_one(RunsPane).start_following(run_id)
+        if run_id is None or run_id == self.current_run:
+            self.query_one(RunsPane).start_following(run_id)
         if run_id is None:
             self.workers.cancel_group(self, "follow")
         else:
@@ -206,6 +232,37 @@ class WorkbenchApp(App[None]):
 
             info = run_info(run_path(self.runs_dir, message.run_id))
             self.announce(f"run {message.run_id} {info.status}", info.summary())
+            self.offer_run(message.run_id, info.status)
+
+    def offer_run(self, run_id: str, status: str) -> None:
+        """A training ended: offer its run (ctrl+o, or the palette) without opening it. A switch of
+        model under the user's hands would mix answers of two models."""
+        if run_id == self.current_run:
+            return
+        from workbench.core.base.layout import RunError, model_folder
+
+        try:
+            model_folder(run_path(self.runs_dir, run_id))
+        except RunError:
+            return  # nothing to explore in it
+        self.offered_run = run_id
+        self.refresh_bindings()
+        opened = f"run {self.current_run}" if self.current_run else "the base model"
+        self.notify(f"run {run_id} {status}: ctrl+o opens it (Predict, Evaluate and Runs stay on {opened} "
+                    "until you do)", timeout=12)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_offered":
+            return self.offered_run is not None  # in the footer only while a finished run is offered
+        return True
+
+    def action_open_offered(self) -> None:
+        if self.offered_run is None:
+            self.notify("no finished training to open: open a run in Runs (5)", timeout=3)
+            return
+        run_id = self.offered_run
+        self.open_run(run_id)
+        self.notify(f"opened run {run_id}", timeout=3)
 
     def announce(self, title: str, body: str) -> None:
         """A run ended: the terminal bell and a desktop notification (OSC 777 and OSC 9), unless turned off."""
@@ -216,7 +273,8 @@ class WorkbenchApp(App[None]):
     def on_detached_started(self, message: DetachedStarted) -> None:
         self.notify(f"run {message.run_id} training in the background (pid {message.pid}); it goes on after "
                     "you quit. x stops it", timeout=6)
-        self.open_run(message.run_id)
+        self.query_one(TrainPane).show_run(message.run_id)  # the Train pane follows it; the opened run stays
+        self.follow_run(message.run_id)
         self.query_one(RunsPane).action_refresh_runs()
 
     def on_run_chosen(self, message: RunChosen) -> None:
@@ -260,19 +318,18 @@ class WorkbenchApp(App[None]):
 
     def on_train_event(self, message: TrainEvent) -> None:
         if message.event["kind"] == "start":
-            self.current_run = message.run_id
+            # the list shows it running; the opened run stays the one explored (the Train pane charts this one)
             self.query_one(RunsPane).action_refresh_runs()
-            self.follow_run(message.run_id)  # the Runs charts move with it; the Train pane has its own
 
     def on_train_finished(self, message: TrainFinished) -> None:
-        if message.run_id:
-            self.open_run(message.run_id)
         failed = message.status == "failed"
         self.set_status(f"run {message.run_id}: {message.status}" + (f" — {message.error}" if message.error else ""),
-                        "error" if failed else "information")  # after open_run's line: this one stays
+                        "error" if failed else "information")
         if not failed or message.error:
             self.notify(f"training {message.status}: run {message.run_id}",
                         severity="warning" if message.status != "done" else "information")
+        if message.run_id and not failed:
+            self.offer_run(message.run_id, message.status)
         self.announce(f"run {message.run_id} {message.status}", message.error or "training ended")
         self.query_one(RunsPane).action_refresh_runs()
 

@@ -81,6 +81,9 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
     for name in PANES:
         yield SystemCommand(f"go: {TITLES[name]}", f"Switch to the {name} pane", partial(app.action_show_pane, name))
     yield SystemCommand("help: keys", "Every key of the workbench", app.action_help)
+    if app.offered_run:
+        yield SystemCommand(f"runs: open the finished run {app.offered_run}",
+                            "Explore it in Predict, Evaluate and Runs (ctrl+o)", app.action_open_offered)
     for info in app.runs:
         best = f"best val MCC {info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "no epoch yet"
         yield SystemCommand(f"open run {info.id}", f"{info.status}, {best}", partial(open_run, info.id))

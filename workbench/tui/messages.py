@@ -108,6 +108,8 @@ class PredictionReady(Message):
     trained: bool
     error: str = ""
     remember: bool = False  # add to the history (the user pressed Enter)
+    run_id: str | None = None  # the run whose model answered (None: the base model)
+    pin: bool = False  # the pinned sentence, recomputed by another model
 
 
 @dataclass
@@ -207,6 +209,8 @@ class PairReady(Message):
     sentence: str
     pair: Any  # None with an error
     error: str = ""
+    model_label: str = ""  # the model that computed both sides
+    run_id: str | None = None
 
 
 @dataclass

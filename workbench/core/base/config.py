@@ -208,6 +208,14 @@ class TrainConfig:
         return cls.from_dict(values)
 
 
+def format_setting(value: Any) -> str:
+    """A setting as shown to a person: floats to 6 significant digits (a calibrated threshold
+    0.6229968965053558 reads 0.622997; 1e-08 and 0.0001 stay as typed), the rest as str."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        return str(float(f"{value:.6g}"))
+    return str(value)
+
+
 def setting_help(name: str) -> str:
     """The one-sentence help of a TrainConfig field (the CLI's --help and the TUI's form read it)."""
     return str(TrainConfig.__dataclass_fields__[name].metadata.get("help", ""))

@@ -104,6 +104,7 @@ class EndEvent(_EndRequired, total=False):
     best_val_mcc: float
     holdout_mcc: float
     holdout_accuracy: float
+    holdout_warning: str  # core `degenerate_warning`: no better than the majority class
     in_domain_dev_mcc: float
     decision_threshold: float  # t on the trained p(acceptable), folded into the model (core/evaluation/threshold.py)
     temperature: float  # T, folded with it: the shipped p(acceptable) is sigmoid((z - logit(t)) / T)

@@ -59,6 +59,36 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 PREDICTION_COLUMNS = ["sentence", "label", "predicted", "p_acceptable", "source", "p_acceptable_raw"]
 
 
+def degenerate_warning(confusion: list[list[int]], short: bool = False) -> str:
+    """Why answers scored by CONFUSION ([[tn, fp], [fn, tp]]) are no better than always answering the
+    majority class: one label for every sentence, an MCC below 0, or an accuracy below the majority
+    class's share. "" when none holds. The one place a degenerate run is recognised (CLI and TUI)."""
+    (tn, fp), (fn, tp) = confusion
+    n = tn + fp + fn + tp
+    if n == 0:
+        return ""
+    predicted_acceptable, predicted_unacceptable = fp + tp, tn + fn
+    if predicted_acceptable == 0 or predicted_unacceptable == 0:
+        only = LABELS[1 if predicted_acceptable else 0]
+        if short:
+            return f"one label for all ('{only}'): MCC is 0"
+        return (f"WARNING: the model predicts '{only}' for every sentence, so MCC is 0: "
+                "a known CoLA failure (try another seed or a lower learning rate)")
+    accuracy = (tn + tp) / n
+    majority = max(tn + fp, fn + tp)
+    majority_label = LABELS[1 if fn + tp >= tn + fp else 0]
+    denominator = ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)) ** 0.5
+    mcc = (tp * tn - fp * fn) / denominator if denominator else 0.0
+    if mcc < 0 or accuracy < majority / n:
+        if short:
+            return (f"worse than always '{majority_label}': MCC {mcc:.3f}, acc {accuracy:.3f} < "
+                    f"{majority / n:.3f}")
+        return (f"WARNING: worse than always answering '{majority_label}' (MCC {mcc:.3f}, accuracy "
+                f"{accuracy:.3f} < {majority / n:.3f} majority share): the model did not learn "
+                "(try another seed, more epochs or a lower learning rate)")
+    return ""
+
+
 @dataclass
 class EvalReport:
     name: str
@@ -78,11 +108,8 @@ class EvalReport:
         return self.predictions["predicted"].nunique() < 2
 
     def warning(self) -> str:
-        if not self.single_class:
-            return ""
-        only = LABELS[int(self.predictions["predicted"].iloc[0])]
-        return (f"WARNING: the model predicts '{only}' for every sentence, so MCC is 0: "
-                "a known CoLA failure (try another seed or a lower learning rate)")
+        """A degenerate model's warning (core `degenerate_warning`), or ""."""
+        return degenerate_warning(self.confusion)
 
     def misclassified(self) -> pd.DataFrame:
         """Wrong predictions, the most confident first."""
@@ -92,7 +119,7 @@ class EvalReport:
 
     def summary(self) -> dict[str, Any]:
         return {"mcc": self.mcc, "accuracy": self.accuracy, "confusion": self.confusion, "n": self.n,
-                "per_source": self.per_source, "single_class": self.single_class,
+                "per_source": self.per_source, "single_class": self.single_class, "warning": self.warning(),
                 "decision_threshold": self.threshold, "temperature": self.temperature, "mcc_at_half": self.mcc_at_half,
                 **({"data": self.data} if self.data else {})}
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.core.base.config import TrainConfig, format_setting
 from workbench.core.base.layout import RunError, is_run_folder
 from workbench.core.runs.metrics import RunCurves, run_curves
 from workbench.core.runs.status import RunInfo, run_info
@@ -27,9 +28,23 @@ class RunComparison:
     differing: list[str]
     curves: list[RunCurves]
 
+    def warnings(self) -> list[str]:
+        """What makes the figures side by side not comparable: validation MCCs measured on
+        different validation splits (another data, split seed or validation fraction)."""
+        defaults = TrainConfig()
+        splits = {info.id: tuple(info.config.get(key, getattr(defaults, key))
+                                 for key in ("data", "split_seed", "validation_fraction")) for info in self.runs}
+        if len(set(splits.values())) < 2:
+            return []
+        which = ", ".join(f"{run_id}: split_seed {split[1]}, validation {format_setting(split[2])}"
+                          + (f", data {split[0]}" if split[0] else "")
+                          for run_id, split in splits.items())
+        return [f"WARNING: validation MCCs come from different validation sets ({which}): they are not "
+                "comparable side by side; compare the holdout MCC (the same sentences for every split seed)"]
+
     def rows(self) -> list[tuple[str, list[str]]]:
         """(label, one cell per run) for a table: differing settings, val MCC per epoch, scores."""
-        rows = [(key, [str(info.config.get(key, "-")) for info in self.runs]) for key in self.differing]
+        rows = [(key, [format_setting(info.config.get(key, "-")) for info in self.runs]) for key in self.differing]
         for epoch in range(max((len(c.epochs) for c in self.curves), default=0)):
             rows.append((f"val MCC epoch {epoch + 1}",
                          [f"{c.epochs[epoch]['val_mcc']:.3f}" if epoch < len(c.epochs) else "-" for c in self.curves]))

@@ -1062,7 +1062,9 @@ def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, dev
         fsync_file(record_report(run_dir, report))  # on the disk before `evaluated` is
     fsync_dir(run_dir)
     holdout, dev = reports["holdout"], reports["in_domain_dev"]
-    return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc}
+    warning = {"holdout_warning": holdout.warning()} if holdout.warning() else {}  # worse than the majority class
+    return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
+            **warning}
 
 
 def finish_run(run_dir: Path, config: TrainConfig, position: Position, *, emit: EventCallback,

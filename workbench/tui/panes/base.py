@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widget import Widget
+from textual.widget import NoScreen, Widget
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
@@ -51,8 +51,16 @@ class Pane(Vertical):
 
     def focus_on(self, widget: Widget) -> None:
         """Focus WIDGET, or the pane itself while WIDGET cannot take it (loading): the focus must
-        never stay behind in the pane that was left (its tab would come back)."""
-        (widget if widget.focusable else self).focus()
+        never stay behind in the pane that was left (its tab would come back).
+
+        At once, not as `Widget.focus()` does (a callback queued behind the keys already typed): keys
+        typed in one burst after a pane's number (`4The cat…`) reach the new pane's widget, never the
+        pane left behind (where s, x, r, ? are commands)."""
+        target = widget if widget.focusable else self
+        try:
+            target.screen.set_focus(target)
+        except NoScreen:
+            target.focus()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # StateChanged does not bubble: forward failures to the app's one handler.

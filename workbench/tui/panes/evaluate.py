@@ -46,7 +46,8 @@ from workbench.tui.widgets.slices import SlicesView
 
 DATASETS = STANDARD_DATASETS
 DETAIL_DEBOUNCE_S = 0.25  # browsing the table: explain the row the cursor rests on
-NEIGHBORS = 3
+NEIGHBORS = 5
+SHORT_LABELS = ("unacc", "acc")  # the error list's pred / true columns (0, 1)
 ANNOTATED = ("in_domain_dev", "holdout")
 
 
@@ -67,9 +68,9 @@ def phenomena_of(dataset: str, evaluation: Any) -> tuple[Any, str]:
 
 def confusion_text(confusion: list[list[int]]) -> str:
     (tn, fp), (fn, tp) = confusion
-    return ("confusion   pred 0  pred 1\n"
-            f"  true 0    {tn:>6}  {fp:>6}\n"
-            f"  true 1    {fn:>6}  {tp:>6}")
+    return ("confusion pred0 pred1\n"
+            f"   true0 {tn:>5} {fp:>5}\n"
+            f"   true1 {fn:>5} {tp:>5}")
 
 
 def log_odds(p_acceptable: float) -> float:
@@ -109,6 +110,7 @@ class EvaluatePane(Pane):
         self.pairs: Any = None  # the PairsReport shown (a minimal-pair suite), None: an evaluation
         self.wrong: Any = None  # the misclassified rows shown (filtered), most confident first
         self.neighbors: list[Any] = []
+        self.error_counts = ""  # "12 FP · 7 FN" of the shown evaluation
         self.detail_sentence = ""  # the sentence the detail is about; answers for others are dropped
         self._detail_timer: Timer | None = None
         self._indexes: dict[str, Any] = {}  # neighbour indexes by model folder and weights
@@ -124,13 +126,13 @@ class EvaluatePane(Pane):
                 yield DataTable(id="eval-wrong", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="eval-detail-box"):
                     yield Static("", id="eval-detail")
+                    yield Static("", id="eval-neighbors")  # above the attributions: in view at 80x24
                     yield AttributionView(id="eval-attributions")
-                    yield Static("", id="eval-neighbors")
 
     def on_mount(self) -> None:
         wrong = self.query_one("#eval-wrong", DataTable)
-        wrong.add_column("conf", key="conf")
-        wrong.add_column("true", key="true")
+        wrong.add_column("p(ok)", key="p")  # p(acceptable): the scale of the detail below
+        wrong.add_column("pred", key="pred")  # every row is an error: the true label is the other one
         wrong.add_column("sentence", key="sentence")
         self.show_evaluation(None)
 
@@ -194,7 +196,8 @@ class EvaluatePane(Pane):
         model_label = self.workbench.model_source(self.workbench.current_run).label
         self.query_one("#eval-header", Static).update(
             f"[b]{escape(model_label)}[/b] · [b]{escape(self.dataset)}[/b] (d) · "
-            f"[b]{ERROR_KIND_NAMES[self.error_kind]}[/b] (f) · e evaluates")
+            f"[b]{ERROR_KIND_NAMES[self.error_kind]}[/b] (f)"
+            + (f" of {self.error_counts}" if self.error_counts else "") + " · e evaluates")
 
     def action_next_dataset(self) -> None:
         names = self.datasets or list(DATASETS)
@@ -397,7 +400,10 @@ class EvaluatePane(Pane):
             calibrated = (f"\ncalibrated p: t {threshold:.2f} · T {temperature:.2f}"
                           f"\nbefore: MCC {summary['mcc_at_half']:.3f}{ece}")
         confusion = summary.get("confusion") or [[0, 0], [0, 0]]
-        single = f"\n[{tone('bad')}]one label for all: MCC is 0[/]" if summary.get("single_class") else ""
+        from workbench.core.evaluation.evaluate import degenerate_warning
+
+        warning = degenerate_warning(confusion, short=True)
+        single = f"\n[{tone('bad')}]⚠ {escape(warning)}[/]" if warning else ""
         if not self.workbench.model_source(self.workbench.current_run).finetuned:
             single += f"\n[{tone('warn')}]untrained model: scores are chance level[/]"
         metrics.update(f"[b]{escape(evaluation.name)}[/b] n={evaluation.n} · {where}\n"
@@ -425,6 +431,7 @@ class EvaluatePane(Pane):
             return
         if self.report is None:
             self.wrong = None
+            self.error_counts = ""
             table.border_title = ""
             self.show_detail()
             return
@@ -434,13 +441,19 @@ class EvaluatePane(Pane):
             predictions = predictions.iloc[sorted(set(rows.tolist()))]
         self.wrong = misclassified(predictions, self.error_kind)
         table.add_rows(
-            (f"{conf:.2f}", str(label), Text(sentence))  # a sentence is data, never markup
-            for conf, label, sentence in zip(self.wrong["confidence"].tolist(), self.wrong["label"].tolist(),
-                                             self.wrong["sentence"].tolist(), strict=True))
-        total = int((self.report.predictions["label"] != self.report.predictions["predicted"]).sum())
+            (f"{p:.3f}", SHORT_LABELS[int(predicted)], Text(sentence))  # a sentence is data, never markup
+            for p, predicted, sentence in zip(self.wrong["p_acceptable"].tolist(), self.wrong["predicted"].tolist(),
+                                              self.wrong["sentence"].tolist(), strict=True))
+        predictions = self.report.predictions
+        wrong = predictions["label"] != predictions["predicted"]
+        false_positives = int((wrong & (predictions["predicted"] == 1)).sum())
+        false_negatives = int((wrong & (predictions["predicted"] == 0)).sum())
+        counts = f"{false_positives} FP, {false_negatives} FN"
+        self.error_counts = f"{false_positives} FP · {false_negatives} FN"
+        self.show_header()
         kind = ERROR_KIND_NAMES[self.error_kind]
-        table.border_title = (f"{len(self.wrong)} misclassified, most confident first" if self.error_kind == "all"
-                              else f"{len(self.wrong)} {kind} of {total} errors")
+        table.border_title = (f"{len(self.wrong)} misclassified ({counts}), most confident first"
+                              if self.error_kind == "all" else f"{len(self.wrong)} {kind} ({counts})")
         if self.phenomenon:
             table.border_title = f"{len(self.wrong)} {kind} · {self.phenomenon} (enter on it again: all)"
         self.show_detail()
@@ -586,7 +599,7 @@ class EvaluatePane(Pane):
         text = Text("nearest in training (cosine, label)", style="bold")
         for neighbor in message.neighbors:
             text.append(f"\n{neighbor.similarity:.2f} ")
-            text.append(f"{LABELS[neighbor.label][:5]} ", style=tone("good" if neighbor.label else "bad"))
+            text.append(f"{LABELS[neighbor.label]} ", style=tone("good" if neighbor.label else "bad"))
             text.append(neighbor.sentence)  # data, never markup
         view.update(text)
 

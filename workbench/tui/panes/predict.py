@@ -31,6 +31,14 @@ class Remembered:
 
     prediction: Any  # workbench.core.model.predict.Prediction
     true_label: int | None = None
+    model_label: str = ""  # the model that answered ("run <id>", or the base model's name)
+
+
+def short_model(label: str) -> str:
+    """`run 20240101-120000` → `20240101-120000`; a base model → its last path part (the history column)."""
+    if label.startswith("run "):
+        return label[4:].split(" ", 1)[0]
+    return label.split(" (", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 def logits_text(prediction: Any) -> str:
@@ -63,7 +71,11 @@ class PredictPane(Pane):
         Binding("ctrl+t", "pin", "Pin/unpin", tooltip="pin the sentence, then type a variant: a minimal pair"),
     ]
     HELP = ("Type a sentence: the probabilities follow as you type; enter adds it to the history.\n"
-            "A sentence sent from Evaluate keeps its true label (right / wrong is shown).")
+            "4 puts the cursor in the sentence box: everything typed after it is text, digits too "
+            "(4 then 5 types a 5); escape then 1-5, or alt+1…5 from the box, switch panes.\n"
+            "A sentence sent from Evaluate keeps its true label (right / wrong is shown).\n"
+            "Answers come from the opened run's model (named above and in the history's model column); "
+            "a training never changes it: when one ends, ctrl+o opens its run.")
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -71,6 +83,7 @@ class PredictPane(Pane):
         self.history: list[Remembered] = []  # oldest first; the table shows it newest first
         self.latest: Any = None
         self.given: tuple[str, int] | None = None  # a sentence sent with its true label
+        self.model_label = ""  # the model of the opened run: every answer shown is this model's
 
     def compose(self) -> ComposeResult:
         yield Static("", id="predict-model")
@@ -90,6 +103,7 @@ class PredictPane(Pane):
         table.add_column("prediction", key="prediction")
         table.add_column("p(ok)", key="p")
         table.add_column("true", key="true")
+        table.add_column("model", key="model")
         table.add_column("sentence", key="sentence")
         table.border_title = "history, newest first (enter: reuse)"
         self.show_run(self.workbench.current_run)
@@ -106,6 +120,8 @@ class PredictPane(Pane):
         self.box.focus()
 
     def show_run(self, run_id: str | None) -> None:
+        """The user opened RUN_ID: its model answers from now on; what another model computed is
+        cleared (the box) or recomputed (the box, the pinned sentence)."""
         source = self.workbench.model_source(run_id)
         text = Text("model ")
         text.append(source.label, style="bold")
@@ -113,6 +129,17 @@ class PredictPane(Pane):
             text.append(" — UNTRAINED: its classifier head is random, so these probabilities mean nothing "
                         "yet; train a run (2) or open one (5)", style=tone("warn"))
         self.query_one("#predict-model", Static).update(text)
+        changed = bool(self.model_label) and source.label != self.model_label
+        self.model_label = source.label
+        if not changed:
+            return
+        self.latest = None
+        self.query_one("#predict-bars", ProbabilityBars).clear()
+        self.query_one("#predict-info", Static).update(toned(f"recomputing with {source.label}…", "muted"))
+        panel = self.query_one(ExplainPanel)
+        if panel.pinned is not None:
+            panel.mark_stale(source.label)
+            self.repin(run_id, panel.pinned.sentence)
         if self.box.value.strip():
             self.predict(run_id, self.box.value, False)
 
@@ -143,18 +170,39 @@ class PredictPane(Pane):
         from workbench.core.model.predict import InputError
 
         if not sentence.strip():
-            self.post_message(PredictionReady(sentence, None, "", True, error="", remember=False))
+            self.post_message(PredictionReady(sentence, None, "", True, error="", remember=False, run_id=run_id))
             return
         predictor, label, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
         try:
             prediction = predictor.predict_one(sentence)
         except InputError as err:
-            self.post_message(PredictionReady(sentence, None, label, trained, error=str(err)))
+            self.post_message(PredictionReady(sentence, None, label, trained, error=str(err), run_id=run_id))
             return
-        self.post_message(PredictionReady(sentence, prediction, label, trained, remember=remember))
+        self.post_message(PredictionReady(sentence, prediction, label, trained, remember=remember, run_id=run_id))
         self.post_message(StatusChanged("ready"))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="repin", name="pinned sentence")
+    def repin(self, run_id: str | None, sentence: str) -> None:
+        """The pinned sentence by RUN_ID's model (the opened run changed)."""
+        predictor, label, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        self.post_message(PredictionReady(sentence, predictor.predict_one(sentence), label, trained,
+                                          run_id=run_id, pin=True))
+
     def on_prediction_ready(self, message: PredictionReady) -> None:
+        current = message.run_id == self.workbench.current_run
+        if message.pin:
+            panel = self.query_one(ExplainPanel)
+            if current and panel.pinned is not None and panel.pinned.sentence == message.sentence:
+                panel.pin(message.prediction, message.model_label)
+            return
+        if message.remember and message.prediction is not None:
+            # the user pressed enter: remembered, tagged with the model that answered (maybe the one before)
+            self.history.append(Remembered(message.prediction, self.true_label(message.sentence),
+                                           message.model_label))
+            del self.history[:-HISTORY_SIZE]
+            self.show_history()
+        if not current:
+            return  # another model's answer (the opened run changed meanwhile): never shown under this one
         if message.sentence != self.box.value and not message.remember:
             return  # an older answer arriving after a newer keystroke
         bars = self.query_one("#predict-bars", ProbabilityBars)
@@ -180,10 +228,6 @@ class PredictPane(Pane):
             text.append("\n")
             text.append_text(verdict(prediction, true_label))
         info.update(text)
-        if message.remember:
-            self.history.append(Remembered(prediction, true_label))
-            del self.history[:-HISTORY_SIZE]
-            self.show_history()
 
     def show_history(self) -> None:
         table = self.query_one("#predict-history", DataTable)
@@ -193,6 +237,7 @@ class PredictPane(Pane):
             true = Text("") if true_label is None else Text(
                 LABELS[true_label][:5], style="" if prediction.label == LABELS[true_label] else tone("bad"))
             table.add_row(prediction.label, f"{prediction.probabilities['acceptable']:.3f}", true,
+                          Text(short_model(entry.model_label)[:16]),
                           Text(prediction.sentence))  # a sentence is data, never markup
         table.move_cursor(row=0)
 
@@ -214,7 +259,7 @@ class PredictPane(Pane):
         elif self.latest is None:
             self.notify("type a sentence first, then ctrl+t pins it", severity="warning")
         else:
-            panel.pin(self.latest)
+            panel.pin(self.latest, self.model_label)
 
     def pin_pair(self, pinned: Any, sentence: str, label: int | None = None) -> None:
         """PINNED (a core Prediction) pinned as A and SENTENCE typed as its variant B (a pair from a suite)."""

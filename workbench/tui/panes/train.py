@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from workbench.core.base.config import TrainConfig, form_fields, parse_field
+from workbench.core.base.config import TrainConfig, form_fields, format_setting, parse_field
 from workbench.core.base.events import EndEvent, EpochEvent, Event, StepEvent
 from workbench.core.base.layout import CONFIG_FILE, is_run_folder, new_run_id, run_path
 from workbench.tui.keys import Field
@@ -148,7 +148,7 @@ class TrainPane(Pane):
         values = config.to_dict()
         for name in FORM_FIELDS:
             field = self.query_one(f"#field-{name}", Input)
-            field.value = str(values[name])
+            field.value = format_setting(values[name])
             field.cursor_position = 0  # show the start of long values (model paths)
         self.patience = config.patience
 
@@ -516,8 +516,11 @@ def epoch_line(event: EpochEvent) -> Text:
 def end_line(event: EndEvent) -> Text:
     status = event["status"]
     if status == "done" and "holdout_mcc" in event:
-        return Text.assemble(("done", "bold"), f": holdout MCC {event['holdout_mcc']:.3f} · "
+        line = Text.assemble(("done", "bold"), f": holdout MCC {event['holdout_mcc']:.3f} · "
                              f"acc {event.get('holdout_accuracy', 0.0):.3f}")
+        if event.get("holdout_warning"):
+            line.append("\n⚠ " + event["holdout_warning"].removeprefix("WARNING: "), style=tone("bad"))
+        return line
     if status == "failed":
         return toned(f"failed: {event.get('error')}", "bad")
     return Text.assemble((status, "bold"), f" at step {event.get('step')}")

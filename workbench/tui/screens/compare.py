@@ -33,6 +33,7 @@ class CompareScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="compare-box"):
             yield Static(f"comparing {len(self.run_ids)} runs · escape closes", id="compare-title")
+            yield Static("", id="compare-warning")
             yield CompareCharts(self.run_ids, id="compare-view")
             yield DataTable(id="compare-config", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -54,6 +55,10 @@ class CompareScreen(ModalScreen[None]):
             bold = label not in self.differing
             table.add_row(Text(label, style="bold" if bold else ""), *[Text(cell) for cell in cells], key=label)
         table.border_title = f"{len(self.differing)} differing settings" if self.differing else "same settings"
+        warnings = [f"⚠ {warning.removeprefix('WARNING: ')}" for warning in comparison.warnings()]
+        box = self.query_one("#compare-warning", Static)
+        box.display = bool(warnings)
+        box.update(Text("\n".join(warnings), style="bold"))
         table.focus()
 
     def action_log_scale(self) -> None:

@@ -40,7 +40,8 @@ def workbench_help(app_bindings: Sequence[BindingType], every_pane: Sequence[Bin
                    panes: Sequence[tuple[str, Any]], compare_bindings: Sequence[BindingType]) -> list[HelpSection]:
     """The sections of the help: everywhere, every pane (EVERY_PANE: the keys all panes share; then each
     pane class's own keys and HELP note), the compare view."""
-    others = [b for b in app_bindings if isinstance(b, Binding) and "show_pane" not in b.action]
+    others = [b for b in app_bindings if isinstance(b, Binding) and "show_pane" not in b.action
+              and "pane_key" not in b.action]
     sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE),
                 HelpSection("Every pane", every_pane)]
     for title, pane_class in panes:

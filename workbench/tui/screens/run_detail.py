@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from workbench.core.base.config import format_setting
 from workbench.tui.style import status_text
 
 
@@ -31,7 +32,7 @@ def run_detail(info: Any) -> Text:
     if info.config:
         text.append("\nsettings\n", style="bold")
         for key, value in info.config.items():
-            text.append(f"  {key:<20} {value}\n")
+            text.append(f"  {key:<20} {format_setting(value)}\n")
     return text
 
 

@@ -160,10 +160,15 @@ class PairView(Static):
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__("", id=id)
         self.pair: Any = None
+        self.model_label = ""
 
-    def show_pair(self, pair: Any) -> None:
+    def show_pair(self, pair: Any, model_label: str = "") -> None:
         self.pair = pair
-        self.update(pair_text(pair, bool(getattr(self.app, "no_color", False))))
+        self.model_label = model_label
+        text = pair_text(pair, bool(getattr(self.app, "no_color", False)))
+        if model_label:
+            text.append(f" · by {model_label}", style="dim")
+        self.update(text)
 
     def show_message(self, message: str) -> None:
         self.pair = None
@@ -181,6 +186,7 @@ class ExplainPanel(Vertical):
         self.pinned: Any = None  # a workbench.core.model.predict.Prediction
         self._debounce: Timer | None = None
         self._asked: tuple[str | None, str, str | None] | None = None
+        self._run_id: str | None = None  # the run whose model the latest request asked
 
     @property
     def workbench(self) -> WorkbenchApp:
@@ -200,6 +206,7 @@ class ExplainPanel(Vertical):
 
     def request(self, run_id: str | None, sentence: str) -> None:
         """Explain SENTENCE soon (after a short pause in typing); answers for any earlier one are dropped."""
+        self._run_id = run_id
         asked = (run_id, sentence, self.pinned_sentence)
         if sentence == self.wanted and asked == self._asked:
             return  # the same sentence again (enter after typing): its answer is shown or on its way
@@ -220,12 +227,23 @@ class ExplainPanel(Vertical):
     def pinned_sentence(self) -> str | None:
         return self.pinned.sentence if self.pinned is not None else None
 
-    def pin(self, prediction: Any) -> None:
+    def pin(self, prediction: Any, model_label: str = "") -> None:
         self.pinned = prediction
+        self._asked = None  # the pair is asked again, with this pin
         view = self.query_one(PairView)
         view.display = True
+        by = f" by {model_label}" if model_label else ""
         view.show_message(f"pinned A: {prediction.sentence}\n  p(ok) {prediction.probabilities['acceptable']:.3f}"
-                          " · now type a variant B; ctrl+t unpins")
+                          f"{by} · now type a variant B; ctrl+t unpins")
+        if self.wanted and self.wanted != prediction.sentence:  # a variant is typed: its pair, anew
+            self.request(self.workbench.current_run, self.wanted)
+
+    def mark_stale(self, model_label: str) -> None:
+        """The opened model changed: the pinned figures are another model's until recomputed."""
+        view = self.query_one(PairView)
+        if self.pinned is not None:
+            view.show_message(f"pinned A: {self.pinned.sentence}\n  recomputing with {model_label}… "
+                              "(the figures shown were another model's)")
 
     def unpin(self) -> None:
         self.pinned = None
@@ -239,13 +257,13 @@ class ExplainPanel(Vertical):
         from workbench.core.model.predict import InputError
 
         worker = get_current_worker()
-        predictor, _, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        predictor, model_label, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
         if pinned is not None:
             try:
                 pair = minimal_pair(predictor.model, predictor.tokenizer, pinned, sentence, predictor.max_length)
-                result = PairReady(pinned, sentence, pair)
+                result = PairReady(pinned, sentence, pair, model_label=model_label, run_id=run_id)
             except InputError as err:
-                result = PairReady(pinned, sentence, None, error=str(err))
+                result = PairReady(pinned, sentence, None, error=str(err), model_label=model_label, run_id=run_id)
             if worker.is_cancelled:
                 return
             self.post_message(result)
@@ -267,13 +285,13 @@ class ExplainPanel(Vertical):
 
     def on_pair_ready(self, message: PairReady) -> None:
         message.stop()
-        if message.sentence != self.wanted or message.pinned != self.pinned_sentence:
-            return
+        if message.sentence != self.wanted or message.pinned != self.pinned_sentence or message.run_id != self._run_id:
+            return  # another sentence's, another pin's or another model's pair
         view = self.query_one(PairView)
         if message.pair is None:
             view.show_message(f"pinned A: {message.pinned}\n  B: {message.error}")
         else:
-            view.show_pair(message.pair)
+            view.show_pair(message.pair, message.model_label)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

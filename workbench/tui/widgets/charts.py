@@ -227,6 +227,8 @@ class SeriesChart(TimedPlot):
                       f"{title} " + " ".join(f"{g}{short}" for g, _, short in parts),
                       " ".join(f"{g}{short}" for g, _, short in parts),
                       " ".join(f"{g}{short}" for g, _, short in parts[-1:]), title]
+        if self.log_y:  # the scale is news: the title that says "log" before any legend
+            candidates = [*candidates[:2], title, f"{self.title[:max(1, room - 6)]} (log)"]
         return next((c for c in candidates if len(c) <= room), title[:room])
 
     def draw(self, plt: Any, width: int, height: int) -> None:
@@ -272,7 +274,9 @@ class SeriesChart(TimedPlot):
             plt.ylim(y_low, y_high)
         if self.log_y:
             return  # plotext's log ticks are the values themselves
-        y_ticks = value_ticks(y_low, y_high, max(2, (height - 4) // 2))
+        # A short chart has too few rows for inner ticks to sit on the row of their value (0.5 drawn
+        # beside points at 0.7): only the ends, which are exact, under 10 rows.
+        y_ticks = value_ticks(y_low, y_high, max(2, (height - 4) // 2)) if height >= 10 else [y_low, y_high]
         scientific = self.scientific or 0 < max(abs(y_low), abs(y_high)) < 1e-2
         plt.yticks(y_ticks, [format_tick(v, scientific) for v in y_ticks])
 

@@ -33,5 +33,13 @@ class TextLog(VerticalScroll):
         self.query_one(".log-lines", Static).update(Text("\n").join(self.lines))
         self.call_after_refresh(self.scroll_end, animate=False)
 
+    def on_show(self) -> None:
+        # Lines written while the log was hidden (another pane, the form) had no height to scroll to:
+        # the end again when it comes back (a resumed run's `done:` line in view).
+        self.call_after_refresh(self.scroll_end, animate=False)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.scroll_end, animate=False)
+
     def plain(self) -> str:
         return "\n".join(line.plain for line in self.lines)

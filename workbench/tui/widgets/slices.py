@@ -37,7 +37,9 @@ class ReliabilityChart(TimedPlot):
         if self.reliability is None:
             plt.title("reliability")
             return
-        plt.title(f"shipped p · ECE {self.reliability.ece:.3f}")  # the scale every figure is on
+        # plotext drops a title wider than the plot: the ECE first when the panel is narrow
+        ece = f"ECE {self.reliability.ece:.3f}"
+        plt.title(f"shipped p · {ece}" if width >= 34 else ece)  # the scale every figure is on
         plt.xlabel("confidence")
         plt.xlim(0.5, 1.0)
         plt.ylim(0.0, 1.0)
@@ -64,11 +66,22 @@ class ThresholdChart(TimedPlot):
             plt.title("MCC by threshold")
             return
         curve = self.curve
-        plt.title(f"│ in use {curve.threshold_in_use:.2f}: MCC {curve.mcc_in_use:.3f}")
-        plt.xlabel("threshold on the shipped p(acceptable)")
+        # Both thresholds named in the title (no legend to cover the curve): │ the one in use, * the best.
+        in_use, best = curve.threshold_in_use, curve.best_threshold
+        titles = [f"│in use {in_use:.2f}: MCC {curve.mcc_in_use:.3f} · *best {best:.2f}: MCC {curve.best_mcc:.3f}",
+                  f"│in use {in_use:.2f}: MCC {curve.mcc_in_use:.3f} *best {best:.2f}",
+                  f"│in use {in_use:.2f} *best {best:.2f}", f"│{in_use:.2f} *{best:.2f}"]
+        plt.title(next((title for title in titles if len(title) <= width - 8), titles[-1]))  # plotext drops a wider one
+        plt.xlabel("threshold on the shipped p(acceptable) · y: MCC")
         plt.xlim(0.0, 1.0)
-        plt.plot(curve.thresholds, curve.mcc, marker="braille", label="MCC")
+        # the y axis starts at 0 (or below, for a negative MCC): a range of 0.20-0.27 would make a flat
+        # curve look steep
+        low = min(0.0, float(min(curve.mcc)))
+        high = max(float(max(curve.mcc)), low + 0.1)
+        plt.ylim(low, high + 0.05 * (high - low))
+        plt.plot(curve.thresholds, curve.mcc, marker="braille")
         plt.vline(curve.threshold_in_use)
+        plt.scatter([curve.best_threshold], [curve.best_mcc], marker="*")
 
 
 def length_rows(slices: Any) -> list[tuple[str, str, str, str, str]]:
