@@ -206,6 +206,7 @@ class PairReady(Message):
     sentence: str
     pair: Any  # None with an error
     error: str = ""
+    special_tokens: frozenset[str] = frozenset()  # [CLS], [SEP]...: not shown among the attributions
 
 
 @dataclass

@@ -318,6 +318,7 @@ class _Trainer:
         # set by the steps below
         self.accelerator: Any = None
         self.tokenizer: Any = None
+        self.train_sentences: list[str] = []  # the training part's sentences (for the neighbour index)
         self.model: Any = None
         self.optimizer: Any = None
         self.scheduler: Any = None
@@ -432,6 +433,7 @@ class _Trainer:
         if config.train_limit:
             train_frame = train_frame.iloc[: config.train_limit]
         self.tokenizer = load_tokenizer(config.model)
+        self.train_sentences = train_frame["sentence"].astype(str).tolist()  # for the neighbour index at the end
         train_rows = encode(self.tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(),
                             config.max_length)
         val_rows = encode(self.tokenizer, val_frame["sentence"].tolist(), val_frame["label"].tolist(),
@@ -760,9 +762,25 @@ class _Trainer:
         for report in reports.values():
             fsync_file(record_report(self.run_dir, report))  # on the disk before `evaluated` is
         fsync_dir(self.run_dir)
+        self._write_neighbor_index(model)
         holdout, dev = reports["holdout"], reports["in_domain_dev"]
         return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
                 **self.position.calibration}
+
+    def _write_neighbor_index(self, model: Any) -> None:
+        """The training sentences' vectors by the final model, in the run folder (neighbors-train.npz), so that
+        the first nearest-neighbour query in a face needs no pass over them. A cache: the faces rebuild it when
+        it is missing, so a failure here (no memory, a full disk) costs only that."""
+        from workbench.core.model.sentence_vectors import INDEX_MAX_LENGTH, write_run_index
+
+        sentences = self.train_sentences
+        if not sentences:
+            return
+        positions = getattr(model.config, "max_position_embeddings", INDEX_MAX_LENGTH)
+        try:
+            write_run_index(model, self.tokenizer, self.run_dir, sentences, min(INDEX_MAX_LENGTH, positions))
+        except (OSError, RuntimeError):
+            pass
 
     def _calibrate(self) -> dict[str, Any]:
         """Fold the validation-best decision threshold into model/ (core/threshold.py), unless turned off."""
