@@ -72,7 +72,8 @@ def main() -> int:
     lines = [f"# attribution baselines: run {run.name}, {len(sentences)} holdout sentences, "
              f"torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f} at start",
-             f"# prior p(acceptable) in the run's training part {prior:.3f} (log-odds {math.log(prior / (1 - prior)):+.2f})",
+             f"# prior p(acceptable) in the run's training part {prior:.3f} "
+             f"(log-odds {math.log(prior / (1 - prior)):+.2f})",
              "baseline  steps  p(base) median (min-max)  |change| med  share med  share p10  "
              "|d|/|chg| med  p90  large  s/sent"]
     raw = []

@@ -103,7 +103,8 @@ def completeness(explanation: Explanation) -> str:
     sum and its share of the change (CLI and TUI alike); at most 80 columns."""
     e = explanation
     share = e.explained_share
-    shared = f" = {share:.0%} of it" if share is not None else ""
+    # a share of a change within the convergence floor says nothing
+    shared = f" = {share:.0%} of it" if share is not None and abs(e.change) >= CONVERGENCE_FLOOR else ""
     return (f"log-odds {e.log_odds:+.2f}, baseline {e.baseline_log_odds:+.2f}: change {e.change:+.2f};"
             f" sum {e.attribution_sum:+.2f}{shared}")
 
@@ -389,11 +390,10 @@ class PairComparison:
         """One line: whether the model separates A and B, and which it prefers."""
         change = self.delta_acceptable
         if not self.separated:
-            return (f"the model does not separate them: p(acceptable) moves {change:+.3f} "
-                    f"(|Δp| < {SEPARATION:.2f})")
+            return f"the model does not separate them (|Δp| {abs(change):.3f} < {SEPARATION:.2f})"
         better = "B" if change > 0 else "A"
-        flips = " and the label flips" if self.label_a != self.label_b else ", same label"
-        return f"the model separates them: {better} is more acceptable by {abs(change):.3f}{flips}"
+        flips = ", the label flips" if self.label_a != self.label_b else ", same label"
+        return f"the model separates them: {better} more acceptable by {abs(change):.3f}{flips}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "probabilities_a": self.probabilities_a,
