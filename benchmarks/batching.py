@@ -8,6 +8,8 @@
            similar length); the probabilities agree to 1e-5 (checked here too)
   explain  explain_many (the default adaptive steps) of 1 sentence and of --explain sentences: seconds
            per extra sentence = (t_N - t_1) / (N - 1); and explain() one at a time for the same N
+  neighbours  with --run: the first nearest-neighbour query of a run (core run_index + query), without
+           the index file (embeds every training sentence) and with it (what training now leaves)
 Each round runs every variant once (order alternated); medians over rounds. Timings on shared cores
 carry the 1-minute load: compare the ratios within one run.
 """
@@ -31,12 +33,38 @@ def timed(function):  # noqa: ANN001, ANN201 - a tiny helper
     return time.perf_counter() - start, value
 
 
+def first_neighbour_query(run: Path) -> list[str]:
+    """Seconds to the first neighbour query of RUN without its index file, then with it."""
+    import shutil
+    import tempfile
+
+    from workbench.core.explore.neighbors import run_index
+    from workbench.core.model.predict import Predictor
+    from workbench.core.model.sentence_vectors import INDEX_FILE
+
+    out = []
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / run.name
+        shutil.copytree(run, copy, ignore=shutil.ignore_patterns("checkpoint", INDEX_FILE, "*.pid", ".lock"))
+        predictor = Predictor.load(copy / "model", device="cpu")
+        for state in ("without the index file (built now)", "with the index file"):
+            start = time.perf_counter()
+            index = run_index(predictor.model, predictor.tokenizer, copy / "model", predictor.max_length)
+            index.query(predictor.model, predictor.tokenizer, "The book was written by John.", k=5)
+            seconds = time.perf_counter() - start
+            out.append(f"first neighbour query of {run.name} ({len(index.vectors)} training sentences) {state}: "
+                       f"{seconds:.2f} s (load {os.getloadavg()[0]:.1f})")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded:all-MiniLM-L6-v2")
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--explain", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--run", default="", help="a trained run folder: time its first neighbour query too")
+    parser.add_argument("--skip", default="", help="comma-separated: predict,explain")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
 
@@ -55,6 +83,14 @@ def main() -> int:
     lines = [f"# batching: model {args.model}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
              f"load {os.getloadavg()[0]:.1f} at start"]
     print(lines[0], flush=True)
+    if args.run:
+        lines.extend(first_neighbour_query(Path(args.run)))
+        print("\n".join(lines[1:]), flush=True)
+    skip = set(args.skip.split(","))
+    if {"predict", "explain"} <= skip:
+        if args.out:
+            Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return 0
     predictor.predict(sentences[:8])  # warm-up
     explain(predictor.model, predictor.tokenizer, few[0])
     one, many, explain_one, explain_n, explain_loop, loads = [], [], [], [], [], []

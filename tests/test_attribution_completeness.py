@@ -48,14 +48,15 @@ def own_log_odds(model: Any, ids: list[int]) -> float:
     return float(logits[1] - logits[0])
 
 
+@pytest.mark.parametrize("baseline", [DEFAULT_BASELINE, "mask"])
 @pytest.mark.parametrize("sentence", ["The book was written by John.", "Who do you think that left?",
                                       "Colorless green ideas sleep furiously."])
-def test_attributions_add_up_to_the_change_from_a_mask_baseline(tiny_bert: Any, tokenizer: Any,
-                                                                sentence: str) -> None:
-    assert DEFAULT_BASELINE == "mask"
-    result = explain(tiny_bert, tokenizer, sentence)
+def test_attributions_add_up_to_the_change_from_the_baseline(tiny_bert: Any, tokenizer: Any, sentence: str,
+                                                             baseline: str) -> None:
+    result = explain(tiny_bert, tokenizer, sentence, baseline=baseline)
     ids = tokenizer(sentence)["input_ids"]
-    masked = [ids[0]] + [tokenizer.mask_token_id] * (len(ids) - 2) + [ids[-1]]  # [CLS] [MASK]... [SEP]
+    filler = tokenizer.mask_token_id if baseline == "mask" else tokenizer.pad_token_id
+    masked = [ids[0]] + [filler] * (len(ids) - 2) + [ids[-1]]  # [CLS] [PAD or MASK]... [SEP]
     sentence_odds, baseline_odds = own_log_odds(tiny_bert, ids), own_log_odds(tiny_bert, masked)
     assert result.log_odds == pytest.approx(sentence_odds, abs=1e-4)
     assert result.baseline_log_odds == pytest.approx(baseline_odds, abs=1e-4)
@@ -95,8 +96,15 @@ def test_the_summary_says_how_much_of_the_change_the_attributions_explain() -> N
     assert "log-odds +5.13" in line and "baseline +4.17" in line and "change +0.97" in line
     assert "sum +0.14" in line and "= 15% of it" in line and len(line) <= 80
     assert "convergence error -0.82" in convergence_warning(e)
+    assert DEFAULT_BASELINE == "pad" and "[PAD]" in legend_text(e)
     good = explanation([0.0, 0.5, 0.3, 0.16, 0.0], log_odds=1.0, baseline_log_odds=0.0)  # 96%: within 5% + 0.02
     assert good.converged and convergence_warning(good) == ""
+
+
+def legend_text(e: Explanation) -> str:
+    from workbench.core.explore.explain import describe_method
+
+    return describe_method(e)
 
 
 def test_no_color_marks_show_magnitude() -> None:
@@ -112,7 +120,7 @@ def test_the_tui_legend_shows_the_log_odds_and_the_warning() -> None:
 
     text = legend(explanation([0.0, 0.1, 0.02, 0.023, 0.0], log_odds=5.131, baseline_log_odds=4.165), marks=True)
     assert "log-odds +5.13, baseline +4.17" in text.plain and "15% of it" in text.plain
-    assert "convergence error" in text.plain and "[MASK]" in text.plain
+    assert "convergence error" in text.plain and "[PAD]" in text.plain
 
 
 def pair(p_a: float, p_b: float) -> PairComparison:
