@@ -28,7 +28,7 @@ BASELINE_MEAN = "mean"  # the mean of the word-embedding table at every word
 BASELINES = (BASELINE_PAD, BASELINE_MASK, BASELINE_UNK, BASELINE_ZERO, BASELINE_MEAN)
 # [PAD]: on the 2-epoch run measured (weak: holdout MCC -0.02) every baseline sat at p 0.47-0.56 and every
 # one converged at 16 steps (share explained 0.99-1.00); [PAD] had the largest change to explain and was the
-# most faithful by ERASER (comprehensiveness AOPC 0.034 vs 0.020 for [MASK], sufficiency -0.003 vs 0.009).
+# most faithful by ERASER (comprehensiveness AOPC 0.034 vs 0.019 for [MASK], sufficiency -0.003 vs 0.009).
 # The 15% was a convergence failure (δ -0.82 at 16 steps), which the adaptive steps and the warning
 # now catch. To re-measure on a stronger run: benchmarks/attribution_baselines.py, faithfulness.py.
 DEFAULT_BASELINE = BASELINE_PAD
