@@ -13,6 +13,9 @@
   concurrent  predict p50 / p99 (as `predict`) while another thread computes attributions without
            pause, as the Predict pane does while you type
   memory   `workbench train --epochs 1` in a child process: its peak resident set (ru_maxrss)
+  startup  `workbench --runs EMPTY` in a pseudo-terminal (80x24): seconds from spawning to the first
+           frame, to the data table's first sentence on screen, to the status line's "ready"; then
+           ctrl+q and the seconds until the process has exited; median (min-max) of --runs
 """
 
 from __future__ import annotations
@@ -175,6 +178,59 @@ def training_peak_rss(train_limit: int) -> tuple[float, float]:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, seconds
 
 
+def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int] = (24, 80)) -> dict[str, float]:
+    """Seconds to the first frame, the table's first sentence, "ready"; then from ctrl+q to the exit."""
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    start = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.environ.update(TERM="xterm-256color", COLUMNS=str(size[1]), LINES=str(size[0]))
+        os.execv(sys.executable, [sys.executable, "-m", "workbench.cli", "--runs", runs_dir])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    seen = b""
+    marks: dict[str, float] = {}
+    goals = {"frame": lambda b: b"Data" in b and b"Predict" in b and b"Runs" in b,
+             "table": lambda b: b"Our friends" in b,
+             "ready": lambda b: re.search(rb"(?<![a-z])ready", b) is not None}
+    try:
+        while time.perf_counter() - start < timeout and len(marks) < len(goals):
+            if select.select([fd], [], [], 0.01)[0]:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+                for name, goal in goals.items():
+                    if name not in marks and goal(seen):
+                        marks[name] = time.perf_counter() - start
+        time.sleep(0.3)  # a user reads the screen before quitting
+        asked = time.perf_counter()
+        os.write(fd, b"\x11")  # ctrl+q
+        while time.perf_counter() - asked < timeout:
+            if select.select([fd], [], [], 0.01)[0]:
+                try:
+                    os.read(fd, 65536)
+                except OSError:
+                    pass
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                marks["quit"] = time.perf_counter() - asked
+                break
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+    return marks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="paint,predict,explain,concurrent,memory")
@@ -191,6 +247,17 @@ def main() -> None:
         paints = [first_paint() for _ in range(args.runs)]
         print(f"TUI first paint: median {statistics.median(paints):.2f} s, "
               f"min {min(paints):.2f} s, max {max(paints):.2f} s ({args.runs} runs; load {bc.loadavg():.2f})")
+    if "startup" in only:
+        with tempfile.TemporaryDirectory() as runs_dir:
+            startup_and_quit(runs_dir)  # fills the OS file cache
+            trials = [startup_and_quit(runs_dir) for _ in range(args.runs)]
+        for name in ("frame", "table", "ready", "quit"):
+            values = [t[name] for t in trials if name in t]
+            if values:
+                print(f"TUI {name:<5}: median {statistics.median(values):.2f} s, min {min(values):.2f} s, "
+                      f"max {max(values):.2f} s ({len(values)} of {args.runs} runs; load {bc.loadavg():.2f})")
+            else:
+                print(f"TUI {name}: not seen in {args.runs} runs")
     if "predict" in only:
         loaded, p50, p99 = predict_latency(args.calls, args.model)
         print(f"predict, one sentence on CPU: p50 {p50:.1f} ms, p99 {p99:.1f} ms "

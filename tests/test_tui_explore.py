@@ -148,6 +148,9 @@ async def test_pin_and_variant_shows_both_and_the_change(runs: Path, tiny_model_
         shown = str(view.render())
         assert f"{a.probabilities['acceptable']:.3f}" in shown and f"{b.probabilities['acceptable']:.3f}" in shown
         assert f"B − A: {pair.delta_acceptable:+.3f}" in shown
+        # both sentences' attributions, and whether the model tells them apart (|Δp| < 0.10: it does not)
+        assert pair.explanation_a is not None and pair.explanation_b is not None and shown.count("why ") == 2
+        assert ("does not separate them" in shown) == (abs(change) < 0.10)
         # the attributions below follow the typed variant
         await wait_until(pilot, lambda: panel(app).explanation is not None
                          and panel(app).explanation.sentence == "The book was written John.")
@@ -167,7 +170,7 @@ async def test_no_color_marks_direction_with_signs(runs: Path, monkeypatch: pyte
         words = [(t, a) for t, a in zip(explanation.tokens, explanation.attributions, strict=True)
                  if t not in ("[CLS]", "[SEP]")]
         strongest, value = max(words, key=lambda pair: abs(pair[1]))
-        assert (UP if value > 0 else DOWN) + strongest in shown.split()
+        assert (UP if value > 0 else DOWN) * 3 + strongest in shown.split()  # the strongest: three marks
         await pilot.press("ctrl+t", "ctrl+u", *"The book was written John.")
         await wait_until(pilot, lambda: app.query_one(PairView).pair is not None, what="the pair")
         assert "[by]" in str(app.query_one(PairView).render())  # changed words bracketed, not only coloured

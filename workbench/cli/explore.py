@@ -16,7 +16,7 @@ from workbench.cli import learned
 from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, model_dir_of
 from workbench.core.base.layout import RunError, is_run_folder, run_path
 from workbench.core.explore.diff import diff_runs
-from workbench.core.explore.explain import DEFAULT_STEPS, explain, minimal_pair
+from workbench.core.explore.explain import STEP_SCHEDULE, explain_many, minimal_pair
 from workbench.core.explore.neighbors import run_index
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.model.predict import InputError, clean_sentence
@@ -35,7 +35,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     explain_cmd.add_argument("--versus", metavar="B", help="compare the sentence with a variant B (a minimal pair)")
     explain_cmd.add_argument("--json", action="store_true", help="one JSON object per sentence")
     explain_cmd.add_argument("--steps", type=int, default=None,
-                             help=f"integration steps of Integrated Gradients (default {DEFAULT_STEPS})")
+                             help="integration steps of Integrated Gradients (default: "
+                             f"{STEP_SCHEDULE[0]}, {' then '.join(map(str, STEP_SCHEDULE[1:]))} where the "
+                             "convergence error is large)")
     explain_cmd.add_argument("--max-length", type=int, default=128)
     allow_pickle_flag(explain_cmd)
     explain_cmd.set_defaults(func=cmd_explain)
@@ -76,10 +78,13 @@ def format_explanation(explanation: Any, special_tokens: set[str] | frozenset[st
     lines = textwrap.wrap(explanation.sentence, WIDTH, max_lines=3, placeholder=" ...") or [""]
     note = f"  (truncated to {len(explanation.tokens)} tokens)" if explanation.truncated else ""
     lines.append(f"  {explanation.label:<12}  p(acceptable) {probs['acceptable']:.3f}{note}")
-    delta = f", convergence delta {explanation.delta:+.2e}" if explanation.delta is not None else ""
-    lines.append(f"  {explanation.method}{delta}")
-    lines.append(f"  log-odds of acceptable {explanation.log_odds:+.3f}, baseline {explanation.baseline_log_odds:+.3f},"
-                 f" sum {sum(explanation.attributions):+.3f}")
+    from workbench.core.explore.explain import completeness, convergence_warning, describe_method
+
+    lines.append(f"  {describe_method(explanation)}")
+    lines.append(f"  {completeness(explanation)}")
+    warning = convergence_warning(explanation)
+    if warning:
+        lines.extend(textwrap.wrap(f"warning: {warning}", WIDTH - 2, initial_indent="  ", subsequent_indent="  "))
     shown = [(t, a) for t, a in zip(explanation.tokens, explanation.attributions, strict=True)
              if t not in special_tokens]
     largest = max((abs(a) for _, a in shown), default=0.0)
@@ -108,42 +113,47 @@ def format_pair(pair: Any) -> list[str]:
         lines.append(f"{name}  {label:<12}  p(acceptable) {probs['acceptable']:.3f}")
         lines.extend(textwrap.wrap(_marked(words), WIDTH - 4, initial_indent="    ", subsequent_indent="    "))
     lines.append(f"change in p(acceptable), B - A: {pair.delta_acceptable:+.3f}   ([words] differ)")
+    lines.extend(textwrap.wrap(pair.verdict(), WIDTH))
     return lines
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    steps = DEFAULT_STEPS if args.steps is None else args.steps
+    steps = args.steps
     if not args.sentences:
         raise CliError("no sentence: pass one or more as arguments")
     if args.versus is not None and len(args.sentences) != 1:
         raise CliError("--versus compares one sentence with another: pass exactly one sentence before it")
-    if steps < 2 or steps > 512:
+    if steps is not None and (steps < 2 or steps > 512):
         raise CliError("--steps: must be between 2 and 512")
     if args.max_length < 3:
         raise CliError("--max-length: must be at least 3 ([CLS], a token, [SEP])")
     model, tokenizer, _ = _load(args)
     if args.versus is not None:
-        pair = minimal_pair(model, tokenizer, args.sentences[0], args.versus, max_length=args.max_length)
+        pair = minimal_pair(model, tokenizer, args.sentences[0], args.versus, max_length=args.max_length,
+                            attributions=True, n_steps=steps)
         if args.json:
             print(json.dumps(pair.to_dict(), ensure_ascii=False))
         else:
+            special = set(tokenizer.all_special_tokens) - {tokenizer.unk_token}
             print("\n".join(format_pair(pair)))
+            for name, explanation in (("A", pair.explanation_a), ("B", pair.explanation_b)):
+                if explanation is not None:
+                    print(f"\n{name}: " + "\n".join(format_explanation(explanation, special)))
         return 0
     special = set(tokenizer.all_special_tokens) - {tokenizer.unk_token}
     status = 0
-    for number, sentence in enumerate(args.sentences):
-        try:
-            explanation = explain(model, tokenizer, sentence, max_length=args.max_length, n_steps=steps)
-        except InputError as err:
-            print(f"error: {err}", file=sys.stderr)
+    explained = explain_many(model, tokenizer, args.sentences, max_length=args.max_length, n_steps=steps)
+    for number, answer in enumerate(explained):  # all in batches of similar length
+        if isinstance(answer, InputError):
+            print(f"error: {answer}", file=sys.stderr)
             status = EXIT_USAGE
             continue
         if args.json:
-            print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+            print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
             if number:
                 print()
-            print("\n".join(format_explanation(explanation, special)))
+            print("\n".join(format_explanation(answer, special)))
     return status
 
 

@@ -194,11 +194,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CliError("no sentences: pass them as arguments or one per line on stdin")
     predictor = Predictor.load(model_dir_of(args), allow_pickle=args.allow_pickle)
     status = 0
-    for sentence in sentences:
-        try:
-            result = predictor.predict_one(sentence)
-        except InputError as err:
-            print(f"error: {err}", file=sys.stderr)
+    for result in predictor.predict_many(sentences):  # in batches of similar length
+        if isinstance(result, InputError):
+            print(f"error: {result}", file=sys.stderr)
             status = EXIT_USAGE
             continue
         if args.json:

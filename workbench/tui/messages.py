@@ -211,6 +211,7 @@ class PairReady(Message):
     error: str = ""
     model_label: str = ""  # the model that computed both sides
     run_id: str | None = None
+    special_tokens: frozenset[str] = frozenset()  # [CLS], [SEP]...: not shown among the attributions
 
 
 @dataclass

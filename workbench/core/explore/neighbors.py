@@ -9,7 +9,6 @@ training sentences once, in batches; a query is one forward pass and one matrix 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,20 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.model.predict import clean_sentence
-
-CLASSIFIER_INPUT = "classifier_input"
-MEAN_LAST_HIDDEN = "mean_last_hidden"
+from workbench.core.model.sentence_vectors import (  # noqa: F401 (the index's pieces, re-exported)
+    CLASSIFIER_INPUT,
+    INDEX_FILE,
+    INDEX_MAX_LENGTH,
+    MEAN_LAST_HIDDEN,
+    centred_vectors,
+    embed,
+    fingerprint,
+    index_key,
+    load_index_file,
+    representation_kind,
+    save_index_file,
+    unit,
+)
 
 
 @dataclass
@@ -32,73 +42,6 @@ class Neighbor:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def representation_kind(model: Any) -> str:
-    """The mean of the model's last hidden states: fine-tuning collapses the classifier's own input (BERT's
-    tanh pooler) onto about one point per label, where every same-label sentence is the nearest (measured:
-    cosine 0.999 for the 5 nearest of any holdout sentence on the 8-epoch default run, centred or not)."""
-    return MEAN_LAST_HIDDEN
-
-
-def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128,
-          batch_size: int = 64, normalize: bool = True) -> np.ndarray:
-    """One vector per sentence (float32, rows in SENTENCES' order; unit length with NORMALIZE), batched by length."""
-    import threading
-
-    import torch
-
-    model.eval()
-    device = next(model.parameters()).device
-    kind = representation_kind(model)
-    me = threading.get_ident()
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    captured: list[Any] = []
-    hook = None
-    if kind == CLASSIFIER_INPUT:
-        # the model may be predicting in another thread meanwhile: keep only this thread's inputs
-        hook = model.classifier.register_forward_pre_hook(
-            lambda module, args: captured.append(args[0]) if threading.get_ident() == me else None)
-    chunks: list[np.ndarray] = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = [sentences[i] for i in order[start:start + batch_size]]
-                batch = tokenizer(chunk, padding=True, truncation=True, max_length=max_length,
-                                  return_tensors="pt").to(device)
-                captured.clear()
-                if kind == CLASSIFIER_INPUT:
-                    model(**batch)
-                    vectors = captured[0]
-                    if vectors.dim() == 3:  # a head that reads the sequence: its [CLS] position
-                        vectors = vectors[:, 0]
-                else:
-                    hidden = model(**batch, output_hidden_states=True).hidden_states[-1]
-                    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                    vectors = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-                vectors = vectors.float()
-                chunks.append((torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors).cpu().numpy())
-    finally:
-        if hook is not None:
-            hook.remove()
-    width = chunks[0].shape[1] if chunks else 0
-    out = np.zeros((len(sentences), width), dtype=np.float32)
-    if chunks:
-        out[order] = np.concatenate(chunks)
-    return out
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def fingerprint(sentences: list[str], model_key: str = "") -> str:
-    """A digest of the training sentences and a key naming the model's weights (for the cache)."""
-    digest = hashlib.sha256(model_key.encode("utf-8"))
-    for sentence in sentences:
-        digest.update(sentence.encode("utf-8", errors="replace") + b"\0")
-    return digest.hexdigest()
 
 
 class NeighborIndex:
@@ -122,33 +65,22 @@ class NeighborIndex:
         """Embed FRAME's sentences. With CACHE (a .npz file), reuse vectors saved there for the same
         sentences and MODEL_KEY (say, the weights file's path, size and mtime), else save them there."""
         sentences = frame["sentence"].astype(str).tolist()
-        key = fingerprint(sentences, f"{model_key}|{representation_kind(model)}|{max_length}|centred")
-        if cache is not None and cache.is_file():
-            try:
-                with np.load(cache, allow_pickle=False) as saved:
-                    if str(saved["fingerprint"]) == key:
-                        return cls(frame, saved["vectors"], str(saved["kind"]), max_length, saved["center"])
-            except (OSError, ValueError, KeyError):
-                pass  # a damaged or older cache: rebuild it
-        raw = embed(model, tokenizer, sentences, max_length, batch_size, normalize=False)
-        center = raw.mean(axis=0) if len(raw) else np.zeros(raw.shape[1:], dtype=np.float32)
-        vectors = _unit(raw - center)
+        key = index_key(sentences, model_key, representation_kind(model), max_length)
+        if cache is not None:
+            saved = load_index_file(cache, key)
+            if saved is not None:
+                vectors, kind, center = saved
+                return cls(frame, vectors, kind, max_length, center)
+        vectors, center = centred_vectors(model, tokenizer, sentences, max_length, batch_size)
         index = cls(frame, vectors, representation_kind(model), max_length, center)
         if cache is not None:
-            try:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                partial = cache.with_name(cache.name + ".partial.npz")
-                np.savez(partial, vectors=vectors, fingerprint=np.array(key), kind=np.array(index.kind),
-                         center=center)
-                partial.replace(cache)
-            except OSError:
-                pass  # a read-only run folder: the index works, it is only not kept
+            save_index_file(cache, key, vectors, index.kind, center)  # a read-only run folder: not kept
         return index
 
     def query(self, model: Any, tokenizer: Any, sentence: str, k: int = 5) -> list[Neighbor]:
         """The K training sentences most similar to SENTENCE, the most similar first."""
         raw = embed(model, tokenizer, [clean_sentence(sentence)], self.max_length, normalize=False)
-        return self.nearest(_unit(raw - self.center)[0], k)
+        return self.nearest(unit(raw - self.center)[0], k)
 
     def nearest(self, vector: np.ndarray, k: int = 5) -> list[Neighbor]:
         if len(self.vectors) == 0 or k < 1:
@@ -163,8 +95,6 @@ class NeighborIndex:
 
 
 # ---------------------------------------------------------------- a run's index (CLI and TUI alike)
-
-INDEX_FILE = "neighbors-train.npz"
 
 
 def training_frame(model_dir: Path) -> pd.DataFrame:
@@ -183,9 +113,10 @@ def training_frame(model_dir: Path) -> pd.DataFrame:
     return frame.iloc[:limit] if limit else frame
 
 
-def run_index(model: Any, tokenizer: Any, model_dir: Path, max_length: int = 128) -> NeighborIndex:
+def run_index(model: Any, tokenizer: Any, model_dir: Path, max_length: int = INDEX_MAX_LENGTH) -> NeighborIndex:
     """The index of MODEL_DIR's training sentences by its model (loaded from MODEL_DIR); a run folder
-    keeps it beside the model (neighbors-train.npz), keyed by the model's version (core `model_version`:
+    keeps it beside the model (neighbors-train.npz, written at the end of training by
+    core.model.sentence_vectors.write_run_index), keyed by the model's version (core `model_version`:
     its weight files' sizes and modification times)."""
     from workbench.core.base.layout import run_of_model
     from workbench.core.model.loading import model_version

@@ -10,6 +10,8 @@ from typing import Any
 from workbench.core.base.config import LABELS
 from workbench.core.model.loading import is_finetuned, load_model, load_tokenizer, resolve_model
 
+PREDICT_BATCH = 64  # sentences per forward pass of predict_many
+
 
 class InputError(ValueError):
     """A sentence that cannot be classified (empty, only whitespace or control characters)."""
@@ -93,3 +95,20 @@ class Predictor:
 
     def predict_one(self, sentence: str) -> Prediction:
         return self.predict([sentence])[0]
+
+    def predict_many(self, sentences: list[str], batch_size: int = PREDICT_BATCH) -> list[Prediction | InputError]:
+        """Every sentence's prediction in SENTENCES' order, scored in batches of BATCH_SIZE sentences of
+        similar length (little padding); an InputError in place of a sentence that cannot be classified."""
+        results: list[Prediction | InputError | None] = [None] * len(sentences)
+        valid: list[tuple[int, str]] = []
+        for number, sentence in enumerate(sentences):
+            try:
+                valid.append((number, clean_sentence(sentence)))
+            except InputError as err:
+                results[number] = err
+        valid.sort(key=lambda item: len(item[1]))
+        for start in range(0, len(valid), max(1, batch_size)):
+            chunk = valid[start:start + max(1, batch_size)]
+            for (number, _), prediction in zip(chunk, self.predict([s for _, s in chunk]), strict=True):
+                results[number] = prediction
+        return [r for r in results if r is not None]

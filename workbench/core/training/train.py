@@ -1061,10 +1061,27 @@ def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, dev
     for report in reports.values():
         fsync_file(record_report(run_dir, report))  # on the disk before `evaluated` is
     fsync_dir(run_dir)
+    train_frame = cola["train"].iloc[: config.train_limit] if config.train_limit else cola["train"]
+    write_neighbor_index(run_dir, model, tokenizer, train_frame["sentence"].astype(str).tolist())
     holdout, dev = reports["holdout"], reports["in_domain_dev"]
     warning = {"holdout_warning": holdout.warning()} if holdout.warning() else {}  # worse than the majority class
     return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
             **warning}
+
+
+def write_neighbor_index(run_dir: Path, model: Any, tokenizer: Any, sentences: list[str]) -> None:
+    """The training SENTENCES' vectors by the final MODEL, in the run folder (neighbors-train.npz), so that
+    the first nearest-neighbour query in a face needs no pass over them. A cache: the faces rebuild it when
+    it is missing, so a failure here (no memory, a full disk) costs only that."""
+    from workbench.core.model.sentence_vectors import INDEX_MAX_LENGTH, write_run_index
+
+    if not sentences:
+        return
+    positions = getattr(model.config, "max_position_embeddings", INDEX_MAX_LENGTH)
+    try:
+        write_run_index(model, tokenizer, run_dir, sentences, min(INDEX_MAX_LENGTH, positions))
+    except (OSError, RuntimeError):
+        pass
 
 
 def finish_run(run_dir: Path, config: TrainConfig, position: Position, *, emit: EventCallback,

@@ -3,8 +3,11 @@
 `ExplainPanel` sits under the Predict pane's probabilities: it asks core `explain` (and, with a pinned
 sentence, core `minimal_pair`) in a thread worker for the latest sentence only; the sentence box's own
 prediction never waits for it. Colour shades each token (green toward acceptable, red toward
-unacceptable, deeper when stronger); with NO_COLOR every token carries a mark instead (▲ / ▼, bold
-when strong), and changed words of a pair stand in [brackets].
+unacceptable, deeper when stronger); with NO_COLOR every token carries one to three marks instead
+(▲▲▲ / ▼ ..., by strength against the strongest), and changed words of a pair stand in [brackets].
+Every view says how much the attributions explain (core `completeness`) and warns when the integral
+has not converged; a pair shows both sentences' attributions on one scale and whether the model
+separates them.
 """
 
 from __future__ import annotations
@@ -42,12 +45,18 @@ def shown_tokens(tokens: list[str], attributions: list[float],
     return [(token, value) for token, value in zip(tokens, attributions, strict=True) if token not in special]
 
 
+def mark_count(strength: float) -> int:
+    """1 to 3 marks for a strength (share of the strongest token's attribution): thirds."""
+    return 1 + min(2, int(strength * 3))
+
+
 def attribution_text(tokens: list[str], attributions: list[float], special_tokens: Iterable[str] = (),
-                     marks: bool = False) -> Text:
-    """The tokens separated by spaces, each shaded by direction and strength (relative to the strongest);
-    with MARKS (NO_COLOR) each also carries ▲ (toward acceptable) or ▼ (toward unacceptable)."""
+                     marks: bool = False, scale: float | None = None) -> Text:
+    """The tokens separated by spaces, each shaded by direction and strength (relative to the strongest,
+    or to SCALE); with MARKS (NO_COLOR) each carries 1-3 ▲ (toward acceptable) or ▼ (toward unacceptable)
+    by strength, bold when strong."""
     shown = shown_tokens(tokens, attributions, special_tokens)
-    scale = max((abs(value) for _, value in shown), default=0.0) or 1.0
+    scale = scale or max((abs(value) for _, value in shown), default=0.0) or 1.0
     text = Text()
     for position, (token, value) in enumerate(shown):
         if position:
@@ -58,7 +67,8 @@ def attribution_text(tokens: list[str], attributions: list[float], special_token
             continue
         level = min(3, int(strength * 4))
         if marks:
-            text.append((UP if value > 0 else DOWN) + token, style="bold" if strength >= STRONG else "")
+            text.append((UP if value > 0 else DOWN) * mark_count(strength) + token,
+                        style="bold" if strength >= STRONG else "")
         else:
             shade = (GREENS if value > 0 else REDS)[level]
             text.append(token, style=Style(bgcolor=shade, color="#ffffff", bold=strength >= STRONG))
@@ -66,21 +76,29 @@ def attribution_text(tokens: list[str], attributions: list[float], special_token
 
 
 def legend(explanation: Any, marks: bool, trained: bool = True) -> Text:
-    """One line: what the shades mean, the method and Captum's convergence delta."""
+    """What the shades mean and the method; then how much the attributions explain (the sentence's
+    log-odds, the baseline's, their sum and its share of the change); a warning line when the
+    convergence error is large against the change."""
+    from workbench.core.explore.explain import completeness, convergence_warning, describe_method
+
     text = Text("why ", style="bold")
     if marks:
-        text.append(f"{UP}acceptable {DOWN}unacceptable", style="dim")
+        text.append(f"{UP}acceptable {DOWN}unacceptable ({UP * 3} strongest)", style="dim")
     else:
         text.append("acceptable", style=Style(bgcolor=GREENS[2], color="#ffffff"))
         text.append(" ")
         text.append("unacceptable", style=Style(bgcolor=REDS[2], color="#ffffff"))
-    method = "IG" if explanation.method == "layer_integrated_gradients" else explanation.method
-    delta = f" δ {explanation.delta:+.1e}" if explanation.delta is not None else ""
-    text.append(f" · {method}{delta}", style="dim")
+    text.append(f" · {describe_method(explanation)}", style="dim")
     if explanation.truncated:
         text.append(" · truncated", style="yellow")
     if not trained:
         text.append(" · untrained model", style="yellow")
+    text.append("\n")
+    text.append(completeness(explanation), style="dim" if explanation.converged else "")
+    warning = convergence_warning(explanation)
+    if warning:
+        text.append("\n")
+        text.append(f"⚠ {warning}", style="bold yellow")
     return text
 
 
@@ -101,7 +119,7 @@ def attributions_of(predictor: Any, sentence: str, trained: bool) -> Attribution
 class AttributionView(Static):
     """A sentence's tokens shaded by their attribution, under a one-line legend; or a message."""
 
-    DEFAULT_CSS = "AttributionView { height: auto; max-height: 5; }"
+    DEFAULT_CSS = "AttributionView { height: auto; max-height: 8; }"
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__("", id=id)
@@ -137,35 +155,48 @@ def marked_words(words: list[tuple[str, bool]], marks: bool) -> Text:
     return text
 
 
-def pair_text(pair: Any, marks: bool) -> Text:
-    """Both sentences with their label and p(acceptable), the changed words marked, and the change."""
+def pair_text(pair: Any, marks: bool, special_tokens: Iterable[str] = ()) -> Text:
+    """Both sentences with their label and p(acceptable), the changed words marked, each sentence's
+    attributions (on one scale, so that the two compare), the change and whether the model separates them."""
+    special = frozenset(special_tokens)
+    explained = [e for e in (pair.explanation_a, pair.explanation_b) if e is not None]
+    scale = max((abs(v) for e in explained for t, v in zip(e.tokens, e.attributions, strict=True)
+                 if t not in special), default=0.0) or None
     text = Text()
-    for name, label, probabilities, words in (("A pinned", pair.label_a, pair.probabilities_a, pair.words_a),
-                                              ("B typed ", pair.label_b, pair.probabilities_b, pair.words_b)):
+    for name, label, probabilities, words, explanation in (
+            ("A pinned", pair.label_a, pair.probabilities_a, pair.words_a, pair.explanation_a),
+            ("B typed ", pair.label_b, pair.probabilities_b, pair.words_b, pair.explanation_b)):
         text.append(f"{name} p(ok) {probabilities['acceptable']:.3f} ", style="bold")
         text.append(f"{label:<12} ", style="green" if label == "acceptable" else "red")
         text.append_text(marked_words(words, marks))
         text.append("\n")
+        if explanation is not None:
+            text.append("  why ", style="dim")
+            text.append_text(attribution_text(explanation.tokens, explanation.attributions, special, marks, scale))
+            text.append(f"  sum {explanation.attribution_sum:+.2f}", style="dim")
+            text.append("\n")
     change = pair.delta_acceptable
-    text.append("change in p(acceptable), B − A: ")
+    text.append("B − A: ")
     text.append(f"{change:+.3f}", style="bold " + ("green" if change > 0 else "red" if change < 0 else ""))
+    text.append(" · ")
+    text.append(pair.verdict(), style="yellow" if not pair.separated else "")
     return text
 
 
 class PairView(Static):
     """The pinned sentence against the typed one; hidden while nothing is pinned."""
 
-    DEFAULT_CSS = "PairView { height: auto; max-height: 6; display: none; }"
+    DEFAULT_CSS = "PairView { height: auto; max-height: 9; display: none; }"
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__("", id=id)
         self.pair: Any = None
         self.model_label = ""
 
-    def show_pair(self, pair: Any, model_label: str = "") -> None:
+    def show_pair(self, pair: Any, model_label: str = "", special_tokens: Iterable[str] = ()) -> None:
         self.pair = pair
         self.model_label = model_label
-        text = pair_text(pair, bool(getattr(self.app, "no_color", False)))
+        text = pair_text(pair, bool(getattr(self.app, "no_color", False)), special_tokens)
         if model_label:
             text.append(f" · by {model_label}", style="dim")
         self.update(text)
@@ -251,17 +282,24 @@ class ExplainPanel(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="explain", name="attributions")
     def explain_worker(self, run_id: str | None, sentence: str, pinned: str | None) -> None:
-        """The pair first (one batched forward), then the attributions (the slow part); a cancelled
-        worker (a newer sentence came: exclusive) posts nothing more."""
+        """With a pinned sentence: the pair and both sentences' attributions (one batched explain_many);
+        else the sentence's attributions. A cancelled worker (a newer sentence came: exclusive) posts
+        nothing more."""
         from workbench.core.explore.explain import minimal_pair
         from workbench.core.model.predict import InputError
 
         worker = get_current_worker()
         predictor, model_label, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        special = frozenset(predictor.tokenizer.all_special_tokens) - {predictor.tokenizer.unk_token}
+        answer: AttributionsReady | None = None
         if pinned is not None:
             try:
-                pair = minimal_pair(predictor.model, predictor.tokenizer, pinned, sentence, predictor.max_length)
-                result = PairReady(pinned, sentence, pair, model_label=model_label, run_id=run_id)
+                pair = minimal_pair(predictor.model, predictor.tokenizer, pinned, sentence, predictor.max_length,
+                                    attributions=True)
+                result = PairReady(pinned, sentence, pair, model_label=model_label, run_id=run_id,
+                                   special_tokens=special)
+                if pair.explanation_b is not None:
+                    answer = AttributionsReady(sentence, pair.explanation_b, special, trained)
             except InputError as err:
                 result = PairReady(pinned, sentence, None, error=str(err), model_label=model_label, run_id=run_id)
             if worker.is_cancelled:
@@ -269,7 +307,8 @@ class ExplainPanel(Vertical):
             self.post_message(result)
         if worker.is_cancelled:
             return
-        answer = attributions_of(predictor, sentence, trained)
+        if answer is None:
+            answer = attributions_of(predictor, sentence, trained)
         if not worker.is_cancelled:
             self.post_message(answer)
             self.post_message(StatusChanged("ready"))
@@ -291,7 +330,7 @@ class ExplainPanel(Vertical):
         if message.pair is None:
             view.show_message(f"pinned A: {message.pinned}\n  B: {message.error}")
         else:
-            view.show_pair(message.pair, message.model_label)
+            view.show_pair(message.pair, message.model_label, message.special_tokens)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

@@ -1,0 +1,58 @@
+"""The nearest-neighbour index written at the end of training: the file matches a fresh computation, and
+the faces' first query reads it instead of embedding the training sentences again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.core.base.config import TrainConfig
+from workbench.core.model.sentence_vectors import INDEX_FILE
+
+
+def mean_pooled_by_hand(model_dir: Path, sentences: list[str]) -> np.ndarray:
+    """One sentence at a time (no padding): the mean of the last hidden states, centred, unit length (numpy)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows = []
+    with torch.no_grad():
+        for sentence in sentences:
+            batch = tokenizer(sentence, return_tensors="pt", truncation=True, max_length=128)
+            hidden = model(**batch, output_hidden_states=True).hidden_states[-1][0]
+            rows.append(hidden.mean(dim=0).numpy())
+    raw = np.array(rows, dtype=np.float64)
+    centred = raw - raw.mean(axis=0)
+    return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+
+
+def test_training_writes_the_index_that_a_fresh_computation_gives(tiny_config: TrainConfig, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.core.explore import neighbors
+    from workbench.core.explore.neighbors import run_index, training_frame
+    from workbench.core.model.loading import load_model, load_tokenizer
+    from workbench.core.training.train import train
+
+    run_dir = tmp_path / "run"
+    tiny_config.epochs = 1
+    assert train(tiny_config, run_dir).status == "done"
+    path = run_dir / INDEX_FILE
+    assert path.is_file()
+    sentences = training_frame(run_dir / "model")["sentence"].astype(str).tolist()
+    assert len(sentences) == tiny_config.train_limit
+    with np.load(path) as saved:
+        vectors = saved["vectors"]
+    np.testing.assert_allclose(vectors, mean_pooled_by_hand(run_dir / "model", sentences), atol=1e-4)
+
+    def no_second_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the index was computed again instead of read from the run folder")
+
+    monkeypatch.setattr(neighbors, "centred_vectors", no_second_pass)
+    model = load_model(str(run_dir / "model"))
+    index = run_index(model, load_tokenizer(str(run_dir / "model")), run_dir / "model")
+    np.testing.assert_array_equal(index.vectors, vectors)
+    assert index.query(model, load_tokenizer(str(run_dir / "model")), sentences[3], k=1)[0].sentence == sentences[3]

@@ -1,0 +1,59 @@
+"""Scoring many sentences in batches: the same probabilities as one at a time, errors in their place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from workbench.core.base.config import project_data_dir
+from workbench.core.model.loading import load_model, load_tokenizer
+from workbench.core.model.predict import InputError, Predictor
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir: Path) -> Predictor:
+    import torch
+
+    model = load_model(str(tiny_model_dir)).eval()
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(10.0)  # logits that differ between sentences
+        model.classifier.weight.mul_(200.0)
+    return Predictor(model, load_tokenizer(str(tiny_model_dir)))
+
+
+def test_batched_predictions_equal_one_at_a_time_on_50_sentences(predictor: Predictor) -> None:
+    lines = (project_data_dir() / "out_of_domain_dev.tsv").read_text(encoding="utf-8").splitlines()
+    sentences = [line.split("\t")[3] for line in lines[:50]]
+    batched = predictor.predict_many(sentences, batch_size=16)
+    alone = [predictor.predict_one(s) for s in sentences]
+    assert [p.sentence for p in batched] == [p.sentence for p in alone]  # in the input's order
+    np.testing.assert_allclose([p.probabilities["acceptable"] for p in batched],
+                               [p.probabilities["acceptable"] for p in alone], atol=1e-5)
+    assert np.std([p.probabilities["acceptable"] for p in alone]) > 1e-3  # the comparison is not vacuous
+    assert [p.tokens for p in batched] == [p.tokens for p in alone]
+
+
+def test_batched_predictions_keep_refused_sentences_in_place(predictor: Predictor) -> None:
+    results = predictor.predict_many(["The cat sat.", " \x00 ", "Dogs bark."], batch_size=2)
+    assert isinstance(results[1], InputError)
+    assert [r.sentence for r in results if not isinstance(r, InputError)] == ["The cat sat.", "Dogs bark."]
+
+
+def test_cli_predict_from_stdin_in_batches(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from workbench.cli import main
+
+    stdin = io.TextIOWrapper(io.BytesIO(b"The cat sat.\n\x01\nA much longer sentence here.\n"))
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert main(["predict", str(tiny_model_dir)]) == 2  # one refused line: exit 2, the others scored
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].endswith("The cat sat.") and lines[1].endswith("A much longer sentence here.")
+    assert "error: empty sentence" in captured.err
+    expected: Any = Predictor.load(str(tiny_model_dir), device="cpu").predict_one("A much longer sentence here.")
+    assert f"p(acceptable) {expected.probabilities['acceptable']:.3f}" in lines[1]
