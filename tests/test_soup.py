@@ -117,8 +117,11 @@ def test_uniform_soup_is_the_average_of_the_unfolded_weights_and_loads_in_a_pipe
     assert result.kept == ["a", "b"]
     soup = _load(runs / "soup" / "model")
     threshold = float(soup.config.decision_threshold)  # the soup's own, chosen on validation
+    temperature = float(getattr(soup.config, "calibration_temperature", 1.0))  # folded with t since calibration
     state = soup.state_dict()
-    with torch.no_grad():  # undo the soup's fold by hand: bias[acceptable] + logit(t)
+    with torch.no_grad():  # undo the soup's fold by hand: the classifier times T, then bias[acceptable] + logit(t)
+        state["classifier.weight"] *= temperature
+        state["classifier.bias"] *= temperature
         state["classifier.bias"][1] += math.log(threshold / (1 - threshold))
     for key, value in state.items():
         expected = (originals[0][key].double() + originals[1][key].double()) / 2
@@ -160,7 +163,10 @@ def test_greedy_soup_keeps_a_member_only_when_it_does_not_lower_validation_mcc(
     assert greedy.val_mcc_steps[2][1] == 0.0
     soup = _load(runs / "greedy" / "model")
     threshold = float(soup.config.decision_threshold)
+    temperature = float(getattr(soup.config, "calibration_temperature", 1.0))
     with torch.no_grad():
+        soup.classifier.weight *= temperature
+        soup.classifier.bias *= temperature
         soup.classifier.bias[1] += math.log(threshold / (1 - threshold))
     for key, value in soup.state_dict().items():
         torch.testing.assert_close(value, model.state_dict()[key], rtol=0, atol=1e-6)

@@ -171,8 +171,7 @@ def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) ->
             print(f"    {b.low:.2f}-{b.high:.2f} {b.n:>9}  {b.mean_confidence:>9.3f}  {b.accuracy:>8.3f}  "
                   f"{gap:+.3f}", file=out)
     curve = slices.threshold
-    print(f"  MCC by threshold on the shipped p(acceptable): in use {curve.threshold_in_use:.2f} -> "
-          f"{curve.mcc_in_use:.3f}, "
+    print(f"  MCC by threshold (shipped p): in use {curve.threshold_in_use:.2f} -> {curve.mcc_in_use:.3f}, "
           f"best {curve.best_threshold:.2f} -> {curve.best_mcc:.3f}", file=out)
     cells = [f"{t:.2f} {m:+.3f}{'*' if t == curve.best_threshold else ' '}"
              for t, m in zip(curve.thresholds, curve.mcc, strict=True)]
@@ -180,9 +179,9 @@ def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) ->
         print("    " + "  ".join(cells[start:start + 5]), file=out)
     print("    (* best)", file=out)
     if summary.get("decision_threshold", 0.5) != 0.5 or summary.get("temperature", 1.0) != 1.0:
-        print(f"  before calibration (the model as trained, at 0.5): ECE {before.reliability.ece:.3f}, MCC "
-              f"{before.threshold.mcc_in_use:.3f}; its best threshold {before.threshold.best_threshold:.2f} -> "
-              f"{before.threshold.best_mcc:.3f}; calibration folded t {summary['decision_threshold']:.3f}, "
+        print(f"  before calibration (as trained, at 0.5): ECE {before.reliability.ece:.3f}, MCC "
+              f"{before.threshold.mcc_in_use:.3f};\n    its best threshold {before.threshold.best_threshold:.2f} -> "
+              f"{before.threshold.best_mcc:.3f}; folded t {summary['decision_threshold']:.3f}, "
               f"T {summary.get('temperature', 1.0):.2f}", file=out)
 
 

@@ -97,21 +97,18 @@ def read_members(runs_dir: Path, names: Sequence[str]) -> list[Member]:
 
 
 def unfolded_model(model_dir: Path) -> tuple[Any, float]:
-    """The model saved in MODEL_DIR with its folded decision threshold taken out of the classifier's
-    bias (the weights as trained), and that threshold (0.5 when none was folded)."""
-    import torch
-
-    from workbench.core.evaluation.threshold import ACCEPTABLE, final_linear, logit, model_threshold
+    """The model saved in MODEL_DIR with its folded calibration (decision threshold and temperature)
+    taken out of the classifier (the weights as trained), and that threshold (0.5 when none was folded)."""
+    from workbench.core.evaluation.threshold import model_temperature, model_threshold, set_calibration
     from workbench.core.model.loading import load_model
 
     model = load_model(str(model_dir))
     threshold = model_threshold(model)
-    if threshold != 0.5:
-        layer = final_linear(model)
-        with torch.no_grad():
-            layer.bias[ACCEPTABLE] += torch.tensor(logit(threshold), dtype=layer.bias.dtype)
-    if hasattr(model.config, "decision_threshold"):
-        del model.config.decision_threshold
+    if threshold != 0.5 or model_temperature(model) != 1.0:
+        set_calibration(model, 0.5, 1.0)  # z' = z: the classifier as trained
+    for name in ("decision_threshold", "calibration_temperature"):
+        if hasattr(model.config, name):
+            delattr(model.config, name)
     return model, threshold
 
 
