@@ -278,7 +278,8 @@ def test_mcc_by_threshold_finds_the_separating_threshold() -> None:
     assert curve.mcc_in_use == 0.0
     assert curve.best_threshold == 0.65 and curve.best_mcc == pytest.approx(1.0)
     at_60 = curve.mcc[curve.thresholds.index(0.6)]
-    assert at_60 == pytest.approx(matthews_corrcoef(labels, (p_acceptable >= 0.6).astype(int)))  # p >= t decides, as everywhere
+    # p >= t decides, as everywhere
+    assert at_60 == pytest.approx(matthews_corrcoef(labels, (p_acceptable >= 0.6).astype(int)))
 
 
 # ---------------------------------------------------------------- diff
