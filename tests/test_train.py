@@ -132,7 +132,8 @@ def test_training_writes_a_whole_run_folder(tiny_config: TrainConfig, tmp_path: 
     report = json.loads((run / "eval.json").read_text())
     assert set(report) == {"in_domain_dev", "holdout", "calibration"} and report["holdout"]["n"] == 516
     assert 0 < report["calibration"]["threshold"] < 1
-    assert (run / "predictions.tsv").read_text().splitlines()[0] == "sentence\tlabel\tpredicted\tp_acceptable\tsource"
+    assert (run / "predictions.tsv").read_text().splitlines()[0] == ("sentence\tlabel\tpredicted\tp_acceptable\tsource"
+                                                                    "\tp_acceptable_raw")
 
 
 COLA_LABELS = {0: "unacceptable", 1: "acceptable"}  # CoLA's own meaning of its 0 and 1
