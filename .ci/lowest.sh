@@ -16,5 +16,5 @@ python3 -m venv "$venv"
 "$venv/bin/python" -c "import transformers; print('lowest transformers:', transformers.__version__)"
 # the core's tests (no TUI, no subprocess trainings), not the slow ones
 "$venv/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" \
-  tests/test_version_floors.py tests/test_calibration.py tests/test_threshold.py tests/test_recorded.py \
-  tests/test_data.py tests/test_train.py tests/test_speed.py tests/test_recipe.py
+  tests/core/test_version_floors.py tests/core/test_calibration.py tests/core/test_threshold.py tests/core/test_recorded.py \
+  tests/core/test_data.py tests/core/test_training.py tests/core/test_speed.py tests/core/test_recipe.py

@@ -1,12 +1,72 @@
-"""Shared fixtures: a tiny randomly initialised BERT with the real WordPiece vocabulary."""
+"""Shared fixtures: a tiny randomly initialised BERT with the real WordPiece vocabulary, a tiny CoLA
+folder of real sentences, and the runs many tests read, trained once per test session and copied.
+
+Built once for the whole session, also under pytest-xdist: the first worker to ask builds it under a
+file lock in the session's shared temporary folder, the others wait and reuse it. Tests never write
+into a shared folder; they copy it into their own tmp_path first (`copy_run`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
+# One torch thread per xdist worker: two workers with two threads each on two cores spend their time
+# waiting for each other's threads (a tiny training measured 6x slower). Set before torch is imported;
+# subprocesses (the CLI, torchrun) inherit it. A value already in the environment wins.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
-from workbench.core.base.config import TrainConfig
+import json  # noqa: E402
+import shutil  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
+from helpers.cli import train_args  # noqa: E402
+from helpers.runs import TrainedRun  # noqa: E402
+
+from workbench.core.base.config import TrainConfig, project_data_dir  # noqa: E402
+from workbench.core.data.cola import SPLIT_FILES  # noqa: E402
+
+# Lines taken from the top of each bundled CoLA file: real sentences, the release's format and names.
+TINY_COLA_LINES = {"in_domain_train": 240, "in_domain_dev": 40, "holdout": 40}  # train: 216 + 24 validation
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "torch" in __import__("sys").modules:  # imported by a plugin before the variable was set
+        import torch
+
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest first, so that under xdist (--dist loadgroup, no reordering) the real fine-tune and
+    the end-to-end tests start at once and the short tests fill in around them."""
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow"):
+            return 0
+        return 1 if "/e2e/" in item.nodeid or item.nodeid.startswith("e2e/") else 2
+
+    items.sort(key=rank)  # stable: within a rank, the collection order
+
+
+def shared(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder NAME, made by BUILD(folder) once for the whole test session (all xdist workers)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    root = base / "shared"
+    root.mkdir(exist_ok=True)
+    folder = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not (root / f"{name}.built").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed half way
+            folder.mkdir()
+            build(folder)
+            (root / f"{name}.built").touch()
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +88,86 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_cola_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CoLA folder of the first sentences of each bundled file (same names, same 4-column TSV):
+    216 to train on and 24 to validate (the seeded 10%), 40 in-domain dev, 40 holdout."""
+
+    def build(folder: Path) -> None:
+        for split, file in SPLIT_FILES.items():
+            lines = (project_data_dir() / file).read_text(encoding="utf-8").splitlines(keepends=True)
+            (folder / file).write_text("".join(lines[:TINY_COLA_LINES[split]]), encoding="utf-8")
+
+    return shared(tmp_path_factory, "tiny-cola", build)
+
+
 @pytest.fixture
-def tiny_config(tiny_model_dir: Path) -> TrainConfig:
-    """A training that takes a few seconds: 96 sentences, batch 16, fp32."""
-    return TrainConfig(model=str(tiny_model_dir), epochs=2, batch_size=16, train_limit=96,
-                       learning_rate=1e-3, precision="fp32", eval_batch_size=256)
+def tiny_config(tiny_model_dir: Path, tiny_cola_dir: Path) -> TrainConfig:
+    """A training that takes a few seconds: 96 sentences of the tiny CoLA, batch 16, fp32."""
+    return TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=2, batch_size=16,
+                       train_limit=96, learning_rate=1e-3, precision="fp32", eval_batch_size=256)
+
+
+@pytest.fixture
+def small_config(tiny_config: TrainConfig) -> TrainConfig:
+    """tiny_config on 64 sentences: 4 steps an epoch, so that step 5 is in epoch 2 (after a checkpoint)."""
+    tiny_config.train_limit = 64
+    return tiny_config
+
+
+def _trained(tmp_path_factory: pytest.TempPathFactory, name: str, config: TrainConfig,
+             stop_when: Callable[[dict[str, Any]], bool] | None = None) -> TrainedRun:
+    from workbench.core.training.train import train
+
+    def build(folder: Path) -> None:
+        events: list[dict[str, Any]] = []
+        stop = threading.Event()
+
+        def seen(event: dict[str, Any]) -> None:
+            events.append(event)
+            if stop_when is not None and stop_when(event):
+                stop.set()
+
+        result = train(config, folder / "run", on_event=seen, stop=stop)
+        (folder / "events.json").write_text(json.dumps(events))
+        (folder / "result.json").write_text(json.dumps(
+            {"status": result.status, "epochs_done": result.epochs_done, "final": result.final}))
+
+    folder = shared(tmp_path_factory, name, build)
+    result = json.loads((folder / "result.json").read_text())
+    return TrainedRun(folder / "run", json.loads((folder / "events.json").read_text()), **result)
+
+
+@pytest.fixture(scope="session")
+def done_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_cola_dir: Path) -> TrainedRun:
+    """tiny_config trained to its end (2 epochs of 6 steps, calibrated, evaluated)."""
+    config = TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=2, batch_size=16,
+                         train_limit=96, learning_rate=1e-3, precision="fp32", eval_batch_size=256)
+    return _trained(tmp_path_factory, "done-run", config)
+
+
+@pytest.fixture(scope="session")
+def stopped_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path,
+                tiny_cola_dir: Path) -> TrainedRun:
+    """tiny_config stopped at the end of epoch 1 (its checkpoint at the epoch boundary)."""
+    config = TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=2, batch_size=16,
+                         train_limit=96, learning_rate=1e-3, precision="fp32", eval_batch_size=256)
+    return _trained(tmp_path_factory, "stopped-run", config, stop_when=lambda e: e["kind"] == "epoch")
+
+
+@pytest.fixture(scope="session")
+def cli_runs(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_cola_dir: Path) -> Path:
+    """A runs folder trained by `workbench train` (helpers.cli.train_args: 2 epochs of 4 steps on the
+    tiny CoLA): `whole` (seed 42), `seed7` (--seed 7) and `other_data` (40 sentences of a file of its
+    own, its holdout). Copy a run out before changing it."""
+    from workbench.cli import main
+
+    def build(folder: Path) -> None:
+        small = folder / "small.tsv"
+        lines = (project_data_dir() / "in_domain_train.tsv").read_text(encoding="utf-8").splitlines()[:40]
+        small.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        assert main(train_args(tiny_model_dir, tiny_cola_dir, folder, "whole")) == 0
+        assert main(train_args(tiny_model_dir, tiny_cola_dir, folder, "seed7", "--seed", "7")) == 0
+        assert main(train_args(tiny_model_dir, small, folder, "other_data")) == 0
+
+    return shared(tmp_path_factory, "cli-runs", build)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import shutil
 import tempfile
+import threading
 import urllib.request
 import zipfile
 from collections.abc import Sequence
@@ -185,10 +187,44 @@ def load_cola(folder: Path | str | None = None, fraction: float = 0.1, seed: int
     """Load CoLA from a folder (default: the bundled copy) or a single data file.
 
     A single file is split into train/validation and also serves as the holdout
-    and in-domain dev, so users can bring their own acceptability data."""
+    and in-domain dev, so users can bring their own acceptability data.
+
+    One process parses an unchanged file once (a training asks four times, a TUI
+    session more): the result is kept by the files' identity and split settings,
+    and every caller gets its own copy of the frames."""
     target = Path(folder) if folder else project_data_dir()
     if not target.exists():
         raise DataError(target, "no such file or folder")
+    files = [target] if target.is_file() else [find_cola_dir(target) / file for file in SPLIT_FILES.values()]
+    key = (str(target.resolve()), tuple(_file_identity(path) for path in files), fraction, seed)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+    if cached is None:
+        cached = _parse_cola(target, fraction, seed)
+        with _CACHE_LOCK:
+            _CACHE[key] = cached
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.pop(next(iter(_CACHE)))
+    return CoLA(cached.folder, {name: frame.copy() for name, frame in cached.splits.items()})
+
+
+_CACHE: dict[tuple[Any, ...], CoLA] = {}  # oldest first; parsed frames nobody outside this module holds
+_CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()  # the TUI's workers load from threads
+
+
+def _file_identity(path: Path) -> tuple[str, int, int, int, str]:
+    """What makes a parsed file stale: its resolved path, size, mtime and inode, and a digest of its
+    bytes (an in-place rewrite within one tick of the filesystem's clock keeps size and mtime)."""
+    stat = path.stat()
+    try:
+        digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        digest = ""  # unreadable: load_table says why
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, digest
+
+
+def _parse_cola(target: Path, fraction: float, seed: int) -> CoLA:
     if target.is_file():
         frame = load_table(target)
         if len(frame) < 2:

@@ -1,0 +1,92 @@
+"""`workbench eval --phenomena`, `diff --phenomena`, `data map` and `pairs` (workbench/cli/learned.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers.recorded import write_annotated_run
+
+from workbench.cli import main
+from workbench.core.base.config import TrainConfig
+
+REPO = Path(__file__).parents[2]
+
+
+def test_eval_and_diff_phenomena(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_annotated_run(tmp_path / "a")
+    write_annotated_run(tmp_path / "b", flip_major="Question")
+    assert main(["eval", "b", "--phenomena", "--json", "--runs", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["matched"] == {"in_domain_dev": 526, "holdout": 513}
+    question = next(f for f in report["features"] if f["feature"] == "Question")
+    assert (question["n"], question["mcc"]) == (219, -1.0)
+    assert main(["eval", "a", "--phenomena", "--split", "holdout", "--runs", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "holdout, 513 annotated sentences" in text and "lines 586, 730, 732" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert main(["diff", "a", "b", "--phenomena", "--split", "both", "--runs", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.strip().startswith("Question"))
+    assert "-2.000" in row and row.endswith("B worse")
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_phenomena_of_a_run_without_predictions_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["diff", "empty", "empty", "--phenomena", "--runs", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no recorded evaluation on holdout" in err
+
+
+def test_data_map_lists_regions_and_exports_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.core.runs.dynamics import TrainingDynamics
+    from workbench.core.runs.lookup import load_run_data
+
+    run = tmp_path / "mapped"
+    run.mkdir()
+    TrainConfig(train_limit=60).save(run / "config.json")
+    labels = load_run_data(run)["train"]["label"].to_numpy()[:60]
+    rng = np.random.default_rng(0)
+    p_gold = rng.random((3, 60)).astype(np.float32)
+    dynamics = TrainingDynamics(p_gold, labels.astype(np.int8))
+    dynamics.save(run)
+    assert main(["data", "map", "mapped", "--runs", str(tmp_path), "--csv", str(tmp_path / "map.csv")]) == 0
+    table = pd.read_csv(tmp_path / "map.csv")
+    assert len(table) == 60
+    np.testing.assert_allclose(table["confidence"], p_gold.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(table["variability"], p_gold.std(axis=0), atol=1e-4)
+    np.testing.assert_allclose(table["p_gold_epoch2"], p_gold[1], atol=1e-4)
+    assert main(["data", "map", "mapped", "--region", "hard", "--json", "--runs", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["epochs"] == 3 and all(r["region"] == "hard" for r in out["rows"])
+    assert sum(out["regions"].values()) == 60
+    assert main(["data", "map", "mapped", "--region", "ambiguous", "--runs", str(tmp_path)]) == 0
+    assert "ambiguous sentences" in capsys.readouterr().out
+
+
+def test_data_map_of_a_run_trained_before_maps_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "old").mkdir()
+    TrainConfig().save(tmp_path / "old" / "config.json")
+    assert main(["data", "map", "old", "--runs", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "training_dynamics.npz: no training map recorded" in err
+
+
+def test_pairs_on_the_example_suite_and_a_bad_file(tiny_model_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    suite = REPO / "data" / "pairs" / "example.tsv"
+    assert main(["pairs", str(tiny_model_dir), str(suite), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 42 and 0 <= out["right"] <= 42
+    assert sum(f["n"] for f in out["fields"]) == 42
+    assert main(["pairs", str(tiny_model_dir), str(suite), "--limit", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "per paradigm" in text and max(len(line) for line in text.splitlines()) <= 80
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("good\tbad\nA b.\tB a.\n\nC d.\tD c.\n", encoding="utf-8")
+    assert main(["pairs", str(tiny_model_dir), str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {bad}:3: blank line"

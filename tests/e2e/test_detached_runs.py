@@ -1,0 +1,154 @@
+"""Runs that outlive the terminal: started detached (from the CLI and the TUI), followed, stopped,
+resumed, killed; a detached launch trains exactly the config it was given."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers.tui import small_cola_file, wait_until
+from textual.widgets import DataTable, Input
+
+from workbench.cli import main
+from workbench.core.base.config import TrainConfig
+from workbench.core.base.layout import PID_FILE
+from workbench.core.runs.lock import RunLock
+from workbench.core.runs.metrics import follow_run, read_metrics
+from workbench.core.runs.status import launch_training, list_runs, run_info
+from workbench.tui.app import make_app
+from workbench.tui.panes.runs import RunsPane
+from workbench.tui.panes.train import TrainPane
+from workbench.tui.widgets.charts import SeriesChart
+
+SIZE = (80, 24)
+WORKBENCH = [sys.executable, "-m", "workbench.cli"]
+
+
+def long_args(model: Path, data: Path, runs: Path, name: str, *extra: str) -> list[str]:
+    """A tiny training long enough (2 epochs of 54 steps) to be seen running, stopped and killed."""
+    return ["train", "--model", str(model), "--data", str(data), "--runs", str(runs), "--name", name,
+            "--epochs", "2", "--batch-size", "4", "--train-limit", "216", "--precision", "fp32",
+            "--learning-rate", "1e-3", *extra]
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def steps(run: Path) -> int:
+    return sum(1 for e in read_metrics(run) if e["kind"] == "step")
+
+
+def test_detached_run_is_followed_stopped_resumed(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    started = subprocess.run([*WORKBENCH, *long_args(tiny_model_dir, tiny_cola_dir, runs, "bg", "--detach")],
+                             capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stderr
+    assert "workbench attach bg" in started.stdout
+    run = runs / "bg"
+    assert RunLock.is_locked(run)  # the training process holds the run, though the launcher has exited
+    wait_for(lambda: steps(run) >= 3)
+    assert run_info(run).status == "running"
+
+    follower = subprocess.Popen([*WORKBENCH, "attach", "bg", "--runs", str(runs)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    assert main(["stop", "bg", "--runs", str(runs)]) == 0
+    out, err = follower.communicate(timeout=120)
+    assert follower.returncode == 0 and "stopped" in out, out + err
+    assert "216 sentences, 2 epochs" in err  # the history replayed through the progress display
+    wait_for(lambda: not RunLock.is_locked(run))
+    assert run_info(run).status == "stopped"
+    assert (run / "checkpoint" / "meta.json").is_file()
+
+    assert main(["train", "--resume", "bg", "--runs", str(runs), "--detach"]) == 0
+    capsys.readouterr()
+    assert main(["attach", "bg", "--runs", str(runs)]) == 0  # follows the resumed run to its end
+    attached = capsys.readouterr()
+    assert "done" in attached.out, attached.out + attached.err
+    info = run_info(run)
+    assert info.status == "done" and info.holdout_mcc is not None and info.epochs_done == 2
+
+
+def test_a_killed_run_shows_as_failed(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    assert main(long_args(tiny_model_dir, tiny_cola_dir, runs, "doomed", "--detach")) == 0
+    run = runs / "doomed"
+    wait_for(lambda: steps(run) >= 2)
+    os.kill(int((run / PID_FILE).read_text()), signal.SIGKILL)
+    wait_for(lambda: not RunLock.is_locked(run))
+    info = run_info(run)
+    assert info.status == "failed" and "without a final event" in info.error
+    capsys.readouterr()
+    assert main(["runs", "--runs", str(runs)]) == 0
+    assert "failed" in capsys.readouterr().out
+
+
+def test_a_detached_launch_trains_exactly_the_given_config(tiny_model_dir: Path, tiny_cola_dir: Path,
+                                                          tmp_path: Path) -> None:
+    """The config travels to the background process whole (no flags in between), and the run is followed to its end."""
+    config = TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=1,
+                         learning_rate=3e-4, precision="fp32", train_limit=32, batch_size=16, warmup_ratio=0.25,
+                         extra={"note": "kept"})
+    run = tmp_path / "runs" / "mine"
+    launch_training(config, run)
+    events = [event for batch in follow_run(run) for event in batch]
+    assert events[-1]["kind"] == "end" and events[-1]["status"] == "done", events[-1]
+    assert TrainConfig.load(run / "config.json") == config
+    assert not (run / ".launch.json").exists()
+
+
+async def test_start_detached_then_stop_it_from_the_runs_pane(tiny_model_dir: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    app = make_app(model=str(tiny_model_dir), data=str(small_cola_file(tmp_path)), runs_dir=runs)
+    app.load_on_start = False
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            for name, value in [("epochs", "50"), ("precision", "fp32"), ("batch_size", "16")]:
+                app.query_one(f"#field-{name}", Input).value = value
+            await pilot.press("escape", "D")  # leave the form; start in the background
+            pane = app.query_one(TrainPane)
+            await wait_until(pilot, lambda: pane.following is not None, timeout=120, what="the detached start")
+            run_id = pane.following
+            assert not pane.is_training  # another process trains, not this app
+            assert RunLock.is_locked(runs / run_id)
+            loss = app.query_one("#chart-loss", SeriesChart)
+            await wait_until(pilot, lambda: loss.points("loss") >= 2, timeout=120, what="followed loss points")
+            await pilot.press("5")
+            runs_pane = app.query_one(RunsPane)
+            await wait_until(pilot, lambda: [r.status for r in runs_pane.runs] == ["running"], what="running")
+            assert app.current_run is None  # started, not opened: the Runs charts stay on the opened run
+            await pilot.press("enter")  # the user opens it
+            runs_chart = app.query_one("#runs-chart-loss", SeriesChart)
+            await wait_until(pilot, lambda: runs_chart.points("loss") >= 2, what="the Runs charts")
+            await pilot.press("x")  # core stop_run: a stop request the detached process honours
+            await wait_until(pilot, lambda: [r.status for r in runs_pane.runs] == ["stopped"], timeout=120,
+                             what="the stopped status")
+            table = app.query_one("#runs-table", DataTable)
+            assert "stopped" in str(table.get_row_at(0)[2])
+            await wait_until(pilot, lambda: pane.following is None and "stopped" in pane.last_status,
+                             what="the Train pane to see the end")
+        (run,) = list_runs(runs)
+        assert run.status == "stopped"
+        assert (run.path / "checkpoint" / "meta.json").is_file()
+        assert "stopped" in (run.path / "train.log").read_text()
+    finally:  # never leave a training process behind
+        for pid_file in runs.glob(f"*/{PID_FILE}"):
+            if not RunLock.is_locked(pid_file.parent):
+                continue  # ended: the pid may be another process's by now
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass

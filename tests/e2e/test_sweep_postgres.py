@@ -1,0 +1,97 @@
+"""Two `workbench sweep` processes at once on one study, as two machines would: on a real PostgreSQL
+server (postgresql+psycopg://, started by .ci/postgres.sh; WORKBENCH_TEST_POSTGRES holds its URL) and on
+the default SQLite file. Every trial runs exactly once, and both read back all of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from workbench.core.data.cola import SPLIT_FILES, project_data_dir
+from workbench.core.runs.metrics import read_metrics
+from workbench.core.search.sweep import default_storage
+
+TRIALS_EACH = 2
+REPO = Path(__file__).resolve().parents[2]
+
+
+def postgres_url() -> str:
+    """The test server's URL, or a skip that says what is missing."""
+    url = os.environ.get("WORKBENCH_TEST_POSTGRES", "")
+    if not url:
+        binaries = shutil.which("initdb") or any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        reason = ("WORKBENCH_TEST_POSTGRES is not set: start a server with `eval \"$(.ci/postgres.sh start)\"`"
+                  if binaries else "no PostgreSQL binaries here (apt-get install postgresql), and "
+                  "WORKBENCH_TEST_POSTGRES is not set")
+        pytest.skip(reason)
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("the psycopg driver is not installed: pip install 'cola-workbench[postgres]'")
+    return url
+
+
+def small_cola(folder: Path, rows: int = 40) -> Path:
+    folder.mkdir(parents=True)
+    for file in SPLIT_FILES.values():
+        lines = (project_data_dir() / file).read_text(encoding="utf-8").splitlines()[:rows]
+        (folder / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def workbench(*args: str) -> list[str]:
+    return [sys.executable, "-m", "workbench.cli", *args]
+
+
+def two_sweeps_at_once(storage: str | None, study: str, model: Path, tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    data = small_cola(tmp_path / "cola")
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"learning_rate": {"low": 1e-4, "high": 3e-3, "log": True}}))
+    flags = ["--trials", str(TRIALS_EACH), "--study", study, "--space", str(space), "--model", str(model),
+             "--data", str(data), "--runs", str(runs), "--epochs", "1", "--batch-size", "16", "--train-limit", "32",
+             "--precision", "fp32", "--no-pruning", *(["--storage", storage] if storage else [])]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    sweeps = [subprocess.Popen(workbench("sweep", *flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env) for _ in range(2)]
+    outputs = [sweep.communicate(timeout=600) for sweep in sweeps]
+    for sweep, (_out, err) in zip(sweeps, outputs, strict=True):
+        assert sweep.returncode == 0, err
+    total = 2 * TRIALS_EACH
+    shown_by = []
+    for _ in range(2):  # each "machine" reads the study back: all trials of both
+        shown = subprocess.run(workbench("sweep", "show", "--study", study, "--runs", str(runs), "--json",
+                                         *(["--storage", storage] if storage else [])),
+                               capture_output=True, text=True, env=env, timeout=300, check=True)
+        shown_by.append(json.loads(shown.stdout))
+    assert [s["counts"] for s in shown_by] == [{"complete": total}] * 2
+
+    loaded = optuna.load_study(study_name=study, storage=storage or default_storage(runs))
+    numbers = sorted(t.number for t in loaded.trials)
+    assert numbers == list(range(total))
+    ran = [line for _, err in outputs for line in err.splitlines() if " complete after " in line]
+    assert sorted(int(line.split()[1]) for line in ran) == numbers  # each trial run by one process, once
+    for trial in loaded.trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        run = runs / trial.user_attrs["run"]
+        starts = [e for e in read_metrics(run) if e["kind"] == "start"]
+        assert len(starts) == 1, run  # trained once, never twice into one folder
+        assert json.loads((run / "trial.json").read_text())["trial"] == trial.number
+    return runs
+
+
+def test_two_sweeps_at_once_on_postgresql(tiny_model_dir: Path, tmp_path: Path) -> None:
+    url = postgres_url()
+    study = f"two-{os.getpid()}-{tmp_path.name}"[:60]
+    two_sweeps_at_once(url, study, tiny_model_dir, tmp_path)
+
+
+def test_two_sweeps_at_once_on_the_default_sqlite_file(tiny_model_dir: Path, tmp_path: Path) -> None:
+    two_sweeps_at_once(None, "two", tiny_model_dir, tmp_path)

@@ -1,0 +1,54 @@
+"""Recorded evaluations written as `workbench eval` writes them, for tests that read them back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.core.data.annotations import load_annotations, match_annotations
+from workbench.core.data.cola import load_cola
+from workbench.core.evaluation.evaluate import EvalReport, compute_metrics
+
+
+def record(run_dir: Path, name: str, rows: list[tuple[str, int, int, float, str]]) -> None:
+    """Record an evaluation in RUN_DIR as `workbench eval` does (EvalReport, eval.json + predictions file)."""
+    from workbench.core.evaluation.evaluate import record_report
+
+    frame = pd.DataFrame(rows, columns=["sentence", "label", "predicted", "p_acceptable", "source"])
+    frame["p_unacceptable"] = 1 - frame["p_acceptable"]
+    metrics = compute_metrics(frame["label"].tolist(), frame["predicted"].tolist())
+    per_source = []
+    for source, group in frame.groupby("source"):
+        scores = compute_metrics(group["label"].tolist(), group["predicted"].tolist())
+        per_source.append({"source": source, "n": scores["n"], "mcc": scores["mcc"], "accuracy": scores["accuracy"]})
+    record_report(run_dir, EvalReport(name=name, mcc=metrics["mcc"], accuracy=metrics["accuracy"],
+                                      confusion=metrics["confusion"], n=metrics["n"], per_source=per_source,
+                                      predictions=frame))
+
+
+def write_annotated_run(run_dir: Path, flip_major: str | None = None) -> None:
+    """A run folder with recorded predictions on both dev sets: every sentence right, except (when
+    FLIP_MAJOR) those with that major feature, all wrong."""
+    from workbench.core.evaluation.evaluate import predictions_file
+
+    annotations = load_annotations()
+    cola = load_cola()
+    run_dir.mkdir(parents=True)
+    summary = {}
+    for split in ("in_domain_dev", "holdout"):
+        frame = cola[split]
+        predicted = frame["label"].to_numpy().copy()
+        if flip_major:
+            match = match_annotations(annotations, split, frame["sentence"].tolist())
+            from workbench.core.data.annotations import MAJOR_FEATURES
+
+            major = annotations.major()[:, list(MAJOR_FEATURES).index(flip_major)]
+            rows = match.dev_index[major[match.annotation_index] == 1]
+            predicted[rows] = 1 - predicted[rows]
+        table = pd.DataFrame({"sentence": frame["sentence"], "label": frame["label"], "predicted": predicted,
+                              "p_acceptable": predicted.astype(float), "source": frame["source"]})
+        table.to_csv(predictions_file(run_dir, split), sep="\t", index=False)
+        summary[split] = {"mcc": 0.0, "n": len(table)}
+    (run_dir / "eval.json").write_text(json.dumps(summary))

@@ -1,0 +1,252 @@
+"""Pilot tests: drive the real app by keys and assert on what the widgets show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.tui import DEMO_RUN, demo_run, small_cola_file, wait_until
+from textual.widgets import DataTable, Input, Static
+
+from workbench.core.runs.status import list_runs
+from workbench.tui.app import make_app
+from workbench.tui.panes.data import DataPane
+from workbench.tui.panes.evaluate import EvaluatePane
+from workbench.tui.panes.predict import PredictPane
+from workbench.tui.panes.train import TrainPane
+from workbench.tui.screens.confirm import ConfirmQuit
+from workbench.tui.screens.help import HelpScreen
+from workbench.tui.widgets.bars import ProbabilityBars
+from workbench.tui.widgets.charts import SeriesChart
+from workbench.tui.widgets.sentence_table import SentenceTable
+
+SIZE = (80, 24)
+
+
+def text_of(app, selector: str) -> str:  # type: ignore[no-untyped-def]
+    return str(app.query_one(selector, Static).render())
+
+
+async def test_data_pane_browse_filter_search_tokens(tiny_model_dir: Path, tmp_path: Path) -> None:
+    app = make_app(model=str(tiny_model_dir), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(DataPane)
+        table = app.query_one("#data-table", SentenceTable)
+        await wait_until(pilot, lambda: table.row_count > 0, what="CoLA rows")
+        assert table.row_count == 7695  # the seeded 90% of in_domain_train
+        await wait_until(pilot, lambda: "train" in pane.lengths, what="token lengths")
+        assert "tokens p50" in text_of(app, "#data-stats")
+        await wait_until(pilot, lambda: "[CLS]" in text_of(app, "#data-tokens"), what="WordPiece tokens")
+        await pilot.press("down")
+        sentence = pane.shown["sentence"].iloc[1]
+        await wait_until(pilot, lambda: "[SEP]" in text_of(app, "#data-tokens"))
+        assert sentence.split()[0].lower().strip(".,") in text_of(app, "#data-tokens").lower()
+        await pilot.press("s")  # validation
+        assert pane.split == "validation" and table.row_count == 856
+        await pilot.press("l")  # acceptable only
+        assert set(pane.shown["label"]) == {1} and table.row_count == len(pane.shown)
+        await pilot.press("o")  # first source
+        assert pane.source_filter is not None and set(pane.shown["source"]) == {pane.source_filter}
+        await pilot.press("l", "l", "o")  # back to all labels, next source
+        await pilot.press("s", "s", "s")  # back to train
+        pane.source_filter = None
+        await pilot.press("slash", *"book", "enter")
+        await wait_until(pilot, lambda: pane.search_text == "book")
+        assert 0 < table.row_count < 1000
+        assert all("book" in s.lower() for s in pane.shown["sentence"])
+        assert "search 'book'" in text_of(app, "#data-filters")
+        await wait_until(pilot, lambda: app.focused is not app.query_one("#data-search"),
+                         what="enter to leave the search box")
+        await pilot.press("escape")  # out of the box, escape clears the search
+        await wait_until(pilot, lambda: pane.search_text == "" and table.row_count == 7695, what="the search cleared")
+
+
+async def test_train_form_validates_as_typed_and_refuses_to_start(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(TrainPane)
+        assert "valid" in text_of(app, "#form-problems")
+        app.query_one("#field-epochs", Input).focus()
+        await pilot.press("ctrl+u", *"zero")
+        assert "epochs" in pane.problems
+        assert "not an integer" in text_of(app, "#form-problems")
+        assert app.query_one("#field-epochs").has_class("-invalid")
+        await pilot.press("ctrl+u", "0")
+        assert "between 1 and 1000" in text_of(app, "#form-problems")
+        await pilot.press("enter")  # start: refused
+        await pilot.pause()
+        assert pane.worker is None
+        assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+        await pilot.press("ctrl+u", "3")
+        assert not pane.problems
+
+
+async def set_field(pilot, app, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    app.query_one(f"#field-{name}", Input).focus()
+    await pilot.press("ctrl+u", *value)
+
+
+async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = small_cola_file(tmp_path)
+    runs = tmp_path / "runs"
+    app = make_app(model=str(tiny_model_dir), data=str(data), runs_dir=runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(TrainPane)
+        # 30 epochs of a tiny model: long enough (~400 steps) that the stop lands mid-run
+        for name, value in [("epochs", "30"), ("batch_size", "16"), ("precision", "fp32"),
+                            ("learning_rate", "0.001"), ("eval_batch_size", "256")]:
+            await set_field(pilot, app, name, value)
+        assert not pane.problems
+        await pilot.press("enter")  # start
+        assert pane.is_training, text_of(app, "#train-progress")
+        loss = app.query_one("#chart-loss", SeriesChart)
+        await wait_until(pilot, lambda: loss.points("loss") > 0, what="loss points")
+        assert len(loss.drawn("loss")) == loss.points("loss")  # the smoothed curve, one point per step
+        await pilot.press("x")  # stop at the next batch
+        await wait_until(pilot, lambda: not pane.is_training, what="the stop")
+        (run,) = list_runs(runs)
+        assert run.status == "stopped", run
+        assert (run.path / "checkpoint" / "meta.json").is_file()
+        assert "stopped" in text_of(app, "#train-progress")
+        points_at_stop = loss.points("loss")
+        await pilot.press("r")  # resume
+        await wait_until(pilot, lambda: not pane.is_training and "done" in text_of(app, "#train-progress"),
+                         timeout=240, what=f"the resumed run to finish ({text_of(app, '#train-progress')})")
+        assert loss.points("loss") == 30 * 14  # 216 training sentences, batch 16: every step, none lost
+        assert loss.points("loss") > points_at_stop
+        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 30
+        (run,) = list_runs(runs)
+        assert run.status == "done" and app.current_run is None  # offered, never opened behind the user's back
+        await wait_until(pilot, lambda: app.offered_run == run.id, what="the offer to open the new run")
+        await pilot.press("ctrl+o")
+        assert app.current_run == run.id
+
+        await pilot.press("3", "e")  # evaluate on the holdout
+        evaluate = app.query_one(EvaluatePane)
+        await wait_until(pilot, lambda: evaluate.report is not None,
+                         what=f"the evaluation ({text_of(app, '#status')}; {text_of(app, '#eval-metrics')})")
+        metrics = text_of(app, "#eval-metrics")
+        assert "holdout" in metrics and "MCC" in metrics and "confusion" in metrics
+        wrong = app.query_one("#eval-wrong", DataTable)
+        if wrong.row_count:
+            assert list(evaluate.wrong["confidence"]) == sorted(evaluate.wrong["confidence"], reverse=True)
+            assert "logits" in text_of(app, "#eval-detail")
+            sentence = evaluate.wrong["sentence"].iloc[0]
+            await pilot.press("enter")  # to the sentence box
+            assert app.active_pane == "predict"
+            assert app.query_one("#predict-input", Input).value == sentence
+        await pilot.press("4")
+        box = app.query_one("#predict-input", Input)
+        box.focus()
+        await pilot.press("ctrl+u", *"The book was written by John.")
+        predict = app.query_one(PredictPane)
+        await wait_until(pilot, lambda: predict.latest is not None
+                         and predict.latest.sentence == "The book was written by John.", what="a prediction")
+        bars = app.query_one(ProbabilityBars)
+        assert sum(bars.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+        assert bars.predicted in ("acceptable", "unacceptable")
+        assert f"run {run.id}" in text_of(app, "#predict-model")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.query_one("#predict-history", DataTable).row_count == 1)
+
+
+async def test_open_run_shows_its_history_and_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    demo_run(tmp_path / "runs", tiny_model_dir)
+    app = make_app(run=DEMO_RUN, runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.active_pane == "train" and app.current_run == DEMO_RUN
+        assert app.query_one("#chart-loss", SeriesChart).points("loss") == 30
+        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 3
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 1)
+        assert app.query_one(PredictPane) is not None
+        assert "run demo-run" in text_of(app, "#predict-model")
+        assert "UNTRAINED" not in text_of(app, "#predict-model")
+
+
+async def test_charts_redraw_on_a_timer_not_per_point(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        chart = app.query_one("#chart-loss", SeriesChart)
+        await pilot.pause(0.3)
+        before = chart.redraws
+        for step in range(2000):  # a burst far faster than the screen
+            chart.add("loss", step, 1 / (step + 1))
+        await pilot.pause(0.6)
+        assert chart.points("loss") == 2000
+        assert 1 <= chart.redraws - before <= 4
+
+
+async def test_untrained_model_is_said_clearly(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        assert "UNTRAINED" in text_of(app, "#predict-model")
+
+
+async def test_help_palette_and_quit(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in ("train: start", "train: stop", "train: resume", "eval: holdout", "data: validation",
+                      "go: 4 Predict"):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "CommandPalette"
+        await pilot.press(*"eval: in_domain", "enter")
+        await pilot.pause()
+        assert app.active_pane == "evaluate"
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_quit_during_training_asks_and_stops_with_a_checkpoint(tiny_model_dir: Path, tiny_cola_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    app = make_app(model=str(tiny_model_dir), data=str(tiny_cola_dir), runs_dir=runs)
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await set_field(pilot, app, "epochs", "50")
+        await set_field(pilot, app, "precision", "fp32")
+        await pilot.press("enter")
+        loss = app.query_one("#chart-loss", SeriesChart)
+        await wait_until(pilot, lambda: loss.points("loss") > 0, what="training to start")
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmQuit)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.query_one(TrainPane).is_training
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app._exit, what="the app to quit")  # type: ignore[attr-defined]
+    (run,) = list_runs(runs)
+    assert run.status == "stopped"
+    assert (run.path / "checkpoint" / "meta.json").is_file()
+
+
+async def test_failing_worker_notifies_and_the_app_keeps_running(tmp_path: Path) -> None:
+    app = make_app(data=str(tmp_path / "missing.tsv"), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "error" in text_of(app, "#status"), what="the error line")
+        assert "missing.tsv" in text_of(app, "#status")
+        assert any(n.severity == "error" for n in app._notifications)  # type: ignore[attr-defined]
+        await pilot.press("2")
+        assert app.active_pane == "train"

@@ -1,0 +1,380 @@
+"""Keys and focus, the Runs and Predict panes, Train extras, charts,
+notifications and help. Pilot tests drive the real app; no clock or seed decides an outcome."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.tui import DEMO_RUN, FAILED_REASON, demo_run, failed_run, wait_until
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static
+from textual.widgets._footer import FooterKey
+
+from workbench.core.runs.lock import RunLock
+from workbench.tui.app import PANE_CLASSES, make_app
+from workbench.tui.messages import SendToPredict, TrainFinished, TrainProgress
+from workbench.tui.notify import terminal_notification
+from workbench.tui.panes.data import DataPane
+from workbench.tui.panes.predict import PredictPane
+from workbench.tui.panes.runs import RunsPane
+from workbench.tui.panes.train import TrainPane, patience_text
+from workbench.tui.screens.confirm import Confirm
+from workbench.tui.screens.help import HelpScreen, help_text
+from workbench.tui.screens.run_detail import RunDetailScreen
+from workbench.tui.widgets.charts import SeriesChart, format_tick, integer_ticks, smooth, thin
+from workbench.tui.widgets.run_charts import RunCharts, run_series
+
+SIZE = (80, 24)
+
+
+def text_of(app, selector: str) -> str:  # type: ignore[no-untyped-def]
+    return str(app.query_one(selector, Static).render())
+
+
+def footer(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return [f"{key.key_display} {key.description}" for key in app.query(FooterKey)]
+
+
+def demo_app(tiny_model_dir: Path, tmp_path: Path, **kwargs):  # type: ignore[no-untyped-def]
+    demo_run(tmp_path / "runs", tiny_model_dir)
+    app = make_app(runs_dir=tmp_path / "runs", **kwargs)
+    app.load_on_start = False
+    return app
+
+
+# ---------------------------------------------------------------- keys and focus
+
+
+async def test_a_digit_in_a_field_is_added_not_replacing_and_escape_is_the_way_out(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "tab")  # into the form's first field (model)
+        field = app.focused
+        assert isinstance(field, Input) and field.id == "field-model"
+        before = field.value
+        await pilot.press("3")
+        assert field.value == before + "3"  # nothing was selected: the text stays, the digit is added
+        assert app.active_pane == "train"
+        await pilot.pause()
+        assert "esc Leave field" in footer(app)  # the footer says how out
+        await pilot.press("backspace", "escape")
+        assert app.focused is app.query_one("#train-progress") and field.value == before  # the pane's keys again
+        assert "esc Leave field" not in footer(app)
+        await pilot.press("5")
+        assert app.active_pane == "runs"
+
+
+async def test_alt_digits_switch_panes_from_inside_a_field(tmp_path: Path) -> None:
+    from textual._xterm_parser import XTermParser
+
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", *"The cat")
+        box = app.query_one("#predict-input", Input)
+        assert app.focused is box
+        await pilot.press("alt+2")  # as a terminal with the kitty keyboard protocol sends it
+        assert app.active_pane == "train" and box.value == "The cat"
+        await pilot.press("alt+4")
+        assert app.focused is box
+        # xterm and tmux send alt+3 as ESC 3, which Textual reads as "£": a pane key, not text
+        over_ssh = [event.key for event in XTermParser().feed("\x1b3")]
+        await pilot.press(*over_ssh)
+        assert app.active_pane == "evaluate" and box.value == "The cat", over_ssh
+        await pilot.press("alt+4", "escape")  # the sentence box, then out of it to the history
+        assert app.focused is app.query_one("#predict-history")
+        await pilot.press("1")
+        assert app.active_pane == "data" and box.value == "The cat"
+
+
+# ---------------------------------------------------------------- Runs pane
+
+
+async def test_runs_pane_cursor_order_marks_details_and_refresh(tiny_model_dir: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    demo_run(runs, tiny_model_dir)
+    failed_run(runs, "zz-failed", started="2024-02-01T00:00:00")
+    app = make_app(runs_dir=runs, run=DEMO_RUN)
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        table = app.query_one("#runs-table", DataTable)
+        pane = app.query_one(RunsPane)
+        await wait_until(pilot, lambda: table.row_count == 2, what="the runs")
+        assert [info.id for info in pane.runs] == ["zz-failed", DEMO_RUN]  # newest first
+        assert pane.highlighted().id == DEMO_RUN  # the cursor starts on the opened run
+        assert "⏎ Open" in footer(app)
+        assert "run demo-run" in text_of(app, "#runs-caption")  # the charts' caption names the charted run
+        await pilot.press("up")
+        assert pane.highlighted().id == "zz-failed"
+        assert "run demo-run" in text_of(app, "#runs-caption")  # still the charted one, not the highlighted
+        await pilot.press("space")
+        assert pane.marked == ["zz-failed"] and pane.highlighted().id == "zz-failed"  # marked, not moved
+        await pilot.press("i")
+        assert isinstance(app.screen, RunDetailScreen)
+        detail = str(app.screen.query_one("#detail-text", Static).render())
+        assert FAILED_REASON in detail.replace("\n", " ")  # the whole reason, not cut
+        await pilot.press("escape", "g")
+        await wait_until(pilot, lambda: "refreshed" in text_of(app, "#status"), what="the refresh note")
+        assert "2 runs" in text_of(app, "#status")
+
+
+# ---------------------------------------------------------------- Predict pane
+
+
+async def test_predict_history_newest_first_reusable_and_cleared_after_asking(tiny_model_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    app = demo_app(tiny_model_dir, tmp_path, run=DEMO_RUN)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        pane = app.query_one(PredictPane)
+        for count, sentence in enumerate(("First one.", "Second one."), start=1):
+            pane.box.value = sentence
+            await pilot.press("enter")
+            await wait_until(pilot, lambda n=count: len(pane.history) == n, what="a prediction")  # type: ignore[misc]
+        history = app.query_one("#predict-history", DataTable)
+        assert str(history.get_row_at(0)[-1]) == "Second one."  # newest on top
+        logits = text_of(app, "#predict-info")
+        assert logits.index("acceptable") < logits.index("unacceptable")  # named, as the bars (acceptable first)
+        await pilot.press("escape", "down", "enter")  # the older one, back into the box
+        assert pane.box.value == "First one." and app.focused is pane.box
+        await pilot.press("escape", "ctrl+l")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        assert len(pane.history) == 2
+        await pilot.press("ctrl+l", "y")
+        assert pane.history == [] and history.row_count == 0
+
+
+async def test_a_sentence_from_evaluate_keeps_its_true_label(tiny_model_dir: Path, tmp_path: Path) -> None:
+    app = demo_app(tiny_model_dir, tmp_path, run=DEMO_RUN)
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(SendToPredict("The book was written John by.", 0))
+        pane = app.query_one(PredictPane)
+        await wait_until(pilot, lambda: pane.latest is not None, what="a prediction")
+        await pilot.pause(0.1)
+        info = text_of(app, "#predict-info")
+        assert "true label unacceptable" in info and ("right" in info or "wrong" in info)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(pane.history) == 1)
+        assert pane.history[0].true_label == 0
+        assert str(app.query_one("#predict-history", DataTable).get_row_at(0)[2]) == "unacc"
+        await pilot.press("end", "s")  # edited: no longer the sentence whose label we know
+        await wait_until(pilot, lambda: pane.latest is not None and pane.latest.sentence.endswith("s"))
+        await pilot.pause(0.1)
+        assert "true label" not in text_of(app, "#predict-info")
+
+
+# ---------------------------------------------------------------- Train pane extras
+
+
+def step(n: int, grad_norm: float | None = 1.5) -> dict[str, object]:
+    return {"kind": "step", "epoch": 1 + (n - 1) // 10, "step": n, "epoch_step": 1 + (n - 1) % 10,
+            "steps_per_epoch": 10, "total_steps": 60, "loss": 1 / n, "lr": 1e-4, "grad_norm": grad_norm,
+            "sentences_per_s": 50.0, "elapsed_s": n * 1.0, "eta_s": (60 - n) * 1.0}
+
+
+def epoch(n: int, mcc: float, best: bool) -> dict[str, object]:
+    return {"kind": "epoch", "epoch": n, "step": 10 * n, "train_loss": 0.5, "val_n": 100, "val_loss": 0.6,
+            "val_accuracy": 0.7, "val_mcc": mcc, "best": best, "elapsed_s": 10.0 * n}
+
+
+def test_patience_left_counts_epochs_since_the_best() -> None:
+    series = run_series([epoch(1, 0.2, True), epoch(2, 0.3, True), epoch(3, 0.25, False), epoch(4, 0.1, False)])  # type: ignore[list-item]
+    assert series.best == (2.0, 0.3) and series.epochs_since_best == 2
+    assert patience_text(3, series.epochs_since_best) == "patience 1/3 left"
+    assert patience_text(0, 5) == ""
+
+
+async def test_train_pane_grad_norm_patience_and_system_line(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(TrainPane)
+        pane.patience = 2
+        pane.training_run = "live"
+        pane.post_message(TrainProgress("live", [step(n, None if n == 3 else 0.5 * n) for n in range(1, 21)]))  # type: ignore[misc]
+        charts = app.query_one("#train-charts", RunCharts)
+        await wait_until(pilot, lambda: charts.chart("loss").points("loss") == 20)
+        assert charts.chart("grad_norm").points("grad_norm") == 19  # a step without a norm (skipped) is not drawn
+        charts.add_events([epoch(1, 0.3, True), epoch(2, 0.2, False)])  # type: ignore[list-item]
+        pane.show_progress()
+        assert "patience 1/2 left" in text_of(app, "#train-progress")
+        validation = charts.chart("validation")
+        assert validation.highlight is not None and "0.300@1" in validation.title_for(80)
+        # the system line: core SystemMonitor, sampled by a worker at most once a second
+        await wait_until(pilot, lambda: "CPU " in text_of(app, "#train-progress"), timeout=10, what="the system line")
+        assert "RAM " in text_of(app, "#train-progress").splitlines()[2]
+
+
+async def test_log_scale_and_smoothing_keys(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "c")  # the form away: the pane has the keys
+        chart = app.query_one("#chart-loss", SeriesChart)
+        assert not chart.log_y and chart.smoothing == 0.9
+        await pilot.press("l")
+        assert chart.log_y and "log" in text_of(app, "#status")
+        await pilot.press("m")
+        assert chart.smoothing == 0.95 and "0.95" in text_of(app, "#status")
+        await pilot.press("m", "m")
+        assert chart.smoothing == 0.0  # off: the raw line
+        for value in (0.5, 0.25, 0.125):
+            chart.add("loss", len(chart.series["loss"]) + 1, value)
+        assert [y for _, y in chart.drawn("loss")] == [0.5, 0.25, 0.125]
+
+
+# ---------------------------------------------------------------- charts
+
+
+def test_ticks_are_whole_numbers_and_tiny_values_scientific() -> None:
+    assert integer_ticks(1, 30, 4) == [10, 20, 30]
+    assert integer_ticks(1, 3, 9) == [1, 2, 3]
+    assert integer_ticks(0.5, 1.5, 4) == [1]  # one epoch: one tick, never 0.75
+    assert all(isinstance(t, int) for t in integer_ticks(1, 1910, 5))
+    assert format_tick(3.21e-5, scientific=True) == "3.2e-5"
+    assert format_tick(1e-4, scientific=True) == "1e-4"
+    assert format_tick(1910.0) == "1910"
+
+
+def test_smoothing_and_thinning() -> None:
+    assert smooth([1.0, 1.0, 1.0], 0.9) == pytest.approx([1.0, 1.0, 1.0])  # bias-corrected from the first point
+    assert smooth([1.0, 3.0], 0.0) == [1.0, 3.0]
+    points = [(float(i), float(i % 7)) for i in range(5000)]
+    thinned = thin(points, 100, extremes=True)
+    assert len(thinned) <= 202 and thinned[-1] == points[-1]
+    assert max(y for _, y in thinned) == 6.0 and min(y for _, y in thinned) == 0.0  # the noise stays visible
+
+
+async def test_legends_are_off_the_data_and_a_single_epoch_is_a_line(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "c")
+        charts = app.query_one("#train-charts", RunCharts)
+        charts.add_events([{"kind": "start", "epochs": 1, "resumed_at_step": None}, epoch(1, 0.41, True)])  # type: ignore[list-item]
+        chart = charts.chart("validation")
+        await pilot.pause(0.6)
+        picture = chart.render().plain
+        title, *plot = picture.splitlines()
+        assert "★" in title and "MCC" in title  # the legend and the best epoch live in the title line
+        body = "\n".join(plot)
+        assert "MCC" not in body and "acc" not in body  # nothing written over the data
+        assert body.count("⣀") + body.count("⠤") + body.count("⠒") + body.count("⠉") >= 4  # MCC: a level line
+
+
+# ---------------------------------------------------------------- notifications
+
+
+def test_the_notification_sequences() -> None:
+    plain = terminal_notification("run x done", "holdout; MCC\x07 0.4", in_tmux=False)
+    assert plain == "\x1b]777;notify;run x done;holdout, MCC  0.4\x07\x1b]9;run x done: holdout, MCC  0.4\x07"
+    wrapped = terminal_notification("t", "b", in_tmux=True)
+    assert wrapped.startswith("\x1bPtmux;\x1b\x1b]777;") and wrapped.endswith("\x1b\\")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_a_run_that_ends_rings_and_notifies_unless_turned_off(tmp_path: Path, enabled: bool) -> None:
+    app = make_app(runs_dir=tmp_path / "runs", notify=enabled)
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        written: list[str] = []
+        app._driver.write = written.append  # type: ignore[union-attr,method-assign]  # what reaches the terminal
+        app.post_message(TrainFinished("r1", "failed", "out of memory"))  # as the training worker reports its end
+        await wait_until(pilot, lambda: "failed" in text_of(app, "#status"))
+    sent = "".join(written)
+    if enabled:
+        assert sent.startswith("\x07")  # the bell
+        assert "\x1b]777;notify;CoLA Workbench: run r1 failed;out of memory\x07" in sent
+        assert "\x1b]9;CoLA Workbench: run r1 failed: out of memory\x07" in sent
+    else:
+        assert "\x1b]" not in sent and "\x07" not in sent
+
+
+def test_the_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_NOTIFY", "0")
+    assert not make_app().notify_terminal
+    assert make_app(notify=True).notify_terminal  # the command line wins
+    monkeypatch.delenv("WORKBENCH_NOTIFY")
+    assert make_app().notify_terminal
+    from workbench.cli import build_parser
+
+    for argv in (["--no-notify"], ["--no-notify", "open", "r"], ["open", "r", "--no-notify"]):
+        assert build_parser().parse_args(argv).no_notify, argv
+    assert not build_parser().parse_args(["open", "r"]).no_notify
+
+
+async def test_a_detached_run_seen_live_is_announced_when_it_ends(tiny_model_dir: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    demo_run(runs, tiny_model_dir)
+    metrics = runs / DEMO_RUN / "metrics.jsonl"
+    lines = metrics.read_text().splitlines(keepends=True)
+    metrics.write_text("".join(lines[:-1]))
+    app = make_app(runs_dir=runs, notify=True)
+    app.load_on_start = False
+    lock = RunLock(runs / DEMO_RUN)
+    lock.__enter__()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            written: list[str] = []
+            app._driver.write = written.append  # type: ignore[union-attr,method-assign]
+            app.open_run(DEMO_RUN)
+            train = app.query_one(TrainPane)
+            await wait_until(pilot, lambda: train.following == DEMO_RUN and train.progress is not None)
+            with metrics.open("a") as handle:
+                handle.write(lines[-1])
+            lock.__exit__()
+            await wait_until(pilot, lambda: train.following is None, what="the end of the followed run")
+            await pilot.pause(0.1)
+            assert "\x1b]777;notify;CoLA Workbench: run demo-run done;" in "".join(written)
+    finally:
+        if RunLock.is_locked(runs / DEMO_RUN):
+            lock.__exit__()
+
+
+# ---------------------------------------------------------------- help
+
+
+async def test_help_lists_every_key_of_every_pane(tmp_path: Path) -> None:
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        from rich.console import Console
+
+        console = Console(width=200, record=True)
+        console.print(help_text(app.screen.sections))
+        shown = console.export_text()
+        for pane_class in PANE_CLASSES:
+            for binding in Binding.make_bindings(pane_class.BINDINGS):
+                assert (binding.tooltip or binding.description) in shown, (pane_class.__name__, binding.key)
+        for must in ("alt+1…5", "^l", "clear the history (asks first)", "gradient norm", "log / linear",
+                     "loss smoothing", "whole reason"):
+            assert must in shown, must
+
+
+# ---------------------------------------------------------------- the Data pane
+
+
+async def test_data_pane_end_lands_on_the_last_row_and_the_detail_shows_everything(tiny_model_dir: Path,
+                                                                                    tmp_path: Path) -> None:
+    app = make_app(model=str(tiny_model_dir), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(60, 20)) as pilot:
+        pane = app.query_one(DataPane)
+        await wait_until(pilot, lambda: pane.cola is not None and pane.tokenizer is not None, what="data")
+        table = pane.table
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1
+        shown = table.rows_shown()
+        assert shown[-1] == table.rows[-1] and len(shown) == table.page  # the page is full: no blank below
+        line, source, label, sentence = table.rows[-1]
+        detail = text_of(app, "#data-tokens")
+        assert sentence in detail and source in detail and "[CLS]" in detail
+        assert ("acceptable" if label else "unacceptable") in detail
+        await pilot.press("s", "s", "s", "s")  # four presses: round to train again, none lost or doubled
+        assert pane.split == "train" and table.cursor_row == 0
