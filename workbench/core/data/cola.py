@@ -76,6 +76,20 @@ def _lines(text: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
+def read_text_lines(path: Path, what: str) -> tuple[str, list[str]]:
+    """PATH's text (UTF-8, a bad byte named by its line) and its lines; DataError when it cannot be read
+    or holds no WHAT ("sentences", "pairs")."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(path, f"cannot be read ({err.strerror})") from None
+    text = _decode(path, raw)
+    lines = _lines(text)
+    if not any(line.strip() for line in lines):
+        raise DataError(path, f"is empty: no {what}")
+    return text, lines
+
+
 def _header_delimiter(first_line: str) -> str | None:
     """The delimiter of a header line naming `sentence` and `label`, or None for headerless CoLA TSV."""
     delimiter = "\t" if "\t" in first_line else ","
@@ -95,14 +109,7 @@ def load_table(path: Path | str) -> pd.DataFrame:
         raise DataError(path, "no such file")
     if path.is_dir():
         raise DataError(path, "is a folder, not a data file")
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError(path, f"cannot be read ({err.strerror})") from None
-    text = _decode(path, raw)
-    lines = _lines(text)
-    if not any(line.strip() for line in lines):
-        raise DataError(path, "is empty: no sentences")
+    text, lines = read_text_lines(path, "sentences")
     delimiter = _header_delimiter(lines[0])
     if delimiter is not None:
         return _load_with_header(path, text, delimiter)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.core.data.cola import DataError, _decode, _lines
+from workbench.core.data.cola import DataError, read_text_lines
 from workbench.core.explore.explain import differing_words
 
 PAIR_COLUMNS = ["good", "bad", "paradigm", "field", "line"]
@@ -118,14 +118,7 @@ def load_suite(path: Path | str) -> PairSuite:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "no such suite file" if not path.exists() else "is not a file")
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError(path, f"cannot be read ({err.strerror})") from None
-    text = _decode(path, raw)
-    lines = _lines(text)
-    if not any(line.strip() for line in lines):
-        raise DataError(path, "is empty: no pairs")
+    text, lines = read_text_lines(path, "pairs")
     first = next(line for line in lines if line.strip())
     is_json = path.suffix.lower() in (".jsonl", ".json") or first.lstrip().startswith("{")
     rows = _json_lines(path, lines) if is_json else _table(path, text, lines)
