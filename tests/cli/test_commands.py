@@ -81,20 +81,20 @@ def test_bad_data_file_names_file_and_line(tmp_path: Path, capsys: pytest.Captur
     assert capsys.readouterr().err.strip() == f"error: {bad}:2: label: 'yes' is not 0 or 1"
 
 
-def test_eval_scores_a_run_on_the_split_it_was_trained_with(tiny_model_dir: Path, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_scores_a_run_on_the_split_it_was_trained_with(tiny_model_dir: Path, tiny_cola_dir: Path,
+                                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A run trained with a non-default split seed is scored on its own validation sentences."""
     import pandas as pd
 
     from workbench.core.data.cola import load_cola
 
     runs = tmp_path / "runs"
-    assert main(tiny_train_args(tiny_model_dir, runs, "seed7", "--split-seed", "7")) == 0
+    assert main(tiny_train_args(tiny_model_dir, tiny_cola_dir, runs, "seed7", "--split-seed", "7")) == 0
     assert main(["eval", "seed7", "--runs", str(runs), "--split", "validation"]) == 0
     capsys.readouterr()
     scored = pd.read_csv(runs / "seed7" / "predictions-validation.tsv", sep="\t", keep_default_na=False)
-    own = load_cola(None, 0.1, 7)["validation"]["sentence"].tolist()
-    default = load_cola(None, 0.1, 2018)["validation"]["sentence"].tolist()
+    own = load_cola(tiny_cola_dir, 0.1, 7)["validation"]["sentence"].tolist()
+    default = load_cola(tiny_cola_dir, 0.1, 2018)["validation"]["sentence"].tolist()
     assert sorted(scored["sentence"]) == sorted(own)
     assert sorted(own) != sorted(default)  # the test would pass by accident on the default split
 

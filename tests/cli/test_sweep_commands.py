@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from workbench.cli import main
-from workbench.core.base.config import TrainConfig
+from workbench.core.base.config import TrainConfig, project_data_dir
 from workbench.core.runs.status import run_info
 from workbench.core.search.groups import group_summary, parse_seeds
 from workbench.core.search.sweep import default_storage, parse_space
@@ -132,7 +132,7 @@ def test_an_unreachable_storage_is_one_line_exit_2_quickly(storage: str, tiny_mo
 def test_train_with_seeds_makes_a_group_of_ordinary_runs(tiny_model_dir: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
-    assert main(["train", "--seeds", "7,8", "--name", "g", *tiny_flags(tiny_model_dir, runs)]) == 0
+    assert main(["train", "--seeds", "7,8", "--name", "g", *tiny_flags(tiny_model_dir, project_data_dir(), runs)]) == 0
     out = capsys.readouterr().out
     assert "group g: 2/2 seeds done" in out
     summary = group_summary(runs, "g")

@@ -248,7 +248,7 @@ def test_calibration_off_leaves_the_run_alone(tiny_model_dir: Path, tiny_cola_di
     assert not (run / "eval.json").exists()
 
 
-def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(config150: TrainConfig,
+def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(small_config: TrainConfig,
                                                                               tmp_path: Path) -> None:
     """A run killed after the calibration was folded into model/ but before its checkpoint recorded
     it calibrates again on resume: a model that carries a calibration keeps it, bit for bit."""
@@ -256,13 +256,13 @@ def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(conf
     from workbench.core.evaluation.threshold import final_linear, model_threshold
     from workbench.core.model.loading import load_model
 
-    config150.epochs, config150.calibrate_threshold = 1, False
+    small_config.epochs, small_config.calibrate_threshold = 1, False
     run = tmp_path / "run"
-    assert train(config150, run).status == "done"
-    first = calibrate_run(run, config150, enabled=True)
+    assert train(small_config, run).status == "done"
+    first = calibrate_run(run, small_config, enabled=True)
     assert first is not None and abs(first.threshold - 0.5) > 0.01, first  # a threshold that moves decisions
     once = load_model(str(run / "model"))
-    second = calibrate_run(run, config150, enabled=True)
+    second = calibrate_run(run, small_config, enabled=True)
     assert second is not None and second.threshold == first.threshold
     assert second.temperature == first.temperature
     assert second.mcc_at_threshold == pytest.approx(first.mcc_at_threshold)

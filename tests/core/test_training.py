@@ -15,6 +15,7 @@ from helpers.runs import TrainedRun, copy_run
 
 from workbench.core.base.config import TrainConfig
 from workbench.core.base.errors import TrainingError
+from workbench.core.data.cola import load_cola
 from workbench.core.evaluation.evaluate import compute_metrics
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.runs.lock import RunLock
@@ -132,7 +133,9 @@ def test_training_writes_a_whole_run_folder(tiny_config: TrainConfig, tmp_path: 
     meta, state = load_checkpoint(run)
     assert meta["epoch"] == 2 and meta["finished"] and "optimizer" in state
     report = json.loads((run / "eval.json").read_text())
-    assert set(report) == {"in_domain_dev", "holdout", "calibration"} and report["holdout"]["n"] == 516
+    cola = load_cola(tiny_config.data or None, tiny_config.validation_fraction, tiny_config.split_seed)
+    holdout_n = len(cola["holdout"])
+    assert set(report) == {"in_domain_dev", "holdout", "calibration"} and report["holdout"]["n"] == holdout_n
     assert 0 < report["calibration"]["threshold"] < 1
     header = (run / "predictions.tsv").read_text().splitlines()[0]
     assert header == "sentence\tlabel\tpredicted\tp_acceptable\tsource\tp_acceptable_raw"

@@ -134,15 +134,15 @@ def assert_all_finite(run: Path) -> None:
         assert not bad_names, bad_names
 
 
-def test_a_non_finite_gradient_never_reaches_the_weights(config150: TrainConfig, tmp_path: Path,
+def test_a_non_finite_gradient_never_reaches_the_weights(small_config: TrainConfig, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Step 3's loss is finite, its gradient is not: the step stops (or is skipped) before the
     optimizer touches the weights, and no checkpoint or model holds a non-finite number."""
     monkeypatch.setattr("workbench.core.model.loading.load_model",
                         faults.on_training_model(faults.infinite_gradient_at(3)))
-    config150.checkpoint_every = 1  # a checkpoint right after the bad step
+    small_config.checkpoint_every = 1  # a checkpoint right after the bad step
     events: list[dict[str, Any]] = []
-    result = train(config150, tmp_path / "run", on_event=events.append)
+    result = train(small_config, tmp_path / "run", on_event=events.append)
     losses = [e["loss"] for e in events if e["kind"] == "step"]
     assert all(math.isfinite(x) for x in losses[:3]), losses  # a finite loss: only the gradient is bad
     assert_all_finite(tmp_path / "run")
@@ -208,10 +208,10 @@ def test_is_out_of_memory_knows_what_the_cpu_raises() -> None:
     ],
 )
 def test_cpu_out_of_memory_gets_the_same_message_as_torch_out_of_memory(
-        when: str, message: str, config150: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        when: str, message: str, small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("workbench.core.model.loading.load_model",
                         faults.on_training_model(faults.cpu_out_of_memory(when)))
     with pytest.raises(TrainingError, match=message):
-        train(config150, tmp_path / "run")
+        train(small_config, tmp_path / "run")
     end = read_metrics(tmp_path / "run")[-1]
     assert end["kind"] == "end" and end["status"] == "failed" and "out of memory" in end["error"]

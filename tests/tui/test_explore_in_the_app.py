@@ -198,7 +198,7 @@ async def test_evaluate_shows_the_opened_runs_recordings_and_d_switches_them(run
         await wait_until(pilot, lambda: pane.report is not None, what="the recorded holdout")
         assert pane.report.name == "holdout" and pane.result_run == DEMO_RUN
         assert "holdout n=6 · recorded" in text_of(app, "#eval-metrics")
-        assert pane.datasets == ["holdout", "in_domain_dev", "validation", "train", "mydata"]
+        assert pane.datasets == ["holdout", "in_domain_dev", "validation", "train", "mydata", "pairs:example.tsv"]
         assert app.query_one("#eval-wrong", DataTable).row_count == 3
         assert app.query_one("#eval-sources", DataTable).row_count == 3  # c-05, r-67, swb04
 

@@ -69,9 +69,10 @@ async def test_a_training_never_changes_the_model_predict_answers_with(tiny_mode
         await pilot.press("ctrl+t")  # pin A
         await pilot.pause(0.2)
         train = app.query_one(TrainPane)
-        train.set_config(TrainConfig(model=str(base), data=str(data), epochs=3, batch_size=16, train_limit=96,
+        train.set_config(TrainConfig(model=str(base), data=str(data), epochs=40, batch_size=16, train_limit=96,
                                      learning_rate=1e-3, precision="fp32", eval_batch_size=256))
-        await pilot.press("escape", "2", "s")  # out of the sentence box, to Train, start
+        await pilot.press("escape", "2", "s")  # out of the sentence box, to Train, start (40 epochs: still training
+        # while the test types, on a quiet machine too)
         assert train.is_training, (train.last_status, [n.message for n in app._notifications], app.focused)
         new_run = train.training_run
         assert new_run and new_run != DEMO_RUN

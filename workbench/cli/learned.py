@@ -24,10 +24,10 @@ def _clip(text: str, width: int = WIDTH) -> str:
 
 
 def _run_dir(args: argparse.Namespace, name: str | None = None) -> Path:
-    from workbench.core.base.layout import RunError, is_run_folder, run_path
+    from workbench.core.base.layout import RunError, run_path
 
     folder = run_path(Path(args.runs), name or args.run)
-    if not is_run_folder(folder):
+    if not folder.is_dir():  # any folder with recorded predictions (a run, or predictions copied elsewhere)
         raise RunError(f"{folder}: no such run")
     return folder
 
