@@ -361,10 +361,21 @@ def open_storage(url: str, create: bool = True) -> Any:
     if url.startswith(("postgresql", "mysql")):
         engine_kwargs = {"connect_args": {"connect_timeout": 10}}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=60,
-                                              grace_period=180)
+        for attempt in range(SCHEMA_RACE_RETRIES):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
+                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=60,
+                                                      grace_period=180)
+            except Exception as err:  # noqa: BLE001
+                # Two processes creating the schema of a new database at once: the second one's CREATE
+                # TABLE loses the race (PostgreSQL: duplicate key in pg_type); by now the tables exist.
+                if "duplicate key" not in str(err) and "already exists" not in str(err):
+                    raise
+                if attempt == SCHEMA_RACE_RETRIES - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
     except ImportError:
         scheme = url.split(":", 1)[0]
         package = DRIVER_HINTS.get(scheme) or DRIVER_HINTS.get(scheme.split("+")[0], "")
@@ -372,6 +383,9 @@ def open_storage(url: str, create: bool = True) -> Any:
         raise SweepError(f"storage {shown}: its database driver is not installed{hint}") from None
     except Exception as err:  # SQLAlchemy's errors for a bad URL, a refused connection, a bad password
         raise SweepError(f"storage {shown}: cannot open it ({redact(_first_line(err), url)})") from None
+
+
+SCHEMA_RACE_RETRIES = 5  # opening a new shared database while another process creates its tables
 
 
 def _first_line(err: BaseException) -> str:
