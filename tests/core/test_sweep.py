@@ -89,3 +89,31 @@ def test_load_space_reads_toml(tmp_path: Path) -> None:
         "batch_size": {"type": "categorical", "choices": [16, 32]},
         "epochs": {"type": "int", "low": 2, "high": 8, "log": False, "step": 2},
         "learning_rate": {"type": "float", "low": 2e-5, "high": 5e-4, "log": True}}
+
+
+@pytest.mark.parametrize("message", [
+    "(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num",  # SQLite, seen in CI
+    '(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "pg_type_typname_nsp_index"',
+])
+def test_losing_the_race_to_create_the_schema_is_retried(
+        message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sweeps opening a new database at once: the one whose schema writes lose the race opens the
+    tables the other made instead of failing (the race itself is in tests/e2e/test_sweep_postgres.py)."""
+    import sqlalchemy.exc
+
+    from workbench.core.search.sweep import open_storage
+
+    real = optuna.storages.RDBStorage
+    calls: list[str] = []
+
+    def loses_once(url: str, **kwargs: object) -> object:
+        calls.append(url)
+        if len(calls) == 1:
+            real(url, **kwargs)  # the other process made the schema meanwhile
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, Exception(message))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", loses_once)
+    storage = open_storage(f"sqlite:///{tmp_path / 'sweeps.db'}")
+    assert len(calls) == 2
+    assert storage.get_all_studies() == []

@@ -369,8 +369,8 @@ def open_storage(url: str, create: bool = True) -> Any:
                                                       grace_period=180)
             except Exception as err:  # noqa: BLE001
                 # Two processes creating the schema of a new database at once: the second one's CREATE
-                # TABLE loses the race (PostgreSQL: duplicate key in pg_type); by now the tables exist.
-                if "duplicate key" not in str(err) and "already exists" not in str(err):
+                # TABLE or its alembic_version row loses the race; by now the tables exist.
+                if not _lost_schema_race(err):
                     raise
                 if attempt == SCHEMA_RACE_RETRIES - 1:
                     raise
@@ -386,6 +386,14 @@ def open_storage(url: str, create: bool = True) -> Any:
 
 
 SCHEMA_RACE_RETRIES = 5  # opening a new shared database while another process creates its tables
+# What losing that race says: PostgreSQL "duplicate key value violates unique constraint" (pg_type),
+# "relation ... already exists"; SQLite "UNIQUE constraint failed: alembic_version.version_num",
+# "table ... already exists", "database is locked".
+SCHEMA_RACE_SIGNS = ("duplicate key", "already exists", "UNIQUE constraint failed", "database is locked")
+
+
+def _lost_schema_race(err: BaseException) -> bool:
+    return any(sign in str(err) for sign in SCHEMA_RACE_SIGNS)
 
 
 def _first_line(err: BaseException) -> str:
