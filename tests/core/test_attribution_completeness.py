@@ -147,3 +147,12 @@ def test_a_pair_carries_both_sentences_attributions(tiny_bert: Any, tokenizer: A
         explain(tiny_bert, tokenizer, "The book was written from John.").attributions, abs=1e-4)
     shown = pair_text(result, marks=True, special_tokens=["[CLS]", "[SEP]"]).plain
     assert shown.count("why ") == 2 and "from" in shown and "separate" in shown
+
+
+def test_the_convergence_error_is_shown_to_the_decimals_that_mean_something() -> None:
+    """Float noise (different on another CPU) reads as zero, so the same explanation reads the same."""
+    tiny = explanation([0.0, 0.5, 0.3, 0.2, 0.0], log_odds=1.0 - 3.6e-9, baseline_log_odds=0.0)
+    assert tiny.delta is not None and abs(tiny.delta) < 1e-6
+    assert legend_text(tiny).endswith("δ +0.000")
+    off = explanation([0.0, 0.1, 0.02, 0.023, 0.0], log_odds=5.131, baseline_log_odds=4.165)
+    assert legend_text(off).endswith("δ -0.823")  # 0.143 - (5.131 - 4.165)

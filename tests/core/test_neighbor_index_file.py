@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from workbench.core.base.config import TrainConfig
+from workbench.core.base.hardware import resolve_precision
 from workbench.core.model.sentence_vectors import INDEX_FILE
 
 
@@ -46,7 +47,13 @@ def test_training_writes_the_index_that_a_fresh_computation_gives(tiny_config: T
     assert len(sentences) == tiny_config.train_limit
     with np.load(path) as saved:
         vectors = saved["vectors"]
-    np.testing.assert_allclose(vectors, mean_pooled_by_hand(run_dir / "model", sentences), atol=1e-4)
+    by_hand = mean_pooled_by_hand(run_dir / "model", sentences)
+    if resolve_precision("auto", "cpu") == "bf16":  # embedded under bf16 autocast: 3 significant digits
+        cosines = (vectors * by_hand).sum(axis=1)
+        assert cosines.min() > 0.999, cosines.min()
+        np.testing.assert_allclose(vectors, by_hand, atol=3e-2)
+    else:
+        np.testing.assert_allclose(vectors, by_hand, atol=1e-4)
 
     def no_second_pass(*args: object, **kwargs: object) -> None:
         raise AssertionError("the index was computed again instead of read from the run folder")

@@ -124,11 +124,13 @@ def convergence_warning(explanation: Explanation) -> str:
 
 
 def describe_method(explanation: Explanation) -> str:
-    """The method in a few words: "IG from [MASK], 16 steps, δ +1.2e-02" or "occlusion by [PAD]"."""
+    """The method in a few words: "IG from [MASK], 16 steps, δ +0.012" or "occlusion by [PAD]". The
+    convergence error δ is in log-odds, to the 3 decimals the log-odds are judged by: below them it is
+    float noise that differs from one CPU to another (+3.6e-09 on one, +1.2e-10 on the other)."""
     e = explanation
     if e.method != METHOD_IG:
         return f"{e.method} by [PAD]"
-    delta = f", δ {e.delta:+.1e}" if e.delta is not None else ""
+    delta = f", δ {round(e.delta, 3) + 0.0:+.3f}" if e.delta is not None else ""  # + 0.0: no "-0.000"
     return f"IG from {BASELINE_NAMES.get(e.baseline, e.baseline)}, {e.n_steps} steps{delta}"
 
 
