@@ -127,7 +127,9 @@ async def test_the_training_map_screen_from_the_data_pane(runs: Path) -> None:
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1")
+        await wait_until(pilot, lambda: app.active_pane == "data", what="the data pane")  # a loaded machine
         await pilot.press("m")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingMapScreen), what="the map screen")
         screen = app.screen
         assert isinstance(screen, TrainingMapScreen)
         await wait_until(pilot, lambda: screen.training_map is not None, what="the map read", timeout=120)
@@ -154,7 +156,9 @@ async def test_a_run_without_a_map_says_why(runs: Path) -> None:
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1")
+        await wait_until(pilot, lambda: app.active_pane == "data", what="the data pane")  # a loaded machine
         await pilot.press("m")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingMapScreen), what="the map screen")
         screen = app.screen
         assert isinstance(screen, TrainingMapScreen)
         title = screen.query_one("#map-title")

@@ -50,7 +50,9 @@ async def test_a_soup_that_fails_is_a_notification_and_the_app_goes_on(tiny_mode
     app = make_app(runs_dir=runs, run=DEMO_RUN)
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("5", "G")
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.active_pane == "runs", what="the runs pane")  # a loaded machine
+        await pilot.press("G")
         await wait_until(pilot, lambda: isinstance(app.screen, ManyRunsScreen) and app.screen.groups == ["g"],
                          what="the groups view", timeout=120)
         await pilot.press("s")
