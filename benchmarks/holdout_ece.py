@@ -24,12 +24,14 @@ def ece(p_acceptable: np.ndarray, predicted: np.ndarray, labels: np.ndarray, bin
 def main(run_dir: Path) -> None:
     table = pd.read_csv(run_dir / "predictions.tsv", sep="\t", keep_default_na=False)
     calibration = json.loads((run_dir / "eval.json").read_text())["calibration"]
-    labels, shipped, predicted = table["label"].to_numpy(), table["p_acceptable"].to_numpy(), table["predicted"].to_numpy()
+    labels, shipped = table["label"].to_numpy(), table["p_acceptable"].to_numpy()
+    predicted = table["predicted"].to_numpy()
     raw = table["p_acceptable_raw"].to_numpy()
     print(f"{run_dir.name}: holdout, {len(table)} sentences; t {calibration['threshold']:.3f}, "
           f"T {calibration['temperature']:.2f}")
     print(f"  MCC (shipped labels)            {matthews_corrcoef(labels, predicted):.4f}")
-    print(f"  MCC (raw p >= t)                {matthews_corrcoef(labels, (raw >= calibration['threshold']).astype(int)):.4f}")
+    at_t = (raw >= calibration["threshold"]).astype(int)
+    print(f"  MCC (raw p >= t)                {matthews_corrcoef(labels, at_t):.4f}")
     print(f"  ECE shipped p (t and T folded)  {ece(shipped, predicted, labels):.4f}")
     print(f"  ECE as trained (raw p at 0.5)   {ece(raw, (raw >= 0.5).astype(int), labels):.4f}")
 

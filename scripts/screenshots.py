@@ -79,10 +79,15 @@ async def start_second_run(app: WorkbenchApp, pilot: Pilot[None]) -> str:
     """Train the same recipe with another learning rate and seed in the background (D)."""
     for name, value in {"learning_rate": "5e-5", "seed": "7"}.items():
         app.query_one(f"#field-{name}", Input).value = value
-    await pilot.press("D")
-    train = app.query_one(TrainPane)
-    await wait_until(pilot, lambda: train.following is not None, 300, "the background run to start")
-    return str(train.following)
+    before = {folder.name for folder in app.runs_dir.iterdir()} if app.runs_dir.is_dir() else set()
+    await pilot.press("D")  # the opened run stays the one shown: the new run is found in the runs folder
+
+    def started() -> list[str]:
+        return sorted(folder.name for folder in app.runs_dir.iterdir()
+                      if folder.name not in before and (folder / "metrics.jsonl").is_file())
+
+    await wait_until(pilot, lambda: bool(started()), 300, "the background run to start")
+    return started()[0]
 
 
 async def choose_run(app: WorkbenchApp, pilot: Pilot[None], run_id: str, key: str = "enter") -> None:

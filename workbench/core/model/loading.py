@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,9 +164,43 @@ def load_tokenizer(name: str) -> Any:
     source = resolve_model(name)
     options = hub_options(name, source)
     try:
-        return AutoTokenizer.from_pretrained(source, trust_remote_code=False, **options)
+        return thread_safe(AutoTokenizer.from_pretrained(source, trust_remote_code=False, **options))
     except (OSError, ValueError) as err:
         raise ModelError(f"{name}: cannot load its tokenizer ({_first_line(err)})") from None
+
+
+_LOCKED_METHODS = ("__call__", "encode", "tokenize")
+_locked_classes: dict[type, type] = {}
+_locked_classes_lock = threading.Lock()
+_TOKENIZING = threading.RLock()  # one lock for every tokenizer: a call takes milliseconds; copies stay plain
+
+
+def thread_safe(tokenizer: Any) -> Any:
+    """TOKENIZER, its calls made one at a time. A fast tokenizer keeps its padding and truncation settings
+    on the shared Rust object and sets them at every call: the TUI's threads (Predict, attributions, the
+    neighbour index) sharing one tokenizer got another call's settings ("expected sequence of length 5 at
+    dim 1 (got 9)"). Same class name, so save_pretrained writes what it wrote before."""
+    cls = type(tokenizer)
+    if getattr(cls, "_workbench_locked", False):
+        return tokenizer
+    with _locked_classes_lock:
+        locked = _locked_classes.get(cls)
+        if locked is None:
+            namespace: dict[str, Any] = {"_workbench_locked": True, "__module__": cls.__module__}
+            for method in _LOCKED_METHODS:
+                namespace[method] = _locking(getattr(cls, method))
+            locked = _locked_classes[cls] = type(cls.__name__, (cls,), namespace)
+    tokenizer.__class__ = locked
+    return tokenizer
+
+
+def _locking(method: Any) -> Any:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _TOKENIZING:
+            return method(self, *args, **kwargs)
+
+    return call
 
 
 def load_model(name: str, allow_pickle: bool = False) -> Any:
