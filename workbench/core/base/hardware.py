@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ def default_device() -> str:
     return "cuda" if cuda_available() else "cpu"
 
 
+@functools.cache  # the CPU's flags do not change: read once, not at every neighbour query
 def cpu_has_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()

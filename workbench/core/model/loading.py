@@ -170,8 +170,6 @@ def load_tokenizer(name: str) -> Any:
 
 
 _LOCKED_METHODS = ("__call__", "encode", "tokenize")
-_locked_classes: dict[type, type] = {}
-_locked_classes_lock = threading.Lock()
 _TOKENIZING = threading.RLock()  # one lock for every tokenizer: a call takes milliseconds; copies stay plain
 
 
@@ -180,18 +178,18 @@ def thread_safe(tokenizer: Any) -> Any:
     on the shared Rust object and sets them at every call: the TUI's threads (Predict, attributions, the
     neighbour index) sharing one tokenizer got another call's settings ("expected sequence of length 5 at
     dim 1 (got 9)"). Same class name, so save_pretrained writes what it wrote before."""
-    cls = type(tokenizer)
-    if getattr(cls, "_workbench_locked", False):
-        return tokenizer
-    with _locked_classes_lock:
-        locked = _locked_classes.get(cls)
-        if locked is None:
-            namespace: dict[str, Any] = {"_workbench_locked": True, "__module__": cls.__module__}
-            for method in _LOCKED_METHODS:
-                namespace[method] = _locking(getattr(cls, method))
-            locked = _locked_classes[cls] = type(cls.__name__, (cls,), namespace)
-    tokenizer.__class__ = locked
+    cls: Any = type(tokenizer)
+    if not getattr(cls, "_workbench_locked", False):
+        tokenizer.__class__ = _locked_class(cls)
     return tokenizer
+
+
+@functools.cache
+def _locked_class(cls: Any) -> type:
+    """CLS with its tokenizing methods under the lock (one subclass per tokenizer class)."""
+    namespace: dict[str, Any] = {"_workbench_locked": True, "__module__": cls.__module__}
+    namespace.update({method: _locking(getattr(cls, method)) for method in _LOCKED_METHODS})
+    return type(cls.__name__, (cls,), namespace)
 
 
 def _locking(method: Any) -> Any:
