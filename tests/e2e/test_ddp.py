@@ -163,9 +163,11 @@ def test_ddp_a_stop_request_stops_every_rank_at_the_same_step(tiny_model_dir: Pa
     output = finished(proc)
     # the first rank to finish exits 130 (stopped) and torchrun ends the other; neither hung in a collective
     assert re.search(r"exitcode: 130\) local_rank: [01]", output) and "checkpoint saved" in output, output[-3000:]
-    for rank in (0, 1):
-        if (tmp_path / "out" / f"rank{rank}.json").exists():  # not written by a rank torchrun ended first
-            assert len(rank_losses(tmp_path / "out", rank)) == 3  # 3 forwards, the 3rd not stepped
+    # a rank torchrun ended first may not have written its file; the first to finish always has
+    written = [rank for rank in (0, 1) if (tmp_path / "out" / f"rank{rank}.json").exists()]
+    assert written, "neither rank wrote its losses"
+    for rank in written:
+        assert len(rank_losses(tmp_path / "out", rank)) == 3  # 3 forwards, the 3rd not stepped
     events = read_metrics(runs / "stopped")
     assert [e["step"] for e in events if e["kind"] == "step"] == [1, 2]
     end = [e for e in events if e["kind"] == "end"]
