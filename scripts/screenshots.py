@@ -43,7 +43,10 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout:
     while not condition():
         if time.monotonic() > deadline:
             status = pilot.app.query_one("#status").render()
-            raise SystemExit(f"timed out waiting for {what} (status line: {status})")
+            data = pilot.app.query_one(DataPane)
+            raise SystemExit(f"timed out waiting for {what} (status line: {status}; data {data.cola is None} "
+                             f"tok {data.tokenizer is None} split {data.split} lengths {list(data.lengths)} "
+                             f"active {pilot.app.active_pane} focused {pilot.app.focused})")
         await pilot.pause(0.1)
 
 
@@ -90,6 +93,12 @@ async def start_second_run(app: WorkbenchApp, pilot: Pilot[None]) -> str:
     return started()[0]
 
 
+def only_run(runs_dir: Path) -> str:
+    """The one run in RUNS_DIR (the screenshots' own, fresh folder)."""
+    (run,) = [folder.name for folder in runs_dir.iterdir() if (folder / "metrics.jsonl").is_file()]
+    return run
+
+
 async def choose_run(app: WorkbenchApp, pilot: Pilot[None], run_id: str, key: str = "enter") -> None:
     """In the Runs pane, move to RUN_ID and press KEY (enter opens it, space marks it)."""
     await pilot.press("5")
@@ -110,12 +119,14 @@ async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, 
         background, first = None, run
         if run is None:
             await train_and_shoot(app, pilot, out, train_limit, epochs)
-            first = str(app.current_run)
+            # the run just trained: the app does not open it by itself (the opened run stays the user's)
+            first = app.current_run or only_run(app.runs_dir)
             background = await start_second_run(app, pilot)
             await choose_run(app, pilot, first)  # evaluate and try sentences on the first run
         await pilot.press("1")
         data = app.query_one(DataPane)
-        await wait_until(pilot, lambda: "train" in data.lengths, 300, "token lengths")
+        await wait_until(pilot, lambda: "train" in data.lengths, 60,
+                         "token lengths")
         await pilot.press("down", "down", "down")
         await shoot(app, pilot, out, "1-data")
 
