@@ -38,7 +38,8 @@ def machine() -> str:
     except OSError:
         pass
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = "AVX-512 BF16" if "avx512_bf16" in flags else ("AVX-512" if "avx512f" in flags else "")
+    isa = ("AMX bf16" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags
+           else "AVX-512" if "avx512f" in flags else "")
     return (f"{cpu} ({os.cpu_count()} cores{', ' + isa if isa else ''}), torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads")
 
