@@ -195,9 +195,11 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
     seen = b""
     marks: dict[str, float] = {}
-    goals = {"frame": lambda b: b"Data" in b and b"Predict" in b and b"Runs" in b,
-             "table": lambda b: b"Our friends" in b,
-             "ready": lambda b: re.search(rb"(?<![a-z])ready", b) is not None}
+    # the screen's text without its escape sequences; the table's rows are shuffled, so its filter line
+    # ("train 7,695/7,695 · ...", drawn with the rows) marks it
+    goals = {"frame": lambda t: b"Data" in t and b"Predict" in t and b"Runs" in t,
+             "table": lambda t: re.search(rb"train [0-9,]+/[0-9,]+", t) is not None,
+             "ready": lambda t: re.search(rb"(?<![a-z])ready", t) is not None}
     try:
         while time.perf_counter() - start < timeout and len(marks) < len(goals):
             if select.select([fd], [], [], 0.01)[0]:
@@ -205,8 +207,9 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
                     seen += os.read(fd, 65536)
                 except OSError:
                     break
+                text = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", seen[-65536:])  # the latest frames
                 for name, goal in goals.items():
-                    if name not in marks and goal(seen):
+                    if name not in marks and goal(text):
                         marks[name] = time.perf_counter() - start
         time.sleep(0.3)  # a user reads the screen before quitting
         asked = time.perf_counter()

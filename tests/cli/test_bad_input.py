@@ -66,3 +66,19 @@ def test_cli_predict_survives_undecodable_stdin(tiny_model_dir: Path, tmp_path: 
     results = [json.loads(line) for line in captured.out.splitlines()]
     assert [r["sentence"] for r in results] == ["caf\ufffd au lait", "The cat sat."]
     assert captured.err.strip() == "error: empty sentence: type some words"
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tiny_model_dir: Path) -> None:
+    """`workbench data show ... | head -1`: the pipe closes under the printing; exit 141 as a shell's
+    SIGPIPE, nothing on stderr. (A fresh process: the pipe is the real one; no torch is imported.)"""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "data", "show", "--split", "train",
+                             "--samples", "5000", "--model", str(tiny_model_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what head does after its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert first.startswith(b"train (") and err == ""

@@ -271,3 +271,51 @@ def test_changing_a_returned_frame_does_not_change_the_next_result(tiny_cola_dir
     again = load_cola(tiny_cola_dir)
     for name, frame in expected.items():
         assert again[name].equals(frame), name
+
+
+@pytest.mark.parametrize(("fraction", "seed", "rows"), [(0.1, 2018, None), (0.1, 7, None), (0.25, 2018, 41),
+                                                        (0.5, 1, 3), (0.1, 2018, 2)])
+def test_split_is_sklearns_train_test_split_sentence_for_sentence(fraction: float, seed: int,
+                                                                   rows: int | None) -> None:
+    """Runs recorded before the split stopped importing sklearn validated on the same sentences."""
+    from sklearn.model_selection import train_test_split
+
+    frame = load_table(BUNDLED / "in_domain_train.tsv").iloc[:rows]
+    train, validation = split_train_validation(frame, fraction, seed)
+    want_train, want_validation = train_test_split(frame, test_size=fraction, random_state=seed)
+    assert validation["line"].tolist() == want_validation["line"].tolist()
+    assert train["line"].tolist() == want_train["line"].tolist()
+    assert list(train.index) == list(range(len(train)))  # numbered afresh, as before
+
+
+def test_word_pieces_without_transformers_are_transformers_tokens_for_every_bundled_sentence(
+        tiny_model_dir: Path) -> None:
+    """The Data pane and `workbench tokenize` count and show tokens with the tokenizers library alone;
+    transformers' own tokenizer (what training and Predict use) must give the same ids and pieces."""
+    from workbench.core.data.cola import token_lengths
+    from workbench.core.model.loading import WordPieces, load_tokenizer, load_word_pieces, tokenize
+
+    cola = load_cola(BUNDLED)
+    sentences = [s for split in ("train", "validation", "in_domain_dev", "holdout") for s in cola[split]["sentence"]]
+    sentences += ["", "  ", "Ünïcödé naïve café — “quotes”!", "a " * 300, "tab\there", "émigré's 3.5%"]
+    for name in ("embedded:all-MiniLM-L6-v2", str(tiny_model_dir)):
+        light, full = load_word_pieces(name), load_tokenizer(name)
+        assert isinstance(light, WordPieces)
+        assert light(sentences)["input_ids"] == full(sentences)["input_ids"]
+        assert token_lengths(light, sentences) == token_lengths(full, sentences)
+        for sentence in sentences[:200] + sentences[-6:]:
+            for max_length in (128, 6):
+                assert tokenize(light, sentence, max_length) == tokenize(full, sentence, max_length), sentence
+        assert len(tokenize(light, "a " * 300)) == 128 and tokenize(light, "a " * 300)[-1][0] == "[SEP]"
+
+
+def test_word_pieces_of_a_broken_tokenizer_file_name_it(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import shutil
+
+    from workbench.core.model.loading import ModelError, load_word_pieces
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"tokenizer\.json"):
+        load_word_pieces(str(folder))

@@ -5,6 +5,7 @@ exit statuses."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -40,6 +41,10 @@ def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `workbench data show | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's last flush at exit must not fail again
+        return 141  # what a shell reports for a command ended by SIGPIPE
     except ONE_LINE_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE

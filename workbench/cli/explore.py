@@ -15,9 +15,7 @@ from typing import Any
 from workbench.cli import learned
 from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, model_dir_of
 from workbench.core.base.layout import RunError, is_run_folder, run_path
-from workbench.core.explore.diff import diff_runs
 from workbench.core.explore.explain import STEP_SCHEDULE, explain_many, minimal_pair
-from workbench.core.explore.neighbors import run_index
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.model.predict import InputError, clean_sentence
 
@@ -186,6 +184,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for folder in folders:
         if not is_run_folder(folder):
             raise RunError(f"{folder}: no such run")
+    from workbench.core.explore.diff import diff_runs  # pandas, when a diff is asked for
+
     result = diff_runs(folders[0], folders[1], args.split)
     if args.json:
         print(json.dumps({"a": folders[0].name, "b": folders[1].name, "split": args.split, **result.to_dict()},
@@ -214,6 +214,8 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
     if not any(cleaned):
         return status
     model, tokenizer, folder = _load(args)
+    from workbench.core.explore.neighbors import run_index  # numpy and pandas, when asked for
+
     index = run_index(model, tokenizer, folder)  # kept beside a run's model
     for number, sentence in enumerate(cleaned):
         if sentence is None:

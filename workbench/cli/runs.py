@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -298,4 +299,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
     app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=getattr(args, "run", None),
                    notify=False if getattr(args, "no_notify", False) else None)
     app.run()
-    return int(app.return_code or 0)
+    code = int(app.return_code or 0)
+    # Quit at once: the app has ended (a training it ran stopped and saved first); what remains is the
+    # interpreter's own teardown, which waits for worker threads still loading a model or a tokenizer and
+    # frees torch's objects one by one (1.4-1.9 s measured). Every file the workbench writes is already
+    # whole on disk (atomic replace), so nothing is lost by skipping it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -13,9 +13,10 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a table is made: the CLI's parser and the TUI start without it
+    import pandas as pd
 
 from workbench.core.base.config import COLA_URL, project_data_dir
 
@@ -129,6 +130,8 @@ def load_table(path: Path | str) -> pd.DataFrame:
         source, label, mark, sentence = cells
         rows.append((source.strip(), _label(path, number, label), mark.strip(),
                      _sentence(path, number, sentence), number))
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -156,6 +159,8 @@ def _load_with_header(path: Path, text: str, delimiter: str) -> pd.DataFrame:
         raise DataError(path, f"malformed CSV ({err})", line=reader.line_num) from None
     if not rows:
         raise DataError(path, "has a header but no sentences")
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -183,10 +188,21 @@ class CoLA:
 
 def split_train_validation(frame: pd.DataFrame, fraction: float = 0.1,
                            seed: int = 2018) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded hold-out split, as the seed notebook does it (sklearn, random_state=2018)."""
-    from sklearn.model_selection import train_test_split
+    """Seeded hold-out split, the seed notebook's `train_test_split(frame, test_size=0.1,
+    random_state=2018)`, sentence for sentence: in one permutation drawn from numpy's RandomState(seed),
+    the first ceil(fraction * n) are validation and the rest train, in that order (sklearn's ShuffleSplit;
+    tests/core/test_data.py compares the two).
+    Written with numpy so that showing the data does not import sklearn and scipy (2 s on 2 cores)."""
+    import math
 
-    train, validation = train_test_split(frame, test_size=fraction, random_state=seed)
+    import numpy as np
+
+    n_validation = math.ceil(fraction * len(frame))
+    if not 0 < n_validation < len(frame):
+        raise ValueError(f"a validation fraction of {fraction} of {len(frame)} sentences leaves no "
+                         f"{'training' if n_validation else 'validation'} sentence")
+    order = np.random.RandomState(seed).permutation(len(frame))
+    train, validation = frame.iloc[order[n_validation:]], frame.iloc[order[:n_validation]]
     return train.reset_index(drop=True), validation.reset_index(drop=True)
 
 
@@ -328,6 +344,8 @@ def describe(frame: pd.DataFrame, lengths: Sequence[int] | None = None) -> dict[
         "sources": {str(k): int(v) for k, v in frame["source"].value_counts().sort_index().items()},
     }
     if lengths is not None and len(lengths):
+        import pandas as pd
+
         series = pd.Series(list(lengths))
         stats["token_lengths"] = {
             "mean": float(series.mean()),

@@ -89,17 +89,16 @@ class DataPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data", name="load data")
     def load(self, data: str | None, model: str) -> None:
-        """Load CoLA (pandas, sklearn) and then the tokenizer (transformers, torch) off the screen thread."""
+        """Load CoLA (pandas) and then the tokenizer (the tokenizers library alone) off the screen thread."""
         self.post_message(StatusChanged(f"loading data {data or '(bundled CoLA)'}…"))
         from workbench.core.data.cola import load_cola
 
         cola = load_cola(data or None)
         self.post_message(DataLoaded(cola, str(cola.folder)))
-        self.post_message(StatusChanged(f"loading the tokenizer of {model} (torch, transformers)…"))
-        from workbench.core.model.loading import load_tokenizer, quiet_transformers
+        self.post_message(StatusChanged(f"loading the tokenizer of {model}…"))
+        from workbench.core.model.loading import load_word_pieces
 
-        quiet_transformers()
-        tokenizer = load_tokenizer(model)
+        tokenizer = load_word_pieces(model)
         self.post_message(TokenizerLoaded(tokenizer, model))
         self.post_message(StatusChanged("ready"))
 
