@@ -8,7 +8,8 @@ forward (OUT/rank<R>.json) and, once training returns, the trained parameters
 (OUT/rank<R>.pt). MODE:
   plain           nothing else
   nosync          the model is not wrapped in DistributedDataParallel: gradients are never
-                  all-reduced (what the 2-process test must tell apart from a real run)
+                  all-reduced (not in the suite: run by hand to see test_ddp's equal-parameters
+                  check fail; its ranks end with different parameters)
   fail-exception  rank 1 raises RuntimeError in its 2nd training forward
   fail-nan        rank 1's 2nd training loss is infinite
   fail-oom        rank 1's 2nd training forward hits what the CPU allocator raises on OOM

@@ -95,8 +95,9 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         pane = app.query_one(TrainPane)
-        # 30 epochs of a tiny model: long enough (~400 steps) that the stop lands mid-run
-        for name, value in [("epochs", "30"), ("batch_size", "16"), ("precision", "fp32"),
+        # 10 epochs of a tiny model: long enough (140 steps, a validation and a checkpoint each epoch,
+        # several seconds) that the stop lands mid-run
+        for name, value in [("epochs", "10"), ("batch_size", "16"), ("precision", "fp32"),
                             ("learning_rate", "0.001"), ("eval_batch_size", "256")]:
             await set_field(pilot, app, name, value)
         assert not pane.problems
@@ -115,9 +116,9 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
         await pilot.press("r")  # resume
         await wait_until(pilot, lambda: not pane.is_training and "done" in text_of(app, "#train-progress"),
                          timeout=240, what=f"the resumed run to finish ({text_of(app, '#train-progress')})")
-        assert loss.points("loss") == 30 * 14  # 216 training sentences, batch 16: every step, none lost
+        assert loss.points("loss") == 10 * 14  # 216 training sentences, batch 16: every step, none lost
         assert loss.points("loss") > points_at_stop
-        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 30
+        assert app.query_one("#chart-val", SeriesChart).points("mcc") == 10
         (run,) = list_runs(runs)
         assert run.status == "done" and app.current_run is None  # offered, never opened behind the user's back
         await wait_until(pilot, lambda: app.offered_run == run.id, what="the offer to open the new run")
