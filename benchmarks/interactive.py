@@ -16,18 +16,23 @@
   startup  `workbench --runs EMPTY` in a pseudo-terminal (80x24): seconds from spawning to the first
            frame, to the data table's first sentence on screen, to the status line's "ready"; then
            ctrl+q and the seconds until the process has exited; median (min-max) of --runs
+  switch   `workbench` in a pseudo-terminal (80x24) with a training of the embedded model running in it
+           (2, then s): milliseconds from a pane's alt+digit key to that pane's footer on screen,
+           cycling 1-5, --switches times after the training's first step; p50 / p95 / max
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import select
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -234,6 +239,73 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
     return marks
 
 
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[a-zA-Z]")
+# Each pane's footer says which pane is on screen (bindings only that pane has)
+PANE_MARKS = {"1": b"Split", "2": b"Detach", "3": b"FP/FN", "4": b"history", "5": b"Compare"}
+
+
+def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80),
+                  timeout: float = 120.0, train: bool = True) -> tuple[list[float], int]:
+    """Milliseconds from each pane digit to its pane's footer, while a training runs in the app; and the
+    training's last step seen."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.environ.update(TERM="xterm-256color", COLUMNS=str(size[1]), LINES=str(size[0]))
+        os.execv(sys.executable, [sys.executable, "-m", "workbench.cli", "--runs", runs_dir])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+
+    def read_until(goal: Callable[[bytes], bool], limit: float) -> bytes:
+        seen = b""
+        deadline = time.perf_counter() + limit
+        while time.perf_counter() < deadline:
+            if select.select([fd], [], [], 0.002)[0]:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+                if goal(ANSI.sub(b"", seen)):
+                    return seen
+        raise TimeoutError(ANSI.sub(b"", seen)[-2000:].decode(errors="replace"))
+
+    latencies: list[float] = []
+    step = 0
+    try:
+        read_until(lambda t: re.search(rb"(?<![a-z])ready", t) is not None, timeout)
+        os.write(fd, b"2")
+        read_until(lambda t: b"Detach" in t, timeout)
+        if train:
+            os.write(fd, b"s")  # start the form's training (the embedded model, 8 epochs)
+            read_until(lambda t: re.search(rb"step [0-9]+/", t) is not None, timeout)
+        keys = "13452" * (switches // 5 + 1)
+        for key in keys[:switches]:
+            time.sleep(0.25)  # a user reads the pane before the next key
+            while select.select([fd], [], [], 0)[0]:
+                os.read(fd, 65536)  # what the app drew meanwhile
+            asked = time.perf_counter()
+            os.write(fd, b"\x1b" + key.encode())  # alt+digit: Predict's sentence box takes plain digits
+            read_until(lambda t, mark=PANE_MARKS[key]: mark in t, 10.0)
+            latencies.append((time.perf_counter() - asked) * 1000)
+        if train:
+            os.write(fd, b"\x1b2")
+            shown = ANSI.sub(b"", read_until(lambda t: re.search(rb"step [0-9]+/", t) is not None, 10.0))
+            found = re.findall(rb"step ([0-9]+)/", shown)
+            step = int(found[-1]) if found else 0
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+    return latencies, step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="paint,predict,explain,concurrent,memory")
@@ -242,6 +314,7 @@ def main() -> None:
     parser.add_argument("--explain-calls", type=int, default=50, help="attribution calls")
     parser.add_argument("--model", default=None, help="model for predict and explain (a run folder works too)")
     parser.add_argument("--train-limit", type=int, default=0)
+    parser.add_argument("--switches", type=int, default=60, help="pane switches while a training runs")
     args = parser.parse_args()
     only = args.only.split(",")
     print(f"machine: {bc.machine()}; load average {bc.loadavg():.2f}")
@@ -261,6 +334,15 @@ def main() -> None:
                       f"max {max(values):.2f} s ({len(values)} of {args.runs} runs; load {bc.loadavg():.2f})")
             else:
                 print(f"TUI {name}: not seen in {args.runs} runs")
+    if "switch" in only:
+        for training in (False, True):
+            with tempfile.TemporaryDirectory() as runs_dir:
+                latencies, step = pane_switches(runs_dir, args.switches, train=training)
+            ordered = sorted(latencies)
+            p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+            print(f"pane switch {'while training' if training else 'idle'}: p50 {statistics.median(ordered):.0f} ms, "
+                  f"p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms ({len(ordered)} switches"
+                  f"{f'; the training at step {step}' if training else ''}; load {bc.loadavg():.2f})")
     if "predict" in only:
         loaded, p50, p99 = predict_latency(args.calls, args.model)
         print(f"predict, one sentence on CPU: p50 {p50:.1f} ms, p99 {p99:.1f} ms "

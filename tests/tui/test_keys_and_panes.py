@@ -9,7 +9,6 @@ import pytest
 from helpers.tui import DEMO_RUN, FAILED_REASON, demo_run, failed_run, wait_until
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
-from textual.widgets._footer import FooterKey
 
 from workbench.core.runs.lock import RunLock
 from workbench.tui.app import PANE_CLASSES, make_app
@@ -33,7 +32,10 @@ def text_of(app, selector: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def footer(app) -> list[str]:  # type: ignore[no-untyped-def]
-    return [f"{key.key_display} {key.description}" for key in app.query(FooterKey)]
+    """The key line's entries as the screen shows them ("esc Leave field")."""
+    from workbench.tui.widgets.keyline import KeyLine
+
+    return [f"{key} {description}" for key, description, _enabled in app.query_one(KeyLine).keys]
 
 
 def demo_app(tiny_model_dir: Path, tmp_path: Path, **kwargs):  # type: ignore[no-untyped-def]

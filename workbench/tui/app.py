@@ -16,7 +16,7 @@ from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Input, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import ContentSwitcher, Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
@@ -40,6 +40,7 @@ from workbench.tui.models import Models
 from workbench.tui.notify import BEL, notifications_enabled, terminal_notification
 from workbench.tui.panes import PANES, TITLES
 from workbench.tui.panes.base import Pane
+from workbench.tui.widgets.keyline import KeyLine
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
@@ -98,7 +99,7 @@ class WorkbenchApp(App[None]):
                 with TabPane(TITLES[name], id=name):
                     yield pane_class(id=f"{name}-pane")
         yield Static("starting…", id="status")
-        yield Footer(compact=True)
+        yield KeyLine(id="keys")
 
     def on_mount(self) -> None:
         if self.current_run:
