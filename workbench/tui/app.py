@@ -40,7 +40,6 @@ from workbench.tui.models import Models
 from workbench.tui.notify import BEL, notifications_enabled, terminal_notification
 from workbench.tui.panes import PANES, TITLES
 from workbench.tui.panes.base import Pane
-from workbench.tui.widgets.keyline import KeyLine
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
@@ -48,6 +47,7 @@ from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.confirm import ConfirmQuit
 from workbench.tui.screens.help import HelpScreen, workbench_help
+from workbench.tui.widgets.keyline import KeyLine
 
 PANE_CLASSES: tuple[type[Pane], ...] = (DataPane, TrainPane, EvaluatePane, PredictPane, RunsPane)
 
