@@ -114,3 +114,19 @@ def test_without_a_gpu_driver_it_is_quiet() -> None:
     assert textual_loaded == "False"
     if gpus != "0":  # a machine with a GPU: then the line names it
         assert "GPU0" in SystemMonitor().sample().describe()
+
+
+def test_showing_the_data_and_its_tokens_imports_no_sklearn_torch_or_transformers() -> None:
+    """What the Data pane does before it says "ready" (load CoLA, split it, count and show tokens) costs
+    no sklearn/scipy (2 s) and no torch or transformers (3-4 s)."""
+    code = ("import sys\n"
+            "from workbench.core.data.cola import load_cola, token_lengths\n"
+            "from workbench.core.model.loading import load_word_pieces, tokenize\n"
+            "cola = load_cola()\n"
+            "pieces = load_word_pieces('embedded:all-MiniLM-L6-v2')\n"
+            "assert len(token_lengths(pieces, cola['train']['sentence'].tolist())) == len(cola['train'])\n"
+            "assert tokenize(pieces, 'The book was written by John.')[0][0] == '[CLS]'\n"
+            "heavy = [m for m in ('sklearn', 'scipy', 'torch', 'transformers') if m in sys.modules]\n"
+            "print(heavy); sys.exit(1 if heavy else 0)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
