@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import select
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,23 +46,38 @@ SENTENCES = ["The book was written by John.", "Book the John by written.", "Who 
              "The more you read, the more you know.", "John seems that is happy."]
 
 
-def first_paint(timeout: float = 60.0, size: tuple[int, int] = (24, 80)) -> float:
-    """Seconds from spawning `workbench` in a pty to the end of its first frame."""
+@contextlib.contextmanager
+def workbench_in_pty(args: list[str], size: tuple[int, int] = (24, 80)) -> Iterator[tuple[int, int]]:
+    """`workbench ARGS` in a pseudo-terminal of SIZE (rows, columns), as a user starts it: (pid, fd);
+    killed and reaped on the way out."""
     import fcntl
     import pty
     import struct
     import termios
 
-    start = time.perf_counter()
     pid, fd = pty.fork()
-    if pid == 0:  # the child: the workbench TUI, as a user starts it
+    if pid == 0:  # the child: the workbench TUI
         os.chdir(ROOT)
         os.environ.update(TERM="xterm-256color", COLUMNS=str(size[1]), LINES=str(size[0]))
-        os.execv(sys.executable, [sys.executable, "-m", "workbench.cli"])
+        os.execv(sys.executable, [sys.executable, "-m", "workbench.cli", *args])
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    try:
+        yield pid, fd
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+def first_paint(timeout: float = 60.0, size: tuple[int, int] = (24, 80)) -> float:
+    """Seconds from spawning `workbench` in a pty to the end of its first frame."""
+    start = time.perf_counter()
     seen = b""
     painted = 0.0
-    try:
+    with workbench_in_pty([], size) as (_pid, fd):
         while time.perf_counter() - start < timeout:
             ready, _, _ = select.select([fd], [], [], 0.05)
             if ready:
@@ -81,13 +97,6 @@ def first_paint(timeout: float = 60.0, size: tuple[int, int] = (24, 80)) -> floa
                             break
                         painted = time.perf_counter() - start
                     break
-    finally:
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-        os.waitpid(pid, 0)
-        os.close(fd)
     if not painted:
         raise SystemExit(f"no first frame within {timeout:.0f} s; output began {seen[:300]!r}")
     return painted
@@ -185,19 +194,7 @@ def training_peak_rss(train_limit: int) -> tuple[float, float]:
 
 def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int] = (24, 80)) -> dict[str, float]:
     """Seconds to the first frame, the table's first sentence, "ready"; then from ctrl+q to the exit."""
-    import fcntl
-    import pty
-    import re
-    import struct
-    import termios
-
     start = time.perf_counter()
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(ROOT)
-        os.environ.update(TERM="xterm-256color", COLUMNS=str(size[1]), LINES=str(size[0]))
-        os.execv(sys.executable, [sys.executable, "-m", "workbench.cli", "--runs", runs_dir])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
     seen = b""
     marks: dict[str, float] = {}
     # the screen's text without its escape sequences; the table's rows are shuffled, so its filter line
@@ -205,7 +202,7 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
     goals = {"frame": lambda t: b"Data" in t and b"Predict" in t and b"Runs" in t,
              "table": lambda t: re.search(rb"train [0-9,]+/[0-9,]+", t) is not None,
              "ready": lambda t: re.search(rb"(?<![a-z])ready", t) is not None}
-    try:
+    with workbench_in_pty(["--runs", runs_dir], size) as (pid, fd):
         while time.perf_counter() - start < timeout and len(marks) < len(goals):
             if select.select([fd], [], [], 0.01)[0]:
                 try:
@@ -229,13 +226,6 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
             if done:
                 marks["quit"] = time.perf_counter() - asked
                 break
-    finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
     return marks
 
 
@@ -248,17 +238,6 @@ def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80)
                   timeout: float = 120.0, train: bool = True) -> tuple[list[float], int]:
     """Milliseconds from each pane digit to its pane's footer, while a training runs in the app; and the
     training's last step seen."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(ROOT)
-        os.environ.update(TERM="xterm-256color", COLUMNS=str(size[1]), LINES=str(size[0]))
-        os.execv(sys.executable, [sys.executable, "-m", "workbench.cli", "--runs", runs_dir])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
 
     def read_until(goal: Callable[[bytes], bool], limit: float) -> bytes:
         seen = b""
@@ -275,7 +254,7 @@ def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80)
 
     latencies: list[float] = []
     step = 0
-    try:
+    with workbench_in_pty(["--runs", runs_dir], size) as (_pid, fd):
         read_until(lambda t: re.search(rb"(?<![a-z])ready", t) is not None, timeout)
         os.write(fd, b"2")
         read_until(lambda t: b"Detach" in t, timeout)
@@ -296,13 +275,6 @@ def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80)
             shown = ANSI.sub(b"", read_until(lambda t: re.search(rb"step [0-9]+/", t) is not None, 10.0))
             found = re.findall(rb"step ([0-9]+)/", shown)
             step = int(found[-1]) if found else 0
-    finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
     return latencies, step
 
 
