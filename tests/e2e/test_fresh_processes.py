@@ -11,6 +11,11 @@ from pathlib import Path
 from workbench.core.base.system import SystemMonitor
 
 
+def exits_0(code: str, timeout: float) -> None:
+    """CODE run by a fresh Python exits 0 (what it printed is the failure's message)."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+
 def test_core_never_imports_textual() -> None:
     code = (
         "import sys\n"
@@ -24,8 +29,7 @@ def test_core_never_imports_textual() -> None:
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    exits_0(code, timeout=120)
 
 
 def test_training_evaluating_and_predicting_never_import_textual(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -84,23 +88,20 @@ def test_importing_the_new_modules_loads_no_torch_captum_or_textual() -> None:
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'captum', 'textual'))\n"
             "print(bad[:5])\n"
             "sys.exit(1 if bad else 0)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    exits_0(code, timeout=120)
 
 
 def test_importing_recorded_imports_no_textual_and_no_pandas() -> None:
     code = ("import sys, workbench.core.evaluation.recorded;"
             " bad = [m for m in ('textual', 'pandas') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    exits_0(code, timeout=60)
 
 
 def test_importing_the_app_loads_no_heavy_library() -> None:
     code = ("import sys, workbench.tui.app; heavy = [m for m in ('torch', 'transformers', 'pandas', 'sklearn') "
             "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    exits_0(code, timeout=60)
 
 
 def test_without_a_gpu_driver_it_is_quiet() -> None:
@@ -128,5 +129,4 @@ def test_showing_the_data_and_its_tokens_imports_no_sklearn_torch_or_transformer
             "assert tokenize(pieces, 'The book was written by John.')[0][0] == '[CLS]'\n"
             "heavy = [m for m in ('sklearn', 'scipy', 'torch', 'transformers') if m in sys.modules]\n"
             "print(heavy); sys.exit(1 if heavy else 0)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    exits_0(code, timeout=120)
