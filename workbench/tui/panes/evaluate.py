@@ -578,7 +578,13 @@ class EvaluatePane(Pane):
         with self._index_lock:  # one build at a time: a second worker waits and reuses it
             index = self._indexes.get(key)
             if index is None:
-                self.post_message(StatusChanged("indexing the training sentences (once per model)…"))
+                from workbench.core.base.layout import run_of_model
+                from workbench.core.model.sentence_vectors import INDEX_FILE
+
+                run_dir = run_of_model(model_dir)
+                kept = run_dir is not None and (run_dir / INDEX_FILE).is_file()
+                self.post_message(StatusChanged("reading the index of the training sentences…" if kept else
+                                                "indexing the training sentences (once per model)…"))
                 index = run_index(predictor.model, predictor.tokenizer, model_dir, predictor.max_length)
                 self._indexes[key] = index
                 self.post_message(StatusChanged("ready"))
