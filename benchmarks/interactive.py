@@ -192,6 +192,9 @@ def training_peak_rss(train_limit: int) -> tuple[float, float]:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, seconds
 
 
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[a-zA-Z]")  # escape sequences: what remains is the screen's text
+
+
 def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int] = (24, 80)) -> dict[str, float]:
     """Seconds to the first frame, the table's first sentence, "ready"; then from ctrl+q to the exit."""
     start = time.perf_counter()
@@ -209,7 +212,7 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
                     seen += os.read(fd, 65536)
                 except OSError:
                     break
-                text = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", seen[-65536:])  # the latest frames
+                text = ANSI.sub(b"", seen[-65536:])  # the latest frames
                 for name, goal in goals.items():
                     if name not in marks and goal(text):
                         marks[name] = time.perf_counter() - start
@@ -229,7 +232,6 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
     return marks
 
 
-ANSI = re.compile(rb"\x1b\[[0-9;?]*[a-zA-Z]")
 # Each pane's footer says which pane is on screen (bindings only that pane has)
 PANE_MARKS = {"1": b"Split", "2": b"Detach", "3": b"FP/FN", "4": b"history", "5": b"Compare"}
 
@@ -248,7 +250,7 @@ def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80)
                     seen += os.read(fd, 65536)
                 except OSError:
                     break
-                if goal(ANSI.sub(b"", seen)):
+                if goal(ANSI.sub(b"", seen[-65536:])):  # the latest frames (not all, at every read)
                     return seen
         raise TimeoutError(ANSI.sub(b"", seen)[-2000:].decode(errors="replace"))
 

@@ -49,6 +49,7 @@ from workbench.tui.screens.confirm import ConfirmQuit
 from workbench.tui.screens.help import HelpScreen, workbench_help
 from workbench.tui.widgets.keyline import KeyLine
 
+WIDE_COLUMNS = 110  # from here on the screen is "-wide" (app.tcss's layouts for wide screens)
 PANE_CLASSES: tuple[type[Pane], ...] = (DataPane, TrainPane, EvaluatePane, PredictPane, RunsPane)
 
 
@@ -70,7 +71,7 @@ class WorkbenchApp(App[None]):
         Binding("ctrl+o", "open_offered", "Open new run", tooltip="open the run that just finished training "
                 "(Predict, Evaluate and Runs stay on the opened run until then)"),
     ]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (70, "-medium"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (70, "-medium"), (WIDE_COLUMNS, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     def __init__(self, model: str | None = None, data: str | None = None, runs_dir: Path | None = None,
@@ -99,7 +100,7 @@ class WorkbenchApp(App[None]):
                 with TabPane(TITLES[name], id=name):
                     yield pane_class(id=f"{name}-pane")
         yield Static("starting…", id="status")
-        yield KeyLine(id="keys")
+        yield KeyLine(id="keys", palette_from_width=WIDE_COLUMNS)  # the palette's key on wide screens
 
     def on_mount(self) -> None:
         if self.current_run:

@@ -113,15 +113,22 @@ def training_frame(model_dir: Path) -> pd.DataFrame:
     return frame.iloc[:limit] if limit else frame
 
 
+def index_file(model_dir: Path) -> Path | None:
+    """Where MODEL_DIR's index of training sentences is kept: beside the model of a run folder; None for a
+    model outside a run (its index lives in memory only)."""
+    from workbench.core.base.layout import run_of_model
+
+    run_dir = run_of_model(model_dir)
+    return run_dir / INDEX_FILE if run_dir is not None else None
+
+
 def run_index(model: Any, tokenizer: Any, model_dir: Path, max_length: int = INDEX_MAX_LENGTH) -> NeighborIndex:
     """The index of MODEL_DIR's training sentences by its model (loaded from MODEL_DIR); a run folder
     keeps it beside the model (neighbors-train.npz, written at the end of training by
     core.model.sentence_vectors.write_run_index), keyed by the model's version (core `model_version`:
     its weight files' sizes and modification times)."""
-    from workbench.core.base.layout import run_of_model
     from workbench.core.model.loading import model_version
 
-    run_dir = run_of_model(model_dir)
-    cache = run_dir / INDEX_FILE if run_dir is not None else None
-    return NeighborIndex.build(model, tokenizer, training_frame(model_dir), max_length=max_length, cache=cache,
+    return NeighborIndex.build(model, tokenizer, training_frame(model_dir), max_length=max_length,
+                               cache=index_file(model_dir),
                                model_key=model_version(model_dir))

@@ -564,7 +564,7 @@ class EvaluatePane(Pane):
     def neighbors_worker(self, run_id: str | None, sentence: str) -> None:
         """The training sentences nearest to SENTENCE by the run's model (core.neighbors); the index of
         its training sentences is built once per model (and kept beside a run's model)."""
-        from workbench.core.explore.neighbors import run_index
+        from workbench.core.explore.neighbors import index_file, run_index
         from workbench.core.model.loading import model_version
 
         source = self.workbench.model_source(run_id)
@@ -578,12 +578,9 @@ class EvaluatePane(Pane):
         with self._index_lock:  # one build at a time: a second worker waits and reuses it
             index = self._indexes.get(key)
             if index is None:
-                from workbench.core.base.layout import run_of_model
-                from workbench.core.model.sentence_vectors import INDEX_FILE
-
-                run_dir = run_of_model(model_dir)
-                kept = run_dir is not None and (run_dir / INDEX_FILE).is_file()
-                self.post_message(StatusChanged("reading the index of the training sentences…" if kept else
+                kept = index_file(model_dir)
+                reading = kept is not None and kept.is_file()
+                self.post_message(StatusChanged("reading the index of the training sentences…" if reading else
                                                 "indexing the training sentences (once per model)…"))
                 index = run_index(predictor.model, predictor.tokenizer, model_dir, predictor.max_length)
                 self._indexes[key] = index

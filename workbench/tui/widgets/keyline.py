@@ -39,7 +39,7 @@ class KeyLine(Widget, can_focus=False):
     }
     """
 
-    def __init__(self, *, palette_from_width: int = 110, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, *, palette_from_width: int, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.palette_from_width = palette_from_width
         self.keys: list[tuple[str, str, bool]] = []  # (key as shown, description, enabled)
