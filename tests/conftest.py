@@ -76,21 +76,24 @@ def shared(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, 32-wide BertForSequenceClassification saved as a standard folder."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    """A 2-layer, 32-wide BertForSequenceClassification saved as a standard folder, one for the whole
+    session: the shared runs record its path, and every worker must see the same one."""
 
-    from workbench.core.model.loading import ID2LABEL, LABEL2ID, load_tokenizer
+    def build(folder: Path) -> None:
+        import torch
+        from transformers import BertConfig, BertForSequenceClassification
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
-                        num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
-    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+        from workbench.core.model.loading import ID2LABEL, LABEL2ID, load_tokenizer
+
+        tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
+        torch.manual_seed(0)
+        config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                            num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+                            num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
+        BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+
+    return shared(tmp_path_factory, "tiny-bert", build)
 
 
 @pytest.fixture(scope="session")
