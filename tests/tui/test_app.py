@@ -85,6 +85,7 @@ async def test_train_form_validates_as_typed_and_refuses_to_start(tmp_path: Path
 
 async def set_field(pilot, app, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
     app.query_one(f"#field-{name}", Input).focus()
+    await pilot.pause()  # focus() takes effect at the app's next turn; keys go to the focused widget
     await pilot.press("ctrl+u", *value)
 
 

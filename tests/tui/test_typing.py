@@ -1,6 +1,6 @@
 """No keystroke is lost in the sentence box while a training and attributions run: a few hundred
-characters, sent in bursts the way the terminal driver sends them (from its input thread), reach the
-box exactly."""
+characters, sent in bursts the way the terminal driver sends them (from its input thread), with
+backspaces and ctrl+u among them, reach the box exactly and in order."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from workbench.tui.panes.train import TrainPane
 from workbench.tui.widgets.attributions import ExplainPanel
 
 BURSTS = ("The book was written by John. ", "Him likes she. ", "The student who did the homework left. ",
-          "Colorless green ideas sleep furiously. ", "The cat sat on the mat while the dog barked. ",
-          "Which book did you say that Mary read? ", "I wonder who the dog chased. ",
+          "Colorless greem\bn ideas sleep furiously. ", "The cat sat on the mat while the dog barked. ",
+          "Which book did you say that Mary read? ", "I wonder whom\b the dog chased. ", "a slip\x15The cat slept. ",
           "They said that 12345 children would arrive late, and 4 of them did.")
 KEY_NAMES = {" ": "space", ".": "full_stop", ",": "comma", "?": "question_mark"}
 
@@ -27,10 +27,20 @@ KEY_NAMES = {" ": "space", ".": "full_stop", ",": "comma", "?": "question_mark"}
 def key_event(char: str) -> events.Key:
     if char == "\b":
         return events.Key("backspace", None)
+    if char == "\x15":
+        return events.Key("ctrl+u", char)
     name = KEY_NAMES.get(char, char)
     if len(name) > 1 and char not in KEY_NAMES:
         name = unicodedata.name(char).lower().replace(" ", "_")
     return events.Key(name, char)
+
+
+def typed_after(before: str, keys: str) -> str:
+    """The box's text after KEYS, typed at its end: backspace deletes one character, ctrl+u all of them."""
+    text = before
+    for char in keys:
+        text = text[:-1] if char == "\b" else "" if char == "\x15" else text + char
+    return text
 
 
 def burst(app: WorkbenchApp, text: str) -> None:
@@ -76,9 +86,9 @@ async def test_every_key_reaches_the_sentence_box_while_training_and_explaining(
             assert box.value == first, f"the box has {box.value!r}; the focus is on {app.focused}"
             assert app.focused is box
             typed = first
-            for text in BURSTS:
-                burst(app, text + "\b\b")  # a correction at the end of each burst
-                typed = (typed + text)[:-2]
+            for text in BURSTS:  # corrections inside bursts (Textual ran them after the keys behind them)
+                burst(app, text + "\b\b")  # and at the end of each
+                typed = typed_after(typed, text + "\b\b")
                 await pilot.pause(0.4)  # predictions and attributions of the partial text land meanwhile
             await wait_until(pilot, lambda: len(box.value) >= len(typed), timeout=20, what="the keys to arrive")
             await pilot.pause(0.5)

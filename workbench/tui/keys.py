@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual import events
+from textual.binding import Binding
 from textual.widgets import Input
 
 # What alt+1…5 arrive as from xterm-like terminals and tmux (ESC + digit): Textual reads them as
@@ -21,9 +23,37 @@ def key_label(key: str) -> str:
     return "+".join([*modifiers, name])
 
 
+def _editing_keys() -> dict[str, str]:
+    """Input's own keys (backspace, ctrl+u, ctrl+w, the arrows, enter...) and their actions."""
+    keys: dict[str, str] = {}
+    for binding in Input.BINDINGS:
+        key, action = (binding.key, binding.action) if isinstance(binding, Binding) else binding[:2]
+        for name in key.split(","):
+            keys.setdefault(name.strip(), action)
+    return keys
+
+
+EDITING_KEYS = _editing_keys()
+
+
 class Field(Input):
     """A text field that leaves the pane keys (alt+1…5, however the terminal sends them) to the app:
-    an Input would take ¡ ™ £ ¢ ∞ as text, and Textual drops the bindings of keys it takes."""
+    an Input would take ¡ ™ £ ¢ ∞ as text, and Textual drops the bindings of keys it takes.
+
+    Its editing keys act in the order they were typed. Textual runs an Input's key bindings when the
+    key has bubbled up to the app, by which time the characters typed behind it in the same read were
+    inserted already: in tmux, "abc" ctrl+u "def" left the box empty (ctrl+u ran after "def"), and a
+    backspace in a burst deleted a later character. Here they run as the field reads them."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        action = None if event.is_printable else EDITING_KEYS.get(event.key)
+        if action is None:
+            await super()._on_key(event)
+            return
+        event.stop()
+        event.prevent_default()
+        self._restart_blink()
+        await self.run_action(action)
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
         return key not in ALT_DIGITS and super().check_consume_key(key, character)
