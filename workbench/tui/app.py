@@ -96,7 +96,6 @@ class WorkbenchApp(App[None]):
         self.monitor: Any = None  # core.system.SystemMonitor, made on first use
         self.models = Models(self.model, self.data)
         self.panes_mounted: asyncio.Future[Any] | None = None  # mount_panes, once
-        self.quitting = False
         if run:
             folder = run_path(self.runs_dir, run)
             self.runs_dir = folder.parent
@@ -133,7 +132,7 @@ class WorkbenchApp(App[None]):
 
     async def _mount_hidden_panes(self) -> None:
         for name, pane_class in zip(PANES, PANE_CLASSES, strict=True):
-            if not self.query(f"#{name}-pane") and self.is_running and not self.quitting:
+            if not self.query(f"#{name}-pane") and self.is_running:
                 await self.query_one(f"TabPane#{name}", TabPane).mount(pane_class(id=f"{name}-pane"))
 
     async def mount_panes(self) -> None:
@@ -415,9 +414,7 @@ class WorkbenchApp(App[None]):
             self.push_screen(ConfirmQuit(), self._quit_answered)
         else:
             if self.panes_mounted is not None:
-                # no pane is begun now, and the one being composed is let finish: a pane composed as
-                # the app closes loses its widgets under it (a NoMatches traceback at exit)
-                self.quitting = True
+                # a pane being composed as the app closes loses its widgets under it (a traceback at exit)
                 await asyncio.shield(self.panes_mounted)
             self.exit()
 
