@@ -28,7 +28,7 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 from filelock import FileLock  # noqa: E402
 from helpers.cli import train_args  # noqa: E402
-from helpers.runs import TrainedRun  # noqa: E402
+from helpers.runs import TrainedRun, save_tiny_bert  # noqa: E402
 
 from workbench.core.base.config import TrainConfig, project_data_dir  # noqa: E402
 from workbench.core.data.cola import SPLIT_FILES  # noqa: E402
@@ -80,18 +80,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     session: the shared runs record its path, and every worker must see the same one."""
 
     def build(folder: Path) -> None:
-        import torch
-        from transformers import BertConfig, BertForSequenceClassification
-
-        from workbench.core.model.loading import ID2LABEL, LABEL2ID, load_tokenizer
-
-        tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
-        torch.manual_seed(0)
-        config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                            num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
-                            num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
-        BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-        tokenizer.save_pretrained(folder)
+        save_tiny_bert(folder, seed=0)
 
     return shared(tmp_path_factory, "tiny-bert", build)
 

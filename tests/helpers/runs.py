@@ -52,3 +52,21 @@ class TrainedRun:
     status: str
     epochs_done: int
     final: dict[str, Any]
+
+
+def save_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer, 32-wide BertForSequenceClassification with the real WordPiece vocabulary, its weights
+    drawn with SEED, saved as a standard folder."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from workbench.core.model.loading import ID2LABEL, LABEL2ID, load_tokenizer
+
+    tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+                        num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
+    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder

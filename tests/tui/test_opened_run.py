@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.runs import save_tiny_bert
 from helpers.tui import DEMO_RUN, demo_run, small_cola_file, wait_until
 from textual.widgets import DataTable, Static
 
@@ -23,19 +24,7 @@ B = "The book was written John."
 
 def other_tiny_model(folder: Path) -> Path:
     """A tiny BERT with other random weights than the demo run's (seed 1): its answers differ."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from workbench.core.model.loading import ID2LABEL, LABEL2ID, load_tokenizer
-
-    tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
-    torch.manual_seed(1)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
-                        num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
-    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder, seed=1)
 
 
 def p_acceptable(model_dir: Path, sentence: str) -> float:
