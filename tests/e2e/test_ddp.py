@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import warm
 from helpers.cli import train_args
 from helpers.runs import assert_same_outcome
 
@@ -28,6 +29,7 @@ DRIVER = Path(__file__).resolve().parents[1] / "helpers" / "ddp_driver.py"
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
 
+Launched = subprocess.Popen[str] | warm.WarmProcess
 needs_torchrun = pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun not installed")
 
 
@@ -37,12 +39,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def torchrun(out: Path, mode: str, cli: list[str], fault: str = "") -> subprocess.Popen[str]:
-    """2 CPU processes running the real CLI under tests/helpers/ddp_driver.py (per-rank records in OUT)."""
+def torchrun(out: Path, mode: str, cli: list[str], fault: str = "", cold: bool = False) -> Launched:
+    """2 CPU processes running the real CLI under tests/helpers/ddp_driver.py (per-rank records in OUT):
+    by the real torchrun when COLD, else by torchrun's launcher in a warm process (helpers.warm)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WORKBENCH_FAULT": fault, "WORKBENCH_CPU": "1"}
-    return subprocess.Popen([str(TORCHRUN), "--nproc_per_node", "2", "--master_port", str(free_port()),
-                             str(DRIVER), str(out), mode, "--", *cli],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    argv = ["--nproc_per_node", "2", "--master_port", str(free_port()), str(DRIVER), str(out), mode, "--", *cli]
+    if cold:
+        return subprocess.Popen([str(TORCHRUN), *argv], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    return warm.torchrun(argv, env)
 
 
 def ddp_args(model: Path, data: Path, runs: Path, name: str) -> list[str]:
@@ -52,7 +57,7 @@ def ddp_args(model: Path, data: Path, runs: Path, name: str) -> list[str]:
     return args
 
 
-def finished(proc: subprocess.Popen[str], timeout: float = 300) -> str:
+def finished(proc: Launched, timeout: float = 300) -> str:
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -72,7 +77,7 @@ def ddp_run(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path_factory: pytest.
     if not TORCHRUN.is_file():
         pytest.skip("torchrun not installed")
     base = tmp_path_factory.mktemp("ddp")
-    proc = torchrun(base / "out", "plain", ddp_args(tiny_model_dir, tiny_cola_dir, base / "runs", "plain"))
+    proc = torchrun(base / "out", "plain", ddp_args(tiny_model_dir, tiny_cola_dir, base / "runs", "plain"), cold=True)
     output = finished(proc)
     assert proc.returncode == 0, output[-3000:]
     return {"run": base / "runs" / "plain", "out": base / "out", "output": output}

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers import warm
 from helpers.tui import small_cola_file, wait_until
 from textual.widgets import DataTable, Input
 
@@ -26,7 +25,6 @@ from workbench.tui.panes.train import TrainPane
 from workbench.tui.widgets.charts import SeriesChart
 
 SIZE = (80, 24)
-WORKBENCH = [sys.executable, "-m", "workbench.cli"]
 
 
 def long_args(model: Path, data: Path, runs: Path, name: str, *extra: str) -> list[str]:
@@ -52,8 +50,7 @@ def steps(run: Path) -> int:
 def test_detached_run_is_followed_stopped_resumed(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
-    started = subprocess.run([*WORKBENCH, *long_args(tiny_model_dir, tiny_cola_dir, runs, "bg", "--detach")],
-                             capture_output=True, text=True, timeout=180)
+    started = warm.run_cli(long_args(tiny_model_dir, tiny_cola_dir, runs, "bg", "--detach"), timeout=180)
     assert started.returncode == 0, started.stderr
     assert "workbench attach bg" in started.stdout
     run = runs / "bg"
@@ -61,8 +58,7 @@ def test_detached_run_is_followed_stopped_resumed(tiny_model_dir: Path, tiny_col
     wait_for(lambda: steps(run) >= 3)
     assert run_info(run).status == "running"
 
-    follower = subprocess.Popen([*WORKBENCH, "attach", "bg", "--runs", str(runs)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    follower = warm.cli(["attach", "bg", "--runs", str(runs)], merged=False)
     assert main(["stop", "bg", "--runs", str(runs)]) == 0
     out, err = follower.communicate(timeout=120)
     assert follower.returncode == 0 and "stopped" in out, out + err

@@ -11,11 +11,11 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers import warm
 from helpers.cli import one_error_line, train_args
 from helpers.runs import assert_same_outcome
 
@@ -31,10 +31,9 @@ def killable_args(model: Path, data: Path, runs: Path, name: str) -> list[str]:
     return train_args(model, data, runs, name, "--checkpoint-every", "1")
 
 
-def cli_process(args: list[str], fault: str = "") -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WORKBENCH_FAULT": fault}
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def cli_process(args: list[str], fault: str = "") -> warm.WarmProcess:
+    """`workbench ARGS` in its own process (started warm: helpers/warm.py), stderr into stdout."""
+    return warm.cli(args, {**os.environ, "WORKBENCH_FAULT": fault})
 
 
 def killed(args: list[str], fault: str) -> None:
@@ -114,9 +113,7 @@ def test_two_processes_cannot_train_into_one_run_folder(tiny_model_dir: Path, ti
 
 
 def run_cli(args: list[str], fault: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WORKBENCH_FAULT": fault}
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=300)
+    return warm.run_cli(args, {**os.environ, "WORKBENCH_FAULT": fault})
 
 
 def test_a_run_killed_before_its_first_checkpoint_restarts_from_step_0(
@@ -165,9 +162,7 @@ def test_sigint_checkpoints_exits_130_and_resumes(tiny_model_dir: Path, tiny_col
     args = train_args(tiny_model_dir, tiny_cola_dir, runs, "int")
     args[args.index("--train-limit") + 1] = "216"  # 2 epochs of 54 steps: still training when the signal comes
     args[args.index("--batch-size") + 1] = "4"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = cli_process(args)
     deadline = time.time() + 120
     while time.time() < deadline:
         steps = [e for e in read_metrics(runs / "int") if e["kind"] == "step"]

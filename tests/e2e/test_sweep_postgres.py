@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from helpers import warm
 
 from workbench.core.data.cola import SPLIT_FILES, project_data_dir
 from workbench.core.runs.metrics import read_metrics
@@ -46,10 +45,6 @@ def small_cola(folder: Path, rows: int = 40) -> Path:
     return folder
 
 
-def workbench(*args: str) -> list[str]:
-    return [sys.executable, "-m", "workbench.cli", *args]
-
-
 def two_sweeps_at_once(storage: str | None, study: str, model: Path, tmp_path: Path) -> Path:
     runs = tmp_path / "runs"
     data = small_cola(tmp_path / "cola")
@@ -59,17 +54,16 @@ def two_sweeps_at_once(storage: str | None, study: str, model: Path, tmp_path: P
              "--data", str(data), "--runs", str(runs), "--epochs", "1", "--batch-size", "16", "--train-limit", "32",
              "--precision", "fp32", "--no-pruning", *(["--storage", storage] if storage else [])]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    sweeps = [subprocess.Popen(workbench("sweep", *flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env) for _ in range(2)]
+    sweeps = [warm.cli(["sweep", *flags], env, merged=False) for _ in range(2)]  # two processes (helpers/warm.py)
     outputs = [sweep.communicate(timeout=600) for sweep in sweeps]
     for sweep, (_out, err) in zip(sweeps, outputs, strict=True):
         assert sweep.returncode == 0, err
     total = 2 * TRIALS_EACH
     shown_by = []
     for _ in range(2):  # each "machine" reads the study back: all trials of both
-        shown = subprocess.run(workbench("sweep", "show", "--study", study, "--runs", str(runs), "--json",
-                                         *(["--storage", storage] if storage else [])),
-                               capture_output=True, text=True, env=env, timeout=300, check=True)
+        shown = warm.run_cli(["sweep", "show", "--study", study, "--runs", str(runs), "--json",
+                              *(["--storage", storage] if storage else [])], env)
+        assert shown.returncode == 0, shown.stderr
         shown_by.append(json.loads(shown.stdout))
     assert [s["counts"] for s in shown_by] == [{"complete": total}] * 2
 

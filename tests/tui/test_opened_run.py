@@ -82,7 +82,8 @@ async def test_a_training_never_changes_the_model_predict_answers_with(tiny_mode
         await wait_until(pilot, lambda: history.row_count == 1, what="the history row")
         assert [str(cell) for cell in history.get_row_at(0)][3] == DEMO_RUN
 
-        # the training ends: offered, not opened
+        # the training ends (stopped here: a run that stops with a model is offered as one that finishes)
+        await pilot.press("escape", "2", "x")
         await wait_until(pilot, lambda: not train.is_training, timeout=180, what="the training's end")
         await wait_until(pilot, lambda: app.offered_run == new_run, what="the offer")
         assert any("ctrl+o opens it" in n.message for n in app._notifications)
