@@ -73,7 +73,9 @@ class TrainPane(Pane):
             "learning rate, gradient norm (under 70 columns: loss and validation only).")
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
-        super().__init__(id=id)
+        # the form shown from the start: a class set before the first styling (set in on_mount, it
+        # restyled the pane's 70 widgets again, a quarter of a second of every start)
+        super().__init__(id=id, classes="-form")
         self.stop_event = threading.Event()
         self.worker: Worker[Any] | None = None
         self.training_run: str | None = None
@@ -117,7 +119,6 @@ class TrainPane(Pane):
         return self.query_one("#train-charts", RunCharts)
 
     def on_mount(self) -> None:
-        self.set_class(True, "-form")
         self.set_config(self.workbench.initial_config())
         self.validate_form()
         self.show_progress()
