@@ -252,6 +252,28 @@ def test_smoothing_and_thinning() -> None:
     assert max(y for _, y in thinned) == 6.0 and min(y for _, y in thinned) == 0.0  # the noise stays visible
 
 
+async def test_a_pane_key_is_not_undone_by_the_start_news_handled_after_it(tmp_path: Path) -> None:
+    """When the app starts, the tab bar announces its first tab and the first focused widget its pane; on a
+    busy machine a pane key can be handled first (seen under load: the key undone, the focus on a hidden
+    pane). Here those two messages are delivered after the key, as the loaded machine delivered them."""
+    from textual.widgets import TabbedContent, TabPane, Tabs
+
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        assert app.active_pane == "runs"
+        tabs = app.query_one(TabbedContent).query_one(Tabs)
+        tabs.post_message(Tabs.TabActivated(tabs, tabs.query_one("#--content-tab-data")))  # the bar's first tab
+        data = app.query_one("TabPane#data", TabPane)
+        data.post_message(TabPane.Focused(data))  # the data pane's widget focused first
+        await pilot.pause(0.2)
+        assert app.active_pane == "runs"
+        assert app.focused is not None and app.query_one(RunsPane) in app.focused.ancestors_with_self
+        await pilot.press("2")  # a tab the user chooses still switches
+        assert app.active_pane == "train"
+
+
 async def test_legends_are_off_the_data_and_a_single_epoch_is_a_line(tmp_path: Path) -> None:
     app = make_app(runs_dir=tmp_path / "runs")
     app.load_on_start = False
