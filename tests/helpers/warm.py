@@ -36,6 +36,13 @@ PRELOAD = ["torch", "transformers", "accelerate", "sklearn.metrics", "pandas", "
            "workbench.core.model.sentence_vectors", "workbench.core.search.sweep", "helpers.ddp_driver"]
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(PRELOAD)
+_OUTPUTS: list[tempfile.TemporaryDirectory[str]] = []  # the output files' folder, made on first use, removed at exit
+
+
+def _output_folder() -> Path:
+    if not _OUTPUTS:
+        _OUTPUTS.append(tempfile.TemporaryDirectory(prefix="warm-"))
+    return Path(tempfile.mkdtemp(dir=_OUTPUTS[0].name))
 
 
 def _redirect(fd: int, path: str) -> None:
@@ -62,7 +69,7 @@ class WarmProcess:
     files once the process ends (stdout and stderr apart, or merged as with stderr=STDOUT)."""
 
     def __init__(self, entry: str, argv: list[str], env: dict[str, str] | None, merged: bool) -> None:
-        folder = Path(tempfile.mkdtemp(prefix="warm-"))
+        folder = _output_folder()
         self._out = folder / "stdout"
         self._err = self._out if merged else folder / "stderr"
         self.args = argv
