@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.recorded import record
 from helpers.tui import DEMO_RUN, demo_run, wait_until
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from workbench.core.base.config import DEFAULT_MODEL
@@ -67,13 +68,20 @@ def panel(app: WorkbenchApp) -> ExplainPanel:
     return app.query_one(ExplainPanel)
 
 
+async def wait_for_explanation(pilot: Pilot[None], app: WorkbenchApp, sentence: str) -> None:
+    """Until Predict's attributions are those of `sentence`: a key typed after a pause longer than the
+    debounce (a loaded machine) may have a prefix explained first, and the latest input wins."""
+    await wait_until(pilot, lambda: panel(app).explanation is not None
+                     and panel(app).explanation.sentence == sentence, what=f"attributions of {sentence!r}")
+
+
 # ---------------------------------------------------------------- Predict: attributions and pairs
 
 async def test_attributions_appear_in_predict_after_typing(runs: Path, tiny_model_dir: Path) -> None:
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4", *"The book was written by John.")
-        await wait_until(pilot, lambda: panel(app).explanation is not None, what="attributions")
+        await wait_for_explanation(pilot, app, "The book was written by John.")
         explanation = panel(app).explanation
         assert explanation.sentence == "The book was written by John."
         tokenizer = Predictor.load(tiny_model_dir).tokenizer
@@ -91,7 +99,8 @@ async def test_the_latest_input_wins(runs: Path) -> None:
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4", *"The cat sat.")
-        await wait_until(pilot, lambda: panel(app).explanation is not None, what="the first attributions")
+        # a loaded machine may pause between keys longer than the debounce: a prefix may be explained first
+        await wait_for_explanation(pilot, app, "The cat sat.")
         first = panel(app).explanation
         assert first.sentence == "The cat sat."
         box = app.query_one("#predict-input", Input)
@@ -147,7 +156,7 @@ async def test_no_color_marks_direction_with_signs(runs: Path, monkeypatch: pyte
     async with app.run_test(size=SIZE) as pilot:
         assert app.no_color
         await pilot.press("4", *"The book was written by John.")
-        await wait_until(pilot, lambda: panel(app).explanation is not None, what="attributions")
+        await wait_for_explanation(pilot, app, "The book was written by John.")
         explanation = panel(app).explanation
         shown = str(app.query_one("#attributions", AttributionView).render()).splitlines()[-1]
         words = [(t, a) for t, a in zip(explanation.tokens, explanation.attributions, strict=True)

@@ -197,7 +197,8 @@ def test_predict_pane_with_attributions_and_a_pair(snap_compare, demo_app: Workb
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("4", *"The book was written by John.")
         explain = pilot.app.query_one(ExplainPanel)
-        await wait_until(pilot, lambda: explain.explanation is not None, what="attributions")
+        await wait_until(pilot, lambda: explain.explanation is not None
+                         and explain.explanation.sentence == "The book was written by John.", what="attributions")
         await pilot.press("ctrl+t", "ctrl+u", *"The book was written John.")
         await wait_until(pilot, lambda: explain.query_one(PairView).pair is not None
                          and explain.explanation.sentence == "The book was written John.", what="the pair")
