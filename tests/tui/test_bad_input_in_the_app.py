@@ -134,8 +134,7 @@ async def test_markup_in_data_and_errors_is_shown_as_text(tmp_path: Path) -> Non
     bad.write_text("src\t[/red]\t\tA sentence.\n")
     app = make_app(data=str(bad), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: "error" in text_of(app, "#status"), what="the error line")
         assert app.is_running
         messages = [n.message for n in app._notifications]
         assert any("bad.tsv:1: label: '[/red]'" in m for m in messages), messages

@@ -225,7 +225,7 @@ async def test_evaluate_shows_the_opened_runs_recordings_and_d_switches_them(run
         assert "mydata n=3" in text_of(app, "#eval-metrics")
 
         # another run opened: nothing of demo-run's is shown under its name, even an answer arriving late
-        app.open_run("other")
+        await app.open_run("other")
         await pilot.pause(0.1)
         assert pane.report is None and pane.dataset == "holdout"  # mydata was demo-run's
         assert "other has no evaluation on holdout yet" in text_of(app, "#eval-metrics")

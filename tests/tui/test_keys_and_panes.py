@@ -107,7 +107,7 @@ async def test_runs_pane_cursor_order_marks_details_and_refresh(tiny_model_dir: 
         await wait_until(pilot, lambda: table.row_count == 2, what="the runs")
         assert [info.id for info in pane.runs] == ["zz-failed", DEMO_RUN]  # newest first
         assert pane.highlighted().id == DEMO_RUN  # the cursor starts on the opened run
-        assert "⏎ Open" in footer(app)
+        await wait_until(pilot, lambda: "⏎ Open" in footer(app), what="the runs table's keys")  # at a refresh
         assert "run demo-run" in text_of(app, "#runs-caption")  # the charts' caption names the charted run
         await pilot.press("up")
         assert pane.highlighted().id == "zz-failed"
@@ -345,7 +345,7 @@ async def test_a_detached_run_seen_live_is_announced_when_it_ends(tiny_model_dir
         async with app.run_test(size=SIZE) as pilot:
             written: list[str] = []
             app._driver.write = written.append  # type: ignore[union-attr,method-assign]
-            app.open_run(DEMO_RUN)
+            await app.open_run(DEMO_RUN)
             train = app.query_one(TrainPane)
             await wait_until(pilot, lambda: train.following == DEMO_RUN and train.progress is not None)
             with metrics.open("a") as handle:

@@ -65,7 +65,7 @@ async def test_following_a_live_run_moves_and_lets_go_of_the_previous_one(tiny_m
     app.load_on_start = False
     with RunLock(live):  # as a training in another process would hold it
         async with app.run_test(size=SIZE) as pilot:
-            app.open_run("live-run")
+            await app.open_run("live-run")
             loss = app.query_one("#chart-loss", SeriesChart)
             runs_loss = app.query_one("#runs-chart-loss", SeriesChart)
             assert app.query_one(TrainPane).following == "live-run"
@@ -73,7 +73,7 @@ async def test_following_a_live_run_moves_and_lets_go_of_the_previous_one(tiny_m
             with (live / "metrics.jsonl").open("a") as handle:
                 handle.writelines(events[11:20])
             await wait_until(pilot, lambda: loss.points("loss") == 18, what="live points")
-            app.open_run(DEMO_RUN)  # another run chosen: the follow worker of live-run ends
+            await app.open_run(DEMO_RUN)  # another run chosen: the follow worker of live-run ends
             await wait_until(pilot, lambda: runs_loss.points("loss") == 30, what="the other run")
             await pilot.pause(0.5)
             assert not [w for w in app.workers if w.group == "follow" and w.is_running]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,26 +19,26 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
     from workbench.tui.panes.evaluate import DATASETS, EvaluatePane
     from workbench.tui.panes.runs import RunsPane
 
-    def call(pane: str, action: str) -> Callable[[], None]:
-        def run() -> None:
-            app.action_show_pane(pane)
+    def call(pane: str, action: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            await app.action_show_pane(pane)
             getattr(app.pane(pane), action)()
         return run
 
-    def evaluate(dataset: str) -> None:
-        app.action_show_pane("evaluate")
+    async def evaluate(dataset: str) -> None:
+        await app.action_show_pane("evaluate")
         app.query_one(EvaluatePane).action_evaluate(dataset)
 
-    def open_suite(path: Any) -> None:
-        app.action_show_pane("evaluate")
+    async def open_suite(path: Any) -> None:
+        await app.action_show_pane("evaluate")
         app.query_one(EvaluatePane).open_suite(path)
 
-    def show_split(split: str) -> None:
-        app.action_show_pane("data")
+    async def show_split(split: str) -> None:
+        await app.action_show_pane("data")
         app.query_one(DataPane).set_split(split)
 
-    def open_run(run_id: str) -> None:
-        app.open_run(run_id)
+    async def open_run(run_id: str) -> None:
+        await app.open_run(run_id)
         app.query_one(RunsPane).show_runs()
 
     train, runs = partial(call, "train"), partial(call, "runs")
