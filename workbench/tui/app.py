@@ -28,7 +28,6 @@ from workbench.core.runs.lookup import ModelSource
 from workbench.tui.commands import workbench_commands
 from workbench.tui.keys import ALT_DIGITS
 from workbench.tui.messages import (
-    DataLoaded,
     DetachedStarted,
     FollowEnded,
     RunChosen,
@@ -36,6 +35,7 @@ from workbench.tui.messages import (
     RunsRefreshed,
     SendToPredict,
     StatusChanged,
+    TokenizerLoaded,
     TrainEvent,
     TrainFinished,
     WorkerFailed,
@@ -54,7 +54,7 @@ from workbench.tui.screens.help import HelpScreen, workbench_help
 from workbench.tui.widgets.keyline import KeyLine
 
 PaneT = TypeVar("PaneT", bound=Pane)
-HIDDEN_PANES_LATEST = 2.0  # s after start: the hidden panes are composed by then, whatever the data does
+HIDDEN_PANES_LATEST = 2.0  # s after start: the hidden panes are begun by then, whatever the data does
 WIDE_COLUMNS = 110  # from here on the screen is "-wide" (app.tcss's layouts for wide screens)
 PANE_CLASSES: tuple[type[Pane], ...] = (DataPane, TrainPane, EvaluatePane, PredictPane, RunsPane)
 
@@ -136,26 +136,32 @@ class WorkbenchApp(App[None]):
         if self.load_on_start:
             # After the first paint: the heavy imports happen in the worker, behind a loading state.
             self.call_after_refresh(lambda: self.query_one(DataPane).load(self.data or None, self.model))
-            # The hidden panes come once the data table is on screen (on_data_loaded), or after this at most.
-            self.set_timer(HIDDEN_PANES_LATEST, self.mount_panes)
+            # The hidden panes come once the Data pane is ready (on_tokenizer_loaded), or after this at most.
+            self.set_timer(HIDDEN_PANES_LATEST, self.start_mounting_panes)
         # (without the load, as in tests: a hidden pane is composed when it is first shown or needed)
         self.call_after_refresh(self.focus_pane)
 
-    async def mount_panes(self) -> None:
-        """Compose the panes not composed at start (every pane but the first shown): composing and styling
-        the four hidden panes took half a second of the first frame's time (measured in a Pilot test:
-        0.80 s to the first frame with all five, 0.27 s with the Data pane alone). Called again while it
-        runs, it waits for the one mount."""
+    def start_mounting_panes(self) -> None:
+        """Compose the panes not composed at start (every pane but the first shown), one after the other
+        beside the app's queue, which goes on reading keys meanwhile. Composing and styling the four
+        hidden panes took half a second before the first frame (a Pilot start: 0.80 s with all five,
+        0.27 s with the Data pane alone); begun once the Data pane is ready, they cost no wait."""
         if self.panes_mounted is None:
-            missing = [(name, pane_class) for name, pane_class in zip(PANES, PANE_CLASSES, strict=True)
-                       if not self.query(f"#{name}-pane")]
-            self.panes_mounted = asyncio.ensure_future(asyncio.gather(
-                *(self.query_one(f"TabPane#{name}", TabPane).mount(pane_class(id=f"{name}-pane"))
-                  for name, pane_class in missing)))
+            self.panes_mounted = asyncio.ensure_future(self._mount_hidden_panes())
+
+    async def _mount_hidden_panes(self) -> None:
+        for name, pane_class in zip(PANES, PANE_CLASSES, strict=True):
+            if not self.query(f"#{name}-pane") and self.is_running:
+                await self.query_one(f"TabPane#{name}", TabPane).mount(pane_class(id=f"{name}-pane"))
+
+    async def mount_panes(self) -> None:
+        """Every pane composed: what needs another pane waits here (keys behind it wait in the queue)."""
+        self.start_mounting_panes()
+        assert self.panes_mounted is not None
         await asyncio.shield(self.panes_mounted)
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
-        self.call_after_refresh(self.mount_panes)  # the table drawn first
+    def on_tokenizer_loaded(self, message: TokenizerLoaded) -> None:
+        self.call_after_refresh(self.start_mounting_panes)  # the table and its tokens drawn first
 
     @asynccontextmanager
     async def run_test(self, **options: Any) -> AsyncIterator[Pilot[None]]:
@@ -426,6 +432,9 @@ class WorkbenchApp(App[None]):
         if train is not None and train.is_training:
             self.push_screen(ConfirmQuit(), self._quit_answered)
         else:
+            if self.panes_mounted is not None:
+                # a pane being composed as the app closes loses its widgets under it (a traceback at exit)
+                await asyncio.shield(self.panes_mounted)
             self.exit()
 
     def _quit_answered(self, answer: bool | None) -> None:
