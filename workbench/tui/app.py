@@ -115,6 +115,7 @@ class WorkbenchApp(App[None]):
         self.monitor: Any = None  # core.system.SystemMonitor, made on first use
         self.models = Models(self.model, self.data)
         self.panes_mounted: asyncio.Future[Any] | None = None  # mount_panes, once
+        self.quitting = False
         if run:
             folder = run_path(self.runs_dir, run)
             self.runs_dir = folder.parent
@@ -151,7 +152,7 @@ class WorkbenchApp(App[None]):
 
     async def _mount_hidden_panes(self) -> None:
         for name, pane_class in zip(PANES, PANE_CLASSES, strict=True):
-            if not self.query(f"#{name}-pane") and self.is_running:
+            if not self.query(f"#{name}-pane") and self.is_running and not self.quitting:
                 await self.query_one(f"TabPane#{name}", TabPane).mount(pane_class(id=f"{name}-pane"))
 
     async def mount_panes(self) -> None:
@@ -433,7 +434,9 @@ class WorkbenchApp(App[None]):
             self.push_screen(ConfirmQuit(), self._quit_answered)
         else:
             if self.panes_mounted is not None:
-                # a pane being composed as the app closes loses its widgets under it (a traceback at exit)
+                # no pane is begun now, and the one being composed is let finish: a pane composed as
+                # the app closes loses its widgets under it (a NoMatches traceback at exit)
+                self.quitting = True
                 await asyncio.shield(self.panes_mounted)
             self.exit()
 
