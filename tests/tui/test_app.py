@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from helpers.tui import DEMO_RUN, demo_run, small_cola_file, wait_until
 from textual.app import App
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
+from workbench.core.model.predict import Predictor
 from workbench.core.runs.status import list_runs
-from workbench.tui.app import make_app
+from workbench.tui.app import make_app, run_without_joining
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
@@ -193,6 +196,38 @@ async def test_untrained_model_is_said_clearly(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         assert "UNTRAINED" in text_of(app, "#predict-model")
+
+
+def test_a_quit_does_not_wait_for_a_model_still_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctrl+q while Predict's worker thread still loads the model (a slow disk, a cold import): the app
+    returns at once, the thread left to the process's end. App.run alone joined it first."""
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(*args: object, **kwargs: object) -> Predictor:
+        loading.set()
+        release.wait(timeout=120)
+        raise RuntimeError("released")
+
+    monkeypatch.setattr(Predictor, "load", slow_load)
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+
+    async def user(pilot: Pilot[None]) -> None:
+        await pilot.press("4", *"The dog barked.")
+        await wait_until(pilot, loading.is_set, what="the model load begun")
+        await pilot.press("ctrl+q")
+
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(run_without_joining(app, headless=True, size=SIZE,
+                                                                              auto_pilot=user)))
+    runner.start()
+    try:
+        runner.join(timeout=60)  # a liveness bound, not a timing: before, the app waited for the release
+        assert not runner.is_alive() and codes == [0]
+        assert loading.is_set() and not release.is_set()  # it returned while the load was still under way
+    finally:
+        release.set()
+        runner.join(timeout=60)
 
 
 async def test_help_palette_and_quit(tmp_path: Path) -> None:

@@ -294,12 +294,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """The terminal workbench (`workbench` with no command, or `open RUN`)."""
-    from workbench.tui.app import make_app  # Textual only when the TUI opens, never for a command
+    from workbench.tui.app import make_app, run_without_joining  # Textual only when the TUI opens
 
     app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=getattr(args, "run", None),
                    notify=False if getattr(args, "no_notify", False) else None)
-    app.run()
-    code = int(app.return_code or 0)
+    code = run_without_joining(app)
     # Quit at once: the app has ended (a training it ran stopped and saved first); what remains is the
     # interpreter's own teardown, which waits for worker threads still loading a model or a tokenizer and
     # frees torch's objects one by one (1.4-1.9 s measured). Every file the workbench writes is already

@@ -462,6 +462,18 @@ class WorkbenchApp(App[None]):
         yield from workbench_commands(self)
 
 
+def run_without_joining(app: App[Any], **options: Any) -> int:
+    """Run APP (App.run's OPTIONS) until it exits, and return its exit code without joining the worker
+    threads still running: App.run's asyncio.run does (shutting down the loop's default executor), so a
+    quit while a thread still imported transformers or loaded a model waited for it (4.7-5.9 s in a pty,
+    ctrl+q 3 s after typing into Predict at launch; benchmarks/interactive.py busyquit). The caller
+    ends the process next (os._exit), and those threads with it."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app.run(loop=loop, **options)
+    return int(app.return_code or 0)
+
+
 def make_app(model: str | None = None, data: str | None = None, runs_dir: Path | None = None,
              run: str | None = None, notify: bool | None = None) -> WorkbenchApp:
     """The workbench app, for the CLI, the tests and the screenshot script alike."""
