@@ -109,3 +109,14 @@ def test_the_setting_has_on_off_flags_for_train_and_sweep(capsys: pytest.Capture
             parser.parse_args([command, "--calibrate-threshold", "maybe"])
         assert exit_info.value.code == 2 and "'maybe' is not on/off" in capsys.readouterr().err
     assert parse_field("calibrate_threshold", "Off") is False  # the TUI form's way
+
+
+@pytest.mark.parametrize("argv", [["--runs", "RUNS", "--run", "x"], ["train", "--epoch", "1"],
+                                  ["sweep", "--trial", "2"]])
+def test_an_option_is_known_by_its_whole_name_only(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A prefix is not taken for the option it starts: `--run x` read as `--runs x` opened a runs folder
+    called x, silently; now it is an error (exit 2) before anything runs."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from workbench.cli import data, explore, learned, runs, sweep, train
 from workbench.cli.common import HelpFormatter, common_options, no_notify_flag, run_command
@@ -22,8 +23,18 @@ MAIN_EXAMPLES = """examples:
 COMMAND_GROUPS = (data, train, runs, sweep, explore, learned)  # in the order `workbench --help` lists them
 
 
+class WholeNames(argparse.ArgumentParser):
+    """Options by their whole names only: with argparse's prefix matching, `workbench --runs DIR --run NAME`
+    read `--run` as `--runs` and opened a runs folder called NAME. Sub-commands' parsers are of this class
+    too (argparse makes them of the parent's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", parents=[common_options(defaults=True)],
+    parser = WholeNames(prog="workbench", parents=[common_options(defaults=True)],
                                      description="Fine-tune BERT-style encoders on CoLA. "
                                      "With no command, opens the terminal workbench.",
                                      epilog=MAIN_EXAMPLES, formatter_class=HelpFormatter)
