@@ -17,6 +17,7 @@ from workbench.tui.app import make_app, run_without_joining
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
+from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.confirm import ConfirmQuit
 from workbench.tui.screens.help import HelpScreen
@@ -267,6 +268,31 @@ async def test_the_hidden_panes_come_after_the_data_and_a_quit_meanwhile_is_clea
         await pilot.pause()
         assert not app.is_running
     assert app.return_code == 0  # (an exception in a pane's mount would be raised by run_test)
+
+
+async def test_a_quit_before_the_hidden_panes_are_begun_begins_none(tmp_path: Path) -> None:
+    """A start of the hidden panes queued before ctrl+q (the tokenizer arrived a frame earlier) and run
+    after it begins nothing: a pane composed while the app closes finds none of its widgets."""
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE):
+        assert app.panes_mounted is None
+        await app.action_quit()
+        app.start_mounting_panes()  # as queued by on_tokenizer_loaded before the key
+        assert app.panes_mounted is None
+    assert app.return_code == 0
+
+
+async def test_the_palette_offers_the_runs_before_the_runs_pane_is_composed(tiny_model_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    demo_run(runs, tiny_model_dir)
+    app = make_app(runs_dir=runs)
+    app.load_on_start = False
+    async with app.run_test(size=SIZE):
+        assert app.mounted(RunsPane) is None  # only the Data pane so far
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert f"open run {DEMO_RUN}" in titles
 
 
 async def test_quit_during_training_asks_and_stops_with_a_checkpoint(tiny_model_dir: Path, tiny_cola_dir: Path,

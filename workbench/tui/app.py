@@ -147,7 +147,7 @@ class WorkbenchApp(App[None]):
         beside the app's queue, which goes on reading keys meanwhile. Composing and styling the four
         hidden panes took half a second before the first frame (a Pilot start: 0.80 s with all five,
         0.27 s with the Data pane alone); begun once the Data pane is ready, they cost no wait."""
-        if self.panes_mounted is None:
+        if self.panes_mounted is None and not self.quitting:
             self.panes_mounted = asyncio.ensure_future(self._mount_hidden_panes())
 
     async def _mount_hidden_panes(self) -> None:
@@ -158,8 +158,8 @@ class WorkbenchApp(App[None]):
     async def mount_panes(self) -> None:
         """Every pane composed: what needs another pane waits here (keys behind it wait in the queue)."""
         self.start_mounting_panes()
-        assert self.panes_mounted is not None
-        await asyncio.shield(self.panes_mounted)
+        if self.panes_mounted is not None:  # (None only once quitting: nothing is begun then)
+            await asyncio.shield(self.panes_mounted)
 
     def on_tokenizer_loaded(self, message: TokenizerLoaded) -> None:
         self.call_after_refresh(self.start_mounting_panes)  # the table and its tokens drawn first
@@ -235,8 +235,13 @@ class WorkbenchApp(App[None]):
 
     @on(TabbedContent.TabActivated)
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        in_flight = self.panes_mounted is not None and not self.panes_mounted.done()
+        if in_flight or not self.query(f"#{self.active_pane}-pane"):
+            # a tab chosen on the tab bar before the hidden panes were composed, or while they are (a
+            # pane mounted but not yet composed within has none of its widgets)
+            await self.mount_panes()
         if not self.query(f"#{self.active_pane}-pane"):
-            await self.mount_panes()  # a tab chosen on the tab bar before the hidden panes were composed
+            return  # quitting meanwhile
         if self.active_pane == "runs":
             self.query_one(RunsPane).action_refresh_runs()
         if isinstance(self.focused, Tabs):
@@ -433,10 +438,11 @@ class WorkbenchApp(App[None]):
         if train is not None and train.is_training:
             self.push_screen(ConfirmQuit(), self._quit_answered)
         else:
+            # no pane is begun from now on (also by a start queued before this key), and the one being
+            # composed is let finish: a pane composed as the app closes loses its widgets under it (a
+            # NoMatches traceback at exit)
+            self.quitting = True
             if self.panes_mounted is not None:
-                # no pane is begun now, and the one being composed is let finish: a pane composed as
-                # the app closes loses its widgets under it (a NoMatches traceback at exit)
-                self.quitting = True
                 await asyncio.shield(self.panes_mounted)
             self.exit()
 
@@ -470,7 +476,7 @@ def run_without_joining(app: App[Any], **options: Any) -> int:
     ends the process next (os._exit), and those threads with it."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    app.run(loop=loop, **options)
+    app.run(loop=loop, **options)  # (an exception here propagates: the caller's traceback, no os._exit)
     return int(app.return_code or 0)
 
 

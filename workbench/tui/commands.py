@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
+    from workbench.core.runs.status import list_runs
     from workbench.tui.panes import PANES, TITLES
     from workbench.tui.panes.data import SPLITS, DataPane
     from workbench.tui.panes.evaluate import DATASETS, EvaluatePane
@@ -84,6 +85,8 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
     if app.offered_run:
         yield SystemCommand(f"runs: open the finished run {app.offered_run}",
                             "Explore it in Predict, Evaluate and Runs (ctrl+o)", app.action_open_offered)
-    for info in app.runs:
+    # the Runs pane keeps app.runs; before it is composed (the first seconds), the folder itself
+    listed = app.runs if app.mounted(RunsPane) is not None else list_runs(app.runs_dir)
+    for info in listed:
         best = f"best val MCC {info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "no epoch yet"
         yield SystemCommand(f"open run {info.id}", f"{info.status}, {best}", partial(open_run, info.id))
