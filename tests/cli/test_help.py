@@ -92,7 +92,8 @@ def test_flags_given_reach_the_config() -> None:
 
     args = build_parser().parse_args(["train", "--epochs", "3", "--precision", "fp32", "--report-to", "tensorboard"])
     config = config_from_args(args)
-    assert (config.epochs, config.precision, config.report_to, config.batch_size) == (3, "fp32", "tensorboard", 32)
+    assert (config.epochs, config.precision, config.report_to, config.batch_size) == (3, "fp32", "tensorboard", 0)
+    assert config.effective_batch_size == 32  # not given: picked by the epochs (3)
 
 
 def test_the_setting_has_on_off_flags_for_train_and_sweep(capsys: pytest.CaptureFixture[str]) -> None:

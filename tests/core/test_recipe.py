@@ -100,3 +100,35 @@ def test_train_applies_them_and_records_them(tiny_config: TrainConfig, tmp_path:
                   - pretrained.bert.encoder.layer[0].attention.self.query.weight).abs().mean()
     assert float(top_gap.detach()) > 3 * float(bottom_gap.detach())
     assert torch.isfinite(top_gap)
+
+
+@pytest.mark.parametrize(("epochs", "batch_size", "expected"), [(1, 0, 8), (2, 0, 32), (1, 16, 16)])
+def test_batch_size_zero_picks_by_the_epochs_and_the_run_saves_the_one_it_used(
+        tiny_config: TrainConfig, tmp_path: Path, epochs: int, batch_size: int, expected: int) -> None:
+    """0 (the default) trains a 1-epoch run at batch 8 and a longer one at 32; a batch size given is kept.
+    Read from what the run did: its steps per epoch (64 sentences) and its saved config."""
+    import json
+    import math
+    import threading
+
+    from workbench.core.training.train import train
+
+    config = TrainConfig(**{**tiny_config.to_dict(), "epochs": epochs, "batch_size": batch_size,
+                            "train_limit": 64})
+    stop = threading.Event()
+    starts: list[dict] = []
+
+    def seen(event: dict) -> None:
+        if event["kind"] == "start":
+            starts.append(event)
+            stop.set()  # the first batch is enough
+
+    train(config, tmp_path / "run", on_event=seen, stop=stop)
+    assert starts[0]["steps_per_epoch"] == math.ceil(64 / expected)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["batch_size"] == expected
+    assert config.batch_size == batch_size  # the caller's config is not changed
+
+
+def test_a_batch_size_below_zero_is_refused_with_what_zero_means() -> None:
+    assert "0 to pick by the epochs" in TrainConfig(batch_size=-1).validate()["batch_size"]
+    assert "batch_size" not in TrainConfig(batch_size=0).validate()

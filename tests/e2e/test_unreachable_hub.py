@@ -57,13 +57,15 @@ def start_seconds(tmp_path_factory: pytest.TempPathFactory) -> float:
 
 @pytest.mark.parametrize("dead_hub", ["refused", "silent"], indirect=True)
 def test_an_unreachable_hub_fails_at_once_with_one_line(dead_hub: str, start_seconds: float, tmp_path: Path) -> None:
-    """The hub costs at most a few seconds on top of the command's own start."""
+    """The hub costs a few seconds on top of the command's own start (the 3-s probe), never transformers'
+    own retries (30 s and more). The bound leaves room for a loaded machine: under a second training on
+    the same 2 cores the silent hub cost 8.3 s over a start of 6.9 s."""
     result, seconds = train_with("bert-base-uncased", "hub", dead_hub, tmp_path)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0].startswith("error: bert-base-uncased: ") and "unreachable" in lines[0]
     assert "--model PATH" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
-    assert seconds - start_seconds < 6, f"{seconds:.1f} s, {start_seconds:.1f} s of them to start"
+    assert seconds - start_seconds < 15, f"{seconds:.1f} s, {start_seconds:.1f} s of them to start"
 
 
 @pytest.mark.parametrize("dead_hub", ["silent"], indirect=True)

@@ -15,6 +15,8 @@ LABELS: tuple[str, str] = ("unacceptable", "acceptable")
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
 COLA_URL = "https://nyu-mll.github.io/CoLA/cola_public_1.1.zip"
 PRECISIONS = ("auto", "fp32", "bf16")
+BATCH_SIZE = 32  # the batch of a run of more than one epoch (batch_size 0)
+ONE_EPOCH_BATCH_SIZE = 8  # the batch of a 1-epoch run (batch_size 0)
 
 
 def project_data_dir() -> Path:
@@ -57,7 +59,9 @@ class TrainConfig:
         "flag": False,  # every command's shared --data
         "sweep": False})  # trials are compared on the same data
     epochs: int = field(default=8, metadata={"help": "Passes over the training sentences."})
-    batch_size: int = field(default=32, metadata={"help": "Sentences per optimizer step."})
+    batch_size: int = field(default=0, metadata={
+        "help": "Sentences per optimizer step; 0 picks by the epochs: 8 for a 1-epoch run, 32 for longer ones "
+                "(measured over 3 seeds, benchmarks/recipe_search.md)."})
     max_length: int = field(default=128, metadata={
         "help": "Longest input in tokens; longer sentences are truncated."})
     learning_rate: float = field(default=1e-4, metadata={
@@ -128,8 +132,8 @@ class TrainConfig:
             problems["model"] = "must name a model id or folder"
         if self.epochs < 1 or self.epochs > 1000:
             problems["epochs"] = "must be between 1 and 1000"
-        if self.batch_size < 1 or self.batch_size > 4096:
-            problems["batch_size"] = "must be between 1 and 4096"
+        if self.batch_size < 0 or self.batch_size > 4096:
+            problems["batch_size"] = "must be between 1 and 4096, or 0 to pick by the epochs"
         if self.max_length < 8 or self.max_length > 8192:
             problems["max_length"] = "must be between 8 and 8192"
         if not 0 < self.learning_rate <= 1:
@@ -175,6 +179,20 @@ class TrainConfig:
         if not isinstance(self.freeze_embeddings, bool):
             problems["freeze_embeddings"] = "must be true or false"
         return problems
+
+    @property
+    def effective_batch_size(self) -> int:
+        """batch_size, or when it is 0 the one measured best for the epochs: 8 for one epoch (4x the optimizer
+        steps of 32, which one epoch needs to separate the classes), 32 for more (8 epochs at batch 16 were
+        no better and 2.4x slower)."""
+        if self.batch_size:
+            return self.batch_size
+        return ONE_EPOCH_BATCH_SIZE if self.epochs == 1 else BATCH_SIZE
+
+    def resolved(self) -> TrainConfig:
+        """This config with every value that depends on others made concrete (the batch size): what a run
+        trains with and saves, so that its folder says what it did."""
+        return dataclasses.replace(self, batch_size=self.effective_batch_size)
 
     @property
     def effective_head_seed(self) -> int:

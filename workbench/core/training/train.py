@@ -1141,6 +1141,7 @@ def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | No
     from accelerate import PartialState
 
     run_dir = Path(run_dir)
+    config = config.resolved()  # what the run trains with and saves (a resume reads its saved one)
     stop = stop or threading.Event()
     state = PartialState(cpu=not cuda_available())
     with ExitStack() as run_held:
