@@ -86,6 +86,11 @@ async def test_train_form_validates_as_typed_and_refuses_to_start(tmp_path: Path
         assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
         await pilot.press("ctrl+u", "3")
         assert not pane.problems
+        assert "batch 32" in text_of(app, "#form-problems")  # batch_size 0: the one the run will use
+        await pilot.press("ctrl+u", "1")
+        assert "batch 8" in text_of(app, "#form-problems")
+        await set_field(pilot, app, "batch_size", "16")
+        assert "batch" not in text_of(app, "#form-problems")  # given: nothing to say
 
 
 async def set_field(pilot, app, name: str, value: str) -> None:  # type: ignore[no-untyped-def]

@@ -170,7 +170,7 @@ class TrainPane(Pane):
         return (None if problems else config), problems
 
     def validate_form(self) -> None:
-        _, self.problems = self.read_form()
+        config, self.problems = self.read_form()
         for name in FORM_FIELDS:
             self.query_one(f"#field-{name}", Input).set_class(name in self.problems, "-invalid")
         if self.problems:
@@ -181,6 +181,8 @@ class TrainPane(Pane):
             text.rstrip()
         else:
             text = toned("✓ valid: enter starts", "good")
+            if config is not None and not config.batch_size:  # 0: the run picks it by the epochs; say which
+                text.append(f" · batch {config.effective_batch_size}")
         self.query_one("#form-problems", Static).update(text)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
