@@ -52,14 +52,40 @@ def test_training_evaluating_and_predicting_never_import_textual(tiny_model_dir:
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
 
 
-def test_two_threads_loading_a_tokenizer_and_a_model_at_once_both_succeed() -> None:
-    """The TUI's workers load the tokenizer and a model together in a fresh process; transformers'
-    lazy imports once failed there ("cannot import name 'AutoTokenizer'") about one start in three."""
+def test_two_threads_loading_a_tokenizer_and_a_model_at_once_import_transformers_one_at_a_time() -> None:
+    """The TUI's workers load the tokenizer and a model together in a fresh process; transformers' lazy
+    imports once failed there ("cannot import name 'AutoTokenizer'") about one start in three, when the two
+    threads imported its auto classes together. Made deterministic: an import hook holds the first thread
+    inside the import of the tokenizer's auto module (up to 2 s, or until another thread imports any part
+    of transformers) and records whether the other thread imported transformers meanwhile. It must not
+    have (it waits for the first), and both loads succeed. With each load importing its own auto class
+    unguarded (the code before the fix) the other thread fails every time with the original
+    "cannot import name 'AutoModelForSequenceClassification'" (3 of 3 tries)."""
     import subprocess
     import sys
 
     script = """
-import threading
+import sys, threading, time
+from importlib.abc import MetaPathFinder
+HELD = "transformers.models.auto.tokenization_auto"
+state = {"holder": None, "others": []}
+others_arrived = threading.Event()
+
+class Hold(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        me = threading.current_thread().name
+        if not name.startswith("transformers"):
+            return None
+        if state["holder"] not in (None, "released", me):
+            state["others"].append(f"{me}:{name}")
+            others_arrived.set()
+        elif name == HELD and state["holder"] is None:
+            state["holder"] = me
+            others_arrived.wait(2.0)
+            state["holder"] = "released"
+        return None
+
+sys.meta_path.insert(0, Hold())
 from workbench.core.model import loading as m
 errors = []
 def run(load):
@@ -67,17 +93,15 @@ def run(load):
         load("embedded:all-MiniLM-L6-v2")
     except Exception as err:
         errors.append(f"{type(err).__name__}: {err}")
-threads = [threading.Thread(target=run, args=(f,)) for f in (m.load_tokenizer, m.load_model)]
+threads = [threading.Thread(target=run, args=(f,), name=f.__name__) for f in (m.load_tokenizer, m.load_model)]
 for t in threads:
     t.start()
 for t in threads:
     t.join()
-print(errors or "ok")
+print(state["holder"], errors or "ok", sorted(set(state["others"]))[:5])
 """
-    for _ in range(2):  # each a fresh process: the race is in the first import (it failed about one start
-        # in three before the fix: two starts catch it about 5 times in 9)
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-        assert out.stdout.strip() == "ok", out.stdout + out.stderr[-2000:]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "released ok []", out.stdout + out.stderr[-2000:]
 
 
 def test_importing_the_new_modules_loads_no_torch_captum_or_textual() -> None:
