@@ -132,3 +132,15 @@ def test_batch_size_zero_picks_by_the_epochs_and_the_run_saves_the_one_it_used(
 def test_a_batch_size_below_zero_is_refused_with_what_zero_means() -> None:
     assert "0 to pick by the epochs" in TrainConfig(batch_size=-1).validate()["batch_size"]
     assert "batch_size" not in TrainConfig(batch_size=0).validate()
+
+
+def test_a_saved_config_as_a_request_gives_back_0_where_0_picked_its_batch(tmp_path: Path) -> None:
+    import json
+
+    assert TrainConfig(epochs=1, batch_size=8).as_requested().batch_size == 0
+    assert TrainConfig(epochs=8, batch_size=32).as_requested().batch_size == 0
+    assert TrainConfig(epochs=1, batch_size=32).as_requested().batch_size == 32  # chosen: kept
+    assert TrainConfig(epochs=8, batch_size=8).as_requested().batch_size == 8
+    # a config.json from before batch_size 0 existed, or without the key, loads with what runs used then
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": 1}))
+    assert TrainConfig.load(tmp_path / "config.json").batch_size == 32

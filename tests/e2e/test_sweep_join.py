@@ -163,3 +163,15 @@ def test_a_failed_trial_keeps_its_checkpoint_to_resume(tiny_model_dir: Path, tmp
     outcome = run_sweep(config, 1, "f", space=SPACE, runs_dir=tmp_path)
     assert [t.state for t in outcome.trials] == ["failed"]
     assert (tmp_path / "f-t0" / "checkpoint").is_dir()  # `workbench train --resume f-t0` can go on
+
+
+def test_a_batch_size_of_0_compares_as_the_batch_it_picks_when_the_epochs_are_fixed(tiny_model_dir: Path,
+                                                                                     tmp_path: Path) -> None:
+    """A study created with batch 32 at 2 epochs (as before 0 became the default) is joined by the default
+    (0, which picks 32 for 2 epochs); at 1 epoch 0 picks 8, and the join is refused naming both."""
+    storage = default_storage(tmp_path / "runs")
+    open_study("b", open_storage(storage), SPACE, base(tiny_model_dir, epochs=2, batch_size=32))
+    open_study("b", open_storage(storage), SPACE, base(tiny_model_dir, epochs=2, batch_size=0))
+    open_study("c", open_storage(storage), SPACE, base(tiny_model_dir, epochs=1, batch_size=32))
+    with pytest.raises(SweepError, match=r"batch_size 32 there, 8 here"):
+        open_study("c", open_storage(storage), SPACE, base(tiny_model_dir, epochs=1, batch_size=0))

@@ -36,7 +36,7 @@ def default_runs_dir() -> Path:
 class TrainConfig:
     """The recipe of one fine-tuning run.
 
-    The seed notebook's recipe (batch 32, max length 128, AdamW eps 1e-8,
+    The seed notebook's recipe (batch 32 — 8 for a 1-epoch run —, max length 128, AdamW eps 1e-8,
     linear warmup/decay, clip 1.0, seeded 10% validation split) with the
     learning rate, epochs and layer-wise decay chosen by measurement on the
     embedded model (see README, "Default recipe", and benchmarks/recipe_search.md,
@@ -194,6 +194,13 @@ class TrainConfig:
         trains with and saves, so that its folder says what it did."""
         return dataclasses.replace(self, batch_size=self.effective_batch_size)
 
+    def as_requested(self) -> TrainConfig:
+        """A run's saved (resolved) config as a request for another run: the batch size back to 0 when it is
+        the one 0 picks for its epochs, so that a form filled from a 1-epoch run and set to 8 epochs trains
+        at 32, as a new 8-epoch run would."""
+        resolved = dataclasses.replace(self, batch_size=0).effective_batch_size
+        return dataclasses.replace(self, batch_size=0) if self.batch_size == resolved else self
+
     @property
     def effective_head_seed(self) -> int:
         """The seed the classifier head was initialised with: head_seed, or seed when it is -1."""
@@ -223,6 +230,7 @@ class TrainConfig:
         values = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(values, dict):
             values.setdefault("freeze_embeddings", False)
+            values.setdefault("batch_size", BATCH_SIZE)  # before 0 (pick by the epochs) was the default
         return cls.from_dict(values)
 
 

@@ -419,8 +419,10 @@ def fixed_settings(base_config: TrainConfig, space: Space) -> dict[str, Any]:
     a study records and compares them; the data by content digest, so its path may differ by machine."""
     from workbench.core.data.cola import data_digest
 
-    values = base_config.to_dict()
     searched = set(space.names)
+    # batch_size 0 picks by the epochs: with the epochs fixed, record the batch it picks, so that a study
+    # created with batch 32 and one joined with 0 at 8 epochs compare equal (the trials are the same)
+    values = (base_config if "epochs" in searched else base_config.resolved()).to_dict()
     fixed = {k: v for k, v in values.items() if k not in searched and k not in MACHINE_SETTINGS and k != "extra"}
     fixed["extra"] = {k: v for k, v in dict(values.get("extra") or {}).items()
                       if f"{EXTRA_PREFIX}{k}" not in searched}

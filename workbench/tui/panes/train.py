@@ -412,7 +412,7 @@ class TrainPane(Pane):
 
         run_dir = run_path(self.workbench.runs_dir, run_id)
         if is_run_folder(run_dir):
-            self.set_config(TrainConfig.load(run_dir / CONFIG_FILE))
+            self.set_config(TrainConfig.load(run_dir / CONFIG_FILE).as_requested())
             self.validate_form()
         self.training_run = run_id
         self.following = None
