@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import matthews_corrcoef
@@ -133,6 +134,13 @@ def test_uniform_soup_is_the_average_of_the_unfolded_weights_and_loads_in_a_pipe
     assert {"validation", "in_domain_dev", "holdout", "calibration"} <= set(report)
     assert run_info(runs / "soup").status == "done"
     assert run_info(runs / "soup").holdout_mcc == report["holdout"]["mcc"]
+    # the runs table: a soup of 2 (no epoch trained), its validation MCC at p >= 0.5 by scikit-learn from the
+    # soup's own validation predictions, and when it was made
+    info = run_info(runs / "soup")
+    assert info.epochs_text == "soup×2" and info.started
+    validation = pd.read_csv(runs / "soup" / "predictions-validation.tsv", sep="\t")
+    assert info.best_val_mcc == pytest.approx(matthews_corrcoef(
+        validation["label"], (validation["p_acceptable_raw"] >= 0.5).astype(int)), abs=1e-9)
     saved = json.loads((runs / "soup" / "config.json").read_text())
     assert saved["extra"]["soup"]["member_thresholds"] == {"a": 0.5, "b": pytest.approx(0.3)}
     classify = pipeline("text-classification", model=str(runs / "soup" / "model"))

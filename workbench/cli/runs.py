@@ -226,7 +226,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for info in runs:
         best = f"{info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "-"
         holdout = f"{info.holdout_mcc:.3f}" if info.holdout_mcc is not None else "-"
-        print(f"{info.id:<22} {info.status:<8} {info.started:<19} {info.epochs_done:>3}/{info.epochs:<2} "
+        print(f"{info.id:<22} {info.status:<8} {info.started:<19} {info.epochs_text:>6} "
               f"{best:>12} {holdout:>11}")
         if info.status == "failed" and info.error:
             print(f"{'':<22} {info.error}")

@@ -38,6 +38,12 @@ class RunInfo:
     model: str = ""
     error: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    soup_members: int = 0  # a soup (workbench soup): how many runs' weights it averages; it trained no epoch
+
+    @property
+    def epochs_text(self) -> str:
+        """The epochs column of every face: done/planned, or soup×N for a soup of N runs."""
+        return f"soup×{self.soup_members}" if self.soup_members else f"{self.epochs_done}/{self.epochs}"
 
     def summary(self) -> str:
         """The run's status in words, as every face says it (`workbench attach`, `runs`, the TUI)."""
@@ -77,6 +83,10 @@ def run_info(folder: Path) -> RunInfo:
     events = read_metrics(folder)
     info = RunInfo(id=folder.name, path=folder, status="new", config=config,
                    epochs=int(config.get("epochs", 0)), model=str(config.get("model", "")))
+    soup = (config.get("extra") or {}).get("soup") if isinstance(config.get("extra"), dict) else None
+    if isinstance(soup, dict):
+        info.soup_members = len(soup.get("kept") or soup.get("members") or []) or 1
+        info.started = next((str(e["time"]) for e in events if e.get("time")), "")  # made, not trained
     for event in events:
         if event["kind"] == "start":
             info.started = info.started or event["time"]
@@ -89,6 +99,8 @@ def run_info(folder: Path) -> RunInfo:
     try:
         report = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
         info.holdout_mcc = report.get("holdout", {}).get("mcc")
+        if info.soup_members and info.best_val_mcc is None:  # no epoch: the soup's validation MCC at 0.5
+            info.best_val_mcc = report.get("calibration", {}).get("mcc_at_half")
     except (OSError, json.JSONDecodeError, AttributeError):
         pass
     return info

@@ -124,7 +124,7 @@ class RunsPane(Pane):
             marker = "▶ " if info.id == current else "  "
             model = info.model.rsplit("/", 1)[-1] if info.model else ""
             table.add_row("●" if info.id in self.marked else " ", Text(marker + info.id), status_cell(info),
-                          f"{info.epochs_done}/{info.epochs}", score(info.best_val_mcc), score(info.holdout_mcc),
+                          info.epochs_text, score(info.best_val_mcc), score(info.holdout_mcc),
                           Text(model), key=info.id)
         ids = [info.id for info in self.runs]
         if self.cursor_run in ids:
