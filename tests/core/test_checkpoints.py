@@ -31,6 +31,33 @@ def test_a_swap_cut_short_never_deletes_the_only_whole_copy(tmp_path: Path,
     assert (old / "meta.json").is_file()
 
 
+def test_a_kill_after_the_swap_before_its_clean_up_leaves_no_old_copy_once_resumed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed between the last rename and the removal of the previous copy (found by the random kill of
+    tests/e2e/test_interruptions.py: a resume that only had the final evaluation left wrote no checkpoint,
+    and .checkpoint.old stayed for good): the resume's recovery removes it and keeps the new one."""
+    from workbench.core.training.checkpoint import recover_run
+
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "meta.json").write_text('{"step": 1}')
+    staged = tmp_path / ".checkpoint.tmp"
+    staged.mkdir()
+    (staged / "meta.json").write_text('{"step": 2}')
+
+    def die_after_the_renames(name: str) -> None:
+        if name == "swapped:checkpoint":
+            raise SystemExit(f"killed at {name}")
+
+    monkeypatch.setattr("workbench.core.base.durable.fault_point", die_after_the_renames)
+    with pytest.raises(SystemExit):
+        replace_dir_atomic(staged, checkpoint)
+    assert (tmp_path / ".checkpoint.old" / "meta.json").is_file()  # the state a kill leaves there
+    recover_run(tmp_path)
+    assert not (tmp_path / ".checkpoint.old").exists()
+    assert (checkpoint / "meta.json").read_text() == '{"step": 2}'
+
+
 def test_weights_that_are_not_finite_are_never_saved(tiny_model_dir: Path, tmp_path: Path) -> None:
     from workbench.core.training.checkpoint import CheckpointError, save_checkpoint, save_model
 

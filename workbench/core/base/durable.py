@@ -112,6 +112,7 @@ def replace_dir_atomic(staged: Path, target: Path) -> None:
     fault_point(f"swap:{target.name}")
     os.rename(staged, target)
     fsync_dir(target.parent)  # the renames on the disk before OLD, the previous copy, goes
+    fault_point(f"swapped:{target.name}")
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -124,9 +125,12 @@ def existing_dir(target: Path, marker: str) -> Path | None:
 
 
 def recover_dir(target: Path, marker: str) -> None:
-    """After a crash in the middle of a swap, put the previous whole copy back in place as TARGET."""
+    """After a crash in the middle of a swap, put the previous whole copy back in place as TARGET; after a
+    crash between a swap's last rename and its clean-up (TARGET whole), remove the previous copy left."""
     old = target.with_name(f".{target.name}.old")
     if not (target / marker).is_file() and (old / marker).is_file():
         shutil.rmtree(target, ignore_errors=True)
         os.rename(old, target)
+    elif (target / marker).is_file() and old.exists():  # TARGET was synced whole before it was renamed in
+        shutil.rmtree(old, ignore_errors=True)
 
