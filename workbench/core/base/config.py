@@ -198,8 +198,8 @@ class TrainConfig:
         """A run's saved (resolved) config as a request for another run: the batch size back to 0 when it is
         the one 0 picks for its epochs, so that a form filled from a 1-epoch run and set to 8 epochs trains
         at 32, as a new 8-epoch run would."""
-        resolved = dataclasses.replace(self, batch_size=0).effective_batch_size
-        return dataclasses.replace(self, batch_size=0) if self.batch_size == resolved else self
+        requested = dataclasses.replace(self, batch_size=0)
+        return requested if requested.effective_batch_size == self.batch_size else self
 
     @property
     def effective_head_seed(self) -> int:

@@ -15,6 +15,7 @@ STOP_FILE = "stop.request"
 CONFIG_FILE = "config.json"  # a run's TrainConfig (and, in a save_pretrained folder, the model's config)
 METRICS_FILE = "metrics.jsonl"
 MODEL_DIR = "model"  # a run's best model, a save_pretrained folder
+SOUP_KEY = "soup"  # a soup run's TrainConfig.extra[SOUP_KEY]: its members and how they were chosen
 # what a save_pretrained folder keeps its weights in; a run keeps none at its top (they are in model/)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.base.durable import write_json_atomic
-from workbench.core.base.layout import CONFIG_FILE, STOP_FILE, RunError, is_run_folder
+from workbench.core.base.layout import CONFIG_FILE, SOUP_KEY, STOP_FILE, RunError, is_run_folder
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import read_metrics
 
@@ -83,7 +83,8 @@ def run_info(folder: Path) -> RunInfo:
     events = read_metrics(folder)
     info = RunInfo(id=folder.name, path=folder, status="new", config=config,
                    epochs=int(config.get("epochs", 0)), model=str(config.get("model", "")))
-    soup = (config.get("extra") or {}).get("soup") if isinstance(config.get("extra"), dict) else None
+    extra = config.get("extra")
+    soup = extra.get(SOUP_KEY) if isinstance(extra, dict) else None
     if isinstance(soup, dict):
         info.soup_members = len(soup.get("kept") or soup.get("members") or []) or 1
         info.started = next((str(e["time"]) for e in events if e.get("time")), "")  # made, not trained

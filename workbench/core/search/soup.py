@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.base.config import TrainConfig
-from workbench.core.base.layout import RunError, check_run_name, model_folder, run_path
+from workbench.core.base.layout import SOUP_KEY, RunError, check_run_name, model_folder, run_path
 from workbench.core.runs.status import run_info
 
-SOUP_KEY = "soup"  # TrainConfig.extra[SOUP_KEY]: the soup's members and how they were chosen
 Progress = Callable[[str], None]
 
 
