@@ -333,7 +333,8 @@ async def test_quit_during_training_asks_and_stops_with_a_checkpoint(tiny_model_
 async def test_failing_worker_notifies_and_the_app_keeps_running(tmp_path: Path) -> None:
     app = make_app(data=str(tmp_path / "missing.tsv"), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "error" in text_of(app, "#status"), what="the error line")
+        await wait_until(pilot, lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
+                         what="the error line and its notification (handled a turn later)")
         assert "missing.tsv" in text_of(app, "#status")
         assert any(n.severity == "error" for n in app._notifications)  # type: ignore[attr-defined]
         await pilot.press("2")

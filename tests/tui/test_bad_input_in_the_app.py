@@ -31,7 +31,8 @@ async def test_a_bad_data_file_notifies_and_the_app_keeps_running(name: str, tin
     path, message = bad_file(tmp_path, name)
     app = make_app(model=str(tiny_model_dir), data=str(path), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "error" in text_of(app, "#status"), what="the error line")
+        await wait_until(pilot, lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
+                         what="the error line and its notification (handled a turn later)")
         notes = [str(n.message) for n in app._notifications if n.severity == "error"]  # type: ignore[attr-defined]
         assert any(str(path) in note and message in note for note in notes), notes
         await pilot.press("2")
@@ -134,7 +135,10 @@ async def test_markup_in_data_and_errors_is_shown_as_text(tmp_path: Path) -> Non
     bad.write_text("src\t[/red]\t\tA sentence.\n")
     app = make_app(data=str(bad), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "error" in text_of(app, "#status"), what="the error line")
+        # the notification is a message the app handles a turn after the error line is set (CI once read
+        # the list in between: [])
+        await wait_until(pilot, lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
+                         what="the error line and its notification")
         assert app.is_running
         messages = [n.message for n in app._notifications]
         assert any("bad.tsv:1: label: '[/red]'" in m for m in messages), messages
