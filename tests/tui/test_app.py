@@ -310,7 +310,7 @@ async def test_quit_during_training_asks_and_stops_with_a_checkpoint(tiny_model_
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
-        await set_field(pilot, app, "epochs", "50")
+        await set_field(pilot, app, "epochs", "1000")
         await set_field(pilot, app, "precision", "fp32")
         await pilot.press("enter")
         loss = app.query_one("#chart-loss", SeriesChart)
