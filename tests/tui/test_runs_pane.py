@@ -13,6 +13,8 @@ from textual.widgets import DataTable
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.status import run_info
 from workbench.tui.app import make_app
+from workbench.tui.messages import RunsRefreshed
+from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.compare import CompareScreen
 from workbench.tui.widgets.charts import SeriesChart
@@ -133,3 +135,30 @@ async def test_palette_has_the_runs_commands(tmp_path: Path) -> None:
         titles = [command.title for command in app.get_system_commands(app.screen)]
         for title in ("train: start detached", "runs: compare marked", "runs: stop", "runs: export CSV"):
             assert title in titles
+
+
+async def test_a_refresh_landing_right_after_an_arrow_key_keeps_the_users_row(tiny_model_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    """The cursor moves at once, its highlight event a turn later; a runs list refreshed in between used to
+    put the cursor back on the row the pane last heard of (seen in CI as a flaky Runs snapshot)."""
+    runs = tmp_path / "runs"
+    demo_run(runs, tiny_model_dir)
+    second_run(runs)
+    app = make_app(runs_dir=runs)
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await app.open_run(DEMO_RUN)
+        await pilot.press("5")
+        pane = app.query_one(RunsPane)
+        table = app.query_one("#runs-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 2, what="the runs")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        start = table.cursor_row
+        assert pane.runs[start].id == DEMO_RUN
+        other = 1 - start
+        table.move_cursor(row=other)  # as the arrow key does; RowHighlighted is only posted
+        pane.on_runs_refreshed(RunsRefreshed(list(pane.runs)))  # the refresh handled first
+        await pilot.pause()
+        assert table.cursor_row == other and pane.highlighted().id == "other-run"
+        assert "other-run" in str(app.query_one("#runs-detail").render())

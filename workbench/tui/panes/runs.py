@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from workbench.core.base.events import Event
@@ -106,6 +107,10 @@ class RunsPane(Pane):
         self.post_message(RunsRefreshed(newest_first(list_runs(self.workbench.runs_dir))))
 
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        if 0 <= table.cursor_row < table.row_count:  # the row under the cursor now, though its highlight
+            # event may still be queued: a refresh landing just after an arrow key keeps the user's row
+            self.cursor_run = str(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
         self.runs = message.runs
         known = {info.id for info in self.runs}
         self.marked = [run_id for run_id in self.marked if run_id in known]
