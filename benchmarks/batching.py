@@ -5,7 +5,8 @@
 
   predict  the first --sentences of in_domain_dev + holdout: Predictor.predict_one per sentence (what
            `workbench predict` did) against Predictor.predict_many (what it does now, batches of 64 of
-           similar length); the probabilities agree to 1e-5 (checked here too)
+           similar length); the probabilities agree to 1e-5 (checked here too); and predict_many with
+           precision bf16 (`workbench predict --precision bf16`), with its largest difference in p(acceptable)
   explain  explain_many (the default adaptive steps) of 1 sentence and of --explain sentences: seconds
            per extra sentence = (t_N - t_1) / (N - 1); and explain() one at a time for the same N
   neighbours  with --run: the first nearest-neighbour query of a run (core run_index + query), without
@@ -93,7 +94,10 @@ def main() -> int:
         return 0
     predictor.predict(sentences[:8])  # warm-up
     explain(predictor.model, predictor.tokenizer, few[0])
-    one, many, explain_one, explain_n, explain_loop, loads = [], [], [], [], [], []
+    fast_predictor = Predictor(predictor.model, predictor.tokenizer, precision="bf16")
+    fast_predictor.predict(sentences[:8])  # warm-up
+    one, many, fast, explain_one, explain_n, explain_loop, loads = [], [], [], [], [], [], []
+    gaps: list[float] = []
     for round_number in range(args.rounds):
         order = ["one", "many"] if round_number % 2 == 0 else ["many", "one"]
         for variant in order:
@@ -105,6 +109,10 @@ def main() -> int:
                 many.append(seconds)
         np.testing.assert_allclose([p.probabilities["acceptable"] for p in batched],
                                    [p.probabilities["acceptable"] for p in alone], atol=1e-5)
+        seconds, in_bf16 = timed(lambda: fast_predictor.predict_many(sentences))
+        fast.append(seconds)
+        gaps.append(float(np.max(np.abs(np.array([p.probabilities["acceptable"] for p in in_bf16])
+                                        - np.array([p.probabilities["acceptable"] for p in batched])))))
         seconds, _ = timed(lambda: explain_many(predictor.model, predictor.tokenizer, few[:1]))
         explain_one.append(seconds)
         seconds, _ = timed(lambda: explain_many(predictor.model, predictor.tokenizer, few))
@@ -112,7 +120,8 @@ def main() -> int:
         seconds, _ = timed(lambda: [explain(predictor.model, predictor.tokenizer, s) for s in few])
         explain_loop.append(seconds)
         loads.append(os.getloadavg()[0])
-        print(f"round {round_number + 1}: predict one-at-a-time {one[-1]:.2f} s, batched {many[-1]:.2f} s; explain 1: "
+        print(f"round {round_number + 1}: predict one-at-a-time {one[-1]:.2f} s, batched {many[-1]:.2f} s, "
+              f"batched bf16 {fast[-1]:.2f} s; explain 1: "
               f"{explain_one[-1]:.3f} s, {len(few)} batched {explain_n[-1]:.2f} s, {len(few)} one at a time "
               f"{explain_loop[-1]:.2f} s; load {loads[-1]:.1f}", flush=True)
     ratios = [a / b for a, b in zip(one, many, strict=True)]
@@ -122,6 +131,9 @@ def main() -> int:
         f"predict {len(sentences)} sentences: one at a time {statistics.median(one):.2f} s, batched "
         f"{statistics.median(many):.2f} s: {statistics.median(ratios):.1f}x faster (median of per-round ratios, "
         f"{min(ratios):.1f}-{max(ratios):.1f}); probabilities equal within 1e-5",
+        f"predict {len(sentences)} sentences batched in bf16 (--precision bf16): {statistics.median(fast):.2f} s, "
+        f"{statistics.median(one) / statistics.median(fast):.1f}x one at a time; p(acceptable) within "
+        f"{max(gaps):.1e} of fp32's",
         f"explain (default steps): 1 sentence {statistics.median(explain_one):.3f} s; {len(few)} batched "
         f"{statistics.median(explain_n):.2f} s = {statistics.median(extra):.3f} s per extra sentence "
         f"({min(extra):.3f}-{max(extra):.3f}); one at a time {statistics.median(extra_loop):.3f} s per extra sentence",

@@ -57,3 +57,31 @@ def test_cli_predict_from_stdin_in_batches(tiny_model_dir: Path, monkeypatch: py
     assert "error: empty sentence" in captured.err
     expected: Any = Predictor.load(str(tiny_model_dir), device="cpu").predict_one("A much longer sentence here.")
     assert f"p(acceptable) {expected.probabilities['acceptable']:.3f}" in lines[1]
+
+
+def test_bf16_precision_scores_under_torch_autocast(predictor: Predictor) -> None:
+    """--precision bf16: the probabilities of the model run under torch's own bf16 autocast (computed here
+    without the Predictor), which differ from fp32's: the option is not a no-op."""
+    import torch
+
+    sentences = ["The cat sat on the mat.", "Cat the mat on sat.", "She gave him the book yesterday."]
+    fast = Predictor(predictor.model, predictor.tokenizer, precision="bf16").predict_many(sentences)
+    batch = predictor.tokenizer(sentences, padding=True, return_tensors="pt")
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = torch.softmax(predictor.model(**batch).logits.float(), dim=-1)[:, 1].numpy()
+    got = [p.probabilities["acceptable"] for p in fast]  # type: ignore[union-attr]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    exact = [p.probabilities["acceptable"] for p in predictor.predict_many(sentences)]  # type: ignore[union-attr]
+    assert max(abs(a - b) for a, b in zip(got, exact, strict=True)) > 1e-6
+    with pytest.raises(ValueError, match="precision 'fp16'"):
+        Predictor(predictor.model, predictor.tokenizer, precision="fp16").predict_one("The cat sat.")
+
+
+def test_cli_predict_takes_a_precision(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.cli import main
+
+    assert main(["predict", str(tiny_model_dir), "--precision", "bf16", "--json", "The cat sat."]) == 0
+    assert '"label"' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["predict", str(tiny_model_dir), "--precision", "fp8", "The cat sat."])
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err

@@ -42,7 +42,10 @@ STEP_SCHEDULE = (16, 64)
 # absolute floor, for sentences the model scores about as it scores the baseline).
 CONVERGENCE_SHARE = 0.05
 CONVERGENCE_FLOOR = 0.02
-ROWS_PER_PASS = 256  # sentences x steps in one forward/backward of a batch (bounds the memory)
+# Sentences x steps in one forward/backward of a batch. Measured on the 2-core AMD EPYC (16 dev sentences,
+# 16 steps each, benchmarks/results/explain_rows_amd.txt): 64 rows 1.05 s, 16 rows 1.13 s, 128 rows 1.2 s,
+# 256 rows 1.9 s; the activations of 256 rows no longer fit the caches there.
+ROWS_PER_PASS = 64
 
 
 @dataclass
