@@ -68,6 +68,26 @@ def test_data_map_lists_regions_and_exports_csv(tmp_path: Path, capsys: pytest.C
     assert "ambiguous sentences" in capsys.readouterr().out
 
 
+def test_data_map_of_a_one_epoch_run_says_why_nothing_is_ambiguous(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench.core.runs.dynamics import TrainingDynamics
+    from workbench.core.runs.lookup import load_run_data
+
+    run = tmp_path / "one"
+    run.mkdir()
+    TrainConfig(train_limit=40, epochs=1).save(run / "config.json")
+    labels = load_run_data(run)["train"]["label"].to_numpy()[:40]
+    p_gold = np.random.default_rng(1).random((1, 40)).astype(np.float32)
+    TrainingDynamics(p_gold, labels.astype(np.int8)).save(run)
+    assert main(["data", "map", "one", "--json", "--runs", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["regions"] == {"easy": int((p_gold[0] >= 0.5).sum()), "ambiguous": 0,
+                              "hard": int((p_gold[0] < 0.5).sum())}
+    assert main(["data", "map", "one", "--runs", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "1 epoch recorded" in text and "none is ambiguous" in text
+
+
 def test_data_map_of_a_run_trained_before_maps_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "old").mkdir()
     TrainConfig().save(tmp_path / "old" / "config.json")

@@ -70,3 +70,17 @@ def test_coordinates_are_the_mean_and_spread_of_the_recorded_probabilities(mappe
         assert table["confidence"].iloc[row] == pytest.approx(float(np.mean(p_gold[:, row])), abs=1e-6)
         assert table["variability"].iloc[row] == pytest.approx(float(np.std(p_gold[:, row])), abs=1e-6)
         assert table["correctness"].iloc[row] == pytest.approx(float(np.mean(p_gold[:, row] > 0.5)))
+
+
+def test_a_one_epoch_map_has_no_ambiguous_sentences() -> None:
+    """One epoch: every variability is 0, which is "at or above" its quantile (0); no sentence varied, so
+    none is ambiguous, and the regions follow confidence alone (seen: a 1-epoch run called all 7,695 ambiguous)."""
+    from workbench.core.explore.cartography import coordinates, regions
+
+    p_gold = np.array([[0.9, 0.2, 0.6, 0.4]])
+    confidence, variability, _, _ = coordinates(p_gold)
+    assert list(variability) == [0.0, 0.0, 0.0, 0.0]
+    assert list(regions(confidence, variability)) == ["easy", "hard", "easy", "hard"]
+    # two epochs: the sentence that moved most is ambiguous (its variability |0.9-0.1|/2 = 0.4, the others 0)
+    confidence, variability, _, _ = coordinates(np.array([[0.9, 0.2, 0.6, 0.4], [0.1, 0.2, 0.6, 0.4]]))
+    assert list(regions(confidence, variability)) == ["ambiguous", "hard", "easy", "hard"]

@@ -119,7 +119,7 @@ async def test_the_training_map_screen_from_the_data_pane(runs: Path) -> None:
 
     from workbench.core.runs.dynamics import TrainingDynamics
     from workbench.core.runs.lookup import load_run_data
-    from workbench.tui.screens.training_map import MapChart, TrainingMapScreen
+    from workbench.tui.screens.training_map import MapChart, MapTable, TrainingMapScreen
 
     labels = load_run_data(runs / DEMO_RUN)["train"]["label"].to_numpy()[:320]
     p_gold = np.random.default_rng(0).random((3, 320)).astype(np.float32)
@@ -133,10 +133,14 @@ async def test_the_training_map_screen_from_the_data_pane(runs: Path) -> None:
         screen = app.screen
         assert isinstance(screen, TrainingMapScreen)
         await wait_until(pilot, lambda: screen.training_map is not None, what="the map read", timeout=120)
-        table = screen.query_one("#map-table", DataTable)
+        table = screen.query_one("#map-table", MapTable)
         assert table.row_count == 320
         lowest = float(np.min(p_gold.mean(axis=0)))
         assert table.get_row_at(0)[0] == f"{lowest:.2f}"  # least confident first
+        await pilot.pause()
+        first = str(screen.shown.iloc[0]["sentence"])
+        line = "".join(segment.text for segment in table.render_line(1))
+        assert first[:40] in line, line  # the sentence takes the width the figures leave (it had 8 columns)
         await pilot.press("r")  # hard
         hard = screen.training_map.counts()["hard"]
         assert table.row_count == hard and screen.region_filter == "hard"

@@ -165,12 +165,13 @@ def format_map(training_map: Any, run: str, region: str | None, limit: int) -> l
 
     table = training_map.table
     counts = training_map.counts()
-    lines = [_clip(f"map of the training data: run {run}, {len(table)} sentences, {training_map.epochs} epochs "
-                   "recorded"),
+    lines = [_clip(f"map of the training data: run {run}, {len(table)} sentences, {training_map.epochs_text()}"),
              "p(gold label) per epoch, from the training forward pass (dropout on)",
              "  " + "  ".join(f"{name} {counts[name]}" for name in counts),
              f"  (ambiguous: variability >= its {AMBIGUOUS_QUANTILE:.0%} quantile, the most variable third;",
              f"   of the rest, hard: confidence < {HARD_CONFIDENCE}, easy: the others)"]
+    if training_map.caveat():
+        lines.append(_clip("  " + training_map.caveat()))
     shown = table if region is None else training_map.region(region)
     if region == "easy":
         shown = shown.sort_values("confidence", ascending=False, kind="stable")

@@ -3,9 +3,9 @@ confidence (mean p(gold) over epochs), variability (its standard deviation) and 
 epochs in which p(gold) > 0.5), from what training recorded (core/runs/dynamics.py).
 
 Regions, by the paper's picture (its Figure 1) made a rule: the most variable third of the sentences
-(variability at or above its 2/3 quantile) is *ambiguous*; of the rest, those the model mostly gave the
-wrong label (confidence < 0.5) are *hard-to-learn* and the others *easy-to-learn*. Hard-to-learn is where
-label errors gather (the paper's Section 5)."""
+(variability at or above its 2/3 quantile, and above 0) is *ambiguous*; of the rest, those the model
+mostly gave the wrong label (confidence < 0.5) are *hard-to-learn* and the others *easy-to-learn*.
+Hard-to-learn is where label errors gather (the paper's Section 5)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
     if not known.any():
         return out
     cut = np.quantile(variability[known], AMBIGUOUS_QUANTILE)
-    ambiguous = known & (variability >= cut)
+    # a sentence that never varied is not ambiguous, though "at or above the quantile" would take it when most
+    # sentences did not vary (a 1-epoch run: every variability 0, and so every sentence was "ambiguous")
+    ambiguous = known & (variability >= cut) & (variability > 0)
     out[known & ~ambiguous & (confidence < HARD_CONFIDENCE)] = "hard"
     out[known & ~ambiguous & (confidence >= HARD_CONFIDENCE)] = "easy"
     out[ambiguous] = "ambiguous"
@@ -65,6 +67,15 @@ class TrainingMap:
     @property
     def epochs(self) -> int:
         return self.dynamics.epochs_recorded
+
+    def epochs_text(self) -> str:
+        return f"{self.epochs} epoch{'' if self.epochs == 1 else 's'} recorded"
+
+    def caveat(self) -> str:
+        """What the map cannot say yet ("" when nothing): with one epoch no sentence has varied."""
+        if self.epochs == 1:
+            return "one epoch: nothing varied yet, so none is ambiguous (regions by confidence)"
+        return ""
 
     def region(self, name: str) -> pd.DataFrame:
         if name not in REGIONS:

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from workbench.tui.messages import TrainingMapRead
+from workbench.tui.messages import SentenceHighlighted, TrainingMapRead
 from workbench.tui.widgets.charts import TimedPlot
+from workbench.tui.widgets.sentence_table import SentenceTable
 
 REGION_FILTERS: tuple[str | None, ...] = (None, "hard", "ambiguous", "easy")
 MAX_POINTS = 4000  # plotted (an even sample above it); the table lists every sentence
@@ -58,6 +59,16 @@ class MapChart(TimedPlot):
                 plt.scatter(part["variability"].tolist(), part["confidence"].tolist(), marker=marker, label=name)
 
 
+class MapTable(SentenceTable):
+    """The map's sentences: confidence, variability, correctness, label and region, the sentence taking the
+    rest of the width; only the rows on screen are drawn (a map has thousands)."""
+
+    COLUMNS = (("conf", 5), ("var", 5), ("right", 6), ("label", 6), ("region", 10))
+
+    def cells(self, row: Any) -> list[Text]:
+        return [Text(value) for value in row]
+
+
 class TrainingMapScreen(ModalScreen[None]):
     """The opened run's training map; escape closes."""
 
@@ -77,13 +88,12 @@ class TrainingMapScreen(ModalScreen[None]):
         with Vertical(id="map-box"):
             yield Static("", id="map-title")
             yield MapChart(id="map-chart")
-            yield DataTable(id="map-table", cursor_type="row", zebra_stripes=True)
+            yield MapTable(id="map-table")
             yield Static("", id="map-trajectory")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#map-table", DataTable)
-        table.add_columns("conf", "var", "right", "label", "region", "sentence")
+        table = self.query_one("#map-table", MapTable)
         self.query_one("#map-title", Static).update(Text(f"reading the map of {self.run_dir.name}…", style="dim"))
         table.focus()
         self.read_worker()
@@ -114,18 +124,19 @@ class TrainingMapScreen(ModalScreen[None]):
             return
         counts = mapped.counts()
         title = Text.assemble((self.run_dir.name, "bold"),
-                              f" · {len(mapped.table)} sentences, {mapped.epochs} epochs · ",
+                              f" · {len(mapped.table)} sentences, {mapped.epochs_text()} · ",
                               " ".join(f"{k} {v}" for k, v in counts.items()), " · r: ",
                               (self.region_filter or "all", "bold"))
+        if mapped.caveat():
+            title.append(f"\n{mapped.caveat()}", style="italic")
         self.query_one("#map-title", Static).update(title)
         frame = mapped.table if self.region_filter is None else mapped.region(self.region_filter)
         key, ascending = {"easy": ("confidence", False), "ambiguous": ("variability", False)}.get(
             self.region_filter or "", ("confidence", True))
         self.shown = frame.sort_values(key, ascending=ascending, kind="stable")
-        table = self.query_one("#map-table", DataTable)
-        table.clear()
-        table.add_rows((f"{r.confidence:.2f}", f"{r.variability:.2f}", f"{r.correctness:.2f}", str(r.label),
-                        r.region, Text(r.sentence)) for r in self.shown.itertuples())
+        table = self.query_one("#map-table", MapTable)
+        table.set_rows([(f"{r.confidence:.2f}", f"{r.variability:.2f}", f"{r.correctness:.2f}", str(r.label),
+                         r.region, r.sentence) for r in self.shown.itertuples()])
         table.border_title = (f"{len(self.shown)} {self.region_filter or 'sentences'}, "
                               + ("most variable first" if self.region_filter == "ambiguous" else
                                  "most confident first" if self.region_filter == "easy" else "least confident first"))
@@ -135,14 +146,14 @@ class TrainingMapScreen(ModalScreen[None]):
         self.region_filter = REGION_FILTERS[(REGION_FILTERS.index(self.region_filter) + 1) % len(REGION_FILTERS)]
         self.show_region()
 
-    @on(DataTable.RowHighlighted, "#map-table")
-    def _highlighted(self) -> None:
+    def on_sentence_highlighted(self, message: SentenceHighlighted) -> None:
+        message.stop()
         self.show_trajectory()
 
     def show_trajectory(self) -> None:
         """The highlighted sentence's p(gold) in each epoch."""
         view = self.query_one("#map-trajectory", Static)
-        row = self.query_one("#map-table", DataTable).cursor_row
+        row = self.query_one("#map-table", MapTable).cursor_row
         if self.shown is None or not 0 <= row < len(self.shown):
             view.update("")
             return

@@ -46,20 +46,21 @@ class SentenceTable(ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"sentence-table--header", "sentence-table--cursor",
                                              "sentence-table--odd"}
+    COLUMNS: ClassVar[tuple[tuple[str, int], ...]] = COLUMNS
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
-        self.rows: list[Row] = []
+        self.rows: list[Any] = []  # Row here; a subclass's own tuples
         self.cursor_row = 0
 
     @property
     def row_count(self) -> int:
         return len(self.rows)
 
-    def get_row_at(self, index: int) -> Row:
+    def get_row_at(self, index: int) -> Any:
         return self.rows[index]
 
-    def set_rows(self, rows: Sequence[Row]) -> None:
+    def set_rows(self, rows: Sequence[Any]) -> None:
         """Show ROWS from the top, the cursor on the first."""
         self.rows = list(rows)
         self.cursor_row = 0
@@ -111,16 +112,21 @@ class SentenceTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ drawing
 
+    def cells(self, row: Any) -> list[Text]:
+        """ROW's cells, one per column of COLUMNS and the sentence last (a subclass with other columns
+        overrides this and COLUMNS)."""
+        line, source, label, sentence = row
+        return [Text(str(line)), Text(source), label_cell(label), Text(sentence)]
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if y == 0:
-            cells = [Text(name) for name, _ in COLUMNS] + [Text("sentence")]
+            cells = [Text(name) for name, _ in self.COLUMNS] + [Text("sentence")]
             return self.strip(cells, width, self.get_component_rich_style("sentence-table--header"))
         index = int(self.scroll_offset.y) + y - 1
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
-        line, source, label, sentence = self.rows[index]
-        cells = [Text(str(line)), Text(source), label_cell(label), Text(sentence)]
+        cells = self.cells(self.rows[index])
         style = self.rich_style
         if index == self.cursor_row:
             style += self.get_component_rich_style("sentence-table--cursor")
@@ -130,7 +136,7 @@ class SentenceTable(ScrollView, can_focus=True):
 
     def strip(self, cells: list[Text], width: int, style: Style) -> Strip:
         line = Text(" ")
-        for cell, (_, column_width) in zip(cells, COLUMNS, strict=False):
+        for cell, (_, column_width) in zip(cells, self.COLUMNS, strict=False):
             cell.truncate(column_width - 1, overflow="ellipsis", pad=True)
             line.append_text(cell)
             line.append(" ")
