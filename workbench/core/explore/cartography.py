@@ -74,7 +74,7 @@ class TrainingMap:
     def caveat(self) -> str:
         """What the map cannot say yet ("" when nothing): with one epoch no sentence has varied."""
         if self.epochs == 1:
-            return "one epoch: nothing varied yet, so none is ambiguous (regions by confidence)"
+            return "one epoch: nothing varied yet, so none is ambiguous"
         return ""
 
     def region(self, name: str) -> pd.DataFrame:
