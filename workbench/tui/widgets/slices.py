@@ -18,6 +18,7 @@ from textual.widgets import ContentSwitcher, DataTable
 from workbench.tui.widgets.charts import TimedPlot
 
 VIEWS = ("sources", "length", "reliability", "threshold", "phenomena")
+FEATURE_WIDTH = 14  # of the grammar table's feature column
 VIEW_TITLES = {"sources": "per source", "length": "by length (tokens)", "reliability": "reliability",
                "threshold": "MCC by threshold", "phenomena": "grammar (enter filters)"}
 
@@ -112,7 +113,7 @@ class SlicesView(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#eval-lengths", DataTable).add_columns("tokens", "n", "acc", "MCC", "err")
-        self.query_one("#eval-phenomena", DataTable).add_columns("feature", "n", "MCC", "95%")
+        self.grammar_columns(self.query_one("#eval-phenomena", DataTable))
         self.phenomena_features: list[str] = []
         self.show_title()
 
@@ -160,13 +161,15 @@ class SlicesView(Vertical):
         """MCC per grammatical feature (core/evaluation/phenomena.py): the major features, then the minor
         ones indented; `1 cls` marks a feature whose sentences all have one gold label. NOTE when none."""
         table = self.query_one("#eval-phenomena", DataTable)
-        table.clear()
+        table.clear(columns=True)
         self.phenomena_features = []
         if report is None:
-            if note:
-                table.add_row(Text(note), "", "", "")
+            if note:  # one column, the note whole
+                table.add_column("grammar")
+                table.add_row(Text(note))
                 self.phenomena_features.append("")
             return
+        self.grammar_columns(table)
         for kind in ("major", "minor"):
             for score in report.scores:
                 if score.kind != kind:
@@ -174,8 +177,17 @@ class SlicesView(Vertical):
                 name = score.feature if kind == "major" else f" {score.feature}"
                 mcc = "1 cls" if score.one_class else ("—" if not score.n else f"{score.mcc:+.2f}")
                 interval = "" if score.one_class or not score.n else f"{score.mcc_low:+.2f}…{score.mcc_high:+.2f}"
-                table.add_row(Text(name), str(score.n), mcc, interval)
+                if len(name) > FEATURE_WIDTH:
+                    name = name[:FEATURE_WIDTH - 1] + "…"
+                table.add_row(Text(name), mcc, str(score.n), interval)
                 self.phenomena_features.append(score.feature)
+
+    @staticmethod
+    def grammar_columns(table: DataTable[Any]) -> None:
+        """The feature's name cut to FEATURE_WIDTH, so that its MCC and n stay in view in the 30 columns the
+        panel has at 80x24 (names run to 27 characters); the 95% interval follows where there is room."""
+        table.add_column("feature", width=FEATURE_WIDTH)
+        table.add_columns("MCC", "n", "95%")
 
     def phenomenon_at(self, row: int) -> str:
         """The feature on row ROW of the grammar table ('' for none)."""
