@@ -103,6 +103,7 @@ async def test_a_minimal_pair_suite_from_the_dataset_switcher_and_enter_pins_it(
         assert pane.pairs.right == expected.right and pane.pairs.n == 42
         wrong = app.query_one("#eval-wrong", DataTable)
         assert wrong.row_count == 42 - expected.right
+        assert [str(column.label) for column in wrong.ordered_columns] == ["Δp", "parad", "good ≻ bad"]
         sources = app.query_one("#eval-sources", DataTable)
         assert sources.row_count == len(expected.groups("paradigm"))
         if not wrong.row_count:

@@ -130,11 +130,19 @@ class EvaluatePane(Pane):
                     yield AttributionView(id="eval-attributions")
 
     def on_mount(self) -> None:
-        wrong = self.query_one("#eval-wrong", DataTable)
-        wrong.add_column("p(ok)", key="p")  # p(acceptable): the scale of the detail below
-        wrong.add_column("pred", key="pred")  # every row is an error: the true label is the other one
-        wrong.add_column("sentence", key="sentence")
+        self.label_wrong_columns(self.query_one("#eval-wrong", DataTable), pairs=False)
         self.show_evaluation(None)
+
+    @staticmethod
+    def label_wrong_columns(table: DataTable[Any], pairs: bool) -> None:
+        """The error list's columns: p(acceptable) (the scale of the detail below), the predicted label (every
+        row is an error: the true label is the other one) and the sentence; for a minimal-pair suite, the
+        margin p(good) - p(bad), the paradigm and the pair."""
+        table.clear(columns=True)
+        names = (("Δp", "p"), ("parad", "pred"), ("good ≻ bad", "sentence")) if pairs else (
+            ("p(ok)", "p"), ("pred", "pred"), ("sentence", "sentence"))
+        for label, key in names:
+            table.add_column(label, key=key)
 
     def focus_default(self, leaving_field: bool = False) -> None:
         self.show_header()
@@ -426,7 +434,7 @@ class EvaluatePane(Pane):
         from workbench.core.evaluation.recorded import misclassified
 
         table = self.query_one("#eval-wrong", DataTable)
-        table.clear()
+        self.label_wrong_columns(table, pairs=self.pairs is not None)
         if self.pairs is not None:
             self.show_failed_pairs(table)
             return
