@@ -129,6 +129,11 @@ async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, 
                          "token lengths")
         await pilot.press("down", "down", "down")
         await shoot(app, pilot, out, "1-data")
+        await pilot.press("m")  # the opened run's map of its training data
+        await wait_until(pilot, lambda: getattr(app.screen, "training_map", None) is not None, 60, "the map")
+        await pilot.press("down", "down")
+        await shoot(app, pilot, out, "1-map")
+        await pilot.press("escape")
 
         await pilot.press("3", "e")
         evaluate = app.query_one(EvaluatePane)
