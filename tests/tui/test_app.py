@@ -339,3 +339,35 @@ async def test_failing_worker_notifies_and_the_app_keeps_running(tmp_path: Path)
         assert any(n.severity == "error" for n in app._notifications)  # type: ignore[attr-defined]
         await pilot.press("2")
         assert app.active_pane == "train"
+
+
+async def test_a_trainings_steps_reach_the_app_in_bunches_every_one_of_them(
+        tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each progress message wakes the app's thread, which takes the GIL from the training between its ops;
+    the steps come in bunches (PROGRESS_EVERY apart), and none is lost on the way to the charts."""
+    from workbench.core.runs.metrics import read_metrics
+
+    received: list[int] = []
+    handle = TrainPane.on_train_progress
+
+    def counted(self: TrainPane, message) -> None:  # type: ignore[no-untyped-def]
+        received.append(len(message.steps))
+        handle(self, message)
+
+    monkeypatch.setattr(TrainPane, "on_train_progress", counted)
+    runs = tmp_path / "runs"
+    app = make_app(model=str(tiny_model_dir), data=str(tiny_cola_dir), runs_dir=runs)
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        for name, value in [("epochs", "6"), ("batch_size", "8"), ("precision", "fp32")]:
+            await set_field(pilot, app, name, value)
+        await pilot.press("enter")
+        pane = app.query_one(TrainPane)
+        await wait_until(pilot, lambda: not pane.is_training and pane.state == "idle", timeout=120, what="the end")
+        await pilot.pause()
+        (run,) = list_runs(runs)
+        steps = [e for e in read_metrics(run.path) if e["kind"] == "step"]
+        assert sum(received) == len(steps) >= 100  # 6 epochs of 27 steps
+        assert len(received) <= len(steps) / 2, received
+        assert app.query_one("#chart-loss", SeriesChart).points("loss") == len(steps)
