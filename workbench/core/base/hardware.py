@@ -43,6 +43,18 @@ def resolve_precision(precision: str, device_type: str) -> str:
     return "bf16" if cpu_has_bf16() else "no"
 
 
+def bf16_autocast(model: Any, device: Any, precision: str = "auto") -> Any:
+    """bf16 autocast around the forward of an fp32 MODEL on DEVICE when PRECISION resolves to bf16 there
+    (auto: where the hardware multiplies bf16 natively); otherwise a context that does nothing."""
+    import contextlib
+
+    import torch
+
+    if next(model.parameters()).dtype != torch.float32 or resolve_precision(precision, device.type) != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 def fused_adamw_ok(device_type: str) -> bool:
     return device_type in ("cpu", "cuda")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.base.config import LABELS, PRECISIONS
+from workbench.core.base.hardware import bf16_autocast
 from workbench.core.model.loading import is_finetuned, load_model, load_tokenizer, resolve_model
 
 PREDICT_BATCH = 64  # sentences per forward pass of predict_many
@@ -59,6 +60,8 @@ class Predictor:
         # forward under bf16 autocast (auto: where the CPU or GPU multiplies bf16 natively). On the 2-core AMD
         # EPYC, 1,000 dev sentences of a 1-epoch run took 0.76 s instead of 2.0 s, p(acceptable) within 4e-3 of fp32's
         # (benchmarks/results/batching_trained_amd.txt).
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
         self.precision = precision
 
     @classmethod
@@ -83,7 +86,7 @@ class Predictor:
         batch = self.tokenizer(cleaned, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt")
         device = next(self.model.parameters()).device
-        with torch.inference_mode(), self._autocast(device):
+        with torch.inference_mode(), bf16_autocast(self.model, device, self.precision):
             logits = self.model(**batch.to(device)).logits.float().cpu()
         probs = torch.softmax(logits, dim=-1)
         results = []
@@ -98,21 +101,6 @@ class Predictor:
                 truncated=full_lengths[i] > self.max_length,
             ))
         return results
-
-    def _autocast(self, device: Any) -> Any:
-        """bf16 autocast when the precision asks for it (and the model's weights are fp32), else nothing."""
-        import contextlib
-
-        import torch
-
-        from workbench.core.base.hardware import resolve_precision
-
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}")
-        if (self.precision == "fp32" or next(self.model.parameters()).dtype != torch.float32
-                or resolve_precision(self.precision, device.type) != "bf16"):
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=torch.bfloat16)
 
     def predict_one(self, sentence: str) -> Prediction:
         return self.predict([sentence])[0]
