@@ -247,47 +247,60 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
 PANE_MARKS = {"1": b"Split", "2": b"Detach", "3": b"FP/FN", "4": b"history", "5": b"Compare"}
 
 
+STEP = re.compile(rb"step ([0-9]+)/")  # the Train pane's progress line
+READY = re.compile(rb"(?<![a-z])ready")  # the status line once the tokenizer is loaded
+
+
+def read_until(fd: int, goal: Callable[[bytes], bool], limit: float) -> bytes:
+    """What the app writes to FD until GOAL holds for the latest frames (escape codes removed)."""
+    seen = b""
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        if select.select([fd], [], [], 0.002)[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+            if goal(ANSI.sub(b"", seen[-65536:])):  # the latest frames (not all, at every read)
+                return seen
+    raise TimeoutError(ANSI.sub(b"", seen)[-2000:].decode(errors="replace"))
+
+
+def drain(fd: int) -> None:
+    """Read and drop what the app has drawn so far (a terminal reads it; a full pty would block the app)."""
+    while select.select([fd], [], [], 0)[0]:
+        os.read(fd, 65536)
+
+
+def last_step(fd: int, limit: float) -> int:
+    """The training's step on the next frame that shows the progress line."""
+    return int(STEP.findall(ANSI.sub(b"", read_until(fd, lambda t: STEP.search(t) is not None, limit)))[-1])
+
+
 def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80),
                   timeout: float = 120.0, train: bool = True) -> tuple[list[float], int]:
     """Milliseconds from each pane digit to its pane's footer, while a training runs in the app; and the
     training's last step seen."""
-
-    def read_until(goal: Callable[[bytes], bool], limit: float) -> bytes:
-        seen = b""
-        deadline = time.perf_counter() + limit
-        while time.perf_counter() < deadline:
-            if select.select([fd], [], [], 0.002)[0]:
-                try:
-                    seen += os.read(fd, 65536)
-                except OSError:
-                    break
-                if goal(ANSI.sub(b"", seen[-65536:])):  # the latest frames (not all, at every read)
-                    return seen
-        raise TimeoutError(ANSI.sub(b"", seen)[-2000:].decode(errors="replace"))
-
     latencies: list[float] = []
     step = 0
     with workbench_in_pty(["--runs", runs_dir], size) as (_pid, fd):
-        read_until(lambda t: re.search(rb"(?<![a-z])ready", t) is not None, timeout)
+        read_until(fd, lambda t: READY.search(t) is not None, timeout)
         os.write(fd, b"2")
-        read_until(lambda t: b"Detach" in t, timeout)
+        read_until(fd, lambda t: b"Detach" in t, timeout)
         if train:
             os.write(fd, b"s")  # start the form's training (the embedded model, 8 epochs)
-            read_until(lambda t: re.search(rb"step [0-9]+/", t) is not None, timeout)
+            last_step(fd, timeout)
         keys = "13452" * (switches // 5 + 1)
         for key in keys[:switches]:
             time.sleep(0.25)  # a user reads the pane before the next key
-            while select.select([fd], [], [], 0)[0]:
-                os.read(fd, 65536)  # what the app drew meanwhile
+            drain(fd)  # what the app drew meanwhile
             asked = time.perf_counter()
             os.write(fd, b"\x1b" + key.encode())  # alt+digit: Predict's sentence box takes plain digits
-            read_until(lambda t, mark=PANE_MARKS[key]: mark in t, 10.0)
+            read_until(fd, lambda t, mark=PANE_MARKS[key]: mark in t, 10.0)
             latencies.append((time.perf_counter() - asked) * 1000)
         if train:
             os.write(fd, b"\x1b2")
-            shown = ANSI.sub(b"", read_until(lambda t: re.search(rb"step [0-9]+/", t) is not None, 10.0))
-            found = re.findall(rb"step ([0-9]+)/", shown)
-            step = int(found[-1]) if found else 0
+            step = last_step(fd, 10.0)
     return latencies, step
 
 
@@ -299,48 +312,27 @@ def training_speed(runs_dir: str, key: bytes, seconds: float, size: tuple[int, i
     from workbench.core.runs.lock import RunLock
     from workbench.core.runs.status import stop_run
 
-    def read_step(limit: float) -> tuple[int, float]:
-        seen = b""
-        deadline = time.perf_counter() + limit
-        while time.perf_counter() < deadline:
-            if select.select([fd], [], [], 0.05)[0]:
-                try:
-                    seen += os.read(fd, 65536)
-                except OSError:
-                    break
-                found = re.findall(rb"step ([0-9]+)/", ANSI.sub(b"", seen[-65536:]))
-                if found:
-                    return int(found[-1]), time.perf_counter()
-        raise TimeoutError("no step on screen")
+    def redrawn_step() -> tuple[int, float]:
+        """The step on screen now and when it was read: the app writes only the cells that change, so the
+        Train pane is drawn whole again (pane 1, then 2) before the progress line is read."""
+        drain(fd)
+        os.write(fd, b"\x1b1")
+        time.sleep(0.3)
+        drain(fd)
+        os.write(fd, b"\x1b2")
+        return last_step(fd, 10.0), time.perf_counter()
 
     with workbench_in_pty(["--runs", runs_dir], size) as (_pid, fd):
-        deadline = time.perf_counter() + timeout
-        seen = b""
-        while b"ready" not in ANSI.sub(b"", seen[-65536:]) and time.perf_counter() < deadline:
-            if select.select([fd], [], [], 0.05)[0]:
-                seen += os.read(fd, 65536)
+        read_until(fd, lambda t: READY.search(t) is not None, timeout)
         os.write(fd, b"2")
         time.sleep(1.0)
         os.write(fd, key)
-        read_step(timeout)  # the training has begun
-
-        def redrawn_step() -> tuple[int, float]:
-            """The step on screen now: the app writes only the cells that change, so the Train pane is
-            drawn whole again (pane 1, then 2) before the progress line is read."""
-            while select.select([fd], [], [], 0)[0]:
-                os.read(fd, 65536)  # what the app drew meanwhile
-            os.write(fd, b"\x1b1")
-            time.sleep(0.3)
-            while select.select([fd], [], [], 0)[0]:
-                os.read(fd, 65536)
-            os.write(fd, b"\x1b2")
-            return read_step(10.0)
-
+        last_step(fd, timeout)  # the training has begun
         first, start = redrawn_step()
         until = time.perf_counter() + seconds
         while time.perf_counter() < until:  # read what the app draws, as a terminal does (a full pty blocks it)
-            if select.select([fd], [], [], 0.05)[0]:
-                os.read(fd, 65536)
+            drain(fd)
+            time.sleep(0.05)
         last, end = redrawn_step()
         for run in Path(runs_dir).iterdir():
             if RunLock.is_locked(run):

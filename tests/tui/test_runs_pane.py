@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.status import run_info
-from workbench.tui.app import make_app
+from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.messages import RunsRefreshed
 from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
@@ -82,12 +82,18 @@ async def test_following_a_live_run_moves_and_lets_go_of_the_previous_one(tiny_m
             assert runs_loss.points("loss") == 30
 
 
-async def test_compare_two_marked_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
+def two_runs_app(tiny_model_dir: Path, tmp_path: Path) -> tuple[Path, WorkbenchApp]:
+    """A runs folder with the demo run and second_run's copy of it, and an app on it that loads nothing."""
     runs = tmp_path / "runs"
     demo_run(runs, tiny_model_dir)
     second_run(runs)
     app = make_app(runs_dir=runs)
     app.load_on_start = False
+    return runs, app
+
+
+async def test_compare_two_marked_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
+    runs, app = two_runs_app(tiny_model_dir, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="the runs")
@@ -141,11 +147,7 @@ async def test_a_refresh_landing_right_after_an_arrow_key_keeps_the_users_row(ti
                                                                              tmp_path: Path) -> None:
     """The cursor moves at once, its highlight event a turn later; a runs list refreshed in between used to
     put the cursor back on the row the pane last heard of (seen in CI as a flaky Runs snapshot)."""
-    runs = tmp_path / "runs"
-    demo_run(runs, tiny_model_dir)
-    second_run(runs)
-    app = make_app(runs_dir=runs)
-    app.load_on_start = False
+    _, app = two_runs_app(tiny_model_dir, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await app.open_run(DEMO_RUN)
         await pilot.press("5")
