@@ -93,7 +93,7 @@ def two_runs_app(tiny_model_dir: Path, tmp_path: Path) -> tuple[Path, WorkbenchA
 
 
 async def test_compare_two_marked_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
-    runs, app = two_runs_app(tiny_model_dir, tmp_path)
+    _, app = two_runs_app(tiny_model_dir, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="the runs")
