@@ -99,15 +99,29 @@ async def set_field(pilot, app, name: str, value: str) -> None:  # type: ignore[
     await pilot.press("ctrl+u", *value)
 
 
-async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path, tmp_path: Path) -> None:
+async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench.core.training.train as training
+
+    train = training.train
+
+    def held_until_stopped(config, run_dir, on_event, stop, resume=False):  # type: ignore[no-untyped-def]
+        """The first run waits after each step until the user stops it, so that the stop lands mid-run however
+        fast the machine (140 tiny steps took under a second on the AMD); the resumed run goes at its pace."""
+        def pace(event):  # type: ignore[no-untyped-def]
+            on_event(event)
+            if event["kind"] == "step" and not resume:
+                stop.wait(timeout=60)
+        return train(config, run_dir, on_event=pace, stop=stop, resume=resume)
+
+    monkeypatch.setattr(training, "train", held_until_stopped)
     data = small_cola_file(tmp_path)
     runs = tmp_path / "runs"
     app = make_app(model=str(tiny_model_dir), data=str(data), runs_dir=runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         pane = app.query_one(TrainPane)
-        # 10 epochs of a tiny model: long enough (140 steps, a validation and a checkpoint each epoch,
-        # several seconds) that the stop lands mid-run
+        # 10 epochs of a tiny model: 140 steps, a validation and a checkpoint each epoch
         for name, value in [("epochs", "10"), ("batch_size", "16"), ("precision", "fp32"),
                             ("learning_rate", "0.001"), ("eval_batch_size", "256")]:
             await set_field(pilot, app, name, value)

@@ -334,10 +334,10 @@ class TrainPane(Pane):
         posted = [0.0]
 
         def post_steps() -> None:
-            if steps:
+            if steps:  # the clock restarts at a post: the first step after a quiet spell goes at once
                 self.post_message(TrainProgress(run_id, steps.copy(), memory=str(memory["text"])))
                 steps.clear()
-            posted[0] = time.monotonic()
+                posted[0] = time.monotonic()
 
         def on_event(event: Event) -> None:
             if event["kind"] == "step":
