@@ -148,3 +148,46 @@ async def test_start_detached_then_stop_it_from_the_runs_pane(tiny_model_dir: Pa
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
+
+
+def test_a_training_killed_mid_epoch_resumes_from_its_timed_checkpoint(tiny_model_dir: Path, tiny_cola_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    """checkpoint_minutes: a checkpoint by the clock inside an epoch, so a SIGKILL (a preempted machine)
+    loses at most the interval (plus the step under way); the resume starts there, and its elapsed time
+    counts on from the killed session's."""
+    interval = 0.003 * 60  # s
+    runs = tmp_path / "runs"
+    trainer = warm.cli(long_args(tiny_model_dir, tiny_cola_dir, runs, "preempted", "--epochs", "30",
+                                 "--checkpoint-minutes", "0.003"))
+    run = runs / "preempted"
+
+    def mid_epoch_checkpoints() -> list[dict]:  # type: ignore[type-arg]
+        return [e for e in read_metrics(run) if e["kind"] == "checkpoint" and e["epoch_step"]]
+
+    wait_for(lambda: len(mid_epoch_checkpoints()) >= 2)
+    trainer.kill()
+    trainer.wait(30)
+    events = read_metrics(run)
+    step_events = [e for e in events if e["kind"] == "step"]
+    last_checkpoint = [e for e in events if e["kind"] == "checkpoint"][-1]
+    # the steps since the last checkpoint are what the kill lost: at most an interval's worth (+ one step)
+    at_checkpoint = next(e for e in step_events if e["step"] == last_checkpoint["step"])
+    longest_step = max(b["elapsed_s"] - a["elapsed_s"] for a, b in zip(step_events, step_events[1:]))
+    lost = step_events[-1]["elapsed_s"] - at_checkpoint["elapsed_s"]
+    assert lost <= interval + 2 * longest_step, (lost, interval, longest_step)
+    gaps = [b["step"] - a["step"] for a, b in zip(mid_epoch_checkpoints(), mid_epoch_checkpoints()[1:])]
+    assert all(gap > 0 for gap in gaps)
+
+    resumed = warm.cli(["train", "--resume", "preempted", "--runs", str(runs)])
+    try:
+        wait_for(lambda: len([e for e in read_metrics(run) if e["kind"] == "step"]) > len(step_events))
+    finally:
+        resumed.kill()
+        resumed.wait(30)
+    after = read_metrics(run)[len(events):]
+    start = next(e for e in after if e["kind"] == "start")
+    assert start["resumed_at_step"] == last_checkpoint["step"] and last_checkpoint["epoch_step"] > 0
+    first_step = next(e for e in after if e["kind"] == "step")
+    assert first_step["step"] == last_checkpoint["step"] + 1
+    # elapsed goes on from the killed session's training time at its checkpoint, not from 0
+    assert first_step["elapsed_s"] >= at_checkpoint["elapsed_s"]

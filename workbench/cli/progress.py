@@ -33,6 +33,10 @@ class Progress:
             self._line(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss "
                        f"{event['val_loss']:.4f}  val acc {event['val_accuracy']:.3f}  val MCC "
                        f"{event['val_mcc']:.3f}{mark}")
+        elif event["kind"] == "stage":
+            self.close()
+            count = f" ({event['sentences']:,} sentences)" if event["sentences"] else ""
+            self._line(f"finishing {event['index']}/{event['stages']}: {event['stage']}{count}")
         elif event["kind"] == "log":
             self._line(event["message"])
         elif event["kind"] == "end":

@@ -26,7 +26,7 @@ from workbench.cli.progress import Progress, interruptible
 from workbench.core.base.config import TrainConfig, default_runs_dir
 from workbench.core.base.events import Event
 from workbench.core.base.layout import check_run_name, is_run_folder, new_run_id, run_path
-from workbench.core.runs.status import launch_training
+from workbench.core.runs.status import launch_training, visible_gpus
 from workbench.core.search.groups import GroupError, parse_seeds, train_seeds
 from workbench.core.training.train import train
 
@@ -97,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not speaks:
         return {"stopped": EXIT_INTERRUPTED, "failed": EXIT_FAILED}.get(result.status, 0)
     if result.status == "stopped":
-        print(f"stopped at epoch {result.epochs_done}; checkpoint saved. Continue with:\n"
+        print(f"stopped at {result.stopped_at()}; checkpoint saved. Continue with:\n"
               f"  workbench train --resume {run_dir.name}" + _runs_flag(args), file=sys.stderr)
         return EXIT_INTERRUPTED
     if result.status == "failed":
@@ -140,7 +140,7 @@ def _launched_config(path: Path) -> TrainConfig:
 def detach(args: argparse.Namespace, config: TrainConfig | None, run_dir: Path) -> int:
     """Start the same training (or resume, CONFIG None) as its own process, in its own session, so
     that it outlives this terminal and SSH connection; its output goes to RUN/train.log."""
-    pid = launch_training(config, run_dir, allow_pickle=args.allow_pickle)
+    pid = launch_training(config, run_dir, allow_pickle=args.allow_pickle, processes=max(1, visible_gpus()))
     print(f"run {run_dir.name} training in the background (pid {pid}); log: {run_dir / 'train.log'}")
     print(f"  follow: workbench attach {run_dir.name}{_runs_flag(args)}")
     print(f"  stop:   workbench stop {run_dir.name}{_runs_flag(args)}")

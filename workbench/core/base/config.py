@@ -94,6 +94,11 @@ class TrainConfig:
         "help": "Sentences per batch when validating and evaluating."})
     checkpoint_every: int = field(default=0, metadata={
         "help": "Also checkpoint every N optimizer steps; 0 checkpoints at each epoch's end only."})
+    checkpoint_minutes: float = field(default=3.0, metadata={
+        "help": "Also checkpoint once this many minutes of training have passed since the last checkpoint, "
+                "so a killed or preempted training loses at most that much; 0 checkpoints by steps and "
+                "epochs only.",
+        "sweep": False})
     report_to: str = field(default="", metadata={
         "help": "Also log to these experiment trackers, comma-separated: tensorboard, mlflow, wandb "
                 "(each an optional pip extra: pip install 'cola-workbench[tensorboard]')."})
@@ -160,6 +165,8 @@ class TrainConfig:
             problems["eval_batch_size"] = "must be >= 1"
         if self.checkpoint_every < 0:
             problems["checkpoint_every"] = "must be >= 0"
+        if not 0 <= self.checkpoint_minutes <= 24 * 60:
+            problems["checkpoint_minutes"] = "must be between 0 and 1440 (0: only at epoch ends and every N steps)"
         unknown = [name for name in tracker_names(self.report_to) if name not in TRACKERS]
         if unknown:
             problems["report_to"] = (f"unknown tracker {', '.join(map(repr, unknown))}; "

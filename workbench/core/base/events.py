@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Literal, NotRequired, TypedDict, Union
 
-EVENT_KINDS = ("start", "step", "epoch", "checkpoint", "log", "end")
+EVENT_KINDS = ("start", "step", "epoch", "checkpoint", "stage", "log", "end")
 END_STATUSES = ("done", "stopped", "failed")
 
 
@@ -82,6 +82,18 @@ class CheckpointEvent(TypedDict):
     epoch_step: int
 
 
+class StageEvent(TypedDict):
+    """The finish after the last step moved on to its INDEX-th of STAGES stages (calibrating, evaluating
+    each split, building the neighbour index), over SENTENCES sentences."""
+
+    kind: Literal["stage"]
+    time: str
+    stage: str
+    index: int  # 1-based
+    stages: int
+    sentences: int
+
+
 class LogEvent(TypedDict):
     kind: Literal["log"]
     time: str
@@ -110,7 +122,7 @@ class EndEvent(_EndRequired, total=False):
     temperature: float  # T, folded with it: the shipped p(acceptable) is sigmoid((z - logit(t)) / T)
 
 
-Event = Union[StartEvent, StepEvent, EpochEvent, CheckpointEvent, LogEvent, EndEvent]
+Event = Union[StartEvent, StepEvent, EpochEvent, CheckpointEvent, StageEvent, LogEvent, EndEvent]
 
 
 def now() -> str:

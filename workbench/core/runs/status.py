@@ -10,10 +10,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.core.base.durable import write_json_atomic
-from workbench.core.base.layout import CONFIG_FILE, SOUP_KEY, STOP_FILE, RunError, is_run_folder
+from workbench.core.base.layout import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    PID_FILE,
+    SOUP_KEY,
+    STOP_FILE,
+    RunError,
+    is_run_folder,
+)
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import read_metrics
 
@@ -115,6 +123,20 @@ def stop_run(folder: Path) -> None:
     (folder / STOP_FILE).touch()
 
 
+def running_runs(runs_dir: Path) -> list[str]:
+    """The runs training now (a process holds their lock), the most recently started last. Cheap: one
+    lock probe per folder that has a lock file, no metrics read (the app asks as it starts)."""
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for folder in runs_dir.iterdir():
+        if (folder / ".lock").is_file() and RunLock.is_locked(folder):
+            pid_file = folder / PID_FILE
+            started = pid_file.stat().st_mtime if pid_file.exists() else 0.0
+            found.append((started, folder.name))
+    return [name for _, name in sorted(found)]
+
+
 def list_runs(runs_dir: Path) -> list[RunInfo]:
     if not runs_dir.is_dir():
         return []
@@ -125,15 +147,50 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
 LAUNCH_FILE = ".launch.json"
 
 
+def visible_gpus() -> int:
+    """How many NVIDIA GPUs a training started now would see (CUDA_VISIBLE_DEVICES, else the driver's
+    list), read without importing torch: the app asks before every start."""
+    chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if chosen is not None:
+        return len([d for d in chosen.split(",") if d.strip() and not d.strip().startswith("-")])
+    driver = Path("/proc/driver/nvidia/gpus")
+    return len(list(driver.iterdir())) if driver.is_dir() else 0
+
+
+def training_command(argv: list[str], processes: int = 1) -> list[str]:
+    """The command that runs `workbench ARGV`: this Python on the CLI for one process, Accelerate's
+    launcher (data-parallel, one process per GPU) for several."""
+    if processes > 1:
+        return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+                str(processes), "-m", "workbench.cli", *argv]
+    return [sys.executable, "-m", "workbench.cli", *argv]
+
+
+class Spawn(Protocol):
+    """Starts ARGV (the CLI's arguments) as a process writing to LOG; what `launch_training` waits on."""
+
+    def __call__(self, argv: list[str], log: Path, processes: int) -> Any: ...
+
+
+def spawn_detached(argv: list[str], log: Path, processes: int = 1) -> subprocess.Popen[bytes]:
+    """`workbench ARGV` in its own process and session (no terminal: a hang-up never reaches it),
+    its output appended to LOG."""
+    with log.open("ab") as out:
+        return subprocess.Popen(training_command(argv, processes), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
 def launch_training(config: TrainConfig | None, run_dir: Path, *, allow_pickle: bool = False,
-                    timeout: float = 120.0) -> int:
+                    timeout: float = 120.0, processes: int = 1, spawn: Spawn | None = None) -> int:
     """Train CONFIG into RUN_DIR (or resume RUN_DIR when CONFIG is None) in its own process and
     session, so that it outlives the terminal and the SSH connection; output goes to RUN_DIR/train.log.
-    The CLI's `train --detach` and the TUI's `D` both start trainings here.
+    Every start goes through here: the CLI's `train --detach` and every start and resume in the app.
+    PROCESSES > 1 trains data-parallel under Accelerate's launcher, one process per GPU.
 
     The config travels as JSON (`TrainConfig.to_dict`), never through command-line flags. Returns
     the process id once the training holds RUN_DIR's lock, or raises RunError if the process ended
-    at once (the last line of its log says why)."""
+    at once (the last line of its log says why). SPAWN starts the process (tests start it warm)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     argv = ["train", "--runs", str(run_dir.parent)]
     if config is None:
@@ -144,17 +201,17 @@ def launch_training(config: TrainConfig | None, run_dir: Path, *, allow_pickle: 
     if allow_pickle:
         argv.append("--allow-pickle")
     log_path = run_dir / "train.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    metrics = run_dir / METRICS_FILE
+    written_before = metrics.stat().st_size if metrics.exists() else 0
+    process = (spawn or spawn_detached)(argv, log_path, processes)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:  # wait until it holds the run, or fails early
         if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
-            raise RunError(f"the detached training ended at once: {tail[0] if tail else 'no output'}")
+            if metrics.exists() and metrics.stat().st_size > written_before:
+                break  # it trained (a quick one has already ended): its events say how
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if log_path.exists() else []
+            raise RunError(f"the training ended at once: {tail[0] if tail else 'no output'} (log: {log_path})")
         if RunLock.is_locked(run_dir):
             break
         time.sleep(0.1)
-    return process.pid
-
+    return int(process.pid)

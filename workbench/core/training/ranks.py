@@ -29,25 +29,30 @@ class Agreement:
     failed_rank: int | None = None  # the lowest rank whose forward pass failed
     message: str = ""  # its error
     stop: bool = False  # some process was asked to stop: all stop before this step's backward
+    checkpoint: bool = False  # some process (the main one, by its clock) calls for a checkpoint after this step
 
 
-def agree_on_step(accelerator: Any, loss: Any, failure: str | None, stop: bool = False) -> Agreement:
-    """One all-reduce of [loss, failed, stop] across the processes; when any failed, the failing
-    process's message (FAILURE on that process, None elsewhere) is sent to all.
+def agree_on_step(accelerator: Any, loss: Any, failure: str | None, stop: bool = False,
+                  checkpoint: bool = False) -> Agreement:
+    """One all-reduce of [loss, failed, stop, checkpoint] across the processes; when any failed, the
+    failing process's message (FAILURE on that process, None elsewhere) is sent to all.
 
     LOSS is this process's loss tensor (None when its forward pass failed); STOP, whether this
-    process was asked to stop (the stop request rides on the same all-reduce: no collective of
-    its own each step). Every process must call this at every step, failed or not, so that no
+    process was asked to stop; CHECKPOINT, whether it calls for a checkpoint after this step (the
+    main process's clock: checkpoint_minutes). Both ride on the same all-reduce: no collective of
+    their own each step. Every process must call this at every step, failed or not, so that no
     one waits alone."""
     import torch
 
     failed = failure is not None
     own = loss.detach().float().reshape(()) if loss is not None else torch.tensor(float("nan"))
     flags = torch.stack([own.to(accelerator.device), torch.tensor(float(failed), device=accelerator.device),
-                         torch.tensor(float(stop), device=accelerator.device)])
-    total_loss, failures, stops = accelerator.reduce(flags, reduction="sum").tolist()
+                         torch.tensor(float(stop), device=accelerator.device),
+                         torch.tensor(float(checkpoint), device=accelerator.device)])
+    total_loss, failures, stops, checkpoints = accelerator.reduce(flags, reduction="sum").tolist()
     if not failures:
-        return Agreement(mean_loss=total_loss / accelerator.num_processes, stop=stops > 0)
+        return Agreement(mean_loss=total_loss / accelerator.num_processes, stop=stops > 0,
+                         checkpoint=checkpoints > 0)
     import torch.distributed as dist
 
     messages: list[Any] = [None] * accelerator.num_processes

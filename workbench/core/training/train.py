@@ -33,6 +33,7 @@ from workbench.core.base.events import (
     EpochEvent,
     Event,
     LogEvent,
+    StageEvent,
     StartEvent,
     StepEvent,
     now,
@@ -85,6 +86,14 @@ class TrainResult:
     error: str = ""
     history: list[EpochEvent] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
+    step: int = 0  # optimizer steps done
+    epoch_step: int = 0  # of them, in the epoch not yet done (a run stopped mid-epoch)
+
+    def stopped_at(self) -> str:
+        """Where a stopped run stopped, in words: 'step 430, in epoch 3 (2 done)' or 'after epoch 2'."""
+        if self.epoch_step:
+            return f"step {self.step}, in epoch {self.epochs_done + 1} ({self.epochs_done} done)"
+        return f"step {self.step}, after epoch {self.epochs_done}"
 
 
 @dataclass
@@ -104,6 +113,8 @@ class Position:
     calibrated: bool = False  # the decision threshold is folded into model/ (not to be folded twice)
     calibration: dict[str, Any] = field(default_factory=dict)  # its entries for the end event
     evaluated: bool = False  # the final evaluation is written: nothing is left to resume
+    train_seconds: float = 0.0  # training time up to this checkpoint, over every session (resumes included)
+    validation_sentences: int = 0  # (for the finish's progress)
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Position:
@@ -117,7 +128,7 @@ class Position:
         """What `train()` returns for a run that ended here with STATUS."""
         return TrainResult(run_dir=run_dir, status=status, epochs_done=self.epoch, best_epoch=self.best_epoch,
                            best_val_mcc=self.best_val_mcc, error=error, history=list(self.history),
-                           final=final or {})
+                           final=final or {}, step=self.step, epoch_step=self.epoch_step)
 
 
 # ---------------------------------------------------------------- small helpers
@@ -511,6 +522,8 @@ class _Training:
         self.dynamics: TrainingDynamics | None = None  # the map being recorded (main process)
         self.gold_pending: list[tuple[int, Any, Any]] = []  # (epoch, rows, p_gold) still on the device
         self.started = 0.0  # perf_counter when this session's first step began
+        self.elapsed_before = 0.0  # training time of the sessions before this one (a resume's checkpoint)
+        self.last_checkpoint_at = 0.0  # perf_counter of the last checkpoint (or of this session's start)
         self.steps_this_session = 0
         self.throughput = Throughput()
 
@@ -599,8 +612,10 @@ class _Training:
         train_rows, val_rows = self._prepare_data()
         self._build_model_and_optimizer(train_rows, val_rows)
         self._restore()
+        self.position.validation_sentences = len(val_rows)
         self._emit_start(len(train_rows), len(val_rows))
-        self.started = time.perf_counter()
+        self.started = self.last_checkpoint_at = time.perf_counter()
+        self.elapsed_before = self.position.train_seconds
         while not self.position.finished and self.position.epoch < self.config.epochs:
             ended = self._train_epoch()
             if ended is not None:  # failed (non-finite loss) or stopped mid-epoch
@@ -753,7 +768,7 @@ class _Training:
             if accelerator.num_processes == 1 and self._stop_agreed():
                 break  # several processes learn of a stop from the step's agreement (_forward)
             with out_of_memory_as(out_of_memory):
-                loss, shared_loss, agreed_stop = self._forward(batch, out_of_memory)
+                loss, shared_loss, agreed_stop, timed = self._forward(batch, out_of_memory)
                 if shared_loss is not None and not math.isfinite(shared_loss):  # agreed by every process
                     return self._record_steps(pending) or self._fail_nonfinite(shared_loss)
                 if agreed_stop:
@@ -768,7 +783,9 @@ class _Training:
                 pending.append(PendingStep(int(batch["labels"].shape[0]), loss.detach(), grad_norm, shared_loss,
                                            time.perf_counter(), self.scheduler.get_last_lr()[-1]))
                 step = position.step + len(pending)
-                checkpoint_due = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
+                in_epoch = position.epoch_step + len(pending) < self.steps_per_epoch  # (the epoch's end checkpoints)
+                checkpoint_due = (bool(config.checkpoint_every) and step % config.checkpoint_every == 0) or (
+                    in_epoch and (timed if accelerator.num_processes > 1 else self._timed_checkpoint_due()))
                 if len(pending) >= self.read_every or checkpoint_due:
                     failed = self._record_steps(pending)  # one read from the device for all of them
                     if failed is not None:
@@ -784,16 +801,17 @@ class _Training:
             return self._stopped()
         return None
 
-    def _forward(self, batch: Any, out_of_memory: str) -> tuple[Any, float | None, bool]:
-        """The batch's loss; with several processes also their mean loss and whether any of them was
-        asked to stop, agreed by all after each said whether its forward pass failed
-        (ranks.agree_on_step): when one did, every process raises here, the failing one its own
-        error, the others "process R failed: ..."."""
+    def _forward(self, batch: Any, out_of_memory: str) -> tuple[Any, float | None, bool, bool]:
+        """The batch's loss; with several processes also their mean loss, whether any of them was
+        asked to stop and whether the main process's clock calls for a timed checkpoint after this
+        step, agreed by all after each said whether its forward pass failed (ranks.agree_on_step):
+        when one did, every process raises here, the failing one its own error, the others
+        "process R failed: ..."."""
         rows = batch.pop("row", None)
         if self.accelerator.num_processes == 1:
             output = self.model(**batch)
             self._note_gold(output.logits, batch["labels"], rows)
-            return output.loss, None, False
+            return output.loss, None, False, False
         loss, failure, message = None, None, None
         try:
             output = self.model(**batch)
@@ -802,7 +820,9 @@ class _Training:
         except Exception as err:
             failure = err
             message = out_of_memory if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
-        agreed = ranks.agree_on_step(self.accelerator, loss, message, stop=self._stop_requested_here())
+        timed = self.is_main_process and self._timed_checkpoint_due()  # one clock decides for all
+        agreed = ranks.agree_on_step(self.accelerator, loss, message, stop=self._stop_requested_here(),
+                                     checkpoint=timed)
         if agreed.failed_rank is not None:
             self.failure_agreed = True
             if failure is not None:
@@ -810,7 +830,7 @@ class _Training:
             raise TrainingError(f"process {agreed.failed_rank} failed: {agreed.message}")
         if agreed.stop:
             self.stop.set()
-        return loss, agreed.mean_loss, agreed.stop
+        return loss, agreed.mean_loss, agreed.stop, agreed.checkpoint
 
     def _record_steps(self, pending: list[PendingStep]) -> TrainResult | None:
         """Read the PENDING steps' losses and gradient norms (one wait for the device), check them
@@ -845,7 +865,7 @@ class _Training:
             kind="step", time=now(), epoch=position.epoch + 1, step=position.step, epoch_step=position.epoch_step,
             steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, loss=loss_value,
             lr=lr, grad_norm=grad_norm, sentences_per_s=rate,
-            elapsed_s=clock - self.started, eta_s=per_step * (self.total_steps - position.step)))
+            elapsed_s=self.elapsed_before + clock - self.started, eta_s=per_step * (self.total_steps - position.step)))
 
     def _fail_nonfinite(self, value: float, what: str = "loss", steps_after: int = 0) -> TrainResult:
         """End the run on a non-finite loss or gradient norm at the next step not yet recorded.
@@ -891,7 +911,7 @@ class _Training:
             kind="epoch", time=now(), epoch=epoch, step=position.step,
             train_loss=position.loss_sum / max(1, position.loss_count), val_n=int(chosen["n"]),
             val_loss=chosen["loss"], val_accuracy=chosen["accuracy"], val_mcc=chosen["mcc"], best=improved,
-            elapsed_s=time.perf_counter() - self.started)
+            elapsed_s=self.elapsed_s())
         if averaged is not None:
             record["raw_val_mcc"] = metrics["mcc"]
             record["ema_val_mcc"] = averaged["mcc"]
@@ -970,8 +990,18 @@ class _Training:
         metrics["loss"] = float(torch.nn.functional.cross_entropy(logits, labels))
         return metrics
 
+    def elapsed_s(self) -> float:
+        """The run's training time so far, over every session (resumes included)."""
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def _timed_checkpoint_due(self) -> bool:
+        """Whether checkpoint_minutes of training have passed since the last checkpoint (or the start)."""
+        minutes = self.config.checkpoint_minutes
+        return bool(minutes) and time.perf_counter() - self.last_checkpoint_at >= minutes * 60
+
     def _checkpoint(self) -> None:
         position = self.position
+        position.train_seconds = self.elapsed_s()
         self._record_gold()  # the map covers at least what the checkpoint does (a collective)
         rng = rng_states(self.accelerator.num_processes)  # every process's (a collective)
         if self.is_main_process:
@@ -984,6 +1014,7 @@ class _Training:
             self.emit(CheckpointEvent(kind="checkpoint", time=now(), step=position.step, epoch=position.epoch,
                                       epoch_step=position.epoch_step))
         self.accelerator.wait_for_everyone()
+        self.last_checkpoint_at = time.perf_counter()
 
     def _stopped(self) -> TrainResult:
         position = self.position
@@ -1040,9 +1071,19 @@ def calibrate_saved_model(run_dir: Path, config: TrainConfig, device: Any,
     return {"decision_threshold": choice.threshold, "temperature": choice.temperature}
 
 
-def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, device: Any) -> dict[str, Any]:
+FINISH_STAGES = 4  # calibrating, evaluating in_domain_dev, evaluating holdout, building the neighbour index
+
+
+def stage_event(stage: str, index: int, sentences: int) -> StageEvent:
+    """The finish's INDEX-th stage (of FINISH_STAGES) begins, over SENTENCES sentences."""
+    return StageEvent(kind="stage", time=now(), stage=stage, index=index, stages=FINISH_STAGES, sentences=sentences)
+
+
+def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, device: Any,
+                         emit: EventCallback | None = None) -> dict[str, Any]:
     """Score RUN_DIR's best model (calibrated), loaded from model/, on in_domain_dev and the holdout;
-    records them in eval.json and the predictions files, on the disk before it returns."""
+    records them in eval.json and the predictions files, on the disk before it returns. Each stage
+    (each split, then the neighbour index) is announced through EMIT as it begins."""
     from workbench.core.data.cola import FINAL_SPLITS, load_cola
     from workbench.core.evaluation.evaluate import evaluate_frame, record_report
     from workbench.core.model.loading import load_model
@@ -1051,17 +1092,21 @@ def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, dev
     if not (run_dir / MODEL_DIR).is_dir():
         return {}
     size = config.eval_batch_size
+    announce = emit or (lambda event: None)
+    reports = {}
     with out_of_memory_as(f"out of memory in the final evaluation at eval batch size {size} (max length "
                           f"{config.max_length}); the trained model is kept: free some memory and resume "
                           "the run to evaluate it"):
         model = load_model(str(run_dir / MODEL_DIR)).to(device)
         cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
-        reports = {name: evaluate_frame(model, tokenizer, cola[name], name, config.max_length, size)
-                   for name in FINAL_SPLITS}
+        for index, name in enumerate(FINAL_SPLITS, start=2):
+            announce(stage_event(f"evaluating {name}", index, len(cola[name])))
+            reports[name] = evaluate_frame(model, tokenizer, cola[name], name, config.max_length, size)
     for report in reports.values():
         fsync_file(record_report(run_dir, report))  # on the disk before `evaluated` is
     fsync_dir(run_dir)
     train_frame = cola["train"].iloc[: config.train_limit] if config.train_limit else cola["train"]
+    announce(stage_event("building the neighbour index", FINISH_STAGES, len(train_frame)))
     write_neighbor_index(run_dir, model, tokenizer, train_frame["sentence"].astype(str).tolist())
     holdout, dev = reports["holdout"], reports["in_domain_dev"]
     warning = {"holdout_warning": holdout.warning()} if holdout.warning() else {}  # worse than the majority class
@@ -1094,10 +1139,12 @@ def finish_run(run_dir: Path, config: TrainConfig, position: Position, *, emit: 
     final: dict[str, Any] = {}
     if main_process:
         if not position.calibrated:
+            if config.calibrate_threshold and (run_dir / MODEL_DIR).is_dir():
+                emit(stage_event("calibrating the decision threshold", 1, position.validation_sentences))
             position.calibration = calibrate_saved_model(run_dir, config, device, emit)
             position.calibrated = True
             update_checkpoint_meta(run_dir, position.to_meta())
-        scores = evaluate_saved_model(run_dir, config, tokenizer, device)
+        scores = evaluate_saved_model(run_dir, config, tokenizer, device, emit)
         final = {**scores, **position.calibration} if scores else {}
     end = EndEvent(kind="end", time=now(), status="done", step=position.step, epoch=position.epoch,
                    best_epoch=position.best_epoch, best_val_mcc=position.best_val_mcc)
