@@ -17,10 +17,11 @@ from workbench.core.base.errors import EXIT_FAILED as EXIT_FAILED
 from workbench.core.base.errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from workbench.core.base.errors import EXIT_USAGE as EXIT_USAGE
 from workbench.core.base.errors import TrainingError
-from workbench.core.base.layout import RunError, model_folder, run_path
+from workbench.core.base.layout import RunError, model_folder
 from workbench.core.data.cola import DataError
 from workbench.core.model.loading import ModelError
 from workbench.core.model.predict import InputError
+from workbench.core.runs.lookup import existing_run
 from workbench.core.training.checkpoint import CheckpointError
 
 
@@ -98,8 +99,9 @@ def no_notify_flag(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def run_dir_of(args: argparse.Namespace) -> Path:
-    """The folder of the run ARGS.run (an id in --runs, or a folder)."""
-    return run_path(Path(args.runs), args.run)
+    """The folder of the run ARGS.run (an id in --runs, or a folder); an unknown run is an error that
+    lists the runs (core `existing_run`)."""
+    return existing_run(Path(args.runs), args.run)
 
 
 def model_dir_of(args: argparse.Namespace) -> Path:

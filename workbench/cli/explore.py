@@ -14,10 +14,11 @@ from typing import Any
 
 from workbench.cli import learned
 from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, model_dir_of
-from workbench.core.base.layout import RunError, is_run_folder, run_path
+from workbench.core.base.layout import RunError, is_run_folder
 from workbench.core.explore.explain import STEP_SCHEDULE, explain_many, minimal_pair
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.model.predict import InputError, clean_sentence
+from workbench.core.runs.lookup import existing_run
 
 WIDTH = 80
 TOKEN_WIDTH = 16
@@ -180,10 +181,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.phenomena:
         return learned.cmd_diff_phenomena(args)
     runs_dir = Path(args.runs)
-    folders = [run_path(runs_dir, name) for name in (args.run_a, args.run_b)]
+    folders = [existing_run(runs_dir, name) for name in (args.run_a, args.run_b)]
     for folder in folders:
         if not is_run_folder(folder):
-            raise RunError(f"{folder}: no such run")
+            raise RunError(f"{folder}: not a run (a folder of a run's predictions)")
     from workbench.core.explore.diff import diff_runs  # pandas, when a diff is asked for
 
     result = diff_runs(folders[0], folders[1], args.split)

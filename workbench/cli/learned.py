@@ -24,12 +24,10 @@ def _clip(text: str, width: int = WIDTH) -> str:
 
 
 def _run_dir(args: argparse.Namespace, name: str | None = None) -> Path:
-    from workbench.core.base.layout import RunError, run_path
+    from workbench.core.runs.lookup import existing_run
 
-    folder = run_path(Path(args.runs), name or args.run)
-    if not folder.is_dir():  # any folder with recorded predictions (a run, or predictions copied elsewhere)
-        raise RunError(f"{folder}: no such run")
-    return folder
+    # any folder with recorded predictions (a run, or predictions copied elsewhere); an unknown name lists the runs
+    return existing_run(Path(args.runs), name or args.run)
 
 
 def _marked(words: list[tuple[str, bool]]) -> str:
@@ -241,12 +239,13 @@ def format_pairs(report: Any, run: str, limit: int) -> list[str]:
 
 def cmd_pairs(args: argparse.Namespace) -> int:
     from workbench.core.base.hardware import default_device
-    from workbench.core.base.layout import model_folder, run_path
+    from workbench.core.base.layout import model_folder
     from workbench.core.explore.pairs import load_suite, score_suite
     from workbench.core.model.loading import load_model, load_tokenizer
+    from workbench.core.runs.lookup import existing_run
 
     suite = load_suite(args.file)  # a bad file fails before the model loads
-    folder = model_folder(run_path(Path(args.runs), args.run))
+    folder = model_folder(existing_run(Path(args.runs), args.run))
     model = load_model(str(folder), allow_pickle=args.allow_pickle).to(default_device())
     report = score_suite(model, load_tokenizer(str(folder)), suite, batch_size=args.batch_size)
     name = folder.parent.name if folder.name == "model" else folder.name

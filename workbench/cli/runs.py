@@ -24,7 +24,7 @@ from workbench.cli.common import (
 )
 from workbench.cli.progress import Progress
 from workbench.core.base.config import PRECISIONS
-from workbench.core.base.layout import is_run_folder, run_path
+from workbench.core.base.layout import is_run_folder
 from workbench.core.data.cola import SPLIT_NAMES
 from workbench.core.evaluation.datasets import recording_folder, scored_data
 from workbench.core.evaluation.evaluate import evaluate_frame, record_report
@@ -32,6 +32,7 @@ from workbench.core.evaluation.slices import evaluation_slices
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.model.predict import InputError, Predictor
 from workbench.core.runs.compare import compare_runs
+from workbench.core.runs.lookup import existing_run
 from workbench.core.runs.metrics import export_metrics_csv, follow_run
 from workbench.core.runs.status import list_runs, run_info, stop_run
 from workbench.core.search.groups import group_summary, list_groups
@@ -283,7 +284,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Configs side by side (differing fields only) and validation MCC per epoch."""
-    comparison = compare_runs([run_path(Path(args.runs), name) for name in args.runs_to_compare])
+    comparison = compare_runs([existing_run(Path(args.runs), name) for name in args.runs_to_compare])
     ids = [info.id for info in comparison.runs]
     width = max([len(i) for i in ids] + [10])
     print(f"{'setting':<20} " + " ".join(f"{i:>{width}}" for i in ids))
@@ -300,9 +301,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """The terminal workbench (`workbench` with no command, or `open RUN`)."""
+    run = getattr(args, "run", None)
+    if run is not None:
+        existing_run(Path(args.runs), run)  # an unknown run is an error here, not an empty "new" run in the app
     from workbench.tui.app import make_app, run_without_joining  # Textual only when the TUI opens
 
-    app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=getattr(args, "run", None),
+    app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=run,
                    notify=False if getattr(args, "no_notify", False) else None)
     code = run_without_joining(app)
     # Quit at once: the app has ended (a training it ran stopped and saved first); what remains is the

@@ -79,8 +79,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------- soup
 
 def cmd_soup(args: argparse.Namespace) -> int:
+    from workbench.core.runs.lookup import existing_run
     from workbench.core.search.soup import make_soup
 
+    for member in args.members:
+        existing_run(Path(args.runs), member)  # an unknown member is an error that lists the runs
     result = make_soup(Path(args.runs), args.members, args.name, greedy=args.greedy,
                        progress=lambda text: print(text, file=sys.stderr, flush=True))
     print("\n".join(result.lines()))

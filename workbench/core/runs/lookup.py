@@ -1,15 +1,54 @@
-"""The questions asked of a run: what model to load and which data and split it trained on."""
+"""The questions asked of a run: is there such a run, what model to load and which data and split it
+trained on."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.core.base.layout import CONFIG_FILE, RunError, is_run_folder, model_folder
+from workbench.core.base.layout import CONFIG_FILE, RunError, is_run_folder, model_folder, run_path
 
 if TYPE_CHECKING:
     from workbench.core.data.cola import CoLA
+
+
+LISTED_RUNS = 12  # an unknown run's error names at most this many of the folder's runs
+
+
+def run_names(runs_dir: Path) -> list[str]:
+    """The names of the runs in RUNS_DIR, sorted (timestamped ids: oldest first)."""
+    try:
+        return sorted(child.name for child in Path(runs_dir).iterdir() if is_run_folder(child))
+    except OSError:  # no such folder, or unreadable: no runs to name
+        return []
+
+
+def unknown_run(runs_dir: Path, name: str) -> RunError:
+    """The error for a run NAME that RUNS_DIR does not have: the runs it has (the newest when there are
+    many), and the closest name when one is close."""
+    names = run_names(runs_dir)
+    if not names:
+        return RunError(f"no run {name!r} in {runs_dir}: it has no runs yet (train one, or pass --runs FOLDER)")
+    close = difflib.get_close_matches(name, names, n=1)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    shown = names[-LISTED_RUNS:]
+    more = f", and {len(names) - len(shown)} older (workbench runs lists them all)" if len(shown) < len(names) else ""
+    return RunError(f"no run {name!r} in {runs_dir}{guess}; its runs: {', '.join(shown)}{more}")
+
+
+def existing_run(runs_dir: Path, name: str) -> Path:
+    """The folder of the existing run NAME: an id in RUNS_DIR (its folder, though the run may not have
+    trained yet), or a path to a run folder or a saved model (`run_path`). Any other NAME is an unknown run:
+    a RunError that lists the runs of RUNS_DIR. Every command that takes a run name asks here."""
+    try:
+        folder = run_path(runs_dir, name)
+    except RunError:  # not a valid run name, nor the path of a run or a model
+        raise unknown_run(runs_dir, name) from None
+    if not folder.is_dir():
+        raise unknown_run(runs_dir, name)
+    return folder
 
 
 @dataclass
