@@ -149,3 +149,126 @@ def test_calibration_figures_of_a_folded_pair() -> None:
     figures = calibration_figures(z, y, 0.5, 3.0)
     assert figures.log_loss_after == pytest.approx(sklearn_log_loss(y, sigmoid(z / 3.0), labels=[0, 1]))
     assert figures.ece_after < 0.03 < figures.ece_before  # known temperature: calibrated
+
+
+# ---------------------------------------------------------------- never worse than the model as trained
+
+def calibrated(seed: int, n: int = 855) -> tuple[np.ndarray, np.ndarray]:
+    """A model already calibrated (labels drawn from its own p), about 70% acceptable as in CoLA, on a
+    validation split of CoLA's size."""
+    rng = np.random.default_rng(seed)
+    log_odds = rng.normal(1.2, 1.5, n)
+    return log_odds, (rng.random(n) < sigmoid(log_odds)).astype(int)
+
+
+def best_mcc_threshold(z: np.ndarray, y: np.ndarray) -> float:
+    """By brute force: the threshold on sigmoid(z) of best MCC among 0.5 and the midpoints between distinct
+    probabilities, the one nearest 0.5 among ties (every candidate's labelling at once, the textbook MCC,
+    the best checked with scikit-learn)."""
+    p = sigmoid(z)
+    unique = np.unique(p)
+    candidates = np.concatenate([[0.5], (unique[:-1] + unique[1:]) / 2])
+    said = p[None, :] >= candidates[:, None]  # candidates x sentences
+    gold = y.astype(bool)[None, :]
+    tp, tn = (said & gold).sum(1), (~said & ~gold).sum(1)
+    fp, fn = (said & ~gold).sum(1), (~said & gold).sum(1)
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn).astype(float))
+    scores = np.where(denominator > 0, (tp * tn - fp * fn) / np.where(denominator > 0, denominator, 1), 0.0)
+    tied = candidates[scores >= scores.max() - 1e-12]
+    best = float(tied[np.argmin(np.abs(tied - 0.5))])
+    assert matthews_corrcoef(y, (p >= best).astype(int)) == pytest.approx(scores.max())
+    return best
+
+
+def best_temperature_loss(shifted: np.ndarray, y: np.ndarray) -> float:
+    """The least log-loss of sigmoid(SHIFTED / T) over a fine grid of T in [0.05, 20] (the textbook
+    -mean(y log p + (1 - y) log(1 - p)) on every T at once; the best checked with scikit-learn)."""
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 4001))
+    p = np.clip(sigmoid(shifted[None, :] / grid[:, None]), 1e-15, 1 - 1e-15)
+    losses = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p), axis=1)
+    best = int(np.argmin(losses))
+    assert sklearn_log_loss(y, p[best], labels=[0, 1]) == pytest.approx(losses[best], rel=1e-9)
+    return float(losses[best])
+
+
+def textbook_ece(y: np.ndarray, p: np.ndarray) -> float:
+    """ECE over 10 equal bins of the predicted label's confidence in [0.5, 1], the label p >= 0.5."""
+    predicted = (p >= 0.5).astype(int)
+    confidence = np.where(predicted == 1, p, 1 - p)
+    right = predicted == y
+    index = np.minimum(((confidence - 0.5) / 0.05).astype(int), 9)
+    return float(sum(abs(right[index == b].mean() - confidence[index == b].mean()) * (index == b).sum()
+                     for b in range(10) if (index == b).any()) / len(y))
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3])
+def test_calibration_never_makes_an_already_calibrated_model_worse(seed: int) -> None:
+    """The fold through the MCC threshold cannot be the identity: on a calibrated model it raised log-loss
+    (here 0.471 -> 0.483, 0.479 -> 0.503, 0.478 -> 0.574), and was shipped all the same."""
+    z, y = calibrated(seed)
+    before = sklearn_log_loss(y, sigmoid(z), labels=[0, 1])
+    t = best_mcc_threshold(z, y)
+    assert t != 0.5
+    through_t = best_temperature_loss(z - np.log(t / (1 - t)), y)
+    assert through_t > before + 0.005  # the fold that keeps the MCC decision is worse, whatever T
+    calibration = choose_calibration(z, y)
+    shipped = sigmoid((z - np.log(calibration.threshold / (1 - calibration.threshold))) / calibration.temperature)
+    after = sklearn_log_loss(y, shipped, labels=[0, 1])
+    assert after <= before
+    assert calibration.log_loss_after == pytest.approx(after, rel=1e-9)
+    # the decision stays the model's own (p >= 0.5) and only the temperature is folded, at its best
+    assert calibration.choice == "temperature" and calibration.threshold == 0.5
+    assert after == pytest.approx(best_temperature_loss(z, y), abs=1e-6)
+    assert calibration.best_mcc_threshold == pytest.approx(t)
+    assert calibration.mcc_at_threshold == pytest.approx(matthews_corrcoef(y, (z >= 0).astype(int)))
+    assert calibration.mcc_at_best_threshold == pytest.approx(matthews_corrcoef(y, (sigmoid(z) >= t).astype(int)))
+    assert calibration.ece_after == pytest.approx(textbook_ece(y, shipped))
+    assert "log-loss worse" in calibration.reason and "decision stays at 0.5" in calibration.summary()
+    fits = {fit["choice"]: fit for fit in calibration.candidates}
+    assert fits["as trained"]["log_loss"] == pytest.approx(before)
+    assert fits["threshold and temperature"]["log_loss"] == pytest.approx(through_t, abs=1e-6)
+
+
+def test_calibration_of_an_overconfident_biased_model_folds_the_threshold_and_improves_it() -> None:
+    z, y = synthetic(3.0, n=2000, seed=6)
+    z = z - 2.0  # three times too confident and biased against acceptable
+    before = sklearn_log_loss(y, sigmoid(z), labels=[0, 1])
+    t = best_mcc_threshold(z, y)
+    calibration = choose_calibration(z, y)
+    assert calibration.choice == "threshold and temperature"
+    assert calibration.threshold == pytest.approx(t) and t < 0.45
+    assert calibration.temperature == pytest.approx(3.0, rel=0.1)
+    shipped = sigmoid((z - np.log(t / (1 - t))) / calibration.temperature)
+    after = sklearn_log_loss(y, shipped, labels=[0, 1])
+    assert after == pytest.approx(best_temperature_loss(z - np.log(t / (1 - t)), y), abs=1e-6)
+    assert after < before - 0.1
+    assert textbook_ece(y, shipped) < textbook_ece(y, sigmoid(z)) / 3
+    assert calibration.ece_after == pytest.approx(textbook_ece(y, shipped))
+    assert calibration.ece_before == pytest.approx(textbook_ece(y, sigmoid(z)))
+    assert ((shipped >= 0.5) == (sigmoid(z) >= t)).all()  # the MCC-chosen decision, kept exactly
+    assert calibration.warnings == []
+
+
+def test_a_model_whose_log_odds_say_nothing_is_shipped_as_trained() -> None:
+    y = np.array([1, 0, 1, 1, 0, 1, 0, 1])
+    calibration = choose_calibration(np.zeros(len(y)), y)
+    assert (calibration.choice, calibration.threshold, calibration.temperature) == ("as trained", 0.5, 1.0)
+    assert calibration.log_loss_after == calibration.log_loss_before == pytest.approx(np.log(2))
+    assert calibration.summary().startswith("calibration: the model is shipped as trained")
+
+
+def test_a_temperature_on_its_bound_is_said() -> None:
+    """Log-odds that hardly vary (a model barely trained): the best T lies below 0.05, the search stops there."""
+    from scipy.optimize import minimize_scalar
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 0.01, 600)
+    y = (rng.random(600) < sigmoid(z * 100)).astype(int)
+    unbounded = minimize_scalar(lambda log_t: sklearn_log_loss(y, sigmoid(z / np.exp(log_t)), labels=[0, 1]),
+                                bounds=(np.log(1e-4), 0.0), method="bounded").x
+    assert np.exp(unbounded) < 0.03
+    calibration = choose_calibration(z, y)
+    assert calibration.temperature == pytest.approx(0.05, rel=1e-3)
+    assert calibration.log_loss_after <= calibration.log_loss_before
+    assert any("lower bound" in warning for warning in calibration.warnings)
+    assert "Warning: the temperature 0.05 sits on the lower bound" in calibration.summary()

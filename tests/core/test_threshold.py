@@ -182,11 +182,32 @@ def _run_folder(tiny_model_dir: Path, tmp_path: Path, data: Path | None = None) 
     return run, config
 
 
+def _badly_calibrated(run: Path, config: TrainConfig) -> None:
+    """Make RUN's model badly calibrated, as calibration is for: the random head's log-odds (a spread of
+    about 1e-4) stretched to a spread of 1 on validation and shifted 1.5 against acceptable, which its
+    ranking (validation MCC about 0.1) does not warrant: the best-MCC threshold moves and T is far from 1."""
+    from workbench.core.data.cola import load_cola
+    from workbench.core.evaluation.evaluate import logits_for
+
+    model = load_model(str(run / "model"))
+    frame = load_cola(config.data or None, config.validation_fraction, config.split_seed)["validation"]
+    logits = logits_for(model, load_tokenizer(str(run / "model")), frame["sentence"].tolist(), 128, 256)
+    z = (logits[:, 1] - logits[:, 0]).astype(np.float64)
+    stretch = 1.0 / z.std()
+    layer = final_linear(model)
+    with torch.no_grad():
+        layer.weight.mul_(stretch)
+        layer.bias.mul_(stretch)
+        layer.bias[1] -= stretch * z.mean() + 1.5
+    model.save_pretrained(run / "model", safe_serialization=True)
+
+
 def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_model_dir: Path,
                                                                           tmp_path: Path) -> None:
     from workbench.core.data.cola import load_cola
 
     run, config = _run_folder(tiny_model_dir, tmp_path)
+    _badly_calibrated(run, config)
     cola = load_cola(None, config.validation_fraction, config.split_seed)
     original = load_model(str(run / "model"))
     tokenizer = load_tokenizer(str(run / "model"))
@@ -199,7 +220,7 @@ def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_
     p_val = before["validation"].predictions["p_acceptable"].to_numpy(dtype=np.float64)
     y_val = before["validation"].predictions["label"].to_numpy()
     best = max(matthews_corrcoef(y_val, (p_val >= t).astype(int)) for t in np.unique(p_val))
-    assert choice.mcc_at_threshold == pytest.approx(best)
+    assert choice.mcc_at_threshold == pytest.approx(best) and choice.mcc_at_best_threshold == pytest.approx(best)
     # the temperature minimises scikit-learn's log-loss of the shipped probabilities on validation
     z_val = before["validation"].predictions.eval("logit_acceptable - logit_unacceptable").to_numpy(np.float64)
     shifted = z_val - np.log(choice.threshold / (1 - choice.threshold))
@@ -207,11 +228,16 @@ def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_
     def val_log_loss(temperature: float) -> float:
         return log_loss(y_val, 1 / (1 + np.exp(-shifted / temperature)), labels=[0, 1])
 
-    low, high = TEMPERATURE_RANGE  # a random model's tiny log-odds may want the bound: the minimum within it
+    low, high = TEMPERATURE_RANGE
+    assert low < choice.temperature < high and choice.temperature > 2  # far too confident
     for neighbour in (choice.temperature * 1.05, choice.temperature / 1.05):
-        if low <= neighbour <= high:
-            assert val_log_loss(choice.temperature) <= val_log_loss(neighbour)
+        assert val_log_loss(choice.temperature) <= val_log_loss(neighbour)
     assert choice.log_loss_after == pytest.approx(val_log_loss(choice.temperature), rel=1e-6)
+    # shipped because it is no worse than the model as trained (here much better)
+    as_trained = log_loss(y_val, p_val, labels=[0, 1])
+    assert choice.choice == "threshold and temperature" and choice.threshold != 0.5
+    assert choice.log_loss_before == pytest.approx(as_trained, rel=1e-5)
+    assert val_log_loss(choice.temperature) < as_trained - 0.1
 
     folded = load_model(str(run / "model"))
     assert model_threshold(folded) == pytest.approx(choice.threshold)
@@ -223,6 +249,9 @@ def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_
     calibration = json.loads((run / "eval.json").read_text())["calibration"]
     assert calibration["dataset"] == "validation" and calibration["threshold"] == choice.threshold
     assert calibration["temperature"] == choice.temperature and "shipped" in calibration["scale"]
+    assert calibration["choice"] == "threshold and temperature" and "log-loss" in calibration["reason"]
+    assert [fit["choice"] for fit in calibration["candidates"]] == ["as trained", "temperature",
+                                                                    "threshold and temperature"]
     after = {name: evaluate_frame(folded, tokenizer, cola[name], name, batch_size=256)
              for name in ("validation", "holdout")}
     assert after["validation"].mcc == pytest.approx(choice.mcc_at_threshold)
@@ -235,8 +264,9 @@ def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_
         # the decision at 0.5 on the shipped probabilities is the decision at t on the raw ones, every sentence
         assert (after[name].predictions["predicted"].to_numpy() == (original_p >= choice.threshold)).all()
         assert ((after[name].predictions["p_acceptable"].to_numpy() >= 0.5) == (original_p >= choice.threshold)).all()
-        # and the raw probabilities are kept beside the shipped ones
-        assert after[name].predictions["p_acceptable_raw"].to_numpy() == pytest.approx(original_p, abs=1e-5)
+        # and the raw probabilities are kept beside the shipped ones (to float32's precision on a head whose
+        # weights were stretched 1e4 times)
+        assert after[name].predictions["p_acceptable_raw"].to_numpy() == pytest.approx(original_p, abs=1e-4)
 
 
 def test_calibration_off_leaves_the_run_alone(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path) -> None:
@@ -260,12 +290,13 @@ def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(smal
     run = tmp_path / "run"
     assert train(small_config, run).status == "done"
     first = calibrate_run(run, small_config, enabled=True)
-    assert first is not None and abs(first.threshold - 0.5) > 0.01, first  # a threshold that moves decisions
+    assert first is not None and first.choice != "as trained", first  # a calibration that changes the model
     once = load_model(str(run / "model"))
     second = calibrate_run(run, small_config, enabled=True)
     assert second is not None and second.threshold == first.threshold
     assert second.temperature == first.temperature
     assert second.mcc_at_threshold == pytest.approx(first.mcc_at_threshold)
+    assert (second.choice, second.reason, second.candidates) == (first.choice, first.reason, first.candidates)
     twice = load_model(str(run / "model"))
     assert torch.equal(final_linear(twice).bias, final_linear(once).bias)
     assert torch.equal(final_linear(twice).weight, final_linear(once).weight)

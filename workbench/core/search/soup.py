@@ -250,8 +250,7 @@ def _write_run(target: Path, config: TrainConfig, model: Any, tokenizer: Any, sa
         final: dict[str, Any] = {}
         if choice is not None:
             final["decision_threshold"] = choice.threshold
-            say(f"decision threshold {choice.threshold:.3f} (validation MCC {choice.mcc_at_threshold:.3f}, "
-                f"at 0.5 {choice.mcc_at_half:.3f})")
+            say(choice.summary())
         calibrated = load_model(str(target / "model"))
         cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
         for split in ("validation", "in_domain_dev", "holdout"):
@@ -265,6 +264,8 @@ def _write_run(target: Path, config: TrainConfig, model: Any, tokenizer: Any, sa
             soup = config.extra[SOUP_KEY]
             writer.write(dict(LogEvent(kind="log", time=now(), message=(
                 f"soup ({'greedy' if soup['greedy'] else 'uniform'}) of {', '.join(soup['kept'])}"))))
+            if choice is not None:
+                writer.write(dict(LogEvent(kind="log", time=now(), message=choice.summary())))
             end = EndEvent(kind="end", time=now(), status="done", holdout_mcc=final["holdout"],
                            in_domain_dev_mcc=final["in_domain_dev"])
             if "decision_threshold" in final:

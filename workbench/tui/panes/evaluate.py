@@ -408,6 +408,7 @@ class EvaluatePane(Pane):
             ece = f" · ECE {slices_before.reliability.ece:.3f}" if slices_before is not None else ""
             calibrated = (f"\ncalibrated p: t {threshold:.2f} · T {temperature:.2f}"
                           f"\nbefore: MCC {summary['mcc_at_half']:.3f}{ece}")
+        calibrated += self.calibration_text()
         confusion = summary.get("confusion") or [[0, 0], [0, 0]]
         from workbench.core.evaluation.evaluate import degenerate_warning
 
@@ -420,6 +421,21 @@ class EvaluatePane(Pane):
                        f"{calibrated}\n{confusion_text(confusion)}{single}")
         view.show(summary.get("per_source") or [], slices)
         self.show_wrong()
+
+    def calibration_text(self) -> str:
+        """Which calibration the opened run shipped and why (eval.json's `calibration`), with its warnings."""
+        from workbench.core.base.layout import RunError
+        from workbench.core.evaluation.calibration import calibration_note
+        from workbench.core.evaluation.recorded import read_eval_json
+
+        run_dir = self.workbench.run_dir(self.workbench.current_run)
+        try:
+            entry = read_eval_json(run_dir).get("calibration") if run_dir is not None else None
+        except RunError:
+            return ""
+        lines, warnings = calibration_note(entry) if isinstance(entry, dict) else ([], [])
+        return "".join(f"\n{escape(line)}" for line in lines) + "".join(
+            f"\n[{tone('warn')}]⚠ {escape(warning)}[/]" for warning in warnings)
 
     def action_next_filter(self) -> None:
         self.error_kind = ERROR_KINDS[(ERROR_KINDS.index(self.error_kind) + 1) % len(ERROR_KINDS)]
