@@ -1,12 +1,14 @@
 """Styles that read without colour: every state has a glyph or a word, and under NO_COLOR
-(https://no-color.org, honoured by Textual) colours give way to bold, reverse and italic
-instead of the greys that red and green turn into."""
+(https://no-color.org) colours give way to bold, reverse and italic: no colour is sent at all, not
+even the greys that Textual turns colours into (`send_no_colour`)."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from rich.text import Text
+from textual.filter import Monochrome, NoColor
 
 COLOUR = {"good": "green", "bad": "bold red", "warn": "yellow", "info": "bold cyan", "muted": "dim"}
 PLAIN = {"good": "bold", "bad": "bold reverse", "warn": "italic", "info": "bold", "muted": ""}
@@ -17,6 +19,15 @@ STATUS_GLYPH = {"running": "▶", "stopped": "‖", "done": "✓", "failed": "�
 def no_color() -> bool:
     """Textual's rule: NO_COLOR set, to anything, turns colour off."""
     return "NO_COLOR" in os.environ
+
+
+def send_no_colour(app: Any) -> None:
+    """Under NO_COLOR, make APP (a Textual App) send no colour at all. Textual's own NO_COLOR filter
+    (Monochrome) turns each colour into a grey that it still sends as a 256-colour code (38;5;253,
+    48;5;235 in tmux); its NoColor filter leaves the terminal's own colours, keeping bold, reverse,
+    italic and underline, by which app.tcss's :nocolor rules mark every state."""
+    if app.no_color:
+        app._filters = [NoColor() if isinstance(f, Monochrome) else f for f in app._filters]
 
 
 def tone(kind: str) -> str:
