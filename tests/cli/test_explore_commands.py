@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import exit_status
 from helpers.runs import copy_run
 
 from workbench.cli import main
@@ -127,7 +128,7 @@ def test_cli_neighbors(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_bad_input_exits_2_with_one_line(runs: Path, args: list[str], message: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    assert main([*args, "--runs", str(runs)]) == 2
+    assert exit_status([*args, "--runs", str(runs)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 

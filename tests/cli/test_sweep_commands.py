@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers.cli import exit_status
 
 from workbench.cli import main
 from workbench.core.base.config import TrainConfig, project_data_dir
@@ -168,7 +169,7 @@ def test_train_with_seeds_makes_a_group_of_ordinary_runs(tiny_model_dir: Path, t
 def test_bad_seeds_are_one_line_exit_2(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     for seeds, expected in (("4,x", "'x' is not a whole number"), ("4,4", "seed 4 is given twice")):
-        assert main(["train", "--seeds", seeds, *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)]) == 2
+        assert exit_status(["train", "--seeds", seeds, *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)]) == 2
         assert expected in one_error_line(capsys)
     assert parse_seeds(" 42, 43,44 ") == [42, 43, 44]
     (tmp_path / "taken-s1").mkdir()

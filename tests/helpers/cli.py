@@ -16,6 +16,16 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
+def exit_status(argv: list[str]) -> int:
+    """What `workbench ARGV` exits with: main's status, or argparse's for an option refused as it is read."""
+    from workbench.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return int(exit_info.code or 0)
+
+
 def train_args(model: Path, data: Path, runs: Path, name: str, *extra: str) -> list[str]:
     """A 2-epoch training of 4 steps an epoch (64 sentences, batch 16), checkpoints per epoch
     (conftest's cli_runs are trained with these: a test comparing with them must use them too)."""

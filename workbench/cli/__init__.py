@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from workbench.cli import data, explore, learned, runs, sweep, train
-from workbench.cli.common import HelpFormatter, common_options, no_notify_flag, run_command
+from workbench.cli.common import EXIT_USAGE, HelpFormatter, common_options, no_notify_flag, run_command
 
 MAIN_EXAMPLES = """examples:
   workbench                                   open the terminal workbench
@@ -31,6 +31,11 @@ class WholeNames(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """A usage error in one line, as every other error is told (common.run_command), exit EXIT_USAGE."""
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -109,6 +109,45 @@ def model_dir_of(args: argparse.Namespace) -> Path:
     return model_folder(run_dir_of(args))
 
 
+# ---------------------------------------------------------------- numeric options, checked as they are read
+
+def whole_number(low: int, high: int | None = None, meaning: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from LOW to HIGH (no upper end when None). Anything else is refused as
+    the option is read: argparse's one line (exit EXIT_USAGE) names the option and the range, and MEANING
+    (what an edge value means, e.g. "0: all")."""
+    span = f"between {low} and {high}" if high is not None else f"at least {low}"
+    said = f"{span} ({meaning})" if meaning else span
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; must be {said}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {said}, not {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    parse.range = (low, high)  # type: ignore[attr-defined]  # for the test that walks every option
+    return parse
+
+
+def count_limit(what: str) -> Callable[[str], int]:
+    """--limit: how many WHAT to list, 0 for all."""
+    return whole_number(0, None, f"0: all the {what}")
+
+
+def seeds_text(text: str) -> str:
+    """--seeds N,N,...: checked as it is read (core.search.groups.parse_seeds), kept as written."""
+    from workbench.core.search.groups import GroupError, parse_seeds
+
+    try:
+        parse_seeds(text)
+    except GroupError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix(f"--seeds {text!r}: ")) from None
+    return text
+
+
 # ---------------------------------------------------------------- TrainConfig as flags
 
 METAVARS = {"report_to": "NAMES"}
@@ -142,8 +181,27 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type[TrainCo
         else:
             choices = f.metadata.get("choices")
             metavar = None if choices else METAVARS.get(f.name) or {int: "N", float: "X"}.get(type(default), "TEXT")
-            parser.add_argument(flag, type=type(default), default=None, choices=choices, metavar=metavar,
-                                help=text)
+            kind = _checked_setting(config_class, f.name, type(default)) if isinstance(default, (int, float)) \
+                else type(default)
+            parser.add_argument(flag, type=kind, default=None, choices=choices, metavar=metavar, help=text)
+
+
+def _checked_setting(config_class: type[TrainConfig], name: str, kind: type) -> Callable[[str], Any]:
+    """An argparse type for the numeric setting NAME: read as KIND, then checked by TrainConfig.validate() (the
+    one owner of each setting's range) as it is read, so that nonsense is refused before any work starts."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        problem = config_class(**{name: value}).validate().get(name)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, not {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    parse.setting = name  # type: ignore[attr-defined]  # for the test that walks every option
+    return parse
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:

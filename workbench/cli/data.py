@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from workbench.cli import learned
-from workbench.cli.common import allow_pickle_flag
+from workbench.cli.common import allow_pickle_flag, whole_number
 from workbench.core.base.config import COLA_URL
 from workbench.core.data.cola import SPLIT_NAMES, describe, fetch, load_cola, token_lengths
 from workbench.core.model.loading import load_model, load_word_pieces, summarize, tokenize
@@ -23,11 +23,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     fetch_cmd.set_defaults(func=cmd_data_fetch)
     show = data.add_parser("show", parents=[common], help="rows, labels, sources, token lengths, samples")
     show.add_argument("--split", choices=SPLIT_NAMES, default="train")
-    show.add_argument("--samples", type=int, default=5)
+    show.add_argument("--samples", type=whole_number(0), default=5, help="sentences to show (default 5)")
     show.set_defaults(func=cmd_data_show)
     tok = data.add_parser("tokenize", parents=[common], help="WordPiece tokens and ids of a sentence")
     tok.add_argument("sentence")
-    tok.add_argument("--max-length", type=int, default=128)
+    tok.add_argument("--max-length", type=whole_number(3, 8192), default=128)
     tok.set_defaults(func=cmd_data_tokenize)
 
     model = subparsers.add_parser("model", help="model information").add_subparsers(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cli import learned
-from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, model_dir_of
+from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, count_limit, model_dir_of, whole_number
 from workbench.core.base.layout import RunError, is_run_folder
 from workbench.core.explore.explain import STEP_SCHEDULE, explain_many, minimal_pair
 from workbench.core.model.loading import load_model, load_tokenizer
@@ -33,11 +33,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     explain_cmd.add_argument("sentences", nargs="*")
     explain_cmd.add_argument("--versus", metavar="B", help="compare the sentence with a variant B (a minimal pair)")
     explain_cmd.add_argument("--json", action="store_true", help="one JSON object per sentence")
-    explain_cmd.add_argument("--steps", type=int, default=None,
+    explain_cmd.add_argument("--steps", type=whole_number(2, 512), default=None,
                              help="integration steps of Integrated Gradients (default: "
                              f"{STEP_SCHEDULE[0]}, {' then '.join(map(str, STEP_SCHEDULE[1:]))} where the "
                              "convergence error is large)")
-    explain_cmd.add_argument("--max-length", type=int, default=128)
+    explain_cmd.add_argument("--max-length", type=whole_number(3, 8192), default=128,
+                             help="tokens read of each sentence (at least 3: [CLS], a token, [SEP]; default 128)")
     allow_pickle_flag(explain_cmd)
     explain_cmd.set_defaults(func=cmd_explain)
 
@@ -46,7 +47,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     diff.add_argument("run_b", metavar="RUN_B")
     diff.add_argument("--split", default="holdout",
                       help="dataset both runs were evaluated on (default holdout; see `workbench eval --split`)")
-    diff.add_argument("--limit", type=int, default=20, help="disagreements to list (0: all; JSON lists all)")
+    diff.add_argument("--limit", type=count_limit("disagreements"), default=20,
+                      help="disagreements to list (0: all; JSON lists all)")
     diff.add_argument("--json", action="store_true")
     diff.add_argument("--phenomena", action="store_true", help="per grammatical feature: where B is better or worse "
                       "than A, with paired bootstrap intervals (--split in_domain_dev, holdout or both)")
@@ -56,7 +58,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                                       help="the training sentences nearest to a sentence, as the model sees them")
     neighbors.add_argument("run", help="run id or folder (or a saved model folder)")
     neighbors.add_argument("sentences", nargs="*")
-    neighbors.add_argument("--k", type=int, default=5, help="how many (default 5)")
+    neighbors.add_argument("--k", type=whole_number(1, 10_000), default=5, help="how many (default 5)")
     neighbors.add_argument("--json", action="store_true")
     allow_pickle_flag(neighbors)
     neighbors.set_defaults(func=cmd_neighbors)
@@ -122,10 +124,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise CliError("no sentence: pass one or more as arguments")
     if args.versus is not None and len(args.sentences) != 1:
         raise CliError("--versus compares one sentence with another: pass exactly one sentence before it")
-    if steps is not None and (steps < 2 or steps > 512):
-        raise CliError("--steps: must be between 2 and 512")
-    if args.max_length < 3:
-        raise CliError("--max-length: must be at least 3 ([CLS], a token, [SEP])")
     model, tokenizer, _ = _load(args)
     if args.versus is not None:
         pair = minimal_pair(model, tokenizer, args.sentences[0], args.versus, max_length=args.max_length,
@@ -201,8 +199,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_neighbors(args: argparse.Namespace) -> int:
     if not args.sentences:
         raise CliError("no sentence: pass one or more as arguments")
-    if args.k < 1:
-        raise CliError("--k: must be at least 1")
     cleaned: list[str | None] = []
     status = 0
     for sentence in args.sentences:  # refuse bad input before the (slow) index is built

@@ -16,6 +16,7 @@ from workbench.cli.common import (
     config_from_args,
     given_settings,
     problems_text,
+    whole_number,
 )
 from workbench.cli.progress import Progress, interruptible
 from workbench.core.search.sweep import (
@@ -42,7 +43,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "the objective is the best validation MCC, never the holdout). Every trial is an ordinary run "
         "<study>-t<number>. Any train setting given here is held fixed. Run the same command on other "
         "machines with a shared --storage URL to sweep one study together.")
-    sweep.add_argument("--trials", type=int, default=10, help="trials to run in this process (default: 10)")
+    sweep.add_argument("--trials", type=whole_number(1, 100_000), default=10,
+                       help="trials to run in this process (default: 10)")
     sweep.add_argument("--study", default=DEFAULT_STUDY, help=f"study name (default: {DEFAULT_STUDY})")
     sweep.add_argument("--storage", default=None,
                        help="Optuna storage URL; a postgresql:// or mysql:// URL shared by several machines joins "
@@ -60,7 +62,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     show = actions.add_parser("show", parents=[common], help="best trial, parameter importances, top trials")
     show.add_argument("--study", default=None, help="study name (default: the storage's only study, or sweep)")
     show.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///RUNS/sweeps.db)")
-    show.add_argument("--top", type=int, default=5, help="how many of the best trials to list (default: 5)")
+    show.add_argument("--top", type=whole_number(0), default=5, help="how many of the best trials to list (default: 5)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_sweep_show)
 

@@ -21,6 +21,7 @@ from workbench.cli.common import (
     config_from_args,
     print_group,
     problems_text,
+    seeds_text,
 )
 from workbench.cli.progress import Progress, interruptible
 from workbench.core.base.config import TrainConfig, default_runs_dir
@@ -54,7 +55,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     train_cmd.add_argument("--detach", action="store_true",
                            help="train in a background process that outlives the terminal; follow with `attach` "
                            "(default: train in this terminal)")
-    train_cmd.add_argument("--seeds", default=None, metavar="N,N,...",
+    train_cmd.add_argument("--seeds", type=seeds_text, default=None, metavar="N,N,...",
                            help="train one run per seed (runs NAME-s<seed>) and summarise them as group NAME "
                            "(default: one run, seeded by --seed)")
     train_cmd.add_argument("--launch-config", help=argparse.SUPPRESS)  # a detached launch's config (JSON)

@@ -32,6 +32,10 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("WORKBENCH_RUNS", "runs"))
 
 
+# seeds reach numpy's legacy generator (accelerate's set_seed), which takes 0 to 2**32 - 1
+SEED_MAX = 2**32 - 1
+
+
 @dataclass
 class TrainConfig:
     """The recipe of one fine-tuning run.
@@ -181,8 +185,11 @@ class TrainConfig:
             problems["head_lr_multiplier"] = "must be > 0 and <= 1000"
         if not 0 <= self.ema_decay < 1:
             problems["ema_decay"] = "must be >= 0 and < 1 (0 turns the average off)"
-        if self.head_seed < -1:
-            problems["head_seed"] = "must be >= 0, or -1 for the run's --seed"
+        for name in ("seed", "split_seed"):
+            if not 0 <= getattr(self, name) <= SEED_MAX:
+                problems[name] = f"must be between 0 and {SEED_MAX} (2**32 - 1)"
+        if not -1 <= self.head_seed <= SEED_MAX:
+            problems["head_seed"] = f"must be between 0 and {SEED_MAX} (2**32 - 1), or -1 for the run's --seed"
         if not isinstance(self.freeze_embeddings, bool):
             problems["freeze_embeddings"] = "must be true or false"
         return problems

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.core.base.config import TrainConfig
+from workbench.core.base.config import SEED_MAX, TrainConfig
 from workbench.core.base.durable import write_json_atomic
 from workbench.core.base.layout import RunError, check_run_name, is_run_folder
 from workbench.core.runs.status import run_info
@@ -38,8 +38,8 @@ def parse_seeds(text: str) -> list[int]:
             seed = int(part)
         except ValueError:
             raise GroupError(f"--seeds {text!r}: {part!r} is not a whole number (write e.g. 42,43,44)") from None
-        if seed < 0:
-            raise GroupError(f"--seeds {text!r}: seeds must be >= 0")
+        if not 0 <= seed <= SEED_MAX:
+            raise GroupError(f"--seeds {text!r}: seeds must be between 0 and {SEED_MAX} (2**32 - 1)")
         if seed in seeds:
             raise GroupError(f"--seeds {text!r}: seed {seed} is given twice")
         seeds.append(seed)
