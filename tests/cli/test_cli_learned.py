@@ -98,11 +98,34 @@ def test_data_map_of_a_run_trained_before_maps_is_one_line(tmp_path: Path, capsy
 
 def test_pairs_on_the_example_suite_and_a_bad_file(tiny_model_dir: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     suite = REPO / "data" / "pairs" / "example.tsv"
     assert main(["pairs", str(tiny_model_dir), str(suite), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["n"] == 42 and 0 <= out["right"] <= 42
-    assert sum(f["n"] for f in out["fields"]) == 42
+    # each sentence scored alone by transformers, no batching, no code of ours
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_model_dir)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    acceptable = model.config.label2id["acceptable"]
+
+    def p_acceptable(sentence: str) -> float:
+        with torch.no_grad():
+            return float(torch.softmax(model(**tokenizer(sentence, return_tensors="pt")).logits[0], -1)[acceptable])
+
+    pairs = pd.read_csv(suite, sep="\t")
+    p_good = [p_acceptable(s) for s in pairs["good"]]
+    p_bad = [p_acceptable(s) for s in pairs["bad"]]
+    right = sum(g > b for g, b in zip(p_good, p_bad, strict=True))
+    assert 0 < right < 42  # the random model gets some right and some wrong: the count says something
+    assert (out["n"], out["right"], out["wrong"], out["not_separable"]) == (42, right, 42 - right, 0)
+    assert out["accuracy"] == pytest.approx(right / 42)
+    assert sum(f["n"] for f in out["fields"]) == 42 and sum(f["right"] for f in out["fields"]) == right
+    for failed in out["failed"]:
+        row = failed["line"] - 2  # the header is line 1
+        assert (failed["good"], failed["bad"]) == (pairs["good"][row], pairs["bad"][row])
+        assert (failed["p_good"], failed["p_bad"]) == pytest.approx((p_good[row], p_bad[row]), abs=1e-5)
+    assert len(out["failed"]) == min(10, 42 - right)  # --limit's default
     assert main(["pairs", str(tiny_model_dir), str(suite), "--limit", "3"]) == 0
     text = capsys.readouterr().out
     assert "per paradigm" in text and max(len(line) for line in text.splitlines()) <= 80

@@ -102,3 +102,60 @@ def test_bad_suite_files_are_named_with_their_line(tmp_path: Path, name: str, te
     (tmp_path / name).write_text(text, encoding="utf-8")
     with pytest.raises(DataError, match=message):
         load_suite(tmp_path / name)
+
+
+def test_pairs_no_model_can_tell_apart_are_not_separable(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The tiny BERT reads 128 tokens: a pair differing only past them, one differing only in case (an
+    uncased tokenizer) and one pair of the same sentence are neither right nor wrong."""
+    from workbench.core.model.loading import load_model
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    prefix = "the cat sat on the mat and " * 25  # 175 word pieces
+    rows = [("The dog barks.", "The dog bark."), (prefix + "it purred.", prefix + "it purred purred."),
+            ("The Dog barks.", "the dog barks."), ("Cats sleep.", "Cats sleep."),
+            ("Mary saw herself.", "Mary saw himself.")]
+    suite = tmp_path / "suite.tsv"
+    suite.write_text("good\tbad\n" + "".join(f"{g}\t{b}\n" for g, b in rows), encoding="utf-8")
+    model = load_model(str(tiny_model_dir))
+    report = score_suite(model, tokenizer, load_suite(suite))
+    assert report.max_length == 128 == model.config.max_position_embeddings
+    # by the tokenizer alone: which pairs are the same tokens at 128
+    same = [tokenizer(g, truncation=True, max_length=128)["input_ids"] == tokenizer(b, truncation=True,
+                                                                                    max_length=128)["input_ids"]
+            for g, b in rows]
+    assert same == [False, True, True, True, False]
+    assert report.table["separable"].tolist() == [not s for s in same]
+    assert report.not_separable == 3 and not report.table["right"][~report.table["separable"]].any()
+    right = [p_good > p_bad for p_good, p_bad in zip(report.table["p_good"], report.table["p_bad"], strict=True)]
+    assert report.right == right[0] + right[4] and report.wrong == 2 - report.right
+    assert report.accuracy == report.right / 2
+    assert len(report.failed()) == report.wrong  # the not separable ones are not listed as wrong
+    assert report.table["why_not"].tolist()[1:4] == [
+        "the same first 128 tokens (they differ only past the model's length)",
+        "the same tokens (they differ only in what the tokenizer drops)", "the same sentence"]
+    saved = report.to_dict()
+    assert saved["not_separable"] == 3 and [p["line"] for p in saved["not_separable_pairs"]] == [3, 4, 5]
+
+
+def test_pairs_are_scored_at_the_models_full_length_not_128(tmp_path: Path) -> None:
+    """Under the token-count model the shorter sentence wins: bad is good with 3 words more, past token 128.
+    Read at 128 tokens both would be 128 long, a tie (wrong); the tokenizer's 512 tell them apart."""
+    tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
+    good = "the cat sat on the mat and " * 25 + "it purred."
+    bad = good[:-1] + " and purred again."
+    assert 128 < len(tokenizer(good)["input_ids"]) < len(tokenizer(bad)["input_ids"]) < 512
+    suite = tmp_path / "suite.tsv"
+    suite.write_text(f"good\tbad\n{good}\t{bad}\n", encoding="utf-8")
+    centre = len(tokenizer(good)["input_ids"]) + 0.5  # log-odds near 0, where float32 tells p apart
+    report = score_suite(ShortIsAcceptable(bias=centre), tokenizer, load_suite(suite))
+    assert report.max_length == 512 and report.right == 1 and report.not_separable == 0
+    at_128 = score_suite(ShortIsAcceptable(bias=128.5), tokenizer, load_suite(suite), max_length=128)
+    assert at_128.right == 0 and at_128.not_separable == 1  # what 128 tokens made of it
+
+
+def test_a_batch_size_below_one_is_refused(tmp_path: Path) -> None:
+    tsv, _ = _write_both(tmp_path)
+    for size in (0, -1):
+        with pytest.raises(ValueError, match=f"batch size {size}: must be at least 1"):
+            score_suite(ShortIsAcceptable(), load_tokenizer("embedded:all-MiniLM-L6-v2"), load_suite(tsv),
+                        batch_size=size)

@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from workbench.cli.common import allow_pickle_flag
+from workbench.cli.common import allow_pickle_flag, count_limit, whole_number
 
 WIDTH = 80
 
@@ -213,27 +213,44 @@ def cmd_data_map(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- minimal pairs
 
 def format_pairs(report: Any, run: str, limit: int) -> list[str]:
-    lines = [_clip(f"minimal pairs: {report.path.name}, {report.n} pairs, run {run}"),
-             f"accuracy {report.accuracy:.3f} ({report.right} of {report.n}): p(acceptable) of the good sentence "
+    scored = report.n - report.not_separable
+    lines = [_clip(f"minimal pairs: {report.path.name}, {report.n} pairs, run {run}, {report.max_length} tokens"),
+             f"accuracy {report.accuracy:.3f} ({report.right} of {scored}): p(acceptable) of the good sentence "
              "higher"]
+    if report.not_separable:
+        lines += textwrap.wrap(f"{report.not_separable} pairs not separable (both sentences the same tokens at "
+                               f"{report.max_length} tokens): neither right nor wrong, left out of the accuracy, "
+                               "listed at the end", WIDTH)
+    separate = bool(report.not_separable)
     for by, title in (("field", "per field"), ("paradigm", "per paradigm")):
         groups = report.groups(by)
         if not groups:
             continue
-        lines += ["", f"{title:<40} {'n':>5} {'right':>6} {'accuracy':>9}"]
-        lines += [f"  {g.name[:38]:<38} {g.n:>5} {g.right:>6} {g.accuracy:>9.3f}" for g in groups]
+        lines += ["", f"{title:<40} {'n':>5} {'right':>6} {'accuracy':>9}" + (f" {'not sep.':>9}" if separate else "")]
+        lines += [f"  {g.name[:38]:<38} {g.n:>5} {g.right:>6} {g.accuracy:>9.3f}"
+                  + (f" {g.not_separable:>9}" if separate else "") for g in groups]
     failed = report.failed()
     if failed.empty:
         lines += ["", "no pair wrong"]
-        return lines
-    shown = failed if limit <= 0 else failed.head(limit)
-    more = f", the first {len(shown)}" if len(shown) < len(failed) else ""
-    lines += ["", f"{len(failed)} pairs wrong (most wrong first{more}; [words] differ):"]
-    for r in shown.itertuples():
-        good, bad = report.words(r.Index)
-        lines.append(_clip(f"  line {r.line}  {r.paradigm}  p_good {r.p_good:.3f}  p_bad {r.p_bad:.3f}"))
-        lines += textwrap.wrap("good: " + _marked(good), WIDTH - 2, initial_indent="    ", subsequent_indent="      ")
-        lines += textwrap.wrap("bad:  " + _marked(bad), WIDTH - 2, initial_indent="    ", subsequent_indent="      ")
+    else:
+        shown = failed if limit <= 0 else failed.head(limit)
+        more = f", the first {len(shown)}" if len(shown) < len(failed) else ""
+        lines += ["", f"{len(failed)} pairs wrong (most wrong first{more}; [words] differ):"]
+        for r in shown.itertuples():
+            good, bad = report.words(r.Index)
+            lines.append(_clip(f"  line {r.line}  {r.paradigm}  p_good {r.p_good:.3f}  p_bad {r.p_bad:.3f}"))
+            lines += textwrap.wrap("good: " + _marked(good), WIDTH - 2, initial_indent="    ",
+                                   subsequent_indent="      ")
+            lines += textwrap.wrap("bad:  " + _marked(bad), WIDTH - 2, initial_indent="    ",
+                                   subsequent_indent="      ")
+    inseparable = report.inseparable()
+    if len(inseparable):
+        shown = inseparable if limit <= 0 else inseparable.head(limit)
+        more = f", the first {len(shown)}" if len(shown) < len(inseparable) else ""
+        lines += ["", f"{len(inseparable)} pairs not separable{more}:"]
+        for r in shown.itertuples():
+            lines.append(_clip(f"  line {r.line}  {r.paradigm}"))
+            lines += textwrap.wrap(r.why_not, WIDTH - 2, initial_indent="    ", subsequent_indent="      ")
     return lines
 
 
@@ -268,8 +285,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                            "field). Example: data/pairs/example.tsv")
     pairs.add_argument("run", help="run id or folder (or a saved model folder)")
     pairs.add_argument("file", help="suite file (.jsonl, .tsv or .csv)")
-    pairs.add_argument("--limit", type=int, default=10, help="wrong pairs to list (0: all; default 10)")
-    pairs.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    pairs.add_argument("--limit", type=count_limit("wrong pairs"), default=10,
+                       help="wrong pairs to list (0: all; default 10)")
+    pairs.add_argument("--batch-size", type=whole_number(1, 4096), default=BATCH_SIZE,
+                       help=f"sentences per forward pass (default {BATCH_SIZE})")
     pairs.add_argument("--json", action="store_true")
     allow_pickle_flag(pairs)
     pairs.set_defaults(func=cmd_pairs)
@@ -285,7 +304,8 @@ def add_data_commands(data: Any, common: argparse.ArgumentParser) -> None:
                              "recorded by training; regions easy, ambiguous and hard-to-learn.")
     mapped.add_argument("run", help="run id or folder")
     mapped.add_argument("--region", choices=REGIONS, help="only this region")
-    mapped.add_argument("--limit", type=int, default=20, help="sentences to list (0: all; default 20)")
+    mapped.add_argument("--limit", type=count_limit("sentences"), default=20,
+                        help="sentences to list (0: all; default 20)")
     mapped.add_argument("--json", action="store_true")
     mapped.add_argument("--csv", metavar="FILE", help="write the map (with p(gold) per epoch) to FILE")
     mapped.set_defaults(func=cmd_data_map)

@@ -2,7 +2,11 @@
 
 Reads BLiMP's JSON lines (`sentence_good`, `sentence_bad`, `UID`, `field`, `linguistics_term`, ...) and
 TSV/CSV files with a header naming `good` and `bad` (and optionally `paradigm`, `field`). A pair is right
-when p(acceptable | good) > p(acceptable | bad) (a tie is wrong). Scoring is batched: each distinct
+when p(acceptable | good) > p(acceptable | bad) (a tie is wrong). Sentences are scored at the model's full
+length (its position embeddings, and its tokenizer's limit), not the 128 tokens of training: a pair whose
+two sentences are still the same tokens (they differ only past that length, or only in what the tokenizer
+drops, such as case for an uncased one) cannot be told apart by any model, and is counted *not separable*,
+apart from right and wrong; the accuracy is over the separable pairs. Scoring is batched: each distinct
 sentence once, sorted by length so padding stays small, under torch.inference_mode."""
 
 from __future__ import annotations
@@ -127,6 +131,22 @@ def load_suite(path: Path | str) -> PairSuite:
     return PairSuite(path, pd.DataFrame(rows, columns=PAIR_COLUMNS))
 
 
+# a tokenizer's model_max_length above this is transformers' "no limit" placeholder (int(1e30))
+NO_TOKENIZER_LIMIT = 1_000_000
+FALLBACK_LENGTH = 512  # a model that says nothing of its positions
+
+
+def full_length(model: Any, tokenizer: Any) -> int:
+    """The most tokens MODEL reads: its position embeddings, and never more than TOKENIZER's own limit
+    (RoBERTa has 514 positions for 512 tokens)."""
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    length = positions if isinstance(positions, int) and positions > 0 else FALLBACK_LENGTH
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < NO_TOKENIZER_LIMIT:
+        length = min(length, limit)
+    return length
+
+
 def p_acceptable(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128,
                  batch_size: int = BATCH_SIZE) -> np.ndarray:
     """p(acceptable) of each sentence (batched, length-sorted, dynamic padding, inference mode)."""
@@ -139,23 +159,29 @@ def p_acceptable(model: Any, tokenizer: Any, sentences: list[str], max_length: i
 @dataclass
 class GroupScore:
     name: str
-    n: int
+    n: int  # pairs, the not separable ones included
     right: int
+    not_separable: int = 0
 
     @property
     def accuracy(self) -> float:
-        return self.right / self.n if self.n else 0.0
+        """Right of the separable pairs."""
+        scored = self.n - self.not_separable
+        return self.right / scored if scored else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "n": self.n, "right": self.right, "accuracy": self.accuracy}
+        return {"name": self.name, "n": self.n, "right": self.right, "not_separable": self.not_separable,
+                "accuracy": self.accuracy}
 
 
 @dataclass
 class PairsReport:
-    """The suite scored: `table` is the suite with p_good, p_bad, margin (p_good - p_bad) and right."""
+    """The suite scored: `table` is the suite with p_good, p_bad, margin (p_good - p_bad), right, separable
+    and why_not (why a pair is not separable, "" when it is)."""
 
     path: Path
     table: pd.DataFrame = field(repr=False)
+    max_length: int = 0  # the tokens each sentence was scored on
 
     @property
     def n(self) -> int:
@@ -166,19 +192,33 @@ class PairsReport:
         return int(self.table["right"].sum())
 
     @property
+    def not_separable(self) -> int:
+        return int((~self.table["separable"]).sum())
+
+    @property
+    def wrong(self) -> int:
+        return self.n - self.not_separable - self.right
+
+    @property
     def accuracy(self) -> float:
-        return self.right / self.n if self.n else 0.0
+        """Right of the separable pairs."""
+        scored = self.n - self.not_separable
+        return self.right / scored if scored else 0.0
 
     def groups(self, by: str) -> list[GroupScore]:
         """Accuracy per paradigm or field (groups without a name left out), worst first."""
         named = self.table[self.table[by] != ""]
-        scores = [GroupScore(str(name), len(group), int(group["right"].sum()))
+        scores = [GroupScore(str(name), len(group), int(group["right"].sum()), int((~group["separable"]).sum()))
                   for name, group in named.groupby(by, sort=True)]
         return sorted(scores, key=lambda g: (g.accuracy, g.name))
 
     def failed(self) -> pd.DataFrame:
-        """The pairs it gets wrong, the most wrong (lowest margin) first."""
-        return self.table[~self.table["right"]].sort_values("margin", kind="stable")
+        """The separable pairs it gets wrong, the most wrong (lowest margin) first."""
+        return self.table[self.table["separable"] & ~self.table["right"]].sort_values("margin", kind="stable")
+
+    def inseparable(self) -> pd.DataFrame:
+        """The pairs no model can tell apart at MAX_LENGTH tokens, in the file's order."""
+        return self.table[~self.table["separable"]]
 
     def words(self, index: int) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
         """Pair INDEX's words, the ones that differ marked (as `explain --versus` marks them)."""
@@ -188,24 +228,60 @@ class PairsReport:
     def to_dict(self, worst: int = 20) -> dict[str, Any]:
         failed = self.failed().head(worst) if worst > 0 else self.failed()
         return {
-            "file": str(self.path), "n": self.n, "right": self.right, "accuracy": self.accuracy,
+            "file": str(self.path), "n": self.n, "right": self.right, "wrong": self.wrong,
+            "not_separable": self.not_separable, "accuracy": self.accuracy,
+            "accuracy_of": "the separable pairs (right / (n - not_separable))", "max_length": self.max_length,
             "fields": [g.to_dict() for g in self.groups("field")],
             "paradigms": [g.to_dict() for g in self.groups("paradigm")],
             "failed": [{"line": int(r.line), "paradigm": r.paradigm, "field": r.field, "good": r.good, "bad": r.bad,
                         "p_good": float(r.p_good), "p_bad": float(r.p_bad),
                         "words_good": [[w, c] for w, c in self.words(r.Index)[0]],
                         "words_bad": [[w, c] for w, c in self.words(r.Index)[1]]} for r in failed.itertuples()],
+            "not_separable_pairs": [{"line": int(r.line), "paradigm": r.paradigm, "field": r.field, "good": r.good,
+                                     "bad": r.bad, "why": r.why_not} for r in self.inseparable().itertuples()],
         }
 
 
-def score_suite(model: Any, tokenizer: Any, suite: PairSuite, max_length: int = 128,
+def _whole(tokenizer: Any, text: str) -> list[int]:
+    """TEXT's tokens, however many (an explicit limit: no "longer than the model" warning)."""
+    return list(tokenizer(text, truncation=True, max_length=NO_TOKENIZER_LIMIT)["input_ids"])
+
+
+def inseparable_reasons(tokenizer: Any, pairs: pd.DataFrame, max_length: int) -> list[str]:
+    """Per pair of PAIRS (good, bad), why no model can tell them apart when each is read as at most
+    MAX_LENGTH tokens ("" when one can): the same text, the same tokens (what differs is what the tokenizer
+    drops), or the same first MAX_LENGTH tokens. Each distinct sentence is tokenized once."""
+    sentences = sorted(set(pairs["good"]) | set(pairs["bad"]))
+    seen = tokenizer(sentences, truncation=True, max_length=max_length)["input_ids"]
+    tokens = {sentence: tuple(ids) for sentence, ids in zip(sentences, seen, strict=True)}
+    reasons = []
+    for good, bad in zip(pairs["good"], pairs["bad"], strict=True):
+        if good == bad:
+            reasons.append("the same sentence")
+        elif tokens[good] != tokens[bad]:
+            reasons.append("")
+        elif _whole(tokenizer, good) == _whole(tokenizer, bad):
+            reasons.append("the same tokens (they differ only in what the tokenizer drops)")
+        else:
+            reasons.append(f"the same first {max_length} tokens (they differ only past the model's length)")
+    return reasons
+
+
+def score_suite(model: Any, tokenizer: Any, suite: PairSuite, max_length: int | None = None,
                 batch_size: int = BATCH_SIZE) -> PairsReport:
-    """Every pair of SUITE scored by MODEL (each distinct sentence once)."""
+    """Every pair of SUITE scored by MODEL (each distinct sentence once), at MAX_LENGTH tokens (default:
+    the model's full length, `full_length`)."""
+    if batch_size < 1:
+        raise ValueError(f"batch size {batch_size}: must be at least 1")
+    length = full_length(model, tokenizer) if max_length is None else max_length
     pairs = suite.pairs
     sentences = sorted(set(pairs["good"]) | set(pairs["bad"]))
-    probabilities = p_acceptable(model, tokenizer, sentences, max_length, batch_size)
+    probabilities = p_acceptable(model, tokenizer, sentences, length, batch_size)
     lookup = dict(zip(sentences, probabilities.tolist(), strict=True))
     p_good = pairs["good"].map(lookup).to_numpy(dtype=float)
     p_bad = pairs["bad"].map(lookup).to_numpy(dtype=float)
-    table = pairs.assign(p_good=p_good, p_bad=p_bad, margin=p_good - p_bad, right=p_good > p_bad)
-    return PairsReport(suite.path, table)
+    why_not = inseparable_reasons(tokenizer, pairs, length)
+    separable = np.array([not why for why in why_not], dtype=bool)
+    table = pairs.assign(p_good=p_good, p_bad=p_bad, margin=p_good - p_bad, right=separable & (p_good > p_bad),
+                         separable=separable, why_not=why_not)
+    return PairsReport(suite.path, table, length)

@@ -264,7 +264,7 @@ class EvaluatePane(Pane):
             self.post_message(PairsScored(run_id, dataset, None, error=str(err)))
             return
         predictor, _, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
-        report = score_suite(predictor.model, predictor.tokenizer, suite, predictor.max_length)
+        report = score_suite(predictor.model, predictor.tokenizer, suite)  # at the model's full length
         if not get_current_worker().is_cancelled:
             self.post_message(PairsScored(run_id, dataset, report))
             self.post_message(StatusChanged(f"{path.name}: {report.right} of {report.n} pairs right"))
@@ -286,7 +286,9 @@ class EvaluatePane(Pane):
         fields = " · ".join(f"{g.name} {g.accuracy:.2f} ({g.n})" for g in report.groups("field"))
         self.query_one("#eval-metrics", Static).update(
             f"[b]{escape(report.path.name)}[/b] {report.n} pairs\n[b]accuracy {report.accuracy:.3f}[/b] "
-            f"({report.right} right: p(ok) of good > of bad)\n{escape(fields)}")
+            f"({report.right} right: p(ok) of good > of bad)"
+            + (f"\n[{tone('warn')}]{report.not_separable} not separable (same tokens)[/]" if report.not_separable
+               else "") + f"\n{escape(fields)}")
         self.query_one(SlicesView).show_groups(report.groups("paradigm"))
         self.show_wrong()
 
