@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,12 +61,67 @@ def test_data_map_lists_regions_and_exports_csv(tmp_path: Path, capsys: pytest.C
     np.testing.assert_allclose(table["confidence"], p_gold.mean(axis=0), atol=1e-4)
     np.testing.assert_allclose(table["variability"], p_gold.std(axis=0), atol=1e-4)
     np.testing.assert_allclose(table["p_gold_epoch2"], p_gold[1], atol=1e-4)
-    assert main(["data", "map", "mapped", "--region", "hard", "--json", "--runs", str(tmp_path)]) == 0
+    # the regions by the module's rule, computed here from p_gold: the most variable third (and varying) is
+    # ambiguous; of the rest, mean p(gold) below 0.5 is hard, the others easy
+    confidence, variability = p_gold.mean(axis=0), p_gold.std(axis=0)
+    ambiguous = (variability >= np.quantile(variability, 2 / 3)) & (variability > 0)
+    hard = np.flatnonzero(~ambiguous & (confidence < 0.5))
+    assert 0 < len(hard) < 60
+    assert main(["data", "map", "mapped", "--region", "hard", "--json", "--limit", "0", "--runs", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["epochs"] == 3 and all(r["region"] == "hard" for r in out["rows"])
-    assert sum(out["regions"].values()) == 60
+    assert out["epochs"] == 3 and sorted(r["row"] for r in out["rows"]) == hard.tolist()
+    assert {r["region"] for r in out["rows"]} == {"hard"}
+    assert out["regions"] == {"easy": 60 - len(hard) - int(ambiguous.sum()), "ambiguous": int(ambiguous.sum()),
+                              "hard": len(hard)}
     assert main(["data", "map", "mapped", "--region", "ambiguous", "--runs", str(tmp_path)]) == 0
     assert "ambiguous sentences" in capsys.readouterr().out
+
+
+def strict_json(text: str) -> Any:
+    """TEXT parsed as strict JSON: NaN and Infinity, which Python writes and strict parsers refuse, fail."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_data_map_of_a_stopped_run_has_no_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run stopped in its first epoch: the last 20 sentences were never reached. JSON says null and why;
+    the text says 'not recorded'."""
+    from workbench.core.runs.dynamics import TrainingDynamics
+    from workbench.core.runs.lookup import load_run_data
+
+    run = tmp_path / "stopped"
+    run.mkdir()
+    TrainConfig(train_limit=60).save(run / "config.json")
+    labels = load_run_data(run)["train"]["label"].to_numpy()[:60]
+    p_gold = np.full((3, 60), np.nan, dtype=np.float32)
+    p_gold[0, :40] = np.random.default_rng(2).random(40)
+    TrainingDynamics(p_gold, labels.astype(np.int8)).save(run)
+    assert main(["data", "map", "stopped", "--json", "--limit", "0", "--runs", str(tmp_path)]) == 0
+    out = strict_json(capsys.readouterr().out)
+    missing = [r for r in out["rows"] if not r["recorded"]]
+    assert sorted(r["row"] for r in missing) == list(range(40, 60))
+    for r in missing:
+        assert (r["confidence"], r["variability"], r["correctness"], r["region"]) == (None, None, None, None)
+        assert r["why"].startswith("not recorded") and r["p_gold"] == [None]
+    assert sum(out["regions"].values()) == 40
+    assert main(["data", "map", "stopped", "--limit", "0", "--runs", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "nan" not in text and "not recorded 20" in text
+    assert sum("not recorded" in line for line in text.splitlines()) == 21  # the counts line and 20 rows
+
+
+def test_json_is_strict_wherever_a_number_is_not_finite() -> None:
+    from workbench.cli.common import json_text
+
+    text = json_text({"mcc": float("nan"), "rows": [{"loss": float("inf")}, {"loss": np.float32("-inf")}],
+                      "n": 3, "p": np.float32(0.25)})
+    assert strict_json(text) == {"mcc": None, "rows": [{"loss": None}, {"loss": None}], "n": 3, "p": 0.25,
+                                 "non_finite": {"mcc": "NaN, written as null",
+                                                "rows[0].loss": "Infinity, written as null",
+                                                "rows[1].loss": "-Infinity, written as null"}}
+    assert strict_json(json_text({"n": 1})) == {"n": 1}  # nothing to say: no non_finite entry
 
 
 def test_data_map_of_a_one_epoch_run_says_why_nothing_is_ambiguous(tmp_path: Path,

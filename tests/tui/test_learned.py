@@ -127,6 +127,7 @@ async def test_the_training_map_screen_from_the_data_pane(runs: Path) -> None:
 
     labels = load_run_data(runs / DEMO_RUN)["train"]["label"].to_numpy()[:320]
     p_gold = np.random.default_rng(0).random((3, 320)).astype(np.float32)
+    p_gold[:, 310:] = np.nan  # a run stopped before its last 10 sentences
     TrainingDynamics(p_gold, labels.astype(np.int8)).save(runs / DEMO_RUN)
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
@@ -139,8 +140,12 @@ async def test_the_training_map_screen_from_the_data_pane(runs: Path) -> None:
         await wait_until(pilot, lambda: screen.training_map is not None, what="the map read", timeout=120)
         table = screen.query_one("#map-table", MapTable)
         assert table.row_count == 320
-        lowest = float(np.min(p_gold.mean(axis=0)))
+        lowest = float(np.min(p_gold[:, :310].mean(axis=0)))
         assert table.get_row_at(0)[0] == f"{lowest:.2f}"  # least confident first
+        assert [table.get_row_at(row)[:5] for row in (310, 319)] == [
+            ("—", "—", "—", str(labels[r]), "unrecorded") for r in (screen.shown.iloc[310]["row"],
+                                                                   screen.shown.iloc[319]["row"])]
+        assert "not recorded 10" in str(screen.query_one("#map-title").render())
         await pilot.pause()
         first = str(screen.shown.iloc[0]["sentence"])
         line = "".join(segment.text for segment in table.render_line(1))

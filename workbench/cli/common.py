@@ -109,6 +109,43 @@ def model_dir_of(args: argparse.Namespace) -> Path:
     return model_folder(run_dir_of(args))
 
 
+# ---------------------------------------------------------------- --json
+
+def finite_json(value: Any) -> tuple[Any, dict[str, str]]:
+    """VALUE with every NaN and infinity (Python or numpy) as None, and where each was: {"a.b[2]": "NaN"}."""
+    import math
+
+    found: dict[str, str] = {}
+
+    def clean(item: Any, where: str) -> Any:
+        if isinstance(item, dict):
+            return {key: clean(inner, f"{where}.{key}" if where else str(key)) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(inner, f"{where}[{index}]") for index, inner in enumerate(item)]
+        if isinstance(item, float) or type(item).__module__ == "numpy" and hasattr(item, "dtype") \
+                and item.dtype.kind == "f":
+            number = float(item)
+            if not math.isfinite(number):
+                found[where] = "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
+                return None
+            return number
+        return item
+
+    return clean(value, ""), found
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """VALUE as strict JSON (what every --json prints): NaN and infinities written as null, and a
+    `non_finite` entry naming each one's place and what it was, for an object; never the bare NaN that
+    Python's json writes and strict parsers refuse."""
+    import json
+
+    cleaned, found = finite_json(value)
+    if found and isinstance(cleaned, dict):
+        cleaned["non_finite"] = {where: f"{what}, written as null" for where, what in found.items()}
+    return json.dumps(cleaned, allow_nan=False, **options)
+
+
 # ---------------------------------------------------------------- numeric options, checked as they are read
 
 def whole_number(low: int, high: int | None = None, meaning: str = "") -> Callable[[str], int]:

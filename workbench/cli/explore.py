@@ -6,14 +6,21 @@ at 80 columns, direction shown by signs (never by colour alone), or JSON lines w
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from workbench.cli import learned
-from workbench.cli.common import EXIT_USAGE, CliError, allow_pickle_flag, count_limit, model_dir_of, whole_number
+from workbench.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    allow_pickle_flag,
+    count_limit,
+    json_text,
+    model_dir_of,
+    whole_number,
+)
 from workbench.core.base.layout import RunError, is_run_folder
 from workbench.core.explore.explain import STEP_SCHEDULE, explain_many, minimal_pair
 from workbench.core.model.loading import load_model, load_tokenizer
@@ -129,7 +136,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         pair = minimal_pair(model, tokenizer, args.sentences[0], args.versus, max_length=args.max_length,
                             attributions=True, n_steps=steps)
         if args.json:
-            print(json.dumps(pair.to_dict(), ensure_ascii=False))
+            print(json_text(pair.to_dict(), ensure_ascii=False))
         else:
             special = set(tokenizer.all_special_tokens) - {tokenizer.unk_token}
             print("\n".join(format_pair(pair)))
@@ -146,7 +153,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             status = EXIT_USAGE
             continue
         if args.json:
-            print(json.dumps(answer.to_dict(), ensure_ascii=False))
+            print(json_text(answer.to_dict(), ensure_ascii=False))
         else:
             if number:
                 print()
@@ -187,7 +194,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     result = diff_runs(folders[0], folders[1], args.split)
     if args.json:
-        print(json.dumps({"a": folders[0].name, "b": folders[1].name, "split": args.split, **result.to_dict()},
+        print(json_text({"a": folders[0].name, "b": folders[1].name, "split": args.split, **result.to_dict()},
                          ensure_ascii=False))
     else:
         print("\n".join(format_diff(result, folders[0].name, folders[1].name, args.split, args.limit)))
@@ -219,7 +226,7 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
             continue
         found = index.query(model, tokenizer, sentence, args.k)
         if args.json:
-            print(json.dumps({"sentence": sentence, "representation": index.kind,
+            print(json_text({"sentence": sentence, "representation": index.kind,
                               "neighbors": [n.to_dict() for n in found]}, ensure_ascii=False))
             continue
         if number:

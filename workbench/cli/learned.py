@@ -8,13 +8,12 @@ and words, never colour alone), or JSON."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from workbench.cli.common import allow_pickle_flag, count_limit, whole_number
+from workbench.cli.common import allow_pickle_flag, count_limit, json_text, whole_number
 
 WIDTH = 80
 
@@ -115,7 +114,7 @@ def cmd_eval_phenomena(args: argparse.Namespace) -> int:
         raise RunError("--phenomena: --split in_domain_dev, holdout or both (only the dev sets are annotated)")
     report = run_phenomena(args, run_dir, split)
     if args.json:
-        print(json.dumps({"run": run_dir.name, **report.to_dict()}, ensure_ascii=False, indent=2))
+        print(json_text({"run": run_dir.name, **report.to_dict()}, ensure_ascii=False, indent=2))
     else:
         print("\n".join(format_phenomena(report, run_dir.name)))
     return 0
@@ -149,7 +148,7 @@ def cmd_diff_phenomena(args: argparse.Namespace) -> int:
 
         raise RunError(f"{folders[0].name} and {folders[1].name}: {err}") from None
     if args.json:
-        print(json.dumps({"a": folders[0].name, "b": folders[1].name, "split": split,
+        print(json_text({"a": folders[0].name, "b": folders[1].name, "split": split,
                           "features": [c.to_dict() for c in changes]}, ensure_ascii=False))
     else:
         print("\n".join(format_phenomena_diff(changes, folders[0].name, folders[1].name, split)))
@@ -165,7 +164,8 @@ def format_map(training_map: Any, run: str, region: str | None, limit: int) -> l
     counts = training_map.counts()
     lines = [_clip(f"map of the training data: run {run}, {len(table)} sentences, {training_map.epochs_text()}"),
              "p(gold label) per epoch, from the training forward pass (dropout on)",
-             "  " + "  ".join(f"{name} {counts[name]}" for name in counts),
+             "  " + "  ".join(f"{name} {counts[name]}" for name in counts)
+             + (f"  not recorded {training_map.not_recorded}" if training_map.not_recorded else ""),
              f"  (ambiguous: variability >= its {AMBIGUOUS_QUANTILE:.0%} quantile, the most variable third;",
              f"   of the rest, hard: confidence < {HARD_CONFIDENCE}, easy: the others)"]
     if training_map.caveat():
@@ -183,8 +183,9 @@ def format_map(training_map: Any, run: str, region: str | None, limit: int) -> l
                  "most variable first" if region == "ambiguous" else "highest confidence first"),
               "   row  conf   var  right  label  region     sentence"]
     for r in (shown.head(limit) if limit > 0 else shown).itertuples():
-        lines.append(_clip(f"{r.row:>6}  {r.confidence:.2f}  {r.variability:.2f}  {r.correctness:>5.2f}  "
-                           f"{r.label:>5}  {r.region:<9}  {r.sentence}"))
+        figures = (f"{r.confidence:.2f}  {r.variability:.2f}  {r.correctness:>5.2f}" if r.epochs
+                   else f"{'not recorded':<17}")  # a stopped run's sentence never reached: no NaN shown
+        lines.append(_clip(f"{r.row:>6}  {figures}  {r.label:>5}  {r.region or '-':<9}  {r.sentence}"))
     return lines
 
 
@@ -202,7 +203,7 @@ def cmd_data_map(args: argparse.Namespace) -> int:
         print(f"map: {len(export)} sentences written to {args.csv}", file=sys.stderr)
     if args.json:
         limited = frame if args.limit <= 0 else frame.sort_values("confidence", kind="stable").head(args.limit)
-        print(json.dumps({"run": run_dir.name, "epochs": mapped.epochs, "sentences": len(mapped.table),
+        print(json_text({"run": run_dir.name, "epochs": mapped.epochs, "sentences": len(mapped.table),
                           "regions": mapped.counts(), "region": args.region,
                           "rows": mapped.to_records(limited)}, ensure_ascii=False))
     elif not args.csv:
@@ -267,7 +268,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     report = score_suite(model, load_tokenizer(str(folder)), suite, batch_size=args.batch_size)
     name = folder.parent.name if folder.name == "model" else folder.name
     if args.json:
-        print(json.dumps({"run": name, **report.to_dict(worst=args.limit)}, ensure_ascii=False))
+        print(json_text({"run": name, **report.to_dict(worst=args.limit)}, ensure_ascii=False))
     else:
         print("\n".join(format_pairs(report, name, args.limit)))
     return 0

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from workbench.cli.common import (
     CliError,
     HelpFormatter,
     allow_pickle_flag,
+    json_text,
     model_dir_of,
     no_notify_flag,
     print_group,
@@ -127,7 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             summary["slices"] = evaluation_slices(report.predictions, tokenizer).to_dict()  # shipped p(acceptable)
             summary["slices_before_calibration"] = evaluation_slices(report.predictions, tokenizer, report.summary(),
                                                                      before_calibration=True).to_dict()
-        print(json.dumps({name: summary}, indent=2))
+        print(json_text({name: summary}, indent=2))
     else:
         print_report(report)
         if args.slices:
@@ -207,7 +207,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             status = EXIT_USAGE
             continue
         if args.json:
-            print(json.dumps(result.to_dict(), ensure_ascii=False))
+            print(json_text(result.to_dict(), ensure_ascii=False))
         else:
             probs = result.probabilities
             note = f"  (truncated to {result.tokens} tokens)" if result.truncated else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 from pathlib import Path
@@ -15,6 +14,7 @@ from workbench.cli.common import (
     allow_pickle_flag,
     config_from_args,
     given_settings,
+    json_text,
     problems_text,
     whole_number,
 )
@@ -152,7 +152,7 @@ def _no_pruner() -> Any:
 def cmd_sweep_show(args: argparse.Namespace) -> int:
     storage = args.storage or default_storage(Path(args.runs))
     if args.json:
-        print(json.dumps(sweep_summary(args.study, storage, top=args.top).to_dict(), indent=2, default=str))
+        print(json_text(sweep_summary(args.study, storage, top=args.top).to_dict(), indent=2, default=str))
         return 0
     print_summary(args.study, storage, top=args.top)
     return 0

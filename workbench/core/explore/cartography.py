@@ -20,6 +20,8 @@ from workbench.core.base.layout import RunError
 from workbench.core.runs.dynamics import TrainingDynamics, read_dynamics
 
 REGIONS = ("easy", "ambiguous", "hard")
+# why a sentence has no coordinates: a stopped run's last epoch had not reached its batch
+NOT_RECORDED = "not recorded: training stopped before this sentence's first batch"
 AMBIGUOUS_QUANTILE = 2 / 3  # variability at or above it: ambiguous
 HARD_CONFIDENCE = 0.5  # below it (and not ambiguous): hard-to-learn
 
@@ -90,12 +92,27 @@ class TrainingMap:
     def counts(self) -> dict[str, int]:
         return {name: int((self.table["region"] == name).sum()) for name in REGIONS}
 
+    @property
+    def not_recorded(self) -> int:
+        """Sentences with no p(gold) in any epoch (a run stopped in its first epoch)."""
+        return int((self.table["epochs"] == 0).sum())
+
     def to_records(self, frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+        """One JSON-ready record per row of FRAME (default: all): a sentence never recorded has null
+        coordinates and region, `recorded` false and `why`; never NaN, which strict JSON has no word for."""
         frame = self.table if frame is None else frame
-        return [{"row": int(r.row), "sentence": r.sentence, "label": int(r.label),
-                 "confidence": float(r.confidence), "variability": float(r.variability),
-                 "correctness": float(r.correctness), "epochs": int(r.epochs), "region": r.region,
-                 "p_gold": self.trajectory(int(r.row))} for r in frame.itertuples()]
+        records = []
+        for r in frame.itertuples():
+            recorded = int(r.epochs) > 0
+            records.append({
+                "row": int(r.row), "sentence": r.sentence, "label": int(r.label), "recorded": recorded,
+                **({} if recorded else {"why": NOT_RECORDED}),
+                "confidence": float(r.confidence) if recorded else None,
+                "variability": float(r.variability) if recorded else None,
+                "correctness": float(r.correctness) if recorded else None,
+                "epochs": int(r.epochs), "region": r.region if recorded else None,
+                "p_gold": self.trajectory(int(r.row))})
+        return records
 
 
 def training_sentences(run_dir: Path) -> pd.DataFrame:

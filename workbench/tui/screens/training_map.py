@@ -125,7 +125,8 @@ class TrainingMapScreen(ModalScreen[None]):
         counts = mapped.counts()
         title = Text.assemble((self.run_dir.name, "bold"),
                               f" · {len(mapped.table)} sentences, {mapped.epochs_text()} · ",
-                              " ".join(f"{k} {v}" for k, v in counts.items()), " · r: ",
+                              " ".join(f"{k} {v}" for k, v in counts.items()),
+                              f" not recorded {mapped.not_recorded}" if mapped.not_recorded else "", " · r: ",
                               (self.region_filter or "all", "bold"))
         if mapped.caveat():
             title.append(f"\n{mapped.caveat()}", style="italic")
@@ -136,7 +137,8 @@ class TrainingMapScreen(ModalScreen[None]):
         self.shown = frame.sort_values(key, ascending=ascending, kind="stable")
         table = self.query_one("#map-table", MapTable)
         table.set_rows([(f"{r.confidence:.2f}", f"{r.variability:.2f}", f"{r.correctness:.2f}", str(r.label),
-                         r.region, r.sentence) for r in self.shown.itertuples()])
+                         r.region, r.sentence) if r.epochs else  # a stopped run's sentence never reached
+                        ("—", "—", "—", str(r.label), "unrecorded", r.sentence) for r in self.shown.itertuples()])
         table.border_title = (f"{len(self.shown)} {self.region_filter or 'sentences'}, "
                               + ("most variable first" if self.region_filter == "ambiguous" else
                                  "most confident first" if self.region_filter == "easy" else "least confident first"))
