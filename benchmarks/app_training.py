@@ -1,100 +1,127 @@
-"""A 1-epoch training (batch 8, about 20 steps a second) started in the app against the same training in a
-plain thread: sentences/s over 20 s after step 20, alternated.
+"""A training started with `s` in the app, drawn in a real terminal, against `workbench train` in the same folder.
 
-    python benchmarks/app_training.py [--train-limit 4000] [--rounds 3]
+    python benchmarks/app_training.py [--epochs 1,8] [--rounds 2] [--train-limit 0]
 
-The app runs headless (Textual's run_test, on the Train pane): no terminal output, whose cost a real terminal
-adds (benchmarks/interactive.py --only trainspeed measures in a pty). What it isolates is the app's thread
-sharing the GIL with the training."""
+Arm "app": `workbench` in a pseudo-terminal of 80x24 (the app drawing its charts at 4 Hz, the output read as a
+terminal reads it), the Train pane's form set to EPOCHS by keys, started with `s` (the training is its own
+process, which the app follows). Arm "cli": `workbench train --epochs EPOCHS` in the same runs folder. Arms
+alternate, each round in the order app, cli. Each arm's sentences/s is the run's own: training sentences x
+epochs / the training loop's time (the last step's elapsed_s in its metrics.jsonl), and its wall time from
+the key (or the command) to the run's end (the finish after the loop included). Prints one line per arm and
+the median ratio app/cli per EPOCHS. Run it on quiet cores: nothing else training or testing."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
+import os
+import select
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import bench_common as bc  # noqa: E402
-
-WINDOW = 20.0  # seconds timed, after step FIRST
-FIRST = 20
+from interactive import ANSI, READY, drain, read_until, workbench_in_pty  # noqa: E402
 
 
-async def in_app(limit: int) -> float:
-    """Steps/s of the training the Train pane starts (its worker thread, its messages, its charts)."""
-    from workbench.core.base.config import TrainConfig
-    from workbench.core.base.layout import new_run_id, run_path
-    from workbench.tui.app import make_app
-    from workbench.tui.panes.train import TrainPane
+def _tabs_to_train_limit() -> int:
+    from workbench.core.base.config import form_fields
 
-    runs = Path(tempfile.mkdtemp())
-    app = make_app(runs_dir=runs, notify=False)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2")
-        await pilot.pause(1.0)
-        pane = app.query_one(TrainPane)
-        pane.launch(TrainConfig(epochs=1, train_limit=limit), run_path(runs, new_run_id(runs)), resume=False)
-        start, first = 0.0, 0
-        while pane.is_training:
-            await asyncio.sleep(0.2)
-            progress = pane.progress
-            if progress and not start and progress["step"] >= FIRST:
-                start, first = time.perf_counter(), progress["step"]
-            if start and time.perf_counter() - start > WINDOW:
+    names = [f.name for f in form_fields()]
+    return names.index("train_limit") - names.index("epochs")
+
+
+TABS_TO_TRAIN_LIMIT = _tabs_to_train_limit()
+
+
+def run_rate(run: Path) -> tuple[float, int]:
+    """(sentences/s of the training loop, optimizer steps) from a finished run's metrics.jsonl."""
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    start = next(e for e in events if e["kind"] == "start")
+    steps = [e for e in events if e["kind"] == "step"]
+    return start["train_sentences"] * start["epochs"] / steps[-1]["elapsed_s"], len(steps)
+
+
+def only_run(runs: Path) -> Path:
+    (run,) = [folder for folder in runs.iterdir() if (folder / "metrics.jsonl").is_file()]
+    return run
+
+
+def ended(run: Path) -> bool:
+    lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
+    return bool(lines) and json.loads(lines[-1]).get("kind") == "end"
+
+
+def in_app(runs: Path, epochs: int, train_limit: int, timeout: float = 3600.0) -> tuple[float, float, int]:
+    """The app arm: (sentences/s, wall seconds from the key to the end, steps)."""
+    with workbench_in_pty(["--runs", str(runs)], (24, 80)) as (_pid, fd):
+        read_until(fd, lambda t: READY.search(t) is not None, 120)
+        keys = [b"2", b"\t", b"\t", b"\t", b"\x15", str(epochs).encode()]  # Train, tab to epochs, ctrl+u, N
+        if train_limit:
+            keys += [b"\t"] * TABS_TO_TRAIN_LIMIT + [b"\x15", str(train_limit).encode()]
+        for key in keys:
+            os.write(fd, key)
+            time.sleep(0.4)
+            drain(fd)
+        os.write(fd, b"\r")  # enter in a field starts the training
+        started = time.perf_counter()
+        deadline = started + timeout
+        while time.perf_counter() < deadline:  # read what the app draws, as a terminal does
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    os.read(fd, 65536)
+                except OSError:
+                    break
+            folders = [f for f in runs.iterdir() if (f / "metrics.jsonl").is_file()] if runs.is_dir() else []
+            if folders and ended(folders[0]):
                 break
-        rate = (pane.progress["step"] - first) / (time.perf_counter() - start)
-        pane.stop_event.set()
-        while pane.is_training:
-            await asyncio.sleep(0.2)
-    return rate
+        wall = time.perf_counter() - started
+        run = only_run(runs)
+        config = json.loads((run / "config.json").read_text())
+        assert config["epochs"] == epochs and config["train_limit"] == train_limit, config
+        screen = ANSI.sub(b"", read_until(fd, lambda t: b"done" in t or b"failed" in t, 60))
+        assert b"failed" not in screen[-3000:], screen[-3000:]
+    rate, steps = run_rate(run)
+    return rate, wall, steps
 
 
-def in_a_thread(limit: int) -> float:
-    """Steps/s of the same training by core train() in a plain thread, the main thread waiting."""
-    from workbench.core.base.config import TrainConfig
-    from workbench.core.training.train import train
-
-    stop = threading.Event()
-    steps: list[float] = []
-
-    def on_event(event: Any) -> None:
-        if event.get("kind") == "step":
-            steps.append(time.perf_counter())
-            if len(steps) > FIRST and steps[-1] - steps[FIRST] > WINDOW:
-                stop.set()
-
-    folder = Path(tempfile.mkdtemp())
-    worker = threading.Thread(target=lambda: train(TrainConfig(epochs=1, train_limit=limit), folder / "run",
-                                                   on_event=on_event, stop=stop))
-    worker.start()
-    worker.join()
-    return (len(steps) - FIRST - 1) / (steps[-1] - steps[FIRST])
+def in_cli(runs: Path, epochs: int, train_limit: int) -> tuple[float, float, int]:
+    """The CLI arm: (sentences/s, wall seconds of the command, steps)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--runs", str(runs), "--epochs", str(epochs),
+                    "--train-limit", str(train_limit)], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    rate, steps = run_rate(only_run(runs))
+    return rate, wall, steps
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-limit", type=int, default=4000)
-    parser.add_argument("--rounds", type=int, default=3)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", default="1,8", help="the default recipe at these epochs (comma-separated)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--train-limit", type=int, default=0, help="train on the first N sentences (0: all)")
     args = parser.parse_args()
     print(bc.machine(), flush=True)
-    rates: dict[str, list[float]] = {"thread": [], "app": []}
-    for round_number in range(args.rounds):
-        rates["thread"].append(in_a_thread(args.train_limit) * 8)
-        rates["app"].append(asyncio.run(in_app(args.train_limit)) * 8)
-        print(f"round {round_number + 1}: plain thread {rates['thread'][-1]:.0f} sentences/s, in the app "
-              f"{rates['app'][-1]:.0f} sentences/s; load {bc.loadavg():.2f}", flush=True)
-    print(f"median: plain thread {statistics.median(rates['thread']):.0f}, in the app "
-          f"{statistics.median(rates['app']):.0f} sentences/s (batch 8)")
-    return 0
+    for epochs in [int(e) for e in args.epochs.split(",")]:
+        rates: dict[str, list[float]] = {"app": [], "cli": []}
+        for round_number in range(1, args.rounds + 1):
+            for arm, measure in (("app", in_app), ("cli", in_cli)):
+                with tempfile.TemporaryDirectory() as folder:
+                    rate, wall, steps = measure(Path(folder) / "runs", epochs, args.train_limit)
+                rates[arm].append(rate)
+                print(f"{epochs} epoch(s), round {round_number}, {arm}: {rate:.1f} sentences/s in the training loop "
+                      f"({steps} steps), {wall:.1f} s from start to end (load {bc.loadavg():.2f})", flush=True)
+        app, cli = statistics.median(rates["app"]), statistics.median(rates["cli"])
+        print(f"{epochs} epoch(s): app {app:.1f} / cli {cli:.1f} sentences/s (medians) = {app / cli:.3f}x", flush=True)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -16,9 +16,7 @@
   startup  `workbench --runs EMPTY` in a pseudo-terminal (80x24): seconds from spawning to the first
            frame, to the data table's first sentence on screen, to the status line's "ready"; then
            ctrl+q and the seconds until the process has exited; median (min-max) of --runs
-  trainspeed  `workbench` in a pseudo-terminal (80x24): the form's default training started with `s` (a
-           worker thread of the app) and with `D` (a background process the app follows), alternated; steps/s
-           over --seconds on the Train pane after the first step on screen
+  (a training started in the app against `workbench train`: benchmarks/app_training.py)
   switch   `workbench` in a pseudo-terminal (80x24) with a training of the embedded model running in it
            (2, then s): milliseconds from a pane's alt+digit key to that pane's footer on screen,
            cycling 1-5, --switches times after the training's first step; p50 / p95 / max
@@ -244,7 +242,7 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
 
 
 # Each pane's footer says which pane is on screen (bindings only that pane has)
-PANE_MARKS = {"1": b"Split", "2": b"Detach", "3": b"FP/FN", "4": b"history", "5": b"Compare"}
+PANE_MARKS = {"1": b"Split", "2": b"Resume", "3": b"FP/FN", "4": b"history", "5": b"Compare"}
 
 
 STEP = re.compile(rb"step ([0-9]+)/")  # the Train pane's progress line
@@ -286,7 +284,7 @@ def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80)
     with workbench_in_pty(["--runs", runs_dir], size) as (_pid, fd):
         read_until(fd, lambda t: READY.search(t) is not None, timeout)
         os.write(fd, b"2")
-        read_until(fd, lambda t: b"Detach" in t, timeout)
+        read_until(fd, lambda t: b"Resume" in t, timeout)
         if train:
             os.write(fd, b"s")  # start the form's training (the embedded model, 8 epochs)
             last_step(fd, timeout)
@@ -304,45 +302,6 @@ def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80)
     return latencies, step
 
 
-def training_speed(runs_dir: str, key: bytes, seconds: float, size: tuple[int, int] = (24, 80),
-                   timeout: float = 180.0) -> tuple[float, int]:
-    """Steps a second of the form's default training started in the app by KEY (b"s": in the app's own
-    worker thread; b"D": a background process the app follows), over SECONDS on the Train pane after its
-    first step on screen; and the last step seen. The run is stopped (with its checkpoint) on the way out."""
-    from workbench.core.runs.lock import RunLock
-    from workbench.core.runs.status import stop_run
-
-    def redrawn_step() -> tuple[int, float]:
-        """The step on screen now and when it was read: the app writes only the cells that change, so the
-        Train pane is drawn whole again (pane 1, then 2) before the progress line is read."""
-        drain(fd)
-        os.write(fd, b"\x1b1")
-        time.sleep(0.3)
-        drain(fd)
-        os.write(fd, b"\x1b2")
-        return last_step(fd, 10.0), time.perf_counter()
-
-    with workbench_in_pty(["--runs", runs_dir], size) as (_pid, fd):
-        read_until(fd, lambda t: READY.search(t) is not None, timeout)
-        os.write(fd, b"2")
-        time.sleep(1.0)
-        os.write(fd, key)
-        last_step(fd, timeout)  # the training has begun
-        first, start = redrawn_step()
-        until = time.perf_counter() + seconds
-        while time.perf_counter() < until:  # read what the app draws, as a terminal does (a full pty blocks it)
-            drain(fd)
-            time.sleep(0.05)
-        last, end = redrawn_step()
-        for run in Path(runs_dir).iterdir():
-            if RunLock.is_locked(run):
-                stop_run(run)
-                stop_deadline = time.perf_counter() + 120
-                while RunLock.is_locked(run) and time.perf_counter() < stop_deadline:
-                    time.sleep(0.5)
-    return (last - first) / (end - start), last
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="paint,predict,explain,concurrent,memory")
@@ -352,8 +311,6 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model for predict and explain (a run folder works too)")
     parser.add_argument("--train-limit", type=int, default=0)
     parser.add_argument("--switches", type=int, default=60, help="pane switches while a training runs")
-    parser.add_argument("--seconds", type=float, default=30.0, help="trainspeed: seconds of training timed")
-    parser.add_argument("--rounds", type=int, default=2, help="trainspeed: rounds of the two ways")
     args = parser.parse_args()
     only = args.only.split(",")
     print(f"machine: {bc.machine()}; load average {bc.loadavg():.2f}")
@@ -392,14 +349,6 @@ def main() -> None:
             print(f"pane switch {'while training' if training else 'idle'}: p50 {statistics.median(ordered):.0f} ms, "
                   f"p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms ({len(ordered)} switches"
                   f"{f'; the training at step {step}' if training else ''}; load {bc.loadavg():.2f})")
-    if "trainspeed" in only:
-        for round_number in range(args.rounds):
-            for key, where in ((b"s", "in the app's worker thread"), (b"D", "in a background process (D)")):
-                with tempfile.TemporaryDirectory() as runs_dir:
-                    rate, step = training_speed(runs_dir, key, args.seconds)
-                print(f"round {round_number + 1}: the form's training {where}: {rate:.2f} steps/s = "
-                      f"{rate * 32:.0f} sentences/s at batch 32 (steps to {step}; load {bc.loadavg():.2f})",
-                      flush=True)
     if "predict" in only:
         loaded, p50, p99 = predict_latency(args.calls, args.model)
         print(f"predict, one sentence on CPU: p50 {p50:.1f} ms, p99 {p99:.1f} ms "

@@ -6,8 +6,8 @@
 Fine-tunes the embedded model on the first TRAIN_LIMIT CoLA sentences (about a minute
 on a laptop CPU), driving the app by keys exactly as a user would, in a temporary
 folder, and saves one SVG per pane (plus one during training and the help screen).
-A second run, with another learning rate and seed, trains in the background (D) meanwhile,
-for the Runs pane following it live and the compare view of the two.
+A second run, with another learning rate and seed, trains (its own process, as every training)
+meanwhile, for the Runs pane following it live and the compare view of the two.
 
 Then, for each of --also, the panes again on the first run: at another size (`60x20`:
 `*-60x20.svg`) or with NO_COLOR set (`nocolor`: `*-nocolor.svg`).
@@ -79,11 +79,11 @@ async def train_and_shoot(app: WorkbenchApp, pilot: Pilot[None], out: Path, trai
 
 
 async def start_second_run(app: WorkbenchApp, pilot: Pilot[None]) -> str:
-    """Train the same recipe with another learning rate and seed in the background (D)."""
+    """Train the same recipe with another learning rate and seed (s: its own process, which the Train pane follows)."""
     for name, value in {"learning_rate": "5e-5", "seed": "7"}.items():
         app.query_one(f"#field-{name}", Input).value = value
     before = {folder.name for folder in app.runs_dir.iterdir()} if app.runs_dir.is_dir() else set()
-    await pilot.press("D")  # the opened run stays the one shown: the new run is found in the runs folder
+    await pilot.press("s")  # the opened run stays the one shown: the new run is found in the runs folder
 
     def started() -> list[str]:
         return sorted(folder.name for folder in app.runs_dir.iterdir()

@@ -148,3 +148,50 @@ def _torchrun(argv: list[str]) -> int:
         print(f"{type(failed).__name__}: {failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def launcher(paced: bool = False) -> Any:
+    """A launcher for the app (`make_app(launcher=...)`): core `launch_training`, its training process
+    forked warm. PACED: a new run's process waits after each step until the run is asked to stop (so that a
+    test's stop lands mid-run however fast the machine); a resumed run goes at its own pace."""
+    from workbench.core.runs.status import launch_training
+
+    entry = f"{__name__}:_paced_cli" if paced else "workbench.cli:main"
+    # the fork server started here, in the test's own thread: started from the app's worker thread under
+    # Textual's test harness, its launch failed ("bad value(s) in fds_to_keep")
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+    def spawn(argv: list[str], log: Path, processes: int = 1) -> WarmProcess:
+        return WarmProcess(entry, argv, None, merged=True)
+
+    def launch(config: Any, run_dir: Path, **options: Any) -> int:
+        return launch_training(config, run_dir, spawn=spawn, **options)
+
+    return launch
+
+
+def _paced_cli(argv: list[str]) -> int:
+    """`workbench ARGV`, a new run's training held after each step until its stop file appears."""
+    import time
+
+    import workbench.cli.train as cli_train
+    from workbench.cli import main
+    from workbench.core.base.layout import STOP_FILE
+
+    original = cli_train.train
+
+    def held(config: Any, run_dir: Any, on_event: Any = None, stop: Any = None, resume: bool = False,
+             **options: Any) -> Any:
+        def pace(event: Any) -> None:
+            if on_event is not None:
+                on_event(event)
+            if event["kind"] == "step" and not resume:
+                deadline = time.monotonic() + 60
+                while not (Path(run_dir) / STOP_FILE).exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        return original(config, run_dir, on_event=pace, stop=stop, resume=resume, **options)
+
+    cli_train.train = held
+    return int(main(argv))

@@ -91,6 +91,7 @@ async def test_a_long_training_stream_keeps_memory_flat_redraws_capped_and_keys_
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         pane = app.query_one(TrainPane)
+        pane.live_run = "soak"  # the run the pane follows: its events are charted
         chart = app.query_one("#chart-loss", SeriesChart)
         started, redraws_before = time.monotonic(), chart.redraws
         tracemalloc.start()

@@ -197,7 +197,7 @@ async def test_train_pane_grad_norm_patience_and_system_line(tmp_path: Path) -> 
         await pilot.press("2")
         pane = app.query_one(TrainPane)
         pane.patience = 2
-        pane.training_run = "live"
+        pane.live_run = "live"
         pane.post_message(TrainProgress("live", [step(n, None if n == 3 else 0.5 * n) for n in range(1, 21)]))  # type: ignore[misc]
         charts = app.query_one("#train-charts", RunCharts)
         await wait_until(pilot, lambda: charts.chart("loss").points("loss") == 20)
@@ -347,11 +347,11 @@ async def test_a_detached_run_seen_live_is_announced_when_it_ends(tiny_model_dir
             app._driver.write = written.append  # type: ignore[union-attr,method-assign]
             await app.open_run(DEMO_RUN)
             train = app.query_one(TrainPane)
-            await wait_until(pilot, lambda: train.following == DEMO_RUN and train.progress is not None)
+            await wait_until(pilot, lambda: train.live_run == DEMO_RUN and train.progress is not None)
             with metrics.open("a") as handle:
                 handle.write(lines[-1])
             lock.__exit__()
-            await wait_until(pilot, lambda: train.following is None, what="the end of the followed run")
+            await wait_until(pilot, lambda: train.live_run is None, what="the end of the followed run")
             await pilot.pause(0.1)
             assert "\x1b]777;notify;CoLA Workbench: run demo-run done;" in "".join(written)
     finally:

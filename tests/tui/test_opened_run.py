@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from helpers.runs import save_tiny_bert
+from helpers import warm
 from helpers.tui import DEMO_RUN, demo_run, small_cola_file, wait_until
 from textual.widgets import DataTable, Static
 
@@ -49,7 +50,7 @@ async def test_a_training_never_changes_the_model_predict_answers_with(tiny_mode
     opened = demo_run(runs, tiny_model_dir) / "model"
     base = other_tiny_model(tmp_path / "other-bert")
     data = small_cola_file(tmp_path)
-    app = make_app(model=str(base), data=str(data), runs_dir=runs, run=DEMO_RUN)
+    app = make_app(model=str(base), data=str(data), runs_dir=runs, run=DEMO_RUN, launcher=warm.launcher())
     app.load_on_start = False
     async with app.run_test(size=(100, 30)) as pilot:
         pane = app.query_one(PredictPane)
@@ -63,7 +64,7 @@ async def test_a_training_never_changes_the_model_predict_answers_with(tiny_mode
         await pilot.press("escape", "2", "s")  # out of the sentence box, to Train, start (40 epochs: still training
         # while the test types, on a quiet machine too)
         assert train.is_training, (train.last_status, [n.message for n in app._notifications], app.focused)
-        new_run = train.training_run
+        new_run = train.live_run
         assert new_run and new_run != DEMO_RUN
         # the new run has a model of its own: from here on, a silent switch would show its numbers
         await wait_until(pilot, lambda: (runs / new_run / "model" / "config.json").is_file(), timeout=120,

@@ -70,7 +70,7 @@ async def test_following_a_live_run_moves_and_lets_go_of_the_previous_one(tiny_m
             await app.open_run("live-run")
             loss = app.query_one("#chart-loss", SeriesChart)
             runs_loss = app.query_one("#runs-chart-loss", SeriesChart)
-            assert app.query_one(TrainPane).following == "live-run"
+            assert app.query_one(TrainPane).live_run == "live-run"
             await wait_until(pilot, lambda: loss.points("loss") == 10 and runs_loss.points("loss") == 10)
             with (live / "metrics.jsonl").open("a") as handle:
                 handle.writelines(events[11:20])
@@ -139,7 +139,7 @@ async def test_palette_has_the_runs_commands(tmp_path: Path) -> None:
     app.load_on_start = False
     async with app.run_test(size=SIZE):
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        for title in ("train: start detached", "runs: compare marked", "runs: stop", "runs: export CSV"):
+        for title in ("train: follow next", "runs: compare marked", "runs: stop", "runs: export CSV"):
             assert title in titles
 
 

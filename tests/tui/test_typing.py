@@ -8,6 +8,7 @@ import threading
 import unicodedata
 from pathlib import Path
 
+from helpers import warm
 from helpers.tui import demo_run, small_cola_file, wait_until
 from textual import events
 from textual.widgets import Input
@@ -62,7 +63,8 @@ async def test_every_key_reaches_the_sentence_box_while_training_and_explaining(
     runs = tmp_path / "runs"
     demo_run(runs, tiny_model_dir)
     data = small_cola_file(tmp_path, rows=400)
-    app = make_app(model=str(tiny_model_dir), data=str(data), runs_dir=runs, run="demo-run")
+    app = make_app(model=str(tiny_model_dir), data=str(data), runs_dir=runs, run="demo-run",
+                   launcher=warm.launcher())
     app.load_on_start = False
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.2)  # the opened run's settings are in the form
@@ -71,7 +73,7 @@ async def test_every_key_reaches_the_sentence_box_while_training_and_explaining(
                                      learning_rate=1e-3, precision="fp32", eval_batch_size=256))
         await pilot.press("2", "s")
         assert train.is_training, (train.problems, train.last_status)
-        await wait_until(pilot, lambda: train.progress is not None, what="the first steps")
+        await wait_until(pilot, lambda: train.progress is not None, timeout=120, what="the first steps")
         try:
             box = app.query_one("#predict-input", Input)
             # from the Train pane (whose letters are keys: s starts, x stops, ? helps), 4 and a sentence at once:
@@ -97,4 +99,4 @@ async def test_every_key_reaches_the_sentence_box_while_training_and_explaining(
             assert app.query_one(ExplainPanel).explanation is not None  # attributions ran meanwhile
         finally:
             train.action_stop()  # a failed check must not leave the training running
-        await wait_until(pilot, lambda: not train.is_training, what="the stop")
+        await wait_until(pilot, lambda: not train.is_training, timeout=60, what="the stop")

@@ -28,7 +28,6 @@ from workbench.core.runs.lookup import ModelSource
 from workbench.tui.commands import workbench_commands
 from workbench.tui.keys import ALT_DIGITS
 from workbench.tui.messages import (
-    DetachedStarted,
     FollowEnded,
     RunChosen,
     RunFollowed,
@@ -36,8 +35,8 @@ from workbench.tui.messages import (
     SendToPredict,
     StatusChanged,
     TokenizerLoaded,
-    TrainEvent,
     TrainFinished,
+    TrainLaunched,
     WorkerFailed,
 )
 from workbench.tui.models import Models
@@ -49,7 +48,7 @@ from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
 from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
-from workbench.tui.screens.confirm import ConfirmQuit
+from workbench.tui.screens.confirm import QUIT_LEAVE, QUIT_STOP, ConfirmQuit
 from workbench.tui.screens.help import HelpScreen, workbench_help
 from workbench.tui.widgets.keyline import KeyLine
 
@@ -100,7 +99,8 @@ class WorkbenchApp(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     def __init__(self, model: str | None = None, data: str | None = None, runs_dir: Path | None = None,
-                 run: str | None = None, load_on_start: bool = True, notify: bool | None = None) -> None:
+                 run: str | None = None, load_on_start: bool = True, notify: bool | None = None,
+                 launcher: Callable[..., int] | None = None) -> None:
         super().__init__()
         self.model = model or DEFAULT_MODEL
         self.data = data or ""
@@ -111,7 +111,7 @@ class WorkbenchApp(App[None]):
         self.runs: list[Any] = []
         self.followed_run: str | None = None
         self.offered_run: str | None = None  # a run that finished training, offered for opening (ctrl+o)
-        self.own_runs: set[str] = set()  # trained by this app (announced when its worker returns)
+        self.launcher = launcher  # core launch_training unless given (tests start the process warm)
         self.monitor: Any = None  # core.system.SystemMonitor, made on first use
         self.models = Models(self.model, self.data)
         self.panes_mounted: asyncio.Future[Any] | None = None  # mount_panes, once
@@ -120,9 +120,13 @@ class WorkbenchApp(App[None]):
             folder = run_path(self.runs_dir, run)
             self.runs_dir = folder.parent
             self.current_run = folder.name
+        from workbench.core.runs.status import running_runs
+
+        # the trainings going on now (started by an app that closed, or from the CLI): followed at once
+        self.running_at_start = running_runs(self.runs_dir)
 
     def compose(self) -> ComposeResult:
-        first = "train" if self.current_run else "data"
+        first = "train" if self.current_run or self.running_at_start else "data"
         with Panes(initial=first, id="panes"):
             for name, pane_class in zip(PANES, PANE_CLASSES, strict=True):
                 with TabPane(TITLES[name], id=name):
@@ -134,6 +138,8 @@ class WorkbenchApp(App[None]):
     def on_mount(self) -> None:
         if self.current_run:
             self.call_after_refresh(self.open_run, self.current_run)
+        if self.running_at_start:
+            self.call_after_refresh(self.follow_running)
         if self.load_on_start:
             # After the first paint: the heavy imports happen in the worker, behind a loading state.
             self.call_after_refresh(lambda: self.query_one(DataPane).load(self.data or None, self.model))
@@ -185,6 +191,23 @@ class WorkbenchApp(App[None]):
                timeout: float | None = None, markup: bool = True) -> None:
         """Notifications carry file names, data and sentences: never parse them as markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    async def follow_running(self) -> None:
+        """Follow the newest of the runs that were training when the app started, and say so."""
+        await self.mount_panes()
+        newest, count = self.running_at_start[-1], len(self.running_at_start)
+        self.query_one(TrainPane).follow(newest)
+        others = f"; {count - 1} more training: f in Train follows the next" if count > 1 else ""
+        self.notify(f"run {newest} is training: following it in Train (2){others}", timeout=8)
+        self.set_status(f"following run {newest}, training in its own process{others}")
+
+    def launch_training(self, config: TrainConfig | None, run_dir: Path) -> int:
+        """Start CONFIG into RUN_DIR (None: resume it) as its own process (core `launch_training`, one
+        process per GPU when there are several); its pid once it holds the run."""
+        from workbench.core.runs.status import launch_training, visible_gpus
+
+        launcher = self.launcher or launch_training
+        return launcher(config, run_dir, processes=max(1, visible_gpus()))
 
     def initial_config(self) -> TrainConfig:
         return TrainConfig(model=self.model, data=self.data)
@@ -274,12 +297,10 @@ class WorkbenchApp(App[None]):
         self.follow_run(run_id)
 
     def follow_run(self, run_id: str | None) -> None:
-        """Replay RUN_ID's events into the Train pane (when it trains in another process) and, when it
-        is the opened run, the Runs charts; then follow them live until it ends. The run followed
-        before is let go."""
+        """Replay the opened run's events into the Runs charts, then follow them live until it ends
+        (the Train pane follows a training itself). The run followed before is let go."""
         self.followed_run = run_id
-        if run_id is None or run_id == self.current_run:
-            self.query_one(RunsPane).start_following(run_id)
+        self.query_one(RunsPane).start_following(run_id)
         if run_id is None:
             self.workers.cancel_group(self, "follow")
         else:
@@ -306,15 +327,13 @@ class WorkbenchApp(App[None]):
             return  # a message of a run let go, still queued (or of the app closing)
         await self.mount_panes()
         self.query_one(RunsPane).add_events(message.run_id, message.events)
-        self.query_one(TrainPane).add_followed(message.run_id, message.events)
 
     async def on_follow_ended(self, message: FollowEnded) -> None:
         if message.cancelled or not self.query(RunsPane):
             return
         await self.mount_panes()
-        self.query_one(TrainPane).follow_ended(message.run_id)
         self.query_one(RunsPane).action_refresh_runs()
-        if message.was_live and message.run_id not in self.own_runs:
+        if message.was_live and self.query_one(TrainPane).shown_run != message.run_id:  # (else the pane says it)
             from workbench.core.runs.status import run_info
 
             info = run_info(run_path(self.runs_dir, message.run_id))
@@ -357,13 +376,11 @@ class WorkbenchApp(App[None]):
             # between two frames, through the driver's one writer: nothing printed, the screen intact
             self._driver.write(BEL + terminal_notification(f"CoLA Workbench: {title}", body))
 
-    async def on_detached_started(self, message: DetachedStarted) -> None:
-        await self.mount_panes()
-        self.notify(f"run {message.run_id} training in the background (pid {message.pid}); it goes on after "
-                    "you quit. x stops it", timeout=6)
-        self.query_one(TrainPane).show_run(message.run_id)  # the Train pane follows it; the opened run stays
-        self.follow_run(message.run_id)
-        self.query_one(RunsPane).action_refresh_runs()
+    def on_train_launched(self, message: TrainLaunched) -> None:
+        self.set_status(f"run {message.run_id} training in its own process (pid {message.pid})")
+        runs = self.mounted(RunsPane)
+        if runs is not None:
+            runs.action_refresh_runs()  # the list shows it running; the opened run stays the one explored
 
     async def on_run_chosen(self, message: RunChosen) -> None:
         await self.open_run(message.run_id)
@@ -404,12 +421,6 @@ class WorkbenchApp(App[None]):
         self.notify(f"{message.worker_name} failed: {message.error}", severity="error", timeout=10)
         self.set_status(f"error ({message.worker_name}): {message.error}", "error")
 
-    def on_train_event(self, message: TrainEvent) -> None:
-        runs = self.mounted(RunsPane)
-        if message.event["kind"] == "start" and runs is not None:
-            # the list shows it running; the opened run stays the one explored (the Train pane charts this one)
-            runs.action_refresh_runs()
-
     def on_train_finished(self, message: TrainFinished) -> None:
         failed = message.status == "failed"
         self.set_status(f"run {message.run_id}: {message.status}" + (f" — {message.error}" if message.error else ""),
@@ -436,7 +447,7 @@ class WorkbenchApp(App[None]):
     async def action_quit(self) -> None:
         train = self.mounted(TrainPane)
         if train is not None and train.is_training:
-            self.push_screen(ConfirmQuit(), self._quit_answered)
+            self.push_screen(ConfirmQuit(str(train.live_run)), self._quit_answered)
         else:
             # no pane is begun from now on (also by a start queued before this key), and the one being
             # composed is let finish: a pane composed as the app closes loses its widgets under it (a
@@ -446,19 +457,28 @@ class WorkbenchApp(App[None]):
                 await asyncio.shield(self.panes_mounted)
             self.exit()
 
-    def _quit_answered(self, answer: bool | None) -> None:
-        if answer:
-            self.query_one(TrainPane).action_stop()
+    def _quit_answered(self, answer: str | None) -> None:
+        if answer == QUIT_LEAVE:
+            self.quitting = True
+            self.exit()  # the training goes on in its own process; a new workbench follows it again
+        elif answer == QUIT_STOP:
+            train = self.query_one(TrainPane)
+            run_id = train.live_run
+            train.action_stop()
             self.set_status("stopping the training at the next batch (saving a checkpoint), then quitting…")
-            self.run_worker(self._exit_after_training(), name="quit", group="quit")
+            self.run_worker(self._exit_after_training(run_id), name="quit", group="quit")
 
-    async def _exit_after_training(self) -> None:
-        worker = self.query_one(TrainPane).worker
-        if worker is not None:
-            try:
-                await worker.wait()
-            except Exception:  # noqa: BLE001 - a failed run has saved what it could; quit anyway
-                pass
+    async def _exit_after_training(self, run_id: str | None) -> None:
+        """Quit once RUN_ID's process has let go of the run (its checkpoint saved), or after a minute."""
+        from workbench.core.runs.lock import RunLock
+
+        if run_id is not None:
+            folder = run_path(self.runs_dir, run_id)
+            for _ in range(600):
+                if not RunLock.is_locked(folder):
+                    break
+                await asyncio.sleep(0.1)
+        self.quitting = True
         self.exit()
 
     # ------------------------------------------------------------ command palette
@@ -481,6 +501,8 @@ def run_without_joining(app: App[Any], **options: Any) -> int:
 
 
 def make_app(model: str | None = None, data: str | None = None, runs_dir: Path | None = None,
-             run: str | None = None, notify: bool | None = None) -> WorkbenchApp:
-    """The workbench app, for the CLI, the tests and the screenshot script alike."""
-    return WorkbenchApp(model=model, data=data, runs_dir=runs_dir, run=run, notify=notify)
+             run: str | None = None, notify: bool | None = None,
+             launcher: Callable[..., int] | None = None) -> WorkbenchApp:
+    """The workbench app, for the CLI, the tests and the screenshot script alike (LAUNCHER: how a
+    training process is started, core `launch_training` by default)."""
+    return WorkbenchApp(model=model, data=data, runs_dir=runs_dir, run=run, notify=notify, launcher=launcher)

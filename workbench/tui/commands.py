@@ -43,9 +43,9 @@ def workbench_commands(app: WorkbenchApp) -> Iterable[SystemCommand]:
         app.query_one(RunsPane).show_runs()
 
     train, runs = partial(call, "train"), partial(call, "runs")
-    yield SystemCommand("train: start", "Start a new training with the form's settings", train("action_start"))
-    yield SystemCommand("train: start detached", "Train the form's settings in a background process that "
-                        "outlives the app (like train --detach)", train("action_start_detached"))
+    yield SystemCommand("train: start", "Start a new training with the form's settings, as its own process "
+                        "(it goes on when the app closes)", train("action_start"))
+    yield SystemCommand("train: follow next", "Follow the next run that is training now", train("action_follow_next"))
     yield SystemCommand("train: stop", "Stop at the next batch, saving a checkpoint", train("action_stop"))
     yield SystemCommand("train: resume", "Resume the chosen run from its checkpoint", train("action_resume"))
     yield SystemCommand("train: show/hide form", "Toggle the configuration form", train("action_toggle_form"))

@@ -11,7 +11,7 @@ from typing import Any
 
 from textual.message import Message
 
-from workbench.core.base.events import Event, StepEvent
+from workbench.core.base.events import Event
 
 
 @dataclass
@@ -48,32 +48,41 @@ class TokenLengths(Message):
 
 @dataclass
 class TrainProgress(Message):
-    """Per-batch `step` events. High rate: a newer one absorbs an older one still queued,
-    so the queue never backs up and no loss point is lost."""
+    """Events of the run the Train pane follows, read from its metrics.jsonl (the history first, then as
+    the training process writes them). High rate: a newer one absorbs an older one still queued, so the
+    queue never backs up and no point is lost."""
 
     run_id: str
-    steps: list[StepEvent]
-    memory: str = ""
+    events: list[Event]
 
     def can_replace(self, message: Message) -> bool:
         # Called on the queued (older) message with the next one; merging keeps every point.
         if isinstance(message, TrainProgress) and message.run_id == self.run_id:
-            message.steps[:0] = self.steps
+            message.events[:0] = self.events
             return True
         return False
 
 
 @dataclass
-class TrainEvent(Message):
-    """Low-rate training events: start, epoch, checkpoint, log, end."""
+class TrainLaunched(Message):
+    """A training process started (or resumed) a run and holds it: the Train pane follows it."""
 
     run_id: str
-    event: Event
+    pid: int
+    resumed: bool = False
+
+
+@dataclass
+class TrainFollowEnded(Message):
+    """The Train pane's follower stopped: the run's process ended (CANCELLED: the pane let it go)."""
+
+    run_id: str
+    cancelled: bool = False
 
 
 @dataclass
 class TrainFinished(Message):
-    """The training worker returned (done, stopped or failed)."""
+    """The run the Train pane followed ended (done, stopped or failed): the app announces it."""
 
     run_id: str
     status: str
@@ -172,14 +181,6 @@ class FollowEnded(Message):
     run_id: str
     cancelled: bool = False
     was_live: bool = False  # it was training when following began (its end is news: announce it)
-
-
-@dataclass
-class DetachedStarted(Message):
-    """A training was started as a background process that outlives the app."""
-
-    run_id: str
-    pid: int
 
 
 @dataclass

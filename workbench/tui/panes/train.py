@@ -1,10 +1,12 @@
 """2 Train: the config form (validated as typed), start/stop/resume, live charts, progress, log,
-early-stopping state and a system line (CPU, RAM, GPU)."""
+early-stopping state and a system line (CPU, RAM, GPU).
+
+Every training runs as its own process (core `launch_training`, as `workbench train --detach`): the
+pane starts it and follows its events from the run folder, so a hang-up, a closed terminal or a
+crashed app never stops it, and a new app finds it again."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +16,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.base.config import TrainConfig, form_fields, format_setting, parse_field
 from workbench.core.base.events import EndEvent, EpochEvent, Event, StepEvent
 from workbench.core.base.layout import CONFIG_FILE, is_run_folder, new_run_id, run_path
 from workbench.tui.keys import Field
 from workbench.tui.messages import (
-    DetachedStarted,
     StatusChanged,
     SystemSampled,
-    TrainEvent,
     TrainFinished,
+    TrainFollowEnded,
+    TrainLaunched,
     TrainProgress,
 )
 from workbench.tui.panes.base import Pane
@@ -34,7 +36,6 @@ from workbench.tui.widgets.log import TextLog
 from workbench.tui.widgets.run_charts import RunCharts
 
 FORM_FIELDS = [f.name for f in form_fields()]
-PROGRESS_EVERY = 0.25  # seconds between the training thread's progress messages (the charts redraw at 4 Hz)
 END_HINTS = {"done": "evaluate it in 3, try sentences in 4", "stopped": "r resumes from the checkpoint",
              "failed": "r resumes from the last checkpoint"}
 
@@ -59,11 +60,11 @@ class TrainPane(Pane):
     """Configure, start, watch, stop and resume one training at a time."""
 
     BINDINGS = [
-        Binding("s", "start", "Start", tooltip="start a training with the form's settings (enter in a field too)"),
-        Binding("D", "start_detached", "Detach",
-                tooltip="start it in a background process that outlives the app (like train --detach)"),
-        Binding("x", "stop", "Stop", tooltip="stop at the next batch, saving a checkpoint (a followed run too)"),
-        Binding("r", "resume", "Resume", tooltip="resume the chosen run from its checkpoint"),
+        Binding("s", "start", "Start", tooltip="start a training with the form's settings (enter in a field too), "
+                "as its own process: it goes on when the app closes"),
+        Binding("x", "stop", "Stop", tooltip="stop the followed training at its next batch, saving a checkpoint"),
+        Binding("r", "resume", "Resume", tooltip="resume the shown run from its newest checkpoint"),
+        Binding("f", "follow_next", "Follow", show=False, tooltip="follow the next run that is training now"),
         Binding("c", "toggle_form", "Form", tooltip="show / hide the settings form (tab enters it)"),
         Binding("l", "log_scale", "Log", show=False, tooltip="loss chart on a log / linear scale"),
         Binding("m", "smoothing", "Smooth", show=False,
@@ -77,23 +78,24 @@ class TrainPane(Pane):
         # the form shown from the start: a class set before the first styling (set in on_mount, it
         # restyled the pane's 70 widgets again, a quarter of a second of every start)
         super().__init__(id=id, classes="-form")
-        self.stop_event = threading.Event()
-        self.worker: Worker[Any] | None = None
-        self.training_run: str | None = None
+        self.live_run: str | None = None  # the run whose training process the pane follows (or is starting)
+        self.shown_run: str | None = None  # the run the charts show (the live one, or one opened)
         self.problems: dict[str, str] = {}
         self.progress: StepEvent | None = None
-        self.memory = ""
         self.device = ""
         self.system = ""
         self.patience = 0
-        self.state = "idle"  # idle, starting, running, stopping
-        self.following: str | None = None  # a run training in another process, followed by the app
+        self.total_epochs = 0
+        self.state = "idle"  # idle, starting, running, finishing (after the last step), stopping
+        self.ended_status = ""
+        self.events_seen = 0  # events of the live run charted so far (a resume follows on from here)
         self.headline: Text = Text("no training yet: check the form, then press s (or enter in a field)")
         self.last_status = ""
 
     @property
     def is_training(self) -> bool:
-        return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        """A training is starting or running, followed by this pane."""
+        return self.live_run is not None and self.state != "idle"
 
     def compose(self) -> ComposeResult:
         header = Static("", id="train-progress")
@@ -230,44 +232,29 @@ class TrainPane(Pane):
             self.notify(f"not started: fix {', '.join(problems)}", severity="error")
         return config
 
-    def action_start(self) -> None:
+    def refuse_while_training(self) -> bool:
         if self.is_training:
-            self.notify("a training is already running: stop it first (x)", severity="warning")
-            return
-        config = self.form_config()
-        if config is None:
-            return
-        runs_dir = self.workbench.runs_dir
-        self.launch(config, run_path(runs_dir, new_run_id(runs_dir)), resume=False)
+            self.notify(f"run {self.live_run} is training: x stops it first", severity="warning")
+            return True
+        return False
 
-    def action_start_detached(self) -> None:
-        """Start the form's config as a background process, as `workbench train --detach` does:
-        it outlives the app; the app follows it (x stops it, with a checkpoint)."""
+    def action_start(self) -> None:
+        """Start the form's config as its own process (as `workbench train --detach`): it outlives
+        the app, a hang-up and a closed terminal; the pane follows it."""
+        if self.refuse_while_training():
+            return
         config = self.form_config()
         if config is None:
             return
         runs_dir = self.workbench.runs_dir
         run_dir = run_path(runs_dir, new_run_id(runs_dir))
-        run_dir.mkdir(parents=True, exist_ok=True)  # claims the id at once: a second D gets another
-        self.patience = config.patience
-        self.set_headline(f"run {run_dir.name}: starting in the background…")
-        self.show_form(False)
-        self.focus_default()
-        self.post_message(StatusChanged(f"starting {run_dir.name} in the background"))
-        self.launch_detached(config, run_dir)
-
-    @work(thread=True, exit_on_error=False, group="detach", name="start in the background")
-    def launch_detached(self, config: TrainConfig, run_dir: Path) -> None:
-        from workbench.core.runs.status import launch_training
-
-        pid = launch_training(config, run_dir)
-        self.post_message(DetachedStarted(run_dir.name, pid))
+        run_dir.mkdir(parents=True, exist_ok=True)  # claims the id at once: a second start gets another
+        self.launch(config, run_dir)
 
     def action_resume(self) -> None:
-        if self.is_training:
-            self.notify("a training is already running", severity="warning")
+        if self.refuse_while_training():
             return
-        run_id = self.training_run or self.workbench.current_run
+        run_id = self.shown_run or self.workbench.current_run
         if not run_id:
             self.notify("no run to resume: choose one in Runs (5)", severity="warning")
             return
@@ -275,145 +262,171 @@ class TrainPane(Pane):
         if not is_run_folder(run_dir):
             self.notify(f"{run_id}: not a run folder", severity="error")
             return
-        self.load_history(run_dir)
-        self.launch(TrainConfig.load(run_dir / CONFIG_FILE), run_dir, resume=True)
+        self.launch(None, run_dir)
 
-    def launch(self, config: TrainConfig, run_dir: Path, resume: bool) -> None:
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.stop_event = threading.Event()
-        self.training_run = run_dir.name
-        self.workbench.own_runs.add(run_dir.name)
-        self.patience = config.patience
+    def launch(self, config: TrainConfig | None, run_dir: Path) -> None:
+        """Start CONFIG into RUN_DIR (None: resume it) through core `launch_training`, in a worker:
+        the process takes a few seconds to import its libraries and hold the run."""
+        resume = config is None
+        self.live_run = self.shown_run = run_dir.name
         self.state = "starting"
+        if config is not None:
+            self.patience = config.patience
+        self.progress = None
         if not resume:
             self.clear_charts()
-        self.log_line(Text.assemble(("resuming" if resume else "starting", "bold"),
-                                    f" run {run_dir.name}: loading the model…"))
-        self.progress = None
-        self.set_headline(f"run {run_dir.name}: loading data and model…")
+        verb = "resuming" if resume else "starting"
+        self.log_line(Text.assemble((verb, "bold"), f" run {run_dir.name} in its own process…"))
+        self.set_headline(f"run {run_dir.name}: {verb} (loading the libraries and the model)…")
         self.show_form(False)
         self.focus_default()
-        self.worker = self.run_training(config, run_dir, resume, self.stop_event)
-        self.post_message(StatusChanged(f"training {run_dir.name}"))
+        self.post_message(StatusChanged(f"{verb} run {run_dir.name}"))
+        self.launch_worker(config, run_dir)
 
-    def action_stop(self) -> None:
-        if not self.is_training and self.following:
-            self.stop_followed()
+    @work(thread=True, exclusive=True, exit_on_error=False, group="launch", name="start the training")
+    def launch_worker(self, config: TrainConfig | None, run_dir: Path) -> None:
+        pid = self.workbench.launch_training(config, run_dir)
+        self.post_message(TrainLaunched(run_dir.name, pid, resumed=config is None))
+
+    def on_train_launched(self, message: TrainLaunched) -> None:
+        if message.run_id != self.live_run:
             return
-        if not self.is_training:
-            self.notify("no training is running", severity="warning")
-            return
-        self.stop_event.set()
-        self.state = "stopping"
-        self.set_headline(f"run {self.training_run}: stopping at the next batch (a checkpoint is saved)…", "warn")
-
-    def stop_followed(self) -> None:
-        """Ask the followed run (another process) to stop at its next batch: core `stop_run`."""
-        from workbench.core.base.layout import RunError
-        from workbench.core.runs.status import stop_run
-
-        try:
-            stop_run(run_path(self.workbench.runs_dir, str(self.following)))
-        except RunError as err:
-            self.notify(str(err), severity="error")
-            return
-        self.set_headline(f"run {self.following}: stopping at the next batch (a checkpoint is saved)…", "warn")
-        self.notify(f"{self.following}: stopping at the next batch (a checkpoint is saved first)")
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="training")
-    def run_training(self, config: TrainConfig, run_dir: Path, resume: bool, stop: threading.Event) -> Any:
-        """Drive core `train()`; this thread only posts messages, never touches widgets."""
-        from workbench.core.base.hardware import device_memory
-        from workbench.core.model.loading import quiet_transformers
-        from workbench.core.training.train import train
-
-        quiet_transformers()
-        run_id = run_dir.name
-        memory: dict[str, Any] = {"at": 0.0, "text": ""}  # device memory, read at most once a second
-        steps: list[StepEvent] = []  # not posted yet
-        posted = [0.0]
-
-        def post_steps() -> None:
-            if steps:  # the clock restarts at a post: the first step after a quiet spell goes at once
-                self.post_message(TrainProgress(run_id, steps.copy(), memory=str(memory["text"])))
-                steps.clear()
-                posted[0] = time.monotonic()
-
-        def on_event(event: Event) -> None:
-            if event["kind"] == "step":
-                # Steps go to the app in bunches, PROGRESS_EVERY apart: each message wakes the app's thread, and
-                # every wake-up takes the GIL from the training between its ops (one message per step, 25 a
-                # second at batch 8, cost a training in the app half its speed; benchmarks/README.md)
-                steps.append(event)  # type: ignore[arg-type]  # a "step" event
-                now = time.monotonic()
-                if now - float(memory["at"]) > 1.0:
-                    memory.update(at=now, text=device_memory())
-                if now - posted[0] >= PROGRESS_EVERY:
-                    post_steps()
-            else:
-                post_steps()  # in order: the steps before an epoch's end are charted before it
-                self.post_message(TrainEvent(run_id, event))
-
-        try:
-            result = train(config, run_dir, on_event=on_event, stop=stop, resume=resume)
-        finally:
-            post_steps()
-        self.post_message(TrainFinished(run_id, result.status, result.error))
-        return result
+        self.notify(f"run {message.run_id} training in its own process (pid {message.pid}): it goes on if the app "
+                    "closes or the connection drops. x stops it", timeout=6)
+        self.follow(message.run_id, clear=not message.resumed)
 
     def worker_state_changed(self, worker: Worker, state: WorkerState) -> None:
-        if worker is not self.worker or state not in (WorkerState.ERROR, WorkerState.CANCELLED):
+        if worker.group != "launch" or state not in (WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if self.state != "starting":
             return
         self.state = "idle"
         error = str(worker.error) if worker.error else "cancelled"
-        self.log_line(toned(f"training failed: {error}", "bad"))
-        self.set_headline(f"run {self.training_run} failed: {error} — fix and press s or r", "bad")
-        self.post_message(TrainFinished(self.training_run or "", "failed", error))
+        self.log_line(toned(f"the training did not start: {error}", "bad"))
+        self.set_headline(f"run {self.live_run} did not start: {error} — fix and press s or r", "bad")
+        self.live_run = None
 
-    # ------------------------------------------------------------ events from the worker
+    def action_stop(self) -> None:
+        """Ask the followed training (its own process) to stop at its next batch: core `stop_run`;
+        it saves a checkpoint first."""
+        from workbench.core.base.layout import RunError
+        from workbench.core.runs.status import stop_run
+
+        if self.live_run is None or self.state not in ("running", "finishing", "stopping"):
+            self.notify("no training is running" + (": it is still starting" if self.state == "starting" else ""),
+                        severity="warning")
+            return
+        try:
+            stop_run(run_path(self.workbench.runs_dir, self.live_run))
+        except RunError as err:
+            self.notify(str(err), severity="error")
+            return
+        self.state = "stopping"
+        self.set_headline(f"run {self.live_run}: stopping at the next batch (a checkpoint is saved)…", "warn")
+
+    def action_follow_next(self) -> None:
+        """Follow the next of the runs training now (several: each in turn)."""
+        from workbench.core.runs.status import running_runs
+
+        running = [run for run in running_runs(self.workbench.runs_dir)]
+        if not running or running == [self.live_run]:
+            self.notify("no other run is training", timeout=3)
+            return
+        index = running.index(self.live_run) + 1 if self.live_run in running else 0
+        run_id = running[index % len(running)]
+        self.follow(run_id)
+        self.notify(f"following run {run_id} ({len(running)} training)", timeout=3)
+
+    # ------------------------------------------------------------ following the training process
+
+    def follow(self, run_id: str, clear: bool = True) -> None:
+        """Follow RUN_ID's training process: its history, then its events as they come, until it ends."""
+        self.live_run = self.shown_run = run_id
+        self.state = "running"
+        if clear:
+            self.clear_charts()
+            self.progress = None
+        self.set_headline(f"run {run_id}: training in its own process · x stops it (with a checkpoint)")
+        self.show_form(False)
+        self.follow_worker(run_id, skip=0 if clear else self.events_seen)
+        if clear:
+            self.events_seen = 0
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-follow", name="follow the training")
+    def follow_worker(self, run_id: str, skip: int = 0) -> None:
+        """Drive core `follow_run` (the same as `workbench attach`); ends with the run's process, or when
+        cancelled (another run followed: `exclusive`; the app closing)."""
+        from workbench.core.runs.metrics import follow_run
+
+        worker = get_current_worker()
+        for batch in follow_run(run_path(self.workbench.runs_dir, run_id), cancelled=lambda: worker.is_cancelled):
+            if worker.is_cancelled:
+                return
+            if skip:  # a resume: the history is charted already
+                batch, skip = batch[skip:], max(0, skip - len(batch))
+            if batch:
+                self.post_message(TrainProgress(run_id, batch))
+        self.post_message(TrainFollowEnded(run_id, cancelled=worker.is_cancelled))
 
     def on_train_progress(self, message: TrainProgress) -> None:
-        self.charts.add_events(message.steps)
-        if message.steps:
-            self.progress = message.steps[-1]
-        self.memory = message.memory or self.memory
-        if self.state == "starting":
-            self.state = "running"
-            self.set_headline(f"run {self.training_run}: training · x stops (with a checkpoint)")
+        if message.run_id != self.live_run:
+            return  # a run let go, still queued
+        self.events_seen += len(message.events)
+        self.charts.add_events(message.events)
+        for event in message.events:
+            if event["kind"] == "step":
+                self.progress = event
+                if self.state == "finishing":
+                    self.state = "running"
+            else:
+                self.handle_event(event)
         self.show_progress()
 
-    def on_train_event(self, message: TrainEvent) -> None:
-        self.charts.add_events([message.event])
-        self.handle_event(message.event)
+    def on_train_follow_ended(self, message: TrainFollowEnded) -> None:
+        if message.cancelled or message.run_id != self.live_run:
+            return
+        from workbench.core.runs.status import run_info
+
+        info = run_info(run_path(self.workbench.runs_dir, message.run_id))
+        was_training = self.state in ("running", "stopping", "finishing")
+        self.state = "idle"
+        self.live_run = None
+        self.show_end(message.run_id, info.status, info.error)
+        if was_training:
+            self.post_message(TrainFinished(message.run_id, info.status, info.error))
 
     def handle_event(self, event: Event) -> None:
-        """A low-rate event (start, epoch, log, checkpoint, end) of the shown run, for the log."""
+        """A low-rate event (start, epoch, log, checkpoint, stage, end) of the shown run, for the log."""
         if event["kind"] == "start":
             self.device = event["device"]
+            self.total_epochs = event["epochs"]
             resumed = event["resumed_at_step"]
             self.log_line(f"{event['train_sentences']} training sentences, {event['steps_per_epoch']} "
                           f"steps/epoch × {event['epochs']} epochs on {self.device}, precision "
                           f"{event['precision']}" + (f"; resumed at step {resumed}" if resumed else ""))
-            if self.state == "starting" and self.is_training:
+            if self.live_run and self.state in ("running", "finishing"):
                 self.state = "running"
-                self.set_headline(f"run {self.training_run}: training · x stops (with a checkpoint)")
+                self.set_headline(f"run {self.live_run}: training in its own process · x stops it "
+                                  "(with a checkpoint)")
         elif event["kind"] == "epoch":
             self.log_line(epoch_line(event))
-            self.show_progress()
         elif event["kind"] == "log":
             self.log_line(event["message"])
         elif event["kind"] == "checkpoint":
             self.log_line(toned(f"checkpoint at step {event['step']}", "muted"))
+        elif event["kind"] == "stage":
+            count = f" ({event['sentences']:,} sentences)" if event["sentences"] else ""
+            self.log_line(toned(f"finishing {event['index']}/{event['stages']}: {event['stage']}{count}", "muted"))
+            if self.live_run and self.state in ("running", "finishing"):
+                self.state = "finishing"
+                self.set_headline(f"run {self.live_run}: trained; finishing {event['index']}/{event['stages']}: "
+                                  f"{event['stage']}{count}…")
         elif event["kind"] == "end":
             self.log_line(end_line(event))
-
-    def on_train_finished(self, message: TrainFinished) -> None:
-        if self.state == "idle" and message.status == "failed":
-            return  # already reported by worker_state_changed
-        self.state = "idle"
-        self.show_end(message.run_id, message.status, message.error)
+            self.ended_status = event["status"]
 
     def show_end(self, run_id: str, status: str, error: str = "") -> None:
+        self.ended_status = status
         headline = Text(f"run {run_id} ")
         headline.append_text(status_text(status))
         headline.append(f" — {error if status == 'failed' and error else END_HINTS.get(status, '')}")
@@ -423,7 +436,8 @@ class TrainPane(Pane):
     # ------------------------------------------------------------ showing a run
 
     def show_run(self, run_id: str | None) -> None:
-        """Called by the app when the user opens a run: show its config and history."""
+        """Called by the app when the user opens a run: show its config and history, or follow it when
+        it trains now. A training followed meanwhile is kept (its run stays in view until it ends)."""
         if self.is_training or not run_id:
             return
         from workbench.core.runs.lock import RunLock
@@ -432,38 +446,12 @@ class TrainPane(Pane):
         if is_run_folder(run_dir):
             self.set_config(TrainConfig.load(run_dir / CONFIG_FILE).as_requested())
             self.validate_form()
-        self.training_run = run_id
-        self.following = None
+        self.shown_run = run_id
         self.show_form(False)  # the run's charts; c shows its settings
-        if run_dir.is_dir() and RunLock.is_locked(run_dir):  # training in another process: followed
-            self.following = run_id
-            self.clear_charts()
-            self.progress = None
-            self.set_headline(f"run {run_id}: training in another process; following it (x stops it)…")
+        if run_dir.is_dir() and RunLock.is_locked(run_dir):  # training now: followed
+            self.follow(run_id)
             return
         self.load_history(run_dir)
-
-    def add_followed(self, run_id: str, events: list[Event]) -> None:
-        """Events of the followed run, read from its metrics.jsonl: the history, then live."""
-        if run_id != self.following or self.is_training:
-            return
-        self.charts.add_events(events)
-        for event in events:
-            if event["kind"] == "step":
-                self.progress = event
-            else:
-                self.handle_event(event)
-        if self.progress and "stopping" not in self.headline.plain:
-            self.set_headline(f"run {run_id}: training in the background · x stops it")
-
-    def follow_ended(self, run_id: str) -> None:
-        if run_id != self.following:
-            return
-        from workbench.core.runs.status import run_info
-
-        self.following = None
-        info = run_info(run_path(self.workbench.runs_dir, run_id))
-        self.show_end(run_id, info.status, info.error)
 
     def load_history(self, run_dir: Path) -> None:
         from workbench.core.runs.metrics import read_metrics
@@ -479,7 +467,9 @@ class TrainPane(Pane):
             elif event["kind"] != "checkpoint":
                 self.handle_event(event)  # the log as it was written: start, epochs, messages, end
         self.progress = last_step
+        self.events_seen = len(events)
         info = run_info(run_dir)
+        self.ended_status = info.status
         headline = Text(f"run {run_dir.name} ")
         headline.append_text(status_text(info.status))
         hint = END_HINTS.get(info.status, "")
@@ -506,16 +496,19 @@ class TrainPane(Pane):
         p = self.progress
         if not p:
             return "epoch — · step — · ETA —"
+        eta = f"ETA {format_duration(p['eta_s'])}" if self.state in ("running", "stopping") else ""
         parts = [f"epoch {p['epoch']}/{self.epochs_total()}", f"step {p['step']}/{p['total_steps']}",
-                 f"ETA {format_duration(p['eta_s'])}", f"loss {p['loss']:.3f}",
+                 eta, f"loss {p['loss']:.3f}",
                  patience_text(self.patience, self.charts.series.epochs_since_best),
                  f"{p['sentences_per_s']:.0f} sent/s", f"{format_duration(p['elapsed_s'])} elapsed"]
         return " · ".join(part for part in parts if part)
 
     def machine_line(self) -> str:
-        return " · ".join(part for part in (self.device, self.memory, self.system) if part)
+        return " · ".join(part for part in (self.device, self.system) if part)
 
     def epochs_total(self) -> str:
+        if self.total_epochs:
+            return str(self.total_epochs)
         if self.progress is None or not self.progress["steps_per_epoch"]:
             return "?"
         return str(self.progress["total_steps"] // self.progress["steps_per_epoch"])

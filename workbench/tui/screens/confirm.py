@@ -1,4 +1,4 @@
-"""Yes/no questions: quit while training, clear the Predict history."""
+"""Questions: quit while a training runs (leave it, stop it, stay), clear the Predict history (yes/no)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,34 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class ConfirmQuit(Confirm):
-    """Quit while a training runs? It stops at the next batch with a checkpoint saved."""
+QUIT_LEAVE, QUIT_STOP = "leave", "stop"
 
-    def __init__(self) -> None:
-        super().__init__("A training is running.\nQuit? It stops at the next batch and saves a checkpoint; "
-                         "resume it later from the Train pane.", yes="Quit", no="Stay")
+
+class ConfirmQuit(ModalScreen[str | None]):
+    """Quit while a training runs: leave it running (it is its own process), or stop it with a checkpoint."""
+
+    BINDINGS = [Binding("l", "answer('leave')", "Leave it running"), Binding("s", "answer('stop')", "Stop it"),
+                Binding("n,escape", "answer(None)", "Stay")]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="confirm-box"):
+            yield Static(f"Run {self.run_id} is training in its own process.\nLeave it running (a new workbench "
+                         "follows it again), or stop it at the next batch with a checkpoint (r resumes it)?",
+                         classes="confirm-text", markup=False)
+            with Horizontal(classes="confirm-buttons"):
+                yield Button("Leave it running (l)", variant="primary", id=QUIT_LEAVE)
+                yield Button("Stop it (s)", variant="error", id=QUIT_STOP)
+                yield Button("Stay (n)", id="stay")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{QUIT_LEAVE}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id if event.button.id in (QUIT_LEAVE, QUIT_STOP) else None)
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)
