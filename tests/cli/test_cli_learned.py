@@ -17,23 +17,111 @@ from workbench.core.base.config import TrainConfig
 REPO = Path(__file__).parents[2]
 
 
+def bootstrap_by_hand(labels: np.ndarray, a: np.ndarray, b: np.ndarray | None, column: int,
+                      resamples: int) -> tuple[float, float]:
+    """The documented interval done here with scikit-learn: RESAMPLES resamples of the sentences (with
+    replacement, numpy's generator seeded [SEED, COLUMN]), the MCC of each by sklearn, and the 2.5th and
+    97.5th percentiles; with B, of MCC(B) - MCC(A) on the same resample (paired)."""
+    from sklearn.metrics import matthews_corrcoef
+
+    from workbench.core.evaluation.phenomena import SEED
+
+    picks = np.random.default_rng([SEED, column]).integers(0, len(labels), size=(resamples, len(labels)))
+
+    def mcc(y: np.ndarray, p: np.ndarray) -> float:
+        return float(matthews_corrcoef(y, p)) if len(set(y.tolist())) > 1 and len(set(p.tolist())) > 1 else 0.0
+
+    values = [mcc(labels[pick], b[pick]) - mcc(labels[pick], a[pick]) if b is not None
+              else mcc(labels[pick], a[pick]) for pick in picks]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def feature_rows(run: Path, major: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions recorded in RUN of the dev sentences with the major feature MAJOR, in_domain_dev
+    then holdout, each in the annotation file's order (how the report lists them)."""
+    from workbench.core.data.annotations import MAJOR_FEATURES, load_annotations, match_annotations
+
+    annotations = load_annotations()
+    column = list(MAJOR_FEATURES).index(major)
+    labels, predicted = [], []
+    for split, file in (("in_domain_dev", "predictions-in_domain_dev.tsv"), ("holdout", "predictions.tsv")):
+        recorded = pd.read_csv(run / file, sep="\t", keep_default_na=False)
+        match = match_annotations(annotations, split, recorded["sentence"].tolist())
+        rows = match.dev_index[annotations.major()[match.annotation_index, column] == 1]
+        labels.append(recorded["label"].to_numpy()[rows])
+        predicted.append(recorded["predicted"].to_numpy()[rows])
+    return np.concatenate(labels), np.concatenate(predicted)
+
+
 def test_eval_and_diff_phenomena(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_annotated_run(tmp_path / "a")
-    write_annotated_run(tmp_path / "b", flip_major="Question")
+    """A right on 85% of sentences; B the same but for a third of the Question sentences, flipped. The
+    intervals are the documented percentile bootstrap, done again here with scikit-learn."""
+    from sklearn.metrics import matthews_corrcoef
+
+    from workbench.core.data.annotations import MAJOR_FEATURES
+
+    write_annotated_run(tmp_path / "a", noise=0.15)
+    write_annotated_run(tmp_path / "b", flip_major="Question", noise=0.15, flip_share=1 / 3)
     assert main(["eval", "b", "--phenomena", "--json", "--runs", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["matched"] == {"in_domain_dev": 526, "holdout": 513}
     question = next(f for f in report["features"] if f["feature"] == "Question")
-    assert (question["n"], question["mcc"]) == (219, -1.0)
+    labels, b = feature_rows(tmp_path / "b", "Question")
+    _, a = feature_rows(tmp_path / "a", "Question")
+    column = list(MAJOR_FEATURES).index("Question")
+    assert question["n"] == len(labels) == 219 and question["mcc"] == pytest.approx(matthews_corrcoef(labels, b))
+    assert (question["mcc_low"], question["mcc_high"]) == pytest.approx(
+        bootstrap_by_hand(labels, b, None, column, report["resamples"]), abs=1e-12)
+    assert question["mcc_high"] - question["mcc_low"] < 0.5  # an interval, not the resamples' whole range
+
     assert main(["eval", "a", "--phenomena", "--split", "holdout", "--runs", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "holdout, 513 annotated sentences" in text and "lines 586, 730, 732" in text
-    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "holdout, 513 annotated sentences" in text and "written otherwise" in text
+    assert "lines 586, 730, 732" in text and max(len(line) for line in text.splitlines()) <= 80
+
+    assert main(["diff", "a", "b", "--phenomena", "--split", "both", "--json", "--runs", str(tmp_path)]) == 0
+    changes = {c["feature"]: c for c in json.loads(capsys.readouterr().out)["features"]}
+    change = changes["Question"]
+    delta = matthews_corrcoef(labels, b) - matthews_corrcoef(labels, a)
+    low, high = bootstrap_by_hand(labels, a, b, column, 1000)
+    assert (change["delta"], change["delta_low"], change["delta_high"]) == pytest.approx((delta, low, high), abs=1e-12)
+    assert high < 0 and change["verdict"] == "B worse"
+    assert changes["Simple"]["delta"] == 0.0 and changes["Simple"]["verdict"] == "same"  # B = A there
     assert main(["diff", "a", "b", "--phenomena", "--split", "both", "--runs", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     row = next(line for line in text.splitlines() if line.strip().startswith("Question"))
-    assert "-2.000" in row and row.endswith("B worse")
+    assert f"{delta:+.3f}" in row and row.endswith("B worse")
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_phenomena_of_a_partial_dev_set_says_the_rest_is_absent(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from helpers.recorded import record
+
+    from workbench.core.data.cola import load_cola
+
+    dev = load_cola()["in_domain_dev"].head(60)
+    record(tmp_path / "part", "in_domain_dev", list(zip(dev["sentence"], dev["label"], dev["label"],
+                                                        dev["label"].astype(float), dev["source"], strict=True)))
+    assert main(["eval", "part", "--phenomena", "--split", "in_domain_dev", "--runs", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "467 annotated sentences left out: not in the data evaluated at all" in " ".join(text.split())
+    assert "written otherwise" not in text and "and 462 more" in text
+    lines = text.splitlines()
+    note = lines[1:next(i for i, line in enumerate(lines) if line.startswith("MCC with a 95%"))]
+    assert len(note) <= 3, note  # a count and a few line numbers (it was 467 of them, over 60 lines)
+
+
+def test_diff_phenomena_refuses_a_split_that_is_not_annotated(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    write_annotated_run(tmp_path / "a")
+    write_annotated_run(tmp_path / "b", flip_major="Question")
+    for command in (["eval", "a"], ["diff", "a", "b"]):
+        assert main([*command, "--phenomena", "--split", "validation", "--runs", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err == ("error: --phenomena: --split in_domain_dev, holdout or both, not validation (only the dev "
+                       "sets are annotated)\n")
 
 
 def test_phenomena_of_a_run_without_predictions_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

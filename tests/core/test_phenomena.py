@@ -10,9 +10,17 @@ import pytest
 from helpers.recorded import write_annotated_run
 from sklearn.metrics import matthews_corrcoef
 
-from workbench.core.data.annotations import ANNOTATIONS_FILE, load_annotations, match_annotations
+from workbench.core.data.annotations import (
+    ABSENT,
+    ANNOTATIONS_FILE,
+    WRITTEN_OTHERWISE,
+    load_annotations,
+    match_annotations,
+)
 from workbench.core.data.cola import DataError, load_cola
 from workbench.core.evaluation.phenomena import (
+    PhenomenaReport,
+    PhenomenonScore,
     bootstrap_mcc,
     compare_phenomena,
     phenomena_from_predictions,
@@ -66,6 +74,11 @@ def test_the_shipped_annotations_match_the_shipped_dev_sets_sentence_for_sentenc
     assert dev.unmatched["line"].tolist() == [331]
     assert holdout.unmatched["line"].tolist() == [586, 730, 732]
     assert dev.unmatched["sentence"].iloc[0].startswith("1 gave Mary")
+    # each is written otherwise, and its data sentence is the one it stands for
+    for match in (dev, holdout):
+        assert (match.unmatched["reason"] == WRITTEN_OTHERWISE).all()
+    assert dev.unmatched["in_data"].iloc[0] == "I gave Mary after the party a book."
+    assert holdout.unmatched["in_data"].iloc[1] == "Which book's author did you meet?"
     sentences = cola["holdout"]["sentence"].to_numpy()
     assert (sentences[holdout.dev_index] == annotations.rows["sentence"].to_numpy()[holdout.annotation_index]).all()
 
@@ -110,3 +123,75 @@ def test_a_bad_annotation_file_is_named_with_its_line(tmp_path: Path) -> None:
                           "p_acceptable": [0.9]})
     with pytest.raises(DataError, match="no annotated sentence of holdout"):
         phenomena_from_predictions({"holdout": frame})
+
+
+def test_a_partial_dev_set_says_its_annotated_sentences_are_absent_not_written_otherwise() -> None:
+    """The first 60 sentences of in_domain_dev: the other 467 annotated ones are not in the data at all."""
+    frame = load_cola()["in_domain_dev"].head(60)
+    predictions = frame.assign(predicted=frame["label"], p_acceptable=frame["label"].astype(float))
+    report = phenomena_from_predictions({"in_domain_dev": predictions})
+    # by pandas alone: the annotation file's In rows whose sentence is not among the 60
+    raw = pd.read_csv(load_annotations().path, sep="\t", quoting=3, dtype=str, keep_default_na=False)
+    raw["line"] = np.arange(2, len(raw) + 2)
+    missing = raw[(raw["Domain"] == "In") & ~raw["Sentence"].str.strip().isin(set(frame["sentence"].str.strip()))]
+    assert len(missing) == 467
+    assert [row["line"] for row in report.left_out(ABSENT)] == missing["line"].tolist()
+    assert report.left_out(WRITTEN_OTHERWISE) == [] and report.matched == {"in_domain_dev": 60}
+    assert report.to_dict()["absent"] == 467 and report.to_dict()["written_otherwise"] == 0
+
+
+# ---------------------------------------------------------------- the intervals, against scipy
+
+def mcc_along(labels: np.ndarray, predicted: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The textbook MCC along AXIS, 0 where a margin is empty."""
+    y, p = labels.astype(bool), predicted.astype(bool)
+    tp, tn = (y & p).sum(axis), (~y & ~p).sum(axis)
+    fp, fn = (~y & p).sum(axis), (y & ~p).sum(axis)
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn).astype(float))
+    return np.where(denominator > 0, (tp * tn - fp * fn) / np.where(denominator > 0, denominator, 1), 0.0)
+
+
+def two_models(n: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, model A (75% right) and model B: A with 25 of its errors fixed. Their predictions agree on
+    all the other sentences, so pairing the resamples narrows the interval of B - A a lot."""
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, n)
+    a = np.where(rng.random(n) < 0.75, labels, 1 - labels)
+    b = a.copy()
+    fixed = rng.choice(np.flatnonzero(a != labels), 25, replace=False)
+    b[fixed] = labels[fixed]
+    return labels, a, b
+
+
+RESAMPLES_SCIPY = 20_000  # both sides: their percentiles then agree to about 0.003
+
+
+def test_a_features_interval_is_scipys_percentile_bootstrap() -> None:
+    from scipy.stats import bootstrap
+
+    labels, a, _ = two_models()
+    (score,) = score_features(labels, a, np.ones((len(labels), 1), dtype=int), ["all"], resamples=RESAMPLES_SCIPY)
+    theirs = bootstrap((labels, a), mcc_along, paired=True, vectorized=True, n_resamples=RESAMPLES_SCIPY,
+                       method="percentile", random_state=np.random.default_rng(1)).confidence_interval
+    assert (score.mcc_low, score.mcc_high) == pytest.approx((theirs.low, theirs.high), abs=0.01)
+    assert score.mcc == pytest.approx(matthews_corrcoef(labels, a))
+
+
+def test_the_interval_of_b_minus_a_is_scipys_paired_bootstrap() -> None:
+    from scipy.stats import bootstrap
+
+    labels, a, b = two_models()
+    n = len(labels)
+
+    def report(predicted: np.ndarray) -> PhenomenaReport:
+        table = pd.DataFrame({"sentence": [f"s{i}" for i in range(n)], "label": labels, "predicted": predicted})
+        score = PhenomenonScore("all", "major", "all", n, int(labels.sum()), 0.0, 0.0, 0.0, 0.0, False)
+        return PhenomenaReport("holdout", [score], table, {"all": np.arange(n)}, {"holdout": n}, [], "")
+
+    (change,) = compare_phenomena(report(a), report(b), resamples=RESAMPLES_SCIPY)
+    theirs = bootstrap((labels, a, b), lambda y, pa, pb, axis=-1: mcc_along(y, pb, axis) - mcc_along(y, pa, axis),
+                       paired=True, vectorized=True, n_resamples=RESAMPLES_SCIPY, method="percentile",
+                       random_state=np.random.default_rng(1)).confidence_interval
+    assert (change.delta_low, change.delta_high) == pytest.approx((theirs.low, theirs.high), abs=0.01)
+    assert change.delta == pytest.approx(matthews_corrcoef(labels, b) - matthews_corrcoef(labels, a))
+    assert change.verdict == ("B better" if theirs.low > 0 else "unclear") == "B better"

@@ -28,24 +28,31 @@ def record(run_dir: Path, name: str, rows: list[tuple[str, int, int, float, str]
                                       predictions=frame))
 
 
-def write_annotated_run(run_dir: Path, flip_major: str | None = None) -> None:
-    """A run folder with recorded predictions on both dev sets: every sentence right, except (when
-    FLIP_MAJOR) those with that major feature, all wrong."""
+def write_annotated_run(run_dir: Path, flip_major: str | None = None, noise: float = 0.0,
+                        flip_share: float = 1.0) -> None:
+    """A run folder with recorded predictions on both dev sets: every sentence right, except a seeded
+    share NOISE of them (the same sentences in every run), and (when FLIP_MAJOR) a seeded share FLIP_SHARE of
+    those with that major feature, whose prediction is flipped."""
+    import numpy as np
+
     from workbench.core.evaluation.evaluate import predictions_file
 
     annotations = load_annotations()
     cola = load_cola()
     run_dir.mkdir(parents=True)
     summary = {}
-    for split in ("in_domain_dev", "holdout"):
+    for number, split in enumerate(("in_domain_dev", "holdout")):
         frame = cola[split]
         predicted = frame["label"].to_numpy().copy()
+        noisy = np.random.default_rng([11, number]).random(len(frame)) < noise
+        predicted[noisy] = 1 - predicted[noisy]
         if flip_major:
             match = match_annotations(annotations, split, frame["sentence"].tolist())
             from workbench.core.data.annotations import MAJOR_FEATURES
 
             major = annotations.major()[:, list(MAJOR_FEATURES).index(flip_major)]
             rows = match.dev_index[major[match.annotation_index] == 1]
+            rows = rows[np.random.default_rng([12, number]).random(len(rows)) < flip_share]
             predicted[rows] = 1 - predicted[rows]
         table = pd.DataFrame({"sentence": frame["sentence"], "label": frame["label"], "predicted": predicted,
                               "p_acceptable": predicted.astype(float), "source": frame["source"]})

@@ -80,14 +80,38 @@ def _interval(low: float, high: float) -> str:
     return f"[{low:+.2f}, {high:+.2f}]"
 
 
+def _some_lines(rows: list[dict[str, Any]], most: int = 5) -> str:
+    """The line numbers of ROWS, at most MOST of them and how many more."""
+    shown = ", ".join(str(row["line"]) for row in rows[:most])
+    return shown if len(rows) <= most else f"{shown} and {len(rows) - most} more"
+
+
+def phenomena_split(split: str | None) -> str:
+    """SPLIT for --phenomena (None: both dev sets); RunError for a split that is not annotated, as `eval` and
+    `diff` both refuse it."""
+    from workbench.core.base.layout import RunError
+    from workbench.core.evaluation.phenomena import PHENOMENA_SPLITS
+
+    split = split or "both"
+    if split not in PHENOMENA_SPLITS:
+        raise RunError(f"--phenomena: --split in_domain_dev, holdout or both, not {split} (only the dev sets "
+                       "are annotated)")
+    return split
+
+
 def format_phenomena(report: Any, run: str) -> list[str]:
     where = " + ".join(report.matched)
     matched = sum(report.matched.values())
     lines = textwrap.wrap(f"grammar phenomena: run {run}, {where}, {matched} annotated sentences", WIDTH)
-    if report.unmatched:
-        numbers = ", ".join(str(u["line"]) for u in report.unmatched)
-        lines += textwrap.wrap(f"({len(report.unmatched)} annotated sentences left out: written otherwise in the "
-                               f"annotation file, its lines {numbers})", WIDTH)
+    from workbench.core.data.annotations import ABSENT, WRITTEN_OTHERWISE
+
+    otherwise, absent = report.left_out(WRITTEN_OTHERWISE), report.left_out(ABSENT)
+    if otherwise:
+        lines += textwrap.wrap(f"({len(otherwise)} annotated sentences left out: written otherwise in the annotation "
+                               f"file than in the data, its lines {_some_lines(otherwise)})", WIDTH)
+    if absent:
+        lines += textwrap.wrap(f"({len(absent)} annotated sentences left out: not in the data evaluated at all, as "
+                               f"when a dev set is partial; the annotation file's lines {_some_lines(absent)})", WIDTH)
     lines.append(f"MCC with a 95% bootstrap interval ({report.resamples} resamples). The groups are")
     lines.append("small: read the interval first. 'one class': every sentence has one gold label.")
     header = f"  {'feature':<22} {'n':>5} {'MCC':>6}  {'95% interval':<16} {'accuracy':>8}"
@@ -106,12 +130,8 @@ def format_phenomena(report: Any, run: str) -> list[str]:
 
 
 def cmd_eval_phenomena(args: argparse.Namespace) -> int:
+    split = phenomena_split(args.split)
     run_dir = _run_dir(args)
-    split = args.split or "both"
-    if split not in ("in_domain_dev", "holdout", "both"):
-        from workbench.core.base.layout import RunError
-
-        raise RunError("--phenomena: --split in_domain_dev, holdout or both (only the dev sets are annotated)")
     report = run_phenomena(args, run_dir, split)
     if args.json:
         print(json_text({"run": run_dir.name, **report.to_dict()}, ensure_ascii=False, indent=2))
@@ -138,8 +158,8 @@ def format_phenomena_diff(changes: list[Any], name_a: str, name_b: str, split: s
 def cmd_diff_phenomena(args: argparse.Namespace) -> int:
     from workbench.core.evaluation.phenomena import compare_phenomena, recorded_phenomena
 
+    split = phenomena_split(args.split)  # diff's own default: holdout
     folders = [_run_dir(args, name) for name in (args.run_a, args.run_b)]
-    split = args.split if args.split in ("in_domain_dev", "holdout", "both") else "both"
     reports = [recorded_phenomena(folder, split, _annotations(folder)) for folder in folders]
     try:
         changes = compare_phenomena(reports[0], reports[1])

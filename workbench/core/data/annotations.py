@@ -6,10 +6,14 @@ Matching: an annotation row matches the first unused dev-set row of its domain w
 (byte for byte after trimming), so the file's order does not matter and repeated sentences pair off in
 order. On the shipped files 1039 of 1043 rows match; the other 4 are transcribed differently in the
 annotation file ("1 gave Mary..." for "I gave Mary...", two with a stray comma, and one sentence that
-is longer there) and are left out, with their line numbers in `AnnotationMatch.unmatched`."""
+is longer there) and are left out, with their line numbers in `AnnotationMatch.unmatched`. A row left
+out is *written otherwise* when a dev-set sentence no row matched is close to it (difflib's ratio at
+least WRITTEN_OTHERWISE, one such sentence per row), else *absent*: not in the data evaluated at all,
+as when a dev set is partial."""
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +25,10 @@ from workbench.core.base.config import project_data_dir
 from workbench.core.data.cola import ANNOTATIONS_FILE, DataError, _decode, _lines
 
 DOMAINS = {"In": "in_domain_dev", "Out": "holdout"}  # the annotation's Domain column -> our split names
+# why an annotation row matched no sentence (AnnotationMatch.unmatched's `reason`)
+ABSENT = "absent"  # no sentence of the data evaluated is like it
+WRITTEN_OTHERWISE = "written otherwise"  # a sentence nothing matched is close to it: transcribed differently
+WRITTEN_OTHERWISE_RATIO = 0.75  # difflib ratio; the shipped file's 4 are at 0.79 to 0.99
 LEADING = ["Source", "Domain", "Acceptability", "Sentence"]
 
 # The paper's grouping (its Table 2): each major feature and its minor features, in the file's column order.
@@ -120,7 +128,8 @@ def load_annotations(path: Path | str | None = None) -> Annotations:
 @dataclass
 class AnnotationMatch:
     """Annotation rows matched to one dev set: `dev_index[i]` is the dev-set row of annotation row
-    `annotation_index[i]`; `unmatched` the annotation rows of that split that matched no sentence."""
+    `annotation_index[i]`; `unmatched` the annotation rows of that split that matched no sentence, with
+    their `reason` (ABSENT or WRITTEN_OTHERWISE) and, when written otherwise, the data's sentence (`in_data`)."""
 
     split: str
     annotation_index: np.ndarray
@@ -150,5 +159,15 @@ def match_annotations(annotations: Annotations, split: str, sentences: list[str]
     if len(ours) and not annotation_index:
         raise DataError(annotations.path, f"no annotated sentence of {split} is in the data evaluated "
                         f"({len(sentences)} sentences): the annotation file is of CoLA's dev sets only")
+    unmatched = annotations.rows.loc[missing].reset_index(drop=True)
+    leftover = [sentence for queue in free.values() for sentence in [sentences[i].strip() for i in queue]]
+    reasons, in_data = [], []
+    for sentence in unmatched["sentence"]:
+        close = difflib.get_close_matches(sentence, leftover, n=1, cutoff=WRITTEN_OTHERWISE_RATIO)
+        if close:
+            leftover.remove(close[0])  # one data sentence stands for one annotation row
+        reasons.append(WRITTEN_OTHERWISE if close else ABSENT)
+        in_data.append(close[0] if close else "")
+    unmatched = unmatched.assign(reason=reasons, in_data=in_data)
     return AnnotationMatch(split, np.asarray(annotation_index, dtype=int), np.asarray(dev_index, dtype=int),
-                           annotations.rows.loc[missing].reset_index(drop=True))
+                           unmatched)

@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.data.annotations import (
+    ABSENT,
     MAJOR_FEATURES,
     MAJOR_OF,
     MINOR_FEATURES,
+    WRITTEN_OTHERWISE,
     Annotations,
     feature_name,
     load_annotations,
@@ -90,15 +92,21 @@ class PhenomenaReport:
     table: pd.DataFrame = field(repr=False)
     members: dict[str, np.ndarray] = field(repr=False)
     matched: dict[str, int]
-    unmatched: list[dict[str, Any]]  # annotation rows that match no dev sentence: split, line, sentence
+    unmatched: list[dict[str, Any]]  # annotation rows matching no dev sentence: split, line, sentence, reason
+    # (core.data.annotations' ABSENT or WRITTEN_OTHERWISE) and, written otherwise, the data's sentence (in_data)
     annotation_file: str
     resamples: int = RESAMPLES
 
     def score(self, feature: str) -> PhenomenonScore:
         return next(s for s in self.scores if s.feature == feature)
 
+    def left_out(self, reason: str) -> list[dict[str, Any]]:
+        """The annotation rows left out for REASON (ABSENT or WRITTEN_OTHERWISE), in the file's order."""
+        return [row for row in self.unmatched if row.get("reason") == reason]
+
     def to_dict(self) -> dict[str, Any]:
         return {"split": self.split, "annotation_file": self.annotation_file, "matched": self.matched,
+                "absent": len(self.left_out(ABSENT)), "written_otherwise": len(self.left_out(WRITTEN_OTHERWISE)),
                 "unmatched": self.unmatched, "resamples": self.resamples, "interval": "95% bootstrap (percentile)",
                 "features": [s.to_dict() for s in self.scores]}
 
@@ -145,8 +153,8 @@ def _matched_table(predictions: dict[str, pd.DataFrame], annotations: Annotation
         tables.append(part)
         rows.append(matrix[match.annotation_index])
         matched[split] = match.matched
-        unmatched += [{"split": split, "line": int(r.line), "sentence": r.sentence}
-                      for r in match.unmatched.itertuples()]
+        unmatched += [{"split": split, "line": int(r.line), "sentence": r.sentence, "reason": r.reason,
+                       **({"in_data": r.in_data} if r.in_data else {})} for r in match.unmatched.itertuples()]
     table = pd.concat(tables, ignore_index=True)
     return table, np.concatenate(rows, axis=0), matched, unmatched
 
