@@ -54,6 +54,32 @@ def test_no_storage_secret_in_any_output(url: str, tiny_model_dir: Path, tmp_pat
     assert err.count("error: ") == 2 and len(err.strip().splitlines()) == 2  # one line each
 
 
+# passwords of distinctive pieces (Xq7, Zr9), joined by what a URL should have percent-encoded, or encoded
+PASSWORDS = ["Xq7@Zr9", "Xq7@Zr9@", "Xq7:Zr9", "Xq7/Zr9", "Xq7%Zr9", "Xq7%40Zr9", "Xq7?Zr9#"]
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_no_part_of_a_password_is_shown_whatever_it_holds(password: str, tiny_model_dir: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"postgresql+psycopg://bob:{password}@127.0.0.1:1/sweeps"
+    assert safe_url(url) == "postgresql+psycopg://bob:***@127.0.0.1:1/sweeps"
+    assert main(["sweep", "show", "--storage", url, "--json"]) == 2
+    assert main(["sweep", "--trials", "1", "--storage", url, *tiny_flags(tiny_model_dir, tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    for piece in ("Xq7", "Zr9"):
+        assert piece not in out + err, out + err
+    assert err.count("error: storage postgresql+psycopg://bob:***@127.0.0.1:1/sweeps: ") == 2, err
+    if "@Zr9" in password:  # a parser would cut it at the first '@': refused before any parser reads it
+        assert "its password holds an '@', which a URL must write as %40" in err
+
+
+def test_a_url_without_a_password_is_shown_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql+psycopg://bob@127.0.0.1:1/sweeps"
+    assert safe_url(url) == url
+    assert main(["sweep", "show", "--storage", url]) == 2
+    assert f"error: storage {url}: cannot open it" in capsys.readouterr().err
+
+
 def test_redact_masks_what_it_is_given() -> None:
     assert redact("could not parse 'postgresql:/u:pa55@h/x'", "postgresql:/u:pa55@h/x") == \
         "could not parse 'postgresql:/u:***@h/x'"

@@ -300,21 +300,34 @@ def sqlite_path(url: str) -> Path | None:
 
 # user:password@ in anything that looks like a URL, parseable or not; password=... in a query
 _USERINFO = re.compile(r"(?P<user>[^\s:/@?#]*):(?P<secret>[^\s@/:]*)@")
-_ANY_SECRET = re.compile(r":(?P<secret>[^\s:@]*)@")  # whatever lies between a ':' and an '@
 _QUERY_SECRET = re.compile(r"(?P<key>(?:password|passwd|pwd|secret|token)=)(?P<secret>[^&\s]*)", re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/*")  # "postgresql://", and the malformed "postgresql:/"
+
+
+def password_span(url: str) -> tuple[int, int] | None:
+    """Where URL's password lies, (start, end), as its text has it: from the first ':' after the scheme to
+    the LAST '@'. So a password holding an '@' (or ':', '/', '%') it should have percent-encoded stays whole,
+    where a parser stopping at the first '@' (SQLAlchemy's) cuts it in two and shows the rest as the host.
+    None when the URL has no password. An '@' in the query makes the span too long: more is hidden, never less."""
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    at = url.rfind("@")
+    if at <= start:
+        return None
+    colon = url.find(":", start, at)
+    return (colon + 1, at) if colon >= 0 else None
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secrets written in URL: its password (as SQLAlchemy parses it, and as the text has it)."""
-    found = [m.group("secret") for pattern in (_USERINFO, _ANY_SECRET, _QUERY_SECRET) for m in pattern.finditer(url)]
-    try:
-        from sqlalchemy.engine import make_url
+    """The secrets written in URL, longest first: its password as written and percent-decoded, and any
+    password=... of its query."""
+    from urllib.parse import unquote
 
-        password = make_url(url).password
-        if password:
-            found.append(str(password))
-    except Exception:  # noqa: BLE001, S110 (not a URL SQLAlchemy parses: the patterns above stand)
-        pass
+    found = [m.group("secret") for m in _QUERY_SECRET.finditer(url)]
+    span = password_span(url)
+    if span is not None:
+        written = url[span[0]:span[1]]
+        found += [written, unquote(written)]
     return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
 
@@ -327,14 +340,20 @@ def redact(text: str, url: str) -> str:
 
 
 def safe_url(url: str) -> str:
-    """URL with its password hidden, for messages: SQLAlchemy's rendering where it parses, a pattern
-    where it does not (a malformed URL may still hold a password)."""
-    try:
-        from sqlalchemy.engine import make_url
+    """URL with its password hidden, for messages, whatever the URL looks like (`password_span`)."""
+    span = password_span(url)
+    shown = url if span is None else f"{url[:span[0]]}***{url[span[1]:]}"
+    return _QUERY_SECRET.sub(lambda m: f"{m.group('key')}***", shown)
 
-        return redact(make_url(url).render_as_string(hide_password=True), url)
-    except Exception:  # noqa: BLE001 (not a URL SQLAlchemy understands: masked by pattern)
-        return redact(url, url)
+
+def check_storage_url(url: str) -> None:
+    """SweepError when URL's password holds an '@' left unencoded: a URL parser would read part of the password
+    as the host and put it in its errors; the user is told to percent-encode it."""
+    span = password_span(url)
+    if span is not None and "@" in url[span[0]:span[1]]:
+        raise SweepError(f"storage {safe_url(url)}: its password holds an '@', which a URL must write as %40 "
+                         "(percent-encode the password: python -c \"import urllib.parse, getpass; "
+                         "print(urllib.parse.quote(getpass.getpass(), safe=''))\")")
 
 
 DRIVER_HINTS = {"postgresql+psycopg": "psycopg", "postgresql": "psycopg2-binary", "mysql+pymysql": "pymysql",
@@ -349,6 +368,7 @@ def open_storage(url: str, create: bool = True) -> Any:
     import optuna
 
     shown = safe_url(url)
+    check_storage_url(url)
     path = sqlite_path(url)
     if path is not None:
         if not create and not path.is_file():
