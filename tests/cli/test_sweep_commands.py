@@ -15,7 +15,7 @@ from workbench.cli import main
 from workbench.core.base.config import TrainConfig, project_data_dir
 from workbench.core.runs.status import run_info
 from workbench.core.search.groups import group_summary, parse_seeds
-from workbench.core.search.sweep import default_storage, parse_space
+from workbench.core.search.sweep import default_storage, parse_space, recorded_study
 
 SMALL_SPACE = {"learning_rate": {"low": 1e-4, "high": 3e-3, "log": True}, "warmup_ratio": [0.0, 0.1]}
 
@@ -56,7 +56,7 @@ def test_a_sweep_of_two_trials_is_an_optuna_study_of_runs(tiny_model_dir: Path, 
         assert trial.intermediate_values == {1: pytest.approx(info.best_val_mcc)}
         assert json.loads((run / "trial.json").read_text())["state"] == "complete"
         assert not (run / "checkpoint").exists()  # a sweep keeps model/, not the optimizer state
-    assert study.user_attrs["space"] == parse_space(SMALL_SPACE, "x").to_dict()
+    assert recorded_study(study)[0] == parse_space(SMALL_SPACE, "x").to_dict()
 
     assert main(["sweep", "show", "--runs", str(runs), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)

@@ -19,6 +19,7 @@ from workbench.core.search.sweep import (
     open_storage,
     open_study,
     parse_space,
+    recorded_study,
     redact,
     safe_url,
     sqlite_path,
@@ -173,8 +174,37 @@ def test_two_processes_creating_a_study_at_once_cannot_both_record_their_space(
         thread.join()
     assert sorted(o.split(":")[0] for o in outcomes) == ["joined", "refused"], outcomes
     assert "another space" in next(o for o in outcomes if o.startswith("refused"))
-    recorded = optuna.load_study(study_name="race", storage=storage).user_attrs["space"]
+    recorded, _ = recorded_study(optuna.load_study(study_name="race", storage=storage))
     assert recorded in (spaces[0].to_dict(), spaces[1].to_dict())
+
+
+def test_a_machine_joining_while_the_creator_records_sees_its_fixed_settings(tiny_model_dir: Path,
+                                                                            tmp_path: Path) -> None:
+    """The creator is held right after its first write of the study's attributes; a machine joining then,
+    with other fixed settings, is refused (it read a space and no fixed settings, and joined unchecked)."""
+    storage = default_storage(tmp_path / "runs")
+    creators_storage = open_storage(storage)
+    written, release = threading.Event(), threading.Event()
+    real_write = creators_storage.set_study_user_attr
+
+    def write_then_hold(*args: Any, **kwargs: Any) -> None:
+        real_write(*args, **kwargs)
+        if not written.is_set():
+            written.set()
+            release.wait(timeout=60)
+
+    creators_storage.set_study_user_attr = write_then_hold
+    creator = threading.Thread(target=open_study, args=("w", creators_storage, SPACE, base(tiny_model_dir)))
+    creator.start()
+    try:
+        assert written.wait(timeout=60), "the creator never recorded anything"
+        with pytest.raises(SweepError, match=r"other fixed settings \(epochs 1 there, 2 here\)"):
+            open_study("w", open_storage(storage), SPACE, base(tiny_model_dir, epochs=2))
+    finally:
+        release.set()
+        creator.join()
+    space, fixed = recorded_study(optuna.load_study(study_name="w", storage=storage))
+    assert space == SPACE.to_dict() and fixed is not None and fixed["epochs"] == 1
 
 
 def test_a_failed_trial_keeps_its_checkpoint_to_resume(tiny_model_dir: Path, tmp_path: Path,

@@ -36,6 +36,9 @@ from workbench.core.base.durable import write_json_atomic
 from workbench.core.base.layout import RunError, check_run_name
 
 DEFAULT_STUDY = "sweep"
+# what a study records once, when it is created: its space and fixed settings together, in one user attribute
+# (one write: a machine joining sees both or neither). Studies made before recorded them as two attributes.
+STUDY_ATTR = "workbench_study"
 SPACE_ATTR = "space"
 FIXED_ATTR = "fixed_settings"
 # settings that may differ between the machines of one study: they change how fast or where it is logged,
@@ -479,29 +482,37 @@ def open_study(study_name: str, storage: Any, space: Space, base_config: TrainCo
         raise SweepError(f"study {study_name!r} exists and minimizes; it is not a workbench sweep")
     wanted = space.to_dict()
     fixed = fixed_settings(base_config, space) if base_config is not None else None
-    recorded = None if created else study.user_attrs.get(SPACE_ATTR)
+    recorded, recorded_fixed = (None, None) if created else recorded_study(study)
     deadline = time.monotonic() + JOIN_WAIT_S
     while not created and recorded is None and not study.trials and time.monotonic() < deadline:
         time.sleep(0.2)  # the creator records the space right after creating the study
-        recorded = study.user_attrs.get(SPACE_ATTR)
+        recorded, recorded_fixed = recorded_study(study)
     if recorded is None:
         if study.trials:
             raise SweepError(f"study {study_name!r} exists without a recorded space; it is not a workbench sweep")
-        study.set_user_attr(SPACE_ATTR, wanted)
-        if fixed is not None:
-            study.set_user_attr(FIXED_ATTR, fixed)
-            study.set_user_attr("base_config", base_config.to_dict() if base_config is not None else {})
+        study.set_user_attr(STUDY_ATTR, {  # one write: a machine joining sees the space and settings, or neither
+            SPACE_ATTR: wanted, FIXED_ATTR: fixed,
+            "base_config": base_config.to_dict() if base_config is not None else {}})
         return study
     if recorded != wanted:
         raise SweepError(f"study {study_name!r} exists with another space (differs in: "
                          f"{', '.join(_differences(recorded, wanted))}); use the same space or another --study")
-    recorded_fixed = study.user_attrs.get(FIXED_ATTR)
     if fixed is not None and recorded_fixed is not None and recorded_fixed != fixed:
         shown = [f"{k} {_short(recorded_fixed.get(k))} there, {_short(fixed.get(k))} here"
                  for k in _differences(recorded_fixed, fixed)]
         raise SweepError(f"study {study_name!r} was created with other fixed settings ({'; '.join(shown)}); "
                          "give the same ones or another --study")
     return study
+
+
+def recorded_study(study: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The space and fixed settings STUDY was created with (None, None before its creator recorded them);
+    a study made before they were recorded together has them as two attributes."""
+    attrs = study.user_attrs
+    together = attrs.get(STUDY_ATTR)
+    if isinstance(together, dict):
+        return together.get(SPACE_ATTR), together.get(FIXED_ATTR)
+    return attrs.get(SPACE_ATTR), attrs.get(FIXED_ATTR)
 
 
 def _short(value: Any) -> str:
@@ -774,7 +785,7 @@ def sweep_summary(study_name: str | None, storage: str, top: int = 5) -> SweepSu
         if len({r.value for r in complete}) == 1 and len(complete) > 1:
             importances, note = {}, "no parameter importances: every complete trial has the same value"
         return SweepSummary(study=study_name, storage=safe_url(storage), counts=counts,
-                            space=dict(study.user_attrs.get(SPACE_ATTR, {})), best=complete[0] if complete else None,
+                            space=dict(recorded_study(study)[0] or {}), best=complete[0] if complete else None,
                             top=complete[:top], importances=importances, importance_note=note)
 
 
