@@ -38,12 +38,31 @@ class WholeNames(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+class VersionAction(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked (importing importlib.metadata
+    at every start would cost tens of milliseconds)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> NoReturn:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"{parser.prog} {version('cola-workbench')}")
+        except PackageNotFoundError:
+            print(f"{parser.prog}: version unknown (not installed; pip install -e . records it)")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = WholeNames(prog="workbench", parents=[common_options(defaults=True)],
                                      description="Fine-tune BERT-style encoders on CoLA. "
                                      "With no command, opens the terminal workbench.",
                                      epilog=MAIN_EXAMPLES, formatter_class=HelpFormatter)
     no_notify_flag(parser, False)
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit (default: off)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options(defaults=False)
     for group in COMMAND_GROUPS:
