@@ -78,10 +78,26 @@ def test_bf16_precision_scores_under_torch_autocast(predictor: Predictor) -> Non
 
 
 def test_cli_predict_takes_a_precision(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`predict --precision bf16` gives the logits of the model run under torch's bf16 autocast, computed here
+    with transformers alone; the default gives fp32's. The two differ, so a dropped option would show."""
+    import json
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     from workbench.cli import main
 
-    assert main(["predict", str(tiny_model_dir), "--precision", "bf16", "--json", "The cat sat."]) == 0
-    assert '"label"' in capsys.readouterr().out
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_model_dir)).eval()
+    batch = AutoTokenizer.from_pretrained(str(tiny_model_dir))(["The cat sat."], return_tensors="pt")
+    with torch.inference_mode():
+        fp32 = model(**batch).logits[0].tolist()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model(**batch).logits.float()[0].tolist()
+    assert max(abs(a - b) for a, b in zip(fp32, bf16, strict=True)) > 1e-6
+    for flags, expected in ((["--precision", "bf16"], bf16), ([], fp32)):
+        assert main(["predict", str(tiny_model_dir), *flags, "--json", "The cat sat."]) == 0
+        said = json.loads(capsys.readouterr().out)
+        assert said["logits"] == pytest.approx(expected, abs=1e-7), flags
     with pytest.raises(SystemExit):
         main(["predict", str(tiny_model_dir), "--precision", "fp8", "The cat sat."])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
