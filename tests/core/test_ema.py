@@ -63,14 +63,38 @@ def _validation_mcc(model: Any, config: TrainConfig) -> float:
     return float(matthews_corrcoef(frame["label"].to_numpy(), np.asarray(logits).argmax(-1)))
 
 
+def _centred(model_dir: Path, config: TrainConfig, target: Path) -> Path:
+    """The tiny BERT with its acceptable bias moved to the middle of its validation log-odds (between the two
+    middle sentences): half the validation sentences fall on each side, so its MCC is not 0 by default."""
+    from workbench.core.data.cola import load_cola
+    from workbench.core.evaluation.evaluate import logits_for
+    from workbench.core.model.loading import load_model, load_tokenizer
+
+    model, tokenizer = load_model(str(model_dir)), load_tokenizer(str(model_dir))
+    frame = load_cola(config.data or None, config.validation_fraction, config.split_seed)["validation"]
+    logits = logits_for(model, tokenizer, frame["sentence"].tolist(), config.max_length, 256)
+    ordered = np.sort(logits[:, 1] - logits[:, 0])
+    middle = len(ordered) // 2
+    with torch.no_grad():
+        model.classifier.bias[1] -= float(ordered[middle - 1] + ordered[middle]) / 2
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+    return target
+
+
 def test_ema_run_validates_both_and_keeps_the_better_as_the_model(tiny_config: TrainConfig, tmp_path: Path) -> None:
-    """The epoch records both validation MCCs; its val_mcc is the better, model/ holds those weights,
-    and the checkpoint's average scores, by sklearn, what the epoch said it scored."""
+    """The epoch records both validation MCCs, each what scikit-learn gives the weights it names (the live
+    ones in the checkpoint, their average beside them); its val_mcc is the better, model/ holds those
+    weights. The model starts centred and learns slowly (lr 1e-6) under a slow average (0.99): the average
+    stays near the start and the live weights move, so the two MCCs differ, and validating the live weights
+    in place of the average would show."""
     from safetensors.torch import load_file
 
     from workbench.core.model.loading import load_model
 
-    tiny_config.epochs, tiny_config.ema_decay, tiny_config.calibrate_threshold = 1, 0.9, False
+    tiny_config.model = str(_centred(Path(tiny_config.model), tiny_config, tmp_path / "centred"))
+    tiny_config.epochs, tiny_config.ema_decay, tiny_config.calibrate_threshold = 1, 0.99, False
+    tiny_config.learning_rate, tiny_config.warmup_ratio = 1e-6, 0.0
     run = tmp_path / "run"
     assert train(tiny_config, run).status == "done"
     (epoch,) = _epochs(run)
@@ -87,8 +111,12 @@ def test_ema_run_validates_both_and_keeps_the_better_as_the_model(tiny_config: T
     kept = averaged if epoch["weights"] == "ema" else state["model"]
     for name in trainable:
         torch.testing.assert_close(saved[name], kept[name], rtol=0, atol=0)
+    model.load_state_dict(state["model"])
+    live_mcc = _validation_mcc(model, tiny_config)
     model.load_state_dict({**state["model"], **averaged})
-    assert _validation_mcc(model, tiny_config) == pytest.approx(epoch["ema_val_mcc"], abs=1e-9)
+    average_mcc = _validation_mcc(model, tiny_config)
+    assert live_mcc != average_mcc  # the run tells the two apart
+    assert (epoch["raw_val_mcc"], epoch["ema_val_mcc"]) == pytest.approx((live_mcc, average_mcc), abs=1e-9)
 
 
 def test_ema_stop_then_resume_equals_an_uninterrupted_run(tiny_config: TrainConfig, tmp_path: Path) -> None:
