@@ -1,12 +1,19 @@
 """Two `workbench sweep` processes at once on one study, as two machines would: on a real PostgreSQL
-server (postgresql+psycopg://, started by .ci/postgres.sh; WORKBENCH_TEST_POSTGRES holds its URL) and on
-the default SQLite file. Every trial runs exactly once, and both read back all of them."""
+server (postgresql+psycopg://) and on the default SQLite file. Every trial runs exactly once, and both read
+back all of them.
+
+The server is the one WORKBENCH_TEST_POSTGRES names, or else a throwaway one this module starts and stops
+with .ci/postgres.sh (as `runuser -u postgres` when run as root) wherever PostgreSQL's binaries are
+installed, so the README's `pytest` runs the test; it is skipped only on a machine without them."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -21,20 +28,35 @@ TRIALS_EACH = 2
 REPO = Path(__file__).resolve().parents[2]
 
 
-def postgres_url() -> str:
-    """The test server's URL, or a skip that says what is missing."""
-    url = os.environ.get("WORKBENCH_TEST_POSTGRES", "")
-    if not url:
-        binaries = shutil.which("initdb") or any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-        reason = ("WORKBENCH_TEST_POSTGRES is not set: start a server with `eval \"$(.ci/postgres.sh start)\"`"
-                  if binaries else "no PostgreSQL binaries here (apt-get install postgresql), and "
-                  "WORKBENCH_TEST_POSTGRES is not set")
-        pytest.skip(reason)
+def postgres_binaries() -> bool:
+    return bool(shutil.which("initdb")) or any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server's URL for the module: WORKBENCH_TEST_POSTGRES's, or a throwaway server started
+    here (.ci/postgres.sh: its own folder, a unix socket only, trust authentication) and stopped after."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
         pytest.skip("the psycopg driver is not installed: pip install 'cola-workbench[postgres]'")
-    return url
+    given = os.environ.get("WORKBENCH_TEST_POSTGRES", "")
+    if given:
+        yield given
+        return
+    if not postgres_binaries():
+        pytest.skip("no PostgreSQL binaries here (apt-get install postgresql), and WORKBENCH_TEST_POSTGRES "
+                    "is not set")
+    started = subprocess.run([str(REPO / ".ci" / "postgres.sh"), "start"], capture_output=True, text=True,
+                             timeout=120)
+    assert started.returncode == 0, f"the throwaway PostgreSQL server did not start: {started.stderr}"
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()
+                    if line.startswith("export "))
+    folder, url = (shlex.split(exported[name])[0] for name in ("WORKBENCH_PG_DIR", "WORKBENCH_TEST_POSTGRES"))
+    try:
+        yield url
+    finally:
+        subprocess.run([str(REPO / ".ci" / "postgres.sh"), "stop", folder], capture_output=True, timeout=120)
 
 
 def small_cola(folder: Path, rows: int = 40) -> Path:
@@ -81,10 +103,9 @@ def two_sweeps_at_once(storage: str | None, study: str, model: Path, tmp_path: P
     return runs
 
 
-def test_two_sweeps_at_once_on_postgresql(tiny_model_dir: Path, tmp_path: Path) -> None:
-    url = postgres_url()
+def test_two_sweeps_at_once_on_postgresql(postgres_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     study = f"two-{os.getpid()}-{tmp_path.name}"[:60]
-    two_sweeps_at_once(url, study, tiny_model_dir, tmp_path)
+    two_sweeps_at_once(postgres_url, study, tiny_model_dir, tmp_path)
 
 
 def test_two_sweeps_at_once_on_the_default_sqlite_file(tiny_model_dir: Path, tmp_path: Path) -> None:
