@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's "Exploring predictions" walk-through, on a real run of the embedded model:
+# docs/exploring.md's walk-through, on a real run of the embedded model:
 #   scripts/explore_example.sh RUNS_DIR RUN [OTHER_RUN]  > benchmarks/results/explore_example.txt
 # RUN: a finished default training (workbench train --name RUN); OTHER_RUN: another seed, for the diff.
 set -euo pipefail

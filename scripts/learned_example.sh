@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's "What has the model learned?" section, on a real run:
+# docs/learned.md's "What has the model learned?", on a real run:
 #   scripts/learned_example.sh RUN [RUNS_DIR] [OTHER_RUN]  > benchmarks/results/learned_example.txt
 # RUN: a finished training (the default 8-epoch run of the embedded model for the README; a run trained before
 # maps were recorded shows the map's one-line error and the rest goes on); RUNS_DIR: its runs folder (default

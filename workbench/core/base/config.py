@@ -43,7 +43,7 @@ class TrainConfig:
     The seed notebook's recipe (batch 32 — 8 for a 1-epoch run —, max length 128, AdamW eps 1e-8,
     linear warmup/decay, clip 1.0, seeded 10% validation split) with the
     learning rate, epochs and layer-wise decay chosen by measurement on the
-    embedded model (see README, "Default recipe", and benchmarks/recipe_search.md,
+    embedded model (see docs/recipe.md and benchmarks/recipe_search.md,
     where batch 16, higher peak rates with stronger layer decay and weight
     averaging did not beat it; 8 epochs beat 6 once the step got faster).
 
@@ -111,14 +111,14 @@ class TrainConfig:
                 "into the saved model's bias, so every consumer of the folder gets the same labels."})
     freeze_embeddings: bool = field(default=True, metadata={
         "help": "Keep the pretrained word-embedding table as it is: no dense gradient over its 30,522 rows, "
-                "less AdamW work (core/speed.py); over 3 seeds MCC was the same as training it, within seed "
+                "less AdamW work (core/training/speed.py); over 3 seeds MCC was the same as training it, within seed "
                 "noise (benchmarks/README.md). Off trains the table too."})
     dropout: float = field(default=0.0, metadata={
         "help": "Dropout rate of the encoder's hidden states, attention and the classifier head; "
-                "0 keeps the model's own (core/recipe.py)."})
+                "0 keeps the model's own (core/training/recipe.py)."})
     reinit_top_layers: int = field(default=0, metadata={
         "help": "Re-initialise the top N encoder layers with the model's own initialiser before training; "
-                "0 keeps all pretrained (core/recipe.py)."})
+                "0 keeps all pretrained (core/training/recipe.py)."})
     head_lr_multiplier: float = field(default=1.0, metadata={
         "help": "The classification head (pooler and classifier) learns at this multiple of the peak learning "
                 "rate; 1 gives it the peak rate, as before the setting existed."})
