@@ -77,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{run_dir}: threshold {calibration.threshold:.4f}, temperature {calibration.temperature:.3f} "
-          f"(validation: MCC {calibration.mcc_at_threshold:.3f}, ECE {calibration.ece_before:.3f} as trained -> "
-          f"{calibration.ece_after:.3f} shipped)")
+    print(f"{run_dir}: {calibration.summary()}")
     if before:
         print(f"holdout before: MCC {before['mcc']:.4f}, ECE {before['ece_shipped']:.3f} on what it shipped "
               f"(t {before['decision_threshold']:.3f}, T {before['temperature']:.2f})")
