@@ -181,7 +181,8 @@ def batches(model_id: str, limit: int, batch_size: int, seed: int) -> list[dict[
     from transformers import DataCollatorWithPadding
 
     from workbench.core.model.loading import load_tokenizer
-    from workbench.core.training.train import LengthGroupedSampler, encode
+    from workbench.core.training.optim import LengthGroupedSampler
+    from workbench.core.training.prepare import encode
 
     tokenizer = load_tokenizer(model_id)
     sentences, labels = bc.train_sentences(limit)
@@ -199,8 +200,8 @@ class Runner:
         from transformers import get_linear_schedule_with_warmup
 
         from workbench.core.base.config import TrainConfig
+        from workbench.core.training.optim import parameter_groups, warmup_steps
         from workbench.core.training.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
-        from workbench.core.training.train import parameter_groups, warmup_steps
 
         config = TrainConfig()
         self.name = name
@@ -231,7 +232,7 @@ class Runner:
     def run(self, chunk: list[tuple[int, dict[str, Any]]]) -> None:
         import torch
 
-        from workbench.core.training.train import clip_and_step
+        from workbench.core.training.step import clip_and_step
 
         wall, cpu = time.perf_counter(), time.process_time()
         for step, batch in chunk:
@@ -278,7 +279,7 @@ def main() -> None:
     torch.manual_seed(0)
     base_model = load_model(model_id)
     accelerator = Accelerator(cpu=True)
-    from workbench.core.training.train import keep_freed_memory
+    from workbench.core.base.hardware import keep_freed_memory
 
     keep_freed_memory()
     runners = [Runner(name, base_model, accelerator, steps) for name in names]

@@ -167,7 +167,9 @@ def run_workbench(model: str, limit: int, epochs: int, run_dir: Path, overrides:
     """The workbench's own training path with its defaults; step marks from its step events."""
     from workbench.core.base.config import TrainConfig
     from workbench.core.model.loading import load_tokenizer
-    from workbench.core.training.train import LengthGroupedSampler, encode, train
+    from workbench.core.training.optim import LengthGroupedSampler
+    from workbench.core.training.prepare import encode
+    from workbench.core.training.train import train
 
     config = TrainConfig(model=model, epochs=epochs, train_limit=limit, **(overrides or {}))
     sentences, labels = train_sentences(limit)

@@ -21,8 +21,9 @@ def main() -> None:
     from workbench.core.base.config import TrainConfig
     from workbench.core.data.cola import load_cola
     from workbench.core.model.loading import load_tokenizer
+    from workbench.core.training.optim import WeightAverage, parameter_groups
+    from workbench.core.training.prepare import initial_model
     from workbench.core.training.speed import freeze_word_embeddings
-    from workbench.core.training.train import WeightAverage, initial_model, parameter_groups
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)

@@ -5,9 +5,9 @@ an A/B in one process, the same short training with and without the recording, a
 
 Each round trains the embedded model for one epoch (validation and the final evaluation skipped) on the
 first TRAIN_LIMIT training sentences twice,
-once recording ("on") and once with the recording switched off ("off": _Training._note_gold,
-_Training._record_gold and TrainingDynamics.save made no-ops), the order swapped every round. Timed per
-arm: the epoch (the `_Training._train_epoch` call, wall and process CPU time) plus the recording's work outside it
+once recording ("on") and once with the recording switched off ("off": Training._note_gold,
+Training._record_gold and TrainingDynamics.save made no-ops), the order swapped every round. Timed per
+arm: the epoch (the `Training._train_epoch` call, wall and process CPU time) plus the recording's work outside it
 (`_record_gold` and saving training_dynamics.npz). Two figures: the ratio on/off of those times (the
 median of the rounds' ratios: one round's two arms saw nearly the same machine load), and, in the "on"
 arm, the time spent inside the recording's own functions as a share of the epoch (a direct measure,
@@ -50,22 +50,24 @@ class Clock:
 def one_arm(record: bool, limit: int, folder: Path) -> dict[str, float]:
     from workbench.core.base.config import TrainConfig
     from workbench.core.runs import dynamics
+    from workbench.core.training import finish as finish_module
     from workbench.core.training import train as train_module
+    from workbench.core.training.loop import Training
 
-    trainer = train_module._Training
+    trainer = Training
     originals = {"_train_epoch": trainer._train_epoch, "_note_gold": trainer._note_gold,
                  "_record_gold": trainer._record_gold, "save": dynamics.TrainingDynamics.save,
                  "_validate": trainer._validate}
-    finish = {"calibrate_saved_model": train_module.calibrate_saved_model,
-              "evaluate_saved_model": train_module.evaluate_saved_model}
+    finish = {"calibrate_saved_model": finish_module.calibrate_saved_model,
+              "evaluate_saved_model": finish_module.evaluate_saved_model}
     epoch, recording, note = Clock(), Clock(), Clock()
     try:
         trainer._train_epoch = epoch.wrap(originals["_train_epoch"])
         # outside the measured window and the same in both arms: validation and the final evaluation are
         # skipped so that a round costs the epoch and little else (on a loaded machine they cost more than it)
         trainer._validate = lambda self: {"mcc": 0.0, "accuracy": 0.0, "n": 0, "loss": 0.0}
-        train_module.calibrate_saved_model = lambda *a, **k: {}
-        train_module.evaluate_saved_model = lambda *a, **k: {}
+        finish_module.calibrate_saved_model = lambda *a, **k: {}  # type: ignore[assignment]
+        finish_module.evaluate_saved_model = lambda *a, **k: {}  # type: ignore[assignment]
         if record:
             trainer._note_gold = note.wrap(originals["_note_gold"])  # inside the epoch
             trainer._record_gold = recording.wrap(originals["_record_gold"])
@@ -81,7 +83,7 @@ def one_arm(record: bool, limit: int, folder: Path) -> dict[str, float]:
         for name, function in originals.items():
             setattr(dynamics.TrainingDynamics if name == "save" else trainer, name, function)
         for name, function in finish.items():
-            setattr(train_module, name, function)
+            setattr(finish_module, name, function)
     # the recording's own time: _note_gold (inside the epoch) + _record_gold and the save (after it)
     return {"epoch_wall": epoch.wall, "epoch_cpu": epoch.cpu, "after_wall": recording.wall,
             "after_cpu": recording.cpu, "recording_wall": note.wall + recording.wall,

@@ -56,7 +56,7 @@ def bf16_available(device: str) -> bool:
 
     if device == "cuda":
         return torch.cuda.is_bf16_supported()
-    from workbench.core.training.train import cpu_has_bf16
+    from workbench.core.base.hardware import cpu_has_bf16
 
     return cpu_has_bf16()
 

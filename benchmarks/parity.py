@@ -77,11 +77,13 @@ def run_trainer(config: Any, frozen: bool | None) -> dict[str, Any]:
         get_linear_schedule_with_warmup,
     )
 
+    from workbench.core.base.hardware import resolve_precision
     from workbench.core.data.cola import load_cola
     from workbench.core.evaluation.evaluate import evaluate_frame
     from workbench.core.model.loading import load_model, load_tokenizer
+    from workbench.core.training.optim import parameter_groups, warmup_steps
+    from workbench.core.training.prepare import encode
     from workbench.core.training.speed import freeze_word_embeddings
-    from workbench.core.training.train import encode, parameter_groups, resolve_precision, warmup_steps
 
     cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
     train_frame = cola["train"].iloc[: config.train_limit] if config.train_limit else cola["train"]

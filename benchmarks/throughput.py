@@ -72,7 +72,7 @@ def base_name(recipe: str) -> str:
 
 def compute_dtype(recipe: str) -> str:
     if recipe.startswith("workbench"):
-        from workbench.core.training.train import resolve_precision
+        from workbench.core.base.hardware import resolve_precision
 
         return "bf16" if resolve_precision("auto", "cpu") == "bf16" else "fp32"
     return "bf16" if "bf16" in recipe else "fp32"
@@ -99,7 +99,7 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     if tuned(recipe) and not recipe.startswith("workbench"):
-        from workbench.core.training.train import keep_freed_memory  # train() calls it itself for the workbench
+        from workbench.core.base.hardware import keep_freed_memory  # train() calls it itself for the workbench
 
         keep_freed_memory()
     if args.threads:

@@ -28,7 +28,7 @@ def test_reading_every_few_steps_records_every_step_as_reading_each_does(
     each: list[dict[str, Any]] = []
     assert train(tiny_config, tmp_path / "each", on_event=each.append).status == "done"
 
-    import workbench.core.training.train as train_module
+    import workbench.core.training.loop as train_module
 
     reads: list[int] = []
     real_read = train_module.read_steps
@@ -56,7 +56,7 @@ def test_a_non_finite_gradient_read_late_stops_the_run_naming_its_step(
         tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    import workbench.core.training.train as train_module
+    import workbench.core.training.loop as train_module
 
     trained: list[Any] = []
     bad = faults.infinite_gradient_at(3)
@@ -80,7 +80,7 @@ def test_a_non_finite_gradient_read_late_stops_the_run_naming_its_step(
 def test_read_steps_reads_losses_and_norms_in_order() -> None:
     import torch
 
-    from workbench.core.training.train import PendingStep, read_steps
+    from workbench.core.training.step import PendingStep, read_steps
 
     pending = [PendingStep(16, torch.tensor(0.5), torch.tensor(2.0), None, 0.0, 1e-3),
                PendingStep(16, torch.tensor(0.7), None, None, 0.0, 1e-3),

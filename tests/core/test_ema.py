@@ -15,7 +15,9 @@ from sklearn.metrics import matthews_corrcoef
 from workbench.core.base.config import TrainConfig
 from workbench.core.runs.metrics import read_metrics
 from workbench.core.training.checkpoint import load_checkpoint
-from workbench.core.training.train import WeightAverage, initial_model, parameter_groups, train
+from workbench.core.training.optim import WeightAverage, parameter_groups
+from workbench.core.training.prepare import initial_model
+from workbench.core.training.train import train
 
 
 def _epochs(run: Path) -> list[dict[str, Any]]:

@@ -28,8 +28,8 @@ def _batch():  # type: ignore[no-untyped-def]
 def test_frozen_word_embeddings_stay_pretrained_and_leave_the_optimizer() -> None:
     import torch
 
+    from workbench.core.training.optim import parameter_groups
     from workbench.core.training.speed import freeze_word_embeddings, trainable_parameters
-    from workbench.core.training.train import parameter_groups
 
     model = _tiny_model()
     table_before = model.get_input_embeddings().weight.detach().clone()

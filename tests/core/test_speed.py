@@ -23,7 +23,7 @@ def test_clip_in_fused_adamw_matches_clip_grad_norm(max_norm: float) -> None:
     import torch
     from accelerate import Accelerator
 
-    from workbench.core.training.train import clip_and_step
+    from workbench.core.training.step import clip_and_step
 
     torch.manual_seed(0)
     reference = _tiny_model()
@@ -49,7 +49,7 @@ def test_unfused_optimizer_clips_the_usual_way() -> None:
     import torch
     from accelerate import Accelerator
 
-    from workbench.core.training.train import clip_and_step
+    from workbench.core.training.step import clip_and_step
 
     model = _tiny_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, foreach=True)

@@ -20,14 +20,10 @@ from workbench.core.evaluation.evaluate import compute_metrics
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import read_metrics
-from workbench.core.training.train import (
-    LengthGroupedSampler,
-    encode,
-    load_checkpoint,
-    parameter_groups,
-    train,
-    warmup_steps,
-)
+from workbench.core.training.checkpoint import load_checkpoint
+from workbench.core.training.optim import LengthGroupedSampler, parameter_groups, warmup_steps
+from workbench.core.training.prepare import encode
+from workbench.core.training.train import train
 
 
 def test_weight_decay_skips_biases_and_layernorm(tiny_model_dir: Path) -> None:
@@ -283,3 +279,25 @@ def test_the_finish_after_the_last_step_announces_each_stage(done_run: TrainedRu
     report = json.loads((done_run.path / "eval.json").read_text())
     assert [e["sentences"] for e in stages] == [start["validation_sentences"], report["in_domain_dev"]["n"],
                                                 report["holdout"]["n"], start["train_sentences"]]
+
+
+def test_a_training_reads_its_data_once_and_so_does_its_resume(tiny_config: TrainConfig, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks load the data; the loop, the calibration, the final evaluation and the neighbour index
+    use those frames (each stage read CoLA again: four reads a run)."""
+    import workbench.core.data.cola as cola
+
+    reads: list[object] = []
+    real = cola.load_cola
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cola, "load_cola", counted)
+    stop = threading.Event()
+    stopped = train(tiny_config, tmp_path / "run", stop=stop,
+                    on_event=lambda e: stop.set() if e["kind"] == "epoch" else None)
+    assert stopped.status == "stopped" and len(reads) == 1
+    done = train(tiny_config, tmp_path / "run", resume=True)
+    assert done.status == "done" and done.final and len(reads) == 2

@@ -20,7 +20,8 @@ from workbench.core.base.config import TrainConfig
 from workbench.core.base.errors import TrainingError, is_out_of_memory
 from workbench.core.base.layout import RunError
 from workbench.core.runs.metrics import read_metrics
-from workbench.core.training.train import load_checkpoint, train
+from workbench.core.training.checkpoint import load_checkpoint
+from workbench.core.training.train import train
 
 
 def forward_with(fault: Any) -> Any:
@@ -159,7 +160,7 @@ def test_clip_and_step_leaves_the_weights_alone_when_the_gradient_or_loss_is_not
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
 
-    from workbench.core.training.train import clip_and_step
+    from workbench.core.training.step import clip_and_step
 
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()

@@ -13,7 +13,8 @@ import transformers
 from workbench.core.base.config import TrainConfig
 from workbench.core.model.loading import load_model
 from workbench.core.training import speed
-from workbench.core.training.train import total_norm, train
+from workbench.core.training.step import total_norm
+from workbench.core.training.train import train
 
 
 def test_total_norm_without_get_total_norm(monkeypatch: pytest.MonkeyPatch) -> None:

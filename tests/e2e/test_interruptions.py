@@ -23,7 +23,7 @@ from workbench.cli import main
 from workbench.core.base.durable import existing_dir
 from workbench.core.runs.metrics import read_metrics
 from workbench.core.runs.status import run_info
-from workbench.core.training.train import load_checkpoint
+from workbench.core.training.checkpoint import load_checkpoint
 
 
 def killable_args(model: Path, data: Path, runs: Path, name: str) -> list[str]:

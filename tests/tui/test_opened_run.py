@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.runs import save_tiny_bert
 from helpers import warm
+from helpers.runs import save_tiny_bert
 from helpers.tui import DEMO_RUN, demo_run, small_cola_file, wait_until
 from textual.widgets import DataTable, Static
 

@@ -265,13 +265,15 @@ def carried_calibration(log_odds: np.ndarray, labels: np.ndarray, threshold: flo
 
 # ---------------------------------------------------------------- a run folder
 
-def validation_log_odds(model: Any, tokenizer: Any, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+def validation_log_odds(model: Any, tokenizer: Any, config: TrainConfig,
+                        frame: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """The log-odds of acceptable of MODEL as trained (whatever it carries folded is undone) on CONFIG's
-    validation split (the split the run was trained with), and its labels."""
+    validation split (the split the run was trained with; FRAME when the caller has it loaded), and its labels."""
     from workbench.core.data.cola import load_cola
     from workbench.core.evaluation.evaluate import logits_for
 
-    frame = load_cola(config.data or None, config.validation_fraction, config.split_seed)["validation"]
+    if frame is None:
+        frame = load_cola(config.data or None, config.validation_fraction, config.split_seed)["validation"]
     logits = logits_for(model, tokenizer, frame["sentence"].tolist(), config.max_length,
                         config.eval_batch_size).astype(np.float64)
     folded = logits[:, ACCEPTABLE] - logits[:, UNACCEPTABLE]
@@ -302,7 +304,7 @@ def carries_calibration(model: Any) -> bool:
 
 
 def calibrate_run(run_dir: Path, config: TrainConfig | None = None, *, enabled: bool | None = None,
-                  device: Any = None, again: bool = False) -> Calibration | None:
+                  device: Any = None, again: bool = False, validation: Any = None) -> Calibration | None:
     """Choose the threshold and temperature on RUN_DIR's validation split (`choose_calibration`: never
     worse by validation log-loss than the model as trained) and fold them into RUN_DIR/model.
 
@@ -312,7 +314,8 @@ def calibrate_run(run_dir: Path, config: TrainConfig | None = None, *, enabled: 
     a calibration keeps it (a resumed run calibrates once) unless AGAIN: then it is re-chosen from the
     model as trained (`scripts/recalibrate.py`). ENABLED defaults to the config's `calibrate_threshold`;
     off, nothing changes and None is returned. A head with no bias to fold into is left as trained:
-    None, and eval.json's `calibration` says why."""
+    None, and eval.json's `calibration` says why. VALIDATION: the run's validation frame, when the caller
+    has it loaded (a training's finish), else read from CONFIG's data."""
     import json
 
     from workbench.core.base.durable import existing_dir, replace_dir_atomic, write_json_atomic
@@ -336,7 +339,7 @@ def calibrate_run(run_dir: Path, config: TrainConfig | None = None, *, enabled: 
         return None
     if device is not None:
         model = model.to(device)
-    raw, labels = validation_log_odds(model, tokenizer, config)
+    raw, labels = validation_log_odds(model, tokenizer, config, validation)
     if carries_calibration(model) and not again:
         calibration = carried_calibration(raw, labels, model_threshold(model), model_temperature(model))
         _recorded_choice(run_dir, calibration)

@@ -201,7 +201,8 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], runs_dir: Path, name:
 
     Stops after the member that STOP interrupted (its checkpoint is kept; resume it as any run).
     Training problems (TrainingError) propagate as from `train`."""
-    from workbench.core.training.train import check_data, train
+    from workbench.core.training.prepare import check_data
+    from workbench.core.training.train import train
 
     stop = stop or threading.Event()
     problems = config.validate()

@@ -577,7 +577,8 @@ def run_sweep(base_config: TrainConfig, trials: int, study_name: str = DEFAULT_S
     import optuna.samplers
 
     from workbench.core.base.errors import TrainingError
-    from workbench.core.training.train import check_data, train
+    from workbench.core.training.prepare import check_data
+    from workbench.core.training.train import train
 
     check_run_name(f"{study_name}-t0")
     if trials < 1:
