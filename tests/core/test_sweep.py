@@ -17,6 +17,7 @@ from workbench.core.search.sweep import (
     SweepError,
     default_space,
     default_storage,
+    fixed_settings,
     load_space,
     parse_space,
     run_sweep,
@@ -117,3 +118,13 @@ def test_losing_the_race_to_create_the_schema_is_retried(
     storage = open_storage(f"sqlite:///{tmp_path / 'sweeps.db'}")
     assert len(calls) == 2
     assert storage.get_all_studies() == []
+
+
+def test_machines_joining_one_study_may_checkpoint_at_their_own_pace(tiny_cola_dir: Path) -> None:
+    """How often a machine checkpoints (by steps or by minutes) and its eval batch are its own; the recipe
+    is the study's."""
+    space = parse_space({"learning_rate": {"low": 1e-4, "high": 1e-3}}, "test")
+    one = TrainConfig(data=str(tiny_cola_dir))
+    other = TrainConfig(data=str(tiny_cola_dir), checkpoint_minutes=30.0, checkpoint_every=100, eval_batch_size=16)
+    assert fixed_settings(one, space) == fixed_settings(other, space)
+    assert fixed_settings(one, space) != fixed_settings(TrainConfig(data=str(tiny_cola_dir), seed=7), space)

@@ -43,7 +43,7 @@ SPACE_ATTR = "space"
 FIXED_ATTR = "fixed_settings"
 # settings that may differ between the machines of one study: they change how fast or where it is logged,
 # never what a trial learns
-MACHINE_SETTINGS = frozenset({"eval_batch_size", "report_to", "checkpoint_every"})
+MACHINE_SETTINGS = frozenset({"eval_batch_size", "report_to", "checkpoint_every", "checkpoint_minutes"})
 JOIN_WAIT_S = 15.0  # how long a joining process waits for the creator to record the space
 PARAM_KINDS = ("float", "int", "categorical")
 PARAM_KEYS = {"type", "low", "high", "log", "step", "choices"}
