@@ -161,7 +161,10 @@ def do_sweep(study: str, trials: int, train_flags: list[str], space_file: Path) 
     import optuna
 
     from workbench.core.base.config import TrainConfig
-    from workbench.core.search.sweep import default_pruner, default_storage, load_space, open_storage, open_study
+    from workbench.core.search.space import load_space
+    from workbench.core.search.storage import default_storage, open_storage
+    from workbench.core.search.study import open_study
+    from workbench.core.search.sweep import default_pruner
 
     RUNS.mkdir(parents=True, exist_ok=True)
     fixed = [flag[2:].replace("-", "_") for flag in train_flags if flag.startswith("--")]

@@ -15,7 +15,9 @@ from workbench.cli import main
 from workbench.core.base.config import TrainConfig, project_data_dir
 from workbench.core.runs.status import run_info
 from workbench.core.search.groups import group_summary, parse_seeds
-from workbench.core.search.sweep import default_storage, parse_space, recorded_study
+from workbench.core.search.space import parse_space
+from workbench.core.search.storage import default_storage
+from workbench.core.search.study import recorded_study
 
 SMALL_SPACE = {"learning_rate": {"low": 1e-4, "high": 3e-3, "log": True}, "warmup_ratio": [0.0, 0.1]}
 

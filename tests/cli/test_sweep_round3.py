@@ -11,7 +11,7 @@ import tomllib
 
 from workbench.cli import main
 from workbench.core.base.config import TrainConfig
-from workbench.core.search.sweep import default_space, load_space
+from workbench.core.search.space import default_space, load_space
 
 SPACE_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "recipe_space_round3.toml"
 ISSUE_SETTINGS = {"learning_rate", "layer_lr_decay", "epochs", "warmup_ratio", "dropout", "reinit_top_layers",

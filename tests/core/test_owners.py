@@ -147,7 +147,7 @@ def test_run_path_finds_an_existing_run_by_its_folder_name_and_refuses_a_bad_new
 
 
 def test_the_sweep_database_is_where_the_default_storage_points(tmp_path: Path) -> None:
-    from workbench.core.search.sweep import default_storage, sweep_database
+    from workbench.core.search.storage import default_storage, sweep_database
     from workbench.tui.screens.many_runs import many_runs_text
 
     assert sweep_database(tmp_path) == tmp_path.resolve() / "sweeps.db"

@@ -71,7 +71,7 @@ def test_config_validates_the_new_settings() -> None:
 
 
 def test_the_default_sweep_space_searches_them() -> None:
-    from workbench.core.search.sweep import default_space
+    from workbench.core.search.space import default_space
 
     names = default_space().names
     assert {"dropout", "reinit_top_layers", "freeze_embeddings"} <= set(names)

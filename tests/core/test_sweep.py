@@ -12,16 +12,10 @@ from workbench.core.base.config import TrainConfig
 from workbench.core.base.layout import RunError
 from workbench.core.runs.metrics import read_metrics
 from workbench.core.runs.status import run_info
-from workbench.core.search.sweep import (
-    Space,
-    SweepError,
-    default_space,
-    default_storage,
-    fixed_settings,
-    load_space,
-    parse_space,
-    run_sweep,
-)
+from workbench.core.search.space import Space, SweepError, default_space, load_space, parse_space
+from workbench.core.search.storage import default_storage
+from workbench.core.search.study import fixed_settings
+from workbench.core.search.sweep import run_sweep
 
 
 def test_a_pruned_trial_stops_after_its_epoch(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path) -> None:
@@ -62,7 +56,7 @@ def test_the_default_space_and_fixed_settings() -> None:
     # the built-in space is every DEFAULT_SPACE entry that names a TrainConfig field, by the dataclass's fields
     from dataclasses import fields
 
-    from workbench.core.search import sweep
+    from workbench.core.search import space as sweep
 
     settings = {f.name for f in fields(TrainConfig)}
     assert set(space.names) == {name for name in sweep.DEFAULT_SPACE if name in settings}
@@ -102,7 +96,7 @@ def test_losing_the_race_to_create_the_schema_is_retried(
     tables the other made instead of failing (the race itself is in tests/e2e/test_sweep_postgres.py)."""
     import sqlalchemy.exc
 
-    from workbench.core.search.sweep import open_storage
+    from workbench.core.search.storage import open_storage
 
     real = optuna.storages.RDBStorage
     calls: list[str] = []

@@ -13,17 +13,9 @@ import pytest
 
 from workbench.cli import main
 from workbench.core.base.config import TrainConfig
-from workbench.core.search.sweep import (
-    SweepError,
-    default_storage,
-    open_storage,
-    open_study,
-    parse_space,
-    recorded_study,
-    redact,
-    safe_url,
-    sqlite_path,
-)
+from workbench.core.search.space import SweepError, parse_space
+from workbench.core.search.storage import default_storage, open_storage, redact, safe_url, sqlite_path
+from workbench.core.search.study import open_study, recorded_study
 
 SPACE = parse_space({"learning_rate": {"low": 1e-4, "high": 1e-3, "log": True}}, "test")
 

@@ -22,7 +22,7 @@ from helpers import warm
 
 from workbench.core.data.cola import SPLIT_FILES, project_data_dir
 from workbench.core.runs.metrics import read_metrics
-from workbench.core.search.sweep import default_storage
+from workbench.core.search.storage import default_storage
 
 TRIALS_EACH = 2
 REPO = Path(__file__).resolve().parents[2]

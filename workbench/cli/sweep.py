@@ -19,20 +19,10 @@ from workbench.cli.common import (
     whole_number,
 )
 from workbench.cli.progress import Progress, interruptible
-from workbench.core.search.sweep import (
-    DEFAULT_STUDY,
-    SweepError,
-    TrialEnd,
-    TrialStart,
-    default_pruner,
-    default_space,
-    default_storage,
-    load_space,
-    run_sweep,
-    safe_url,
-    short_value,
-    sweep_summary,
-)
+from workbench.core.search.space import DEFAULT_STUDY, SweepError, default_space, load_space
+from workbench.core.search.storage import default_storage, safe_url
+from workbench.core.search.summary import short_value, sweep_summary
+from workbench.core.search.sweep import TrialEnd, TrialStart, default_pruner, run_sweep
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:

@@ -21,7 +21,8 @@ def many_runs_text(runs_dir: Path) -> str:
     """Every seed group's spread and every sweep study's summary in RUNS_DIR (core/groups.py, core/sweep.py)."""
     from workbench.core.base.layout import RunError
     from workbench.core.search.groups import group_summary, list_groups
-    from workbench.core.search.sweep import default_storage, study_names, sweep_database, sweep_summary
+    from workbench.core.search.storage import default_storage, sweep_database
+    from workbench.core.search.summary import study_names, sweep_summary
 
     parts: list[str] = []
     for group in list_groups(runs_dir):
