@@ -46,7 +46,7 @@ async def test_odd_sentences_in_the_sentence_box_never_crash_it(tiny_model_dir: 
     app = make_app(run=DEMO_RUN, runs_dir=tmp_path / "runs")
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
+        await pilot.press("4", "slash")  # into the sentence box (4 shows the history)
         box = app.query_one("#predict-input", Input)
         cases = {
             "   ": "",  # whitespace only: cleared, no message needed
@@ -70,7 +70,7 @@ async def test_a_sentence_with_markup_characters_never_crashes_the_sentence_box(
     app = make_app(run=DEMO_RUN, runs_dir=tmp_path / "runs")
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
+        await pilot.press("4", "slash")  # into the sentence box (4 shows the history)
         app.query_one("#predict-input", Input).value = "a [/red] [bold]markup[/] b"
         await pilot.press("enter")
         await app.workers.wait_for_complete()

@@ -171,7 +171,7 @@ async def test_no_color_marks_direction_with_signs(runs: Path, monkeypatch: pyte
 async def test_bad_input_in_predict_never_crashes_and_says_why(runs: Path) -> None:
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
+        await pilot.press("4", "slash")  # into the sentence box (4 shows the history)
         box = app.query_one("#predict-input", Input)
         view = app.query_one("#attributions", AttributionView)
         cases = [

@@ -79,16 +79,105 @@ async def test_alt_digits_switch_panes_from_inside_a_field(tmp_path: Path) -> No
         assert app.focused is box
         await pilot.press("alt+2")  # as a terminal with the kitty keyboard protocol sends it
         assert app.active_pane == "train" and box.value == "The cat"
-        await pilot.press("alt+4")
-        assert app.focused is box
+        await pilot.press("alt+4", "s")  # back to Predict (its history), and typing goes on in the box
+        assert app.focused is box and box.value == "The cats"
         # xterm and tmux send alt+3 as ESC 3, which Textual reads as "£": a pane key, not text
         over_ssh = [event.key for event in XTermParser().feed("\x1b3")]
         await pilot.press(*over_ssh)
-        assert app.active_pane == "evaluate" and box.value == "The cat", over_ssh
+        assert app.active_pane == "evaluate" and box.value == "The cats", over_ssh
         await pilot.press("alt+4", "escape")  # the sentence box, then out of it to the history
         assert app.focused is app.query_one("#predict-history")
         await pilot.press("1")
-        assert app.active_pane == "data" and box.value == "The cat"
+        assert app.active_pane == "data" and box.value == "The cats"
+
+
+async def test_digits_switch_panes_until_a_box_has_the_focus(tmp_path: Path) -> None:
+    """A pane shown with a digit never traps the digits after it: 1 2 3 4 5 twice ends on Runs, with
+    nothing typed into Predict's box; typing a sentence there puts the focus in the box, where digits are
+    text and the key line says how to leave (esc) and how to switch panes (alt+1…5)."""
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"1234512345")
+        box = app.query_one("#predict-input", Input)
+        assert app.active_pane == "runs" and box.value == ""
+        await pilot.press("4", "5")
+        assert app.active_pane == "runs" and box.value == ""
+        await pilot.press("4")
+        assert app.active_pane == "predict" and app.focused is not box
+        assert "alt+1…5 Panes" not in footer(app)
+        await pilot.press(*"The 3 cats sat.")  # the first letter goes into the box, then digits are text
+        assert app.focused is box and box.value == "The 3 cats sat." and app.active_pane == "predict"
+        await pilot.pause()
+        assert footer(app)[:2] == ["esc To history", "alt+1…5 Panes"]
+        await pilot.press("escape", "2")  # out of the box: digits switch panes again
+        assert app.active_pane == "train" and box.value == "The 3 cats sat."
+        await pilot.press("tab")  # into the Train form's first field: the key line says the same there
+        await pilot.pause()
+        assert isinstance(app.focused, Input) and footer(app)[:2] == ["esc Leave field", "alt+1…5 Panes"]
+
+
+async def test_from_the_history_the_box_takes_the_typing_and_the_pane_keys_still_work(tmp_path: Path) -> None:
+    from textual import events
+
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", *"The cat.", "escape")
+        box = app.query_one("#predict-input", Input)
+        history = app.query_one("#predict-history")
+        assert app.focused is history and box.value == "The cat."
+        await pilot.press("question_mark")  # a key the pane answers to keeps its meaning: help
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape", "slash")  # / goes into the box, its text kept
+        assert app.focused is box and box.value == "The cat."
+        await pilot.press("escape", "ctrl+u", *"A dog.")  # an editing key acts in the box: a new sentence
+        assert app.focused is box and box.value == "A dog."
+        await pilot.press("escape", "backspace", "!")
+        assert box.value == "A dog!"
+        await pilot.press("escape")
+        app.query_one(PredictPane).post_message(events.Paste("Him likes she.\nsecond line"))
+        await pilot.pause()
+        assert app.focused is box and box.value == "A dog!Him likes she."
+
+
+async def test_a_burst_of_pane_keys_and_a_sentence_lands_in_order(tmp_path: Path) -> None:
+    """Keys that arrive together (a fast typist, a paste into the terminal) are read before the first is
+    handled: each must still go where the keys before it sent the focus."""
+    from helpers.bursts import burst
+
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")  # every pane composed
+        burst(app, "123454The cat sat.")
+        box = app.query_one("#predict-input", Input)
+        await wait_until(pilot, lambda: box.value.endswith("sat."), what="the keys")
+        assert box.value == "The cat sat." and app.active_pane == "predict"
+        burst(app, "\x15A dog barked 3 times.")  # in the box now: ctrl+u empties it, digits are text
+        await wait_until(pilot, lambda: box.value.endswith("times."), what="the keys")
+        assert box.value == "A dog barked 3 times." and app.active_pane == "predict"
+
+
+async def test_the_key_line_leaves_out_whole_keys_where_they_do_not_fit(tmp_path: Path) -> None:
+    """At 60 columns the key line read "... ? Help q Qui": now only whole entries, the help's key kept."""
+    from workbench.tui.widgets.keyline import KeyLine
+
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=(60, 20)) as pilot:
+        for keys in (["1"], ["2"], ["3"], ["4"], ["4", "T"], ["5"]):  # every pane, and Predict's box
+            await pilot.press(*keys)
+            await pilot.pause()
+            key_line = app.query_one(KeyLine)
+            line = key_line.render().plain
+            assert len(line) <= 60, line
+            position = 0
+            for entry in footer(app):  # the line is some of the entries, whole, in their order
+                if line.startswith(entry, position):
+                    position += len(entry) + 1
+            assert position >= len(line), (line, footer(app))
+            assert "Help" in line, line
 
 
 # ---------------------------------------------------------------- Runs pane
@@ -133,8 +222,7 @@ async def test_predict_history_newest_first_reusable_and_cleared_after_asking(ti
         await pilot.press("4")
         pane = app.query_one(PredictPane)
         for count, sentence in enumerate(("First one.", "Second one."), start=1):
-            pane.box.value = sentence
-            await pilot.press("enter")
+            await pilot.press("ctrl+u", *sentence, "enter")  # (ctrl+u from the history: into the box, emptied)
             await wait_until(pilot, lambda n=count: len(pane.history) == n, what="a prediction")  # type: ignore[misc]
         history = app.query_one("#predict-history", DataTable)
         assert str(history.get_row_at(0)[-1]) == "Second one."  # newest on top

@@ -4,17 +4,15 @@ backspaces and ctrl+u among them, reach the box exactly and in order."""
 
 from __future__ import annotations
 
-import threading
-import unicodedata
 from pathlib import Path
 
 from helpers import warm
+from helpers.bursts import burst
 from helpers.tui import demo_run, small_cola_file, wait_until
-from textual import events
 from textual.widgets import Input
 
 from workbench.core.base.config import TrainConfig
-from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.app import make_app
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.widgets.attributions import ExplainPanel
 
@@ -22,18 +20,6 @@ BURSTS = ("The book was written by John. ", "Him likes she. ", "The student who 
           "Colorless greem\bn ideas sleep furiously. ", "The cat sat on the mat while the dog barked. ",
           "Which book did you say that Mary read? ", "I wonder whom\b the dog chased. ", "a slip\x15The cat slept. ",
           "They said that 12345 children would arrive late, and 4 of them did.")
-KEY_NAMES = {" ": "space", ".": "full_stop", ",": "comma", "?": "question_mark"}
-
-
-def key_event(char: str) -> events.Key:
-    if char == "\b":
-        return events.Key("backspace", None)
-    if char == "\x15":
-        return events.Key("ctrl+u", char)
-    name = KEY_NAMES.get(char, char)
-    if len(name) > 1 and char not in KEY_NAMES:
-        name = unicodedata.name(char).lower().replace(" ", "_")
-    return events.Key(name, char)
 
 
 def typed_after(before: str, keys: str) -> str:
@@ -42,20 +28,6 @@ def typed_after(before: str, keys: str) -> str:
     for char in keys:
         text = text[:-1] if char == "\b" else "" if char == "\x15" else text + char
     return text
-
-
-def burst(app: WorkbenchApp, text: str) -> None:
-    """Send TEXT's keys all at once from another thread, as the terminal driver's input thread does."""
-    driver = app._driver
-    assert driver is not None
-
-    def send() -> None:
-        for char in text:
-            driver.process_message(key_event(char))
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    thread.join()
 
 
 async def test_every_key_reaches_the_sentence_box_while_training_and_explaining(

@@ -1,9 +1,12 @@
-"""How keys are named on screen (help and footer alike)."""
+"""How keys are named on screen (help and footer alike), and the keys a text field takes."""
 
 from __future__ import annotations
 
+import string
+
 from textual import events
 from textual.binding import Binding
+from textual.keys import _character_to_key
 from textual.widgets import Input
 
 # What alt+1…5 arrive as from xterm-like terminals and tmux (ESC + digit): Textual reads them as
@@ -34,6 +37,24 @@ def _editing_keys() -> dict[str, str]:
 
 
 EDITING_KEYS = _editing_keys()
+FROM_A_FIELD = ("alt+1…5", "Panes")  # the key line's entry whenever a text field has the focus
+
+# The keys that type a character: printable ASCII but the digits (pane keys) and space, by key name.
+TYPED_CHARACTERS = {_character_to_key(c): c for c in string.ascii_letters + string.punctuation}
+
+
+def typing_bindings(action: str) -> list[Binding]:
+    """A priority binding to ACTION('<key>') for every key that types or edits text in a field (the
+    characters of TYPED_CHARACTERS and EDITING_KEYS): a pane whose box takes the typing from anywhere in
+    it (Predict's history) binds them. Priority, so that the box has the focus before the next key of a
+    burst is handed out (Textual hands each key to the widget focused when the app reads it); the
+    pane's check_action turns off those of keys that are bound there already (q, ?, enter...)."""
+    keys = [*TYPED_CHARACTERS, *EDITING_KEYS]
+    return [Binding(key, f"{action}({key!r})", show=False, priority=True) for key in keys]
+
+
+def is_typing_binding(binding: object, action: str) -> bool:
+    return isinstance(binding, Binding) and binding.action.startswith(f"{action}(")
 
 
 class Field(Input):

@@ -1,5 +1,10 @@
 """4 Predict: a sentence box with live (debounced) probabilities, and a history, newest first,
-whose rows go back into the box with enter."""
+whose rows go back into the box with enter.
+
+The pane opens on the history, and the box takes the typing from there: the first letter (or
+punctuation, or editing key) puts the focus in the box and is typed into it, so `4` then a sentence
+types it, while digits still switch panes (1 2 3 4 5 never types "5"). In the box every key is text
+until escape."""
 
 from __future__ import annotations
 
@@ -7,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from workbench.core.base.config import LABELS
-from workbench.tui.keys import Field
+from workbench.tui.keys import EDITING_KEYS, TYPED_CHARACTERS, Field, typing_bindings
 from workbench.tui.messages import PredictionReady, StatusChanged
 from workbench.tui.panes.base import Pane
 from workbench.tui.style import tone, toned
@@ -23,6 +28,7 @@ from workbench.tui.widgets.bars import ProbabilityBars, bar_order
 
 DEBOUNCE_S = 0.3
 HISTORY_SIZE = 200
+INTO_BOX = "into_box"  # the action of a key typed outside the box: it goes into the box
 
 
 @dataclass
@@ -66,13 +72,16 @@ class PredictPane(Pane):
 
     BINDINGS = [
         Binding("escape", "leave_field", "To history", tooltip="leave the sentence box for the history"),
+        Binding("slash", "edit", "Edit", tooltip="into the sentence box, its text as it is (from the history)"),
         Binding("ctrl+l", "clear_history", "Clear history", tooltip="clear the history (asks first)"),
-        Binding("i", "edit", "Edit", tooltip="back into the sentence box (from the history)"),
         Binding("ctrl+t", "pin", "Pin/unpin", tooltip="pin the sentence, then type a variant: a minimal pair"),
+        *typing_bindings(INTO_BOX),
     ]
     HELP = ("Type a sentence: the probabilities follow as you type; enter adds it to the history.\n"
-            "4 puts the cursor in the sentence box: everything typed after it is text, digits too "
-            "(4 then 5 types a 5); escape then 1-5, or alt+1…5 from the box, switch panes.\n"
+            "4 shows the history and the box takes the typing from there: a letter (or ctrl+u, backspace…) "
+            "goes into the box, digits still switch panes (4 then 5 shows Runs; 4 then a sentence types it).\n"
+            "In the box every key is text, digits too: escape leaves it for the history, alt+1…5 switch "
+            "panes from it; / goes back into it as it is.\n"
             "A sentence sent from Evaluate keeps its true label (right / wrong is shown).\n"
             "Answers come from the opened run's model (named above and in the history's model column); "
             "a training never changes it: when one ends, ctrl+o opens its run.")
@@ -84,10 +93,11 @@ class PredictPane(Pane):
         self.latest: Any = None
         self.given: tuple[str, int] | None = None  # a sentence sent with its true label
         self.model_label = ""  # the model of the opened run: every answer shown is this model's
+        self._bound_here: tuple[object, frozenset[str]] = (None, frozenset())  # (focused widget, its keys)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="predict-model")
-        yield Field(placeholder="type a sentence, e.g. The book was written by John. (escape: history)",
+        yield Field(placeholder="type a sentence, e.g. The book was written by John.",
                     id="predict-input", select_on_focus=False)
         yield ProbabilityBars(id="predict-bars")
         yield Static("", id="predict-info")
@@ -109,15 +119,48 @@ class PredictPane(Pane):
         self.show_run(self.workbench.current_run)
 
     def focus_default(self, leaving_field: bool = False) -> None:
-        self.focus_on(self.query_one("#predict-history") if leaving_field else self.box)
+        """The history: the pane's keys work, digits switch panes, and what is typed goes into the box."""
+        self.focus_on(self.query_one("#predict-history"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == INTO_BOX:  # off in the box (its own keys) and for keys with a binding of their own here
+            return not self.in_field() and str(parameters[0]) not in self.keys_bound_here()
         if action == "edit":
             return not self.in_field()
         return super().check_action(action, parameters)
 
+    def keys_bound_here(self) -> frozenset[str]:
+        """The keys that the focused widget, its containers and the app bind to something else than
+        INTO_BOX (q quits, ? helps, enter reuses a history row...): those keep their binding."""
+        focused = self.app.focused
+        if self._bound_here[0] is not focused:
+            nodes = focused.ancestors_with_self if focused is not None else [self, self.app]
+            keys = {key for node in nodes for key, bindings in node._bindings.key_to_bindings.items()
+                    if any(not binding.action.startswith(f"{INTO_BOX}(") for binding in bindings)}
+            self._bound_here = (focused, frozenset(keys))
+        return self._bound_here[1]
+
+    async def action_into_box(self, key: str) -> None:
+        """KEY, typed outside the box (a character or an editing key): the focus goes into the box, and
+        the key acts there. Run as the app reads the key, before the keys behind it are handed out, so
+        that those reach the box in order."""
+        box = self.box
+        self.focus_on(box)
+        if key in TYPED_CHARACTERS:
+            box.insert_text_at_cursor(TYPED_CHARACTERS[key])
+        else:
+            await box.run_action(EDITING_KEYS[key])
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste outside the box goes into it (its first line, as the box takes a paste)."""
+        if self.in_field() or not event.text:
+            return
+        event.stop()
+        self.focus_on(self.box)
+        self.box.insert_text_at_cursor(event.text.splitlines()[0])
+
     def action_edit(self) -> None:
-        self.box.focus()
+        self.focus_on(self.box)
 
     def show_run(self, run_id: str | None) -> None:
         """The user opened RUN_ID: its model answers from now on; what another model computed is
@@ -148,6 +191,7 @@ class PredictPane(Pane):
         self.given = (sentence, label) if label is not None else None
         self.box.value = sentence
         self.box.cursor_position = len(sentence)
+        self.focus_on(self.box)  # to be edited, or sent with enter
 
     def true_label(self, sentence: str) -> int | None:
         return self.given[1] if self.given and self.given[0] == sentence else None
@@ -248,8 +292,7 @@ class PredictPane(Pane):
         if not self.history:
             return
         entry = self.history[len(self.history) - 1 - event.cursor_row]
-        self.set_sentence(entry.prediction.sentence, entry.true_label)
-        self.box.focus()
+        self.set_sentence(entry.prediction.sentence, entry.true_label)  # (the focus goes into the box)
 
     def action_pin(self) -> None:
         """Pin the shown sentence (then type a variant: a minimal pair), or unpin it."""

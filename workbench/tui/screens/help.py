@@ -45,7 +45,9 @@ def workbench_help(app_bindings: Sequence[BindingType], every_pane: Sequence[Bin
     sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE),
                 HelpSection("Every pane", every_pane)]
     for title, pane_class in panes:
-        own = [b for b in pane_class.BINDINGS if b not in every_pane]
+        # (a binding with nothing to say is machinery: Predict's typing into its box, told in its notes)
+        own = [b for b in pane_class.BINDINGS if b not in every_pane
+               and not (isinstance(b, Binding) and not b.description and not b.tooltip)]
         sections.append(HelpSection(title, own, pane_class.HELP))
     sections.append(HelpSection("Compare runs (c in 5 Runs)", compare_bindings))
     return sections
