@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli import exit_status
 
 from workbench.cli import main
 
@@ -69,7 +70,7 @@ def test_predict_reads_stdin_and_reports_empty_lines(tiny_model_dir: Path, tmp_p
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*args, "--runs", str(tmp_path)] if args[0] != "model" else args) == 2
+    assert exit_status([*args, "--runs", str(tmp_path)] if args[0] != "model" else args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
