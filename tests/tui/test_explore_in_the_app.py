@@ -458,3 +458,25 @@ async def test_groups_and_sweeps_view_shows_a_seed_groups_spread(runs: Path) -> 
         assert f"{expected.validation.median:.3f}" in screen.text
         await pilot.press("escape")
         assert not isinstance(app.screen, ManyRunsScreen)
+
+
+async def test_the_cli_and_the_evaluate_pane_record_the_same_entry(runs: Path) -> None:
+    """One evaluate-and-record sequence (core `evaluate_and_record`): `workbench eval` on one copy of a run and
+    the Evaluate pane on another write the same eval.json entry and the same predictions file."""
+    import json
+
+    from workbench.cli import main
+
+    copy_run(runs, "by-cli")
+    assert main(["eval", "by-cli", "--runs", str(runs), "--split", "holdout"]) == 0
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "e")
+        pane = app.query_one(EvaluatePane)
+        await wait_until(pilot, lambda: (runs / DEMO_RUN / "eval.json").is_file() and pane.report is not None,
+                         timeout=60, what="the pane's evaluation")
+        await app.workers.wait_for_complete()
+    by_cli = json.loads((runs / "by-cli" / "eval.json").read_text())
+    by_pane = json.loads((runs / DEMO_RUN / "eval.json").read_text())
+    assert by_pane["holdout"] == by_cli["holdout"] and by_cli["holdout"]["n"] == 516
+    assert (runs / DEMO_RUN / "predictions.tsv").read_text() == (runs / "by-cli" / "predictions.tsv").read_text()

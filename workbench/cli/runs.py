@@ -27,7 +27,7 @@ from workbench.core.base.config import PRECISIONS
 from workbench.core.base.layout import is_run_folder
 from workbench.core.data.cola import SPLIT_NAMES
 from workbench.core.evaluation.datasets import recording_folder, scored_data
-from workbench.core.evaluation.evaluate import evaluate_frame, record_report
+from workbench.core.evaluation.evaluate import evaluate_and_record
 from workbench.core.evaluation.slices import evaluation_slices
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.model.predict import InputError, Predictor
@@ -119,7 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     scored = scored_data(run_dir, args.data, args.split)
     name = scored.name
     model = load_model(str(model_dir), allow_pickle=args.allow_pickle)
-    report = evaluate_frame(model, load_tokenizer(str(model_dir)), scored.frame, name, data=scored.data)
+    report, target = evaluate_and_record(model, load_tokenizer(str(model_dir)), scored, run_dir)
     if args.json:
         summary = report.summary()
         if args.slices:
@@ -132,8 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print_report(report)
         if args.slices:
             print_slices(report, load_tokenizer(str(model_dir)))
-    if run_dir is not None:
-        target = record_report(run_dir, report)
+    if target is not None:
         print(f"predictions: {target}", file=sys.stderr)
     if report.warning():
         print(report.warning(), file=sys.stderr)

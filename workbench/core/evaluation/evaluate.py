@@ -6,12 +6,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from workbench.core.base.config import LABELS
+
+if TYPE_CHECKING:
+    from workbench.core.evaluation.datasets import ScoredData
 
 
 def compute_metrics(labels: Sequence[int], predictions: Sequence[int]) -> dict[str, Any]:
@@ -255,3 +258,13 @@ def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = 
                       confusion=overall["confusion"], n=overall["n"], per_source=per_source,
                       predictions=predictions, threshold=threshold, mcc_at_half=at_half, data=data,
                       temperature=temperature)
+
+
+def evaluate_and_record(model: Any, tokenizer: Any, scored: ScoredData, recording: Path | None,
+                        max_length: int = 128, batch_size: int = 128) -> tuple[EvalReport, Path | None]:
+    """Score MODEL on SCORED (core/evaluation/datasets.py: the frame, and the name it is recorded under)
+    and, when RECORDING is a run folder, record it there (eval.json's entry and the predictions file).
+    The one sequence `workbench eval`, the Evaluate pane and the diff screen run. The report, and the
+    predictions file written (None when nothing is recorded)."""
+    report = evaluate_frame(model, tokenizer, scored.frame, scored.name, max_length, batch_size, data=scored.data)
+    return report, (record_report(recording, report) if recording is not None else None)

@@ -318,8 +318,8 @@ class EvaluatePane(Pane):
     def evaluate(self, run_id: str | None, dataset: str) -> None:
         """Score the run's model on DATASET (of the data and split it trained on) and record it in the
         run folder (core `record_report`, as `workbench eval` does)."""
-        from workbench.core.evaluation.datasets import recording_folder, scored_data
-        from workbench.core.evaluation.evaluate import evaluate_frame, record_report
+        from workbench.core.evaluation.datasets import ScoredData, recording_folder, scored_data
+        from workbench.core.evaluation.evaluate import evaluate_and_record
         from workbench.core.evaluation.recorded import from_report, recorded_names
         from workbench.core.evaluation.slices import evaluation_slices
 
@@ -335,12 +335,11 @@ class EvaluatePane(Pane):
             raise ValueError(f"{dataset} was recorded by `workbench eval --data`: evaluate it there again "
                              "(or start the app with that --data file)")
         predictor, model_label, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
-        report = evaluate_frame(predictor.model, predictor.tokenizer, frame, dataset, predictor.max_length, data=data)
         source = self.workbench.model_source(run_id)
         recording = recording_folder(source.source) if run_dir is not None and source.finetuned else None
         recorded = recording is not None
-        if recording is not None:
-            record_report(recording, report)
+        report, _ = evaluate_and_record(predictor.model, predictor.tokenizer, ScoredData(dataset, frame, data),
+                                        recording, predictor.max_length)
         names = recorded_names(run_dir) if run_dir is not None else []
         slices = evaluation_slices(report.predictions, predictor.tokenizer)
         before = evaluation_slices(report.predictions, predictor.tokenizer, report.summary(), before_calibration=True)

@@ -143,7 +143,8 @@ class DiffScreen(ModalScreen[None]):
     def evaluate_worker(self, split: str, run_ids: list[str]) -> None:
         """Evaluate each run of RUN_IDS on SPLIT (of its own data and split) and record it, then compare."""
         from workbench.core.base.layout import RunError, model_folder, run_path
-        from workbench.core.evaluation.evaluate import evaluate_frame, record_report
+        from workbench.core.evaluation.datasets import ScoredData
+        from workbench.core.evaluation.evaluate import evaluate_and_record
 
         for run_id in run_ids:
             folder = run_path(self.runs_dir, run_id)
@@ -154,8 +155,8 @@ class DiffScreen(ModalScreen[None]):
                 return
             predictor, _, _ = self.workbench.get_predictor(run_id)
             frame = self.workbench.data_for(run_id)[split]
-            record_report(folder, evaluate_frame(predictor.model, predictor.tokenizer, frame, split,
-                                                 predictor.max_length))
+            evaluate_and_record(predictor.model, predictor.tokenizer, ScoredData(split, frame, ""), folder,
+                                predictor.max_length)
         self.app.call_from_thread(self.compare)
 
     def action_evaluate_missing(self) -> None:
