@@ -119,8 +119,12 @@ class PredictPane(Pane):
         self.show_run(self.workbench.current_run)
 
     def focus_default(self, leaving_field: bool = False) -> None:
-        """The history: the pane's keys work, digits switch panes, and what is typed goes into the box."""
-        self.focus_on(self.query_one("#predict-history"))
+        """The history: the pane's keys work, digits switch panes, and what is typed goes into the box.
+        The box keeps the focus it has, but for escape: a sentence just put in it (from Evaluate) stays in
+        it when the app focuses the shown pane after the start (it did, seen in a test: enter then reused
+        a history row instead of sending the sentence)."""
+        if leaving_field or not self.in_field():
+            self.focus_on(self.query_one("#predict-history"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == INTO_BOX:  # off in the box (its own keys) and for keys with a binding of their own here
