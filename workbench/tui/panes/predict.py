@@ -29,6 +29,7 @@ from workbench.tui.widgets.bars import ProbabilityBars, bar_order
 DEBOUNCE_S = 0.3
 HISTORY_SIZE = 200
 INTO_BOX = "into_box"  # the action of a key typed outside the box: it goes into the box
+HISTORY_ROWS = 5  # the history keeps this many rows in view however short the screen: its border, header, 3 rows
 
 
 @dataclass
@@ -108,6 +109,19 @@ class PredictPane(Pane):
     def box(self) -> Input:
         return self.query_one("#predict-input", Input)
 
+    def on_resize(self) -> None:
+        self.fit_explanation()
+
+    def fit_explanation(self) -> None:
+        """The attributions take the rows left above the history's HISTORY_ROWS (compact where they do not
+        fit whole): at 60x20, and at 80x24 with a pinned pair, they had pushed the history off the screen."""
+        panel = self.query_one(ExplainPanel)
+        history = self.query_one("#predict-history", DataTable)
+        if not self.content_region or not panel.region:
+            return  # not laid out (a hidden pane)
+        above = panel.region.y - self.content_region.y
+        panel.fit_to(self.content_region.height - above - HISTORY_ROWS - history.styles.margin.top)
+
     def on_mount(self) -> None:
         table = self.query_one("#predict-history", DataTable)
         table.add_column("prediction", key="prediction")
@@ -176,6 +190,7 @@ class PredictPane(Pane):
             text.append(" — UNTRAINED: its classifier head is random, so these probabilities mean nothing "
                         "yet; train a run (2) or open one (5)", style=tone("warn"))
         self.query_one("#predict-model", Static).update(text)
+        self.call_after_refresh(self.fit_explanation)  # (its rows may have changed)
         changed = bool(self.model_label) and source.label != self.model_label
         self.model_label = source.label
         if not changed:
@@ -254,12 +269,11 @@ class PredictPane(Pane):
         if message.sentence != self.box.value and not message.remember:
             return  # an older answer arriving after a newer keystroke
         bars = self.query_one("#predict-bars", ProbabilityBars)
-        info = self.query_one("#predict-info", Static)
         prediction = message.prediction
         explain_panel = self.query_one(ExplainPanel)
         if prediction is None:
             bars.clear()
-            info.update(toned(message.error, "bad") if message.error else "")
+            self.show_info(toned(message.error, "bad") if message.error else Text(""))
             explain_panel.clear(message.error)
             self.latest = None
             return
@@ -275,7 +289,12 @@ class PredictPane(Pane):
         if true_label is not None:
             text.append("\n")
             text.append_text(verdict(prediction, true_label))
-        info.update(text)
+        self.show_info(text)
+
+    def show_info(self, text: Text) -> None:
+        """The line under the bars (tokens and logits, a true label's verdict, an error)."""
+        self.query_one("#predict-info", Static).update(text)
+        self.call_after_refresh(self.fit_explanation)  # (its rows may have changed)
 
     def show_history(self) -> None:
         table = self.query_one("#predict-history", DataTable)

@@ -117,7 +117,8 @@ def attributions_of(predictor: Any, sentence: str, trained: bool) -> Attribution
 
 
 class AttributionView(Static):
-    """A sentence's tokens shaded by their attribution, under a one-line legend; or a message."""
+    """A sentence's tokens shaded by their attribution, under a one-line legend; or a message. Compact
+    (where rows are few): one line, `why` and the tokens, then their sum against the change."""
 
     DEFAULT_CSS = "AttributionView { height: auto; max-height: 8; }"
 
@@ -125,6 +126,9 @@ class AttributionView(Static):
         super().__init__("", id=id)
         self.explanation: Any = None
         self.message = ""
+        self.special_tokens: tuple[str, ...] = ()
+        self.trained = True
+        self.compact = False
 
     @property
     def marks(self) -> bool:
@@ -132,10 +136,41 @@ class AttributionView(Static):
 
     def show(self, explanation: Any, special_tokens: Iterable[str] = (), trained: bool = True) -> None:
         self.explanation, self.message = explanation, ""
-        text = legend(explanation, self.marks, trained)
-        text.append("\n")
-        text.append_text(attribution_text(explanation.tokens, explanation.attributions, special_tokens, self.marks))
-        self.update(text)
+        self.special_tokens, self.trained = tuple(special_tokens), trained
+        self.update(self.explanation_text(self.compact))
+
+    def explanation_text(self, compact: bool) -> Text:
+        explanation = self.explanation
+        tokens = attribution_text(explanation.tokens, explanation.attributions, self.special_tokens, self.marks)
+        if not compact:
+            text = legend(explanation, self.marks, self.trained)
+            text.append("\n")
+            text.append_text(tokens)
+            return text
+        from workbench.core.explore.explain import convergence_warning
+
+        text = Text("why ", style="bold")
+        text.append_text(tokens)
+        text.append(f"  sum {explanation.attribution_sum:+.2f} of the change {explanation.change:+.2f}", style="dim")
+        if convergence_warning(explanation):
+            text.append(" · ⚠ not converged", style="bold yellow")
+        if explanation.truncated:
+            text.append(" · truncated", style="yellow")
+        if not self.trained:
+            text.append(" · untrained model", style="yellow")
+        return text
+
+    def rows(self, width: int, compact: bool) -> int:
+        """The rows the explanation takes at WIDTH, compact or not."""
+        if self.explanation is None:
+            return 1
+        return len(self.explanation_text(compact).wrap(self.app.console, max(1, width)))
+
+    def set_compact(self, compact: bool) -> None:
+        if compact != self.compact:
+            self.compact = compact
+            if self.explanation is not None:
+                self.update(self.explanation_text(compact))
 
     def show_message(self, message: str, style: str = "dim") -> None:
         self.explanation, self.message = None, message
@@ -205,6 +240,11 @@ class PairView(Static):
         self.pair = None
         self.update(Text(message))
 
+    def on_resize(self) -> None:
+        panel = self.parent
+        if isinstance(panel, ExplainPanel):
+            panel.fit()  # the pair's rows changed: what is left for the attributions did
+
 
 class ExplainPanel(Vertical):
     """Attributions of the latest sentence (and its minimal pair with the pinned one), from a worker."""
@@ -218,6 +258,8 @@ class ExplainPanel(Vertical):
         self._debounce: Timer | None = None
         self._asked: tuple[str | None, str, str | None] | None = None
         self._run_id: str | None = None  # the run whose model the latest request asked
+        self.room: int | None = None  # the rows it may take (see fit), None: what it needs
+        self._max_rows: int | None = None  # the max-height set
 
     @property
     def workbench(self) -> WorkbenchApp:
@@ -230,6 +272,29 @@ class ExplainPanel(Vertical):
     @property
     def attributions(self) -> AttributionView:
         return self.query_one(AttributionView)
+
+    def fit_to(self, room: int | None) -> None:
+        """Take at most ROOM rows (what the Predict pane's history leaves), the attributions compact
+        where they would not fit whole under the pinned pair."""
+        self.room = room
+        self.fit()
+
+    def on_resize(self) -> None:
+        self.fit()  # another width: other rows
+
+    def fit(self) -> None:
+        rows = None
+        if self.room is None:
+            self.attributions.set_compact(False)
+        else:
+            pair = self.query_one(PairView)
+            pair_rows = pair.outer_size.height if pair.display else 0
+            full = self.attributions.rows(self.content_size.width, compact=False)
+            self.attributions.set_compact(pair_rows + full > self.room)
+            rows = max(1, self.room)
+        if rows != self._max_rows:
+            self._max_rows = rows
+            self.styles.max_height = rows
 
     @property
     def explanation(self) -> Any:
@@ -279,6 +344,7 @@ class ExplainPanel(Vertical):
     def unpin(self) -> None:
         self.pinned = None
         self.query_one(PairView).display = False
+        self.fit()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="explain", name="attributions")
     def explain_worker(self, run_id: str | None, sentence: str, pinned: str | None) -> None:
@@ -321,6 +387,7 @@ class ExplainPanel(Vertical):
             self.attributions.show_message(f"no attributions: {message.error}", "red")
         else:
             self.attributions.show(message.explanation, message.special_tokens, message.trained)
+            self.fit()
 
     def on_pair_ready(self, message: PairReady) -> None:
         message.stop()
