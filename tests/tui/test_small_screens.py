@@ -1,12 +1,12 @@
 """The columns and rows that matter stay in view on small screens (60x20, and 80x24 with more on it):
-Predict's history."""
+Runs' status, epochs and MCC columns, Predict's history."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from helpers.tui import DEMO_RUN, demo_run, wait_until
+from helpers.tui import DEMO_RUN, demo_run, failed_run, wait_until
 from textual.widgets import DataTable
 
 from workbench.tui.app import make_app
@@ -19,6 +19,32 @@ SMALL = (60, 20)
 def line_of(table: DataTable[object], y: int) -> str:
     """Row Y of TABLE as the screen shows it (0: the header), cut to the table's width."""
     return "".join(segment.text for segment in table.render_line(y))
+
+
+@pytest.mark.parametrize("size", [SMALL, (80, 24)])
+async def test_runs_keep_status_epochs_and_both_mccs_in_view(tiny_model_dir: Path, tmp_path: Path,
+                                                             size: tuple[int, int]) -> None:
+    """A sweep's trials (long names), failed with a long error, more than the list has rows (a scrollbar):
+    the list was cut at "epo" at 60 columns, before the holdout column at 80."""
+    runs = tmp_path / "runs"
+    demo_run(runs, tiny_model_dir)
+    for n in range(9):
+        failed_run(runs, f"lr-search-minilm-20240201-t{n}", started=f"2024-02-0{n + 1}T12:00:00")
+    app = make_app(runs_dir=runs, run=DEMO_RUN)
+    app.load_on_start = False
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("5")
+        table = app.query_one("#runs-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 10, what="the runs")
+        await pilot.pause(0.2)
+        header = line_of(table, 0).split()
+        assert "status" in header and header[-1] in ("holdout", "model"), header  # whole, up to holdout at least
+        assert {"epoch", "epochs"} & set(header) and {"val", "best"} & set(header), header
+        shown = [line_of(table, y) for y in range(1, table.scrollable_content_region.height)]
+        demo = next(line for line in shown if DEMO_RUN in line)  # the opened run: the cursor is on it
+        assert "✓ done" in demo and "3/3" in demo and "0.300" in demo, demo  # its best validation MCC
+        failed = next(line for line in shown if "failed" in line)
+        assert "✗ failed" in failed and "0/3" in failed and "—  " in failed, failed  # both MCC cells: —
 
 
 @pytest.mark.parametrize(("size", "pair"), [(SMALL, False), ((80, 24), True)])

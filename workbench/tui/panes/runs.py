@@ -1,13 +1,18 @@
 """5 Runs: every run folder with its status and scores, newest first; the opened run's curves,
-followed live; marks for comparing runs, details, stop and CSV export."""
+followed live; marks for comparing runs, details, stop and CSV export.
+
+The list keeps its status, epochs and MCC columns in view at any width from 60 columns: below 70
+their headers are short, a long run id is cut in its middle, and a failed run's error (whole in the
+line below the list, and in `i`) and the model column take only the room that is left."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.coordinate import Coordinate
@@ -19,19 +24,63 @@ from workbench.tui.panes.base import Pane
 from workbench.tui.style import status_text, tone
 from workbench.tui.widgets.run_charts import RunCharts
 
-ERROR_WIDTH = 20  # of a failed run's error in the status column; the line below and `i` have all of it
+ERROR_WIDTH = 20  # at most, of a failed run's error in the status column; the line below and `i` have all of it
+NARROW = 70  # below this many columns: short headers and run ids
+RUN_ID_WIDTH = (15, 24)  # a longer run id is cut in its middle: below NARROW (a timestamp id whole), above
+HEADERS = {"mark": "", "run": "run", "status": "status", "epochs": "epochs", "val": "best val", "holdout": "holdout",
+           "model": "model"}
+NARROW_HEADERS = {**HEADERS, "epochs": "epoch", "val": "val"}
+MIN_MODEL_WIDTH = 8  # the model column is left out where fewer of its characters would show
+CELL_PADDING = 2  # a DataTable column's padding (one each side)
+SCROLLBAR = 2  # the list's vertical scrollbar, when it has more runs than rows
 
 
 def score(value: float | None) -> str:
     return "—" if value is None or value < -1 else f"{value:.3f}"
 
 
-def status_cell(info: Any) -> Text:
-    """The status cell: ✓ done, ▶ running, ‖ stopped, ✗ failed with the start of its error."""
+def status_cell(info: Any, error_width: int = ERROR_WIDTH) -> Text:
+    """The status cell: ✓ done, ▶ running, ‖ stopped, ✗ failed with the start of its error (ERROR_WIDTH
+    characters at most; none with 0)."""
     error = ""
-    if info.status == "failed" and info.error:
-        error = info.error if len(info.error) <= ERROR_WIDTH else info.error[:ERROR_WIDTH - 1] + "…"
+    if info.status == "failed" and info.error and error_width > 0:
+        error = info.error if len(info.error) <= error_width else info.error[:error_width - 1] + "…"
     return status_text(info.status, error)
+
+
+def short_id(run_id: str, width: int) -> str:
+    """RUN_ID in WIDTH characters at most, cut in its middle (a sweep's trials differ at their end)."""
+    if len(run_id) <= width:
+        return run_id
+    head = (width - 1) // 2
+    return run_id[:head] + "…" + run_id[len(run_id) - (width - 1 - head):]
+
+
+def list_layout(runs: list[Any], width: int) -> tuple[bool, int, int]:
+    """How the list fits WIDTH columns: (narrow, the characters of a failed run's error, of the model
+    column: 0 for none). Status, epochs and the two MCC columns always fit from 60 columns; the error,
+    then the model, take what is left."""
+    narrow = width < NARROW
+    headers = NARROW_HEADERS if narrow else HEADERS
+    id_width = RUN_ID_WIDTH[0] if narrow else RUN_ID_WIDTH[1]
+
+    def column(name: str, cells: list[str]) -> int:
+        return max([cell_len(headers[name]), *(cell_len(cell) for cell in cells)]) + CELL_PADDING
+
+    needed = (column("mark", ["●"]) + column("run", ["▶ " + short_id(info.id, id_width) for info in runs])
+              + column("status", [status_cell(info, 0).plain for info in runs])
+              + column("epochs", [info.epochs_text for info in runs])
+              + column("val", [score(info.best_val_mcc) for info in runs])
+              + column("holdout", [score(info.holdout_mcc) for info in runs]) + SCROLLBAR)
+    room = width - needed
+    error_width = 0
+    if any(info.status == "failed" and info.error for info in runs):
+        error_width = min(ERROR_WIDTH, room - 2)  # after ": "
+        if error_width < 8:
+            error_width = 0
+        room -= error_width + 2 if error_width else 0
+    model_width = room - CELL_PADDING
+    return narrow, error_width, model_width if model_width >= MIN_MODEL_WIDTH else 0
 
 
 def newest_first(runs: list[Any]) -> list[Any]:
@@ -69,6 +118,7 @@ class RunsPane(Pane):
         self.charted_run: str | None = None
         self.cursor_run: str | None = None  # the run under the cursor, kept across refreshes
         self.announce_refresh = False
+        self.columns_for: tuple[bool, int, int] | None = None  # list_layout's answer the table's columns are for
 
     def compose(self) -> ComposeResult:
         yield Static("", id="runs-header")
@@ -82,16 +132,16 @@ class RunsPane(Pane):
         return self.query_one("#runs-charts", RunCharts)
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        table.add_column("", key="mark")
-        table.add_column("run", key="run")
-        table.add_column("status", key="status")
-        table.add_column("epochs", key="epochs")
-        table.add_column("best val", key="val")
-        table.add_column("holdout", key="holdout")
-        table.add_column("model", key="model")
         self.cursor_run = self.workbench.current_run
+        self.show_runs()  # (the columns, before any run)
         self.action_refresh_runs()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.columns_for is not None and list_layout(self.runs, self.list_width()) != self.columns_for:
+            self.show_runs()
+
+    def list_width(self) -> int:
+        return self.size.width or self.app.size.width  # (the pane spans the screen; 0 before its layout)
 
     def focus_default(self, leaving_field: bool = False) -> None:
         self.focus_on(self.query_one("#runs-table"))
@@ -123,14 +173,26 @@ class RunsPane(Pane):
 
     def show_runs(self) -> None:
         table = self.query_one("#runs-table", DataTable)
-        table.clear()
+        layout = list_layout(self.runs, self.list_width())
+        narrow, error_width, model_width = layout
+        if layout != self.columns_for:
+            self.columns_for = layout
+            table.clear(columns=True)
+            headers = NARROW_HEADERS if narrow else HEADERS
+            for key in ("mark", "run", "status", "epochs", "val", "holdout", *(["model"] if model_width else [])):
+                table.add_column(headers[key], key=key)
+        else:
+            table.clear()
         current = self.workbench.current_run
+        id_width = RUN_ID_WIDTH[0] if narrow else RUN_ID_WIDTH[1]
         for info in self.runs:
             marker = "▶ " if info.id == current else "  "
-            model = info.model.rsplit("/", 1)[-1] if info.model else ""
-            table.add_row("●" if info.id in self.marked else " ", Text(marker + info.id), status_cell(info),
-                          info.epochs_text, score(info.best_val_mcc), score(info.holdout_mcc),
-                          Text(model), key=info.id)
+            model = Text(info.model.rsplit("/", 1)[-1] if info.model else "")
+            model.truncate(model_width, overflow="ellipsis")
+            cells = ["●" if info.id in self.marked else " ", Text(marker + short_id(info.id, id_width)),
+                     status_cell(info, error_width), info.epochs_text, score(info.best_val_mcc),
+                     score(info.holdout_mcc)]
+            table.add_row(*cells, *([model] if model_width else []), key=info.id)
         ids = [info.id for info in self.runs]
         if self.cursor_run in ids:
             table.move_cursor(row=ids.index(str(self.cursor_run)), animate=False)
