@@ -1,17 +1,21 @@
 """The columns and rows that matter stay in view on small screens (60x20, and 80x24 with more on it):
-Runs' status, epochs and MCC columns, Predict's history."""
+Runs' status, epochs and MCC columns, Evaluate's slices with their MCC, Predict's history."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from helpers.recorded import record
 from helpers.tui import DEMO_RUN, demo_run, failed_run, wait_until
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
+from workbench.core.data.cola import load_cola
 from workbench.tui.app import make_app
+from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import HISTORY_ROWS, PredictPane
 from workbench.tui.widgets.attributions import ExplainPanel
+from workbench.tui.widgets.slices import LENGTH_HEADERS, SlicesView
 
 SMALL = (60, 20)
 
@@ -45,6 +49,34 @@ async def test_runs_keep_status_epochs_and_both_mccs_in_view(tiny_model_dir: Pat
         assert "✓ done" in demo and "3/3" in demo and "0.300" in demo, demo  # its best validation MCC
         failed = next(line for line in shown if "failed" in line)
         assert "✗ failed" in failed and "0/3" in failed and "—  " in failed, failed  # both MCC cells: —
+
+
+async def test_evaluate_shows_the_slices_with_their_mcc_at_60_columns(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """An evaluation with the long warning of a model that answers 'acceptable' almost always: at 60x20 the
+    figures pushed the slices off the screen, and the length table read "tokens n acc M"."""
+    runs = tmp_path / "runs"
+    demo_run(runs, tiny_model_dir)
+    holdout = load_cola()["holdout"]
+    rows = [(sentence, int(label), 1 if i else 0, 0.9 if i else 0.2, source)
+            for i, (sentence, label, source) in enumerate(zip(holdout["sentence"], holdout["label"],
+                                                              holdout["source"], strict=True))]
+    record(runs / DEMO_RUN, "holdout", rows)
+    app = make_app(runs_dir=runs, run=DEMO_RUN)
+    app.load_on_start = False
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("3")
+        pane = app.query_one(EvaluatePane)
+        await wait_until(pilot, lambda: pane.report is not None, what="the recorded holdout")
+        assert "⚠" in str(app.query_one("#eval-metrics", Static).render())  # the long warning is there
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        view = app.query_one(SlicesView)
+        lengths = app.query_one("#eval-lengths", DataTable)
+        assert "by length" in str(view.border_title)
+        header = line_of(lengths, 0).split()
+        assert header[:3] == ["tokens", "n", "MCC"] and set(header) <= set(LENGTH_HEADERS), header  # whole words
+        assert lengths.region.bottom <= app.screen.region.bottom - 2  # above the status and key lines
+        assert lengths.region.height >= 1 + lengths.row_count  # the header and every length bucket
 
 
 @pytest.mark.parametrize(("size", "pair"), [(SMALL, False), ((80, 24), True)])

@@ -417,9 +417,11 @@ class EvaluatePane(Pane):
         single = f"\n[{tone('bad')}]⚠ {escape(warning)}[/]" if warning else ""
         if not self.workbench.model_source(self.workbench.current_run).finetuned:
             single += f"\n[{tone('warn')}]untrained model: scores are chance level[/]"
+        # the figures, what is wrong with them, the confusion, then the calibration: where the panel is
+        # short (60x20), the lines at its end are the ones cut
         metrics.update(f"[b]{escape(evaluation.name)}[/b] n={evaluation.n} · {where}\n"
                        f"[b]MCC {evaluation.mcc:.3f}[/b] · accuracy {summary.get('accuracy', 0.0):.3f}"
-                       f"{calibrated}\n{confusion_text(confusion)}{single}")
+                       f"{single}\n{confusion_text(confusion)}{calibrated}")
         view.show(summary.get("per_source") or [], slices)
         self.show_wrong()
 

@@ -8,6 +8,7 @@ stays legible at 80x24.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -19,6 +20,8 @@ from workbench.tui.widgets.charts import TimedPlot
 
 VIEWS = ("sources", "length", "reliability", "threshold", "phenomena")
 FEATURE_WIDTH = 14  # of the grammar table's feature column
+LENGTH_HEADERS = ("tokens", "n", "MCC", "acc", "err")
+GRAMMAR_HEADERS = ("feature", "MCC", "n", "95%")
 VIEW_TITLES = {"sources": "per source", "length": "by length (tokens)", "reliability": "reliability",
                "threshold": "MCC by threshold", "phenomena": "grammar (enter filters)"}
 
@@ -86,22 +89,48 @@ class ThresholdChart(TimedPlot):
 
 
 def length_rows(slices: Any) -> list[tuple[str, str, str, str, str]]:
-    """One row per token-length bucket: bucket, n, accuracy, MCC, errors (— for an empty bucket)."""
+    """One row per token-length bucket: bucket, n, MCC, accuracy, errors (— for an empty bucket). The MCC
+    before the accuracy, as in the per-source table: the first figure to stay in view in a narrow panel."""
     rows = []
     for row in slices.by_length:
         if row.n:
-            rows.append((row.name, str(row.n), f"{row.accuracy:.2f}", f"{row.mcc:.2f}", str(row.errors)))
+            rows.append((row.name, str(row.n), f"{row.mcc:.2f}", f"{row.accuracy:.2f}", str(row.errors)))
         else:
             rows.append((row.name, "0", "—", "—", "0"))
     return rows
 
 
+def whole_columns(headers: list[str], rows: list[tuple[Any, ...]], width: int, keep: int = 2) -> int:
+    """How many of the columns (HEADERS, cells ROWS) a DataTable shows whole in WIDTH columns (0: any
+    number), at least KEEP: the length table read "tokens n acc M" at 60 columns."""
+    if width <= 0:
+        return len(headers)
+    used = 0
+    for index, header in enumerate(headers):
+        cells = [Text(header).cell_len, *(Text(str(row[index])).cell_len for row in rows)]
+        used += max(cells) + 2  # (a DataTable column's padding)
+        if used > width and index >= keep:
+            return index
+    return len(headers)
+
+
+def fill(table: DataTable[Any], headers: list[str], rows: list[tuple[Any, ...]], width: int) -> None:
+    """TABLE emptied and filled with the columns of HEADERS and ROWS that show whole in WIDTH."""
+    shown = whole_columns(headers, rows, width)
+    table.clear(columns=True)
+    table.add_columns(*headers[:shown])
+    table.add_rows([row[:shown] for row in rows])
+
+
 class SlicesView(Vertical):
-    """The per-source table and the three slices of one evaluation, one at a time."""
+    """The per-source table and the three slices of one evaluation, one at a time. Where the panel is
+    narrow, a table's columns that would show in part are left out (the MCC comes before them)."""
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
         self.view = VIEWS[0]
+        self.redraws: dict[str, Callable[[], None]] = {}  # per table, how it was last filled (again at a resize)
+        self.drawn_width = 0
 
     def compose(self) -> ComposeResult:
         with ContentSwitcher(initial="eval-sources", id="eval-slices-switcher"):
@@ -112,7 +141,7 @@ class SlicesView(Vertical):
             yield DataTable(id="eval-phenomena", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self.query_one("#eval-lengths", DataTable).add_columns("tokens", "n", "acc", "MCC", "err")
+        self.query_one("#eval-lengths", DataTable).add_columns(*LENGTH_HEADERS)
         self.grammar_columns(self.query_one("#eval-phenomena", DataTable))
         self.phenomena_features: list[str] = []
         self.show_title()
@@ -131,25 +160,32 @@ class SlicesView(Vertical):
         self.show_title()
         return self.view
 
+    def on_resize(self) -> None:
+        if self.size.width != self.drawn_width:
+            for redraw in list(self.redraws.values()):
+                redraw()
+
+    def table_width(self) -> int:
+        """The columns a table has (its vertical scrollbar takes one); 0 before the first layout (the
+        resize that follows draws the tables again)."""
+        self.drawn_width = self.size.width
+        return max(0, self.size.width - 1)
+
     def show_groups(self, groups: list[Any]) -> None:
         """A minimal-pair suite's accuracy per paradigm (core.explore.pairs.GroupScore), worst first, in
         the first table."""
-        sources = self.query_one("#eval-sources", DataTable)
-        sources.clear(columns=True)
-        sources.add_columns("paradigm", "n", "right", "acc")
-        for group in groups:
-            sources.add_row(Text(group.name), str(group.n), str(group.right), f"{group.accuracy:.2f}")
+        self.redraws["sources"] = lambda: self.show_groups(groups)
+        fill(self.query_one("#eval-sources", DataTable), ["paradigm", "n", "right", "acc"],
+             [(Text(group.name), str(group.n), str(group.right), f"{group.accuracy:.2f}") for group in groups],
+             self.table_width())
 
     def show(self, per_source: list[dict[str, Any]], slices: Any) -> None:
-        sources = self.query_one("#eval-sources", DataTable)
-        sources.clear(columns=True)
-        sources.add_columns("source", "n", "MCC", "acc")
-        for row in per_source:
-            sources.add_row(Text(str(row["source"])), str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
-        lengths = self.query_one("#eval-lengths", DataTable)
-        lengths.clear()
-        if slices is not None:
-            lengths.add_rows(length_rows(slices))
+        self.redraws["sources"] = lambda: self.show(per_source, slices)
+        fill(self.query_one("#eval-sources", DataTable), ["source", "n", "MCC", "acc"],
+             [(Text(str(row["source"])), str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
+              for row in per_source], self.table_width())
+        fill(self.query_one("#eval-lengths", DataTable), list(LENGTH_HEADERS),
+             length_rows(slices) if slices is not None else [], self.table_width())
         self.query_one(ReliabilityChart).set_reliability(slices.reliability if slices is not None else None)
         self.query_one(ThresholdChart).set_curve(slices.threshold if slices is not None else None)
 
@@ -160,6 +196,7 @@ class SlicesView(Vertical):
     def show_phenomena(self, report: Any, note: str) -> None:
         """MCC per grammatical feature (core/evaluation/phenomena.py): the major features, then the minor
         ones indented; `1 cls` marks a feature whose sentences all have one gold label. NOTE when none."""
+        self.redraws["phenomena"] = lambda: self.show_phenomena(report, note)
         table = self.query_one("#eval-phenomena", DataTable)
         table.clear(columns=True)
         self.phenomena_features = []
@@ -169,7 +206,7 @@ class SlicesView(Vertical):
                 table.add_row(Text(note))
                 self.phenomena_features.append("")
             return
-        self.grammar_columns(table)
+        rows = []
         for kind in ("major", "minor"):
             for score in report.scores:
                 if score.kind != kind:
@@ -179,15 +216,19 @@ class SlicesView(Vertical):
                 interval = "" if score.one_class or not score.n else f"{score.mcc_low:+.2f}…{score.mcc_high:+.2f}"
                 if len(name) > FEATURE_WIDTH:
                     name = name[:FEATURE_WIDTH - 1] + "…"
-                table.add_row(Text(name), mcc, str(score.n), interval)
+                rows.append((Text(name), mcc, str(score.n), interval))
                 self.phenomena_features.append(score.feature)
+        shown = whole_columns(["feature".ljust(FEATURE_WIDTH), *GRAMMAR_HEADERS[1:]], rows, self.table_width())
+        self.grammar_columns(table, shown)
+        table.add_rows([row[:shown] for row in rows])
 
     @staticmethod
-    def grammar_columns(table: DataTable[Any]) -> None:
+    def grammar_columns(table: DataTable[Any], shown: int = len(GRAMMAR_HEADERS)) -> None:
         """The feature's name cut to FEATURE_WIDTH, so that its MCC and n stay in view in the 30 columns the
-        panel has at 80x24 (names run to 27 characters); the 95% interval follows where there is room."""
-        table.add_column("feature", width=FEATURE_WIDTH)
-        table.add_columns("MCC", "n", "95%")
+        panel has at 80x24 (names run to 27 characters); then SHOWN of the others (the 95% interval where
+        there is room)."""
+        table.add_column(GRAMMAR_HEADERS[0], width=FEATURE_WIDTH)
+        table.add_columns(*GRAMMAR_HEADERS[1:shown])
 
     def phenomenon_at(self, row: int) -> str:
         """The feature on row ROW of the grammar table ('' for none)."""
