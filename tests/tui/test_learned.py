@@ -163,6 +163,37 @@ async def test_the_training_map_screen_from_the_data_pane(runs: Path) -> None:
         assert not isinstance(app.screen, TrainingMapScreen)
 
 
+async def test_a_one_epoch_map_shows_its_points_and_no_legend_over_them(runs: Path) -> None:
+    """One epoch: every point at variability 0, along the left edge, where plotext drew its legend (the
+    markers are named in the title instead)."""
+    import numpy as np
+
+    from workbench.core.runs.dynamics import TrainingDynamics
+    from workbench.core.runs.lookup import load_run_data
+    from workbench.tui.screens.training_map import MapChart, TrainingMapScreen
+
+    labels = load_run_data(runs / DEMO_RUN)["train"]["label"].to_numpy()[:320]
+    p_gold = np.random.default_rng(0).random((1, 320)).astype(np.float32)
+    TrainingDynamics(p_gold, labels.astype(np.int8)).save(runs / DEMO_RUN)
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")
+        await wait_until(pilot, lambda: app.active_pane == "data", what="the data pane")
+        await pilot.press("m")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainingMapScreen), what="the map screen")
+        screen = app.screen
+        assert isinstance(screen, TrainingMapScreen)
+        await wait_until(pilot, lambda: screen.training_map is not None, what="the map read", timeout=120)
+        chart = screen.query_one(MapChart)
+        await wait_until(pilot, lambda: "mostly right" in chart.render().plain, what="the map drawn")
+        title, *plot = chart.render().plain.splitlines()
+        assert "+ mostly right" in title and "x rarely" in title  # the markers named once, above the plot
+        body = "\n".join(plot)
+        assert "mostly right" not in body and "rarely" not in body and "sometimes" not in body
+        edge = {line.split("┤", 1)[1][:1] for line in plot if "┤" in line and line.index("┤") < 6}
+        assert {"+", "x"} <= edge, plot  # right and wrong sentences, drawn at variability 0
+
+
 async def test_a_run_without_a_map_says_why(runs: Path) -> None:
     from workbench.tui.screens.training_map import TrainingMapScreen
 

@@ -31,7 +31,9 @@ MARKERS = (("mostly right", "+", 2 / 3, 1.01), ("sometimes", "o", 1 / 3, 2 / 3),
 
 
 class MapChart(TimedPlot):
-    """Confidence (y) against variability (x), one marker per correctness bucket."""
+    """Confidence (y) against variability (x), one marker per correctness bucket. The markers are named
+    in the title, never in a legend over the plot: plotext draws one in the top left corner, where the
+    points of a one-epoch map all are (variability 0)."""
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -53,10 +55,10 @@ class MapChart(TimedPlot):
         plt.title("confidence vs variability · + mostly right, o sometimes, x rarely")
         plt.ylim(0.0, 1.0)
         plt.xlim(0.0, max(0.05, float(table["variability"].max()) * 1.05))
-        for name, marker, low, high in MARKERS:
+        for _name, marker, low, high in MARKERS:
             part = table[(table["correctness"] > low) & (table["correctness"] <= high)]
             if len(part):
-                plt.scatter(part["variability"].tolist(), part["confidence"].tolist(), marker=marker, label=name)
+                plt.scatter(part["variability"].tolist(), part["confidence"].tolist(), marker=marker)
 
 
 class MapTable(SentenceTable):
