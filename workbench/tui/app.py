@@ -24,7 +24,6 @@ from textual.worker import get_current_worker
 
 from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
 from workbench.core.base.layout import run_path
-from workbench.core.runs.lookup import ModelSource
 from workbench.tui.commands import workbench_commands
 from workbench.tui.keys import ALT_DIGITS
 from workbench.tui.messages import (
@@ -50,6 +49,7 @@ from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.confirm import QUIT_LEAVE, QUIT_STOP, ConfirmQuit
 from workbench.tui.screens.help import HelpScreen, workbench_help
+from workbench.tui.session import Session
 from workbench.tui.widgets.keyline import KeyLine
 
 PaneT = TypeVar("PaneT", bound=Pane)
@@ -102,18 +102,14 @@ class WorkbenchApp(App[None]):
                  run: str | None = None, load_on_start: bool = True, notify: bool | None = None,
                  launcher: Callable[..., int] | None = None) -> None:
         super().__init__()
-        self.model = model or DEFAULT_MODEL
-        self.data = data or ""
-        self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
-        self.current_run: str | None = None
+        self.session = Session(model or DEFAULT_MODEL, data or "", Path(runs_dir) if runs_dir else default_runs_dir(),
+                               launcher=launcher)
         self.load_on_start = load_on_start
         self.notify_terminal = notifications_enabled(notify)
         self.runs: list[Any] = []
         self.followed_run: str | None = None
         self.offered_run: str | None = None  # a run that finished training, offered for opening (ctrl+o)
-        self.launcher = launcher  # core launch_training unless given (tests start the process warm)
         self.monitor: Any = None  # core.system.SystemMonitor, made on first use
-        self.models = Models(self.model, self.data)
         self.panes_mounted: asyncio.Future[Any] | None = None  # mount_panes, once
         self.quitting = False
         if run:
@@ -192,6 +188,35 @@ class WorkbenchApp(App[None]):
         """Notifications carry file names, data and sentences: never parse them as markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
+    # the session's state, as the app's own (the CLI, the tests and the screenshot script read them here)
+    @property
+    def model(self) -> str:
+        return self.session.model
+
+    @property
+    def data(self) -> str:
+        return self.session.data
+
+    @property
+    def models(self) -> Models:
+        return self.session.models
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.session.runs_dir
+
+    @runs_dir.setter
+    def runs_dir(self, folder: Path) -> None:
+        self.session.runs_dir = folder
+
+    @property
+    def current_run(self) -> str | None:
+        return self.session.current_run
+
+    @current_run.setter
+    def current_run(self, run_id: str | None) -> None:
+        self.session.current_run = run_id
+
     async def follow_running(self) -> None:
         """Follow the newest of the runs that were training when the app started, and say so."""
         await self.mount_panes()
@@ -201,16 +226,8 @@ class WorkbenchApp(App[None]):
         self.notify(f"run {newest} is training: following it in Train (2){others}", timeout=8)
         self.set_status(f"following run {newest}, training in its own process{others}")
 
-    def launch_training(self, config: TrainConfig | None, run_dir: Path) -> int:
-        """Start CONFIG into RUN_DIR (None: resume it) as its own process (core `launch_training`, one
-        process per GPU when there are several); its pid once it holds the run."""
-        from workbench.core.runs.status import launch_training, visible_gpus
-
-        launcher = self.launcher or launch_training
-        return launcher(config, run_dir, processes=max(1, visible_gpus()))
-
     def initial_config(self) -> TrainConfig:
-        return TrainConfig(model=self.model, data=self.data)
+        return self.session.initial_config()
 
     def system_monitor(self) -> Any:
         """The machine's CPU, RAM and GPU sampler (core `SystemMonitor`), shared by every caller."""
@@ -389,19 +406,10 @@ class WorkbenchApp(App[None]):
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
         self.runs = list(message.runs)
 
-    # ------------------------------------------------------------ models and data, for workers (tui.models)
+    # ------------------------------------------------------------ models and data, for workers (tui.session)
 
     def run_dir(self, run_id: str | None) -> Path | None:
-        return run_path(self.runs_dir, run_id) if run_id else None
-
-    def model_source(self, run_id: str | None) -> ModelSource:
-        return self.models.source(self.run_dir(run_id))
-
-    def get_predictor(self, run_id: str | None, on_status: Callable[[Any], Any] | None = None) -> tuple[Any, str, bool]:
-        return self.models.predictor(self.run_dir(run_id), on_status)
-
-    def data_for(self, run_id: str | None) -> Any:
-        return self.models.data_for(self.run_dir(run_id))
+        return self.session.run_dir(run_id)
 
     # ------------------------------------------------------------ messages from panes
 

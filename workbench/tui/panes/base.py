@@ -15,6 +15,7 @@ from workbench.tui.messages import WorkerFailed
 
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
+    from workbench.tui.session import Session
 
 
 class Pane(Vertical):
@@ -32,6 +33,11 @@ class Pane(Vertical):
     @property
     def workbench(self) -> WorkbenchApp:
         return cast("WorkbenchApp", self.app)
+
+    @property
+    def session(self) -> Session:
+        """The runs folder, the opened run and the models: what a pane works on (the app is for the screen)."""
+        return self.workbench.session
 
     def in_field(self) -> bool:
         focused = self.app.focused

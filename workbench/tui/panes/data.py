@@ -240,11 +240,11 @@ class DataPane(Pane):
         """The opened run's map of its training data (a screen: scatter, regions, trajectories)."""
         from workbench.tui.screens.training_map import TrainingMapScreen
 
-        run = self.workbench.current_run
+        run = self.session.current_run
         if run is None:
             self.notify("open a run first (Runs pane): the map is recorded by its training", severity="warning")
             return
-        self.app.push_screen(TrainingMapScreen(self.workbench.runs_dir / run))
+        self.app.push_screen(TrainingMapScreen(self.session.runs_dir / run))
 
     def action_toggle_stats(self) -> None:
         shown = self.query_one("#data-right").display

@@ -152,13 +152,13 @@ class EvaluatePane(Pane):
 
     @property
     def run_dir(self) -> Path | None:
-        return self.workbench.run_dir(self.workbench.current_run)
+        return self.session.run_dir(self.session.current_run)
 
     def data_file_name(self) -> str | None:
         """The dataset name of the app's --data file (core `data_file_name`, as `workbench eval --data`)."""
         from workbench.core.evaluation.datasets import data_file_name
 
-        return data_file_name(self.workbench.data)
+        return data_file_name(self.session.data)
 
     def known_datasets(self, recorded: list[str]) -> list[str]:
         """What `d` cycles through: the standard datasets, those RECORDED, the app's --data file, then the
@@ -201,7 +201,7 @@ class EvaluatePane(Pane):
         self.load()
 
     def show_header(self) -> None:
-        model_label = self.workbench.model_source(self.workbench.current_run).label
+        model_label = self.session.model_source(self.session.current_run).label
         self.query_one("#eval-header", Static).update(
             f"[b]{escape(model_label)}[/b] · [b]{escape(self.dataset)}[/b] (d) · "
             f"[b]{ERROR_KIND_NAMES[self.error_kind]}[/b] (f)"
@@ -217,7 +217,7 @@ class EvaluatePane(Pane):
     def load(self) -> None:
         """Show the opened run's recorded evaluation on the current dataset (a worker reads it)."""
         self.show_header()
-        run_id = self.workbench.current_run
+        run_id = self.session.current_run
         suite = self.suite_path(self.dataset)
         if suite is not None:
             self.query_one("#eval-metrics", Static).update(f"scoring the pairs of {suite.name}…")
@@ -235,7 +235,7 @@ class EvaluatePane(Pane):
         from workbench.core.evaluation.recorded import load_recorded, recorded_names
         from workbench.core.evaluation.slices import evaluation_slices
 
-        run_dir = run_path(self.workbench.runs_dir, run_id)
+        run_dir = run_path(self.session.runs_dir, run_id)
         try:
             names = recorded_names(run_dir)
             evaluation = load_recorded(run_dir, dataset)
@@ -263,7 +263,7 @@ class EvaluatePane(Pane):
         except DataError as err:
             self.post_message(PairsScored(run_id, dataset, None, error=str(err)))
             return
-        predictor, _, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        predictor, _, _ = self.session.get_predictor(run_id, on_status=self.post_message)
         report = score_suite(predictor.model, predictor.tokenizer, suite)  # at the model's full length
         if not get_current_worker().is_cancelled:
             self.post_message(PairsScored(run_id, dataset, report))
@@ -271,7 +271,7 @@ class EvaluatePane(Pane):
 
     def on_pairs_scored(self, message: PairsScored) -> None:
         message.stop()
-        if message.run_id != self.workbench.current_run or message.dataset != self.dataset:
+        if message.run_id != self.session.current_run or message.dataset != self.dataset:
             return
         self.show_evaluation(None)
         metrics = self.query_one("#eval-metrics", Static)
@@ -297,7 +297,7 @@ class EvaluatePane(Pane):
         has tokenizer.json (0.05 s; transformers' tokenizer cost 2.5 s of the pane's first load on the AMD)."""
         from workbench.core.model.loading import load_word_pieces
 
-        return load_word_pieces(self.workbench.model_source(run_id).source)
+        return load_word_pieces(self.session.model_source(run_id).source)
 
     # ------------------------------------------------------------ evaluating
 
@@ -312,7 +312,7 @@ class EvaluatePane(Pane):
         self.query_one("#eval-metrics", Static).update(f"evaluating on {self.dataset}…")
         self.query_one("#eval-wrong").loading = True
         self.workers.cancel_group(self, "eval-load")  # what it read is about to be replaced
-        self.evaluate(self.workbench.current_run, self.dataset)
+        self.evaluate(self.session.current_run, self.dataset)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate", name="evaluation")
     def evaluate(self, run_id: str | None, dataset: str) -> None:
@@ -324,18 +324,18 @@ class EvaluatePane(Pane):
         from workbench.core.evaluation.slices import evaluation_slices
 
         self.post_message(StatusChanged(f"evaluating {run_id or 'the base model'} on {dataset}…"))
-        run_dir = self.workbench.run_dir(run_id)
+        run_dir = self.session.run_dir(run_id)
         if dataset in DATASETS:  # the run's own split (core `scored_data`); without a run, the app's data
             scored = scored_data(run_dir, None, dataset) if run_dir is not None else None
-            frame, data = (scored.frame, scored.data) if scored else (self.workbench.data_for(None)[dataset], "")
+            frame, data = (scored.frame, scored.data) if scored else (self.session.data_for(None)[dataset], "")
         elif dataset == self.data_file_name():  # the app's --data file, as `workbench eval --data` names it
-            scored = scored_data(run_dir, self.workbench.data, "holdout")
+            scored = scored_data(run_dir, self.session.data, "holdout")
             frame, data = scored.frame, scored.data
         else:
             raise ValueError(f"{dataset} was recorded by `workbench eval --data`: evaluate it there again "
                              "(or start the app with that --data file)")
-        predictor, model_label, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
-        source = self.workbench.model_source(run_id)
+        predictor, model_label, _ = self.session.get_predictor(run_id, on_status=self.post_message)
+        source = self.session.model_source(run_id)
         recording = recording_folder(source.source) if run_dir is not None and source.finetuned else None
         recorded = recording is not None
         report, _ = evaluate_and_record(predictor.model, predictor.tokenizer, ScoredData(dataset, frame, data),
@@ -365,7 +365,7 @@ class EvaluatePane(Pane):
             self.query_one("#eval-neighbors", Static).update(failed)
 
     def on_evaluation_loaded(self, message: EvaluationLoaded) -> None:
-        if message.run_id != self.workbench.current_run:
+        if message.run_id != self.session.current_run:
             return  # about a run no longer opened: never shown under another run's name
         self.datasets = self.known_datasets(message.datasets)
         if message.dataset != self.dataset:
@@ -389,13 +389,13 @@ class EvaluatePane(Pane):
         self.pairs = None
         if evaluation is None:
             self.phenomena, self.phenomenon = None, ""
-        self.result_run = self.workbench.current_run if evaluation is not None else None
+        self.result_run = self.session.current_run if evaluation is not None else None
         self.show_header()
         metrics = self.query_one("#eval-metrics", Static)
         view = self.query_one(SlicesView)
         if evaluation is None:
             view.clear()
-            run = self.workbench.current_run
+            run = self.session.current_run
             metrics.update(f"{escape(run)} has no evaluation on {escape(self.dataset)} yet: e evaluates it "
                            "(and records it)" if run else "press e to evaluate")
             self.show_wrong()
@@ -415,7 +415,7 @@ class EvaluatePane(Pane):
 
         warning = degenerate_warning(confusion, short=True)
         single = f"\n[{tone('bad')}]⚠ {escape(warning)}[/]" if warning else ""
-        if not self.workbench.model_source(self.workbench.current_run).finetuned:
+        if not self.session.model_source(self.session.current_run).finetuned:
             single += f"\n[{tone('warn')}]untrained model: scores are chance level[/]"
         # the figures, what is wrong with them, the confusion, then the calibration: where the panel is
         # short (60x20), the lines at its end are the ones cut
@@ -431,7 +431,7 @@ class EvaluatePane(Pane):
         from workbench.core.evaluation.calibration import calibration_note
         from workbench.core.evaluation.recorded import read_eval_json
 
-        run_dir = self.workbench.run_dir(self.workbench.current_run)
+        run_dir = self.session.run_dir(self.session.current_run)
         try:
             entry = read_eval_json(run_dir).get("calibration") if run_dir is not None else None
         except RunError:
@@ -559,11 +559,11 @@ class EvaluatePane(Pane):
         detail.update(text)
         attributions.show_message("attributions…")
         neighbors.update(toned("nearest training sentences…", "muted"))
-        run_id = self.workbench.current_run
+        run_id = self.session.current_run
         self._detail_timer = self.set_timer(DETAIL_DEBOUNCE_S, lambda: self.investigate(run_id, sentence))
 
     def investigate(self, run_id: str | None, sentence: str) -> None:
-        if sentence != self.detail_sentence or run_id != self.workbench.current_run:
+        if sentence != self.detail_sentence or run_id != self.session.current_run:
             return
         self.explain_worker(run_id, sentence)
         self.neighbors_worker(run_id, sentence)
@@ -571,7 +571,7 @@ class EvaluatePane(Pane):
     @work(thread=True, exclusive=True, exit_on_error=False, group="eval-explain", name="attributions")
     def explain_worker(self, run_id: str | None, sentence: str) -> None:
 
-        predictor, _, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        predictor, _, trained = self.session.get_predictor(run_id, on_status=self.post_message)
         if get_current_worker().is_cancelled:
             return
         answer = attributions_of(predictor, sentence, trained)
@@ -595,13 +595,13 @@ class EvaluatePane(Pane):
         from workbench.core.explore.neighbors import index_file, run_index
         from workbench.core.model.loading import model_version
 
-        source = self.workbench.model_source(run_id)
+        source = self.session.model_source(run_id)
         model_dir = Path(source.source)
         if not source.finetuned or not model_dir.is_dir():
             self.post_message(NeighborsReady(sentence, [], error="open a trained run to see the training "
                                                                  "sentences nearest to this one"))
             return
-        predictor, _, _ = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        predictor, _, _ = self.session.get_predictor(run_id, on_status=self.post_message)
         key = model_version(model_dir)
         with self._index_lock:  # one build at a time: a second worker waits and reuses it
             index = self._indexes.get(key)

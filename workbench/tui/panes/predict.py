@@ -130,7 +130,7 @@ class PredictPane(Pane):
         table.add_column("model", key="model")
         table.add_column("sentence", key="sentence")
         table.border_title = "history, newest first (enter: reuse)"
-        self.show_run(self.workbench.current_run)
+        self.show_run(self.session.current_run)
 
     def focus_default(self, leaving_field: bool = False) -> None:
         """The history: the pane's keys work, digits switch panes, and what is typed goes into the box.
@@ -183,7 +183,7 @@ class PredictPane(Pane):
     def show_run(self, run_id: str | None) -> None:
         """The user opened RUN_ID: its model answers from now on; what another model computed is
         cleared (the box) or recomputed (the box, the pinned sentence)."""
-        source = self.workbench.model_source(run_id)
+        source = self.session.model_source(run_id)
         text = Text("model ")
         text.append(source.label, style="bold")
         if not source.finetuned:
@@ -220,13 +220,13 @@ class PredictPane(Pane):
         if self._debounce is not None:
             self._debounce.stop()
         text = event.value
-        self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.predict(self.workbench.current_run, text, False))
+        self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.predict(self.session.current_run, text, False))
 
     @on(Input.Submitted, "#predict-input")
     def _submitted(self, event: Input.Submitted) -> None:
         if self._debounce is not None:
             self._debounce.stop()
-        self.predict(self.workbench.current_run, event.value, True)
+        self.predict(self.session.current_run, event.value, True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="predict", name="prediction")
     def predict(self, run_id: str | None, sentence: str, remember: bool) -> None:
@@ -235,7 +235,7 @@ class PredictPane(Pane):
         if not sentence.strip():
             self.post_message(PredictionReady(sentence, None, "", True, error="", remember=False, run_id=run_id))
             return
-        predictor, label, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        predictor, label, trained = self.session.get_predictor(run_id, on_status=self.post_message)
         try:
             prediction = predictor.predict_one(sentence)
         except InputError as err:
@@ -247,12 +247,12 @@ class PredictPane(Pane):
     @work(thread=True, exclusive=True, exit_on_error=False, group="repin", name="pinned sentence")
     def repin(self, run_id: str | None, sentence: str) -> None:
         """The pinned sentence by RUN_ID's model (the opened run changed)."""
-        predictor, label, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        predictor, label, trained = self.session.get_predictor(run_id, on_status=self.post_message)
         self.post_message(PredictionReady(sentence, predictor.predict_one(sentence), label, trained,
                                           run_id=run_id, pin=True))
 
     def on_prediction_ready(self, message: PredictionReady) -> None:
-        current = message.run_id == self.workbench.current_run
+        current = message.run_id == self.session.current_run
         if message.pin:
             panel = self.query_one(ExplainPanel)
             if current and panel.pinned is not None and panel.pinned.sentence == message.sentence:
@@ -278,7 +278,7 @@ class PredictPane(Pane):
             self.latest = None
             return
         self.latest = prediction
-        explain_panel.request(self.workbench.current_run, message.sentence)
+        explain_panel.request(self.session.current_run, message.sentence)
         bars.show(prediction.probabilities, prediction.label)
         true_label = self.true_label(message.sentence)
         text = Text(f"{prediction.tokens} tokens · {logits_text(prediction)}")

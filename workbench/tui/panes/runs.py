@@ -132,7 +132,7 @@ class RunsPane(Pane):
         return self.query_one("#runs-charts", RunCharts)
 
     def on_mount(self) -> None:
-        self.cursor_run = self.workbench.current_run
+        self.cursor_run = self.session.current_run
         self.show_runs()  # (the columns, before any run)
         self.action_refresh_runs()
 
@@ -154,7 +154,7 @@ class RunsPane(Pane):
     def list_runs_worker(self) -> None:
         from workbench.core.runs.status import list_runs
 
-        self.post_message(RunsRefreshed(newest_first(list_runs(self.workbench.runs_dir))))
+        self.post_message(RunsRefreshed(newest_first(list_runs(self.session.runs_dir))))
 
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -168,7 +168,7 @@ class RunsPane(Pane):
         if self.announce_refresh:
             self.announce_refresh = False
             running = sum(info.status == "running" for info in self.runs)
-            self.post_message(StatusChanged(f"runs list refreshed from {self.workbench.runs_dir}: "
+            self.post_message(StatusChanged(f"runs list refreshed from {self.session.runs_dir}: "
                                             f"{len(self.runs)} runs, {running} running"))
 
     def show_runs(self) -> None:
@@ -183,7 +183,7 @@ class RunsPane(Pane):
                 table.add_column(headers[key], key=key)
         else:
             table.clear()
-        current = self.workbench.current_run
+        current = self.session.current_run
         id_width = RUN_ID_WIDTH[0] if narrow else RUN_ID_WIDTH[1]
         for info in self.runs:
             marker = "▶ " if info.id == current else "  "
@@ -198,7 +198,7 @@ class RunsPane(Pane):
             table.move_cursor(row=ids.index(str(self.cursor_run)), animate=False)
         marks = f" · {len(self.marked)} marked" if self.marked else ""
         count = f"{len(self.runs)} run" + ("" if len(self.runs) == 1 else "s")
-        header = Text(f"{count} in {self.workbench.runs_dir} · newest first · opened, charted: ")
+        header = Text(f"{count} in {self.session.runs_dir} · newest first · opened, charted: ")
         header.append(current or "none", style="bold")
         self.query_one("#runs-header", Static).update(header + Text(marks))
         self.show_detail()
@@ -253,7 +253,7 @@ class RunsPane(Pane):
         """Seed groups and sweep studies of the runs folder (screens/many_runs.py)."""
         from workbench.tui.screens.many_runs import ManyRunsScreen
 
-        self.app.push_screen(ManyRunsScreen(self.workbench.runs_dir))
+        self.app.push_screen(ManyRunsScreen(self.session.runs_dir))
 
     def action_details(self) -> None:
         info = self.highlighted()
@@ -306,7 +306,7 @@ class RunsPane(Pane):
             return
         from workbench.tui.screens.compare import CompareScreen
 
-        self.app.push_screen(CompareScreen(self.workbench.runs_dir, list(self.marked)))
+        self.app.push_screen(CompareScreen(self.session.runs_dir, list(self.marked)))
 
     def action_diff(self) -> None:
         """The two marked runs' predictions side by side (screens/diff.py)."""
@@ -315,7 +315,7 @@ class RunsPane(Pane):
             return
         from workbench.tui.screens.diff import DiffScreen
 
-        self.app.push_screen(DiffScreen(self.workbench.runs_dir, *self.marked))
+        self.app.push_screen(DiffScreen(self.session.runs_dir, *self.marked))
 
     def action_stop_run(self) -> None:
         """Ask the highlighted run to stop at its next batch (detached or not): core `stop_run`."""

@@ -122,7 +122,7 @@ class TrainPane(Pane):
         return self.query_one("#train-charts", RunCharts)
 
     def on_mount(self) -> None:
-        self.set_config(self.workbench.initial_config())
+        self.set_config(self.session.initial_config())
         self.validate_form()
         self.show_progress()
         self.set_interval(1.0, self.sample_system)
@@ -246,7 +246,7 @@ class TrainPane(Pane):
         config = self.form_config()
         if config is None:
             return
-        runs_dir = self.workbench.runs_dir
+        runs_dir = self.session.runs_dir
         run_dir = run_path(runs_dir, new_run_id(runs_dir))
         run_dir.mkdir(parents=True, exist_ok=True)  # claims the id at once: a second start gets another
         self.launch(config, run_dir)
@@ -254,11 +254,11 @@ class TrainPane(Pane):
     def action_resume(self) -> None:
         if self.refuse_while_training():
             return
-        run_id = self.shown_run or self.workbench.current_run
+        run_id = self.shown_run or self.session.current_run
         if not run_id:
             self.notify("no run to resume: choose one in Runs (5)", severity="warning")
             return
-        run_dir = run_path(self.workbench.runs_dir, run_id)
+        run_dir = run_path(self.session.runs_dir, run_id)
         if not is_run_folder(run_dir):
             self.notify(f"{run_id}: not a run folder", severity="error")
             return
@@ -285,7 +285,7 @@ class TrainPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="launch", name="start the training")
     def launch_worker(self, config: TrainConfig | None, run_dir: Path) -> None:
-        pid = self.workbench.launch_training(config, run_dir)
+        pid = self.session.launch_training(config, run_dir)
         self.post_message(TrainLaunched(run_dir.name, pid, resumed=config is None))
 
     def on_train_launched(self, message: TrainLaunched) -> None:
@@ -317,7 +317,7 @@ class TrainPane(Pane):
                         severity="warning")
             return
         try:
-            stop_run(run_path(self.workbench.runs_dir, self.live_run))
+            stop_run(run_path(self.session.runs_dir, self.live_run))
         except RunError as err:
             self.notify(str(err), severity="error")
             return
@@ -328,7 +328,7 @@ class TrainPane(Pane):
         """Follow the next of the runs training now (several: each in turn)."""
         from workbench.core.runs.status import running_runs
 
-        running = [run for run in running_runs(self.workbench.runs_dir)]
+        running = [run for run in running_runs(self.session.runs_dir)]
         if not running or running == [self.live_run]:
             self.notify("no other run is training", timeout=3)
             return
@@ -359,7 +359,7 @@ class TrainPane(Pane):
         from workbench.core.runs.metrics import follow_run
 
         worker = get_current_worker()
-        for batch in follow_run(run_path(self.workbench.runs_dir, run_id), cancelled=lambda: worker.is_cancelled):
+        for batch in follow_run(run_path(self.session.runs_dir, run_id), cancelled=lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
             if skip:  # a resume: the history is charted already
@@ -387,7 +387,7 @@ class TrainPane(Pane):
             return
         from workbench.core.runs.status import run_info
 
-        info = run_info(run_path(self.workbench.runs_dir, message.run_id))
+        info = run_info(run_path(self.session.runs_dir, message.run_id))
         was_training = self.state in ("running", "stopping", "finishing")
         self.state = "idle"
         self.live_run = None
@@ -442,7 +442,7 @@ class TrainPane(Pane):
             return
         from workbench.core.runs.lock import RunLock
 
-        run_dir = run_path(self.workbench.runs_dir, run_id)
+        run_dir = run_path(self.session.runs_dir, run_id)
         if is_run_folder(run_dir):
             self.set_config(TrainConfig.load(run_dir / CONFIG_FILE).as_requested())
             self.validate_form()

@@ -23,6 +23,7 @@ from workbench.tui.messages import DiffReady, SendToPredict
 
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
+    from workbench.tui.session import Session
 
 SPLITS = ("holdout", "in_domain_dev", "validation")
 
@@ -74,8 +75,9 @@ class DiffScreen(ModalScreen[None]):
         self.missing: list[str] = []
 
     @property
-    def workbench(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def session(self) -> Session:
+        """The runs folder, the opened run and the models (the app's, as a pane's `session`)."""
+        return cast("WorkbenchApp", self.app).session
 
     def compose(self) -> ComposeResult:
         with Vertical(id="diff-box"):
@@ -153,8 +155,8 @@ class DiffScreen(ModalScreen[None]):
             except RunError as err:
                 self.post_message(DiffReady(split, None, str(err), run_ids))
                 return
-            predictor, _, _ = self.workbench.get_predictor(run_id)
-            frame = self.workbench.data_for(run_id)[split]
+            predictor, _, _ = self.session.get_predictor(run_id)
+            frame = self.session.data_for(run_id)[split]
             evaluate_and_record(predictor.model, predictor.tokenizer, ScoredData(split, frame, ""), folder,
                                 predictor.max_length)
         self.app.call_from_thread(self.compare)

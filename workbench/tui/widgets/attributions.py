@@ -28,6 +28,7 @@ from workbench.tui.messages import AttributionsReady, PairReady, StatusChanged, 
 
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
+    from workbench.tui.session import Session
 
 EXPLAIN_DEBOUNCE_S = 0.15  # after the sentence box's own (debounced) prediction
 UP, DOWN = "▲", "▼"
@@ -262,8 +263,9 @@ class ExplainPanel(Vertical):
         self._max_rows: int | None = None  # the max-height set
 
     @property
-    def workbench(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def session(self) -> Session:
+        """The runs folder, the opened run and the models (the app's, as a pane's `session`)."""
+        return cast("WorkbenchApp", self.app).session
 
     def compose(self) -> ComposeResult:
         yield PairView(id="pair-view")
@@ -332,7 +334,7 @@ class ExplainPanel(Vertical):
         view.show_message(f"pinned A: {prediction.sentence}\n  p(ok) {prediction.probabilities['acceptable']:.3f}"
                           f"{by} · now type a variant B; ctrl+t unpins")
         if self.wanted and self.wanted != prediction.sentence:  # a variant is typed: its pair, anew
-            self.request(self.workbench.current_run, self.wanted)
+            self.request(self.session.current_run, self.wanted)
 
     def mark_stale(self, model_label: str) -> None:
         """The opened model changed: the pinned figures are another model's until recomputed."""
@@ -355,7 +357,7 @@ class ExplainPanel(Vertical):
         from workbench.core.model.predict import InputError
 
         worker = get_current_worker()
-        predictor, model_label, trained = self.workbench.get_predictor(run_id, on_status=self.post_message)
+        predictor, model_label, trained = self.session.get_predictor(run_id, on_status=self.post_message)
         special = frozenset(predictor.tokenizer.all_special_tokens) - {predictor.tokenizer.unk_token}
         answer: AttributionsReady | None = None
         if pinned is not None:
