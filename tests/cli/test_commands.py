@@ -63,7 +63,7 @@ def test_predict_reads_stdin_and_reports_empty_lines(tiny_model_dir: Path, tmp_p
     [
         (["train", "--epochs", "0"], "--epochs: must be between 1 and 1000"),
         (["train", "--name", "../escape"], "run name '../escape'"),
-        (["train", "--resume", "nothing-here"], "no such run to resume"),
+        (["train", "--resume", "nothing-here"], "no run 'nothing-here'"),
         (["eval", "missing-run"], "no run 'missing-run'"),
         (["model", "show", "--model", "/nonexistent/model"], "not a model folder"),
     ],

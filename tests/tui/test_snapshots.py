@@ -20,7 +20,6 @@ from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
-from workbench.tui.style import send_no_colour
 from workbench.tui.widgets.attributions import ExplainPanel, PairView
 from workbench.tui.widgets.charts import SeriesChart
 
@@ -171,7 +170,6 @@ def no_color_app(demo_app: WorkbenchApp, monkeypatch: pytest.MonkeyPatch) -> Wor
     monkeypatch.setenv("NO_COLOR", "1")
     failed_run(Path("runs"), "failed-run")
     app = make_app(model=DEFAULT_MODEL, runs_dir=Path("runs"), run=DEMO_RUN, notify=False)
-    send_no_colour(app)  # as `workbench` opens it: not even greys
     app.load_on_start = False
     app.monitor = FixedMonitor()
     assert app.no_color

@@ -304,11 +304,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if run is not None:
         existing_run(Path(args.runs), run)  # an unknown run is an error here, not an empty "new" run in the app
     from workbench.tui.app import make_app, run_without_joining  # Textual only when the TUI opens
-    from workbench.tui.style import send_no_colour
 
     app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=run,
                    notify=False if getattr(args, "no_notify", False) else None)
-    send_no_colour(app)  # NO_COLOR: not even greys
     code = run_without_joining(app)
     # Quit at once: the app has ended (a training it ran stopped and saved first); what remains is the
     # interpreter's own teardown, which waits for worker threads still loading a model or a tokenizer and

@@ -26,7 +26,8 @@ from workbench.cli.common import (
 from workbench.cli.progress import Progress, interruptible
 from workbench.core.base.config import TrainConfig, default_runs_dir
 from workbench.core.base.events import Event
-from workbench.core.base.layout import check_run_name, is_run_folder, new_run_id, run_path
+from workbench.core.base.layout import check_run_name, is_run_folder, new_run_id
+from workbench.core.runs.lookup import existing_run
 from workbench.core.runs.status import launch_training, visible_gpus
 from workbench.core.search.groups import GroupError, parse_seeds, train_seeds
 from workbench.core.training.train import train
@@ -69,9 +70,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return cmd_train_seeds(args)
     runs_dir = Path(args.runs)
     if args.resume:
-        run_dir = run_path(runs_dir, args.resume)
+        run_dir = existing_run(runs_dir, args.resume)
         if not is_run_folder(run_dir):
-            raise CliError(f"{run_dir}: no such run to resume")
+            raise CliError(f"{run_dir}: no such run to resume (not trained yet)")
         config = TrainConfig.load(run_dir / "config.json")
     else:
         config = config_from_args(args) if not args.launch_config else _launched_config(Path(args.launch_config))

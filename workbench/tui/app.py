@@ -50,6 +50,7 @@ from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.confirm import QUIT_LEAVE, QUIT_STOP, ConfirmQuit
 from workbench.tui.screens.help import HelpScreen, workbench_help
 from workbench.tui.session import Session
+from workbench.tui.style import send_no_colour
 from workbench.tui.widgets.keyline import KeyLine
 
 PaneT = TypeVar("PaneT", bound=Pane)
@@ -102,6 +103,7 @@ class WorkbenchApp(App[None]):
                  run: str | None = None, load_on_start: bool = True, notify: bool | None = None,
                  launcher: Callable[..., int] | None = None) -> None:
         super().__init__()
+        send_no_colour(self)  # NO_COLOR: not even the greys Textual's own filter sends
         self.session = Session(model or DEFAULT_MODEL, data or "", Path(runs_dir) if runs_dir else default_runs_dir(),
                                launcher=launcher)
         self.load_on_start = load_on_start
