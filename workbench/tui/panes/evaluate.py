@@ -40,6 +40,13 @@ from workbench.tui.messages import (
     StatusChanged,
 )
 from workbench.tui.panes.base import Pane
+from workbench.tui.panes.evaluate_text import (
+    calibration_text,
+    failed_pair_text,
+    metrics_text,
+    phenomena_of,
+    wrong_sentence_text,
+)
 from workbench.tui.style import tone, toned
 from workbench.tui.widgets.attributions import AttributionView, attributions_of
 from workbench.tui.widgets.slices import SlicesView
@@ -48,37 +55,6 @@ DATASETS = STANDARD_DATASETS
 DETAIL_DEBOUNCE_S = 0.25  # browsing the table: explain the row the cursor rests on
 NEIGHBORS = 5
 SHORT_LABELS = ("unacc", "acc")  # the error list's pred / true columns (0, 1)
-ANNOTATED = ("in_domain_dev", "holdout")
-
-
-def phenomena_of(dataset: str, evaluation: Any) -> tuple[Any, str]:
-    """The grammar phenomena of EVALUATION (core/evaluation/phenomena.py), or None and why."""
-    from workbench.core.data.cola import DataError
-    from workbench.core.evaluation.phenomena import phenomena_from_predictions
-
-    if evaluation is None:
-        return None, ""
-    if dataset not in ANNOTATED:
-        return None, "only in_domain_dev and holdout are annotated (d)"
-    try:
-        return phenomena_from_predictions({dataset: evaluation.predictions}), ""
-    except DataError as err:
-        return None, str(err)
-
-
-def confusion_text(confusion: list[list[int]]) -> str:
-    (tn, fp), (fn, tp) = confusion
-    return ("confusion pred0 pred1\n"
-            f"   true0 {tn:>5} {fp:>5}\n"
-            f"   true1 {fn:>5} {tp:>5}")
-
-
-def log_odds(p_acceptable: float) -> float:
-    """logit[acceptable] - logit[unacceptable] of a two-label softmax, from its p(acceptable)."""
-    import math
-
-    p = min(max(p_acceptable, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
 
 
 class EvaluatePane(Pane):
@@ -401,44 +377,11 @@ class EvaluatePane(Pane):
             self.show_wrong()
             return
         summary = evaluation.summary
-        where = "recorded" if self.recorded else f"[{tone('warn')}]not recorded[/]"
-        threshold = summary.get("decision_threshold") or 0.5
-        temperature = summary.get("temperature") or 1.0
-        calibrated = ""
-        if (threshold != 0.5 or temperature != 1.0) and summary.get("mcc_at_half") is not None:
-            ece = f" · ECE {slices_before.reliability.ece:.3f}" if slices_before is not None else ""
-            calibrated = (f"\ncalibrated p: t {threshold:.2f} · T {temperature:.2f}"
-                          f"\nbefore: MCC {summary['mcc_at_half']:.3f}{ece}")
-        calibrated += self.calibration_text()
-        confusion = summary.get("confusion") or [[0, 0], [0, 0]]
-        from workbench.core.evaluation.evaluate import degenerate_warning
-
-        warning = degenerate_warning(confusion, short=True)
-        single = f"\n[{tone('bad')}]⚠ {escape(warning)}[/]" if warning else ""
-        if not self.session.model_source(self.session.current_run).finetuned:
-            single += f"\n[{tone('warn')}]untrained model: scores are chance level[/]"
-        # the figures, what is wrong with them, the confusion, then the calibration: where the panel is
-        # short (60x20), the lines at its end are the ones cut
-        metrics.update(f"[b]{escape(evaluation.name)}[/b] n={evaluation.n} · {where}\n"
-                       f"[b]MCC {evaluation.mcc:.3f}[/b] · accuracy {summary.get('accuracy', 0.0):.3f}"
-                       f"{single}\n{confusion_text(confusion)}{calibrated}")
+        untrained = not self.session.model_source(self.session.current_run).finetuned
+        metrics.update(metrics_text(evaluation, self.recorded, untrained, slices_before,
+                                    calibration_text(self.session.run_dir(self.session.current_run))))
         view.show(summary.get("per_source") or [], slices)
         self.show_wrong()
-
-    def calibration_text(self) -> str:
-        """Which calibration the opened run shipped and why (eval.json's `calibration`), with its warnings."""
-        from workbench.core.base.layout import RunError
-        from workbench.core.evaluation.calibration import calibration_note
-        from workbench.core.evaluation.recorded import read_eval_json
-
-        run_dir = self.session.run_dir(self.session.current_run)
-        try:
-            entry = read_eval_json(run_dir).get("calibration") if run_dir is not None else None
-        except RunError:
-            return ""
-        lines, warnings = calibration_note(entry) if isinstance(entry, dict) else ([], [])
-        return "".join(f"\n{escape(line)}" for line in lines) + "".join(
-            f"\n[{tone('warn')}]⚠ {escape(warning)}[/]" for warning in warnings)
 
     def action_next_filter(self) -> None:
         self.error_kind = ERROR_KINDS[(ERROR_KINDS.index(self.error_kind) + 1) % len(ERROR_KINDS)]
@@ -527,13 +470,7 @@ class EvaluatePane(Pane):
         self.neighbors = []
         if self.pairs is not None and row is not None:  # a failed minimal pair: both sentences, no attributions
             self.detail_sentence = ""
-            text = Text()
-            for name, key, p in (("good", "good", row["p_good"]), ("bad ", "bad", row["p_bad"])):
-                text.append(f"{name} p(ok) {p:.3f}  ", style="bold")
-                text.append(f"{row[key]}\n")
-            text.append(f"line {row['line']} · {row['paradigm']} · enter: pin the good one in Predict, the bad "
-                        "one as its variant", style=tone("muted"))
-            detail.update(text)
+            detail.update(failed_pair_text(row))
             attributions.show_message("")
             neighbors.update("")
             return
@@ -549,14 +486,7 @@ class EvaluatePane(Pane):
             return
         sentence = str(row["sentence"])
         self.detail_sentence = sentence
-        p = float(row["p_acceptable"])
-        text = Text()
-        text.append(f"{sentence}\n", style="bold")
-        kind = "false positive" if int(row["predicted"]) == 1 else "false negative"
-        text.append(f"{kind} (true {LABELS[int(row['label'])]}) · p(ok) {p:.3f} · "
-                    f"Δlogits {log_odds(p):+.2f} · source {row['source'] or '—'}")
-        text.append(" · enter: try it in Predict (with its true label)", style=tone("muted"))
-        detail.update(text)
+        detail.update(wrong_sentence_text(row))
         attributions.show_message("attributions…")
         neighbors.update(toned("nearest training sentences…", "muted"))
         run_id = self.session.current_run
