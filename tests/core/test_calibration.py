@@ -272,3 +272,21 @@ def test_a_temperature_on_its_bound_is_said() -> None:
     assert calibration.log_loss_after <= calibration.log_loss_before
     assert any("lower bound" in warning for warning in calibration.warnings)
     assert "Warning: the temperature 0.05 sits on the lower bound" in calibration.summary()
+
+
+def test_a_model_that_gives_every_sentence_one_label_ships_its_mcc_threshold() -> None:
+    """At 0.5 such a model decides nothing (MCC 0): the MCC threshold is shipped though log-loss rises."""
+    import numpy as np
+    from sklearn.metrics import matthews_corrcoef
+
+    from workbench.core.evaluation.calibration import choose_calibration
+
+    rng = np.random.default_rng(0)
+    log_odds = rng.uniform(0.05, 3.0, 2000)  # every one above 0: 'acceptable' at 0.5
+    labels = (rng.random(2000) < 1 / (1 + np.exp(-log_odds))).astype(int)  # calibrated as trained
+    chosen = choose_calibration(log_odds, labels)
+    assert chosen.log_loss_after > chosen.log_loss_before  # the price, which the rule before never paid
+    assert chosen.threshold != 0.5 and "every validation sentence acceptable" in chosen.reason
+    p = 1 / (1 + np.exp(-log_odds))
+    mcc = matthews_corrcoef(labels, (p >= chosen.threshold).astype(int))
+    assert mcc > 0.2 and mcc == pytest.approx(chosen.mcc_at_threshold, abs=1e-9)

@@ -217,7 +217,8 @@ def calibration_warnings(calibration: Calibration) -> list[str]:
 def choose_calibration(log_odds: np.ndarray, labels: np.ndarray) -> Calibration:
     """The fit to ship, of the three the module's docstring names, chosen on these (validation) data:
     the MCC-chosen threshold with its temperature when its log-loss is no worse than the model as
-    trained's, else the better by log-loss of the temperature alone and the model as trained."""
+    trained's (or when the model as trained gives every sentence one label at 0.5: its decision is then
+    worth nothing), else the better by log-loss of the temperature alone and the model as trained."""
     z = np.asarray(log_odds, dtype=np.float64)
     y = np.asarray(labels)
     best = choose_threshold(sigmoid_array(z), y)
@@ -230,10 +231,20 @@ def choose_calibration(log_odds: np.ndarray, labels: np.ndarray) -> Calibration:
     else:
         scaled = calibration_figures(z, y, 0.5, fit_temperature(z, y))
         moved = ""
+    # a model that labels every validation sentence alike at 0.5 decides nothing there: its threshold is what
+    # makes its labels worth having, whatever it costs the probabilities (said in the reason and the warnings)
+    one_label = bool(np.all(z >= 0) or np.all(z < 0))
     if best.threshold != 0.5 and folded.log_loss_after <= before:
         chosen = folded
         chosen.reason = (f"the threshold of best validation MCC, with its fitted temperature, does not make "
                          f"validation log-loss worse ({before:.4f} -> {folded.log_loss_after:.4f})")
+    elif best.threshold != 0.5 and one_label and folded.mcc_at_threshold > as_trained.mcc_at_half:
+        chosen = folded
+        chosen.reason = (f"the model as trained labels every validation sentence "
+                         f"{'acceptable' if z[0] >= 0 else 'unacceptable'} at 0.5 (MCC {as_trained.mcc_at_half:.3f}); "
+                         f"the threshold of best validation MCC ({best.threshold:.3f}: MCC "
+                         f"{folded.mcc_at_threshold:.3f}) is shipped though validation log-loss rises "
+                         f"({before:.4f} -> {folded.log_loss_after:.4f})")
     else:
         if best.threshold != 0.5:
             moved = (f"the threshold of best validation MCC ({best.threshold:.3f}: MCC {folded.mcc_at_threshold:.3f}, "
