@@ -55,13 +55,25 @@ def only_run(runs: Path) -> Path:
 
 
 def ended(run: Path) -> bool:
-    lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
-    return bool(lines) and json.loads(lines[-1]).get("kind") == "end"
+    """Whether RUN's last event is its end (the file's tail only: the harness must cost the machine little)."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return False
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 4096))
+        last = handle.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    return b'"kind": "end"' in last
 
 
-def in_app(runs: Path, epochs: int, train_limit: int, timeout: float = 3600.0) -> tuple[float, float, int]:
-    """The app arm: (sentences/s, wall seconds from the key to the end, steps)."""
-    with workbench_in_pty(["--runs", str(runs)], (24, 80)) as (_pid, fd):
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process PID so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def in_app(runs: Path, epochs: int, train_limit: int, timeout: float = 3600.0) -> tuple[float, float, int, float]:
+    """The app arm: (sentences/s, wall seconds from the key to the end, steps, the app's CPU seconds meanwhile)."""
+    with workbench_in_pty(["--runs", str(runs)], (24, 80)) as (pid, fd):
         read_until(fd, lambda t: READY.search(t) is not None, 120)
         keys = [b"2", b"\t", b"\t", b"\t", b"\x15", str(epochs).encode()]  # Train, tab to epochs, ctrl+u, N
         if train_limit:
@@ -71,36 +83,39 @@ def in_app(runs: Path, epochs: int, train_limit: int, timeout: float = 3600.0) -
             time.sleep(0.4)
             drain(fd)
         os.write(fd, b"\r")  # enter in a field starts the training
-        started = time.perf_counter()
-        deadline = started + timeout
+        started, app_cpu = time.perf_counter(), cpu_seconds(pid)
+        deadline, checked = started + timeout, 0.0
         while time.perf_counter() < deadline:  # read what the app draws, as a terminal does
-            if select.select([fd], [], [], 0.1)[0]:
+            if select.select([fd], [], [], 0.5)[0]:
                 try:
                     os.read(fd, 65536)
                 except OSError:
                     break
-            folders = [f for f in runs.iterdir() if (f / "metrics.jsonl").is_file()] if runs.is_dir() else []
-            if folders and ended(folders[0]):
-                break
+            if time.perf_counter() - checked > 1.0:
+                checked = time.perf_counter()
+                folders = [f for f in runs.iterdir() if (f / "metrics.jsonl").is_file()] if runs.is_dir() else []
+                if folders and ended(folders[0]):
+                    break
         wall = time.perf_counter() - started
+        app_cpu = cpu_seconds(pid) - app_cpu
         run = only_run(runs)
         config = json.loads((run / "config.json").read_text())
         assert config["epochs"] == epochs and config["train_limit"] == train_limit, config
         screen = ANSI.sub(b"", read_until(fd, lambda t: b"done" in t or b"failed" in t, 60))
         assert b"failed" not in screen[-3000:], screen[-3000:]
     rate, steps = run_rate(run)
-    return rate, wall, steps
+    return rate, wall, steps, app_cpu
 
 
-def in_cli(runs: Path, epochs: int, train_limit: int) -> tuple[float, float, int]:
-    """The CLI arm: (sentences/s, wall seconds of the command, steps)."""
+def in_cli(runs: Path, epochs: int, train_limit: int) -> tuple[float, float, int, float]:
+    """The CLI arm: (sentences/s, wall seconds of the command, steps, 0.0: no app)."""
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--runs", str(runs), "--epochs", str(epochs),
                     "--train-limit", str(train_limit)], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     rate, steps = run_rate(only_run(runs))
-    return rate, wall, steps
+    return rate, wall, steps, 0.0
 
 
 def main() -> None:
@@ -115,10 +130,11 @@ def main() -> None:
         for round_number in range(1, args.rounds + 1):
             for arm, measure in (("app", in_app), ("cli", in_cli)):
                 with tempfile.TemporaryDirectory() as folder:
-                    rate, wall, steps = measure(Path(folder) / "runs", epochs, args.train_limit)
+                    rate, wall, steps, app_cpu = measure(Path(folder) / "runs", epochs, args.train_limit)
                 rates[arm].append(rate)
+                drawing = f", the app's CPU {app_cpu:.1f} s ({app_cpu / wall:.1%} of a core)" if arm == "app" else ""
                 print(f"{epochs} epoch(s), round {round_number}, {arm}: {rate:.1f} sentences/s in the training loop "
-                      f"({steps} steps), {wall:.1f} s from start to end (load {bc.loadavg():.2f})", flush=True)
+                      f"({steps} steps), {wall:.1f} s from start to end{drawing} (load {bc.loadavg():.2f})", flush=True)
         app, cli = statistics.median(rates["app"]), statistics.median(rates["cli"])
         print(f"{epochs} epoch(s): app {app:.1f} / cli {cli:.1f} sentences/s (medians) = {app / cli:.3f}x", flush=True)
 

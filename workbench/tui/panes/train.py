@@ -32,6 +32,7 @@ from workbench.tui.messages import (
 )
 from workbench.tui.panes.base import Pane
 from workbench.tui.style import status_text, tone, toned
+from workbench.tui.widgets.charts import REDRAW_HZ
 from workbench.tui.widgets.log import TextLog
 from workbench.tui.widgets.run_charts import RunCharts
 
@@ -89,6 +90,7 @@ class TrainPane(Pane):
         self.state = "idle"  # idle, starting, running, finishing (after the last step), stopping
         self.ended_status = ""
         self.events_seen = 0  # events of the live run charted so far (a resume follows on from here)
+        self.progress_stale = False  # steps arrived since the header was drawn
         self.headline: Text = Text("no training yet: check the form, then press s (or enter in a field)")
         self.last_status = ""
 
@@ -126,6 +128,7 @@ class TrainPane(Pane):
         self.validate_form()
         self.show_progress()
         self.set_interval(1.0, self.sample_system)
+        self.set_interval(1 / REDRAW_HZ, self.redraw_progress)
 
     def focus_default(self, leaving_field: bool = False) -> None:
         # Not a field: number keys keep switching panes; tab enters the form. The header, not the pane:
@@ -322,7 +325,7 @@ class TrainPane(Pane):
             self.notify(str(err), severity="error")
             return
         self.state = "stopping"
-        self.set_headline(f"run {self.live_run}: stopping at the next batch (a checkpoint is saved)…", "warn")
+        self.set_headline(f"run {self.live_run}: stopping at the next batch (checkpoint)…", "warn")
 
     def action_follow_next(self) -> None:
         """Follow the next of the runs training now (several: each in turn)."""
@@ -346,7 +349,7 @@ class TrainPane(Pane):
         if clear:
             self.clear_charts()
             self.progress = None
-        self.set_headline(f"run {run_id}: training in its own process · x stops it (with a checkpoint)")
+        self.set_headline(f"run {run_id}: training · x stops it (checkpoint)")
         self.show_form(False)
         self.follow_worker(run_id, skip=0 if clear else self.events_seen)
         if clear:
@@ -380,7 +383,16 @@ class TrainPane(Pane):
                     self.state = "running"
             else:
                 self.handle_event(event)
-        self.show_progress()
+        if any(event["kind"] != "step" for event in message.events):
+            self.show_progress()  # an epoch, a stage, the end: at once
+        else:
+            self.progress_stale = True  # steps: with the next redraw (redraw_progress), as the charts do
+
+    def redraw_progress(self) -> None:
+        """The header at most REDRAW_HZ times a second while steps come (as the charts): every redraw of the
+        app costs the training beside it on a 2-core machine."""
+        if self.progress_stale:
+            self.show_progress()
 
     def on_train_follow_ended(self, message: TrainFollowEnded) -> None:
         if message.cancelled or message.run_id != self.live_run:
@@ -406,8 +418,7 @@ class TrainPane(Pane):
                           f"{event['precision']}" + (f"; resumed at step {resumed}" if resumed else ""))
             if self.live_run and self.state in ("running", "finishing"):
                 self.state = "running"
-                self.set_headline(f"run {self.live_run}: training in its own process · x stops it "
-                                  "(with a checkpoint)")
+                self.set_headline(f"run {self.live_run}: training · x stops it (checkpoint)")
         elif event["kind"] == "epoch":
             self.log_line(epoch_line(event))
         elif event["kind"] == "log":
@@ -487,10 +498,11 @@ class TrainPane(Pane):
         self.show_progress()
 
     def show_progress(self) -> None:
+        self.progress_stale = False
         lines = [self.headline, Text(self.progress_line()), Text(self.machine_line())]
         text = Text("\n").join(lines)
         self.last_status = text.plain
-        self.query_one("#train-progress", Static).update(text)
+        self.query_one("#train-progress", Static).update(text, layout=False)  # 3 lines, always: no reflow
 
     def progress_line(self) -> str:
         p = self.progress

@@ -21,7 +21,7 @@ from typing import Any, cast
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-REDRAW_HZ = 4.0
+REDRAW_HZ = 2.0
 MAX_POINTS = 5000
 SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)  # what the smoothing key cycles through
