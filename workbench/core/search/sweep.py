@@ -5,14 +5,8 @@ attribute `run`); the objective is the run's best validation MCC, never the hold
 study lives in an Optuna storage: SQLite in the runs folder by default, or a shared
 PostgreSQL/MySQL URL that several machines join to sweep together (no scheduler of ours).
 
-A search space is a JSON or TOML file mapping setting names to ranges:
-
-    learning_rate = { low = 2e-5, high = 5e-4, log = true }   # float (the setting's type)
-    epochs = { low = 2, high = 10 }                           # int
-    batch_size = [16, 32, 64]                                 # categorical
-    warmup_ratio = { type = "float", low = 0.0, high = 0.2, step = 0.05 }
-
-Names are TrainConfig fields, or `extra.NAME` for a value passed in TrainConfig.extra.
+The loop is here; the search space (its file format) is space.py's, the storage storage.py's, creating or
+joining a study study.py's, and reading one back summary.py's.
 """
 
 from __future__ import annotations
