@@ -1,4 +1,4 @@
-"""Plotext charts that keep their own bounded series and redraw on a timer (about 4 Hz).
+"""Plotext charts that keep their own bounded series and redraw on a timer (at most REDRAW_HZ, 2 a second).
 
 Data arrives at any rate through `add`; the chart only marks itself dirty. A timer
 redraws at most REDRAW_HZ times a second, so a fast training never floods the screen,
