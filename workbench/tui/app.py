@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
-from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir
+from workbench.core.base.config import DEFAULT_MODEL, default_runs_dir
 from workbench.core.base.layout import run_path
 from workbench.tui.commands import workbench_commands
 from workbench.tui.keys import ALT_DIGITS
@@ -38,7 +38,6 @@ from workbench.tui.messages import (
     TrainLaunched,
     WorkerFailed,
 )
-from workbench.tui.models import Models
 from workbench.tui.notify import BEL, notifications_enabled, terminal_notification
 from workbench.tui.panes import PANES, TITLES
 from workbench.tui.panes.base import Pane
@@ -200,10 +199,6 @@ class WorkbenchApp(App[None]):
         return self.session.data
 
     @property
-    def models(self) -> Models:
-        return self.session.models
-
-    @property
     def runs_dir(self) -> Path:
         return self.session.runs_dir
 
@@ -227,9 +222,6 @@ class WorkbenchApp(App[None]):
         others = f"; {count - 1} more training: f in Train follows the next" if count > 1 else ""
         self.notify(f"run {newest} is training: following it in Train (2){others}", timeout=8)
         self.set_status(f"following run {newest}, training in its own process{others}")
-
-    def initial_config(self) -> TrainConfig:
-        return self.session.initial_config()
 
     def system_monitor(self) -> Any:
         """The machine's CPU, RAM and GPU sampler (core `SystemMonitor`), shared by every caller."""
@@ -407,11 +399,6 @@ class WorkbenchApp(App[None]):
 
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
         self.runs = list(message.runs)
-
-    # ------------------------------------------------------------ models and data, for workers (tui.session)
-
-    def run_dir(self, run_id: str | None) -> Path | None:
-        return self.session.run_dir(run_id)
 
     # ------------------------------------------------------------ messages from panes
 

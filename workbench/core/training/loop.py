@@ -47,7 +47,7 @@ from workbench.core.training.checkpoint import (
 )
 from workbench.core.training.optim import WeightAverage, data_loaders, grouped_adamw, warmup_steps
 from workbench.core.training.position import Position, TrainResult
-from workbench.core.training.prepare import PreparedData, RunData, initial_model, prepare_data
+from workbench.core.training.prepare import RunData, initial_model, prepare_data
 from workbench.core.training.step import (
     PendingStep,
     Throughput,
@@ -70,7 +70,6 @@ class Training:
                  stop: threading.Event, resume: bool, allow_pickle: bool = False):
         self.config = config
         self.data = data
-        self.prepared: PreparedData | None = None
         self.run_dir = run_dir
         self.on_event = on_event
         self.stop = stop
@@ -188,7 +187,7 @@ class Training:
         if self.resume and self.is_main_process:  # under the run lock
             recover_run(self.run_dir)  # after a kill mid-swap
         set_seed(self.config.seed)
-        self.prepared = prepared = prepare_data(self.config, self.data)
+        prepared = prepare_data(self.config, self.data)
         self.tokenizer, self.train_labels = prepared.tokenizer, prepared.train_labels
         train_rows, val_rows = prepared.train_rows, prepared.val_rows
         self._build_model_and_optimizer(train_rows, val_rows)

@@ -84,19 +84,10 @@ class PreparedData:
     """What the loop trains and validates on, made once from the run's data: the tokenizer, the training
     rows (limited by train_limit) and their labels, each row encoded (with its row number, for the map)."""
 
-    data: RunData
     tokenizer: Any
     train_labels: list[int]
     train_rows: list[dict[str, Any]]
     val_rows: list[dict[str, Any]]
-
-    @property
-    def train_sentences(self) -> list[str]:
-        return [str(s) for s in self.train_frame["sentence"]]
-
-    @property
-    def train_frame(self) -> Any:
-        return self.data["train"].iloc[: len(self.train_labels)]
 
 
 def prepare_data(config: TrainConfig, data: RunData) -> PreparedData:
@@ -112,8 +103,7 @@ def prepare_data(config: TrainConfig, data: RunData) -> PreparedData:
     for index, row in enumerate(train_rows):
         row["row"] = index  # the training row, for the map (core/runs/dynamics.py); not a model input
     val_rows = encode(tokenizer, val_frame["sentence"].tolist(), val_frame["label"].tolist(), config.max_length)
-    return PreparedData(data, tokenizer, labels, train_rows, val_rows)
-
+    return PreparedData(tokenizer, labels, train_rows, val_rows)
 
 
 def encode(tokenizer: Any, sentences: list[str], labels: list[int] | None, max_length: int) -> list[dict[str, Any]]:

@@ -86,9 +86,7 @@ class TrainPane(Pane):
         self.device = ""
         self.system = ""
         self.patience = 0
-        self.total_epochs = 0
         self.state = "idle"  # idle, starting, running, finishing (after the last step), stopping
-        self.ended_status = ""
         self.events_seen = 0  # events of the live run charted so far (a resume follows on from here)
         self.progress_stale = False  # steps arrived since the header was drawn
         self.headline: Text = Text("no training yet: check the form, then press s (or enter in a field)")
@@ -331,7 +329,7 @@ class TrainPane(Pane):
         """Follow the next of the runs training now (several: each in turn)."""
         from workbench.core.runs.status import running_runs
 
-        running = [run for run in running_runs(self.session.runs_dir)]
+        running = running_runs(self.session.runs_dir)
         if not running or running == [self.live_run]:
             self.notify("no other run is training", timeout=3)
             return
@@ -411,7 +409,6 @@ class TrainPane(Pane):
         """A low-rate event (start, epoch, log, checkpoint, stage, end) of the shown run, for the log."""
         if event["kind"] == "start":
             self.device = event["device"]
-            self.total_epochs = event["epochs"]
             resumed = event["resumed_at_step"]
             self.log_line(f"{event['train_sentences']} training sentences, {event['steps_per_epoch']} "
                           f"steps/epoch × {event['epochs']} epochs on {self.device}, precision "
@@ -434,10 +431,8 @@ class TrainPane(Pane):
                                   f"{event['stage']}{count}…")
         elif event["kind"] == "end":
             self.log_line(end_line(event))
-            self.ended_status = event["status"]
 
     def show_end(self, run_id: str, status: str, error: str = "") -> None:
-        self.ended_status = status
         headline = Text(f"run {run_id} ")
         headline.append_text(status_text(status))
         headline.append(f" — {error if status == 'failed' and error else END_HINTS.get(status, '')}")
@@ -480,7 +475,6 @@ class TrainPane(Pane):
         self.progress = last_step
         self.events_seen = len(events)
         info = run_info(run_dir)
-        self.ended_status = info.status
         headline = Text(f"run {run_dir.name} ")
         headline.append_text(status_text(info.status))
         hint = END_HINTS.get(info.status, "")
@@ -519,8 +513,6 @@ class TrainPane(Pane):
         return " · ".join(part for part in (self.device, self.system) if part)
 
     def epochs_total(self) -> str:
-        if self.total_epochs:
-            return str(self.total_epochs)
         if self.progress is None or not self.progress["steps_per_epoch"]:
             return "?"
         return str(self.progress["total_steps"] // self.progress["steps_per_epoch"])
