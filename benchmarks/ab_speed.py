@@ -39,9 +39,19 @@ import bench_common as bc  # noqa: E402
 
 import workbench  # noqa: E402,F401  # before torch: its allocator settings
 
-VARIANTS = ["base", "clsonly", "frozen+clsonly", "clsonly+bitsdrop", "frozen+clsonly+bitsdrop",
-            "frozen", "fastdrop", "frozen+fastdrop", "bf16cache",
-            "frozen+bf16cache", "fp32"]
+VARIANTS = [
+    "base",
+    "clsonly",
+    "frozen+clsonly",
+    "clsonly+bitsdrop",
+    "frozen+clsonly+bitsdrop",
+    "frozen",
+    "fastdrop",
+    "frozen+fastdrop",
+    "bf16cache",
+    "frozen+bf16cache",
+    "fp32",
+]
 
 
 # ---------------------------------------------------------------- tried, not kept: rand-mask dropout
@@ -50,6 +60,7 @@ VARIANTS = ["base", "clsonly", "frozen+clsonly", "clsonly+bitsdrop", "frozen+cls
 # but the step was not measurably faster in the A/B (1.005x, 0.92-1.36, under load; dropout masks are
 # ~5 % of a step, 14 of its 20 in nn.Dropout modules, the other 6 inside SDPA). Same distribution,
 # another random stream.
+
 
 @functools.cache
 def rand_mask_dropout_class() -> Any:
@@ -97,6 +108,7 @@ def use_fast_dropout(model: Any) -> int:
 # autocast, but no faster on the AMD EPYC (0.98x, 0.88-1.06, under load): the per-step copy moves
 # the same bytes as autocast's cast, which is about 1 % of a step there.
 
+
 def _linear_bf16_function() -> Any:
     import torch
 
@@ -116,8 +128,7 @@ def _linear_bf16_function() -> Any:
         def backward(ctx: Any, grad: Any) -> Any:
             x16, weight16 = ctx.saved_tensors
             grad_2d = grad.to(torch.bfloat16).reshape(-1, grad.shape[-1])  # 2-D: one mm, never a bmm
-            grad_x = (grad_2d @ weight16).view(*grad.shape[:-1], weight16.shape[1]) if ctx.needs_input_grad[0] \
-                else None
+            grad_x = (grad_2d @ weight16).view(*grad.shape[:-1], weight16.shape[1]) if ctx.needs_input_grad[0] else None
             grad_w = (grad_2d.t() @ x16.reshape(-1, x16.shape[-1])).float() if ctx.needs_input_grad[1] else None
             grad_b = grad_2d.sum(0).float() if ctx.has_bias and ctx.needs_input_grad[2] else None
             return grad_x, grad_w, grad_b, None
@@ -138,8 +149,9 @@ class Bf16WeightCache:
 
         self._torch = torch
         self._function = _linear_bf16_function()
-        self.modules = [m for m in model.modules() if isinstance(m, torch.nn.Linear)
-                        and m.weight.dtype == torch.float32]
+        self.modules = [
+            m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.float32
+        ]
         self.weights = [m.weight for m in self.modules]
         self.copies = [torch.empty_like(w, dtype=torch.bfloat16) for w in self.weights]
         self._handles: list[Any] = []
@@ -156,8 +168,10 @@ class Bf16WeightCache:
         function = self._function
 
         def forward(x: Any) -> Any:
-            if not torch.is_autocast_enabled(x.device.type) or \
-                    torch.get_autocast_dtype(x.device.type) != torch.bfloat16:
+            if (
+                not torch.is_autocast_enabled(x.device.type)
+                or torch.get_autocast_dtype(x.device.type) != torch.bfloat16
+            ):
                 return torch.nn.functional.linear(x, module.weight, module.bias)
             return function.apply(x.to(torch.bfloat16), module.weight, module.bias, copy)
 
@@ -189,7 +203,7 @@ def batches(model_id: str, limit: int, batch_size: int, seed: int) -> list[dict[
     rows = encode(tokenizer, sentences, labels, 128)
     order = list(LengthGroupedSampler([len(r["input_ids"]) for r in rows], batch_size, seed))
     collate = DataCollatorWithPadding(tokenizer)
-    return [collate([rows[i] for i in order[k:k + batch_size]]) for k in range(0, len(order), batch_size)]
+    return [collate([rows[i] for i in order[k : k + batch_size]]) for k in range(0, len(order), batch_size)]
 
 
 class Runner:
@@ -215,10 +229,15 @@ class Runner:
         if "fastdrop" in name:
             use_fast_dropout(self.model)
         groups = parameter_groups(self.model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
-        self.optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
-                                           lr=config.learning_rate, eps=config.adam_epsilon, fused=True)
+        self.optimizer = torch.optim.AdamW(
+            [{k: v for k, v in g.items() if k != "names"} for g in groups],
+            lr=config.learning_rate,
+            eps=config.adam_epsilon,
+            fused=True,
+        )
         self.scheduler = get_linear_schedule_with_warmup(
-            self.optimizer, warmup_steps(total_steps, config.warmup_ratio), total_steps)
+            self.optimizer, warmup_steps(total_steps, config.warmup_ratio), total_steps
+        )
         self.cache = Bf16WeightCache(self.model, self.optimizer) if "bf16cache" in name else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.accelerator = accelerator
@@ -286,37 +305,58 @@ def main() -> None:
     load = [bc.loadavg()]
     print(f"machine: {bc.machine()}; amx: {'yes' if bc.has_amx() else 'no'}; load {load[0]:.2f}", flush=True)
     for r in range(args.rounds):
-        chunk = list(enumerate(all_batches))[r * args.chunk:(r + 1) * args.chunk]
-        rotated = runners[r % len(runners):] + runners[:r % len(runners)]
+        chunk = list(enumerate(all_batches))[r * args.chunk : (r + 1) * args.chunk]
+        rotated = runners[r % len(runners) :] + runners[: r % len(runners)]
         for runner in rotated:
             runner.run(chunk)
         load.append(bc.loadavg())
-        print(f"  round {r + 1}: " + ", ".join(f"{x.name} {x.sentences[-1] / x.cpu[-1]:.0f}/cpu-s"
-                                                for x in runners) + f" (load {load[-1]:.2f})", flush=True)
+        print(
+            f"  round {r + 1}: "
+            + ", ".join(f"{x.name} {x.sentences[-1] / x.cpu[-1]:.0f}/cpu-s" for x in runners)
+            + f" (load {load[-1]:.2f})",
+            flush=True,
+        )
     base = runners[0]
     timed = slice(args.warmup, None)
-    print(f"\n{len(runners)} variants x {args.rounds} rounds of {args.chunk} steps (first {args.warmup} "
-          f"round(s) untimed), {torch.get_num_threads()} threads, load {min(load):.1f}-{max(load):.1f} "
-          f"(under load: compare ratios, not rates)")
-    print("| variant | sentences/CPU-s | sentences/s | median ratio to base (CPU) | min-max | max abs loss diff "
-          "vs base | mean abs |")
+    print(
+        f"\n{len(runners)} variants x {args.rounds} rounds of {args.chunk} steps (first {args.warmup} "
+        f"round(s) untimed), {torch.get_num_threads()} threads, load {min(load):.1f}-{max(load):.1f} "
+        f"(under load: compare ratios, not rates)"
+    )
+    print(
+        "| variant | sentences/CPU-s | sentences/s | median ratio to base (CPU) | min-max | max abs loss diff "
+        "vs base | mean abs |"
+    )
     print("|---|---|---|---|---|---|---|")
     figures = {}
     for x in runners:
         sentences = sum(x.sentences[timed])
         ratios = [b / a for a, b in zip(x.cpu[timed], base.cpu[timed], strict=True)]  # >1: faster than base
         diffs = [abs(a - b) for a, b in zip(x.losses, base.losses, strict=True)]
-        figures[x.name] = {"per_cpu_s": sentences / sum(x.cpu[timed]), "per_s": sentences / sum(x.wall[timed]),
-                           "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
-                           "ratio_max": max(ratios), "loss_max_diff": max(diffs),
-                           "loss_mean_diff": statistics.fmean(diffs), "losses": x.losses,
-                           "cpu": x.cpu, "wall": x.wall}
+        figures[x.name] = {
+            "per_cpu_s": sentences / sum(x.cpu[timed]),
+            "per_s": sentences / sum(x.wall[timed]),
+            "ratio_median": statistics.median(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+            "loss_max_diff": max(diffs),
+            "loss_mean_diff": statistics.fmean(diffs),
+            "losses": x.losses,
+            "cpu": x.cpu,
+            "wall": x.wall,
+        }
         f = figures[x.name]
-        print(f"| {x.name} | {f['per_cpu_s']:.0f} | {f['per_s']:.0f} | {f['ratio_median']:.3f} | "
-              f"{f['ratio_min']:.2f}-{f['ratio_max']:.2f} | {f['loss_max_diff']:.4f} | {f['loss_mean_diff']:.4f} |")
+        print(
+            f"| {x.name} | {f['per_cpu_s']:.0f} | {f['per_s']:.0f} | {f['ratio_median']:.3f} | "
+            f"{f['ratio_min']:.2f}-{f['ratio_max']:.2f} | {f['loss_max_diff']:.4f} | {f['loss_mean_diff']:.4f} |"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"machine": bc.machine(), "load": load, "args": vars(args) | {"json": None},
-                                         "variants": figures}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"machine": bc.machine(), "load": load, "args": vars(args) | {"json": None}, "variants": figures},
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -110,9 +110,24 @@ def in_app(runs: Path, epochs: int, train_limit: int, timeout: float = 3600.0) -
 def in_cli(runs: Path, epochs: int, train_limit: int) -> tuple[float, float, int, float]:
     """The CLI arm: (sentences/s, wall seconds of the command, steps, 0.0: no app)."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--runs", str(runs), "--epochs", str(epochs),
-                    "--train-limit", str(train_limit)], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "train",
+            "--runs",
+            str(runs),
+            "--epochs",
+            str(epochs),
+            "--train-limit",
+            str(train_limit),
+        ],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - started
     rate, steps = run_rate(only_run(runs))
     return rate, wall, steps, 0.0
@@ -133,8 +148,11 @@ def main() -> None:
                     rate, wall, steps, app_cpu = measure(Path(folder) / "runs", epochs, args.train_limit)
                 rates[arm].append(rate)
                 drawing = f", the app's CPU {app_cpu:.1f} s ({app_cpu / wall:.1%} of a core)" if arm == "app" else ""
-                print(f"{epochs} epoch(s), round {round_number}, {arm}: {rate:.1f} sentences/s in the training loop "
-                      f"({steps} steps), {wall:.1f} s from start to end{drawing} (load {bc.loadavg():.2f})", flush=True)
+                print(
+                    f"{epochs} epoch(s), round {round_number}, {arm}: {rate:.1f} sentences/s in the training loop "
+                    f"({steps} steps), {wall:.1f} s from start to end{drawing} (load {bc.loadavg():.2f})",
+                    flush=True,
+                )
         app, cli = statistics.median(rates["app"]), statistics.median(rates["cli"])
         print(f"{epochs} epoch(s): app {app:.1f} / cli {cli:.1f} sentences/s (medians) = {app / cli:.3f}x", flush=True)
 

@@ -53,8 +53,10 @@ def first_neighbour_query(run: Path) -> list[str]:
             index = run_index(predictor.model, predictor.tokenizer, copy / "model", predictor.max_length)
             index.query(predictor.model, predictor.tokenizer, "The book was written by John.", k=5)
             seconds = time.perf_counter() - start
-            out.append(f"first neighbour query of {run.name} ({len(index.vectors)} training sentences) {state}: "
-                       f"{seconds:.2f} s (load {os.getloadavg()[0]:.1f})")
+            out.append(
+                f"first neighbour query of {run.name} ({len(index.vectors)} training sentences) {state}: "
+                f"{seconds:.2f} s (load {os.getloadavg()[0]:.1f})"
+            )
     return out
 
 
@@ -79,10 +81,12 @@ def main() -> int:
     predictor = Predictor.load(args.model, device="cpu")
     cola = load_cola()
     pool = cola["in_domain_dev"]["sentence"].astype(str).tolist() + cola["holdout"]["sentence"].astype(str).tolist()
-    sentences = pool[:args.sentences]
+    sentences = pool[: args.sentences]
     few = pool[: args.explain]
-    lines = [f"# batching: model {args.model}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-             f"load {os.getloadavg()[0]:.1f} at start"]
+    lines = [
+        f"# batching: model {args.model}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"load {os.getloadavg()[0]:.1f} at start"
+    ]
     print(lines[0], flush=True)
     if args.run:
         lines.extend(first_neighbour_query(Path(args.run)))
@@ -107,12 +111,21 @@ def main() -> int:
             else:
                 seconds, batched = timed(lambda: predictor.predict_many(sentences))
                 many.append(seconds)
-        np.testing.assert_allclose([p.probabilities["acceptable"] for p in batched],
-                                   [p.probabilities["acceptable"] for p in alone], atol=1e-5)
+        np.testing.assert_allclose(
+            [p.probabilities["acceptable"] for p in batched], [p.probabilities["acceptable"] for p in alone], atol=1e-5
+        )
         seconds, in_bf16 = timed(lambda: fast_predictor.predict_many(sentences))
         fast.append(seconds)
-        gaps.append(float(np.max(np.abs(np.array([p.probabilities["acceptable"] for p in in_bf16])
-                                        - np.array([p.probabilities["acceptable"] for p in batched])))))
+        gaps.append(
+            float(
+                np.max(
+                    np.abs(
+                        np.array([p.probabilities["acceptable"] for p in in_bf16])
+                        - np.array([p.probabilities["acceptable"] for p in batched])
+                    )
+                )
+            )
+        )
         seconds, _ = timed(lambda: explain_many(predictor.model, predictor.tokenizer, few[:1]))
         explain_one.append(seconds)
         seconds, _ = timed(lambda: explain_many(predictor.model, predictor.tokenizer, few))
@@ -120,10 +133,13 @@ def main() -> int:
         seconds, _ = timed(lambda: [explain(predictor.model, predictor.tokenizer, s) for s in few])
         explain_loop.append(seconds)
         loads.append(os.getloadavg()[0])
-        print(f"round {round_number + 1}: predict one-at-a-time {one[-1]:.2f} s, batched {many[-1]:.2f} s, "
-              f"batched bf16 {fast[-1]:.2f} s; explain 1: "
-              f"{explain_one[-1]:.3f} s, {len(few)} batched {explain_n[-1]:.2f} s, {len(few)} one at a time "
-              f"{explain_loop[-1]:.2f} s; load {loads[-1]:.1f}", flush=True)
+        print(
+            f"round {round_number + 1}: predict one-at-a-time {one[-1]:.2f} s, batched {many[-1]:.2f} s, "
+            f"batched bf16 {fast[-1]:.2f} s; explain 1: "
+            f"{explain_one[-1]:.3f} s, {len(few)} batched {explain_n[-1]:.2f} s, {len(few)} one at a time "
+            f"{explain_loop[-1]:.2f} s; load {loads[-1]:.1f}",
+            flush=True,
+        )
     ratios = [a / b for a, b in zip(one, many, strict=True)]
     extra = [(n - o) / (len(few) - 1) for n, o in zip(explain_n, explain_one, strict=True)]
     extra_loop = [(n - o) / (len(few) - 1) for n, o in zip(explain_loop, explain_one, strict=True)]

@@ -38,10 +38,19 @@ def machine() -> str:
     except OSError:
         pass
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = ("AMX bf16" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags
-           else "AVX-512" if "avx512f" in flags else "")
-    return (f"{cpu} ({os.cpu_count()} cores{', ' + isa if isa else ''}), torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads")
+    isa = (
+        "AMX bf16"
+        if "amx_bf16" in flags
+        else "AVX-512 BF16"
+        if "avx512_bf16" in flags
+        else "AVX-512"
+        if "avx512f" in flags
+        else ""
+    )
+    return (
+        f"{cpu} ({os.cpu_count()} cores{', ' + isa if isa else ''}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
 
 
 def cpu_model() -> str:
@@ -124,11 +133,17 @@ class Marks:
         real = sum(self.real_tokens[first:])
         padded = sum(self.padded_tokens[first:])
         cpu = self.cpu[-1] - self.cpu[warmup - 1 if warmup else 0] if self.cpu else float("nan")
-        return {"steps": len(self.times) - first, "seconds": seconds, "sentences": sentences,
-                "sentences_per_s": sentences / seconds, "sentences_per_cpu_s": sentences / cpu,
-                "real_tokens_per_s": real / seconds,
-                "padded_tokens_per_s": padded / seconds, "mean_real_len": real / max(1, sentences),
-                "padding_share": 1 - real / max(1, padded)}
+        return {
+            "steps": len(self.times) - first,
+            "seconds": seconds,
+            "sentences": sentences,
+            "sentences_per_s": sentences / seconds,
+            "sentences_per_cpu_s": sentences / cpu,
+            "real_tokens_per_s": real / seconds,
+            "padded_tokens_per_s": padded / seconds,
+            "mean_real_len": real / max(1, sentences),
+            "padding_share": 1 - real / max(1, padded),
+        }
 
 
 def mark(marks: Marks) -> None:
@@ -162,8 +177,10 @@ def encode_rows(tokenizer: Any, sentences: list[str], labels: list[int], pad_to:
 
 # ---------------------------------------------------------------- 1. the workbench
 
-def run_workbench(model: str, limit: int, epochs: int, run_dir: Path, overrides: dict[str, Any] | None = None
-                  ) -> tuple[Marks, dict[str, Any]]:
+
+def run_workbench(
+    model: str, limit: int, epochs: int, run_dir: Path, overrides: dict[str, Any] | None = None
+) -> tuple[Marks, dict[str, Any]]:
     """The workbench's own training path with its defaults; step marks from its step events."""
     from workbench.core.base.config import TrainConfig
     from workbench.core.model.loading import load_tokenizer
@@ -182,7 +199,7 @@ def run_workbench(model: str, limit: int, epochs: int, run_dir: Path, overrides:
         sampler.set_epoch(epoch)
         order = list(sampler)
         for start in range(0, len(order), config.batch_size):
-            chunk = [lengths[i] for i in order[start:start + config.batch_size]]
+            chunk = [lengths[i] for i in order[start : start + config.batch_size]]
             marks.sentences.append(len(chunk))
             marks.real_tokens.append(sum(chunk))
             marks.padded_tokens.append(max(chunk) * len(chunk))
@@ -199,12 +216,18 @@ def run_workbench(model: str, limit: int, epochs: int, run_dir: Path, overrides:
     wall_s = time.perf_counter() - started
     if result.status != "done":
         raise SystemExit(f"workbench training ended {result.status}: {result.error}")
-    return marks, {"holdout_mcc": result.final.get("holdout_mcc"), "best_epoch": result.best_epoch,
-                   "precision": config.precision, "epoch_ends": epoch_ends, "wall_s": wall_s,
-                   "history": result.history}
+    return marks, {
+        "holdout_mcc": result.final.get("holdout_mcc"),
+        "best_epoch": result.best_epoch,
+        "precision": config.precision,
+        "epoch_ends": epoch_ends,
+        "wall_s": wall_s,
+        "history": result.history,
+    }
 
 
 # ---------------------------------------------------------------- 2. the seed notebook's recipe
+
 
 def grouped_parameters(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     decay, no_decay = [], []
@@ -213,8 +236,9 @@ def grouped_parameters(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def run_seed(model_id: str, limit: int, epochs: int, max_steps: int, pad_to: int = SEED_MAX_LEN,
-             lr: float = SEED_LR) -> tuple[Marks, Any]:
+def run_seed(
+    model_id: str, limit: int, epochs: int, max_steps: int, pad_to: int = SEED_MAX_LEN, lr: float = SEED_LR
+) -> tuple[Marks, Any]:
     """The seed notebook: pad every sentence to 128, shuffled batches, plain PyTorch loop, AdamW, fp32.
 
     PAD_TO=0 pads each batch to its longest sentence instead (same maths: padding is masked out),
@@ -230,10 +254,8 @@ def run_seed(model_id: str, limit: int, epochs: int, max_steps: int, pad_to: int
     sentences, labels = train_sentences(limit)
     marks = Marks()
     if pad_to:
-        encoded = tokenizer(sentences, truncation=True, max_length=pad_to, padding="max_length",
-                            return_tensors="pt")
-        dataset = torch.utils.data.TensorDataset(encoded["input_ids"], encoded["attention_mask"],
-                                                 torch.tensor(labels))
+        encoded = tokenizer(sentences, truncation=True, max_length=pad_to, padding="max_length", return_tensors="pt")
+        dataset = torch.utils.data.TensorDataset(encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels))
 
         def collate(items: list[Any]) -> dict[str, Any]:
             ids, mask, y = (torch.stack(t) for t in zip(*items, strict=True))
@@ -243,9 +265,13 @@ def run_seed(model_id: str, limit: int, epochs: int, max_steps: int, pad_to: int
 
         dataset = encode_rows(tokenizer, sentences, labels)
         collate = DataCollatorWithPadding(tokenizer)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True,
-                                         collate_fn=CountingCollator(collate, marks),
-                                         generator=torch.Generator().manual_seed(SEED))
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=BATCH,
+        shuffle=True,
+        collate_fn=CountingCollator(collate, marks),
+        generator=torch.Generator().manual_seed(SEED),
+    )
     total = len(loader) * epochs if not max_steps else max_steps
     optimizer = torch.optim.AdamW(grouped_parameters(model, 0.01), lr=lr, eps=1e-8)  # torch's default impl
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(0.1 * total), total)
@@ -273,8 +299,10 @@ def run_seed(model_id: str, limit: int, epochs: int, max_steps: int, pad_to: int
 
 # ---------------------------------------------------------------- 3 and 4. transformers.Trainer
 
-def run_trainer(model_id: str, limit: int, epochs: int, max_steps: int, best: bool, bf16: bool,
-                out_dir: Path, lr: float = SEED_LR) -> tuple[Marks, Any]:
+
+def run_trainer(
+    model_id: str, limit: int, epochs: int, max_steps: int, best: bool, bf16: bool, out_dir: Path, lr: float = SEED_LR
+) -> tuple[Marks, Any]:
     """transformers.Trainer. BEST=False: as run_glue.py runs it by default (pad to max length 128,
     default collator, random batches, fp32). BEST=True: dynamic padding, group_by_length, its default
     fused AdamW, and bf16 mixed precision when BF16."""
@@ -301,14 +329,27 @@ def run_trainer(model_id: str, limit: int, epochs: int, max_steps: int, best: bo
             mark(marks)
 
     args = TrainingArguments(
-        output_dir=str(out_dir), per_device_train_batch_size=BATCH, num_train_epochs=epochs,
-        max_steps=max_steps or -1, learning_rate=lr, warmup_steps=0.1, weight_decay=0.01,
-        adam_epsilon=1e-8, max_grad_norm=1.0, seed=SEED, use_cpu=not torch.cuda.is_available(),
-        bf16=bf16, train_sampling_strategy="group_by_length" if best else "random",
-        save_strategy="no", eval_strategy="no", report_to=[], disable_tqdm=True, logging_strategy="no",
-        dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,
-                      callbacks=[StepClock()])
+        output_dir=str(out_dir),
+        per_device_train_batch_size=BATCH,
+        num_train_epochs=epochs,
+        max_steps=max_steps or -1,
+        learning_rate=lr,
+        warmup_steps=0.1,
+        weight_decay=0.01,
+        adam_epsilon=1e-8,
+        max_grad_norm=1.0,
+        seed=SEED,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=bf16,
+        train_sampling_strategy="group_by_length" if best else "random",
+        save_strategy="no",
+        eval_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        logging_strategy="no",
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator, callbacks=[StepClock()])
     trainer.train()
     steps = len(marks.times)
     del marks.sentences[steps:], marks.real_tokens[steps:], marks.padded_tokens[steps:]

@@ -52,7 +52,7 @@ def main() -> int:
     for count in rows:
         median = statistics.median(seconds[count])
         lines.append(f"rows {count:4d}: median {median:.2f} s for {len(sentences)} sentences")
-    print("\n".join(lines[-len(rows):]))
+    print("\n".join(lines[-len(rows) :]))
     if args.out:
         Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0

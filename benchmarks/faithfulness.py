@@ -40,7 +40,7 @@ def probabilities(model, ids_list: list[list[int]], pad: int, batch: int = 128) 
     out: list[list[float]] = []
     with torch.inference_mode():
         for start in range(0, len(ids_list), batch):
-            chunk = ids_list[start:start + batch]
+            chunk = ids_list[start : start + batch]
             width = max(len(ids) for ids in chunk)
             input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in chunk])
             mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in chunk])
@@ -50,19 +50,19 @@ def probabilities(model, ids_list: list[list[int]], pad: int, batch: int = 128) 
 
 
 def top_positions(order: list[int], fraction: float) -> set[int]:
-    return set(order[:max(1, math.ceil(fraction * len(order)))])
+    return set(order[: max(1, math.ceil(fraction * len(order)))])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a trained run folder")
     parser.add_argument("--limit", type=int, default=0, help="holdout sentences (0: all 516)")
-    parser.add_argument("--baselines", default="mask,pad",
-                        help="attribution baselines to score (the first is the default)")
+    parser.add_argument(
+        "--baselines", default="mask,pad", help="attribution baselines to score (the first is the default)"
+    )
     parser.add_argument("--random-draws", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="",
-                        help="write the table here too (a .txt; raw figures beside it as .json)")
+    parser.add_argument("--out", default="", help="write the table here too (a .txt; raw figures beside it as .json)")
     args = parser.parse_args()
 
     import torch
@@ -77,21 +77,24 @@ def main() -> int:
     model, tokenizer = predictor.model, predictor.tokenizer
     sentences = load_cola()["holdout"]["sentence"].astype(str).tolist()
     if args.limit:
-        sentences = sentences[:args.limit]
+        sentences = sentences[: args.limit]
     pad = tokenizer.pad_token_id
     kept = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
     rng = random.Random(args.seed)
     acceptable = LABELS.index("acceptable")
-    header = (f"# faithfulness (ERASER): run {run.name}, {len(sentences)} holdout sentences, "
-              f"torch {torch.__version__}, "
-              f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f} at start")
+    header = (
+        f"# faithfulness (ERASER): run {run.name}, {len(sentences)} holdout sentences, "
+        f"torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f} at start"
+    )
     print(header, flush=True)
     rows: dict[str, dict[str, float]] = {}
     random_done = False
     for baseline in [b for b in args.baselines.split(",") if b]:
         start = time.perf_counter()
-        explained = [e for e in explain_many(model, tokenizer, sentences, baseline=baseline)
-                     if not isinstance(e, Exception)]
+        explained = [
+            e for e in explain_many(model, tokenizer, sentences, baseline=baseline) if not isinstance(e, Exception)
+        ]
         seconds = time.perf_counter() - start
         ids_of = [tokenizer.convert_tokens_to_ids(e.tokens) for e in explained]
         predicted = [LABELS.index(e.label) for e in explained]
@@ -123,7 +126,8 @@ def main() -> int:
             for j, (number, fraction) in enumerate(owners):
                 y = predicted[number]
                 sums.setdefault((number, fraction), []).append(
-                    (full[number] - probs[2 * j][y], full[number] - probs[2 * j + 1][y]))
+                    (full[number] - probs[2 * j][y], full[number] - probs[2 * j + 1][y])
+                )
             for (_, fraction), values in sums.items():
                 comprehensiveness[fraction].append(statistics.mean(v[0] for v in values))
                 sufficiency[fraction].append(statistics.mean(v[1] for v in values))
@@ -134,33 +138,44 @@ def main() -> int:
             if method != "random":
                 row["seconds_per_sentence"] = seconds / len(explained)
                 row["mean_steps"] = statistics.mean(e.n_steps for e in explained)
-                row["share_median"] = statistics.median(e.explained_share for e in explained
-                                                        if e.explained_share is not None)
+                row["share_median"] = statistics.median(
+                    e.explained_share for e in explained if e.explained_share is not None
+                )
                 row["not_converged"] = sum(not e.converged for e in explained) / len(explained)
             rows[method] = row
             print(method, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
         random_done = True
-    lines = [header, "", "| method | comp. 10% | 20% | 50% | AOPC ↑ | suff. 10% | 20% | 50% | AOPC ↓ |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| method | comp. 10% | 20% | 50% | AOPC ↑ | suff. 10% | 20% | 50% | AOPC ↓ |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for method, row in rows.items():
-        lines.append(f"| {method} | " + " | ".join(f"{row[f'comp@{int(k * 100)}']:.3f}" for k in KS)
-                     + f" | **{row['comp_aopc']:.3f}** | "
-                     + " | ".join(f"{row[f'suff@{int(k * 100)}']:.3f}" for k in KS)
-                     + f" | **{row['suff_aopc']:.3f}** |")
+        lines.append(
+            f"| {method} | "
+            + " | ".join(f"{row[f'comp@{int(k * 100)}']:.3f}" for k in KS)
+            + f" | **{row['comp_aopc']:.3f}** | "
+            + " | ".join(f"{row[f'suff@{int(k * 100)}']:.3f}" for k in KS)
+            + f" | **{row['suff_aopc']:.3f}** |"
+        )
     lines.append("")
     for method, row in rows.items():
         if "seconds_per_sentence" in row:
-            lines.append(f"# {method}: share of the change explained, median {row['share_median']:.2f}; convergence "
-                         f"error large for {row['not_converged']:.1%}; mean steps {row['mean_steps']:.1f}; "
-                         f"{row['seconds_per_sentence']:.3f} s per sentence (shared cores)")
+            lines.append(
+                f"# {method}: share of the change explained, median {row['share_median']:.2f}; convergence "
+                f"error large for {row['not_converged']:.1%}; mean steps {row['mean_steps']:.1f}; "
+                f"{row['seconds_per_sentence']:.3f} s per sentence (shared cores)"
+            )
     lines.append(f"# load {os.getloadavg()[0]:.1f} at the end")
     print("\n".join(lines))
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        out.with_suffix(".json").write_text(json.dumps({"run": str(run), "sentences": len(sentences), "rows": rows},
-                                                       indent=1) + "\n", encoding="utf-8")
+        out.with_suffix(".json").write_text(
+            json.dumps({"run": str(run), "sentences": len(sentences), "rows": rows}, indent=1) + "\n", encoding="utf-8"
+        )
     return 0
 
 

@@ -50,8 +50,17 @@ import bench_common as bc  # noqa: E402
 import workbench  # noqa: E402,F401  # before torch: its allocator settings
 
 # Dense bf16 tensor-core peaks from the vendors' data sheets (TFLOP/s, without sparsity).
-SPEC_BF16_TFLOPS = {"H100 80GB HBM3": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0,
-                    "H200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
+SPEC_BF16_TFLOPS = {
+    "H100 80GB HBM3": 989.0,
+    "H100 SXM": 989.0,
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "H200": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "A10": 125.0,
+}
 
 
 def word_vocab_tokenizer(folder: Path) -> Any:
@@ -83,9 +92,17 @@ def make_model_folder(folder: Path, layers: int, hidden: int, heads: int) -> tup
         tokenizer = word_vocab_tokenizer(folder)
         tokenizer_name = "a word-level vocabulary built from CoLA (embedded model package missing)"
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=max(30522, len(tokenizer)), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=heads, intermediate_size=4 * hidden, max_position_embeddings=512,
-                        num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
+    config = BertConfig(
+        vocab_size=max(30522, len(tokenizer)),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=512,
+        num_labels=2,
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
     model = BertForSequenceClassification(config)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
@@ -99,7 +116,7 @@ def steady_rate(marks: bc.Marks, epoch_ends: list[int], warmup: int) -> tuple[fl
         first = max(start, warmup) if start == 0 else start
         if end - first >= 2:
             seconds += marks.times[end - 1] - marks.times[first]
-            sentences += sum(marks.sentences[first + 1:end])
+            sentences += sum(marks.sentences[first + 1 : end])
             steps += end - 1 - first
         start = end
     return (sentences / seconds if seconds else float("nan")), seconds, steps
@@ -114,8 +131,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N training sentences (0 = all 7,695)")
     parser.add_argument("--precision", choices=["bf16", "fp32", "auto"], default="bf16")
     parser.add_argument("--warmup", type=int, default=5, help="first steps of the run left out of the rate")
-    parser.add_argument("--quick", action="store_true",
-                        help="2 layers x 128, 256 sentences, 1 epoch, precision auto: a check that runs on CPU")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 layers x 128, 256 sentences, 1 epoch, precision auto: a check that runs on CPU",
+    )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     parser.add_argument("--no-peak", action="store_true", help="skip the matmul peak measurement")
     parser.add_argument("--json", type=Path, default=None)
@@ -134,18 +154,21 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     cuda = torch.cuda.is_available()
     device = torch.cuda.get_device_name(0) if cuda else f"cpu: {bc.machine()}"
-    print(f"device: {device}{'' if not cuda else f'; torch {torch.__version__}'}; load {bc.loadavg():.2f}",
-          flush=True)
+    print(f"device: {device}{'' if not cuda else f'; torch {torch.__version__}'}; load {bc.loadavg():.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="gpu-bench-") as tmp:
         folder = Path(tmp) / "model"
         folder.mkdir()
         tokenizer_name, parameters = make_model_folder(folder, args.layers, args.hidden, heads)
-        print(f"model: {args.layers} layers x {args.hidden}, {parameters / 1e6:.1f} M parameters, random init "
-              f"from BertConfig; tokenizer: {tokenizer_name}", flush=True)
+        print(
+            f"model: {args.layers} layers x {args.hidden}, {parameters / 1e6:.1f} M parameters, random init "
+            f"from BertConfig; tokenizer: {tokenizer_name}",
+            flush=True,
+        )
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        marks, info = bc.run_workbench(str(folder), args.limit, args.epochs, Path(tmp) / "run",
-                                       {"precision": args.precision})
+        marks, info = bc.run_workbench(
+            str(folder), args.limit, args.epochs, Path(tmp) / "run", {"precision": args.precision}
+        )
         from workbench.core.model.loading import load_model
 
         model = load_model(str(folder))
@@ -167,34 +190,60 @@ def main() -> None:
         peak = measure_peak(tokens=tokens, hidden=args.hidden, ffn=4 * args.hidden)
     dtype = "bf16" if info["precision"] == "bf16" or (info["precision"] == "auto" and "bf16" in peak) else "fp32"
     report = {
-        "device": device, "torch": torch.__version__, "layers": args.layers, "hidden": args.hidden,
-        "parameters": parameters, "matmul_parameters": bc.matmul_parameters(model), "epochs": args.epochs,
-        "precision": args.precision, "sentences": sentences, "steps": len(marks.times),
-        "train_wall_s": info["wall_s"], "step_seconds": step_seconds, "sentences_per_s": rate,
-        "window_s": window_s, "window_steps": window_steps, "mean_real_len": mean_len,
-        "model_tflops": achieved / 1e12, "mfu_spec": achieved / (spec * 1e12) if spec else None, "spec_tflops": spec,
-        "matmul_peak_gflops": peak, "mfu_measured_peak": achieved / (peak[dtype] * 1e9) if dtype in peak else None,
-        "peak_memory_gib": peak_memory_gib, "peak_memory_kind": "cuda max_memory_allocated" if cuda else "peak RSS",
-        "validation_mcc": [h["val_mcc"] for h in info["history"]], "load": bc.loadavg(),
+        "device": device,
+        "torch": torch.__version__,
+        "layers": args.layers,
+        "hidden": args.hidden,
+        "parameters": parameters,
+        "matmul_parameters": bc.matmul_parameters(model),
+        "epochs": args.epochs,
+        "precision": args.precision,
+        "sentences": sentences,
+        "steps": len(marks.times),
+        "train_wall_s": info["wall_s"],
+        "step_seconds": step_seconds,
+        "sentences_per_s": rate,
+        "window_s": window_s,
+        "window_steps": window_steps,
+        "mean_real_len": mean_len,
+        "model_tflops": achieved / 1e12,
+        "mfu_spec": achieved / (spec * 1e12) if spec else None,
+        "spec_tflops": spec,
+        "matmul_peak_gflops": peak,
+        "mfu_measured_peak": achieved / (peak[dtype] * 1e9) if dtype in peak else None,
+        "peak_memory_gib": peak_memory_gib,
+        "peak_memory_kind": "cuda max_memory_allocated" if cuda else "peak RSS",
+        "validation_mcc": [h["val_mcc"] for h in info["history"]],
+        "load": bc.loadavg(),
     }
-    print(f"\n{args.epochs} epoch(s) of CoLA through workbench train(): {sentences} sentences, "
-          f"{len(marks.times)} steps, batch {bc.BATCH}, {args.precision}")
+    print(
+        f"\n{args.epochs} epoch(s) of CoLA through workbench train(): {sentences} sentences, "
+        f"{len(marks.times)} steps, batch {bc.BATCH}, {args.precision}"
+    )
     print(f"  train() wall-clock, everything included: {info['wall_s']:.1f} s")
-    print(f"  in training steps: {step_seconds:.1f} s ({rate:.0f} sentences/s steady, "
-          f"{tokens_per_s:.0f} real tokens/s; {window_steps} steps timed)")
+    print(
+        f"  in training steps: {step_seconds:.1f} s ({rate:.0f} sentences/s steady, "
+        f"{tokens_per_s:.0f} real tokens/s; {window_steps} steps timed)"
+    )
     print(f"  model FLOPs: {achieved / 1e12:.2f} TFLOP/s ({flops_per_token / 1e6:.0f} MFLOP per real token)")
     if spec:
         print(f"  MFU against the data-sheet dense bf16 peak ({spec:.0f} TFLOP/s): {report['mfu_spec']:.1%}")
     if report["mfu_measured_peak"] is not None:
-        print(f"  MFU against the matmul peak measured here at the model's shapes ({dtype}, "
-              f"{peak[dtype] / 1e3:.2f} TFLOP/s): {report['mfu_measured_peak']:.1%}")
+        print(
+            f"  MFU against the matmul peak measured here at the model's shapes ({dtype}, "
+            f"{peak[dtype] / 1e3:.2f} TFLOP/s): {report['mfu_measured_peak']:.1%}"
+        )
     print(f"  peak memory ({report['peak_memory_kind']}): {peak_memory_gib:.2f} GiB")
-    print("  validation MCC by epoch (random init: meaningless): "
-          + ", ".join(f"{m:.3f}" for m in report["validation_mcc"]))
+    print(
+        "  validation MCC by epoch (random init: meaningless): "
+        + ", ".join(f"{m:.3f}" for m in report["validation_mcc"])
+    )
     if args.epochs == 3 and args.layers == 12 and args.hidden == 768 and not args.limit:
         wall = info["wall_s"]
-        print(f"goal: bert-base, 3 epochs of CoLA < 60 s -> {'met' if wall < 60 else 'missed'} ({wall:.1f} s "
-              f"train() wall-clock; {step_seconds:.1f} s in steps)")
+        print(
+            f"goal: bert-base, 3 epochs of CoLA < 60 s -> {'met' if wall < 60 else 'missed'} ({wall:.1f} s "
+            f"train() wall-clock; {step_seconds:.1f} s in steps)"
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -17,8 +17,13 @@ def ece(p_acceptable: np.ndarray, predicted: np.ndarray, labels: np.ndarray, bin
     confidence = np.where(predicted == 1, p_acceptable, 1 - p_acceptable)
     right = (predicted == labels).astype(float)
     index = np.clip(np.digitize(confidence, np.linspace(0, 1, bins + 1)[1:-1], right=True), 0, bins - 1)
-    return float(sum(abs(right[index == b].mean() - confidence[index == b].mean()) * (index == b).mean()
-                     for b in range(bins) if (index == b).any()))
+    return float(
+        sum(
+            abs(right[index == b].mean() - confidence[index == b].mean()) * (index == b).mean()
+            for b in range(bins)
+            if (index == b).any()
+        )
+    )
 
 
 def main(run_dir: Path) -> None:
@@ -27,8 +32,10 @@ def main(run_dir: Path) -> None:
     labels, shipped = table["label"].to_numpy(), table["p_acceptable"].to_numpy()
     predicted = table["predicted"].to_numpy()
     raw = table["p_acceptable_raw"].to_numpy()
-    print(f"{run_dir.name}: holdout, {len(table)} sentences; t {calibration['threshold']:.3f}, "
-          f"T {calibration['temperature']:.2f}")
+    print(
+        f"{run_dir.name}: holdout, {len(table)} sentences; t {calibration['threshold']:.3f}, "
+        f"T {calibration['temperature']:.2f}"
+    )
     print(f"  MCC (shipped labels)            {matthews_corrcoef(labels, predicted):.4f}")
     at_t = (raw >= calibration["threshold"]).astype(int)
     print(f"  MCC (raw p >= t)                {matthews_corrcoef(labels, at_t):.4f}")

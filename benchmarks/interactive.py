@@ -1,25 +1,25 @@
 """Interactive figures: TUI first paint, predict latency, attributions, peak resident memory while training.
 
-    python benchmarks/interactive.py                  # all five (the training is one epoch, ~1 min)
-    python benchmarks/interactive.py --train-limit 512 --only paint,predict
-    python benchmarks/interactive.py --only explain,concurrent
+  python benchmarks/interactive.py                  # all five (the training is one epoch, ~1 min)
+  python benchmarks/interactive.py --train-limit 512 --only paint,predict
+  python benchmarks/interactive.py --only explain,concurrent
 
-  paint    `workbench` started in a pseudo-terminal (80x24): seconds from spawning the process
-           to the end of the first frame it writes (the pane tabs are on screen), median of --runs
-  predict  Predictor on the embedded model, one sentence per call on CPU: p50 / p99 latency over
-           --calls calls after 20 warm-up calls
-  explain  core.explain.explain (Layer Integrated Gradients, default steps) on the embedded model, one
-           sentence per call on CPU: p50 / p99 latency over --calls calls after 5 warm-up calls
-  concurrent  predict p50 / p99 (as `predict`) while another thread computes attributions without
-           pause, as the Predict pane does while you type
-  memory   `workbench train --epochs 1` in a child process: its peak resident set (ru_maxrss)
-  startup  `workbench --runs EMPTY` in a pseudo-terminal (80x24): seconds from spawning to the first
-           frame, to the data table's first sentence on screen, to the status line's "ready"; then
-           ctrl+q and the seconds until the process has exited; median (min-max) of --runs
-  (a training started in the app against `workbench train`: benchmarks/app_training.py)
-  switch   `workbench` in a pseudo-terminal (80x24) with a training of the embedded model running in it
-           (2, then s): milliseconds from a pane's alt+digit key to that pane's footer on screen,
-           cycling 1-5, --switches times after the training's first step; p50 / p95 / max
+paint    `workbench` started in a pseudo-terminal (80x24): seconds from spawning the process
+         to the end of the first frame it writes (the pane tabs are on screen), median of --runs
+predict  Predictor on the embedded model, one sentence per call on CPU: p50 / p99 latency over
+         --calls calls after 20 warm-up calls
+explain  core.explain.explain (Layer Integrated Gradients, default steps) on the embedded model, one
+         sentence per call on CPU: p50 / p99 latency over --calls calls after 5 warm-up calls
+concurrent  predict p50 / p99 (as `predict`) while another thread computes attributions without
+         pause, as the Predict pane does while you type
+memory   `workbench train --epochs 1` in a child process: its peak resident set (ru_maxrss)
+startup  `workbench --runs EMPTY` in a pseudo-terminal (80x24): seconds from spawning to the first
+         frame, to the data table's first sentence on screen, to the status line's "ready"; then
+         ctrl+q and the seconds until the process has exited; median (min-max) of --runs
+(a training started in the app against `workbench train`: benchmarks/app_training.py)
+switch   `workbench` in a pseudo-terminal (80x24) with a training of the embedded model running in it
+         (2, then s): milliseconds from a pane's alt+digit key to that pane's footer on screen,
+         cycling 1-5, --switches times after the training's first step; p50 / p95 / max
 """
 
 from __future__ import annotations
@@ -43,8 +43,13 @@ sys.path.insert(0, str(HERE))
 
 import bench_common as bc  # noqa: E402
 
-SENTENCES = ["The book was written by John.", "Book the John by written.", "Who do you think that left?",
-             "The more you read, the more you know.", "John seems that is happy."]
+SENTENCES = [
+    "The book was written by John.",
+    "Book the John by written.",
+    "Who do you think that left?",
+    "The more you read, the more you know.",
+    "John seems that is happy.",
+]
 
 
 @contextlib.contextmanager
@@ -196,8 +201,13 @@ def training_peak_rss(train_limit: int) -> tuple[float, float]:
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[a-zA-Z]")  # escape sequences: what remains is the screen's text
 
 
-def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int] = (24, 80),
-                     keys_at_once: bytes = b"", quit_at: float | None = None) -> dict[str, float]:
+def startup_and_quit(
+    runs_dir: str,
+    timeout: float = 60.0,
+    size: tuple[int, int] = (24, 80),
+    keys_at_once: bytes = b"",
+    quit_at: float | None = None,
+) -> dict[str, float]:
     """Seconds to the first frame, the table's first sentence, "ready"; then from ctrl+q to the exit.
     KEYS_AT_ONCE are typed as soon as the first frame shows, and with QUIT_AT ctrl+q is sent that many
     seconds after launch whatever the screen shows (a quit while worker threads still load a model)."""
@@ -206,9 +216,11 @@ def startup_and_quit(runs_dir: str, timeout: float = 60.0, size: tuple[int, int]
     marks: dict[str, float] = {}
     # the screen's text without its escape sequences; the table's rows are shuffled, so its filter line
     # ("train 7,695/7,695 · ...", drawn with the rows) marks it
-    goals = {"frame": lambda t: b"Data" in t and b"Predict" in t and b"Runs" in t,
-             "table": lambda t: re.search(rb"train [0-9,]+/[0-9,]+", t) is not None,
-             "ready": lambda t: re.search(rb"(?<![a-z])ready", t) is not None}
+    goals = {
+        "frame": lambda t: b"Data" in t and b"Predict" in t and b"Runs" in t,
+        "table": lambda t: re.search(rb"train [0-9,]+/[0-9,]+", t) is not None,
+        "ready": lambda t: re.search(rb"(?<![a-z])ready", t) is not None,
+    }
     with workbench_in_pty(["--runs", runs_dir], size) as (pid, fd):
         typed = False
         while (time.perf_counter() - start < (quit_at or timeout)) and (quit_at or len(marks) < len(goals)):
@@ -275,8 +287,9 @@ def last_step(fd: int, limit: float) -> int:
     return int(STEP.findall(ANSI.sub(b"", read_until(fd, lambda t: STEP.search(t) is not None, limit)))[-1])
 
 
-def pane_switches(runs_dir: str, switches: int, size: tuple[int, int] = (24, 80),
-                  timeout: float = 120.0, train: bool = True) -> tuple[list[float], int]:
+def pane_switches(
+    runs_dir: str, switches: int, size: tuple[int, int] = (24, 80), timeout: float = 120.0, train: bool = True
+) -> tuple[list[float], int]:
     """Milliseconds from each pane digit to its pane's footer, while a training runs in the app; and the
     training's last step seen."""
     latencies: list[float] = []
@@ -317,8 +330,10 @@ def main() -> None:
     if "paint" in only:
         first_paint()  # a first run fills the OS file cache, as on any machine used twice
         paints = [first_paint() for _ in range(args.runs)]
-        print(f"TUI first paint: median {statistics.median(paints):.2f} s, "
-              f"min {min(paints):.2f} s, max {max(paints):.2f} s ({args.runs} runs; load {bc.loadavg():.2f})")
+        print(
+            f"TUI first paint: median {statistics.median(paints):.2f} s, "
+            f"min {min(paints):.2f} s, max {max(paints):.2f} s ({args.runs} runs; load {bc.loadavg():.2f})"
+        )
     if "startup" in only:
         with tempfile.TemporaryDirectory() as runs_dir:
             startup_and_quit(runs_dir)  # fills the OS file cache
@@ -326,46 +341,61 @@ def main() -> None:
         for name in ("frame", "table", "ready", "quit"):
             values = [t[name] for t in trials if name in t]
             if values:
-                print(f"TUI {name:<5}: median {statistics.median(values):.2f} s, min {min(values):.2f} s, "
-                      f"max {max(values):.2f} s ({len(values)} of {args.runs} runs; load {bc.loadavg():.2f})")
+                print(
+                    f"TUI {name:<5}: median {statistics.median(values):.2f} s, min {min(values):.2f} s, "
+                    f"max {max(values):.2f} s ({len(values)} of {args.runs} runs; load {bc.loadavg():.2f})"
+                )
             else:
                 print(f"TUI {name}: not seen in {args.runs} runs")
     if "busyquit" in only:
         # "4" and a sentence typed at the first frame: Predict loads the model in a worker thread (torch and
         # transformers imported there), and ctrl+q comes 3 s after launch, before that load has ended
         with tempfile.TemporaryDirectory() as runs_dir:
-            trials = [startup_and_quit(runs_dir, keys_at_once=b"4The dog barked.", quit_at=3.0)
-                      for _ in range(args.runs)]
+            trials = [
+                startup_and_quit(runs_dir, keys_at_once=b"4The dog barked.", quit_at=3.0) for _ in range(args.runs)
+            ]
         quits = [t["quit"] for t in trials if "quit" in t]
-        print(f"TUI quit 3 s after launch, Predict loading its model: median {statistics.median(quits):.2f} s, "
-              f"min {min(quits):.2f} s, max {max(quits):.2f} s ({len(quits)} of {args.runs} runs; "
-              f"'ready' seen before the quit in {sum('ready' in t for t in trials)}; load {bc.loadavg():.2f})")
+        print(
+            f"TUI quit 3 s after launch, Predict loading its model: median {statistics.median(quits):.2f} s, "
+            f"min {min(quits):.2f} s, max {max(quits):.2f} s ({len(quits)} of {args.runs} runs; "
+            f"'ready' seen before the quit in {sum('ready' in t for t in trials)}; load {bc.loadavg():.2f})"
+        )
     if "switch" in only:
         for training in (False, True):
             with tempfile.TemporaryDirectory() as runs_dir:
                 latencies, step = pane_switches(runs_dir, args.switches, train=training)
             ordered = sorted(latencies)
             p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-            print(f"pane switch {'while training' if training else 'idle'}: p50 {statistics.median(ordered):.0f} ms, "
-                  f"p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms ({len(ordered)} switches"
-                  f"{f'; the training at step {step}' if training else ''}; load {bc.loadavg():.2f})")
+            print(
+                f"pane switch {'while training' if training else 'idle'}: p50 {statistics.median(ordered):.0f} ms, "
+                f"p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms ({len(ordered)} switches"
+                f"{f'; the training at step {step}' if training else ''}; load {bc.loadavg():.2f})"
+            )
     if "predict" in only:
         loaded, p50, p99 = predict_latency(args.calls, args.model)
-        print(f"predict, one sentence on CPU: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-              f"({args.calls} calls; model load {loaded:.1f} s; load {bc.loadavg():.2f})")
+        print(
+            f"predict, one sentence on CPU: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+            f"({args.calls} calls; model load {loaded:.1f} s; load {bc.loadavg():.2f})"
+        )
     if "explain" in only:
         p50, p99, steps = explain_latency(args.explain_calls, args.model)
-        print(f"attributions for one sentence on CPU ({steps} IG steps): p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-              f"({args.explain_calls} calls; load {bc.loadavg():.2f})")
+        print(
+            f"attributions for one sentence on CPU ({steps} IG steps): p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+            f"({args.explain_calls} calls; load {bc.loadavg():.2f})"
+        )
     if "concurrent" in only:
         p50, p99, done = predict_while_explaining(args.calls, args.model)
-        print(f"predict while attributions run in another thread: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-              f"({args.calls} calls, {done} attributions meanwhile; load {bc.loadavg():.2f})")
+        print(
+            f"predict while attributions run in another thread: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+            f"({args.calls} calls, {done} attributions meanwhile; load {bc.loadavg():.2f})"
+        )
     if "memory" in only:
         rss, seconds = training_peak_rss(args.train_limit)
-        print(f"training peak RSS: {rss:.0f} MB (workbench train --epochs 1"
-              f"{f' --train-limit {args.train_limit}' if args.train_limit else ''}, {seconds:.0f} s; "
-              f"load {bc.loadavg():.2f})")
+        print(
+            f"training peak RSS: {rss:.0f} MB (workbench train --epochs 1"
+            f"{f' --train-limit {args.train_limit}' if args.train_limit else ''}, {seconds:.0f} s; "
+            f"load {bc.loadavg():.2f})"
+        )
 
 
 if __name__ == "__main__":

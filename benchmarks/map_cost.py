@@ -44,6 +44,7 @@ class Clock:
             finally:
                 self.wall += time.perf_counter() - start
                 self.cpu += time.process_time() - cpu
+
         return timed
 
 
@@ -55,11 +56,17 @@ def one_arm(record: bool, limit: int, folder: Path) -> dict[str, float]:
     from workbench.core.training.loop import Training
 
     trainer = Training
-    originals = {"_train_epoch": trainer._train_epoch, "_note_gold": trainer._note_gold,
-                 "_record_gold": trainer._record_gold, "save": dynamics.TrainingDynamics.save,
-                 "_validate": trainer._validate}
-    finish = {"calibrate_saved_model": finish_module.calibrate_saved_model,
-              "evaluate_saved_model": finish_module.evaluate_saved_model}
+    originals = {
+        "_train_epoch": trainer._train_epoch,
+        "_note_gold": trainer._note_gold,
+        "_record_gold": trainer._record_gold,
+        "save": dynamics.TrainingDynamics.save,
+        "_validate": trainer._validate,
+    }
+    finish = {
+        "calibrate_saved_model": finish_module.calibrate_saved_model,
+        "evaluate_saved_model": finish_module.evaluate_saved_model,
+    }
     epoch, recording, note = Clock(), Clock(), Clock()
     try:
         trainer._train_epoch = epoch.wrap(originals["_train_epoch"])
@@ -85,9 +92,14 @@ def one_arm(record: bool, limit: int, folder: Path) -> dict[str, float]:
         for name, function in finish.items():
             setattr(finish_module, name, function)
     # the recording's own time: _note_gold (inside the epoch) + _record_gold and the save (after it)
-    return {"epoch_wall": epoch.wall, "epoch_cpu": epoch.cpu, "after_wall": recording.wall,
-            "after_cpu": recording.cpu, "recording_wall": note.wall + recording.wall,
-            "recording_cpu": note.cpu + recording.cpu}
+    return {
+        "epoch_wall": epoch.wall,
+        "epoch_cpu": epoch.cpu,
+        "after_wall": recording.wall,
+        "after_cpu": recording.cpu,
+        "recording_wall": note.wall + recording.wall,
+        "recording_cpu": note.cpu + recording.cpu,
+    }
 
 
 def main() -> None:
@@ -96,14 +108,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+
     def note(line: str) -> None:
         lines.append(line)
         print(line, flush=True)
         if args.out:
             Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    lines = [bc.machine(), f"embedded all-MiniLM-L6-v2, 1 epoch of {args.train_limit} sentences, batch 32, "
-             f"{args.rounds} rounds, arms alternated"]
+    lines = [
+        bc.machine(),
+        f"embedded all-MiniLM-L6-v2, 1 epoch of {args.train_limit} sentences, batch 32, "
+        f"{args.rounds} rounds, arms alternated",
+    ]
     print(lines[0], flush=True)
     wall_ratios, cpu_ratios, shares = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,11 +148,16 @@ def main() -> None:
                 f"wall / {on['epoch_cpu']:.1f} s CPU (+ recording {on['recording_wall']:.3f} s wall, "
                 f"{on['recording_cpu']:.3f} s CPU, all of it), off {off['epoch_wall']:.1f} s / "
                 f"{off['epoch_cpu']:.1f} s; on/off wall {wall_ratios[-1]:.3f}, CPU {cpu_ratios[-1]:.3f}; "
-                f"load {on['load']:.1f} / {off['load']:.1f}")
-    note(f"median on/off: wall {statistics.median(wall_ratios):.3f}, CPU {statistics.median(cpu_ratios):.3f} "
-                 f"(the bar: at most 1.03)")
-    note(f"recording's own CPU time / epoch CPU time (on arm): median {statistics.median(shares):.4%}, "
-                 f"max {max(shares):.4%}")
+                f"load {on['load']:.1f} / {off['load']:.1f}"
+            )
+    note(
+        f"median on/off: wall {statistics.median(wall_ratios):.3f}, CPU {statistics.median(cpu_ratios):.3f} "
+        f"(the bar: at most 1.03)"
+    )
+    note(
+        f"recording's own CPU time / epoch CPU time (on arm): median {statistics.median(shares):.4%}, "
+        f"max {max(shares):.4%}"
+    )
 
 
 if __name__ == "__main__":

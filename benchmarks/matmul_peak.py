@@ -61,8 +61,9 @@ def bf16_available(device: str) -> bool:
     return cpu_has_bf16()
 
 
-def measure_peak(tokens: int = 384, hidden: int = 384, ffn: int = 1536, device: str = "",
-                 verbose: bool = False) -> dict[str, float]:
+def measure_peak(
+    tokens: int = 384, hidden: int = 384, ffn: int = 1536, device: str = "", verbose: bool = False
+) -> dict[str, float]:
     """FLOP-weighted GFLOP/s over the model's matmul shapes, per dtype ('fp32', 'bf16')."""
     import torch
 

@@ -21,14 +21,22 @@ from workbench.core.training.train import train
 def one_run(overrides: dict[str, Any], seed: int) -> dict[str, Any]:
     logs: list[str] = []
     started = time.time()
-    result = train(TrainConfig(epochs=1, seed=seed, **overrides), tempfile.mkdtemp() + "/run",
-                   on_event=lambda event: logs.append(event["message"]) if event.get("kind") == "log" else None)
+    result = train(
+        TrainConfig(epochs=1, seed=seed, **overrides),
+        tempfile.mkdtemp() + "/run",
+        on_event=lambda event: logs.append(event["message"]) if event.get("kind") == "log" else None,
+    )
     calibration = [line for line in logs if line.startswith("calibration")]
     validation = calibration[0].split("Validation: MCC ")[1].split(" ")[0] if calibration else "?"
     final = result.final
     dev = round(final.get("in_domain_dev_mcc", float("nan")), 3)
-    return {"seed": seed, "val_mcc_calibrated": validation, "dev": dev,
-            "holdout": round(final.get("holdout_mcc", float("nan")), 3), "s": round(time.time() - started)}
+    return {
+        "seed": seed,
+        "val_mcc_calibrated": validation,
+        "dev": dev,
+        "holdout": round(final.get("holdout_mcc", float("nan")), 3),
+        "s": round(time.time() - started),
+    }
 
 
 def main() -> None:

@@ -66,9 +66,11 @@ def main() -> None:
                 start, cpu = time.perf_counter(), time.process_time()
                 report = score_suite(model, tokenizer, load_suite(path), batch_size=size)
                 wall, used = time.perf_counter() - start, time.process_time() - cpu
-                lines.append(f"round {round_ + 1} batch {size:>4}: {wall:6.1f} s wall, {used:6.1f} s CPU, "
-                             f"{distinct / wall:6.0f} sentences/s, accuracy {report.accuracy:.3f}, "
-                             f"load {load:.1f} -> {bc.loadavg():.1f}")
+                lines.append(
+                    f"round {round_ + 1} batch {size:>4}: {wall:6.1f} s wall, {used:6.1f} s CPU, "
+                    f"{distinct / wall:6.0f} sentences/s, accuracy {report.accuracy:.3f}, "
+                    f"load {load:.1f} -> {bc.loadavg():.1f}"
+                )
                 print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     print(text)

@@ -60,9 +60,13 @@ def run_workbench(config: Any, frozen: bool | None) -> dict[str, Any]:
             from throughput import check_frozen
 
             check_frozen(Path(tmp) / "run", config.model)
-    return {"best_val_mcc": result.best_val_mcc, "best_epoch": result.best_epoch,
-            "in_domain_dev_mcc": result.final.get("in_domain_dev_mcc"), "holdout_mcc": result.final.get("holdout_mcc"),
-            "val_mcc_by_epoch": [h["val_mcc"] for h in result.history]}
+    return {
+        "best_val_mcc": result.best_val_mcc,
+        "best_epoch": result.best_epoch,
+        "in_domain_dev_mcc": result.final.get("in_domain_dev_mcc"),
+        "holdout_mcc": result.final.get("holdout_mcc"),
+        "val_mcc_by_epoch": [h["val_mcc"] for h in result.history],
+    }
 
 
 def run_trainer(config: Any, frozen: bool | None) -> dict[str, Any]:
@@ -95,8 +99,12 @@ def run_trainer(config: Any, frozen: bool | None) -> dict[str, Any]:
     rows = encode(tokenizer, train_frame["sentence"].tolist(), train_frame["label"].tolist(), config.max_length)
     bf16 = resolve_precision(config.precision, "cpu") == "bf16"
     groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_lr_decay)
-    optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
-                                  lr=config.learning_rate, eps=config.adam_epsilon, fused=True)
+    optimizer = torch.optim.AdamW(
+        [{k: v for k, v in g.items() if k != "names"} for g in groups],
+        lr=config.learning_rate,
+        eps=config.adam_epsilon,
+        fused=True,
+    )
     total = math.ceil(len(rows) / config.batch_size) * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(total, config.warmup_ratio), total)
     best: dict[str, Any] = {"mcc": -2.0, "epoch": 0, "state": None, "by_epoch": []}
@@ -104,29 +112,57 @@ def run_trainer(config: Any, frozen: bool | None) -> dict[str, Any]:
     class KeepBest(TrainerCallback):
         def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                report = evaluate_frame(model, tokenizer, cola["validation"], "validation", config.max_length,
-                                        config.eval_batch_size)
+                report = evaluate_frame(
+                    model, tokenizer, cola["validation"], "validation", config.max_length, config.eval_batch_size
+                )
             model.train()
             best["by_epoch"].append(report.mcc)
             if report.mcc > best["mcc"]:
-                best.update(mcc=report.mcc, epoch=len(best["by_epoch"]),
-                            state={k: v.detach().clone() for k, v in model.state_dict().items()})
+                best.update(
+                    mcc=report.mcc,
+                    epoch=len(best["by_epoch"]),
+                    state={k: v.detach().clone() for k, v in model.state_dict().items()},
+                )
 
     with tempfile.TemporaryDirectory(prefix="parity-trainer-") as tmp:
         args = TrainingArguments(
-            output_dir=tmp, per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
-            max_grad_norm=config.max_grad_norm, seed=config.seed, use_cpu=not torch.cuda.is_available(),
-            bf16=bf16, train_sampling_strategy="group_by_length", save_strategy="no", eval_strategy="no",
-            report_to=[], disable_tqdm=True, logging_strategy="no", dataloader_num_workers=0)
-        trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=DataCollatorWithPadding(tokenizer),
-                          optimizers=(optimizer, scheduler), callbacks=[KeepBest()])
+            output_dir=tmp,
+            per_device_train_batch_size=config.batch_size,
+            num_train_epochs=config.epochs,
+            max_grad_norm=config.max_grad_norm,
+            seed=config.seed,
+            use_cpu=not torch.cuda.is_available(),
+            bf16=bf16,
+            train_sampling_strategy="group_by_length",
+            save_strategy="no",
+            eval_strategy="no",
+            report_to=[],
+            disable_tqdm=True,
+            logging_strategy="no",
+            dataloader_num_workers=0,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=rows,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            optimizers=(optimizer, scheduler),
+            callbacks=[KeepBest()],
+        )
         trainer.train()
     model.load_state_dict(best["state"])
     model = model.float().eval()
-    dev, holdout = (evaluate_frame(model, tokenizer, cola[name], name, config.max_length, config.eval_batch_size)
-                    for name in ("in_domain_dev", "holdout"))
-    return {"best_val_mcc": best["mcc"], "best_epoch": best["epoch"], "in_domain_dev_mcc": dev.mcc,
-            "holdout_mcc": holdout.mcc, "val_mcc_by_epoch": best["by_epoch"]}
+    dev, holdout = (
+        evaluate_frame(model, tokenizer, cola[name], name, config.max_length, config.eval_batch_size)
+        for name in ("in_domain_dev", "holdout")
+    )
+    return {
+        "best_val_mcc": best["mcc"],
+        "best_epoch": best["epoch"],
+        "in_domain_dev_mcc": dev.mcc,
+        "holdout_mcc": holdout.mcc,
+        "val_mcc_by_epoch": best["by_epoch"],
+    }
 
 
 def frozen_setting(variant: str) -> bool | None:
@@ -182,15 +218,25 @@ def main() -> None:
                 config.epochs = args.epochs
             started = time.perf_counter()
             run = run_workbench if variant.startswith("workbench") else run_trainer
-            row = {"variant": variant, "seed": seed, "epochs": config.epochs,
-                   **run(config, frozen_setting(variant)),
-                   "wall_s": time.perf_counter() - started, "load": bc.loadavg()}
+            row = {
+                "variant": variant,
+                "seed": seed,
+                "epochs": config.epochs,
+                **run(config, frozen_setting(variant)),
+                "wall_s": time.perf_counter() - started,
+                "load": bc.loadavg(),
+            }
             rows.append(row)
-            print(f"  seed {seed} {variant:<17} validation {row['best_val_mcc']:.3f} (epoch {row['best_epoch']}), "
-                  f"in_domain_dev {row['in_domain_dev_mcc']:.3f}, holdout {row['holdout_mcc']:.3f} "
-                  f"({row['wall_s']:.0f} s, load {row['load']:.1f})", flush=True)
-    print(f"\n{len(seeds)} seed(s), {rows[0]['epochs']} epochs, "
-          f"{args.limit or 'all'} training sentences; median (min–max) over seeds\n")
+            print(
+                f"  seed {seed} {variant:<17} validation {row['best_val_mcc']:.3f} (epoch {row['best_epoch']}), "
+                f"in_domain_dev {row['in_domain_dev_mcc']:.3f}, holdout {row['holdout_mcc']:.3f} "
+                f"({row['wall_s']:.0f} s, load {row['load']:.1f})",
+                flush=True,
+            )
+    print(
+        f"\n{len(seeds)} seed(s), {rows[0]['epochs']} epochs, "
+        f"{args.limit or 'all'} training sentences; median (min–max) over seeds\n"
+    )
     print("| variant | best validation MCC | in_domain_dev MCC | holdout MCC |\n|---|---|---|---|")
     for variant in variants:
         mine = [r for r in rows if r["variant"] == variant]
@@ -203,11 +249,14 @@ def main() -> None:
             b = [r[metric] for r in rows if r["variant"] == second]
             gap = statistics.median(a) - statistics.median(b)
             noise = max(max(a) - min(a), max(b) - min(b))
-            print(f"{metric}: {first} - {second} = {gap:+.3f} (medians); larger seed spread {noise:.3f} -> "
-                  f"{'within seed noise' if abs(gap) <= noise else 'OUTSIDE seed noise'}")
+            print(
+                f"{metric}: {first} - {second} = {gap:+.3f} (medians); larger seed spread {noise:.3f} -> "
+                f"{'within seed noise' if abs(gap) <= noise else 'OUTSIDE seed noise'}"
+            )
     if args.json:
-        args.json.write_text(json.dumps({"machine": bc.machine(), "args": vars(args) | {"json": None},
-                                         "rows": rows}, indent=2))
+        args.json.write_text(
+            json.dumps({"machine": bc.machine(), "args": vars(args) | {"json": None}, "rows": rows}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -30,30 +30,93 @@ import workbench  # noqa: E402,F401  # before torch: its allocator settings
 
 # Operator name -> bucket, first match wins. Self time of every operator goes to one bucket.
 BUCKETS: list[tuple[str, tuple[str, ...]]] = [
-    ("matmul", ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear",
-                "mkldnn", "onednn")),
+    (
+        "matmul",
+        ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear", "mkldnn", "onednn"),
+    ),
     ("casts (to/_to_copy/copy_)", ("aten::to", "aten::_to_copy", "aten::copy_", "aten::_foreach_copy_")),
     ("AdamW", ("adamw", "adam", "aten::_fused_adam")),
-    ("embedding gradient", ("aten::embedding_dense_backward", "aten::embedding_backward", "aten::index_add_",
-                            "aten::index_put_", "aten::_embedding_bag", "aten::embedding")),
+    (
+        "embedding gradient",
+        (
+            "aten::embedding_dense_backward",
+            "aten::embedding_backward",
+            "aten::index_add_",
+            "aten::index_put_",
+            "aten::_embedding_bag",
+            "aten::embedding",
+        ),
+    ),
     ("zeroing / fill", ("aten::zero_", "aten::fill_", "aten::zeros", "aten::_foreach_zero_")),
-    ("gradient norm / clip", ("aten::_foreach_norm", "aten::linalg_vector_norm", "aten::norm", "aten::stack",
-                              "aten::clamp", "aten::_foreach_mul_")),
-    ("dropout", ("aten::dropout", "aten::native_dropout", "aten::bernoulli_", "aten::native_dropout_backward",
-                 "aten::empty_like", "aten::uniform_", "aten::lt")),
+    (
+        "gradient norm / clip",
+        (
+            "aten::_foreach_norm",
+            "aten::linalg_vector_norm",
+            "aten::norm",
+            "aten::stack",
+            "aten::clamp",
+            "aten::_foreach_mul_",
+        ),
+    ),
+    (
+        "dropout",
+        (
+            "aten::dropout",
+            "aten::native_dropout",
+            "aten::bernoulli_",
+            "aten::native_dropout_backward",
+            "aten::empty_like",
+            "aten::uniform_",
+            "aten::lt",
+        ),
+    ),
     ("layer norm", ("aten::native_layer_norm", "aten::layer_norm", "aten::native_layer_norm_backward")),
-    ("softmax / attention", ("aten::_softmax", "aten::softmax", "aten::_softmax_backward_data",
-                             "aten::scaled_dot_product_attention", "aten::_scaled_dot_product")),
+    (
+        "softmax / attention",
+        (
+            "aten::_softmax",
+            "aten::softmax",
+            "aten::_softmax_backward_data",
+            "aten::scaled_dot_product_attention",
+            "aten::_scaled_dot_product",
+        ),
+    ),
     ("gelu", ("aten::gelu", "aten::gelu_backward")),
-    ("elementwise add/mul/div", ("aten::add", "aten::add_", "aten::mul", "aten::div", "aten::sub",
-                                 "aten::where", "aten::masked_fill", "aten::rsub")),
-    ("gradient accumulation (AccumulateGrad)", ("autograd::engine::evaluate_function: AccumulateGrad",
-                                                "aten::detach")),
+    (
+        "elementwise add/mul/div",
+        (
+            "aten::add",
+            "aten::add_",
+            "aten::mul",
+            "aten::div",
+            "aten::sub",
+            "aten::where",
+            "aten::masked_fill",
+            "aten::rsub",
+        ),
+    ),
+    ("gradient accumulation (AccumulateGrad)", ("autograd::engine::evaluate_function: AccumulateGrad", "aten::detach")),
     ("memory (empty/resize)", ("aten::empty", "aten::empty_strided", "aten::resize_", "[memory]")),
-    ("reshape / view / transpose", ("aten::view", "aten::reshape", "aten::transpose", "aten::t", "aten::permute",
-                                    "aten::expand", "aten::contiguous", "aten::clone", "aten::_unsafe_view",
-                                    "aten::as_strided", "aten::slice", "aten::select", "aten::unsqueeze",
-                                    "aten::cat")),
+    (
+        "reshape / view / transpose",
+        (
+            "aten::view",
+            "aten::reshape",
+            "aten::transpose",
+            "aten::t",
+            "aten::permute",
+            "aten::expand",
+            "aten::contiguous",
+            "aten::clone",
+            "aten::_unsafe_view",
+            "aten::as_strided",
+            "aten::slice",
+            "aten::select",
+            "aten::unsqueeze",
+            "aten::cat",
+        ),
+    ),
 ]
 
 
@@ -93,8 +156,9 @@ def main() -> None:
     parser.add_argument("--freeze-embeddings", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--shapes", action="store_true", 
-                        help="also list the casts, fills and dropout masks by input shape")
+    parser.add_argument(
+        "--shapes", action="store_true", help="also list the casts, fills and dropout masks by input shape"
+    )
     args = parser.parse_args()
 
     import torch
@@ -108,14 +172,18 @@ def main() -> None:
     overrides: dict[str, Any] = {}
     if args.freeze_embeddings:
         overrides["freeze_embeddings"] = True
-    config = TrainConfig(model=bc.model_name(args.model), epochs=1, train_limit=args.limit,
-                         precision=args.precision, **overrides)
+    config = TrainConfig(
+        model=bc.model_name(args.model), epochs=1, train_limit=args.limit, precision=args.precision, **overrides
+    )
     needed = args.wait + args.warmup + args.active
     if args.limit // config.batch_size < needed + 1:
         raise SystemExit(f"--limit {args.limit} gives fewer than {needed + 1} steps")
     load_before = bc.loadavg()
-    prof = profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes,
-                   schedule=schedule(wait=args.wait, warmup=args.warmup, active=args.active, repeat=1))
+    prof = profile(
+        activities=[ProfilerActivity.CPU],
+        record_shapes=args.shapes,
+        schedule=schedule(wait=args.wait, warmup=args.warmup, active=args.active, repeat=1),
+    )
     steps = 0
 
     def on_event(event: dict[str, Any]) -> None:
@@ -135,18 +203,23 @@ def main() -> None:
             check_frozen(Path(tmp) / "run", config.model)  # fails unless train() honours the setting
     per_bucket, ops = shares(prof.key_averages())
     total = sum(per_bucket.values())
-    print(f"machine: {bc.machine()}; amx: {'yes' if bc.has_amx() else 'no'}; load {load_before:.2f} -> "
-          f"{bc.loadavg():.2f}")
-    print(f"{args.active} profiled steps of train() (after {args.wait + args.warmup}), precision {config.precision}"
-          f"{', word embeddings frozen' if args.freeze_embeddings else ''}: "
-          f"{total / args.active / 1e3:.1f} ms self CPU time a step")
+    print(
+        f"machine: {bc.machine()}; amx: {'yes' if bc.has_amx() else 'no'}; load {load_before:.2f} -> {bc.loadavg():.2f}"
+    )
+    print(
+        f"{args.active} profiled steps of train() (after {args.wait + args.warmup}), precision {config.precision}"
+        f"{', word embeddings frozen' if args.freeze_embeddings else ''}: "
+        f"{total / args.active / 1e3:.1f} ms self CPU time a step"
+    )
     print("\n| bucket | share | ms/step |\n|---|---|---|")
     for bucket, us in sorted(per_bucket.items(), key=lambda x: -x[1]):
         print(f"| {bucket} | {us / total:.1%} | {us / args.active / 1e3:.1f} |")
     print(f"\ntop {args.top} operators by self CPU time:")
     for name, us, count in ops[: args.top]:
-        print(f"  {us / total:6.1%} {us / args.active / 1e3:7.2f} ms/step  x{count // args.active:<4} {name}"
-              f"  [{bucket_of(name)}]")
+        print(
+            f"  {us / total:6.1%} {us / args.active / 1e3:7.2f} ms/step  x{count // args.active:<4} {name}"
+            f"  [{bucket_of(name)}]"
+        )
     if args.shapes:
         print("\ncasts, fills and dropout masks by input shape (self CPU time, ms/step):")
         rows = []
@@ -156,9 +229,18 @@ def main() -> None:
         for us, name, shape, count in sorted(rows, reverse=True)[:20]:
             print(f"  {us / args.active / 1e3:7.2f}  x{count // args.active:<4} {name} {shape}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": bc.machine(), "load": [load_before, bc.loadavg()],
-                                         "steps": args.active, "buckets_us": per_bucket,
-                                         "top": ops[:60]}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": bc.machine(),
+                    "load": [load_before, bc.loadavg()],
+                    "steps": args.active,
+                    "buckets_us": per_bucket,
+                    "top": ops[:60],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -45,13 +45,20 @@ def run(recipe: str, epochs: int, seed: int, args: argparse.Namespace) -> dict:
             marks, model = bc.run_seed(model_id, args.limit, epochs, 0, pad_to=128 if args.seed_pad128 else 0)
             mcc = bc.holdout_mcc(model, model_id)
         else:
-            marks, model = bc.run_trainer(model_id, args.limit, epochs, 0, best=True,
-                                          bf16=args.trainer_precision == "bf16", out_dir=Path(tmp))
+            marks, model = bc.run_trainer(
+                model_id, args.limit, epochs, 0, best=True, bf16=args.trainer_precision == "bf16", out_dir=Path(tmp)
+            )
             mcc = bc.holdout_mcc(model, model_id)
     steady = marks.steady(5)
-    return {"recipe": recipe, "epochs": epochs, "seed": seed, "holdout_mcc": mcc,
-            "sentences_per_s": steady["sentences_per_s"], "wall_s": time.perf_counter() - started,
-            "load": bc.loadavg()}
+    return {
+        "recipe": recipe,
+        "epochs": epochs,
+        "seed": seed,
+        "holdout_mcc": mcc,
+        "sentences_per_s": steady["sentences_per_s"],
+        "wall_s": time.perf_counter() - started,
+        "load": bc.loadavg(),
+    }
 
 
 def main() -> None:
@@ -76,9 +83,11 @@ def main() -> None:
         for recipe in args.only.split(","):
             row = run(recipe, args.epochs, seed, args)
             rows.append(row)
-            print(f"  {recipe:<13} seed {seed}: holdout MCC {row['holdout_mcc']:.3f}  "
-                  f"({row['sentences_per_s']:.0f} sentences/s, {row['wall_s']:.0f} s, load {row['load']:.2f})",
-                  flush=True)
+            print(
+                f"  {recipe:<13} seed {seed}: holdout MCC {row['holdout_mcc']:.3f}  "
+                f"({row['sentences_per_s']:.0f} sentences/s, {row['wall_s']:.0f} s, load {row['load']:.2f})",
+                flush=True,
+            )
     print()
     print(f"{'recipe':<13} {'epochs':>6} {'holdout MCC (median)':>21} {'seeds':>6}")
     for recipe in args.only.split(","):

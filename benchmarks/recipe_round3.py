@@ -42,8 +42,10 @@ PLAN: list[tuple[str, int, str]] = [
     ("base", 42, ""),
     ("head10-lr2e-4", 42, "--head-lr-multiplier 10 --learning-rate 2e-4 --warmup-ratio 0.05"),
     ("lr3e-4", 42, "--learning-rate 3e-4 --warmup-ratio 0.05"),
-    ("base", 43, ""), ("base", 44, ""),
-    ("<best on validation at seed 42>", 43, ""), ("<best on validation at seed 42>", 44, ""),
+    ("base", 43, ""),
+    ("base", 44, ""),
+    ("<best on validation at seed 42>", 43, ""),
+    ("<best on validation at seed 42>", 44, ""),
 ]
 
 
@@ -55,7 +57,8 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     epochs = [m for m in metrics if m.get("kind") == "epoch"]
     calibration = report.get("calibration", {})
     return {
-        "run": run_dir.name, "seed": config.get("seed"),
+        "run": run_dir.name,
+        "seed": config.get("seed"),
         "config": {k: config.get(k) for k in SHOWN},
         "val_mcc_by_epoch": [round(float(m["val_mcc"]), 4) for m in epochs],
         "val_mcc": max((float(m["val_mcc"]) for m in epochs), default=None),
@@ -71,8 +74,14 @@ def read_run(run_dir: Path) -> dict[str, Any]:
 def do_train(recipe: str, seed: int, flags: list[str]) -> None:
     name = f"{recipe}-s{seed}"
     argv = ["train", "--name", name, "--runs", str(RUNS), "--epochs", "1", "--seed", str(seed), *flags]
-    row: dict[str, Any] = {"round": 3, "recipe": recipe, "flags": flags, "argv": argv, "machine": machine(),
-                           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    row: dict[str, Any] = {
+        "round": 3,
+        "recipe": recipe,
+        "flags": flags,
+        "argv": argv,
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     started = time.time()
     with LoadSampler() as load:
         code, _ = cli(argv)
@@ -97,42 +106,64 @@ def _median(values: list[Any]) -> str:
 def write() -> None:
     lines = JSONL.read_text(encoding="utf-8").splitlines() if JSONL.is_file() else []
     rows = [json.loads(line) for line in lines if line.strip()]
-    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores, torch {r['machine']['torch']} "
-                       f"on {r['machine']['torch_threads']} thread(s)" for r in rows})
-    out = [SECTION.strip(), "",
-           "Written by `benchmarks/recipe_round3.py write` from `benchmarks/recipe_round3.jsonl`. Every run is",
-           "`workbench train --epochs 1` on the embedded all-MiniLM-L6-v2 (flags in the table). 'val' = the",
-           "epoch's validation MCC at 0.5 (what picks a recipe); 'cal.' = at the threshold chosen on validation",
-           "and folded into the model (the calibrated validation figure is optimistic: chosen on the same",
-           "sentences). Holdout = out_of_domain_dev. The 2 CPU cores were SHARED with other engineers' test",
-           "runs (1-minute load shown): wall seconds are not clean timings.",
-           f"Machine: {'; '.join(machines) or 'no run finished'}.", "",
-           "| recipe | flags | seed | val | val cal. | in_domain_dev cal. / 0.5 | holdout cal. / 0.5 | wall s "
-           "| load start / end (mean) |", "|---|---|---|---|---|---|---|---|---|"]
+    machines = sorted(
+        {
+            f"{r['machine']['cpu']}, {r['machine']['cores']} cores, torch {r['machine']['torch']} "
+            f"on {r['machine']['torch_threads']} thread(s)"
+            for r in rows
+        }
+    )
+    out = [
+        SECTION.strip(),
+        "",
+        "Written by `benchmarks/recipe_round3.py write` from `benchmarks/recipe_round3.jsonl`. Every run is",
+        "`workbench train --epochs 1` on the embedded all-MiniLM-L6-v2 (flags in the table). 'val' = the",
+        "epoch's validation MCC at 0.5 (what picks a recipe); 'cal.' = at the threshold chosen on validation",
+        "and folded into the model (the calibrated validation figure is optimistic: chosen on the same",
+        "sentences). Holdout = out_of_domain_dev. The 2 CPU cores were SHARED with other engineers' test",
+        "runs (1-minute load shown): wall seconds are not clean timings.",
+        f"Machine: {'; '.join(machines) or 'no run finished'}.",
+        "",
+        "| recipe | flags | seed | val | val cal. | in_domain_dev cal. / 0.5 | holdout cal. / 0.5 | wall s "
+        "| load start / end (mean) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        out.append(f"| {r['recipe']} | `{' '.join(r['flags']) or '(defaults)'}` | {r.get('seed', '—')} | "
-                   f"{_f(r.get('val_mcc'))} | {_f(r.get('val_mcc_calibrated'))} | "
-                   f"{_f(r.get('in_domain_dev_mcc'))} / {_f(r.get('in_domain_dev_mcc_at_half'))} | "
-                   f"{_f(r.get('holdout_mcc'))} / {_f(r.get('holdout_mcc_at_half'))} | {r['wall_s']:.0f} | "
-                   f"{r['load_start']:.2f} / {r['load_end']:.2f} ({r['load_mean']:.2f}) |"
-                   + ("" if r["exit"] == 0 else f" exit {r['exit']}"))
+        out.append(
+            f"| {r['recipe']} | `{' '.join(r['flags']) or '(defaults)'}` | {r.get('seed', '—')} | "
+            f"{_f(r.get('val_mcc'))} | {_f(r.get('val_mcc_calibrated'))} | "
+            f"{_f(r.get('in_domain_dev_mcc'))} / {_f(r.get('in_domain_dev_mcc_at_half'))} | "
+            f"{_f(r.get('holdout_mcc'))} / {_f(r.get('holdout_mcc_at_half'))} | {r['wall_s']:.0f} | "
+            f"{r['load_start']:.2f} / {r['load_end']:.2f} ({r['load_mean']:.2f}) |"
+            + ("" if r["exit"] == 0 else f" exit {r['exit']}")
+        )
     recipes: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if r["exit"] == 0 and r.get("val_mcc") is not None:
             recipes.setdefault(r["recipe"], []).append(r)
-    out += ["", "Median (min–max) over the seeds measured:", "",
-            "| recipe | seeds | val | val cal. | in_domain_dev cal. | holdout cal. | holdout at 0.5 |",
-            "|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "Median (min–max) over the seeds measured:",
+        "",
+        "| recipe | seeds | val | val cal. | in_domain_dev cal. | holdout cal. | holdout at 0.5 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for recipe, runs in recipes.items():
-        out.append(f"| {recipe} | {','.join(str(r['seed']) for r in runs)} | {_median([r['val_mcc'] for r in runs])} | "
-                   f"{_median([r['val_mcc_calibrated'] for r in runs])} | "
-                   f"{_median([r['in_domain_dev_mcc'] for r in runs])} | {_median([r['holdout_mcc'] for r in runs])} | "
-                   f"{_median([r['holdout_mcc_at_half'] for r in runs])} |")
+        out.append(
+            f"| {recipe} | {','.join(str(r['seed']) for r in runs)} | {_median([r['val_mcc'] for r in runs])} | "
+            f"{_median([r['val_mcc_calibrated'] for r in runs])} | "
+            f"{_median([r['in_domain_dev_mcc'] for r in runs])} | {_median([r['holdout_mcc'] for r in runs])} | "
+            f"{_median([r['holdout_mcc_at_half'] for r in runs])} |"
+        )
     done = {(r["recipe"], r.get("seed")) for r in rows if r["exit"] == 0}
     missing = [(recipe, seed, flags) for recipe, seed, flags in PLAN if (recipe, seed) not in done]
     if missing:
-        out += ["", "Planned and **not measured** this session (run each with "
-                "`python benchmarks/recipe_round3.py train --name RECIPE --seed SEED -- FLAGS`):", ""]
+        out += [
+            "",
+            "Planned and **not measured** this session (run each with "
+            "`python benchmarks/recipe_round3.py train --name RECIPE --seed SEED -- FLAGS`):",
+            "",
+        ]
         out += [f"- {recipe}, seed {seed}: `{flags or '(defaults)'}`" for recipe, seed, flags in missing]
     text = MD.read_text(encoding="utf-8") if MD.exists() else ""
     kept, _, after = text.partition(SECTION)
@@ -140,8 +171,9 @@ def write() -> None:
     marker = "\n### Conclusions (round 3)"
     if marker in after:  # hand-written conclusions below the generated tables survive regeneration
         notes = marker + after.split(marker, 1)[1]
-    MD.write_text(kept.rstrip("\n") + "\n" + SECTION + "\n" + "\n".join(out[1:]).rstrip("\n") + "\n" + notes,
-                  encoding="utf-8")
+    MD.write_text(
+        kept.rstrip("\n") + "\n" + SECTION + "\n" + "\n".join(out[1:]).rstrip("\n") + "\n" + notes, encoding="utf-8"
+    )
 
 
 def main() -> None:

@@ -38,21 +38,40 @@ MD = Path(os.environ.get("RECIPE_MD", HERE / "recipe_search.md"))
 SPACE = HERE / "recipe_space.json"
 RUNS = Path(os.environ.get("RECIPE_RUNS", "/work/recipe-runs"))
 SECTION = "\n## Round 2 (issue 11)"
-SEARCHED = ("learning_rate", "layer_lr_decay", "warmup_ratio", "weight_decay", "batch_size", "dropout",
-            "freeze_embeddings", "reinit_top_layers", "epochs")
+SEARCHED = (
+    "learning_rate",
+    "layer_lr_decay",
+    "warmup_ratio",
+    "weight_decay",
+    "batch_size",
+    "dropout",
+    "freeze_embeddings",
+    "reinit_top_layers",
+    "epochs",
+)
 
 
 # ---------------------------------------------------------------- machine and load
+
 
 def machine() -> dict[str, Any]:
     import torch
 
     info = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 platform.processor())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
     flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    return {"cpu": model, "cores": os.cpu_count(), "amx": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "host": platform.node()}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "amx": "amx_bf16" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "host": platform.node(),
+    }
 
 
 class LoadSampler:
@@ -81,8 +100,12 @@ class LoadSampler:
 
     def between(self, start: float, end: float) -> dict[str, Any]:
         inside = [v for t, v in self.samples if start <= t <= end] or [self.near(start)]
-        return {"load_start": self.near(start), "load_end": self.near(end),
-                "load_mean": round(statistics.fmean(inside), 2), "load_max": max(inside)}
+        return {
+            "load_start": self.near(start),
+            "load_end": self.near(end),
+            "load_mean": round(statistics.fmean(inside), 2),
+            "load_max": max(inside),
+        }
 
     def near(self, moment: float) -> float:
         return min(self.samples, key=lambda s: abs(s[0] - moment))[1]
@@ -109,6 +132,7 @@ def cli(argv: list[str]) -> tuple[int, str]:
 
 
 # ---------------------------------------------------------------- reading run folders
+
 
 def read_run(run_dir: Path) -> dict[str, Any]:
     """The figures of one finished run folder: config, validation, in_domain_dev and holdout MCC."""
@@ -143,11 +167,18 @@ def append(row: dict[str, Any]) -> None:
 
 
 def base_row(kind: str, name: str, argv: list[str]) -> dict[str, Any]:
-    return {"round": 2, "measurement": kind, "name": name, "argv": argv, "machine": machine(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "round": 2,
+        "measurement": kind,
+        "name": name,
+        "argv": argv,
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 # ---------------------------------------------------------------- measurements
+
 
 def defaults_as_trial(space_file: Path, fixed: list[str]) -> dict[str, Any]:
     from workbench.core.base.config import TrainConfig
@@ -173,8 +204,18 @@ def do_sweep(study: str, trials: int, train_flags: list[str], space_file: Path) 
     made = open_study(study, open_storage(storage), space, TrainConfig(), pruner=default_pruner())
     if not made.trials:  # a fresh study: today's defaults first, as the screen's baseline
         made.enqueue_trial(defaults_as_trial(space_file, fixed))
-    argv = ["sweep", "--study", study, "--trials", str(trials), "--runs", str(RUNS), "--space", str(space_file),
-            *train_flags]
+    argv = [
+        "sweep",
+        "--study",
+        study,
+        "--trials",
+        str(trials),
+        "--runs",
+        str(RUNS),
+        "--space",
+        str(space_file),
+        *train_flags,
+    ]
     row = base_row("sweep", study, argv)
     started = time.time()
     with LoadSampler() as load:
@@ -190,11 +231,27 @@ def do_sweep(study: str, trials: int, train_flags: list[str], space_file: Path) 
         end = trial.datetime_complete.timestamp() if trial.datetime_complete else ended
         begin = trial.datetime_start.timestamp() if trial.datetime_start else previous_end
         previous_end = end
-        rows.append({**read_run(run_dir), "number": trial.number, "state": trial.state.name.lower(),
-                     "value": trial.value, "params": trial.params, "wall_s": round(end - begin, 1),
-                     **load.between(begin, end)})
-    append({**row, "exit": code, "wall_s": round(ended - started, 1), **load.between(started, ended),
-            "show": shown, "trials": rows})
+        rows.append(
+            {
+                **read_run(run_dir),
+                "number": trial.number,
+                "state": trial.state.name.lower(),
+                "value": trial.value,
+                "params": trial.params,
+                "wall_s": round(end - begin, 1),
+                **load.between(begin, end),
+            }
+        )
+    append(
+        {
+            **row,
+            "exit": code,
+            "wall_s": round(ended - started, 1),
+            **load.between(started, ended),
+            "show": shown,
+            "trials": rows,
+        }
+    )
     write()
 
 
@@ -213,22 +270,32 @@ def do_train(kind: str, name: str, seeds: str | None, train_flags: list[str]) ->
             first = min(p.stat().st_mtime for p in run_dir.iterdir())
             end = (run_dir / "eval.json").stat().st_mtime if (run_dir / "eval.json").is_file() else ended
             state = "complete" if (run_dir / "eval.json").is_file() else "stopped"
-            runs.append({**read_run(run_dir), "state": state, "wall_s_files": round(end - first, 1),
-                         **load.between(first, end)})
+            runs.append(
+                {**read_run(run_dir), "state": state, "wall_s_files": round(end - first, 1), **load.between(first, end)}
+            )
     append({**row, "exit": code, "wall_s": round(ended - started, 1), **load.between(started, ended), "runs": runs})
     write()
 
 
 # ---------------------------------------------------------------- the .md section
 
+
 def _f(value: Any, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
 def _cfg(config: dict[str, Any]) -> str:
-    short = {"learning_rate": "lr", "layer_lr_decay": "llrd", "warmup_ratio": "warm", "weight_decay": "wd",
-             "batch_size": "bs", "dropout": "drop", "freeze_embeddings": "freeze", "reinit_top_layers": "reinit",
-             "epochs": "ep"}
+    short = {
+        "learning_rate": "lr",
+        "layer_lr_decay": "llrd",
+        "warmup_ratio": "warm",
+        "weight_decay": "wd",
+        "batch_size": "bs",
+        "dropout": "drop",
+        "freeze_embeddings": "freeze",
+        "reinit_top_layers": "reinit",
+        "epochs": "ep",
+    }
     out = []
     for key, label in short.items():
         value = config.get(key)
@@ -242,9 +309,11 @@ def _cfg(config: dict[str, Any]) -> str:
 
 
 def _machine(m: dict[str, Any]) -> str:
-    return (f"{m['cpu']}, {m['cores']} cores, {'AMX' if m['amx'] else 'no AMX'}"
-            f"{' (AVX-512 BF16)' if m.get('avx512_bf16') else ''}"
-            f", torch {m['torch']} on {m['torch_threads']} thread(s)")
+    return (
+        f"{m['cpu']}, {m['cores']} cores, {'AMX' if m['amx'] else 'no AMX'}"
+        f"{' (AVX-512 BF16)' if m.get('avx512_bf16') else ''}"
+        f", torch {m['torch']} on {m['torch_threads']} thread(s)"
+    )
 
 
 def _load(r: dict[str, Any]) -> str:
@@ -276,17 +345,23 @@ def by_recipe(rows: list[dict[str, Any]]) -> list[str]:
                 groups.setdefault(key, []).append(t)
     if not groups:
         return []
-    out = ["### Seeds by recipe (all `seeds` measurements above)", "",
-           "| recipe | runs (seeds) | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. | holdout 0.5 "
-           "| wall s |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "### Seeds by recipe (all `seeds` measurements above)",
+        "",
+        "| recipe | runs (seeds) | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. | holdout 0.5 "
+        "| wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for key, runs in groups.items():
-        out.append(f"| {key} | {', '.join(t['run'] for t in runs)} ({len(runs)}) | "
-                   f"{_median([t['val_mcc_best'] for t in runs])} | "
-                   f"{_median([t['in_domain_dev_mcc'] for t in runs])} | "
-                   f"{_median([t['in_domain_dev_mcc_at_half'] for t in runs])} | "
-                   f"{_median([t['holdout_mcc'] for t in runs])} | "
-                   f"{_median([t['holdout_mcc_at_half'] for t in runs])} | "
-                   f"{statistics.median(t['wall_s_files'] for t in runs):.0f} |")
+        out.append(
+            f"| {key} | {', '.join(t['run'] for t in runs)} ({len(runs)}) | "
+            f"{_median([t['val_mcc_best'] for t in runs])} | "
+            f"{_median([t['in_domain_dev_mcc'] for t in runs])} | "
+            f"{_median([t['in_domain_dev_mcc_at_half'] for t in runs])} | "
+            f"{_median([t['holdout_mcc'] for t in runs])} | "
+            f"{_median([t['holdout_mcc_at_half'] for t in runs])} | "
+            f"{statistics.median(t['wall_s_files'] for t in runs):.0f} |"
+        )
     return [*out, ""]
 
 
@@ -319,63 +394,88 @@ def goals(rows: list[dict[str, Any]]) -> list[str]:
         if not higher:
             verdict = f"met by {gap:.0f} s" if gap >= 0 else f"missed by {-gap:.0f} s"
         return f"| {goal} | {target:g} | {value:.3f} ({what}, n={len(got)}) | {verdict} |".replace(
-            f"{value:.3f} ({what}", f"{value:.0f} ({what}" if not higher else f"{value:.3f} ({what}")
+            f"{value:.3f} ({what}", f"{value:.0f} ({what}" if not higher else f"{value:.3f} ({what}"
+        )
 
-    return ["### Goals (issue 11), today's defaults on this machine", "",
-            "| goal | target | measured | verdict |", "|---|---|---|---|",
-            line("holdout MCC, median of seeds (calibrated)", 0.30, [t["holdout_mcc"] for t in full], "median"),
-            line("holdout MCC, median of seeds (at 0.5)", 0.30, [t["holdout_mcc_at_half"] for t in full], "median"),
-            line("in_domain_dev MCC, median (calibrated)", 0.40, [t["in_domain_dev_mcc"] for t in full], "median"),
-            line("in_domain_dev MCC, median (at 0.5)", 0.40, [t["in_domain_dev_mcc_at_half"] for t in full],
-                 "median"),
-            line("1-epoch holdout MCC (calibrated)", 0.15, [t["holdout_mcc"] for t in short], "median"),
-            line("1-epoch holdout MCC (at 0.5)", 0.15, [t["holdout_mcc_at_half"] for t in short], "median"),
-            line("default run wall s (2 cores, no AMX; under load)", 300, [t["wall_s_files"] for t in full],
-                 f"median s, 1 torch thread, 1-min load mean "
-                 f"{statistics.median(t['load_mean'] for t in full) if full else 0:.1f}", higher=False),
-            ""]
+    return [
+        "### Goals (issue 11), today's defaults on this machine",
+        "",
+        "| goal | target | measured | verdict |",
+        "|---|---|---|---|",
+        line("holdout MCC, median of seeds (calibrated)", 0.30, [t["holdout_mcc"] for t in full], "median"),
+        line("holdout MCC, median of seeds (at 0.5)", 0.30, [t["holdout_mcc_at_half"] for t in full], "median"),
+        line("in_domain_dev MCC, median (calibrated)", 0.40, [t["in_domain_dev_mcc"] for t in full], "median"),
+        line("in_domain_dev MCC, median (at 0.5)", 0.40, [t["in_domain_dev_mcc_at_half"] for t in full], "median"),
+        line("1-epoch holdout MCC (calibrated)", 0.15, [t["holdout_mcc"] for t in short], "median"),
+        line("1-epoch holdout MCC (at 0.5)", 0.15, [t["holdout_mcc_at_half"] for t in short], "median"),
+        line(
+            "default run wall s (2 cores, no AMX; under load)",
+            300,
+            [t["wall_s_files"] for t in full],
+            f"median s, 1 torch thread, 1-min load mean "
+            f"{statistics.median(t['load_mean'] for t in full) if full else 0:.1f}",
+            higher=False,
+        ),
+        "",
+    ]
 
 
 def write() -> None:
     rows = [json.loads(line) for line in JSONL.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if r.get("round") == 2]
-    head = ("| run | recipe | state | val MCC by epoch | val best (cal.) | in_domain_dev cal. / 0.5 "
-            "| holdout cal. / 0.5 | wall s | load start / end (mean) |")
+    head = (
+        "| run | recipe | state | val MCC by epoch | val best (cal.) | in_domain_dev cal. / 0.5 "
+        "| holdout cal. / 0.5 | wall s | load start / end (mean) |"
+    )
     rule = "|---|---|---|---|---|---|---|---|---|"
-    out = [SECTION.strip(), "",
-           "Written by `benchmarks/recipe_search.py write` from the JSON lines of `recipe_search.jsonl` (round 2).",
-           "Every run through `workbench sweep` / `workbench train`. MCC 'cal.' = at the decision threshold",
-           "chosen on validation and folded into the saved model; '0.5' = at p(acceptable) >= 0.5. 'val best' is",
-           "the best epoch's validation MCC at 0.5 (what picks the epoch and what the sweep maximises); the",
-           "calibrated validation MCC is optimistic, its threshold being chosen on the same sentences.",
-           "Load = 1-minute load average at start / end (mean of 5-s samples) on a 2-core machine shared with",
-           "other agents: wall seconds under load are not clean timings.", ""]
+    out = [
+        SECTION.strip(),
+        "",
+        "Written by `benchmarks/recipe_search.py write` from the JSON lines of `recipe_search.jsonl` (round 2).",
+        "Every run through `workbench sweep` / `workbench train`. MCC 'cal.' = at the decision threshold",
+        "chosen on validation and folded into the saved model; '0.5' = at p(acceptable) >= 0.5. 'val best' is",
+        "the best epoch's validation MCC at 0.5 (what picks the epoch and what the sweep maximises); the",
+        "calibrated validation MCC is optimistic, its threshold being chosen on the same sentences.",
+        "Load = 1-minute load average at start / end (mean of 5-s samples) on a 2-core machine shared with",
+        "other agents: wall seconds under load are not clean timings.",
+        "",
+    ]
     for r in rows:
-        out += [f"### {r['measurement']}: {r['name']} ({r['date']})", "",
-                f"Machine: {_machine(r['machine'])}. Command: `workbench {' '.join(r['argv'])}` "
-                f"(exit {r['exit']}), wall {r['wall_s']:.0f} s, load {_load(r)}.", ""]
+        out += [
+            f"### {r['measurement']}: {r['name']} ({r['date']})",
+            "",
+            f"Machine: {_machine(r['machine'])}. Command: `workbench {' '.join(r['argv'])}` "
+            f"(exit {r['exit']}), wall {r['wall_s']:.0f} s, load {_load(r)}.",
+            "",
+        ]
         runs = r.get("trials") or r.get("runs") or []
         out += [head, rule]
         for t in runs:
             state = t.get("state", "complete")
             label = t["run"] + (" (today's defaults)" if t.get("number") == 0 and r["measurement"] == "sweep" else "")
             wall = t.get("wall_s", t.get("wall_s_files"))
-            out.append(f"| {label} | {_cfg(t['config'])} | {state} | "
-                       f"{' '.join(f'{v:.3f}' for v in t['val_mcc_by_epoch'])} | "
-                       f"{_f(t['val_mcc_best'])} ({_f(t['val_mcc_calibrated'])}) | "
-                       f"{_f(t['in_domain_dev_mcc'])} / {_f(t['in_domain_dev_mcc_at_half'])} | "
-                       f"{_f(t['holdout_mcc'])} / {_f(t['holdout_mcc_at_half'])} | {_f(wall, 0)} | {_load(t)} |")
+            out.append(
+                f"| {label} | {_cfg(t['config'])} | {state} | "
+                f"{' '.join(f'{v:.3f}' for v in t['val_mcc_by_epoch'])} | "
+                f"{_f(t['val_mcc_best'])} ({_f(t['val_mcc_calibrated'])}) | "
+                f"{_f(t['in_domain_dev_mcc'])} / {_f(t['in_domain_dev_mcc_at_half'])} | "
+                f"{_f(t['holdout_mcc'])} / {_f(t['holdout_mcc_at_half'])} | {_f(wall, 0)} | {_load(t)} |"
+            )
         runs_done = [t for t in runs if _complete(t)]
         if len(runs_done) > 1 and r["measurement"] == "seeds":
             runs = runs_done
-            out += ["", "| over seeds | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. "
-                    "| holdout 0.5 | wall s |", "|---|---|---|---|---|---|---|",
-                    f"| median (min–max) of {len(runs)} | {_median([t['val_mcc_best'] for t in runs])} | "
-                    f"{_median([t['in_domain_dev_mcc'] for t in runs])} | "
-                    f"{_median([t['in_domain_dev_mcc_at_half'] for t in runs])} | "
-                    f"{_median([t['holdout_mcc'] for t in runs])} | "
-                    f"{_median([t['holdout_mcc_at_half'] for t in runs])} | "
-                    f"{statistics.median(t['wall_s_files'] for t in runs):.0f} |"]
+            out += [
+                "",
+                "| over seeds | val best | in_domain_dev cal. | in_domain_dev 0.5 | holdout cal. "
+                "| holdout 0.5 | wall s |",
+                "|---|---|---|---|---|---|---|",
+                f"| median (min–max) of {len(runs)} | {_median([t['val_mcc_best'] for t in runs])} | "
+                f"{_median([t['in_domain_dev_mcc'] for t in runs])} | "
+                f"{_median([t['in_domain_dev_mcc_at_half'] for t in runs])} | "
+                f"{_median([t['holdout_mcc'] for t in runs])} | "
+                f"{_median([t['holdout_mcc_at_half'] for t in runs])} | "
+                f"{statistics.median(t['wall_s_files'] for t in runs):.0f} |",
+            ]
         if r.get("show"):
             out += ["", "`workbench sweep show` right after the sweep:", "", "```", r["show"].rstrip(), "```"]
         out.append("")
@@ -387,8 +487,7 @@ def write() -> None:
     marker = "\n### Conclusions (round 2)"
     if marker in text:  # hand-written conclusions below the generated tables survive regeneration
         conclusions = marker + text.split(marker, 1)[1]
-    MD.write_text(kept + "\n" + SECTION + "\n" + "\n".join(out[1:]).rstrip("\n") + "\n" + conclusions,
-                  encoding="utf-8")
+    MD.write_text(kept + "\n" + SECTION + "\n" + "\n".join(out[1:]).rstrip("\n") + "\n" + conclusions, encoding="utf-8")
 
 
 def main() -> None:

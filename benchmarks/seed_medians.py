@@ -21,8 +21,9 @@ from pathlib import Path
 
 def run_row(folder: Path) -> dict[str, float]:
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    events = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-              if line.strip()]
+    events = [
+        json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     ends = [e for e in events if e.get("kind") == "end"]
     if not ends or ends[-1].get("status") != "done":
         raise SystemExit(f"{folder}: not a finished run (no 'done' end event in metrics.jsonl)")
@@ -31,8 +32,10 @@ def run_row(folder: Path) -> dict[str, float]:
     return {
         "seed": config["seed"],
         "val": ends[-1]["best_val_mcc"],
-        "dev": recorded["in_domain_dev"]["mcc"], "dev_half": recorded["in_domain_dev"]["mcc_at_half"],
-        "holdout": recorded["holdout"]["mcc"], "holdout_half": recorded["holdout"]["mcc_at_half"],
+        "dev": recorded["in_domain_dev"]["mcc"],
+        "dev_half": recorded["in_domain_dev"]["mcc_at_half"],
+        "holdout": recorded["holdout"]["mcc"],
+        "holdout_half": recorded["holdout"]["mcc_at_half"],
         "wall": (max(times) - min(times)).total_seconds(),
     }
 
@@ -47,10 +50,15 @@ def main() -> int:
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
-    lines = ["| recipe | run | seed | validation (best epoch, at 0.5) | in_domain_dev (shipped / 0.5) "
-             "| holdout (shipped / 0.5) | wall s |", "|---|---|---|---|---|---|---|"]
-    summary = ["| recipe | seeds | validation median | in_domain_dev median | holdout median |",
-               "|---|---|---|---|---|"]
+    lines = [
+        "| recipe | run | seed | validation (best epoch, at 0.5) | in_domain_dev (shipped / 0.5) "
+        "| holdout (shipped / 0.5) | wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    summary = [
+        "| recipe | seeds | validation median | in_domain_dev median | holdout median |",
+        "|---|---|---|---|---|",
+    ]
     for recipe in args.recipes:
         name, _, runs = recipe.partition("=")
         rows = []
@@ -58,11 +66,15 @@ def main() -> int:
             folder = Path(run) if Path(run).is_dir() else Path(args.runs) / run
             row = run_row(folder)
             rows.append(row)
-            lines.append(f"| {name} | {folder.name} | {row['seed']} | {row['val']:.3f} | {row['dev']:.3f} / "
-                         f"{row['dev_half']:.3f} | {row['holdout']:.3f} / {row['holdout_half']:.3f} | "
-                         f"{row['wall']:.0f} |")
-        summary.append(f"| {name} | {', '.join(str(r['seed']) for r in rows)} | {spread([r['val'] for r in rows])} "
-                       f"| {spread([r['dev'] for r in rows])} | {spread([r['holdout'] for r in rows])} |")
+            lines.append(
+                f"| {name} | {folder.name} | {row['seed']} | {row['val']:.3f} | {row['dev']:.3f} / "
+                f"{row['dev_half']:.3f} | {row['holdout']:.3f} / {row['holdout_half']:.3f} | "
+                f"{row['wall']:.0f} |"
+            )
+        summary.append(
+            f"| {name} | {', '.join(str(r['seed']) for r in rows)} | {spread([r['val'] for r in rows])} "
+            f"| {spread([r['dev'] for r in rows])} | {spread([r['holdout'] for r in rows])} |"
+        )
     text = "\n".join(lines + [""] + summary) + "\n"
     sys.stdout.write(text)
     if args.out:

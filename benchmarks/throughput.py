@@ -51,14 +51,26 @@ import bench_common as bc  # noqa: E402
 
 PEERS = ["seed", "trainer_default", "trainer_best_fp32", "trainer_best_bf16"]
 RECIPES = ["workbench", "workbench_trained"] + [p + s for p in PEERS for s in ("_alloc", "")] + ["peak"]
-DEFAULT = ["workbench", "workbench_trained", "seed_alloc", "seed", "trainer_best_fp32_alloc", "trainer_best_fp32",
-           "trainer_best_bf16_alloc", "trainer_best_bf16", "peak"]
+DEFAULT = [
+    "workbench",
+    "workbench_trained",
+    "seed_alloc",
+    "seed",
+    "trainer_best_fp32_alloc",
+    "trainer_best_fp32",
+    "trainer_best_bf16_alloc",
+    "trainer_best_bf16",
+    "peak",
+]
 FIXED_STEP_RECIPES = {"seed", "trainer_default"}
-LABELS = {"workbench": "workbench (defaults)", "workbench_trained": "workbench, word-embedding table trained",
-          "seed": "seed recipe (pad 128, plain loop, fp32)",
-          "trainer_default": "Trainer, run_glue.py default (pad 128)",
-          "trainer_best_fp32": "Trainer best, fp32 (dynamic padding, length grouping)",
-          "trainer_best_bf16": "Trainer best, bf16 (dynamic padding, length grouping)"}
+LABELS = {
+    "workbench": "workbench (defaults)",
+    "workbench_trained": "workbench, word-embedding table trained",
+    "seed": "seed recipe (pad 128, plain loop, fp32)",
+    "trainer_default": "Trainer, run_glue.py default (pad 128)",
+    "trainer_best_fp32": "Trainer best, fp32 (dynamic padding, length grouping)",
+    "trainer_best_bf16": "Trainer best, bf16 (dynamic padding, length grouping)",
+}
 
 
 def tuned(recipe: str) -> bool:
@@ -87,8 +99,10 @@ def check_frozen(run_dir: Path, model_id: str) -> None:
     trained = load_model(str(run_dir / "model")).get_input_embeddings().weight
     pretrained = load_model(model_id).get_input_embeddings().weight
     if not torch.equal(trained, pretrained):
-        raise SystemExit("workbench: the word-embedding table moved: train() does not honour "
-                         "TrainConfig.freeze_embeddings (see workbench/core/speed.py for the hook)")
+        raise SystemExit(
+            "workbench: the word-embedding table moved: train() does not honour "
+            "TrainConfig.freeze_embeddings (see workbench/core/speed.py for the hook)"
+        )
 
 
 def measure(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -109,8 +123,13 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
         from matmul_peak import measure_peak
 
         peak = measure_peak(tokens=int(bc.BATCH * 12))
-        return {"recipe": recipe, "peak": peak, "load_before": load_before, "load_after": bc.loadavg(),
-                "threads": torch.get_num_threads()}
+        return {
+            "recipe": recipe,
+            "peak": peak,
+            "load_before": load_before,
+            "load_after": bc.loadavg(),
+            "threads": torch.get_num_threads(),
+        }
     model_id = bc.model_name(args.model)
     limit = args.limit
     name = base_name(recipe)
@@ -132,25 +151,35 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
         else:
             marks, model = bc.run_trainer(model_id, limit, 1, 0, best=True, bf16="bf16" in name, out_dir=Path(tmp))
     figures: dict[str, Any] = dict(marks.steady(args.warmup))
-    figures.update(recipe=recipe, flops_per_token=bc.train_flops_per_token(model, figures["mean_real_len"]),
-                   parameters=sum(p.numel() for p in model.parameters()),
-                   matmul_parameters=bc.matmul_parameters(model), peak_rss_mb=bc.peak_rss_mb(),
-                   load_before=load_before, load_after=bc.loadavg(), threads=torch.get_num_threads(),
-                   dtype=compute_dtype(recipe), thp=os.environ.get("THP_MEM_ALLOC_ENABLE", ""))
+    figures.update(
+        recipe=recipe,
+        flops_per_token=bc.train_flops_per_token(model, figures["mean_real_len"]),
+        parameters=sum(p.numel() for p in model.parameters()),
+        matmul_parameters=bc.matmul_parameters(model),
+        peak_rss_mb=bc.peak_rss_mb(),
+        load_before=load_before,
+        load_after=bc.loadavg(),
+        threads=torch.get_num_threads(),
+        dtype=compute_dtype(recipe),
+        thp=os.environ.get("THP_MEM_ALLOC_ENABLE", ""),
+    )
     return figures
 
 
 def run_child(recipe: str, base: list[str]) -> dict[str, Any]:
     env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1" if tuned(recipe) else "0"}
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", recipe, *base], capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run([sys.executable, __file__, "--child", recipe, *base], capture_output=True, text=True, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
         tail = (proc.stdout[-1500:] + proc.stderr[-2500:]).strip()
-        return {"recipe": recipe, "failed": f"exit {proc.returncode}: {tail.splitlines()[-1] if tail else ''}",
-                "log_tail": tail, "wall_s": time.perf_counter() - started}
-    result: dict[str, Any] = json.loads(lines[-1][len("RESULT "):])
+        return {
+            "recipe": recipe,
+            "failed": f"exit {proc.returncode}: {tail.splitlines()[-1] if tail else ''}",
+            "log_tail": tail,
+            "wall_s": time.perf_counter() - started,
+        }
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
     result["wall_s"] = time.perf_counter() - started
     return result
 
@@ -180,29 +209,41 @@ def summarise(rounds: list[dict[str, dict[str, Any]]], recipes: list[str]) -> di
         gflops = [x["real_tokens_per_s"] * x["flops_per_token"] / 1e9 for x in runs]
         dtype = runs[0]["dtype"]
         entry: dict[str, Any] = {
-            "runs": len(runs), "sentences_per_s": rates,
-            "sentences_per_cpu_s": [x["sentences_per_cpu_s"] for x in runs], "model_gflops": gflops, "dtype": dtype,
+            "runs": len(runs),
+            "sentences_per_s": rates,
+            "sentences_per_cpu_s": [x["sentences_per_cpu_s"] for x in runs],
+            "model_gflops": gflops,
+            "dtype": dtype,
             "padding_share": statistics.median(x["padding_share"] for x in runs),
-            "peak_rss_mb": max(x["peak_rss_mb"] for x in runs), "steps": runs[0]["steps"],
+            "peak_rss_mb": max(x["peak_rss_mb"] for x in runs),
+            "steps": runs[0]["steps"],
             "mfu": [g / peak[dtype] for g in gflops] if dtype in peak else None,
-            "loads": [x["load_before"] for x in runs] + [x["load_after"] for x in runs]}
+            "loads": [x["load_before"] for x in runs] + [x["load_after"] for x in runs],
+        }
         if recipe != "workbench":
-            paired = [r["workbench"]["sentences_per_s"] / r[recipe]["sentences_per_s"]
-                      for r in ok if recipe in r and "workbench" in r]
+            paired = [
+                r["workbench"]["sentences_per_s"] / r[recipe]["sentences_per_s"]
+                for r in ok
+                if recipe in r and "workbench" in r
+            ]
             entry["workbench_ratio"] = paired
         out["recipes"][recipe] = entry
     return out
 
 
 def markdown(summary: dict[str, Any], header: dict[str, Any], recipes: list[str]) -> str:
-    lines = [f"Machine: {header['cpu']} ({header['cores']} cores, {header['isa']}, "
-             f"{'AMX' if header['amx'] else 'no AMX'}), torch {header['torch']}, {header['threads']} threads; "
-             f"{header['date']}; 1-minute load average {header['load_min']:.1f}–{header['load_max']:.1f} over the "
-             f"runs; {header['repeats']} repeat(s) each, interleaved, order rotated every round"
-             + ("; QUICK (512 sentences): a check, not figures" if header["quick"] else "") + ".", "",
-             "| recipe | sentences/s, median (min–max) | per CPU-s | untuned peer, sentences/s | workbench × "
-             "(paired median, min–max) | model GFLOP/s | MFU | pad share | peak RSS |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Machine: {header['cpu']} ({header['cores']} cores, {header['isa']}, "
+        f"{'AMX' if header['amx'] else 'no AMX'}), torch {header['torch']}, {header['threads']} threads; "
+        f"{header['date']}; 1-minute load average {header['load_min']:.1f}–{header['load_max']:.1f} over the "
+        f"runs; {header['repeats']} repeat(s) each, interleaved, order rotated every round"
+        + ("; QUICK (512 sentences): a check, not figures" if header["quick"] else "")
+        + ".",
+        "",
+        "| recipe | sentences/s, median (min–max) | per CPU-s | untuned peer, sentences/s | workbench × "
+        "(paired median, min–max) | model GFLOP/s | MFU | pad share | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     table = summary["recipes"]
     shown = [r for r in recipes if r != "peak" and (tuned(r) or f"{r}_alloc" not in recipes)]
     for recipe in shown:
@@ -216,19 +257,31 @@ def markdown(summary: dict[str, Any], header: dict[str, Any], recipes: list[str]
             continue
         ratio = spread(e.get("workbench_ratio", []), "{:.2f}") + "×" if recipe != "workbench" else "1.00"
         mfu = spread([m * 100 for m in e["mfu"]], "{:.1f}") + " %" if e["mfu"] else "–"
-        lines.append(f"| {label} | {spread(e['sentences_per_s'])} | {spread(e['sentences_per_cpu_s'])} | "
-                     f"{spread(untuned['sentences_per_s']) if untuned and untuned['runs'] else '–'} | {ratio} | "
-                     f"{spread(e['model_gflops'])} ({e['dtype']}) | {mfu} | {e['padding_share']:.0%} | "
-                     f"{e['peak_rss_mb']:.0f} MB |")
+        lines.append(
+            f"| {label} | {spread(e['sentences_per_s'])} | {spread(e['sentences_per_cpu_s'])} | "
+            f"{spread(untuned['sentences_per_s']) if untuned and untuned['runs'] else '–'} | {ratio} | "
+            f"{spread(e['model_gflops'])} ({e['dtype']}) | {mfu} | {e['padding_share']:.0%} | "
+            f"{e['peak_rss_mb']:.0f} MB |"
+        )
     peak = summary["peak"]
     if peak:
-        lines += ["", "Matmul peak at the model's shapes, same thread count, median of the rounds: "
-                  + ", ".join(f"{k} {spread([p[k] for p in summary['peak_runs']])} GFLOP/s" for k in peak)]
+        lines += [
+            "",
+            "Matmul peak at the model's shapes, same thread count, median of the rounds: "
+            + ", ".join(f"{k} {spread([p[k] for p in summary['peak_runs']])} GFLOP/s" for k in peak),
+        ]
     untuned_rows = [r for r in recipes if not tuned(r) and f"{r}_alloc" in recipes]
     if untuned_rows:
-        lines += ["", "Untuned peers (torch's defaults: no huge pages, glibc returns freed memory), workbench × "
-                  "paired: " + "; ".join(f"{r} {spread(table[r].get('workbench_ratio', []), '{:.2f}')}×"
-                                         for r in untuned_rows if table.get(r, {}).get("runs"))]
+        lines += [
+            "",
+            "Untuned peers (torch's defaults: no huge pages, glibc returns freed memory), workbench × "
+            "paired: "
+            + "; ".join(
+                f"{r} {spread(table[r].get('workbench_ratio', []), '{:.2f}')}×"
+                for r in untuned_rows
+                if table.get(r, {}).get("runs")
+            ),
+        ]
     return "\n".join(lines)
 
 
@@ -240,12 +293,16 @@ def goals(summary: dict[str, Any]) -> list[str]:
     if best and table.get("workbench", {}).get("runs"):
         fastest = max(best, key=lambda r: statistics.median(table[r]["sentences_per_s"]))
         ratio = statistics.median(table[fastest]["workbench_ratio"])
-        out.append(f"goal >= 1.3x Trainer at its best ({fastest}, equal allocator settings): {ratio:.2f}x -> "
-                   f"{'met' if ratio >= 1.3 else f'missed by {1.3 - ratio:.2f}'}")
+        out.append(
+            f"goal >= 1.3x Trainer at its best ({fastest}, equal allocator settings): {ratio:.2f}x -> "
+            f"{'met' if ratio >= 1.3 else f'missed by {1.3 - ratio:.2f}'}"
+        )
     if table.get("seed_alloc", {}).get("runs") and table.get("workbench", {}).get("runs"):
         ratio = statistics.median(table["seed_alloc"]["workbench_ratio"])
-        out.append(f"goal >= 20x the seed recipe (equal allocator settings): {ratio:.1f}x -> "
-                   f"{'met' if ratio >= 20 else f'missed by {20 - ratio:.1f}'}")
+        out.append(
+            f"goal >= 20x the seed recipe (equal allocator settings): {ratio:.1f}x -> "
+            f"{'met' if ratio >= 20 else f'missed by {20 - ratio:.1f}'}"
+        )
     return out
 
 
@@ -259,8 +316,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="timed steps of the pad-to-128 recipes")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--quick", action="store_true", help="512 sentences, 3 warm-up and 8 timed steps, 1 repeat")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="raw results (default: benchmarks/results/throughput-<date>.json; --quick: a temp file)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="raw results (default: benchmarks/results/throughput-<date>.json; --quick: a temp file)",
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -277,18 +338,29 @@ def main() -> None:
         raise SystemExit(f"unknown or repeated recipes {unknown or recipes}; choose from {', '.join(RECIPES)}")
     if "workbench" not in recipes:
         raise SystemExit("the workbench is the reference: include 'workbench'")
-    base = ["--limit", str(args.limit), "--warmup", str(args.warmup), "--steps", str(args.steps),
-            "--threads", str(args.threads)] + (["--model", args.model] if args.model else [])
+    base = [
+        "--limit",
+        str(args.limit),
+        "--warmup",
+        str(args.warmup),
+        "--steps",
+        str(args.steps),
+        "--threads",
+        str(args.threads),
+    ] + (["--model", args.model] if args.model else [])
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.strftime("%Y-%m-%d %H:%M %Z")
-    print(f"machine: {bc.machine()}; amx: {'yes' if bc.has_amx() else 'no'}; load average {bc.loadavg():.2f}; "
-          f"{args.repeats} round(s) of {', '.join(recipes)}", flush=True)
+    print(
+        f"machine: {bc.machine()}; amx: {'yes' if bc.has_amx() else 'no'}; load average {bc.loadavg():.2f}; "
+        f"{args.repeats} round(s) of {', '.join(recipes)}",
+        flush=True,
+    )
     rounds: list[dict[str, dict[str, Any]]] = []
     for r in range(args.repeats):
-        order = recipes[r % len(recipes):] + recipes[:r % len(recipes)]
+        order = recipes[r % len(recipes) :] + recipes[: r % len(recipes)]
         results: dict[str, dict[str, Any]] = {}
         for recipe in order:
             x = run_child(recipe, base)
@@ -297,30 +369,49 @@ def main() -> None:
             if "failed" in x:
                 print(f"  round {r + 1} {recipe:<24} FAILED {x['failed']}", flush=True)
             elif recipe == "peak":
-                print(f"  round {r + 1} {recipe:<24} " + ", ".join(f"{k} {v:.0f}" for k, v in x["peak"].items()
-                                                                   if "_" not in k) + " GFLOP/s", flush=True)
+                print(
+                    f"  round {r + 1} {recipe:<24} "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in x["peak"].items() if "_" not in k)
+                    + " GFLOP/s",
+                    flush=True,
+                )
             else:
-                print(f"  round {r + 1} {recipe:<24} {x['sentences_per_s']:7.1f} sentences/s, "
-                      f"{x['sentences_per_cpu_s']:6.1f} per CPU-second ({x['steps']} steps, {x['seconds']:.1f} s, "
-                      f"load {x['load_before']:.2f}->{x['load_after']:.2f})", flush=True)
+                print(
+                    f"  round {r + 1} {recipe:<24} {x['sentences_per_s']:7.1f} sentences/s, "
+                    f"{x['sentences_per_cpu_s']:6.1f} per CPU-second ({x['steps']} steps, {x['seconds']:.1f} s, "
+                    f"load {x['load_before']:.2f}->{x['load_after']:.2f})",
+                    flush=True,
+                )
         rounds.append(results)
 
     summary = summarise(rounds, recipes)
     loads = [v for r in rounds for x in r.values() for k, v in x.items() if k in ("load_before", "load_after")]
     threads = next((x["threads"] for r in rounds for x in r.values() if "threads" in x), torch.get_num_threads())
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    header = {"cpu": bc.cpu_model(), "cores": os.cpu_count(), "amx": bc.has_amx(),
-              "isa": "AVX-512 BF16" if "avx512_bf16" in flags else ("AVX-512" if "avx512f" in flags else "no AVX-512"),
-              "torch": torch.__version__, "threads": threads, "date": started, "repeats": args.repeats,
-              "load_min": min(loads, default=float("nan")), "load_max": max(loads, default=float("nan")),
-              "quick": args.quick, "limit": args.limit, "recipes": recipes}
+    header = {
+        "cpu": bc.cpu_model(),
+        "cores": os.cpu_count(),
+        "amx": bc.has_amx(),
+        "isa": "AVX-512 BF16" if "avx512_bf16" in flags else ("AVX-512" if "avx512f" in flags else "no AVX-512"),
+        "torch": torch.__version__,
+        "threads": threads,
+        "date": started,
+        "repeats": args.repeats,
+        "load_min": min(loads, default=float("nan")),
+        "load_max": max(loads, default=float("nan")),
+        "quick": args.quick,
+        "limit": args.limit,
+        "recipes": recipes,
+    }
     table = markdown(summary, header, recipes)
     print("\n" + table)
     wb = summary["recipes"].get("workbench", {})
     if wb.get("runs"):
         first = next(r["workbench"] for r in rounds if "workbench" in r and "failed" not in r["workbench"])
-        print(f"\nModel FLOPs per real token: 6 x {first['matmul_parameters'] / 1e6:.1f} M matmul parameters "
-              f"+ attention (of {first['parameters'] / 1e6:.1f} M parameters: embedding lookups do no multiply-adds).")
+        print(
+            f"\nModel FLOPs per real token: 6 x {first['matmul_parameters'] / 1e6:.1f} M matmul parameters "
+            f"+ attention (of {first['parameters'] / 1e6:.1f} M parameters: embedding lookups do no multiply-adds)."
+        )
     for line in goals(summary):
         print(("(quick check, not a figure) " if args.quick else "") + line)
     failed = [f"round {x['round']} {x['recipe']}" for r in rounds for x in r.values() if "failed" in x]
@@ -328,8 +419,9 @@ def main() -> None:
         print("FAILED: " + ", ".join(failed))
     path = args.json
     if path is None:
-        path = (Path(tempfile.gettempdir()) if args.quick else HERE / "results") / \
-            f"throughput-{time.strftime('%Y%m%d-%H%M')}{'-quick' if args.quick else ''}.json"
+        path = (
+            Path(tempfile.gettempdir()) if args.quick else HERE / "results"
+        ) / f"throughput-{time.strftime('%Y%m%d-%H%M')}{'-quick' if args.quick else ''}.json"
     path.write_text(json.dumps({"header": header, "summary": summary, "rounds": rounds, "table": table}, indent=2))
     print(f"raw results: {path}")
     if failed:

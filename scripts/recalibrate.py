@@ -35,12 +35,16 @@ def holdout_figures(run_dir: Path) -> dict[str, Any]:
         raw = frame["p_acceptable_raw"].to_numpy(dtype=float)
     threshold_only = raw_probability(raw, 1 - threshold)  # sigmoid(logit(p) - logit(t)): the fold without T
     predicted = frame["predicted"].to_numpy(dtype=int)
-    return {"n": recorded.n, "mcc": recorded.mcc, "decision_threshold": summary.get("decision_threshold", 0.5),
-            "temperature": summary.get("temperature", 1.0),
-            "ece_shipped": reliability(labels, shipped, predicted=predicted).ece,
-            "ece_threshold_only": reliability(labels, threshold_only, predicted=predicted).ece,
-            "ece_as_trained": reliability(labels, raw).ece,
-            "decisions_are_raw_p_at_least_t": bool(((raw >= threshold) == (predicted == 1)).all())}
+    return {
+        "n": recorded.n,
+        "mcc": recorded.mcc,
+        "decision_threshold": summary.get("decision_threshold", 0.5),
+        "temperature": summary.get("temperature", 1.0),
+        "ece_shipped": reliability(labels, shipped, predicted=predicted).ece,
+        "ece_threshold_only": reliability(labels, threshold_only, predicted=predicted).ece,
+        "ece_as_trained": reliability(labels, raw).ece,
+        "decisions_are_raw_p_at_least_t": bool(((raw >= threshold) == (predicted == 1)).all()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,22 +73,31 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(str(run_dir / "model"))
     cola = load_run_data(run_dir)
     for name in ("in_domain_dev", "holdout"):
-        record_report(run_dir, evaluate_frame(model, tokenizer, cola[name], name, config.max_length,
-                                              config.eval_batch_size))
+        record_report(
+            run_dir, evaluate_frame(model, tokenizer, cola[name], name, config.max_length, config.eval_batch_size)
+        )
     after = holdout_figures(run_dir)
-    result = {"run": str(run_dir), "validation": calibration.to_dict(), "holdout_before": before,
-              "holdout_after": after}
+    result = {
+        "run": str(run_dir),
+        "validation": calibration.to_dict(),
+        "holdout_before": before,
+        "holdout_after": after,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{run_dir}: {calibration.summary()}")
     if before:
-        print(f"holdout before: MCC {before['mcc']:.4f}, ECE {before['ece_shipped']:.3f} on what it shipped "
-              f"(t {before['decision_threshold']:.3f}, T {before['temperature']:.2f})")
-    print(f"holdout after:  MCC {after['mcc']:.4f}, ECE {after['ece_shipped']:.3f} on what it ships now; "
-          f"the threshold alone folded would ship ECE {after['ece_threshold_only']:.3f}; the model as trained "
-          f"(at 0.5): ECE {after['ece_as_trained']:.3f}; every holdout label is raw p >= t: "
-          f"{after['decisions_are_raw_p_at_least_t']}")
+        print(
+            f"holdout before: MCC {before['mcc']:.4f}, ECE {before['ece_shipped']:.3f} on what it shipped "
+            f"(t {before['decision_threshold']:.3f}, T {before['temperature']:.2f})"
+        )
+    print(
+        f"holdout after:  MCC {after['mcc']:.4f}, ECE {after['ece_shipped']:.3f} on what it ships now; "
+        f"the threshold alone folded would ship ECE {after['ece_threshold_only']:.3f}; the model as trained "
+        f"(at 0.5): ECE {after['ece_as_trained']:.3f}; every holdout label is raw p >= t: "
+        f"{after['decisions_are_raw_p_at_least_t']}"
+    )
     return 0
 
 

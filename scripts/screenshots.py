@@ -34,8 +34,12 @@ from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.widgets.charts import SeriesChart
 
-SENTENCES = ["The book was written by John.", "The book was written John by.",
-             "Which book did you wonder whether to read?", "Mary seems to be happy."]
+SENTENCES = [
+    "The book was written by John.",
+    "The book was written John by.",
+    "Which book did you wonder whether to read?",
+    "Mary seems to be happy.",
+]
 
 
 async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -44,9 +48,11 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout:
         if time.monotonic() > deadline:
             status = pilot.app.query_one("#status").render()
             data = pilot.app.query_one(DataPane)
-            raise SystemExit(f"timed out waiting for {what} (status line: {status}; data {data.cola is None} "
-                             f"tok {data.tokenizer is None} split {data.split} lengths {list(data.lengths)} "
-                             f"active {pilot.app.active_pane} focused {pilot.app.focused})")
+            raise SystemExit(
+                f"timed out waiting for {what} (status line: {status}; data {data.cola is None} "
+                f"tok {data.tokenizer is None} split {data.split} lengths {list(data.lengths)} "
+                f"active {pilot.app.active_pane} focused {pilot.app.focused})"
+            )
         await pilot.pause(0.1)
 
 
@@ -86,8 +92,11 @@ async def start_second_run(app: WorkbenchApp, pilot: Pilot[None]) -> str:
     await pilot.press("s")  # the opened run stays the one shown: the new run is found in the runs folder
 
     def started() -> list[str]:
-        return sorted(folder.name for folder in app.runs_dir.iterdir()
-                      if folder.name not in before and (folder / "metrics.jsonl").is_file())
+        return sorted(
+            folder.name
+            for folder in app.runs_dir.iterdir()
+            if folder.name not in before and (folder / "metrics.jsonl").is_file()
+        )
 
     await wait_until(pilot, lambda: bool(started()), 300, "the background run to start")
     return started()[0]
@@ -108,8 +117,9 @@ async def choose_run(app: WorkbenchApp, pilot: Pilot[None], run_id: str, key: st
     await pilot.press(key)
 
 
-async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, run: str | None,
-               runs_dir: Path | None) -> str:
+async def main(
+    train_limit: int, epochs: int, size: tuple[int, int], out: Path, run: str | None, runs_dir: Path | None
+) -> str:
     """Shoot every pane; the run shown (trained here unless RUN is given)."""
     out.mkdir(parents=True, exist_ok=True)
     if run is None:
@@ -125,8 +135,7 @@ async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, 
             await choose_run(app, pilot, first)  # evaluate and try sentences on the first run
         await pilot.press("1")
         data = app.query_one(DataPane)
-        await wait_until(pilot, lambda: "train" in data.lengths, 60,
-                         "token lengths")
+        await wait_until(pilot, lambda: "train" in data.lengths, 60, "token lengths")
         await pilot.press("down", "down", "down")
         await shoot(app, pilot, out, "1-data")
         await pilot.press("m")  # the opened run's map of its training data
@@ -156,13 +165,21 @@ async def main(train_limit: int, epochs: int, size: tuple[int, int], out: Path, 
         runs = app.query_one(RunsPane)
         if background is not None:
             await choose_run(app, pilot, background)  # its charts follow it live
-            await wait_until(pilot, lambda: app.query_one("#runs-chart-loss", SeriesChart).points("loss") >= 4,
-                             600, "the background run's loss points")
+            await wait_until(
+                pilot,
+                lambda: app.query_one("#runs-chart-loss", SeriesChart).points("loss") >= 4,
+                600,
+                "the background run's loss points",
+            )
         await shoot(app, pilot, out, "5-runs")
 
         if len(runs.runs) >= 2:
-            await wait_until(pilot, lambda: all(info.status != "running" for info in runs.runs[:2]), 1800,
-                             "the background run to finish")
+            await wait_until(
+                pilot,
+                lambda: all(info.status != "running" for info in runs.runs[:2]),
+                1800,
+                "the background run to finish",
+            )
             for info in runs.runs[:2]:
                 await choose_run(app, pilot, info.id, key="space")
             await pilot.press("c")
@@ -185,12 +202,14 @@ if __name__ == "__main__":
     parser.add_argument("--run", help="shoot an existing run instead of training one (skips the Train shots)")
     parser.add_argument("--runs-dir", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "screenshots")
-    parser.add_argument("--also", default="60x20,nocolor",
-                        help="more passes over the first run: a size (60x20) or nocolor; '' for none")
+    parser.add_argument(
+        "--also", default="60x20,nocolor", help="more passes over the first run: a size (60x20) or nocolor; '' for none"
+    )
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    shown = asyncio.run(main(args.train_limit, args.epochs, (width, height), args.out.resolve(), args.run,
-                             args.runs_dir))
+    shown = asyncio.run(
+        main(args.train_limit, args.epochs, (width, height), args.out.resolve(), args.run, args.runs_dir)
+    )
     runs_dir = args.runs_dir if args.run else Path("runs")  # the temporary folder is still the current one
     for extra in filter(None, args.also.split(",")):
         if extra == "nocolor":

@@ -49,6 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Under xdist (--dist loadgroup, no reordering) the fine-tune then shares the two cores with one other
     single-threaded process: beside the end-to-end tests' subprocesses (2-3 processes each) it took
     355 s instead of 79 s on the Xeon, the suite's long pole."""
+
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("slow"):
             return 0
@@ -93,7 +94,7 @@ def tiny_cola_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     def build(folder: Path) -> None:
         for split, file in SPLIT_FILES.items():
             lines = (project_data_dir() / file).read_text(encoding="utf-8").splitlines(keepends=True)
-            (folder / file).write_text("".join(lines[:TINY_COLA_LINES[split]]), encoding="utf-8")
+            (folder / file).write_text("".join(lines[: TINY_COLA_LINES[split]]), encoding="utf-8")
 
     return shared(tmp_path_factory, "tiny-cola", build)
 
@@ -101,8 +102,16 @@ def tiny_cola_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_config(tiny_model_dir: Path, tiny_cola_dir: Path) -> TrainConfig:
     """A training that takes a few seconds: 96 sentences of the tiny CoLA, batch 16, fp32."""
-    return TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=2, batch_size=16,
-                       train_limit=96, learning_rate=1e-3, precision="fp32", eval_batch_size=256)
+    return TrainConfig(
+        model=str(tiny_model_dir),
+        data=str(tiny_cola_dir),
+        epochs=2,
+        batch_size=16,
+        train_limit=96,
+        learning_rate=1e-3,
+        precision="fp32",
+        eval_batch_size=256,
+    )
 
 
 @pytest.fixture
@@ -112,8 +121,12 @@ def small_config(tiny_config: TrainConfig) -> TrainConfig:
     return tiny_config
 
 
-def _trained(tmp_path_factory: pytest.TempPathFactory, name: str, config: TrainConfig,
-             stop_when: Callable[[dict[str, Any]], bool] | None = None) -> TrainedRun:
+def _trained(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    config: TrainConfig,
+    stop_when: Callable[[dict[str, Any]], bool] | None = None,
+) -> TrainedRun:
     from workbench.core.training.train import train
 
     def build(folder: Path) -> None:
@@ -127,8 +140,9 @@ def _trained(tmp_path_factory: pytest.TempPathFactory, name: str, config: TrainC
 
         result = train(config, folder / "run", on_event=seen, stop=stop)
         (folder / "events.json").write_text(json.dumps(events))
-        (folder / "result.json").write_text(json.dumps(
-            {"status": result.status, "epochs_done": result.epochs_done, "final": result.final}))
+        (folder / "result.json").write_text(
+            json.dumps({"status": result.status, "epochs_done": result.epochs_done, "final": result.final})
+        )
 
     folder = shared(tmp_path_factory, name, build)
     result = json.loads((folder / "result.json").read_text())
@@ -138,17 +152,32 @@ def _trained(tmp_path_factory: pytest.TempPathFactory, name: str, config: TrainC
 @pytest.fixture(scope="session")
 def done_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_cola_dir: Path) -> TrainedRun:
     """tiny_config trained to its end (2 epochs of 6 steps, calibrated, evaluated)."""
-    config = TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=2, batch_size=16,
-                         train_limit=96, learning_rate=1e-3, precision="fp32", eval_batch_size=256)
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        data=str(tiny_cola_dir),
+        epochs=2,
+        batch_size=16,
+        train_limit=96,
+        learning_rate=1e-3,
+        precision="fp32",
+        eval_batch_size=256,
+    )
     return _trained(tmp_path_factory, "done-run", config)
 
 
 @pytest.fixture(scope="session")
-def stopped_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path,
-                tiny_cola_dir: Path) -> TrainedRun:
+def stopped_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_cola_dir: Path) -> TrainedRun:
     """tiny_config stopped at the end of epoch 1 (its checkpoint at the epoch boundary)."""
-    config = TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=2, batch_size=16,
-                         train_limit=96, learning_rate=1e-3, precision="fp32", eval_batch_size=256)
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        data=str(tiny_cola_dir),
+        epochs=2,
+        batch_size=16,
+        train_limit=96,
+        learning_rate=1e-3,
+        precision="fp32",
+        eval_batch_size=256,
+    )
     return _trained(tmp_path_factory, "stopped-run", config, stop_when=lambda e: e["kind"] == "epoch")
 
 

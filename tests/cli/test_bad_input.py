@@ -16,25 +16,44 @@ from workbench.cli import main
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
-def test_bad_data_files_give_exit_2_and_one_line(name: str, tmp_path: Path, tiny_model_dir: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_data_files_give_exit_2_and_one_line(
+    name: str, tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path, message = bad_file(tmp_path, name)
     assert main(["data", "show", "--data", str(path), "--model", str(tiny_model_dir)]) == 2
     line = one_error_line(capsys)
     assert line.startswith(f"error: {path}") and message in line, line
 
     runs = tmp_path / "runs"
-    assert main(["train", "--data", str(path), "--model", str(tiny_model_dir), "--runs", str(runs),
-                 "--name", "bad", "--precision", "fp32"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(path),
+                "--model",
+                str(tiny_model_dir),
+                "--runs",
+                str(runs),
+                "--name",
+                "bad",
+                "--precision",
+                "fp32",
+            ]
+        )
+        == 2
+    )
     assert one_error_line(capsys) == line
     assert not (runs / "bad").exists()  # found before a run folder is made
 
 
-def test_bom_and_crlf_files_parse_from_the_cli(tmp_path: Path, tiny_model_dir: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_bom_and_crlf_files_parse_from_the_cli(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bom_crlf.tsv"
-    path.write_bytes(b"\xef\xbb\xbfa\t1\t\tOne fine sentence.\r\nb\t0\t*\tSentence two the.\r\n"
-                     b"c\t1\t\tA third one.\r\n")
+    path.write_bytes(
+        b"\xef\xbb\xbfa\t1\t\tOne fine sentence.\r\nb\t0\t*\tSentence two the.\r\nc\t1\t\tA third one.\r\n"
+    )
     assert main(["data", "show", "--data", str(path), "--model", str(tiny_model_dir), "--split", "holdout"]) == 0
     out = capsys.readouterr().out
     assert "holdout" in out and "3 sentences" in out
@@ -43,8 +62,9 @@ def test_bom_and_crlf_files_parse_from_the_cli(tmp_path: Path, tiny_model_dir: P
 # ---------------------------------------------------------------- predict
 
 
-def test_cli_predict_notes_truncation_and_prints_any_script(tiny_model_dir: Path, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_predict_notes_truncation_and_prints_any_script(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     long = ("The dog barked. " * 700)[:10_000]
     assert main(["predict", str(tiny_model_dir), "--runs", str(tmp_path), long, "שלום 😺"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -54,9 +74,9 @@ def test_cli_predict_notes_truncation_and_prints_any_script(tiny_model_dir: Path
     assert result["truncated"] is True and result["tokens"] == 128
 
 
-def test_cli_predict_survives_undecodable_stdin(tiny_model_dir: Path, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_predict_survives_undecodable_stdin(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import io
 
     stdin = io.TextIOWrapper(io.BytesIO(b"caf\xe9 au lait\n\x00\x00\nThe cat sat.\n"), encoding="utf-8")
@@ -73,9 +93,23 @@ def test_a_reader_that_stops_early_gets_no_traceback(tiny_model_dir: Path) -> No
     SIGPIPE, nothing on stderr. (A fresh process: the pipe is the real one; no torch is imported.)"""
     import subprocess
 
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "data", "show", "--split", "train",
-                             "--samples", "5000", "--model", str(tiny_model_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "data",
+            "show",
+            "--split",
+            "train",
+            "--samples",
+            "5000",
+            "--model",
+            str(tiny_model_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline()
     proc.stdout.close()  # what head does after its line

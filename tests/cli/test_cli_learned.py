@@ -17,8 +17,9 @@ from workbench.core.base.config import TrainConfig
 REPO = Path(__file__).parents[2]
 
 
-def bootstrap_by_hand(labels: np.ndarray, a: np.ndarray, b: np.ndarray | None, column: int,
-                      resamples: int) -> tuple[float, float]:
+def bootstrap_by_hand(
+    labels: np.ndarray, a: np.ndarray, b: np.ndarray | None, column: int, resamples: int
+) -> tuple[float, float]:
     """The documented interval done here with scikit-learn: RESAMPLES resamples of the sentences (with
     replacement, numpy's generator seeded [SEED, COLUMN]), the MCC of each by sklearn, and the 2.5th and
     97.5th percentiles; with B, of MCC(B) - MCC(A) on the same resample (paired)."""
@@ -31,8 +32,10 @@ def bootstrap_by_hand(labels: np.ndarray, a: np.ndarray, b: np.ndarray | None, c
     def mcc(y: np.ndarray, p: np.ndarray) -> float:
         return float(matthews_corrcoef(y, p)) if len(set(y.tolist())) > 1 and len(set(p.tolist())) > 1 else 0.0
 
-    values = [mcc(labels[pick], b[pick]) - mcc(labels[pick], a[pick]) if b is not None
-              else mcc(labels[pick], a[pick]) for pick in picks]
+    values = [
+        mcc(labels[pick], b[pick]) - mcc(labels[pick], a[pick]) if b is not None else mcc(labels[pick], a[pick])
+        for pick in picks
+    ]
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
 
@@ -72,7 +75,8 @@ def test_eval_and_diff_phenomena(tmp_path: Path, capsys: pytest.CaptureFixture[s
     column = list(MAJOR_FEATURES).index("Question")
     assert question["n"] == len(labels) == 219 and question["mcc"] == pytest.approx(matthews_corrcoef(labels, b))
     assert (question["mcc_low"], question["mcc_high"]) == pytest.approx(
-        bootstrap_by_hand(labels, b, None, column, report["resamples"]), abs=1e-12)
+        bootstrap_by_hand(labels, b, None, column, report["resamples"]), abs=1e-12
+    )
     assert question["mcc_high"] - question["mcc_low"] < 0.5  # an interval, not the resamples' whole range
 
     assert main(["eval", "a", "--phenomena", "--split", "holdout", "--runs", str(tmp_path)]) == 0
@@ -95,33 +99,40 @@ def test_eval_and_diff_phenomena(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
-def test_phenomena_of_a_partial_dev_set_says_the_rest_is_absent(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_phenomena_of_a_partial_dev_set_says_the_rest_is_absent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from helpers.recorded import record
 
     from workbench.core.data.cola import load_cola
 
     dev = load_cola()["in_domain_dev"].head(60)
-    record(tmp_path / "part", "in_domain_dev", list(zip(dev["sentence"], dev["label"], dev["label"],
-                                                        dev["label"].astype(float), dev["source"], strict=True)))
+    record(
+        tmp_path / "part",
+        "in_domain_dev",
+        list(zip(dev["sentence"], dev["label"], dev["label"], dev["label"].astype(float), dev["source"], strict=True)),
+    )
     assert main(["eval", "part", "--phenomena", "--split", "in_domain_dev", "--runs", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "467 annotated sentences left out: not in the data evaluated at all" in " ".join(text.split())
     assert "written otherwise" not in text and "and 462 more" in text
     lines = text.splitlines()
-    note = lines[1:next(i for i, line in enumerate(lines) if line.startswith("MCC with a 95%"))]
+    note = lines[1 : next(i for i, line in enumerate(lines) if line.startswith("MCC with a 95%"))]
     assert len(note) <= 3, note  # a count and a few line numbers (it was 467 of them, over 60 lines)
 
 
-def test_diff_phenomena_refuses_a_split_that_is_not_annotated(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_phenomena_refuses_a_split_that_is_not_annotated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_annotated_run(tmp_path / "a")
     write_annotated_run(tmp_path / "b", flip_major="Question")
     for command in (["eval", "a"], ["diff", "a", "b"]):
         assert main([*command, "--phenomena", "--split", "validation", "--runs", str(tmp_path)]) == 2
         err = capsys.readouterr().err
-        assert err == ("error: --phenomena: --split in_domain_dev, holdout or both, not validation (only the dev "
-                       "sets are annotated)\n")
+        assert err == (
+            "error: --phenomena: --split in_domain_dev, holdout or both, not validation (only the dev "
+            "sets are annotated)\n"
+        )
 
 
 def test_phenomena_of_a_run_without_predictions_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,14 +170,18 @@ def test_data_map_lists_regions_and_exports_csv(tmp_path: Path, capsys: pytest.C
     out = json.loads(capsys.readouterr().out)
     assert out["epochs"] == 3 and sorted(r["row"] for r in out["rows"]) == hard.tolist()
     assert {r["region"] for r in out["rows"]} == {"hard"}
-    assert out["regions"] == {"easy": 60 - len(hard) - int(ambiguous.sum()), "ambiguous": int(ambiguous.sum()),
-                              "hard": len(hard)}
+    assert out["regions"] == {
+        "easy": 60 - len(hard) - int(ambiguous.sum()),
+        "ambiguous": int(ambiguous.sum()),
+        "hard": len(hard),
+    }
     assert main(["data", "map", "mapped", "--region", "ambiguous", "--runs", str(tmp_path)]) == 0
     assert "ambiguous sentences" in capsys.readouterr().out
 
 
 def strict_json(text: str) -> Any:
     """TEXT parsed as strict JSON: NaN and Infinity, which Python writes and strict parsers refuse, fail."""
+
     def refuse(constant: str) -> None:
         raise ValueError(f"{constant} is not JSON")
 
@@ -203,17 +218,31 @@ def test_data_map_of_a_stopped_run_has_no_nan(tmp_path: Path, capsys: pytest.Cap
 def test_json_is_strict_wherever_a_number_is_not_finite() -> None:
     from workbench.cli.common import json_text
 
-    text = json_text({"mcc": float("nan"), "rows": [{"loss": float("inf")}, {"loss": np.float32("-inf")}],
-                      "n": 3, "p": np.float32(0.25)})
-    assert strict_json(text) == {"mcc": None, "rows": [{"loss": None}, {"loss": None}], "n": 3, "p": 0.25,
-                                 "non_finite": {"mcc": "NaN, written as null",
-                                                "rows[0].loss": "Infinity, written as null",
-                                                "rows[1].loss": "-Infinity, written as null"}}
+    text = json_text(
+        {
+            "mcc": float("nan"),
+            "rows": [{"loss": float("inf")}, {"loss": np.float32("-inf")}],
+            "n": 3,
+            "p": np.float32(0.25),
+        }
+    )
+    assert strict_json(text) == {
+        "mcc": None,
+        "rows": [{"loss": None}, {"loss": None}],
+        "n": 3,
+        "p": 0.25,
+        "non_finite": {
+            "mcc": "NaN, written as null",
+            "rows[0].loss": "Infinity, written as null",
+            "rows[1].loss": "-Infinity, written as null",
+        },
+    }
     assert strict_json(json_text({"n": 1})) == {"n": 1}  # nothing to say: no non_finite entry
 
 
-def test_data_map_of_a_one_epoch_run_says_why_nothing_is_ambiguous(tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_data_map_of_a_one_epoch_run_says_why_nothing_is_ambiguous(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from workbench.core.runs.dynamics import TrainingDynamics
     from workbench.core.runs.lookup import load_run_data
 
@@ -225,8 +254,11 @@ def test_data_map_of_a_one_epoch_run_says_why_nothing_is_ambiguous(tmp_path: Pat
     TrainingDynamics(p_gold, labels.astype(np.int8)).save(run)
     assert main(["data", "map", "one", "--json", "--runs", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["regions"] == {"easy": int((p_gold[0] >= 0.5).sum()), "ambiguous": 0,
-                              "hard": int((p_gold[0] < 0.5).sum())}
+    assert out["regions"] == {
+        "easy": int((p_gold[0] >= 0.5).sum()),
+        "ambiguous": 0,
+        "hard": int((p_gold[0] < 0.5).sum()),
+    }
     assert main(["data", "map", "one", "--runs", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "1 epoch recorded" in text and "none is ambiguous" in text
@@ -240,8 +272,9 @@ def test_data_map_of_a_run_trained_before_maps_is_one_line(tmp_path: Path, capsy
     assert "\n" not in err and "training_dynamics.npz: no training map recorded" in err
 
 
-def test_pairs_on_the_example_suite_and_a_bad_file(tiny_model_dir: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_pairs_on_the_example_suite_and_a_bad_file(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -13,13 +13,33 @@ from workbench.cli import main
 
 
 def tiny_train_args(model: Path, data: Path, runs: Path, name: str, *extra: str) -> list[str]:
-    return ["train", "--model", str(model), "--data", str(data), "--runs", str(runs), "--name", name,
-            "--epochs", "1", "--batch-size", "16", "--train-limit", "64", "--precision", "fp32",
-            "--learning-rate", "1e-3", *extra]
+    return [
+        "train",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--runs",
+        str(runs),
+        "--name",
+        name,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--train-limit",
+        "64",
+        "--precision",
+        "fp32",
+        "--learning-rate",
+        "1e-3",
+        *extra,
+    ]
 
 
-def test_train_eval_predict_runs(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_eval_predict_runs(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     dev = len((tiny_cola_dir / "in_domain_dev.tsv").read_text().splitlines())
     assert main(tiny_train_args(tiny_model_dir, tiny_cola_dir, runs, "tiny")) == 0
@@ -46,9 +66,9 @@ def test_train_eval_predict_runs(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_
     assert "tiny" in out and "done" in out
 
 
-def test_predict_reads_stdin_and_reports_empty_lines(tiny_model_dir: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_reads_stdin_and_reports_empty_lines(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import io
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("One sentence here.\nAnother one.\n"))
@@ -68,8 +88,9 @@ def test_predict_reads_stdin_and_reports_empty_lines(tiny_model_dir: Path, tmp_p
         (["model", "show", "--model", "/nonexistent/model"], "not a model folder"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(args: list[str], message: str, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_exits_2_with_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert exit_status([*args, "--runs", str(tmp_path)] if args[0] != "model" else args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
@@ -82,8 +103,9 @@ def test_bad_data_file_names_file_and_line(tmp_path: Path, capsys: pytest.Captur
     assert capsys.readouterr().err.strip() == f"error: {bad}:2: label: 'yes' is not 0 or 1"
 
 
-def test_eval_scores_a_run_on_the_split_it_was_trained_with(tiny_model_dir: Path, tiny_cola_dir: Path,
-                                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_scores_a_run_on_the_split_it_was_trained_with(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A run trained with a non-default split seed is scored on its own validation sentences."""
     import pandas as pd
 
@@ -101,8 +123,9 @@ def test_eval_scores_a_run_on_the_split_it_was_trained_with(tiny_model_dir: Path
 
 
 @pytest.mark.parametrize("before", [True, False])
-def test_runs_folder_counts_before_or_after_the_subcommand(tmp_path: Path, before: bool,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_folder_counts_before_or_after_the_subcommand(
+    tmp_path: Path, before: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
     from workbench.cli import build_parser
 
     runs = tmp_path / "elsewhere"

@@ -44,8 +44,9 @@ def test_cli_explain_json(runs: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert result["label"] in result["probabilities"] and isinstance(result["delta"], float)
 
 
-def test_cli_explain_text_shows_direction_by_sign_within_80_columns(runs: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_explain_text_shows_direction_by_sign_within_80_columns(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
     long_word = "antidisestablishmentarianism" * 3
     assert main(["explain", "a", f"The {long_word} cat sat on the mat quietly.", "--runs", str(runs)]) == 0
@@ -53,7 +54,7 @@ def test_cli_explain_text_shows_direction_by_sign_within_80_columns(runs: Path,
     assert all(len(line) <= 80 for line in out)
     head = next(i for i, line in enumerate(out) if "p(acceptable)" in line)
     assert "".join(out[:head]).replace(" ", "") == f"The{long_word}catsatonthematquietly."  # wrapped, whole
-    token_lines = out[head + 3:]
+    token_lines = out[head + 3 :]
     assert any(line.split()[1] == "cat" for line in token_lines)
     for line in token_lines:
         value, *rest = line.split()
@@ -66,16 +67,32 @@ def test_cli_explain_text_shows_direction_by_sign_within_80_columns(runs: Path,
 
 def test_cli_explain_versus(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    assert main(["explain", "a", "John seems that is happy.", "--versus", "John seems to be happy.",
-                 "--runs", str(runs)]) == 0
+    assert (
+        main(["explain", "a", "John seems that is happy.", "--versus", "John seems to be happy.", "--runs", str(runs)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "John seems [that] [is] happy." in out and "John seems [to] [be] happy." in out
     assert "change in p(acceptable), B - A:" in out
-    assert main(["explain", "a", "John seems that is happy.", "--versus", "John seems to be happy.",
-                 "--runs", str(runs), "--json"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "a",
+                "John seems that is happy.",
+                "--versus",
+                "John seems to be happy.",
+                "--runs",
+                str(runs),
+                "--json",
+            ]
+        )
+        == 0
+    )
     pair = json.loads(capsys.readouterr().out)
     assert pair["delta_acceptable"] == pytest.approx(
-        pair["probabilities_b"]["acceptable"] - pair["probabilities_a"]["acceptable"])
+        pair["probabilities_b"]["acceptable"] - pair["probabilities_a"]["acceptable"]
+    )
 
 
 def test_cli_diff_json_counts(runs: Path, tiny_cola_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,8 +104,9 @@ def test_cli_diff_json_counts(runs: Path, tiny_cola_dir: Path, capsys: pytest.Ca
     counts = [result[k] for k in ("both_right", "only_a", "only_b", "both_wrong")]
     assert sum(counts) == holdout
     assert len(result["disagreements"]) == result["only_a"] + result["only_b"]
-    expected = diff_predictions(read_predictions(runs / "a" / "predictions.tsv"),
-                                read_predictions(runs / "b" / "predictions.tsv"))
+    expected = diff_predictions(
+        read_predictions(runs / "a" / "predictions.tsv"), read_predictions(runs / "b" / "predictions.tsv")
+    )
     assert counts == [expected.both_right, expected.only_a, expected.only_b, expected.both_wrong]
     assert all(d["source"] for d in result["disagreements"])  # the predictions file names the source
     assert main(["diff", "a", "a", "--runs", str(runs)]) == 0
@@ -125,8 +143,9 @@ def test_cli_neighbors(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["diff", "a", "../escape"], "no run '../escape'"),
     ],
 )
-def test_cli_bad_input_exits_2_with_one_line(runs: Path, args: list[str], message: str,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bad_input_exits_2_with_one_line(
+    runs: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
     assert exit_status([*args, "--runs", str(runs)]) == 2
     err = capsys.readouterr().err.strip()

@@ -29,14 +29,13 @@ def options(text: str) -> dict[str, str]:
         if match:
             flag = match.group(1)
             assert flag not in entries, f"{flag} listed twice"
-            entries[flag] = line[len(match.group(0)):]
+            entries[flag] = line[len(match.group(0)) :]
         elif line.strip():
             entries[flag] += " " + line.strip()
     return {name: " ".join(body.split()) for name, body in entries.items()}
 
 
-def test_train_help_shows_each_setting_once_with_one_default_and_examples(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_help_shows_each_setting_once_with_one_default_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
     text = help_text(["train", "--help"], capsys)
     assert "(default: None)" not in text
     entries = options(text)
@@ -80,7 +79,8 @@ def test_bool_settings_get_on_and_off_flags() -> None:
     assert parser.parse_args(["--no-calibrate"]).calibrate is False
     assert parser.parse_args([]).calibrate is None  # not given: the config's default stands
     assert "tune the decision threshold; --no-calibrate is --calibrate off (default: off)" in " ".join(
-        parser.format_help().split())
+        parser.format_help().split()
+    )
     assert parse_field("calibrate", "False", WithSwitch) is False
     assert parse_field("calibrate", " yes ", WithSwitch) is True
     with pytest.raises(ValueError, match="calibrate: 'maybe'"):
@@ -103,8 +103,12 @@ def test_the_setting_has_on_off_flags_for_train_and_sweep(capsys: pytest.Capture
 
     parser = build_parser()
     for command in ("train", "sweep"):
-        for flags, expected in ((["--calibrate-threshold", "off"], False), (["--no-calibrate-threshold"], False),
-                                (["--calibrate-threshold=True"], True), ([], True)):
+        for flags, expected in (
+            (["--calibrate-threshold", "off"], False),
+            (["--no-calibrate-threshold"], False),
+            (["--calibrate-threshold=True"], True),
+            ([], True),
+        ):
             assert config_from_args(parser.parse_args([command, *flags])).calibrate_threshold is expected
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args([command, "--calibrate-threshold", "maybe"])
@@ -112,8 +116,9 @@ def test_the_setting_has_on_off_flags_for_train_and_sweep(capsys: pytest.Capture
     assert parse_field("calibrate_threshold", "Off") is False  # the TUI form's way
 
 
-@pytest.mark.parametrize("argv", [["--runs", "RUNS", "--run", "x"], ["train", "--epoch", "1"],
-                                  ["sweep", "--trial", "2"]])
+@pytest.mark.parametrize(
+    "argv", [["--runs", "RUNS", "--run", "x"], ["train", "--epoch", "1"], ["sweep", "--trial", "2"]]
+)
 def test_an_option_is_known_by_its_whole_name_only(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """A prefix is not taken for the option it starts: `--run x` read as `--runs x` opened a runs folder
     called x, silently; now it is an error (exit 2) before anything runs."""

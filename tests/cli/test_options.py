@@ -16,25 +16,49 @@ VALUES = ("0", "-1", HUGE)
 # What each TrainConfig setting (a flag of `train` and of `sweep`) takes of 0, -1 and HUGE; every other
 # value there is nonsense.
 SETTINGS = {
-    "epochs": (), "batch_size": ("0",), "max_length": (), "learning_rate": (), "layer_lr_decay": (),
-    "weight_decay": ("0",), "warmup_ratio": ("0",), "adam_epsilon": (), "max_grad_norm": (HUGE,),
-    "seed": ("0",), "split_seed": ("0",), "validation_fraction": (), "patience": ("0", HUGE),
-    "train_limit": ("0", HUGE), "eval_batch_size": (HUGE,), "checkpoint_every": ("0", HUGE),
-    "checkpoint_minutes": ("0",), "dropout": ("0",), "reinit_top_layers": ("0",), "head_lr_multiplier": (),
-    "ema_decay": ("0",), "head_seed": ("0", "-1"),
+    "epochs": (),
+    "batch_size": ("0",),
+    "max_length": (),
+    "learning_rate": (),
+    "layer_lr_decay": (),
+    "weight_decay": ("0",),
+    "warmup_ratio": ("0",),
+    "adam_epsilon": (),
+    "max_grad_norm": (HUGE,),
+    "seed": ("0",),
+    "split_seed": ("0",),
+    "validation_fraction": (),
+    "patience": ("0", HUGE),
+    "train_limit": ("0", HUGE),
+    "eval_batch_size": (HUGE,),
+    "checkpoint_every": ("0", HUGE),
+    "checkpoint_minutes": ("0",),
+    "dropout": ("0",),
+    "reinit_top_layers": ("0",),
+    "head_lr_multiplier": (),
+    "ema_decay": ("0",),
+    "head_seed": ("0", "-1"),
 }
 # The other commands' numeric options: (command..., option) -> what it takes of 0, -1 and HUGE.
 OPTIONS = {
-    ("data", "show", "--samples"): ("0", HUGE), ("data", "tokenize", "--max-length"): (),
-    ("data", "map", "--limit"): ("0", HUGE), ("explain", "--steps"): (), ("explain", "--max-length"): (),
-    ("diff", "--limit"): ("0", HUGE), ("neighbors", "--k"): (), ("pairs", "--limit"): ("0", HUGE),
-    ("pairs", "--batch-size"): (), ("sweep", "--trials"): (), ("sweep", "show", "--top"): ("0", HUGE),
+    ("data", "show", "--samples"): ("0", HUGE),
+    ("data", "tokenize", "--max-length"): (),
+    ("data", "map", "--limit"): ("0", HUGE),
+    ("explain", "--steps"): (),
+    ("explain", "--max-length"): (),
+    ("diff", "--limit"): ("0", HUGE),
+    ("neighbors", "--k"): (),
+    ("pairs", "--limit"): ("0", HUGE),
+    ("pairs", "--batch-size"): (),
+    ("sweep", "--trials"): (),
+    ("sweep", "show", "--top"): ("0", HUGE),
     ("train", "--seeds"): ("0",),
 }
 
 
-def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
-        tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
@@ -59,8 +83,12 @@ def numeric_options() -> dict[tuple[str, ...], tuple[argparse.ArgumentParser, ar
         for action in sub._actions:
             if not action.option_strings or action.type is None:
                 continue
-            if action.type in (int, float) or hasattr(action.type, "range") or hasattr(action.type, "setting") \
-                    or action.dest == "seeds":
+            if (
+                action.type in (int, float)
+                or hasattr(action.type, "range")
+                or hasattr(action.type, "setting")
+                or action.dest == "seeds"
+            ):
                 found[(*path, action.option_strings[0])] = (sub, action)
     return found
 
@@ -81,8 +109,9 @@ def test_every_numeric_option_is_checked_and_in_the_tables() -> None:
 
 
 @pytest.mark.parametrize("key", sorted(numeric_options()), ids=" ".join)
-def test_zero_minus_one_and_huge_are_taken_or_refused_in_one_line(key: tuple[str, ...],
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_zero_minus_one_and_huge_are_taken_or_refused_in_one_line(
+    key: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
     sub, action = numeric_options()[key]
     *path, option = key
     for value in VALUES:
@@ -104,5 +133,6 @@ def test_pairs_refuses_a_batch_size_below_one_before_loading_anything(capsys: py
         with pytest.raises(SystemExit) as exit_info:
             main(["pairs", "no-such-run", "no-such-file.tsv", "--batch-size", value])
         assert exit_info.value.code == 2
-        assert capsys.readouterr().err == (f"error: argument --batch-size: must be between 1 and 4096, not {value} "
-                                           "(see workbench pairs --help)\n")
+        assert capsys.readouterr().err == (
+            f"error: argument --batch-size: must be between 1 and 4096, not {value} (see workbench pairs --help)\n"
+        )

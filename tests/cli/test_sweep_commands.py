@@ -23,8 +23,24 @@ SMALL_SPACE = {"learning_rate": {"low": 1e-4, "high": 3e-3, "log": True}, "warmu
 
 
 def tiny_flags(model: Path, data: Path, runs: Path) -> list[str]:
-    return ["--model", str(model), "--data", str(data), "--runs", str(runs), "--epochs", "1", "--batch-size", "16",
-            "--train-limit", "32", "--precision", "fp32", "--eval-batch-size", "256"]
+    return [
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--runs",
+        str(runs),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--train-limit",
+        "32",
+        "--precision",
+        "fp32",
+        "--eval-batch-size",
+        "256",
+    ]
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -33,13 +49,27 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
-def test_a_sweep_of_two_trials_is_an_optuna_study_of_runs(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_sweep_of_two_trials_is_an_optuna_study_of_runs(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     space = tmp_path / "space.json"
     space.write_text(json.dumps(SMALL_SPACE))
-    assert main(["sweep", "--trials", "2", "--study", "tiny", "--space", str(space),
-                 *tiny_flags(tiny_model_dir, tiny_cola_dir, runs)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--trials",
+                "2",
+                "--study",
+                "tiny",
+                "--space",
+                str(space),
+                *tiny_flags(tiny_model_dir, tiny_cola_dir, runs),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "study tiny" in out and "best: trial" in out
 
@@ -69,43 +99,77 @@ def test_a_sweep_of_two_trials_is_an_optuna_study_of_runs(tiny_model_dir: Path, 
     # the same study name with another space is refused, and adds no trial
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"learning_rate": {"low": 1e-4, "high": 1e-3, "log": True}}))
-    assert main(["sweep", "--trials", "1", "--study", "tiny", "--space", str(other),
-                 *tiny_flags(tiny_model_dir, tiny_cola_dir, runs)]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                "--trials",
+                "1",
+                "--study",
+                "tiny",
+                "--space",
+                str(other),
+                *tiny_flags(tiny_model_dir, tiny_cola_dir, runs),
+            ]
+        )
+        == 2
+    )
     line = one_error_line(capsys)
     assert "another space" in line and "learning_rate" in line
     assert len(optuna.load_study(study_name="tiny", storage=default_storage(runs)).trials) == 2
 
 
-@pytest.mark.parametrize(("content", "suffix", "expected"), [
-    ('{"learning_rat": {"low": 1e-5, "high": 1e-4}}', ".json", "unknown parameter 'learning_rat'"),
-    ('{"learning_rate": {"low": 1e-4, "high": 1e-5}}', ".json", "learning_rate: low (0.0001) must be below high"),
-    ('{"weight_decay": {"low": 0.0, "high": 0.1, "log": true}}', ".json", "weight_decay: a log range needs low > 0"),
-    ('{"learning_rate": {"low": "small", "high": 1e-4}}', ".json", "learning_rate: low must be a number"),
-    ('{"epochs": {"type": "float", "low": 1, "high": 4}}', ".json", "epochs: this setting is a whole number"),
-    ('{"batch_size": [16, "32"]}', ".json", "batch_size: choice '32' is not a int"),
-    ('{"learning_rate": {"low": 1e-4, "high": 2.0}}', ".json", "learning_rate: 2.0 is out of range"),
-    ('{"learning_rate": {"low": 1e-5, "hi": 1e-4}}', ".json", "learning_rate: unknown key(s) hi"),
-    ('{"learning_rate": ', ".json", "not valid JSON"),
-    ("[learning_rate]\nlow = 1e-5\nhigh = 1e-4\nlog = 'yes'\n", ".toml", "learning_rate: log must be true or false"),
-    ("learning_rate = {low = 1e-5", ".toml", "not valid TOML"),
-])
-def test_a_bad_space_file_is_one_line_exit_2(content: str, suffix: str, expected: str, tiny_model_dir: Path,
-                                             tiny_cola_dir: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("content", "suffix", "expected"),
+    [
+        ('{"learning_rat": {"low": 1e-5, "high": 1e-4}}', ".json", "unknown parameter 'learning_rat'"),
+        ('{"learning_rate": {"low": 1e-4, "high": 1e-5}}', ".json", "learning_rate: low (0.0001) must be below high"),
+        (
+            '{"weight_decay": {"low": 0.0, "high": 0.1, "log": true}}',
+            ".json",
+            "weight_decay: a log range needs low > 0",
+        ),
+        ('{"learning_rate": {"low": "small", "high": 1e-4}}', ".json", "learning_rate: low must be a number"),
+        ('{"epochs": {"type": "float", "low": 1, "high": 4}}', ".json", "epochs: this setting is a whole number"),
+        ('{"batch_size": [16, "32"]}', ".json", "batch_size: choice '32' is not a int"),
+        ('{"learning_rate": {"low": 1e-4, "high": 2.0}}', ".json", "learning_rate: 2.0 is out of range"),
+        ('{"learning_rate": {"low": 1e-5, "hi": 1e-4}}', ".json", "learning_rate: unknown key(s) hi"),
+        ('{"learning_rate": ', ".json", "not valid JSON"),
+        (
+            "[learning_rate]\nlow = 1e-5\nhigh = 1e-4\nlog = 'yes'\n",
+            ".toml",
+            "learning_rate: log must be true or false",
+        ),
+        ("learning_rate = {low = 1e-5", ".toml", "not valid TOML"),
+    ],
+)
+def test_a_bad_space_file_is_one_line_exit_2(
+    content: str,
+    suffix: str,
+    expected: str,
+    tiny_model_dir: Path,
+    tiny_cola_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     space = tmp_path / f"space{suffix}"
     space.write_text(content)
-    assert main(["sweep", "--trials", "1", "--space", str(space),
-                 *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)]) == 2
+    assert (
+        main(["sweep", "--trials", "1", "--space", str(space), *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)])
+        == 2
+    )
     line = one_error_line(capsys)
     assert str(space) in line and expected in line, line
     assert not any(tmp_path.glob("sweep-t*"))
 
 
-def test_a_missing_space_file_and_a_fixed_searched_setting_are_refused(tiny_model_dir: Path, tiny_cola_dir: Path,
-                                                                       tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sweep", "--space", str(tmp_path / "nope.json"),
-                 *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)]) == 2
+def test_a_missing_space_file_and_a_fixed_searched_setting_are_refused(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["sweep", "--space", str(tmp_path / "nope.json"), *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)])
+        == 2
+    )
     assert "cannot read the space file" in one_error_line(capsys)
     space = tmp_path / "space.toml"
     space.write_text("epochs = { low = 1, high = 3 }\n")
@@ -113,17 +177,27 @@ def test_a_missing_space_file_and_a_fixed_searched_setting_are_refused(tiny_mode
     assert "epochs is searched there and held fixed by --epochs" in one_error_line(capsys)
 
 
-@pytest.mark.parametrize("storage", ["postgresql://nobody@127.0.0.1:1/x", "mysql://nobody:secret@127.0.0.1:1/x",
-                                     "sqlite:////proc/no-such-place/sweeps.db", "nosuchdb://x", "sqlite:///TMP"])
-def test_an_unreachable_storage_is_one_line_exit_2_quickly(storage: str, tiny_model_dir: Path, tiny_cola_dir: Path,
-                                                           tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "postgresql://nobody@127.0.0.1:1/x",
+        "mysql://nobody:secret@127.0.0.1:1/x",
+        "sqlite:////proc/no-such-place/sweeps.db",
+        "nosuchdb://x",
+        "sqlite:///TMP",
+    ],
+)
+def test_an_unreachable_storage_is_one_line_exit_2_quickly(
+    storage: str, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """No database server here: postgresql/mysql fail on their driver or on the refused port;
     sqlite:///TMP is a folder where the database file should be (SQLite cannot open it)."""
     storage = storage.replace("TMP", str(tmp_path))
     started = time.monotonic()
-    assert main(["sweep", "--trials", "1", "--storage", storage,
-                 *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)]) == 2
+    assert (
+        main(["sweep", "--trials", "1", "--storage", storage, *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)])
+        == 2
+    )
     assert time.monotonic() - started < 30
     line = one_error_line(capsys)
     assert line.startswith("error: storage ") and "secret" not in line
@@ -132,8 +206,10 @@ def test_an_unreachable_storage_is_one_line_exit_2_quickly(storage: str, tiny_mo
 
 # ---------------------------------------------------------------- seeds
 
-def test_train_with_seeds_makes_a_group_of_ordinary_runs(tiny_model_dir: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_train_with_seeds_makes_a_group_of_ordinary_runs(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     assert main(["train", "--seeds", "7,8", "--name", "g", *tiny_flags(tiny_model_dir, project_data_dir(), runs)]) == 0
     out = capsys.readouterr().out
@@ -165,16 +241,19 @@ def test_train_with_seeds_makes_a_group_of_ordinary_runs(tiny_model_dir: Path, t
         path.write_text(json.dumps(report))
     dev_spread = group_summary(runs, "g").in_domain_dev
     assert dev_spread is not None and (dev_spread.median, dev_spread.min, dev_spread.max) == pytest.approx(
-        (0.4, 0.2, 0.6))
+        (0.4, 0.2, 0.6)
+    )
 
 
-def test_bad_seeds_are_one_line_exit_2(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_seeds_are_one_line_exit_2(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for seeds, expected in (("4,x", "'x' is not a whole number"), ("4,4", "seed 4 is given twice")):
         assert exit_status(["train", "--seeds", seeds, *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)]) == 2
         assert expected in one_error_line(capsys)
     assert parse_seeds(" 42, 43,44 ") == [42, 43, 44]
     (tmp_path / "taken-s1").mkdir()
-    assert main(["train", "--seeds", "1,2", "--name", "taken",
-                 *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)]) == 2
+    assert (
+        main(["train", "--seeds", "1,2", "--name", "taken", *tiny_flags(tiny_model_dir, tiny_cola_dir, tmp_path)]) == 2
+    )
     assert "a run already has this member's name" in one_error_line(capsys)

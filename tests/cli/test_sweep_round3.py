@@ -14,8 +14,17 @@ from workbench.core.base.config import TrainConfig
 from workbench.core.search.space import default_space, load_space
 
 SPACE_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "recipe_space_round3.toml"
-ISSUE_SETTINGS = {"learning_rate", "layer_lr_decay", "epochs", "warmup_ratio", "dropout", "reinit_top_layers",
-                  "freeze_embeddings", "batch_size", "ema_decay"}
+ISSUE_SETTINGS = {
+    "learning_rate",
+    "layer_lr_decay",
+    "epochs",
+    "warmup_ratio",
+    "dropout",
+    "reinit_top_layers",
+    "freeze_embeddings",
+    "batch_size",
+    "ema_decay",
+}
 
 
 def test_the_round3_space_searches_every_setting_the_issue_names() -> None:
@@ -30,9 +39,36 @@ def test_a_sweep_of_the_round3_space_reads_back_with_optuna(tiny_model_dir: Path
     searched = {k: v for k, v in tomllib.loads(SPACE_FILE.read_text()).items() if k not in ("epochs", "batch_size")}
     space = tmp_path / "space.json"
     space.write_text(json.dumps(searched))
-    assert main(["sweep", "--study", "round3", "--trials", "2", "--space", str(space), "--storage", storage,
-                 "--runs", str(runs), "--model", str(tiny_model_dir), "--epochs", "1", "--batch-size", "16",
-                 "--train-limit", "32", "--precision", "fp32", "--eval-batch-size", "256"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--study",
+                "round3",
+                "--trials",
+                "2",
+                "--space",
+                str(space),
+                "--storage",
+                storage,
+                "--runs",
+                str(runs),
+                "--model",
+                str(tiny_model_dir),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--train-limit",
+                "32",
+                "--precision",
+                "fp32",
+                "--eval-batch-size",
+                "256",
+            ]
+        )
+        == 0
+    )
     study = optuna.load_study(study_name="round3", storage=storage)
     assert len(study.trials) == 2
     for trial in study.trials:

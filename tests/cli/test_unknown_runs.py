@@ -48,16 +48,18 @@ def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda args: " ".join(a for a in args if "/" not in a))
-def test_an_unknown_run_is_an_error_that_lists_the_runs(runs: Path, args: list[str],
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_run_is_an_error_that_lists_the_runs(
+    runs: Path, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([*args, "--runs", str(runs)]) == 2
     line = one_error_line(capsys)
     assert "no run 'nosuch'" in line and str(runs) in line
     assert "first-run" in line and "second-run" in line  # what the user can name instead
 
 
-def test_a_near_miss_is_named_and_an_empty_folder_says_so(runs: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_near_miss_is_named_and_an_empty_folder_says_so(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["predict", "frist-run", "Hello.", "--runs", str(runs)]) == 2
     assert "did you mean first-run?" in one_error_line(capsys)
     assert main(["open", "anything", "--runs", str(tmp_path / "empty")]) == 2

@@ -49,10 +49,13 @@ def own_log_odds(model: Any, ids: list[int]) -> float:
 
 
 @pytest.mark.parametrize("baseline", [DEFAULT_BASELINE, "mask"])
-@pytest.mark.parametrize("sentence", ["The book was written by John.", "Who do you think that left?",
-                                      "Colorless green ideas sleep furiously."])
-def test_attributions_add_up_to_the_change_from_the_baseline(tiny_bert: Any, tokenizer: Any, sentence: str,
-                                                             baseline: str) -> None:
+@pytest.mark.parametrize(
+    "sentence",
+    ["The book was written by John.", "Who do you think that left?", "Colorless green ideas sleep furiously."],
+)
+def test_attributions_add_up_to_the_change_from_the_baseline(
+    tiny_bert: Any, tokenizer: Any, sentence: str, baseline: str
+) -> None:
     result = explain(tiny_bert, tokenizer, sentence, baseline=baseline)
     ids = tokenizer(sentence)["input_ids"]
     filler = tokenizer.mask_token_id if baseline == "mask" else tokenizer.pad_token_id
@@ -84,10 +87,18 @@ def test_batched_attributions_equal_one_at_a_time(tiny_bert: Any, tokenizer: Any
 
 def explanation(attributions: list[float], log_odds: float, baseline_log_odds: float) -> Explanation:
     change = log_odds - baseline_log_odds
-    return Explanation(sentence="a b c", tokens=["[CLS]", "a", "b", "c", "[SEP]"], attributions=attributions,
-                       probabilities={"unacceptable": 0.2, "acceptable": 0.8}, label="acceptable",
-                       method="layer_integrated_gradients", delta=sum(attributions) - change,
-                       log_odds=log_odds, baseline_log_odds=baseline_log_odds, n_steps=16)
+    return Explanation(
+        sentence="a b c",
+        tokens=["[CLS]", "a", "b", "c", "[SEP]"],
+        attributions=attributions,
+        probabilities={"unacceptable": 0.2, "acceptable": 0.8},
+        label="acceptable",
+        method="layer_integrated_gradients",
+        delta=sum(attributions) - change,
+        log_odds=log_odds,
+        baseline_log_odds=baseline_log_odds,
+        n_steps=16,
+    )
 
 
 def test_the_summary_says_how_much_of_the_change_the_attributions_explain() -> None:
@@ -110,8 +121,12 @@ def legend_text(e: Explanation) -> str:
 def test_no_color_marks_show_magnitude() -> None:
     from workbench.tui.widgets.attributions import attribution_text
 
-    text = attribution_text(["[CLS]", "big", "mid", "small", "neg", "[SEP]"], [0.0, 3.0, 1.5, 0.5, -3.0, 0.0],
-                            special_tokens=["[CLS]", "[SEP]"], marks=True)
+    text = attribution_text(
+        ["[CLS]", "big", "mid", "small", "neg", "[SEP]"],
+        [0.0, 3.0, 1.5, 0.5, -3.0, 0.0],
+        special_tokens=["[CLS]", "[SEP]"],
+        marks=True,
+    )
     assert text.plain == "▲▲▲big ▲▲mid ▲small ▼▼▼neg"
 
 
@@ -125,9 +140,15 @@ def test_the_tui_legend_shows_the_log_odds_and_the_warning() -> None:
 
 def pair(p_a: float, p_b: float) -> PairComparison:
     label = lambda p: "acceptable" if p >= 0.5 else "unacceptable"  # noqa: E731
-    return PairComparison(a="a", b="b", probabilities_a={"acceptable": p_a, "unacceptable": 1 - p_a},
-                          probabilities_b={"acceptable": p_b, "unacceptable": 1 - p_b}, label_a=label(p_a),
-                          label_b=label(p_b), delta_acceptable=p_b - p_a)
+    return PairComparison(
+        a="a",
+        b="b",
+        probabilities_a={"acceptable": p_a, "unacceptable": 1 - p_a},
+        probabilities_b={"acceptable": p_b, "unacceptable": 1 - p_b},
+        label_a=label(p_a),
+        label_b=label(p_b),
+        delta_acceptable=p_b - p_a,
+    )
 
 
 def test_a_pair_says_when_the_model_does_not_separate_the_sentences() -> None:
@@ -139,12 +160,14 @@ def test_a_pair_says_when_the_model_does_not_separate_the_sentences() -> None:
 def test_a_pair_carries_both_sentences_attributions(tiny_bert: Any, tokenizer: Any) -> None:
     from workbench.tui.widgets.attributions import pair_text
 
-    result = minimal_pair(tiny_bert, tokenizer, "The book was written by John.", "The book was written from John.",
-                          attributions=True)
+    result = minimal_pair(
+        tiny_bert, tokenizer, "The book was written by John.", "The book was written from John.", attributions=True
+    )
     assert result.explanation_a is not None and result.explanation_b is not None
     assert result.explanation_a.sentence == "The book was written by John."
     assert result.explanation_b.attributions == pytest.approx(
-        explain(tiny_bert, tokenizer, "The book was written from John.").attributions, abs=1e-4)
+        explain(tiny_bert, tokenizer, "The book was written from John.").attributions, abs=1e-4
+    )
     shown = pair_text(result, marks=True, special_tokens=["[CLS]", "[SEP]"]).plain
     assert shown.count("why ") == 2 and "from" in shown and "separate" in shown
 

@@ -53,6 +53,7 @@ def test_the_fitted_temperature_is_the_known_one(known: float) -> None:
     z, y = synthetic(known)
     fitted = fit_temperature(z, y)
     assert fitted == pytest.approx(known, rel=0.06)
+
     # and it is the minimum of scikit-learn's log-loss, not only of ours
     def loss(t: float) -> float:
         return sklearn_log_loss(y, sigmoid(z / t), labels=[0, 1])
@@ -102,8 +103,9 @@ def test_reliability_uses_the_recorded_labels_not_rounded_probabilities() -> Non
     labels = np.array([0, 1])
     recorded = np.array([0, 1])
     assert reliability(labels, p, predicted=recorded).bins[0].accuracy == 1.0
-    frame = pd.DataFrame({"sentence": ["Him saw she.", "She saw him."], "label": labels, "predicted": recorded,
-                          "p_acceptable": p})
+    frame = pd.DataFrame(
+        {"sentence": ["Him saw she.", "She saw him."], "label": labels, "predicted": recorded, "p_acceptable": p}
+    )
 
     class Tokenizer:
         def __call__(self, sentences: list[str], **_: object) -> dict[str, list[list[int]]]:
@@ -117,8 +119,10 @@ def test_reliability_uses_the_recorded_labels_not_rounded_probabilities() -> Non
 def test_folding_the_temperature_divides_the_log_odds_and_keeps_every_decision(tiny_model_dir: Path) -> None:
     model = load_model(str(tiny_model_dir)).eval()
     generator = torch.Generator().manual_seed(5)
-    batch = {"input_ids": torch.randint(1000, model.config.vocab_size, (200, 10), generator=generator),
-             "attention_mask": torch.ones(200, 10, dtype=torch.long)}
+    batch = {
+        "input_ids": torch.randint(1000, model.config.vocab_size, (200, 10), generator=generator),
+        "attention_mask": torch.ones(200, 10, dtype=torch.long),
+    }
 
     def log_odds() -> np.ndarray:
         with torch.no_grad():
@@ -152,6 +156,7 @@ def test_calibration_figures_of_a_folded_pair() -> None:
 
 
 # ---------------------------------------------------------------- never worse than the model as trained
+
 
 def calibrated(seed: int, n: int = 855) -> tuple[np.ndarray, np.ndarray]:
     """A model already calibrated (labels drawn from its own p), about 70% acceptable as in CoLA, on a
@@ -197,8 +202,14 @@ def textbook_ece(y: np.ndarray, p: np.ndarray) -> float:
     confidence = np.where(predicted == 1, p, 1 - p)
     right = predicted == y
     index = np.minimum(((confidence - 0.5) / 0.05).astype(int), 9)
-    return float(sum(abs(right[index == b].mean() - confidence[index == b].mean()) * (index == b).sum()
-                     for b in range(10) if (index == b).any()) / len(y))
+    return float(
+        sum(
+            abs(right[index == b].mean() - confidence[index == b].mean()) * (index == b).sum()
+            for b in range(10)
+            if (index == b).any()
+        )
+        / len(y)
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 2, 3])
@@ -264,8 +275,11 @@ def test_a_temperature_on_its_bound_is_said() -> None:
     rng = np.random.default_rng(3)
     z = rng.normal(0.0, 0.01, 600)
     y = (rng.random(600) < sigmoid(z * 100)).astype(int)
-    unbounded = minimize_scalar(lambda log_t: sklearn_log_loss(y, sigmoid(z / np.exp(log_t)), labels=[0, 1]),
-                                bounds=(np.log(1e-4), 0.0), method="bounded").x
+    unbounded = minimize_scalar(
+        lambda log_t: sklearn_log_loss(y, sigmoid(z / np.exp(log_t)), labels=[0, 1]),
+        bounds=(np.log(1e-4), 0.0),
+        method="bounded",
+    ).x
     assert np.exp(unbounded) < 0.03
     calibration = choose_calibration(z, y)
     assert calibration.temperature == pytest.approx(0.05, rel=1e-3)

@@ -37,8 +37,16 @@ def mapped_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     folder = tmp_path_factory.mktemp("map")
     data, flipped = _learnable_file(folder)
-    config = TrainConfig(model=str(tiny_model_dir), data=str(data), epochs=6, batch_size=16, learning_rate=3e-3,
-                         precision="fp32", eval_batch_size=256, warmup_ratio=0.0)
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        data=str(data),
+        epochs=6,
+        batch_size=16,
+        learning_rate=3e-3,
+        precision="fp32",
+        eval_batch_size=256,
+        warmup_ratio=0.0,
+    )
     result = train(config, folder / "run")
     assert result.status == "done", result.error
     return folder / "run", flipped

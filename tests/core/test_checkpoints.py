@@ -13,8 +13,7 @@ from workbench.core.base.durable import replace_dir_atomic
 from workbench.core.model.loading import load_model, load_tokenizer
 
 
-def test_a_swap_cut_short_never_deletes_the_only_whole_copy(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_swap_cut_short_never_deletes_the_only_whole_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A first crash left only .checkpoint.old; a second crash in the next swap must not lose it."""
     old = tmp_path / ".checkpoint.old"
     old.mkdir()
@@ -32,7 +31,8 @@ def test_a_swap_cut_short_never_deletes_the_only_whole_copy(tmp_path: Path,
 
 
 def test_a_kill_after_the_swap_before_its_clean_up_leaves_no_old_copy_once_resumed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Killed between the last rename and the removal of the previous copy (found by the random kill of
     tests/e2e/test_interruptions.py: a resume that only had the final evaluation left wrote no checkpoint,
     and .checkpoint.old stayed for good): the resume's recovery removes it and keeps the new one."""

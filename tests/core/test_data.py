@@ -171,8 +171,34 @@ def test_fetch_refuses_a_bad_release_and_keeps_the_old_copy(tmp_path: Path) -> N
         fetch(str(write(tmp_path, b"not a zip", "fake.zip")), dest)
 
 
-TOKENS = ["label", "sentence", "source", "Label ", "\t", ",", '"', "\n", "\r", "\r\n", "\x00", "\x0c", "\u2028",
-          "\x85", "\ufeff", "0", "1", "2", " ", "yes", "The cat sat.", "café", "😺", "שלום", "*", ""]
+TOKENS = [
+    "label",
+    "sentence",
+    "source",
+    "Label ",
+    "\t",
+    ",",
+    '"',
+    "\n",
+    "\r",
+    "\r\n",
+    "\x00",
+    "\x0c",
+    "\u2028",
+    "\x85",
+    "\ufeff",
+    "0",
+    "1",
+    "2",
+    " ",
+    "yes",
+    "The cat sat.",
+    "café",
+    "😺",
+    "שלום",
+    "*",
+    "",
+]
 texts = st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)
 contents = st.one_of(
     st.binary(max_size=300),
@@ -180,7 +206,8 @@ contents = st.one_of(
     texts.map(lambda t: t.encode("latin-1", errors="replace")),
     st.lists(texts, max_size=6).map(lambda rows: ("sentence,label\n" + "\n".join(rows)).encode("utf-8")),
     st.lists(st.tuples(texts, texts), max_size=6).map(
-        lambda rows: "".join(f"src\t{a}\t\t{b}\n" for a, b in rows).encode("utf-8")),
+        lambda rows: "".join(f"src\t{a}\t\t{b}\n" for a, b in rows).encode("utf-8")
+    ),
 )
 
 
@@ -273,10 +300,10 @@ def test_changing_a_returned_frame_does_not_change_the_next_result(tiny_cola_dir
         assert again[name].equals(frame), name
 
 
-@pytest.mark.parametrize(("fraction", "seed", "rows"), [(0.1, 2018, None), (0.1, 7, None), (0.25, 2018, 41),
-                                                        (0.5, 1, 3), (0.1, 2018, 2)])
-def test_split_is_sklearns_train_test_split_sentence_for_sentence(fraction: float, seed: int,
-                                                                   rows: int | None) -> None:
+@pytest.mark.parametrize(
+    ("fraction", "seed", "rows"), [(0.1, 2018, None), (0.1, 7, None), (0.25, 2018, 41), (0.5, 1, 3), (0.1, 2018, 2)]
+)
+def test_split_is_sklearns_train_test_split_sentence_for_sentence(fraction: float, seed: int, rows: int | None) -> None:
     """Runs recorded before the split stopped importing sklearn validated on the same sentences."""
     from sklearn.model_selection import train_test_split
 
@@ -289,7 +316,8 @@ def test_split_is_sklearns_train_test_split_sentence_for_sentence(fraction: floa
 
 
 def test_word_pieces_without_transformers_are_transformers_tokens_for_every_bundled_sentence(
-        tiny_model_dir: Path) -> None:
+    tiny_model_dir: Path,
+) -> None:
     """The Data pane and `workbench tokenize` count and show tokens with the tokenizers library alone;
     transformers' own tokenizer (what training and Predict use) must give the same ids and pieces."""
     from workbench.core.data.cola import token_lengths

@@ -23,7 +23,8 @@ def steps_of(events: list[dict[str, Any]]) -> list[tuple[int, float, float, floa
 
 
 def test_reading_every_few_steps_records_every_step_as_reading_each_does(
-        tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tiny_config.checkpoint_every = 5  # 6 steps an epoch: checkpoints at 5 and 10 fall between reads
     each: list[dict[str, Any]] = []
     assert train(tiny_config, tmp_path / "each", on_event=each.append).status == "done"
@@ -53,7 +54,8 @@ def test_reading_every_few_steps_records_every_step_as_reading_each_does(
 
 
 def test_a_non_finite_gradient_read_late_stops_the_run_naming_its_step(
-        tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torch
 
     import workbench.core.training.loop as train_module
@@ -82,9 +84,11 @@ def test_read_steps_reads_losses_and_norms_in_order() -> None:
 
     from workbench.core.training.step import PendingStep, read_steps
 
-    pending = [PendingStep(16, torch.tensor(0.5), torch.tensor(2.0), None, 0.0, 1e-3),
-               PendingStep(16, torch.tensor(0.7), None, None, 0.0, 1e-3),
-               PendingStep(16, torch.tensor(9.9), torch.tensor(float("inf")), 0.25, 0.0, 1e-3)]
+    pending = [
+        PendingStep(16, torch.tensor(0.5), torch.tensor(2.0), None, 0.0, 1e-3),
+        PendingStep(16, torch.tensor(0.7), None, None, 0.0, 1e-3),
+        PendingStep(16, torch.tensor(9.9), torch.tensor(float("inf")), 0.25, 0.0, 1e-3),
+    ]
     read = read_steps(pending)
     assert read[0] == (0.5, 2.0)
     assert read[1][0] == pytest.approx(0.7) and read[1][1] is None

@@ -51,7 +51,8 @@ linux_only = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="need
 
 @linux_only
 def test_replacing_a_folder_syncs_every_file_before_and_the_parent_after_the_renames(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = tmp_path.resolve()
     (base / "checkpoint").mkdir()
     (base / "checkpoint" / "meta.json").write_text("{}")
@@ -73,8 +74,9 @@ def test_replacing_a_folder_syncs_every_file_before_and_the_parent_after_the_ren
 
 
 @linux_only
-def test_json_records_and_config_are_synced_and_so_is_their_folder(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_records_and_config_are_synced_and_so_is_their_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = tmp_path.resolve()
     log = SyncLog(monkeypatch)
     write_json_atomic(base / "eval.json", {"holdout": {"mcc": 0.1}})
@@ -92,7 +94,8 @@ def test_json_records_and_config_are_synced_and_so_is_their_folder(tmp_path: Pat
 
 @linux_only
 def test_metrics_are_synced_at_checkpoints_epochs_and_the_end_not_every_step(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path.resolve() / "metrics.jsonl"
     log = SyncLog(monkeypatch)
     writer = MetricsWriter(path)

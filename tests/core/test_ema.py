@@ -104,8 +104,9 @@ def test_ema_run_validates_both_and_keeps_the_better_as_the_model(tiny_config: T
     assert epoch["weights"] == ("ema" if epoch["ema_val_mcc"] > epoch["raw_val_mcc"] else "raw")
     _, state = load_checkpoint(run)
     model = load_model(tiny_config.model)
-    trainable = [name for name, p in model.named_parameters() if p.requires_grad
-                 and "word_embeddings" not in name]  # the table is frozen by default: not averaged
+    trainable = [
+        name for name, p in model.named_parameters() if p.requires_grad and "word_embeddings" not in name
+    ]  # the table is frozen by default: not averaged
     assert len(state["ema"]) == len(trainable)
     averaged = dict(zip(trainable, state["ema"], strict=True))
     assert any(not torch.equal(averaged[n], state["model"][n]) for n in trainable)  # the average is not the weights
@@ -167,9 +168,17 @@ def headless_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("headless")
     tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, num_labels=2, id2label=ID2LABEL,
-                        label2id=LABEL2ID)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
     BertModel(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
@@ -186,8 +195,10 @@ def _start(config: TrainConfig) -> Any:
 
 def test_a_shared_head_seed_shares_the_head_and_varies_the_rest(headless_model_dir: Path) -> None:
     base = TrainConfig(model=str(headless_model_dir), reinit_top_layers=1, head_seed=7)
-    (a, a_next), (b, b_next) = _start(TrainConfig(**{**base.to_dict(), "seed": 1})), \
-        _start(TrainConfig(**{**base.to_dict(), "seed": 2}))
+    (a, a_next), (b, b_next) = (
+        _start(TrainConfig(**{**base.to_dict(), "seed": 1})),
+        _start(TrainConfig(**{**base.to_dict(), "seed": 2})),
+    )
     assert torch.equal(a.classifier.weight, b.classifier.weight)
     top = "bert.encoder.layer.1.output.dense.weight"  # re-initialised from --seed
     assert not torch.equal(a.state_dict()[top], b.state_dict()[top])

@@ -20,8 +20,11 @@ from workbench.core.data.cola import SPLIT_FILES, project_data_dir
 from workbench.core.evaluation.datasets import data_file_name, recording_folder, scored_data
 from workbench.core.evaluation.evaluate import EvalReport, compute_metrics, predictions_file, record_report
 
-ROWS = [("The book was written by John.", 1, 1, 0.91, "r-67"), ("Him likes she.", 0, 1, 0.61, "c-05"),
-        ("The cat sat on the mat.", 1, 0, 0.22, "swb04")]
+ROWS = [
+    ("The book was written by John.", 1, 1, 0.91, "r-67"),
+    ("Him likes she.", 0, 1, 0.61, "c-05"),
+    ("The cat sat on the mat.", 1, 0, 0.22, "swb04"),
+]
 
 
 def small_cola(folder: Path, rows: int = 40) -> Path:
@@ -44,14 +47,30 @@ def three_sentences(path: Path) -> Path:
 def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("eval-records")
     data = small_cola(folder / "cola")
-    args = ["train", "--model", str(tiny_model_dir), "--data", str(data), "--runs", str(folder / "runs"),
-            "--name", "r", "--epochs", "1", "--batch-size", "16", "--precision", "fp32"]
+    args = [
+        "train",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data),
+        "--runs",
+        str(folder / "runs"),
+        "--name",
+        "r",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--precision",
+        "fp32",
+    ]
     assert main(args) == 0
     return folder / "runs" / "r"
 
 
 def test_a_data_file_named_like_a_split_or_the_calibration_never_replaces_their_record(
-        trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = json.loads((trained / "eval.json").read_text(encoding="utf-8"))
     holdout_predictions = (trained / "predictions.tsv").read_bytes()
     assert before["holdout"]["n"] == 40 and "calibration" in before
@@ -96,8 +115,15 @@ def test_whether_an_evaluation_is_recorded_has_one_rule(trained: Path, tiny_mode
 def _report(name: str) -> EvalReport:
     frame = pd.DataFrame(ROWS, columns=["sentence", "label", "predicted", "p_acceptable", "source"])
     metrics = compute_metrics(frame["label"].tolist(), frame["predicted"].tolist())
-    return EvalReport(name=name, mcc=metrics["mcc"], accuracy=metrics["accuracy"], confusion=metrics["confusion"],
-                      n=metrics["n"], per_source=[], predictions=frame)
+    return EvalReport(
+        name=name,
+        mcc=metrics["mcc"],
+        accuracy=metrics["accuracy"],
+        confusion=metrics["confusion"],
+        n=metrics["n"],
+        per_source=[],
+        predictions=frame,
+    )
 
 
 def test_two_threads_recording_at_once_lose_no_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

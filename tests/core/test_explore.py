@@ -194,9 +194,17 @@ def test_long_input_is_truncated_at_the_models_positions(tiny_bert: Any, tokeniz
     text = ("The cat sat. " * 800)[:10_000]
     result = explain(tiny_bert, tokenizer, text, n_steps=4)
     assert result.truncated and len(result.tokens) == len(result.attributions) == 128
-    short = BertForSequenceClassification(BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=32, num_labels=2))
+    short = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+            num_labels=2,
+        )
+    )
     result = explain(short, tokenizer, text, n_steps=4)
     assert result.truncated and len(result.tokens) == 32 and result.tokens[-1] == "[SEP]"
 
@@ -246,8 +254,10 @@ def test_reliability_and_ece_by_hand() -> None:
     p_acceptable = [0.9, 0.9, 0.6, 0.4]  # confidences 0.9, 0.9, 0.6, 0.6; right: yes, yes, no, yes
     result = reliability(labels, p_acceptable, n_bins=5)  # bins of 0.1 over [0.5, 1]
     filled = [(b.low, b.n, b.mean_confidence, b.accuracy) for b in result.bins if b.n]
-    assert filled == [(pytest.approx(0.6), 2, pytest.approx(0.6), 0.5),
-                      (pytest.approx(0.9), 2, pytest.approx(0.9), 1.0)]
+    assert filled == [
+        (pytest.approx(0.6), 2, pytest.approx(0.6), 0.5),
+        (pytest.approx(0.9), 2, pytest.approx(0.9), 1.0),
+    ]
     # ECE = 2/4 * |0.5 - 0.6| + 2/4 * |1.0 - 0.9| = 0.1
     assert result.ece == pytest.approx(0.1)
     assert reliability([1], [1.0], n_bins=5).bins[-1].n == 1  # confidence 1.0 falls in the last bin
@@ -273,9 +283,15 @@ def test_mcc_by_threshold_finds_the_separating_threshold() -> None:
 
 
 def table(sentences: list[str], labels: list[int], p_acceptable: list[float]) -> pd.DataFrame:
-    return pd.DataFrame({"sentence": sentences, "label": labels,
-                         "predicted": [int(p > 0.5) for p in p_acceptable], "p_acceptable": p_acceptable,
-                         "source": ["src"] * len(sentences)})
+    return pd.DataFrame(
+        {
+            "sentence": sentences,
+            "label": labels,
+            "predicted": [int(p > 0.5) for p in p_acceptable],
+            "p_acceptable": p_acceptable,
+            "source": ["src"] * len(sentences),
+        }
+    )
 
 
 def test_diff_counts_by_hand() -> None:
@@ -337,11 +353,22 @@ BF16_COSINE, BF16_SIMILARITY = 0.999, 0.01
 
 
 def test_each_sentence_is_its_own_nearest_neighbour(tiny_bert: Any, tokenizer: Any) -> None:
-    frame = pd.DataFrame({
-        "sentence": ["The cat sat on the mat.", "Dogs bark loudly at night.", "She gave him a book.",
-                     "Colorless green ideas sleep furiously.", "Who do you think left?", "The more, the merrier.",
-                     "John seems to be happy.", "It rained all day yesterday."],
-        "label": [1, 1, 1, 1, 1, 1, 1, 0], "source": ["x"] * 8})
+    frame = pd.DataFrame(
+        {
+            "sentence": [
+                "The cat sat on the mat.",
+                "Dogs bark loudly at night.",
+                "She gave him a book.",
+                "Colorless green ideas sleep furiously.",
+                "Who do you think left?",
+                "The more, the merrier.",
+                "John seems to be happy.",
+                "It rained all day yesterday.",
+            ],
+            "label": [1, 1, 1, 1, 1, 1, 1, 0],
+            "source": ["x"] * 8,
+        }
+    )
     index = NeighborIndex.build(tiny_bert, tokenizer, frame, batch_size=3)
     assert index.kind == "mean_last_hidden" and index.vectors.shape == (8, 32)
     # By hand: each sentence's mean hidden state, minus the mean over the 8, to unit length.
@@ -356,24 +383,32 @@ def test_each_sentence_is_its_own_nearest_neighbour(tiny_bert: Any, tokenizer: A
         assert len(found) == 3 and found[0].sentence == row.sentence and found[0].label == row.label
         # the next nearest are the hand computation's, with its cosines
         mine = np.argsort(-cosines[row.Index])[:3]
-        assert [position[n.sentence] for n in found[1:]] == list(mine[1:]) or \
-            abs(cosines[row.Index, mine[1]] - cosines[row.Index, mine[2]]) < BF16_SIMILARITY
+        assert [position[n.sentence] for n in found[1:]] == list(mine[1:]) or abs(
+            cosines[row.Index, mine[1]] - cosines[row.Index, mine[2]]
+        ) < BF16_SIMILARITY
         for neighbour in found:
-            assert neighbour.similarity == pytest.approx(cosines[row.Index, position[neighbour.sentence]],
-                                                         abs=BF16_SIMILARITY)
+            assert neighbour.similarity == pytest.approx(
+                cosines[row.Index, position[neighbour.sentence]], abs=BF16_SIMILARITY
+            )
     assert len(index.query(tiny_bert, tokenizer, "cat", k=50)) == 8
 
 
-def test_neighbour_index_cache_is_reused_only_for_the_same_sentences(tiny_bert: Any, tokenizer: Any,
-                                                                     tmp_path: Path) -> None:
+def test_neighbour_index_cache_is_reused_only_for_the_same_sentences(
+    tiny_bert: Any, tokenizer: Any, tmp_path: Path
+) -> None:
     frame = pd.DataFrame({"sentence": ["One sentence.", "Another one here."], "label": [1, 0], "source": ["a", "b"]})
     cache = tmp_path / "neighbors.npz"
     built = NeighborIndex.build(tiny_bert, tokenizer, frame, cache=cache, model_key="m1")
     assert cache.is_file()
     with np.load(cache) as saved:
         np.testing.assert_array_equal(saved["vectors"], built.vectors)
-    np.savez(cache, vectors=np.zeros_like(built.vectors), fingerprint=np.load(cache)["fingerprint"],
-             kind=np.array("mean_last_hidden"), center=built.center)  # the cache is what a second build returns
+    np.savez(
+        cache,
+        vectors=np.zeros_like(built.vectors),
+        fingerprint=np.load(cache)["fingerprint"],
+        kind=np.array("mean_last_hidden"),
+        center=built.center,
+    )  # the cache is what a second build returns
     assert not NeighborIndex.build(tiny_bert, tokenizer, frame, cache=cache, model_key="m1").vectors.any()
     rebuilt = NeighborIndex.build(tiny_bert, tokenizer, frame, cache=cache, model_key="m2")  # other weights
     np.testing.assert_allclose(rebuilt.vectors, built.vectors, atol=1e-6)
@@ -401,6 +436,7 @@ def test_mean_of_last_hidden_states_without_a_classifier(tiny_model_dir: Path, t
     encoder = BertModel.from_pretrained(str(tiny_model_dir)).eval()
     vectors = embed(encoder, tokenizer, ["A short one.", "A much longer sentence than the first one."])
     assert vectors.shape == (2, 32)
-    index = NeighborIndex(pd.DataFrame({"sentence": ["A short one.", "Other."], "label": [1, 0]}), vectors[:2],
-                          MEAN_LAST_HIDDEN)
+    index = NeighborIndex(
+        pd.DataFrame({"sentence": ["A short one.", "Other."], "label": [1, 0]}), vectors[:2], MEAN_LAST_HIDDEN
+    )
     assert index.nearest(vectors[0], k=1)[0].sentence == "A short one."

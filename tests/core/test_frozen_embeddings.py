@@ -12,9 +12,17 @@ def _tiny_model(dropout: float = 0.1):  # type: ignore[no-untyped-def]
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=32, num_labels=2,
-                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    config = BertConfig(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        num_labels=2,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -76,8 +84,9 @@ def test_a_run_saved_before_the_setting_existed_resumes_with_the_table_trained(t
 
 
 @pytest.mark.parametrize("freeze", [True, False])
-def test_train_keeps_the_table_by_default_and_trains_it_when_told(tiny_config: Any, tmp_path: Any,
-                                                                  freeze: bool) -> None:
+def test_train_keeps_the_table_by_default_and_trains_it_when_told(
+    tiny_config: Any, tmp_path: Any, freeze: bool
+) -> None:
     from safetensors.torch import load_file
 
     from workbench.core.training.train import train

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def lint_imports() -> subprocess.CompletedProcess[str]:
     command = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or "lint-imports"
-    return subprocess.run([command, str(ROOT / "pyproject.toml")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [command, str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_import_contracts_are_kept() -> None:
@@ -28,12 +29,18 @@ def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
     copy = tmp_path / "src"
     shutil.copytree(ROOT / "workbench", copy / "workbench", ignore=shutil.ignore_patterns("__pycache__"))
     events = copy / "workbench" / "core" / "base" / "events.py"
-    events.write_text(events.read_text() + "\n\ndef _upward() -> None:\n"
-                      "    from workbench.core.training import train  # noqa: F401\n")
+    events.write_text(
+        events.read_text() + "\n\ndef _upward() -> None:\n    from workbench.core.training import train  # noqa: F401\n"
+    )
     command = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or "lint-imports"
-    result = subprocess.run([command, str(ROOT / "pyproject.toml")], cwd=copy,
-                            capture_output=True, text=True, timeout=120,
-                            env={"PYTHONPATH": str(copy), "PATH": str(Path(sys.executable).parent)})
+    result = subprocess.run(
+        [command, str(ROOT / "pyproject.toml")],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(copy), "PATH": str(Path(sys.executable).parent)},
+    )
     assert result.returncode != 0
     assert "The core in layers BROKEN" in result.stdout
     assert "workbench.core.base.events -> workbench.core.training.train" in result.stdout

@@ -31,8 +31,9 @@ def mean_pooled_by_hand(model_dir: Path, sentences: list[str]) -> np.ndarray:
     return centred / np.linalg.norm(centred, axis=1, keepdims=True)
 
 
-def test_training_writes_the_index_that_a_fresh_computation_gives(tiny_config: TrainConfig, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_writes_the_index_that_a_fresh_computation_gives(
+    tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from workbench.core.explore import neighbors
     from workbench.core.explore.neighbors import run_index, training_frame
     from workbench.core.model.loading import load_model, load_tokenizer

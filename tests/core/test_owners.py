@@ -26,14 +26,22 @@ def trained_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     from workbench.core.training.train import train
 
     runs = tmp_path_factory.mktemp("owners-runs")
-    config = TrainConfig(model=str(tiny_model_dir), epochs=1, batch_size=16, train_limit=32,
-                         learning_rate=1e-3, precision="fp32", eval_batch_size=256)
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        epochs=1,
+        batch_size=16,
+        train_limit=32,
+        learning_rate=1e-3,
+        precision="fp32",
+        eval_batch_size=256,
+    )
     assert train(config, runs / "done-run").status == "done"
     return runs / "done-run"
 
 
-def test_a_run_folder_is_told_from_a_saved_model_and_an_empty_folder(trained_run: Path, tiny_model_dir: Path,
-                                                                     tmp_path: Path) -> None:
+def test_a_run_folder_is_told_from_a_saved_model_and_an_empty_folder(
+    trained_run: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     assert is_run_folder(trained_run)
     assert not is_run_folder(trained_run / "model")  # a save_pretrained folder: config.json beside weights
     assert not is_run_folder(tiny_model_dir)
@@ -72,8 +80,9 @@ def test_the_run_that_owns_a_model_folder(trained_run: Path, tiny_model_dir: Pat
     assert resolve_model(str(trained_run)) == str(trained_run / "model")
 
 
-def test_a_models_version_changes_when_any_of_its_weight_files_is_rewritten(tiny_model_dir: Path,
-                                                                            tmp_path: Path) -> None:
+def test_a_models_version_changes_when_any_of_its_weight_files_is_rewritten(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "sharded"
     shutil.copytree(tiny_model_dir, folder)
     (folder / "model-00002-of-00002.safetensors").write_bytes(b"second shard")
@@ -101,8 +110,19 @@ def write_events(folder: Path, events: list[dict[str, object]]) -> None:
 
 
 def epoch(n: int, mcc: float) -> dict[str, object]:
-    return {"kind": "epoch", "time": "t", "epoch": n, "step": n * 10, "train_loss": 0.5, "val_n": 10,
-            "val_loss": 0.5, "val_accuracy": 0.5, "val_mcc": mcc, "best": True, "elapsed_s": 1.0}
+    return {
+        "kind": "epoch",
+        "time": "t",
+        "epoch": n,
+        "step": n * 10,
+        "train_loss": 0.5,
+        "val_n": 10,
+        "val_loss": 0.5,
+        "val_accuracy": 0.5,
+        "val_mcc": mcc,
+        "best": True,
+        "elapsed_s": 1.0,
+    }
 
 
 def test_a_run_resumed_after_a_failure_then_killed_is_failed_for_the_kill(tmp_path: Path) -> None:
@@ -113,23 +133,36 @@ def test_a_run_resumed_after_a_failure_then_killed_is_failed_for_the_kill(tmp_pa
     assert (info.status, info.error) == ("failed", ENDED_UNANNOUNCED)  # not the earlier failure's words
     assert info.summary() == f"failed: {ENDED_UNANNOUNCED}"
     assert run_status([start], lambda: True) == ("running", "")
-    assert run_status([start, failed, start, {"kind": "end", "time": "t", "status": "stopped"}],
-                      lambda: False) == ("stopped", "")
+    assert run_status([start, failed, start, {"kind": "end", "time": "t", "status": "stopped"}], lambda: False) == (
+        "stopped",
+        "",
+    )
 
 
 def test_a_done_runs_summary_gives_its_best_validation_and_holdout_mcc(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    write_events(run, [{"kind": "start", "time": "t"}, epoch(1, 0.25), epoch(2, 0.5), epoch(3, 0.375),
-                       {"kind": "end", "time": "t", "status": "done"}])
+    write_events(
+        run,
+        [
+            {"kind": "start", "time": "t"},
+            epoch(1, 0.25),
+            epoch(2, 0.5),
+            epoch(3, 0.375),
+            {"kind": "end", "time": "t", "status": "done"},
+        ],
+    )
     (run / "eval.json").write_text(json.dumps({"holdout": {"mcc": 0.125}}), encoding="utf-8")
     assert run_info(run).summary() == "done, best validation MCC 0.500, holdout MCC 0.125"
-    write_events(tmp_path / "halted", [{"kind": "start", "time": "t"}, epoch(1, 0.25),
-                                       {"kind": "end", "time": "t", "status": "stopped"}])
+    write_events(
+        tmp_path / "halted",
+        [{"kind": "start", "time": "t"}, epoch(1, 0.25), {"kind": "end", "time": "t", "status": "stopped"}],
+    )
     assert run_info(tmp_path / "halted").summary() == "stopped after epoch 1/3; its checkpoint resumes it"
 
 
-def test_run_path_finds_an_existing_run_by_its_folder_name_and_refuses_a_bad_new_name(trained_run: Path,
-                                                                                    tiny_model_dir: Path) -> None:
+def test_run_path_finds_an_existing_run_by_its_folder_name_and_refuses_a_bad_new_name(
+    trained_run: Path, tiny_model_dir: Path
+) -> None:
     runs = trained_run.parent
     assert run_path(runs, "done-run") == runs / "done-run"
     assert run_path(runs, str(trained_run)) == trained_run
@@ -158,9 +191,14 @@ def test_the_sweep_database_is_where_the_default_storage_points(tmp_path: Path) 
 def test_evaluation_slices_by_length_match_a_count_by_hand(tiny_model_dir: Path) -> None:
     from workbench.core.evaluation.slices import LENGTH_BUCKETS, evaluation_slices
 
-    sentences = ["Run.", "The cat sat.", "The dog that the cat chased ran away quickly.",
-                 "John seems to have been expected to leave before the end of the long meeting yesterday.",
-                 "Him left.", "What did you wonder whether he saw?"]
+    sentences = [
+        "Run.",
+        "The cat sat.",
+        "The dog that the cat chased ran away quickly.",
+        "John seems to have been expected to leave before the end of the long meeting yesterday.",
+        "Him left.",
+        "What did you wonder whether he saw?",
+    ]
     labels = np.array([1, 1, 1, 0, 0, 0])
     p_acceptable = np.array([0.9, 0.4, 0.7, 0.6, 0.2, 0.1])
     frame = pd.DataFrame({"sentence": sentences, "label": labels, "p_acceptable": p_acceptable})

@@ -28,9 +28,16 @@ def _write_both(folder: Path) -> tuple[Path, Path]:
     tsv = folder / "suite.tsv"
     tsv.write_text("paradigm\tfield\tgood\tbad\n" + "".join("\t".join(p) + "\n" for p in PAIRS), encoding="utf-8")
     jsonl = folder / "suite.jsonl"
-    jsonl.write_text("".join(json.dumps({"sentence_good": g, "sentence_bad": b, "UID": p, "field": f,
-                                         "linguistics_term": p, "pairID": str(i)}) + "\n"
-                             for i, (p, f, g, b) in enumerate(PAIRS)), encoding="utf-8")
+    jsonl.write_text(
+        "".join(
+            json.dumps(
+                {"sentence_good": g, "sentence_bad": b, "UID": p, "field": f, "linguistics_term": p, "pairID": str(i)}
+            )
+            + "\n"
+            for i, (p, f, g, b) in enumerate(PAIRS)
+        ),
+        encoding="utf-8",
+    )
     return tsv, jsonl
 
 
@@ -89,15 +96,21 @@ def test_the_shipped_example_suite_reads() -> None:
     assert (suite.pairs["good"] != suite.pairs["bad"]).all()
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("no_bad.tsv", "paradigm\tgood\nx\tThe dog barks.\n", r"no_bad.tsv:1: the header must name .*no bad"),
-    ("blank.tsv", "good\tbad\nA b.\tB a.\n\nC d.\tD c.\n", r"blank.tsv:3: blank line"),
-    ("short.csv", "good,bad\nA b.,\n", r"short.csv:2: bad: is missing or empty"),
-    ("blimp.jsonl", '{"sentence_good": "A b."}\n', r"blimp.jsonl:1: no sentence_bad"),
-    ("broken.jsonl", '{"sentence_good": "A b.", "sentence_bad": "B a."}\n{"sentence_good": \n',
-     r"broken.jsonl:2: not JSON"),
-    ("empty.tsv", "\n\n", r"empty.tsv: is empty"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("no_bad.tsv", "paradigm\tgood\nx\tThe dog barks.\n", r"no_bad.tsv:1: the header must name .*no bad"),
+        ("blank.tsv", "good\tbad\nA b.\tB a.\n\nC d.\tD c.\n", r"blank.tsv:3: blank line"),
+        ("short.csv", "good,bad\nA b.,\n", r"short.csv:2: bad: is missing or empty"),
+        ("blimp.jsonl", '{"sentence_good": "A b."}\n', r"blimp.jsonl:1: no sentence_bad"),
+        (
+            "broken.jsonl",
+            '{"sentence_good": "A b.", "sentence_bad": "B a."}\n{"sentence_good": \n',
+            r"broken.jsonl:2: not JSON",
+        ),
+        ("empty.tsv", "\n\n", r"empty.tsv: is empty"),
+    ],
+)
 def test_bad_suite_files_are_named_with_their_line(tmp_path: Path, name: str, text: str, message: str) -> None:
     (tmp_path / name).write_text(text, encoding="utf-8")
     with pytest.raises(DataError, match=message):
@@ -111,18 +124,24 @@ def test_pairs_no_model_can_tell_apart_are_not_separable(tiny_model_dir: Path, t
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     prefix = "the cat sat on the mat and " * 25  # 175 word pieces
-    rows = [("The dog barks.", "The dog bark."), (prefix + "it purred.", prefix + "it purred purred."),
-            ("The Dog barks.", "the dog barks."), ("Cats sleep.", "Cats sleep."),
-            ("Mary saw herself.", "Mary saw himself.")]
+    rows = [
+        ("The dog barks.", "The dog bark."),
+        (prefix + "it purred.", prefix + "it purred purred."),
+        ("The Dog barks.", "the dog barks."),
+        ("Cats sleep.", "Cats sleep."),
+        ("Mary saw herself.", "Mary saw himself."),
+    ]
     suite = tmp_path / "suite.tsv"
     suite.write_text("good\tbad\n" + "".join(f"{g}\t{b}\n" for g, b in rows), encoding="utf-8")
     model = load_model(str(tiny_model_dir))
     report = score_suite(model, tokenizer, load_suite(suite))
     assert report.max_length == 128 == model.config.max_position_embeddings
     # by the tokenizer alone: which pairs are the same tokens at 128
-    same = [tokenizer(g, truncation=True, max_length=128)["input_ids"] == tokenizer(b, truncation=True,
-                                                                                    max_length=128)["input_ids"]
-            for g, b in rows]
+    same = [
+        tokenizer(g, truncation=True, max_length=128)["input_ids"]
+        == tokenizer(b, truncation=True, max_length=128)["input_ids"]
+        for g, b in rows
+    ]
     assert same == [False, True, True, True, False]
     assert report.table["separable"].tolist() == [not s for s in same]
     assert report.not_separable == 3 and not report.table["right"][~report.table["separable"]].any()
@@ -132,7 +151,9 @@ def test_pairs_no_model_can_tell_apart_are_not_separable(tiny_model_dir: Path, t
     assert len(report.failed()) == report.wrong  # the not separable ones are not listed as wrong
     assert report.table["why_not"].tolist()[1:4] == [
         "the same first 128 tokens (they differ only past the model's length)",
-        "the same tokens (they differ only in what the tokenizer drops)", "the same sentence"]
+        "the same tokens (they differ only in what the tokenizer drops)",
+        "the same sentence",
+    ]
     saved = report.to_dict()
     assert saved["not_separable"] == 3 and [p["line"] for p in saved["not_separable_pairs"]] == [3, 4, 5]
 
@@ -157,5 +178,6 @@ def test_a_batch_size_below_one_is_refused(tmp_path: Path) -> None:
     tsv, _ = _write_both(tmp_path)
     for size in (0, -1):
         with pytest.raises(ValueError, match=f"batch size {size}: must be at least 1"):
-            score_suite(ShortIsAcceptable(), load_tokenizer("embedded:all-MiniLM-L6-v2"), load_suite(tsv),
-                        batch_size=size)
+            score_suite(
+                ShortIsAcceptable(), load_tokenizer("embedded:all-MiniLM-L6-v2"), load_suite(tsv), batch_size=size
+            )

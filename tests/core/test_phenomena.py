@@ -86,7 +86,10 @@ def test_the_shipped_annotations_match_the_shipped_dev_sets_sentence_for_sentenc
 def test_recorded_predictions_give_phenomena_and_a_two_run_view(tmp_path: Path) -> None:
     write_annotated_run(tmp_path / "a")
     write_annotated_run(tmp_path / "b", flip_major="Question")
-    a = recorded_phenomena(tmp_path / "a", "both", )
+    a = recorded_phenomena(
+        tmp_path / "a",
+        "both",
+    )
     b = recorded_phenomena(tmp_path / "b", "both")
     assert a.matched == {"in_domain_dev": 526, "holdout": 513}
     assert all(s.mcc == 1.0 for s in a.scores if not s.one_class and s.n)
@@ -119,8 +122,7 @@ def test_a_bad_annotation_file_is_named_with_its_line(tmp_path: Path) -> None:
     bad.write_text("\n".join(shipped[:3] + [""] + shipped[3:]), encoding="utf-8")
     with pytest.raises(DataError, match=rf"{ANNOTATIONS_FILE}:4: blank line"):
         load_annotations(bad)
-    frame = pd.DataFrame({"sentence": ["Nothing here matches."], "label": [1], "predicted": [1],
-                          "p_acceptable": [0.9]})
+    frame = pd.DataFrame({"sentence": ["Nothing here matches."], "label": [1], "predicted": [1], "p_acceptable": [0.9]})
     with pytest.raises(DataError, match="no annotated sentence of holdout"):
         phenomena_from_predictions({"holdout": frame})
 
@@ -141,6 +143,7 @@ def test_a_partial_dev_set_says_its_annotated_sentences_are_absent_not_written_o
 
 
 # ---------------------------------------------------------------- the intervals, against scipy
+
 
 def mcc_along(labels: np.ndarray, predicted: np.ndarray, axis: int = -1) -> np.ndarray:
     """The textbook MCC along AXIS, 0 where a margin is empty."""
@@ -171,8 +174,15 @@ def test_a_features_interval_is_scipys_percentile_bootstrap() -> None:
 
     labels, a, _ = two_models()
     (score,) = score_features(labels, a, np.ones((len(labels), 1), dtype=int), ["all"], resamples=RESAMPLES_SCIPY)
-    theirs = bootstrap((labels, a), mcc_along, paired=True, vectorized=True, n_resamples=RESAMPLES_SCIPY,
-                       method="percentile", random_state=np.random.default_rng(1)).confidence_interval
+    theirs = bootstrap(
+        (labels, a),
+        mcc_along,
+        paired=True,
+        vectorized=True,
+        n_resamples=RESAMPLES_SCIPY,
+        method="percentile",
+        random_state=np.random.default_rng(1),
+    ).confidence_interval
     assert (score.mcc_low, score.mcc_high) == pytest.approx((theirs.low, theirs.high), abs=0.01)
     assert score.mcc == pytest.approx(matthews_corrcoef(labels, a))
 
@@ -189,9 +199,15 @@ def test_the_interval_of_b_minus_a_is_scipys_paired_bootstrap() -> None:
         return PhenomenaReport("holdout", [score], table, {"all": np.arange(n)}, {"holdout": n}, [], "")
 
     (change,) = compare_phenomena(report(a), report(b), resamples=RESAMPLES_SCIPY)
-    theirs = bootstrap((labels, a, b), lambda y, pa, pb, axis=-1: mcc_along(y, pb, axis) - mcc_along(y, pa, axis),
-                       paired=True, vectorized=True, n_resamples=RESAMPLES_SCIPY, method="percentile",
-                       random_state=np.random.default_rng(1)).confidence_interval
+    theirs = bootstrap(
+        (labels, a, b),
+        lambda y, pa, pb, axis=-1: mcc_along(y, pb, axis) - mcc_along(y, pa, axis),
+        paired=True,
+        vectorized=True,
+        n_resamples=RESAMPLES_SCIPY,
+        method="percentile",
+        random_state=np.random.default_rng(1),
+    ).confidence_interval
     assert (change.delta_low, change.delta_high) == pytest.approx((theirs.low, theirs.high), abs=0.01)
     assert change.delta == pytest.approx(matthews_corrcoef(labels, b) - matthews_corrcoef(labels, a))
     assert change.verdict == ("B better" if theirs.low > 0 else "unclear") == "B better"

@@ -52,8 +52,16 @@ def test_truncation_respects_a_model_with_fewer_positions(tiny_model_dir: Path) 
     from transformers import BertConfig, BertForSequenceClassification
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
-    short = BertForSequenceClassification(BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=32, num_labels=2))
+    short = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+            num_labels=2,
+        )
+    )
     result = Predictor(short, tokenizer).predict_one("word " * 2000)  # 128 tokens would overrun 32 positions
     assert result.truncated and result.tokens == 32

@@ -30,8 +30,9 @@ def test_batched_predictions_equal_one_at_a_time_on_50_sentences(predictor: Pred
     batched = predictor.predict_many(sentences, batch_size=16)
     alone = [predictor.predict_one(s) for s in sentences]
     assert [p.sentence for p in batched] == [p.sentence for p in alone]  # in the input's order
-    np.testing.assert_allclose([p.probabilities["acceptable"] for p in batched],
-                               [p.probabilities["acceptable"] for p in alone], atol=1e-5)
+    np.testing.assert_allclose(
+        [p.probabilities["acceptable"] for p in batched], [p.probabilities["acceptable"] for p in alone], atol=1e-5
+    )
     assert np.std([p.probabilities["acceptable"] for p in alone]) > 1e-3  # the comparison is not vacuous
     assert [p.tokens for p in batched] == [p.tokens for p in alone]
 
@@ -42,8 +43,9 @@ def test_batched_predictions_keep_refused_sentences_in_place(predictor: Predicto
     assert [r.sentence for r in results if not isinstance(r, InputError)] == ["The cat sat.", "Dogs bark."]
 
 
-def test_cli_predict_from_stdin_in_batches(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_predict_from_stdin_in_batches(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import io
 
     from workbench.cli import main

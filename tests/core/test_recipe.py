@@ -94,17 +94,30 @@ def test_train_applies_them_and_records_them(tiny_config: TrainConfig, tmp_path:
     trained = _load(tmp_path / "run" / "model")
     pretrained = _load(Path(config.model))
     # one epoch at lr 1e-3 moves the weights a little; a re-initialised layer is far from the pretrained one
-    top_gap = (trained.bert.encoder.layer[1].attention.self.query.weight
-               - pretrained.bert.encoder.layer[1].attention.self.query.weight).abs().mean()
-    bottom_gap = (trained.bert.encoder.layer[0].attention.self.query.weight
-                  - pretrained.bert.encoder.layer[0].attention.self.query.weight).abs().mean()
+    top_gap = (
+        (
+            trained.bert.encoder.layer[1].attention.self.query.weight
+            - pretrained.bert.encoder.layer[1].attention.self.query.weight
+        )
+        .abs()
+        .mean()
+    )
+    bottom_gap = (
+        (
+            trained.bert.encoder.layer[0].attention.self.query.weight
+            - pretrained.bert.encoder.layer[0].attention.self.query.weight
+        )
+        .abs()
+        .mean()
+    )
     assert float(top_gap.detach()) > 3 * float(bottom_gap.detach())
     assert torch.isfinite(top_gap)
 
 
 @pytest.mark.parametrize(("epochs", "batch_size", "expected"), [(1, 0, 8), (2, 0, 32), (1, 16, 16)])
 def test_batch_size_zero_picks_by_the_epochs_and_the_run_saves_the_one_it_used(
-        tiny_config: TrainConfig, tmp_path: Path, epochs: int, batch_size: int, expected: int) -> None:
+    tiny_config: TrainConfig, tmp_path: Path, epochs: int, batch_size: int, expected: int
+) -> None:
     """0 (the default) trains a 1-epoch run at batch 8 and a longer one at 32; a batch size given is kept.
     Read from what the run did: its steps per epoch (64 sentences) and its saved config."""
     import json
@@ -113,8 +126,7 @@ def test_batch_size_zero_picks_by_the_epochs_and_the_run_saves_the_one_it_used(
 
     from workbench.core.training.train import train
 
-    config = TrainConfig(**{**tiny_config.to_dict(), "epochs": epochs, "batch_size": batch_size,
-                            "train_limit": 64})
+    config = TrainConfig(**{**tiny_config.to_dict(), "epochs": epochs, "batch_size": batch_size, "train_limit": 64})
     stop = threading.Event()
     starts: list[dict] = []
 

@@ -30,8 +30,15 @@ def report(name: str, rows: list[tuple[str, int, int, float, str]] = ROWS) -> Ev
     frame = pd.DataFrame(rows, columns=["sentence", "label", "predicted", "p_acceptable", "source"])
     frame["p_unacceptable"] = 1 - frame["p_acceptable"]
     metrics = compute_metrics(frame["label"].tolist(), frame["predicted"].tolist())
-    return EvalReport(name=name, mcc=metrics["mcc"], accuracy=metrics["accuracy"], confusion=metrics["confusion"],
-                      n=metrics["n"], per_source=[], predictions=frame)
+    return EvalReport(
+        name=name,
+        mcc=metrics["mcc"],
+        accuracy=metrics["accuracy"],
+        confusion=metrics["confusion"],
+        n=metrics["n"],
+        per_source=[],
+        predictions=frame,
+    )
 
 
 def test_recorded_evaluations_read_back_as_recorded(tmp_path: Path) -> None:
@@ -76,5 +83,3 @@ def test_errors_by_kind_most_confident_first() -> None:
 
 def test_ordered_names() -> None:
     assert ordered_names({"zeta", "train", "alpha", "holdout"}) == ["holdout", "train", "alpha", "zeta"]
-
-

@@ -49,11 +49,11 @@ def test_accuracy_below_the_majority_share_is_flagged_only_while_mcc_is_within_c
     learned = [1] * 200 + [0] * 154 + [1] * 44 + [0] * 118  # 354 acceptable then 162 unacceptable
     labels = [1] * 354 + [0] * 162
     mcc, accuracy = matthews_corrcoef(labels, learned), accuracy_score(labels, learned)
-    assert mcc > 2 / 516 ** 0.5 and accuracy < 354 / 516
+    assert mcc > 2 / 516**0.5 and accuracy < 354 / 516
     assert degenerate_warning(confusion_of(labels, learned)) == ""
     near_chance = [1] * 240 + [0] * 114 + [1] * 100 + [0] * 62
     mcc, accuracy = matthews_corrcoef(labels, near_chance), accuracy_score(labels, near_chance)
-    assert 0 < mcc < 2 / 516 ** 0.5 and accuracy < 354 / 516
+    assert 0 < mcc < 2 / 516**0.5 and accuracy < 354 / 516
     assert "worse than always answering 'acceptable'" in degenerate_warning(confusion_of(labels, near_chance))
 
 
@@ -76,8 +76,15 @@ def test_compare_warns_when_validation_splits_differ(tmp_path: Path) -> None:
 
 def test_settings_read_to_six_significant_digits(tmp_path: Path) -> None:
     assert format_setting(0.6229968965053558) == "0.622997"
-    assert [format_setting(v) for v in (1e-08, 0.0001, 2e-05, 1.0, 42, True, "auto")] == \
-        ["1e-08", "0.0001", "2e-05", "1.0", "42", "True", "auto"]
+    assert [format_setting(v) for v in (1e-08, 0.0001, 2e-05, 1.0, 42, True, "auto")] == [
+        "1e-08",
+        "0.0001",
+        "2e-05",
+        "1.0",
+        "42",
+        "True",
+        "auto",
+    ]
     a = run_with(tmp_path / "a", learning_rate=0.00012345678)
     b = run_with(tmp_path / "b", learning_rate=0.0001)
     rows = dict(compare_runs([a, b]).rows())

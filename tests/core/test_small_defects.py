@@ -32,8 +32,9 @@ def test_a_threshold_error_is_a_one_line_error(tmp_path: Path, capsys: pytest.Ca
         calibrate_run(run)
 
 
-def test_a_run_without_its_config_json_is_one_line_for_neighbours(tiny_model_dir: Path, tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_without_its_config_json_is_one_line_for_neighbours(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(tiny_model_dir, runs / "r" / "model")
     (runs / "r" / "metrics.jsonl").write_text("", encoding="utf-8")
@@ -46,16 +47,18 @@ def small_config(model: Path, tmp_path: Path) -> TrainConfig:
     data = tmp_path / "d.tsv"
     lines = (project_data_dir() / "in_domain_train.tsv").read_text(encoding="utf-8").splitlines()[:40]
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return TrainConfig(model=str(model), data=str(data), epochs=1, batch_size=16, precision="fp32",
-                       calibrate_threshold=False)
+    return TrainConfig(
+        model=str(model), data=str(data), epochs=1, batch_size=16, precision="fp32", calibrate_threshold=False
+    )
 
 
 def events_of(run: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
-def test_a_tracker_that_fails_to_start_ends_the_run_with_an_end_event(tiny_model_dir: Path, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tracker_that_fails_to_start_ends_the_run_with_an_end_event(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def start(*_: Any) -> None:
         raise RuntimeError("wandb: not logged in")
 
@@ -70,8 +73,9 @@ def test_a_tracker_that_fails_to_start_ends_the_run_with_an_end_event(tiny_model
     assert last["kind"] == "end" and last["status"] == "failed" and "not logged in" in last["error"]
 
 
-def test_a_tracker_that_fails_to_finish_is_a_warning(tiny_model_dir: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tracker_that_fails_to_finish_is_a_warning(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def finish(*_: Any) -> None:
         raise OSError("tensorboard: disk full")
 
@@ -79,8 +83,9 @@ def test_a_tracker_that_fails_to_finish_is_a_warning(tiny_model_dir: Path, tmp_p
     said: list[dict[str, Any]] = []
     result = train(small_config(tiny_model_dir, tmp_path), tmp_path / "run", on_event=said.append)
     assert result.status == "done"
-    assert any("failed to finish" in str(e.get("message", "")) and "disk full" in str(e.get("message", ""))
-               for e in said)
+    assert any(
+        "failed to finish" in str(e.get("message", "")) and "disk full" in str(e.get("message", "")) for e in said
+    )
     assert events_of(tmp_path / "run")[-1]["kind"] == "end"  # the metrics file was closed whole
 
 
@@ -94,7 +99,10 @@ def test_resuming_with_fewer_gpus_visible_restores_those_there(monkeypatch: pyte
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "set_rng_state", set_state)
     monkeypatch.setattr(torch.cuda.random, "set_rng_state", set_state)
-    saved = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "cuda": [torch.ByteTensor(16), torch.ByteTensor(16)]}  # saved on 2 GPUs
+    saved = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "cuda": [torch.ByteTensor(16), torch.ByteTensor(16)],
+    }  # saved on 2 GPUs
     checkpoint.set_rng_state(saved)
     assert restored == [0]

@@ -18,8 +18,7 @@ from workbench.core.base.config import TrainConfig
 from workbench.core.search.soup import SoupError, make_soup
 
 
-def _make_run(runs: Path, name: str, model: Any, tokenizer_dir: Path, val_mcc: float,
-              config: TrainConfig) -> Path:
+def _make_run(runs: Path, name: str, model: Any, tokenizer_dir: Path, val_mcc: float, config: TrainConfig) -> Path:
     """A finished run folder made by hand: config.json, model/, and the epoch and end events."""
     folder = runs / name
     folder.mkdir(parents=True)
@@ -29,11 +28,23 @@ def _make_run(runs: Path, name: str, model: Any, tokenizer_dir: Path, val_mcc: f
     for extra in ("tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         if (tokenizer_dir / extra).is_file():
             shutil.copy(tokenizer_dir / extra, folder / "model")
-    events = [{"kind": "start", "time": "2026-01-01T00:00:00", "run": name},
-              {"kind": "epoch", "time": "2026-01-01T00:00:01", "epoch": 1, "step": 1, "train_loss": 0.6,
-               "val_n": 855, "val_loss": 0.6, "val_accuracy": 0.7, "val_mcc": val_mcc, "best": True,
-               "elapsed_s": 1.0},
-              {"kind": "end", "time": "2026-01-01T00:00:02", "status": "done"}]
+    events = [
+        {"kind": "start", "time": "2026-01-01T00:00:00", "run": name},
+        {
+            "kind": "epoch",
+            "time": "2026-01-01T00:00:01",
+            "epoch": 1,
+            "step": 1,
+            "train_loss": 0.6,
+            "val_n": 855,
+            "val_loss": 0.6,
+            "val_accuracy": 0.7,
+            "val_mcc": val_mcc,
+            "best": True,
+            "elapsed_s": 1.0,
+        },
+        {"kind": "end", "time": "2026-01-01T00:00:02", "status": "done"},
+    ]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     return folder
 
@@ -57,8 +68,9 @@ def _validation_logits(model: Any, tokenizer_dir: Path) -> tuple[np.ndarray, np.
     with torch.no_grad():
         sentences = frame["sentence"].tolist()
         for start in range(0, len(sentences), 256):
-            batch = tokenizer(sentences[start:start + 256], padding=True, truncation=True, max_length=128,
-                              return_tensors="pt")
+            batch = tokenizer(
+                sentences[start : start + 256], padding=True, truncation=True, max_length=128, return_tensors="pt"
+            )
             logits.append(model(**batch).logits.numpy())
     return np.concatenate(logits), frame["label"].to_numpy()
 
@@ -94,7 +106,8 @@ def _config(tiny_model_dir: Path, **changes: Any) -> TrainConfig:
 
 
 def test_uniform_soup_is_the_average_of_the_unfolded_weights_and_loads_in_a_pipeline(
-        tiny_model_dir: Path, tmp_path: Path) -> None:
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     from transformers import pipeline
 
     from workbench.core.evaluation.threshold import fold_threshold
@@ -139,8 +152,9 @@ def test_uniform_soup_is_the_average_of_the_unfolded_weights_and_loads_in_a_pipe
     info = run_info(runs / "soup")
     assert info.epochs_text == "soup×2" and info.started
     validation = pd.read_csv(runs / "soup" / "predictions-validation.tsv", sep="\t")
-    assert info.best_val_mcc == pytest.approx(matthews_corrcoef(
-        validation["label"], (validation["p_acceptable_raw"] >= 0.5).astype(int)), abs=1e-9)
+    assert info.best_val_mcc == pytest.approx(
+        matthews_corrcoef(validation["label"], (validation["p_acceptable_raw"] >= 0.5).astype(int)), abs=1e-9
+    )
     saved = json.loads((runs / "soup" / "config.json").read_text())
     assert saved["extra"]["soup"]["member_thresholds"] == {"a": 0.5, "b": pytest.approx(0.3)}
     classify = pipeline("text-classification", model=str(runs / "soup" / "model"))
@@ -148,7 +162,8 @@ def test_uniform_soup_is_the_average_of_the_unfolded_weights_and_loads_in_a_pipe
 
 
 def test_greedy_soup_keeps_a_member_only_when_it_does_not_lower_validation_mcc(
-        separating_model: tuple[Any, float], tiny_model_dir: Path, tmp_path: Path) -> None:
+    separating_model: tuple[Any, float], tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """A (MCC m > 0), C = a copy of A (soup unchanged: kept), B = A with its classifier times -2
     (with A and C the classifier averages to 0: every sentence one class, MCC 0 < m: dropped)."""
     model, mcc = separating_model
@@ -194,8 +209,11 @@ def test_members_of_another_architecture_or_head_init_are_refused(tiny_model_dir
     wider = BertForSequenceClassification(BertConfig(**{**model.config.to_dict(), "intermediate_size": 96}))
     _make_run(runs, "wider", wider, tiny_model_dir, 0.1, _config(tiny_model_dir, seed=1))
 
-    with pytest.raises(SoupError, match=r"^other-seed: its classifier head was initialised with seed 2, a's "
-                                        r"with 1; .*--head-seed"):
+    with pytest.raises(
+        SoupError,
+        match=r"^other-seed: its classifier head was initialised with seed 2, a's "
+        r"with 1; .*--head-seed",
+    ):
         make_soup(runs, ["a", "other-seed"], "s1")
     with pytest.raises(SoupError, match=r"^wider: tensor '.*intermediate.dense.weight' is \(96, 32\)"):
         make_soup(runs, ["a", "wider"], "s2")
@@ -206,8 +224,9 @@ def test_members_of_another_architecture_or_head_init_are_refused(tiny_model_dir
         make_soup(runs, ["a", "a"], "s4")
 
 
-def test_soup_cli_writes_a_run_that_eval_reads(tiny_model_dir: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_soup_cli_writes_a_run_that_eval_reads(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from workbench.cli import main
 
     runs = tmp_path / "runs"

@@ -12,9 +12,17 @@ from workbench.core.training import speed as speed_module
 def _tiny_model():  # type: ignore[no-untyped-def]
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=32, num_labels=2,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        vocab_size=64,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        num_labels=2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -70,15 +78,25 @@ def test_importing_workbench_asks_torch_for_huge_pages() -> None:
 def _layered_model(layers: int = 3, dropout: float = 0.0, attn: str = "sdpa"):  # type: ignore[no-untyped-def]
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=32, num_labels=2,
-                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    config = BertConfig(
+        vocab_size=64,
+        hidden_size=16,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        num_labels=2,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     config._attn_implementation = attn
     return BertForSequenceClassification(config)
 
 
-@pytest.mark.skipif(speed_module.attention_helpers() is None,
-                    reason="this transformers has no attention interface: the [CLS]-only layer is not installed")
+@pytest.mark.skipif(
+    speed_module.attention_helpers() is None,
+    reason="this transformers has no attention interface: the [CLS]-only layer is not installed",
+)
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_cls_only_last_layer_gives_the_same_logits_and_gradients(attn: str) -> None:
     import torch
@@ -113,8 +131,9 @@ def test_cls_only_last_layer_leaves_other_heads_alone() -> None:
 
     from workbench.core.training.speed import cls_only_last_layer
 
-    token_model = BertForTokenClassification(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1,
-                                                        num_attention_heads=2, intermediate_size=32))
+    token_model = BertForTokenClassification(
+        BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    )
     assert cls_only_last_layer(token_model) is False  # its head reads every position
     assert "forward" not in vars(token_model.bert.encoder.layer[-1])
 

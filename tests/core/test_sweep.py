@@ -19,12 +19,20 @@ from workbench.core.search.sweep import run_sweep
 
 
 def test_a_pruned_trial_stops_after_its_epoch(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path) -> None:
-    config = TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=3, batch_size=16, train_limit=32,
-                         precision="fp32", eval_batch_size=256)
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        data=str(tiny_cola_dir),
+        epochs=3,
+        batch_size=16,
+        train_limit=32,
+        precision="fp32",
+        eval_batch_size=256,
+    )
     space = parse_space({"learning_rate": {"low": 1e-4, "high": 1e-3}}, "test")
     # ThresholdPruner(lower=2) prunes every reported MCC (always below 2) from epoch 1 on
-    outcome = run_sweep(config, 1, "pruned", space=space, runs_dir=tmp_path,
-                        pruner=optuna.pruners.ThresholdPruner(lower=2.0))
+    outcome = run_sweep(
+        config, 1, "pruned", space=space, runs_dir=tmp_path, pruner=optuna.pruners.ThresholdPruner(lower=2.0)
+    )
     assert [(t.state, t.epochs_done) for t in outcome.trials] == [("pruned", 1)]
     trial = optuna.load_study(study_name="pruned", storage=default_storage(tmp_path)).trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
@@ -38,8 +46,15 @@ def test_stop_ends_the_sweep_in_the_running_trial(tiny_model_dir: Path, tmp_path
 
     config = TrainConfig(model=str(tiny_model_dir), epochs=2, batch_size=16, train_limit=64, precision="fp32")
     stop = threading.Event()
-    outcome = run_sweep(config, 3, "stopped", space=parse_space({"learning_rate": [1e-3]}, "test"),
-                        runs_dir=tmp_path, stop=stop, on_event=lambda e: e["kind"] == "step" and stop.set())
+    outcome = run_sweep(
+        config,
+        3,
+        "stopped",
+        space=parse_space({"learning_rate": [1e-3]}, "test"),
+        runs_dir=tmp_path,
+        stop=stop,
+        on_event=lambda e: e["kind"] == "step" and stop.set(),
+    )
     assert outcome.stopped and [t.state for t in outcome.trials] == ["stopped"]
     study = optuna.load_study(study_name="stopped", storage=default_storage(tmp_path))
     assert len(study.trials) == 1 and study.trials[0].user_attrs["stopped"] is True
@@ -51,7 +66,8 @@ def test_stop_ends_the_sweep_in_the_running_trial(tiny_model_dir: Path, tmp_path
 def test_the_default_space_and_fixed_settings() -> None:
     space = default_space()
     assert {"learning_rate", "layer_lr_decay", "epochs", "warmup_ratio", "weight_decay", "batch_size"} <= set(
-        space.names)
+        space.names
+    )
     assert "epochs" not in space.without(["epochs", "train_limit"]).names
     # the built-in space is every DEFAULT_SPACE entry that names a TrainConfig field, by the dataclass's fields
     from dataclasses import fields
@@ -77,21 +93,28 @@ def test_the_default_space_and_fixed_settings() -> None:
 
 def test_load_space_reads_toml(tmp_path: Path) -> None:
     path = tmp_path / "space.toml"
-    path.write_text('learning_rate = { low = 2e-5, high = 5e-4, log = true }\nbatch_size = [16, 32]\n'
-                    'epochs = { low = 2, high = 8, step = 2 }\n')
+    path.write_text(
+        "learning_rate = { low = 2e-5, high = 5e-4, log = true }\nbatch_size = [16, 32]\n"
+        "epochs = { low = 2, high = 8, step = 2 }\n"
+    )
     space = load_space(path)
     assert space.to_dict() == {
         "batch_size": {"type": "categorical", "choices": [16, 32]},
         "epochs": {"type": "int", "low": 2, "high": 8, "log": False, "step": 2},
-        "learning_rate": {"type": "float", "low": 2e-5, "high": 5e-4, "log": True}}
+        "learning_rate": {"type": "float", "low": 2e-5, "high": 5e-4, "log": True},
+    }
 
 
-@pytest.mark.parametrize("message", [
-    "(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num",  # SQLite, seen in CI
-    '(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "pg_type_typname_nsp_index"',
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num",  # SQLite, seen in CI
+        '(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "pg_type_typname_nsp_index"',
+    ],
+)
 def test_losing_the_race_to_create_the_schema_is_retried(
-        message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two sweeps opening a new database at once: the one whose schema writes lose the race opens the
     tables the other made instead of failing (the race itself is in tests/e2e/test_sweep_postgres.py)."""
     import sqlalchemy.exc

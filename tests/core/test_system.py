@@ -27,7 +27,6 @@ def test_a_sample_says_what_is_known() -> None:
 def test_describe_with_a_gpu_and_with_nothing() -> None:
     gpu = GpuSample(0, 97.0, 11 * 2**30, 80 * 2**30)
     assert SystemSample(43.0, 5 * 2**30, 16 * 2**30, [gpu]).describe() == (
-        "CPU 43% · RAM 5.0/16.0 GiB · GPU0 97% 11.0/80.0 GiB")
+        "CPU 43% · RAM 5.0/16.0 GiB · GPU0 97% 11.0/80.0 GiB"
+    )
     assert SystemSample().describe() == ""
-
-

@@ -25,12 +25,26 @@ from workbench.core.evaluation.threshold import (
 from workbench.core.model.loading import load_model, load_tokenizer
 from workbench.core.training.train import train
 
-SENTENCES = ["The cat sat on the mat.", "Cat the mat on sat.", "Which book did you say that John read?",
-             "John seems sleeping.", "The more you eat, the fatter you get.", "Him saw she.",
-             "Bill is taller than Mary is.", "Run!", "What did you wonder whether he bought?",
-             "Sally gave the book to Mary.", "The book was given Mary.", "I think that it rains.",
-             "Books were read by the children.", "She laughed the joke.", "They have been eating.",
-             "Every student who came left early.", "To whom did you give it?", "Who do you think that left?"]
+SENTENCES = [
+    "The cat sat on the mat.",
+    "Cat the mat on sat.",
+    "Which book did you say that John read?",
+    "John seems sleeping.",
+    "The more you eat, the fatter you get.",
+    "Him saw she.",
+    "Bill is taller than Mary is.",
+    "Run!",
+    "What did you wonder whether he bought?",
+    "Sally gave the book to Mary.",
+    "The book was given Mary.",
+    "I think that it rains.",
+    "Books were read by the children.",
+    "She laughed the joke.",
+    "They have been eating.",
+    "Every student who came left early.",
+    "To whom did you give it?",
+    "Who do you think that left?",
+]
 
 
 def p_acceptable(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> np.ndarray:
@@ -43,12 +57,15 @@ def argmax_labels(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> np.
         return model(**batch).logits.argmax(-1).numpy()
 
 
-def random_batch(vocab_size: int, rows: int = 64, length: int = 12, seed: int = 0,
-                 first_id: int = 1000) -> dict[str, torch.Tensor]:
+def random_batch(
+    vocab_size: int, rows: int = 64, length: int = 12, seed: int = 0, first_id: int = 1000
+) -> dict[str, torch.Tensor]:
     """Random token ids (from FIRST_ID on: past the special tokens) with a full attention mask."""
     generator = torch.Generator().manual_seed(seed)
-    return {"input_ids": torch.randint(first_id, vocab_size, (rows, length), generator=generator),
-            "attention_mask": torch.ones(rows, length, dtype=torch.long)}
+    return {
+        "input_ids": torch.randint(first_id, vocab_size, (rows, length), generator=generator),
+        "attention_mask": torch.ones(rows, length, dtype=torch.long),
+    }
 
 
 def test_folding_makes_argmax_the_thresholded_decision(tiny_model_dir: Path) -> None:
@@ -91,7 +108,8 @@ def test_saved_folded_model_gives_the_same_labels_in_a_pipeline(tiny_model_dir: 
     model.save_pretrained(tmp_path / "folded", safe_serialization=True)
     tokenizer.save_pretrained(tmp_path / "folded")
     assert json.loads((tmp_path / "folded" / "config.json").read_text())["decision_threshold"] == pytest.approx(
-        threshold)
+        threshold
+    )
     classify = pipeline("text-classification", model=str(tmp_path / "folded"))
     assert [out["label"] for out in classify(SENTENCES)] == expected
     assert model_threshold(load_model(str(tmp_path / "folded"))) == pytest.approx(threshold)
@@ -101,9 +119,21 @@ def test_saved_folded_model_gives_the_same_labels_in_a_pipeline(tiny_model_dir: 
 def test_the_output_layer_is_found_in_other_heads(kind: str) -> None:
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    config = AutoConfig.for_model(kind, vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=32, dim=16, n_layers=1, n_heads=2, hidden_dim=32,
-                                  embedding_size=16, max_position_embeddings=40, num_labels=2)
+    config = AutoConfig.for_model(
+        kind,
+        vocab_size=100,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        dim=16,
+        n_layers=1,
+        n_heads=2,
+        hidden_dim=32,
+        embedding_size=16,
+        max_position_embeddings=40,
+        num_labels=2,
+    )
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(config).eval()
     expected = model.classifier if kind == "distilbert" else model.classifier.out_proj
@@ -202,8 +232,9 @@ def _badly_calibrated(run: Path, config: TrainConfig) -> None:
     model.save_pretrained(run / "model", safe_serialization=True)
 
 
-def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_model_dir: Path,
-                                                                          tmp_path: Path) -> None:
+def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     from workbench.core.data.cola import load_cola
 
     run, config = _run_folder(tiny_model_dir, tmp_path)
@@ -211,8 +242,10 @@ def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_
     cola = load_cola(None, config.validation_fraction, config.split_seed)
     original = load_model(str(run / "model"))
     tokenizer = load_tokenizer(str(run / "model"))
-    before = {name: evaluate_frame(original, tokenizer, cola[name], name, batch_size=256)
-              for name in ("validation", "holdout")}
+    before = {
+        name: evaluate_frame(original, tokenizer, cola[name], name, batch_size=256)
+        for name in ("validation", "holdout")
+    }
     choice = calibrate_run(run, config)
     assert choice is not None and choice.n == len(cola["validation"])
     assert choice.mcc_at_half == pytest.approx(before["validation"].mcc)
@@ -250,10 +283,14 @@ def test_calibrate_run_folds_the_validation_threshold_into_the_saved_model(tiny_
     assert calibration["dataset"] == "validation" and calibration["threshold"] == choice.threshold
     assert calibration["temperature"] == choice.temperature and "shipped" in calibration["scale"]
     assert calibration["choice"] == "threshold and temperature" and "log-loss" in calibration["reason"]
-    assert [fit["choice"] for fit in calibration["candidates"]] == ["as trained", "temperature",
-                                                                    "threshold and temperature"]
-    after = {name: evaluate_frame(folded, tokenizer, cola[name], name, batch_size=256)
-             for name in ("validation", "holdout")}
+    assert [fit["choice"] for fit in calibration["candidates"]] == [
+        "as trained",
+        "temperature",
+        "threshold and temperature",
+    ]
+    after = {
+        name: evaluate_frame(folded, tokenizer, cola[name], name, batch_size=256) for name in ("validation", "holdout")
+    }
     assert after["validation"].mcc == pytest.approx(choice.mcc_at_threshold)
     for name in ("validation", "holdout"):  # the report keeps the model's own 0.5 figure too
         assert after[name].threshold == pytest.approx(choice.threshold)
@@ -278,8 +315,9 @@ def test_calibration_off_leaves_the_run_alone(tiny_model_dir: Path, tiny_cola_di
     assert not (run / "eval.json").exists()
 
 
-def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(small_config: TrainConfig,
-                                                                              tmp_path: Path) -> None:
+def test_calibrating_a_calibrated_model_again_changes_none_of_its_decisions(
+    small_config: TrainConfig, tmp_path: Path
+) -> None:
     """A run killed after the calibration was folded into model/ but before its checkpoint recorded
     it calibrates again on resume: a model that carries a calibration keeps it, bit for bit."""
     from workbench.core.evaluation.calibration import calibrate_run

@@ -22,7 +22,8 @@ def read_events(run_dir: Path) -> list[dict]:
 
 
 def test_report_to_tensorboard_leaves_event_files_with_a_loss_series(
-        tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     runs = tmp_path / "runs"
@@ -56,8 +57,9 @@ def test_report_to_tensorboard_leaves_event_files_with_a_loss_series(
 
 
 @pytest.mark.parametrize("value", ["nope", "tensorboard,nope"])
-def test_unknown_tracker_is_one_line_and_exit_2(value: str, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_tracker_is_one_line_and_exit_2(
+    value: str, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     assert main(train_args(tiny_model_dir, tiny_cola_dir, runs, "bad", "--report-to", value)) == 2
     out, err = capsys.readouterr()
@@ -68,8 +70,9 @@ def test_unknown_tracker_is_one_line_and_exit_2(value: str, tiny_model_dir: Path
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mlflow") is not None, reason="needs a Python without mlflow")
-def test_missing_tracker_package_names_the_pip_extra(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_tracker_package_names_the_pip_extra(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     assert main(train_args(tiny_model_dir, tiny_cola_dir, runs, "ml", "--report-to", "tensorboard,mlflow")) == 2
     err = capsys.readouterr().err

@@ -74,7 +74,7 @@ def test_length_grouped_batches_are_seeded_and_cover_everything() -> None:
     assert list(sampler) == first  # same epoch, same order
     sampler.set_epoch(1)
     assert list(sampler) != first
-    batches = [first[i:i + 16] for i in range(0, 400, 16)]
+    batches = [first[i : i + 16] for i in range(0, 400, 16)]
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
     assert spread < 10  # a random order would give ~45
 
@@ -142,15 +142,19 @@ COLA_LABELS = {0: "unacceptable", 1: "acceptable"}  # CoLA's own meaning of its 
 
 @pytest.mark.parametrize("label", [0, 1])
 def test_saved_model_loads_in_a_transformers_pipeline_with_the_right_label_names(
-        label: int, tiny_config: TrainConfig, tmp_path: Path) -> None:
+    label: int, tiny_config: TrainConfig, tmp_path: Path
+) -> None:
     """Trained on sentences all labelled LABEL, the model says LABEL's name for any sentence: swapped
     names in the saved config, or labels swapped in training, would fail here."""
     from transformers import pipeline
 
     from workbench.core.base.config import project_data_dir
 
-    rows = [line for line in (project_data_dir() / "in_domain_train.tsv").read_text(encoding="utf-8").splitlines()
-            if line.split("\t")[1] == str(label)][:80]
+    rows = [
+        line
+        for line in (project_data_dir() / "in_domain_train.tsv").read_text(encoding="utf-8").splitlines()
+        if line.split("\t")[1] == str(label)
+    ][:80]
     data = tmp_path / f"all-{label}.tsv"
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
     tiny_config.data, tiny_config.learning_rate = str(data), 5e-3
@@ -161,8 +165,7 @@ def test_saved_model_loads_in_a_transformers_pipeline_with_the_right_label_names
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_stop_then_resume_equals_an_uninterrupted_run(precision: str, tiny_config: TrainConfig,
-                                                      tmp_path: Path) -> None:
+def test_stop_then_resume_equals_an_uninterrupted_run(precision: str, tiny_config: TrainConfig, tmp_path: Path) -> None:
     """In bf16 too (the default where the CPU has native bf16), to the same 1e-5: autocast computes
     in bf16, but the fp32 weights, the optimizer state and the RNG come back exactly and the CPU
     kernels are deterministic (measured difference 0.0), so any drift is a resume bug."""
@@ -193,8 +196,10 @@ def test_stop_then_resume_equals_an_uninterrupted_run(precision: str, tiny_confi
     # the map of the training data: every (epoch, sentence) recorded once, the same as without the stop
     import numpy as np
 
-    with np.load(tmp_path / "whole" / "training_dynamics.npz") as a, np.load(tmp_path / "split" /
-                                                                               "training_dynamics.npz") as b:
+    with (
+        np.load(tmp_path / "whole" / "training_dynamics.npz") as a,
+        np.load(tmp_path / "split" / "training_dynamics.npz") as b,
+    ):
         assert a["p_gold"].shape == b["p_gold"].shape == (2, tiny_config.train_limit)
         assert not np.isnan(b["p_gold"]).any()
         np.testing.assert_allclose(b["p_gold"], a["p_gold"], atol=1e-5)
@@ -235,8 +240,9 @@ def test_invalid_config_names_the_field(tiny_config: TrainConfig, tmp_path: Path
     assert not (tmp_path / "run" / "config.json").exists()
 
 
-def test_nan_loss_stops_and_keeps_the_checkpoint_and_best_model(tiny_config: TrainConfig, stopped_run: TrainedRun,
-                                                                tmp_path: Path) -> None:
+def test_nan_loss_stops_and_keeps_the_checkpoint_and_best_model(
+    tiny_config: TrainConfig, stopped_run: TrainedRun, tmp_path: Path
+) -> None:
     run = copy_run(stopped_run.path, tmp_path)  # stopped after epoch 1
     state_path = run / "checkpoint" / "state.pt"
     state = torch.load(state_path, weights_only=True)
@@ -272,17 +278,26 @@ def test_the_finish_after_the_last_step_announces_each_stage(done_run: TrainedRu
     last_step = max(i for i, kind in enumerate(kinds) if kind == "step")
     stages = [e for e in events if e["kind"] == "stage"]
     assert [e["index"] for e in stages] == [1, 2, 3, 4] and all(e["stages"] == 4 for e in stages)
-    assert [e["stage"] for e in stages] == ["calibrating the decision threshold", "evaluating in_domain_dev",
-                                            "evaluating holdout", "building the neighbour index"]
+    assert [e["stage"] for e in stages] == [
+        "calibrating the decision threshold",
+        "evaluating in_domain_dev",
+        "evaluating holdout",
+        "building the neighbour index",
+    ]
     assert last_step < kinds.index("stage") and kinds[-1] == "end"
     start = next(e for e in events if e["kind"] == "start")
     report = json.loads((done_run.path / "eval.json").read_text())
-    assert [e["sentences"] for e in stages] == [start["validation_sentences"], report["in_domain_dev"]["n"],
-                                                report["holdout"]["n"], start["train_sentences"]]
+    assert [e["sentences"] for e in stages] == [
+        start["validation_sentences"],
+        report["in_domain_dev"]["n"],
+        report["holdout"]["n"],
+        start["train_sentences"],
+    ]
 
 
-def test_a_training_reads_its_data_once_and_so_does_its_resume(tiny_config: TrainConfig, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_training_reads_its_data_once_and_so_does_its_resume(
+    tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The checks load the data; the loop, the calibration, the final evaluation and the neighbour index
     use those frames (each stage read CoLA again: four reads a run)."""
     import workbench.core.data.cola as cola
@@ -296,8 +311,9 @@ def test_a_training_reads_its_data_once_and_so_does_its_resume(tiny_config: Trai
 
     monkeypatch.setattr(cola, "load_cola", counted)
     stop = threading.Event()
-    stopped = train(tiny_config, tmp_path / "run", stop=stop,
-                    on_event=lambda e: stop.set() if e["kind"] == "epoch" else None)
+    stopped = train(
+        tiny_config, tmp_path / "run", stop=stop, on_event=lambda e: stop.set() if e["kind"] == "epoch" else None
+    )
     assert stopped.status == "stopped" and len(reads) == 1
     done = train(tiny_config, tmp_path / "run", resume=True)
     assert done.status == "done" and done.final and len(reads) == 2

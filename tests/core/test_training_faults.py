@@ -39,7 +39,8 @@ def forward_with(fault: Any) -> Any:
 
 
 def test_infinite_loss_stops_and_keeps_the_last_good_checkpoint_and_best_model(
-        small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def inf_from_step_6(model: Any, output: Any, calls: dict[str, int]) -> Any:
         if model.training and calls["train"] >= 6:
             output.loss = output.loss * float("inf")
@@ -71,7 +72,8 @@ def test_infinite_loss_stops_and_keeps_the_last_good_checkpoint_and_best_model(
     ],
 )
 def test_out_of_memory_names_the_batch_size_and_suggests_a_smaller_one(
-        when: str, message: str, small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    when: str, message: str, small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def out_of_memory(model: Any, output: Any, calls: dict[str, int]) -> Any:
         if (model.training and when == "train" and calls["train"] == 2) or (not model.training and when == "eval"):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -84,8 +86,9 @@ def test_out_of_memory_names_the_batch_size_and_suggests_a_smaller_one(
     assert end["kind"] == "end" and end["status"] == "failed" and "out of memory" in end["error"]
 
 
-def test_an_unwritable_run_folder_is_found_before_training(tiny_config: TrainConfig, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unwritable_run_folder_is_found_before_training(
+    tiny_config: TrainConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")  # root ignores permissions, but not a file where a folder must be
     with pytest.raises(RunError, match="cannot write here"):
@@ -94,9 +97,9 @@ def test_an_unwritable_run_folder_is_found_before_training(tiny_config: TrainCon
     assert "cannot write here" in one_error_line(capsys)
 
 
-def test_a_full_disk_is_found_before_training(tiny_config: TrainConfig, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_full_disk_is_found_before_training(
+    tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from collections import namedtuple
 
     usage = namedtuple("usage", "total used free")
@@ -126,8 +129,11 @@ def assert_all_finite(run: Path) -> None:
     from safetensors.torch import load_file
 
     state = torch.load(run / "checkpoint" / "state.pt", map_location="cpu", weights_only=True)
-    bad = [i for i, t in enumerate(tensors({k: state[k] for k in ("model", "optimizer")}))
-           if t.is_floating_point() and not torch.isfinite(t).all()]
+    bad = [
+        i
+        for i, t in enumerate(tensors({k: state[k] for k in ("model", "optimizer")}))
+        if t.is_floating_point() and not torch.isfinite(t).all()
+    ]
     assert not bad, f"{len(bad)} checkpoint tensors are not finite"
     if (run / "model").is_dir():
         weights = load_file(run / "model" / "model.safetensors")
@@ -135,12 +141,14 @@ def assert_all_finite(run: Path) -> None:
         assert not bad_names, bad_names
 
 
-def test_a_non_finite_gradient_never_reaches_the_weights(small_config: TrainConfig, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_non_finite_gradient_never_reaches_the_weights(
+    small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Step 3's loss is finite, its gradient is not: the step stops (or is skipped) before the
     optimizer touches the weights, and no checkpoint or model holds a non-finite number."""
-    monkeypatch.setattr("workbench.core.model.loading.load_model",
-                        faults.on_training_model(faults.infinite_gradient_at(3)))
+    monkeypatch.setattr(
+        "workbench.core.model.loading.load_model", faults.on_training_model(faults.infinite_gradient_at(3))
+    )
     small_config.checkpoint_every = 1  # a checkpoint right after the bad step
     events: list[dict[str, Any]] = []
     result = train(small_config, tmp_path / "run", on_event=events.append)
@@ -209,9 +217,11 @@ def test_is_out_of_memory_knows_what_the_cpu_raises() -> None:
     ],
 )
 def test_cpu_out_of_memory_gets_the_same_message_as_torch_out_of_memory(
-        when: str, message: str, small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workbench.core.model.loading.load_model",
-                        faults.on_training_model(faults.cpu_out_of_memory(when)))
+    when: str, message: str, small_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "workbench.core.model.loading.load_model", faults.on_training_model(faults.cpu_out_of_memory(when))
+    )
     with pytest.raises(TrainingError, match=message):
         train(small_config, tmp_path / "run")
     end = read_metrics(tmp_path / "run")[-1]

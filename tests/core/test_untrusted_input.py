@@ -29,52 +29,100 @@ def pickle_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     return folder
 
 
-def test_pickle_weights_load_only_when_the_user_opts_in(pickle_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_pickle_weights_load_only_when_the_user_opts_in(
+    pickle_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(ModelError, match=r"pickle files \(pytorch_model.bin\).*--allow-pickle"):
         load_model(str(pickle_model_dir))
     assert load_model(str(pickle_model_dir), allow_pickle=True).config.num_labels == 2
 
     model = str(pickle_model_dir)
     data = ["--data", str(tiny_cola_dir)]
-    refused = [["model", "show", "--model", model],
-               ["predict", model, "--runs", str(tmp_path), "The cat sat."],
-               ["eval", model, "--runs", str(tmp_path), *data],
-               ["train", "--model", model, "--runs", str(tmp_path / "runs"), "--name", "p", "--epochs", "1",
-                "--batch-size", "16", "--train-limit", "64", "--precision", "fp32", *data]]
+    refused = [
+        ["model", "show", "--model", model],
+        ["predict", model, "--runs", str(tmp_path), "The cat sat."],
+        ["eval", model, "--runs", str(tmp_path), *data],
+        [
+            "train",
+            "--model",
+            model,
+            "--runs",
+            str(tmp_path / "runs"),
+            "--name",
+            "p",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--train-limit",
+            "64",
+            "--precision",
+            "fp32",
+            *data,
+        ],
+    ]
     for args in refused:
         assert main(args) == 2, args
         assert "--allow-pickle" in one_error_line(capsys)
     assert main(["model", "show", "--model", model, "--allow-pickle"]) == 0
     assert main(["predict", model, "--runs", str(tmp_path), "--allow-pickle", "The cat sat."]) == 0
-    assert main(["train", "--model", model, "--runs", str(tmp_path / "runs"), "--name", "q", "--epochs", "1",
-                 "--batch-size", "16", "--train-limit", "64", "--precision", "fp32", "--allow-pickle", *data]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                model,
+                "--runs",
+                str(tmp_path / "runs"),
+                "--name",
+                "q",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--train-limit",
+                "64",
+                "--precision",
+                "fp32",
+                "--allow-pickle",
+                *data,
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "runs" / "q" / "model" / "model.safetensors").is_file()  # saved back as safetensors
 
 
 def test_trust_remote_code_is_never_set_in_the_source() -> None:
-    uses = [(path.name, line.strip()) for path in WORKBENCH.rglob("*.py")
-            for line in path.read_text(encoding="utf-8").splitlines() if "trust_remote_code" in line]
+    uses = [
+        (path.name, line.strip())
+        for path in WORKBENCH.rglob("*.py")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "trust_remote_code" in line
+    ]
     assert uses, "the loaders should say trust_remote_code=False explicitly"
     assert all(re.search(r"trust_remote_code=False\b", line) for _, line in uses), uses
 
 
 @pytest.mark.parametrize("model_type", ["bert", "evil-remote"])
-def test_a_model_folder_with_custom_code_never_runs_it(model_type: str, tiny_model_dir: Path,
-                                                       tmp_path: Path) -> None:
+def test_a_model_folder_with_custom_code_never_runs_it(model_type: str, tiny_model_dir: Path, tmp_path: Path) -> None:
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
     config = json.loads((folder / "config.json").read_text())
     config["model_type"] = model_type
-    config["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModelForSequenceClassification": "evil.EvilModel",
-                          "AutoTokenizer": ["evil.EvilTokenizer", None]}
+    config["auto_map"] = {
+        "AutoConfig": "evil.EvilConfig",
+        "AutoModelForSequenceClassification": "evil.EvilModel",
+        "AutoTokenizer": ["evil.EvilTokenizer", None],
+    }
     (folder / "config.json").write_text(json.dumps(config))
     marker = tmp_path / "REMOTE_CODE_RAN"
     (folder / "evil.py").write_text(
         f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
         "from transformers import BertConfig as EvilConfig, BertForSequenceClassification as EvilModel\n"
-        "from transformers import BertTokenizerFast as EvilTokenizer\n")
+        "from transformers import BertTokenizerFast as EvilTokenizer\n"
+    )
     try:
         model = load_model(str(folder))
         assert type(model).__name__ == "BertForSequenceClassification"  # the library's own class
@@ -88,8 +136,9 @@ def test_a_model_folder_with_custom_code_never_runs_it(model_type: str, tiny_mod
 
 
 @pytest.mark.parametrize("name", ["../x", "/abs/path", "a/b", "x\n", ".hidden", "..", "a..b"])
-def test_a_run_name_cannot_escape_the_runs_folder(name: str, tmp_path: Path, tiny_model_dir: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_name_cannot_escape_the_runs_folder(
+    name: str, tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(RunError):
         check_run_name(name)
     runs = tmp_path / "inner" / "runs"

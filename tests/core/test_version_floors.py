@@ -25,31 +25,37 @@ def test_total_norm_without_get_total_norm(monkeypatch: pytest.MonkeyPatch) -> N
     assert float(total_norm(grads)) == pytest.approx(by_hand, rel=1e-5)
 
 
-def test_training_on_a_torch_without_get_total_norm(tiny_model_dir: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_on_a_torch_without_get_total_norm(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delattr(torch.nn.utils, "get_total_norm", raising=False)
     data = tmp_path / "d.tsv"
     from workbench.core.data.cola import project_data_dir
 
     lines = (project_data_dir() / "in_domain_train.tsv").read_text(encoding="utf-8").splitlines()[:60]
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    config = TrainConfig(model=str(tiny_model_dir), data=str(data), epochs=1, batch_size=16, precision="fp32",
-                         learning_rate=1e-3)
+    config = TrainConfig(
+        model=str(tiny_model_dir), data=str(data), epochs=1, batch_size=16, precision="fp32", learning_rate=1e-3
+    )
     result = train(config, tmp_path / "run")
     assert result.status == "done", result.error
 
 
-NEEDS_INTERFACE = pytest.mark.skipif(speed.attention_helpers() is None,
-                                     reason="this transformers is older than its attention interface")
+NEEDS_INTERFACE = pytest.mark.skipif(
+    speed.attention_helpers() is None, reason="this transformers is older than its attention interface"
+)
 
 
 def test_no_cls_only_layer_on_a_transformers_without_the_attention_interface(
-        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import transformers.modeling_utils
 
     model = load_model(str(tiny_model_dir)).eval()
-    batch = {"input_ids": torch.randint(1000, 2000, (4, 9), generator=torch.Generator().manual_seed(0)),
-             "attention_mask": torch.ones(4, 9, dtype=torch.long)}
+    batch = {
+        "input_ids": torch.randint(1000, 2000, (4, 9), generator=torch.Generator().manual_seed(0)),
+        "attention_mask": torch.ones(4, 9, dtype=torch.long),
+    }
     with torch.no_grad():
         expected = model(**batch).logits
     if speed.attention_helpers() is not None:  # a newer transformers: take it away, as 4.46 lacks it

@@ -45,8 +45,9 @@ def torchrun(out: Path, mode: str, cli: list[str], fault: str = "", cold: bool =
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WORKBENCH_FAULT": fault, "WORKBENCH_CPU": "1"}
     argv = ["--nproc_per_node", "2", "--master_port", str(free_port()), str(DRIVER), str(out), mode, "--", *cli]
     if cold:
-        return subprocess.Popen([str(TORCHRUN), *argv], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [str(TORCHRUN), *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
     return warm.torchrun(argv, env)
 
 
@@ -105,8 +106,15 @@ def test_ddp_parameters_are_the_same_on_both_ranks_though_their_batches_differ(d
 @with_ddp_run
 def test_ddp_only_the_main_process_prints(ddp_run: dict[str, Any]) -> None:
     output = ddp_run["output"]
-    for line in ("run: ", "training ", "epoch 1: train loss", "epoch 2: train loss", "best epoch ", "model: ",
-                 "holdout (out_of_domain_dev) MCC"):
+    for line in (
+        "run: ",
+        "training ",
+        "epoch 1: train loss",
+        "epoch 2: train loss",
+        "best epoch ",
+        "model: ",
+        "holdout (out_of_domain_dev) MCC",
+    ):
         assert sum(printed.startswith(line) for printed in output.splitlines()) == 1, (line, output[-3000:])
 
 
@@ -118,18 +126,23 @@ def test_ddp_train_loss_is_the_mean_over_ranks(ddp_run: dict[str, Any]) -> None:
     epochs = [e for e in read_metrics(ddp_run["run"]) if e["kind"] == "epoch"]
     for epoch in epochs:
         first = (epoch["epoch"] - 1) * 4
-        both = per_rank[0][first:first + 4] + per_rank[1][first:first + 4]
+        both = per_rank[0][first : first + 4] + per_rank[1][first : first + 4]
         assert epoch["train_loss"] == pytest.approx(sum(both) / len(both), abs=1e-6)
 
 
 @needs_torchrun
 @with_ddp_run
-def test_ddp_resumed_run_equals_an_uninterrupted_one(ddp_run: dict[str, Any], tiny_model_dir: Path,
-                                                     tiny_cola_dir: Path, tmp_path: Path) -> None:
+def test_ddp_resumed_run_equals_an_uninterrupted_one(
+    ddp_run: dict[str, Any], tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     """Each rank draws its own dropout masks: a resume must restore every rank's RNG, not rank 0's on all."""
     runs = tmp_path / "runs"
-    proc = torchrun(tmp_path / "killed", "plain", ddp_args(tiny_model_dir, tiny_cola_dir, runs, "resumed"),
-                    fault="checkpoint:write@3")  # rank 0 dies writing step 3's checkpoint
+    proc = torchrun(
+        tmp_path / "killed",
+        "plain",
+        ddp_args(tiny_model_dir, tiny_cola_dir, runs, "resumed"),
+        fault="checkpoint:write@3",
+    )  # rank 0 dies writing step 3's checkpoint
     output = finished(proc)
     assert proc.returncode != 0 and "SIGKILL" in output, output[-3000:]
     proc = torchrun(tmp_path / "resumed", "plain", ["train", "--resume", "resumed", "--runs", str(runs)])
@@ -157,8 +170,9 @@ def test_ddp_a_refusal_by_the_main_process_stops_the_others_too(ddp_run: dict[st
 
 
 @needs_torchrun
-def test_ddp_a_stop_request_stops_every_rank_at_the_same_step(tiny_model_dir: Path, tiny_cola_dir: Path,
-                                                               tmp_path: Path) -> None:
+def test_ddp_a_stop_request_stops_every_rank_at_the_same_step(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     """The stop request rides on the step's agreement (no collective of its own each step): rank 0 sees
     the request during step 3's forward, and no rank takes step 3."""
     runs = tmp_path / "runs"
@@ -179,14 +193,18 @@ def test_ddp_a_stop_request_stops_every_rank_at_the_same_step(tiny_model_dir: Pa
 
 
 @needs_torchrun
-@pytest.mark.parametrize(("mode", "message"), [
-    ("fail-exception", "injected failure on rank 1"),
-    ("fail-nan", "loss became inf"),  # (rank 1 out of memory takes fail-exception's path, another message:
-    # that message is tests/core/test_training_faults.py's)
-    ("fail-backward", "process 1 failed: RuntimeError: injected failure on rank 1 in backward"),
-])
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("fail-exception", "injected failure on rank 1"),
+        ("fail-nan", "loss became inf"),  # (rank 1 out of memory takes fail-exception's path, another message:
+        # that message is tests/core/test_training_faults.py's)
+        ("fail-backward", "process 1 failed: RuntimeError: injected failure on rank 1 in backward"),
+    ],
+)
 def test_ddp_a_failure_on_one_rank_stops_every_rank_with_its_message(
-        mode: str, message: str, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path) -> None:
+    mode: str, message: str, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
     out = tmp_path / "out"
     proc = torchrun(out, mode, ddp_args(tiny_model_dir, tiny_cola_dir, runs, "failing"))
@@ -202,10 +220,13 @@ def test_ddp_a_failure_on_one_rank_stops_every_rank_with_its_message(
     assert end["kind"] == "end" and end["status"] == "failed", end
     assert message in end["error"], end["error"]  # the failing rank's own words, not a broken connection
     assert message in output
+
+
 @needs_torchrun
 @with_ddp_run
 def test_ddp_records_once_validates_on_everything_and_matches_one_process_with_the_same_batch(
-        ddp_run: dict[str, Any], tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path) -> None:
+    ddp_run: dict[str, Any], tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     from workbench.core.data.cola import load_cola
 
     run = ddp_run["run"]

@@ -28,9 +28,28 @@ SIZE = (80, 24)
 
 def long_args(model: Path, data: Path, runs: Path, name: str, *extra: str) -> list[str]:
     """A tiny training long enough (2 epochs of 54 steps) to be seen running, stopped and killed."""
-    return ["train", "--model", str(model), "--data", str(data), "--runs", str(runs), "--name", name,
-            "--epochs", "2", "--batch-size", "4", "--train-limit", "216", "--precision", "fp32",
-            "--learning-rate", "1e-3", *extra]
+    return [
+        "train",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--runs",
+        str(runs),
+        "--name",
+        name,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--train-limit",
+        "216",
+        "--precision",
+        "fp32",
+        "--learning-rate",
+        "1e-3",
+        *extra,
+    ]
 
 
 def wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
@@ -46,8 +65,9 @@ def steps(run: Path) -> int:
     return sum(1 for e in read_metrics(run) if e["kind"] == "step")
 
 
-def test_detached_run_is_followed_stopped_resumed(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_detached_run_is_followed_stopped_resumed(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     started = warm.run_cli(long_args(tiny_model_dir, tiny_cola_dir, runs, "bg", "--detach"), timeout=180)
     assert started.returncode == 0, started.stderr
@@ -75,8 +95,9 @@ def test_detached_run_is_followed_stopped_resumed(tiny_model_dir: Path, tiny_col
     assert info.status == "done" and info.holdout_mcc is not None and info.epochs_done == 2
 
 
-def test_a_killed_run_shows_as_failed(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_killed_run_shows_as_failed(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     assert main(long_args(tiny_model_dir, tiny_cola_dir, runs, "doomed", "--detach")) == 0
     run = runs / "doomed"
@@ -90,12 +111,21 @@ def test_a_killed_run_shows_as_failed(tiny_model_dir: Path, tiny_cola_dir: Path,
     assert "failed" in capsys.readouterr().out
 
 
-def test_a_detached_launch_trains_exactly_the_given_config(tiny_model_dir: Path, tiny_cola_dir: Path,
-                                                          tmp_path: Path) -> None:
+def test_a_detached_launch_trains_exactly_the_given_config(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     """The config travels to the background process whole (no flags in between), and the run is followed to its end."""
-    config = TrainConfig(model=str(tiny_model_dir), data=str(tiny_cola_dir), epochs=1,
-                         learning_rate=3e-4, precision="fp32", train_limit=32, batch_size=16, warmup_ratio=0.25,
-                         extra={"note": "kept"})
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        data=str(tiny_cola_dir),
+        epochs=1,
+        learning_rate=3e-4,
+        precision="fp32",
+        train_limit=32,
+        batch_size=16,
+        warmup_ratio=0.25,
+        extra={"note": "kept"},
+    )
     run = tmp_path / "runs" / "mine"
     launch_training(config, run)
     events = [event for batch in follow_run(run) for event in batch]
@@ -104,8 +134,9 @@ def test_a_detached_launch_trains_exactly_the_given_config(tiny_model_dir: Path,
     assert not (run / ".launch.json").exists()
 
 
-async def test_a_new_app_follows_the_running_training_at_once_and_stops_it(tiny_model_dir: Path,
-                                                                          tiny_cola_dir: Path, tmp_path: Path) -> None:
+async def test_a_new_app_follows_the_running_training_at_once_and_stops_it(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     """A training started by an app that went away (or by the CLI): a new app opens on the Train pane,
     follows it with its history so far, says so, and x stops it with a checkpoint."""
     runs = tmp_path / "runs"
@@ -118,8 +149,11 @@ async def test_a_new_app_follows_the_running_training_at_once_and_stops_it(tiny_
         async with app.run_test(size=SIZE) as pilot:
             pane = app.query_one(TrainPane)
             assert app.active_pane == "train"
-            await wait_until(pilot, lambda: pane.live_run == "left" and pane.progress is not None,
-                             what="the Train pane to follow the run")
+            await wait_until(
+                pilot,
+                lambda: pane.live_run == "left" and pane.progress is not None,
+                what="the Train pane to follow the run",
+            )
             loss = app.query_one("#chart-loss", SeriesChart)
             # the history first: every step written before the app started is charted
             await wait_until(pilot, lambda: loss.points("loss") >= 20, what="the history")
@@ -127,8 +161,9 @@ async def test_a_new_app_follows_the_running_training_at_once_and_stops_it(tiny_
             before = loss.points("loss")
             await wait_until(pilot, lambda: loss.points("loss") > before, what="live steps")
             await pilot.press("x")
-            await wait_until(pilot, lambda: not pane.is_training and "stopped" in pane.last_status, timeout=60,
-                             what="the stop")
+            await wait_until(
+                pilot, lambda: not pane.is_training and "stopped" in pane.last_status, timeout=60, what="the stop"
+            )
             assert "ETA" not in pane.last_status
         assert trainer.wait(60) != 0  # stopped: the CLI's interrupted status
         assert run_info(run).status == "stopped" and (run / "checkpoint" / "meta.json").is_file()
@@ -137,15 +172,17 @@ async def test_a_new_app_follows_the_running_training_at_once_and_stops_it(tiny_
             trainer.kill()
 
 
-def test_a_training_killed_mid_epoch_resumes_from_its_timed_checkpoint(tiny_model_dir: Path, tiny_cola_dir: Path,
-                                                                        tmp_path: Path) -> None:
+def test_a_training_killed_mid_epoch_resumes_from_its_timed_checkpoint(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     """checkpoint_minutes: a checkpoint by the clock inside an epoch, so a SIGKILL (a preempted machine)
     loses at most the interval (plus the step under way); the resume starts there, and its elapsed time
     counts on from the killed session's."""
     interval = 0.003 * 60  # s
     runs = tmp_path / "runs"
-    trainer = warm.cli(long_args(tiny_model_dir, tiny_cola_dir, runs, "preempted", "--epochs", "30",
-                                 "--checkpoint-minutes", "0.003"))
+    trainer = warm.cli(
+        long_args(tiny_model_dir, tiny_cola_dir, runs, "preempted", "--epochs", "30", "--checkpoint-minutes", "0.003")
+    )
     run = runs / "preempted"
 
     def mid_epoch_checkpoints() -> list[dict]:  # type: ignore[type-arg]
@@ -169,7 +206,7 @@ def test_a_training_killed_mid_epoch_resumes_from_its_timed_checkpoint(tiny_mode
     finally:
         resumed.kill()
         resumed.wait(30)
-    after = read_metrics(run)[len(events):]
+    after = read_metrics(run)[len(events) :]
     start = next(e for e in after if e["kind"] == "start")
     assert start["resumed_at_step"] == last_checkpoint["step"] and last_checkpoint["epoch_step"] > 0
     first_step = next(e for e in after if e["kind"] == "step")

@@ -16,6 +16,7 @@ def exits_0(code: str, timeout: float) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout + result.stderr
 
+
 def test_core_never_imports_textual() -> None:
     code = (
         "import sys\n"
@@ -105,34 +106,42 @@ print(state["holder"], errors or "ok", sorted(set(state["others"]))[:5])
 
 
 def test_importing_the_new_modules_loads_no_torch_captum_or_textual() -> None:
-    code = ("import sys\n"
-            "import workbench.core.explore.explain, workbench.core.evaluation.slices\n"
-            "import workbench.core.explore.diff, workbench.core.explore.neighbors\n"
-            "import workbench.cli.explore, workbench.cli\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'captum', 'textual'))\n"
-            "print(bad[:5])\n"
-            "sys.exit(1 if bad else 0)\n")
+    code = (
+        "import sys\n"
+        "import workbench.core.explore.explain, workbench.core.evaluation.slices\n"
+        "import workbench.core.explore.diff, workbench.core.explore.neighbors\n"
+        "import workbench.cli.explore, workbench.cli\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'captum', 'textual'))\n"
+        "print(bad[:5])\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
     exits_0(code, timeout=120)
 
 
 def test_importing_recorded_imports_no_textual_and_no_pandas() -> None:
-    code = ("import sys, workbench.core.evaluation.recorded;"
-            " bad = [m for m in ('textual', 'pandas') if m in sys.modules];"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, workbench.core.evaluation.recorded;"
+        " bad = [m for m in ('textual', 'pandas') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     exits_0(code, timeout=60)
 
 
 def test_importing_the_app_loads_no_heavy_library() -> None:
-    code = ("import sys, workbench.tui.app; heavy = [m for m in ('torch', 'transformers', 'pandas', 'sklearn') "
-            "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
+    code = (
+        "import sys, workbench.tui.app; heavy = [m for m in ('torch', 'transformers', 'pandas', 'sklearn') "
+        "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
+    )
     exits_0(code, timeout=60)
 
 
 def test_without_a_gpu_driver_it_is_quiet() -> None:
     """This machine has nvidia-ml-py but no NVIDIA driver: no GPU part, no exception, no output."""
-    code = ("from workbench.core.base.system import SystemMonitor\n"
-            "s = SystemMonitor().sample()\n"
-            "import sys; print(len(s.gpus)); print('textual' in sys.modules)\n")
+    code = (
+        "from workbench.core.base.system import SystemMonitor\n"
+        "s = SystemMonitor().sample()\n"
+        "import sys; print(len(s.gpus)); print('textual' in sys.modules)\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     gpus, textual_loaded = result.stdout.split()
@@ -144,13 +153,15 @@ def test_without_a_gpu_driver_it_is_quiet() -> None:
 def test_showing_the_data_and_its_tokens_imports_no_sklearn_torch_or_transformers() -> None:
     """What the Data pane does before it says "ready" (load CoLA, split it, count and show tokens) costs
     no sklearn/scipy (2 s) and no torch or transformers (3-4 s)."""
-    code = ("import sys\n"
-            "from workbench.core.data.cola import load_cola, token_lengths\n"
-            "from workbench.core.model.loading import load_word_pieces, tokenize\n"
-            "cola = load_cola()\n"
-            "pieces = load_word_pieces('embedded:all-MiniLM-L6-v2')\n"
-            "assert len(token_lengths(pieces, cola['train']['sentence'].tolist())) == len(cola['train'])\n"
-            "assert tokenize(pieces, 'The book was written by John.')[0][0] == '[CLS]'\n"
-            "heavy = [m for m in ('sklearn', 'scipy', 'torch', 'transformers') if m in sys.modules]\n"
-            "print(heavy); sys.exit(1 if heavy else 0)\n")
+    code = (
+        "import sys\n"
+        "from workbench.core.data.cola import load_cola, token_lengths\n"
+        "from workbench.core.model.loading import load_word_pieces, tokenize\n"
+        "cola = load_cola()\n"
+        "pieces = load_word_pieces('embedded:all-MiniLM-L6-v2')\n"
+        "assert len(token_lengths(pieces, cola['train']['sentence'].tolist())) == len(cola['train'])\n"
+        "assert tokenize(pieces, 'The book was written by John.')[0][0] == '[CLS]'\n"
+        "heavy = [m for m in ('sklearn', 'scipy', 'torch', 'transformers') if m in sys.modules]\n"
+        "print(heavy); sys.exit(1 if heavy else 0)\n"
+    )
     exits_0(code, timeout=120)

@@ -16,11 +16,13 @@ from workbench.core.runs.status import run_info
 STEPS = 6 * 54  # 6 epochs of the tiny CoLA's 216 training sentences at batch 4
 
 
-def test_a_hang_up_closes_the_app_and_the_training_finishes(tiny_model_dir: Path, tiny_cola_dir: Path,
-                                                            tmp_path: Path) -> None:
+def test_a_hang_up_closes_the_app_and_the_training_finishes(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
-    terminal = Terminal(["--model", str(tiny_model_dir), "--data", str(tiny_cola_dir), "--runs", str(runs)],
-                        {"WORKBENCH_NOTIFY": "0"})
+    terminal = Terminal(
+        ["--model", str(tiny_model_dir), "--data", str(tiny_cola_dir), "--runs", str(runs)], {"WORKBENCH_NOTIFY": "0"}
+    )
     try:
         assert terminal.read_until(b"ready", 120)
         # Train; the form: tab to epochs (model, data, epochs), 6; batch_size 4: 324 steps, long enough to be

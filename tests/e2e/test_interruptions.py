@@ -43,7 +43,8 @@ def killed(args: list[str], fault: str) -> None:
 
 
 def test_sigkill_at_any_moment_keeps_the_previous_checkpoint_and_resume_matches_an_uninterrupted_run(
-        tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path) -> None:
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     """One run killed four times (three inside checkpoint and model writes, by the WORKBENCH_FAULT hook,
     one at a random moment), resumed after each, ends as a run that was never interrupted."""
     runs = tmp_path / "runs"
@@ -88,8 +89,9 @@ def test_sigkill_at_any_moment_keeps_the_previous_checkpoint_and_resume_matches_
     assert_same_outcome(run, runs / "whole")
 
 
-def test_two_processes_cannot_train_into_one_run_folder(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_two_processes_cannot_train_into_one_run_folder(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     args = train_args(tiny_model_dir, tiny_cola_dir, runs, "shared")
     args[args.index("--epochs") + 1] = "500"  # still training when the others try (it is killed at the end)
@@ -117,8 +119,8 @@ def run_cli(args: list[str], fault: str = "") -> subprocess.CompletedProcess[str
 
 
 def test_a_run_killed_before_its_first_checkpoint_restarts_from_step_0(
-        cli_runs: Path, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    cli_runs: Path, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     run = runs / "early"
     killed = run_cli(train_args(tiny_model_dir, tiny_cola_dir, runs, "early"), fault="swap:model@1")
@@ -135,7 +137,8 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_from_step_0(
 
 
 def test_a_run_killed_in_its_final_evaluation_resumes_and_finishes_it(
-        cli_runs: Path, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path) -> None:
+    cli_runs: Path, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
     run = runs / "late"
     killed = run_cli(train_args(tiny_model_dir, tiny_cola_dir, runs, "late"), fault="final-eval")

@@ -12,8 +12,10 @@ from workbench.core.data.cola import load_cola
 from workbench.core.training.train import train
 
 # Minimal pairs far from CoLA's own sentences: the acceptable one must score higher.
-PAIRS = [("The book was written by John.", "The book was written John by."),
-         ("The cat sat on the mat.", "The cat sat mat the on.")]
+PAIRS = [
+    ("The book was written by John.", "The book was written John by."),
+    ("The cat sat on the mat.", "The cat sat mat the on."),
+]
 
 
 @pytest.mark.slow
@@ -37,7 +39,8 @@ def test_embedded_model_learns_cola(tmp_path: Path) -> None:
     answers = classify(dev["sentence"].tolist(), batch_size=64)
     predicted = [int(max(answer, key=lambda a: a["score"])["label"] == "acceptable") for answer in answers]
     assert matthews_corrcoef(dev["label"].tolist(), predicted) == pytest.approx(
-        result.final["in_domain_dev_mcc"], abs=0.01)
+        result.final["in_domain_dev_mcc"], abs=0.01
+    )
     for good, bad in PAIRS:
         scores = [{a["label"]: a["score"] for a in answer}["acceptable"] for answer in classify([good, bad])]
         assert scores[0] > scores[1], (good, bad, scores)

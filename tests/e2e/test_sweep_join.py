@@ -21,8 +21,21 @@ SPACE = parse_space({"learning_rate": {"low": 1e-4, "high": 1e-3, "log": True}},
 
 
 def tiny_flags(model: Path, runs: Path, *extra: str) -> list[str]:
-    return ["--model", str(model), "--runs", str(runs), "--epochs", "1", "--batch-size", "16",
-            "--train-limit", "32", "--precision", "fp32", *extra]
+    return [
+        "--model",
+        str(model),
+        "--runs",
+        str(runs),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--train-limit",
+        "32",
+        "--precision",
+        "fp32",
+        *extra,
+    ]
 
 
 SECRET_URLS = [
@@ -37,8 +50,9 @@ SECRET_URLS = [
 
 
 @pytest.mark.parametrize("url", SECRET_URLS)
-def test_no_storage_secret_in_any_output(url: str, tiny_model_dir: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_storage_secret_in_any_output(
+    url: str, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert "secret" not in safe_url(url)
     assert main(["sweep", "--trials", "1", "--storage", url, *tiny_flags(tiny_model_dir, tmp_path)]) == 2
     assert main(["sweep", "show", "--storage", url, "--json"]) == 2
@@ -52,8 +66,9 @@ PASSWORDS = ["Xq7@Zr9", "Xq7@Zr9@", "Xq7:Zr9", "Xq7/Zr9", "Xq7%Zr9", "Xq7%40Zr9"
 
 
 @pytest.mark.parametrize("password", PASSWORDS)
-def test_no_part_of_a_password_is_shown_whatever_it_holds(password: str, tiny_model_dir: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_part_of_a_password_is_shown_whatever_it_holds(
+    password: str, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"postgresql+psycopg://bob:{password}@127.0.0.1:1/sweeps"
     assert safe_url(url) == "postgresql+psycopg://bob:***@127.0.0.1:1/sweeps"
     assert main(["sweep", "show", "--storage", url, "--json"]) == 2
@@ -74,8 +89,10 @@ def test_a_url_without_a_password_is_shown_as_it_is(capsys: pytest.CaptureFixtur
 
 
 def test_redact_masks_what_it_is_given() -> None:
-    assert redact("could not parse 'postgresql:/u:pa55@h/x'", "postgresql:/u:pa55@h/x") == \
-        "could not parse 'postgresql:/u:***@h/x'"
+    assert (
+        redact("could not parse 'postgresql:/u:pa55@h/x'", "postgresql:/u:pa55@h/x")
+        == "could not parse 'postgresql:/u:***@h/x'"
+    )
     assert safe_url("sqlite:////tmp/sweeps.db") == "sqlite:////tmp/sweeps.db"  # nothing to hide, unchanged
 
 
@@ -96,8 +113,9 @@ def base(model: Path, **changes: Any) -> TrainConfig:
     return config
 
 
-def test_joining_with_other_fixed_settings_is_one_line_exit_2(tiny_model_dir: Path, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_joining_with_other_fixed_settings_is_one_line_exit_2(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     storage = default_storage(runs)
     open_study("s", open_storage(storage), SPACE, base(tiny_model_dir))
@@ -132,7 +150,8 @@ def test_the_data_is_compared_by_content_not_path(tiny_model_dir: Path, tmp_path
 
 
 def test_two_processes_creating_a_study_at_once_cannot_both_record_their_space(
-        tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both calls get past creating the study before either records a space (a barrier holds them
     there): exactly one space is recorded and the other caller is refused."""
     storage = default_storage(tmp_path)
@@ -170,8 +189,9 @@ def test_two_processes_creating_a_study_at_once_cannot_both_record_their_space(
     assert recorded in (spaces[0].to_dict(), spaces[1].to_dict())
 
 
-def test_a_machine_joining_while_the_creator_records_sees_its_fixed_settings(tiny_model_dir: Path,
-                                                                            tmp_path: Path) -> None:
+def test_a_machine_joining_while_the_creator_records_sees_its_fixed_settings(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """The creator is held right after its first write of the study's attributes; a machine joining then,
     with other fixed settings, is refused (it read a space and no fixed settings, and joined unchecked)."""
     storage = default_storage(tmp_path / "runs")
@@ -199,22 +219,25 @@ def test_a_machine_joining_while_the_creator_records_sees_its_fixed_settings(tin
     assert space == SPACE.to_dict() and fixed is not None and fixed["epochs"] == 1
 
 
-def test_a_failed_trial_keeps_its_checkpoint_to_resume(tiny_model_dir: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_trial_keeps_its_checkpoint_to_resume(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from helpers import faults
 
     from workbench.core.search.sweep import run_sweep
 
-    monkeypatch.setattr("workbench.core.model.loading.load_model",
-                        faults.on_training_model(faults.infinite_gradient_at(3)))
+    monkeypatch.setattr(
+        "workbench.core.model.loading.load_model", faults.on_training_model(faults.infinite_gradient_at(3))
+    )
     config = base(tiny_model_dir, train_limit=64, checkpoint_every=1, learning_rate=1e-3)
     outcome = run_sweep(config, 1, "f", space=SPACE, runs_dir=tmp_path)
     assert [t.state for t in outcome.trials] == ["failed"]
     assert (tmp_path / "f-t0" / "checkpoint").is_dir()  # `workbench train --resume f-t0` can go on
 
 
-def test_a_batch_size_of_0_compares_as_the_batch_it_picks_when_the_epochs_are_fixed(tiny_model_dir: Path,
-                                                                                     tmp_path: Path) -> None:
+def test_a_batch_size_of_0_compares_as_the_batch_it_picks_when_the_epochs_are_fixed(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """A study created with batch 32 at 2 epochs (as before 0 became the default) is joined by the default
     (0, which picks 32 for 2 epochs); at 1 epoch 0 picks 8, and the join is refused naming both."""
     storage = default_storage(tmp_path / "runs")

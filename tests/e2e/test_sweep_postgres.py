@@ -45,13 +45,12 @@ def postgres_url() -> Iterator[str]:
         yield given
         return
     if not postgres_binaries():
-        pytest.skip("no PostgreSQL binaries here (apt-get install postgresql), and WORKBENCH_TEST_POSTGRES "
-                    "is not set")
-    started = subprocess.run([str(REPO / ".ci" / "postgres.sh"), "start"], capture_output=True, text=True,
-                             timeout=120)
+        pytest.skip("no PostgreSQL binaries here (apt-get install postgresql), and WORKBENCH_TEST_POSTGRES is not set")
+    started = subprocess.run([str(REPO / ".ci" / "postgres.sh"), "start"], capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, f"the throwaway PostgreSQL server did not start: {started.stderr}"
-    exported = dict(line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()
-                    if line.startswith("export "))
+    exported = dict(
+        line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines() if line.startswith("export ")
+    )
     folder, url = (shlex.split(exported[name])[0] for name in ("WORKBENCH_PG_DIR", "WORKBENCH_TEST_POSTGRES"))
     try:
         yield url
@@ -72,9 +71,30 @@ def two_sweeps_at_once(storage: str | None, study: str, model: Path, tmp_path: P
     data = small_cola(tmp_path / "cola")
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"learning_rate": {"low": 1e-4, "high": 3e-3, "log": True}}))
-    flags = ["--trials", str(TRIALS_EACH), "--study", study, "--space", str(space), "--model", str(model),
-             "--data", str(data), "--runs", str(runs), "--epochs", "1", "--batch-size", "16", "--train-limit", "32",
-             "--precision", "fp32", "--no-pruning", *(["--storage", storage] if storage else [])]
+    flags = [
+        "--trials",
+        str(TRIALS_EACH),
+        "--study",
+        study,
+        "--space",
+        str(space),
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--runs",
+        str(runs),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--train-limit",
+        "32",
+        "--precision",
+        "fp32",
+        "--no-pruning",
+        *(["--storage", storage] if storage else []),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     sweeps = [warm.cli(["sweep", *flags], env, merged=False) for _ in range(2)]  # two processes (helpers/warm.py)
     outputs = [sweep.communicate(timeout=600) for sweep in sweeps]
@@ -83,8 +103,19 @@ def two_sweeps_at_once(storage: str | None, study: str, model: Path, tmp_path: P
     total = 2 * TRIALS_EACH
     shown_by = []
     for _ in range(2):  # each "machine" reads the study back: all trials of both
-        shown = warm.run_cli(["sweep", "show", "--study", study, "--runs", str(runs), "--json",
-                              *(["--storage", storage] if storage else [])], env)
+        shown = warm.run_cli(
+            [
+                "sweep",
+                "show",
+                "--study",
+                study,
+                "--runs",
+                str(runs),
+                "--json",
+                *(["--storage", storage] if storage else []),
+            ],
+            env,
+        )
         assert shown.returncode == 0, shown.stderr
         shown_by.append(json.loads(shown.stdout))
     assert [s["counts"] for s in shown_by] == [{"complete": total}] * 2

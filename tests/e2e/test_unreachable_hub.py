@@ -35,16 +35,18 @@ def cli_offline(args: list[str], endpoint: str, hf_home: Path) -> tuple[subproce
     env.update(HF_ENDPOINT=endpoint, HF_HOME=str(hf_home), PYTHONUNBUFFERED="1")
     started = time.monotonic()
     try:
-        result = subprocess.run([sys.executable, "-m", "workbench.cli", *args], env=env, capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        )
     except subprocess.TimeoutExpired as err:
         raise AssertionError(f"still waiting for the hub after 60 s: {str(err.stderr)[-1500:]}") from None
     return result, time.monotonic() - started
 
 
 def train_with(model: str, name: str, endpoint: str, folder: Path) -> tuple[subprocess.CompletedProcess[str], float]:
-    return cli_offline(["train", "--model", model, "--runs", str(folder / "runs"), "--name", name], endpoint,
-                       folder / "hf")
+    return cli_offline(
+        ["train", "--model", model, "--runs", str(folder / "runs"), "--name", name], endpoint, folder / "hf"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +71,9 @@ def test_an_unreachable_hub_fails_at_once_with_one_line(dead_hub: str, start_sec
 
 
 @pytest.mark.parametrize("dead_hub", ["silent"], indirect=True)
-def test_a_cached_hub_model_loads_while_the_hub_is_unreachable(dead_hub: str, tiny_model_dir: Path,
-                                                               tmp_path: Path) -> None:
+def test_a_cached_hub_model_loads_while_the_hub_is_unreachable(
+    dead_hub: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """The model in the local Hugging Face cache (its on-disk layout) is used without a request."""
     snapshot = tmp_path / "hf" / "hub" / "models--tiny-org--tiny-bert" / "snapshots" / "0123abcd"
     shutil.copytree(tiny_model_dir, snapshot)

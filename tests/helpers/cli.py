@@ -29,6 +29,27 @@ def exit_status(argv: list[str]) -> int:
 def train_args(model: Path, data: Path, runs: Path, name: str, *extra: str) -> list[str]:
     """A 2-epoch training of 4 steps an epoch (64 sentences, batch 16), checkpoints per epoch
     (conftest's cli_runs are trained with these: a test comparing with them must use them too)."""
-    return ["train", "--model", str(model), "--data", str(data), "--runs", str(runs), "--name", name,
-            "--epochs", "2", "--batch-size", "16", "--train-limit", "64", "--precision", "fp32",
-            "--learning-rate", "1e-3", "--eval-batch-size", "256", *extra]
+    return [
+        "train",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--runs",
+        str(runs),
+        "--name",
+        name,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--train-limit",
+        "64",
+        "--precision",
+        "fp32",
+        "--learning-rate",
+        "1e-3",
+        "--eval-batch-size",
+        "256",
+        *extra,
+    ]

@@ -39,7 +39,7 @@ FAIL_FORWARD = 2
 
 def main(argv: list[str]) -> int:
     out, mode = Path(argv[0]), argv[1]
-    cli_args = argv[argv.index("--") + 1:]
+    cli_args = argv[argv.index("--") + 1 :]
     rank = int(os.environ.get("RANK", "0"))
     out.mkdir(parents=True, exist_ok=True)
     losses: list[float] = []
@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
             output.loss = output.loss * math.inf
             return output
         if mode == "fail-backward":
+
             def fail(grad: Any) -> Any:
                 (out / "fault_time").write_text(f"{time.time()}\n")
                 raise RuntimeError(f"injected failure on rank {rank} in backward")

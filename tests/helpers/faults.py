@@ -80,7 +80,8 @@ def cpu_out_of_memory(when: str, step: int = 2) -> Hook:
             if module.training:
                 calls["train"] += 1
             if (when == "train" and module.training and calls["train"] == step) or (
-                    when == "eval" and not module.training):
+                when == "eval" and not module.training
+            ):
                 torch.empty(2**60)  # RuntimeError: DefaultCPUAllocator: can't allocate memory ...
 
         model.register_forward_pre_hook(before_forward, with_kwargs=True)

@@ -23,13 +23,23 @@ def record(run_dir: Path, name: str, rows: list[tuple[str, int, int, float, str]
     for source, group in frame.groupby("source"):
         scores = compute_metrics(group["label"].tolist(), group["predicted"].tolist())
         per_source.append({"source": source, "n": scores["n"], "mcc": scores["mcc"], "accuracy": scores["accuracy"]})
-    record_report(run_dir, EvalReport(name=name, mcc=metrics["mcc"], accuracy=metrics["accuracy"],
-                                      confusion=metrics["confusion"], n=metrics["n"], per_source=per_source,
-                                      predictions=frame))
+    record_report(
+        run_dir,
+        EvalReport(
+            name=name,
+            mcc=metrics["mcc"],
+            accuracy=metrics["accuracy"],
+            confusion=metrics["confusion"],
+            n=metrics["n"],
+            per_source=per_source,
+            predictions=frame,
+        ),
+    )
 
 
-def write_annotated_run(run_dir: Path, flip_major: str | None = None, noise: float = 0.0,
-                        flip_share: float = 1.0) -> None:
+def write_annotated_run(
+    run_dir: Path, flip_major: str | None = None, noise: float = 0.0, flip_share: float = 1.0
+) -> None:
     """A run folder with recorded predictions on both dev sets: every sentence right, except a seeded
     share NOISE of them (the same sentences in every run), and (when FLIP_MAJOR) a seeded share FLIP_SHARE of
     those with that major feature, whose prediction is flipped."""
@@ -54,8 +64,15 @@ def write_annotated_run(run_dir: Path, flip_major: str | None = None, noise: flo
             rows = match.dev_index[major[match.annotation_index] == 1]
             rows = rows[np.random.default_rng([12, number]).random(len(rows)) < flip_share]
             predicted[rows] = 1 - predicted[rows]
-        table = pd.DataFrame({"sentence": frame["sentence"], "label": frame["label"], "predicted": predicted,
-                              "p_acceptable": predicted.astype(float), "source": frame["source"]})
+        table = pd.DataFrame(
+            {
+                "sentence": frame["sentence"],
+                "label": frame["label"],
+                "predicted": predicted,
+                "p_acceptable": predicted.astype(float),
+                "source": frame["source"],
+            }
+        )
         table.to_csv(predictions_file(run_dir, split), sep="\t", index=False)
         summary[split] = {"mcc": 0.0, "n": len(table)}
     (run_dir / "eval.json").write_text(json.dumps(summary))

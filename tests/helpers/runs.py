@@ -17,8 +17,11 @@ def outcome(run: Path) -> tuple[dict[int, float], dict[int, dict[str, float]], d
     """Loss per step, metrics per epoch (the last record of each: a resume may repeat some), the last event."""
     events = read_metrics(run)
     losses = {e["step"]: e["loss"] for e in events if e["kind"] == "step"}
-    epochs = {e["epoch"]: {k: e[k] for k in ("train_loss", "val_loss", "val_accuracy", "val_mcc")}
-              for e in events if e["kind"] == "epoch"}
+    epochs = {
+        e["epoch"]: {k: e[k] for k in ("train_loss", "val_loss", "val_accuracy", "val_mcc")}
+        for e in events
+        if e["kind"] == "epoch"
+    }
     return losses, epochs, events[-1]
 
 
@@ -26,8 +29,7 @@ def assert_same_outcome(run: Path, reference: Path, steps: int = 8, abs_tol: flo
     losses, epochs, end = outcome(run)
     ref_losses, ref_epochs, ref_end = outcome(reference)
     assert sorted(losses) == sorted(ref_losses) == list(range(1, steps + 1))
-    assert [losses[s] for s in sorted(losses)] == pytest.approx([ref_losses[s] for s in sorted(losses)],
-                                                                abs=abs_tol)
+    assert [losses[s] for s in sorted(losses)] == pytest.approx([ref_losses[s] for s in sorted(losses)], abs=abs_tol)
     assert sorted(epochs) == sorted(ref_epochs) == [1, 2]
     for number in (1, 2):
         assert epochs[number] == pytest.approx(ref_epochs[number], abs=abs_tol)
@@ -64,9 +66,17 @@ def save_tiny_bert(folder: Path, seed: int = 0) -> Path:
 
     tokenizer = load_tokenizer("embedded:all-MiniLM-L6-v2")
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
-                        num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
     BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder

@@ -36,14 +36,21 @@ def colour_codes(output: bytes) -> list[bytes]:
 class Terminal:
     """`workbench ARGS` in a pseudo-terminal of SIZE (columns, rows) with ENV added to the environment."""
 
-    def __init__(self, args: list[str], env: dict[str, str], size: tuple[int, int] = (80, 24),
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], size: tuple[int, int] = (80, 24), cwd: Path | None = None
+    ) -> None:
         self.fd, follower = os.openpty()
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
         environment = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(REPO), **env}
-        self.process = subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], stdin=follower,
-                                        stdout=follower, stderr=follower, env=environment, cwd=cwd,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "workbench.cli", *args],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=environment,
+            cwd=cwd,
+            start_new_session=True,
+        )
         os.close(follower)
         self.output = b""
 

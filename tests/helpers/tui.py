@@ -28,29 +28,63 @@ def demo_run(runs_dir: Path, model_dir: Path) -> Path:
     run = runs_dir / DEMO_RUN
     run.mkdir(parents=True)
     TrainConfig(epochs=3, batch_size=32, train_limit=320).save(run / "config.json")
-    events: list[dict[str, object]] = [{"kind": "start", "time": "2024-01-01T00:00:00", "device": "cpu (2 threads)",
-                                        "precision": "no", "train_sentences": 320, "steps_per_epoch": 10,
-                                        "total_steps": 30, "epochs": 3, "resumed_at_step": None}]
+    events: list[dict[str, object]] = [
+        {
+            "kind": "start",
+            "time": "2024-01-01T00:00:00",
+            "device": "cpu (2 threads)",
+            "precision": "no",
+            "train_sentences": 320,
+            "steps_per_epoch": 10,
+            "total_steps": 30,
+            "epochs": 3,
+            "resumed_at_step": None,
+        }
+    ]
     step = 0
     for epoch in range(1, 4):
         for epoch_step in range(1, 11):
             step += 1
             loss = 0.7 - 0.012 * step + 0.03 * ((step * 7) % 5 - 2) / 2
             lr = 1e-4 * min(step / 3, (30 - step) / 27)
-            events.append({"kind": "step", "epoch": epoch, "step": step, "epoch_step": epoch_step,
-                           "steps_per_epoch": 10, "total_steps": 30, "loss": loss, "lr": lr,
-                           "sentences_per_s": 100.0, "elapsed_s": step * 0.5, "eta_s": (30 - step) * 0.5})
-        events.append({"kind": "epoch", "epoch": epoch, "step": step, "train_loss": 0.7 - 0.1 * epoch,
-                       "val_loss": 0.65 - 0.05 * epoch, "val_accuracy": 0.6 + 0.05 * epoch,
-                       "val_mcc": 0.1 * epoch, "best": True, "elapsed_s": step * 0.5})
+            events.append(
+                {
+                    "kind": "step",
+                    "epoch": epoch,
+                    "step": step,
+                    "epoch_step": epoch_step,
+                    "steps_per_epoch": 10,
+                    "total_steps": 30,
+                    "loss": loss,
+                    "lr": lr,
+                    "sentences_per_s": 100.0,
+                    "elapsed_s": step * 0.5,
+                    "eta_s": (30 - step) * 0.5,
+                }
+            )
+        events.append(
+            {
+                "kind": "epoch",
+                "epoch": epoch,
+                "step": step,
+                "train_loss": 0.7 - 0.1 * epoch,
+                "val_loss": 0.65 - 0.05 * epoch,
+                "val_accuracy": 0.6 + 0.05 * epoch,
+                "val_mcc": 0.1 * epoch,
+                "best": True,
+                "elapsed_s": step * 0.5,
+            }
+        )
     events.append({"kind": "end", "status": "done", "step": 30, "epoch": 3, "best_epoch": 3, "best_val_mcc": 0.3})
     (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     shutil.copytree(model_dir, run / "model")
     return run
 
 
-FAILED_REASON = ("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.90 GiB total capacity; 13.20 GiB "
-                 "already allocated); reduce batch_size or max_length")
+FAILED_REASON = (
+    "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.90 GiB total capacity; 13.20 GiB "
+    "already allocated); reduce batch_size or max_length"
+)
 
 
 def failed_run(runs_dir: Path, name: str, started: str = "2024-01-02T00:00:00") -> Path:
@@ -58,13 +92,36 @@ def failed_run(runs_dir: Path, name: str, started: str = "2024-01-02T00:00:00") 
     run = runs_dir / name
     run.mkdir(parents=True)
     TrainConfig(epochs=3, batch_size=32, train_limit=320).save(run / "config.json")
-    events: list[dict[str, object]] = [{"kind": "start", "time": started, "device": "cpu (2 threads)",
-                                        "precision": "no", "train_sentences": 320, "steps_per_epoch": 10,
-                                        "total_steps": 30, "epochs": 3, "resumed_at_step": None}]
+    events: list[dict[str, object]] = [
+        {
+            "kind": "start",
+            "time": started,
+            "device": "cpu (2 threads)",
+            "precision": "no",
+            "train_sentences": 320,
+            "steps_per_epoch": 10,
+            "total_steps": 30,
+            "epochs": 3,
+            "resumed_at_step": None,
+        }
+    ]
     for step in range(1, 6):
-        events.append({"kind": "step", "epoch": 1, "step": step, "epoch_step": step, "steps_per_epoch": 10,
-                       "total_steps": 30, "loss": 0.7 - 0.01 * step, "lr": 1e-5 * step, "grad_norm": 2.0 / step,
-                       "sentences_per_s": 100.0, "elapsed_s": step * 0.5, "eta_s": (30 - step) * 0.5})
+        events.append(
+            {
+                "kind": "step",
+                "epoch": 1,
+                "step": step,
+                "epoch_step": step,
+                "steps_per_epoch": 10,
+                "total_steps": 30,
+                "loss": 0.7 - 0.01 * step,
+                "lr": 1e-5 * step,
+                "grad_norm": 2.0 / step,
+                "sentences_per_s": 100.0,
+                "elapsed_s": step * 0.5,
+                "eta_s": (30 - step) * 0.5,
+            }
+        )
     events.append({"kind": "end", "status": "failed", "error": FAILED_REASON, "step": 5, "epoch": 0})
     (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     return run
@@ -79,8 +136,9 @@ class FixedMonitor:
         return SystemSample(cpu_percent=25.0, ram_used=4 * 2**30, ram_total=16 * 2**30)
 
 
-async def wait_until(pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 60.0,
-                     what: str = "condition") -> None:
+async def wait_until(
+    pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition"
+) -> None:
     """Let the app run until CONDITION holds (workers finish, messages arrive)."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -26,14 +26,33 @@ from pathlib import Path
 from typing import Any
 
 # What `workbench train` and `sweep` import, also lazily (transformers loads its models on first use)
-PRELOAD = ["torch", "transformers", "accelerate", "sklearn.metrics", "pandas", "optuna", "torch.distributed.run",
-           "optuna.storages._rdb.storage", "transformers.optimization", "transformers.data.data_collator",
-           "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
-           "transformers.models.bert.modeling_bert", "transformers.models.bert.tokenization_bert",
-           "transformers.models.bert.tokenization_bert_fast", "workbench.cli", "workbench.core.training.train",
-           "workbench.core.training.recipe", "workbench.core.training.speed", "workbench.core.evaluation.calibration",
-           "workbench.core.explore.cartography", "workbench.core.explore.pairs",
-           "workbench.core.model.sentence_vectors", "workbench.core.search.sweep", "helpers.ddp_driver"]
+PRELOAD = [
+    "torch",
+    "transformers",
+    "accelerate",
+    "sklearn.metrics",
+    "pandas",
+    "optuna",
+    "torch.distributed.run",
+    "optuna.storages._rdb.storage",
+    "transformers.optimization",
+    "transformers.data.data_collator",
+    "transformers.models.auto.modeling_auto",
+    "transformers.models.auto.tokenization_auto",
+    "transformers.models.bert.modeling_bert",
+    "transformers.models.bert.tokenization_bert",
+    "transformers.models.bert.tokenization_bert_fast",
+    "workbench.cli",
+    "workbench.core.training.train",
+    "workbench.core.training.recipe",
+    "workbench.core.training.speed",
+    "workbench.core.evaluation.calibration",
+    "workbench.core.explore.cartography",
+    "workbench.core.explore.pairs",
+    "workbench.core.model.sentence_vectors",
+    "workbench.core.search.sweep",
+    "helpers.ddp_driver",
+]
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(PRELOAD)
 _OUTPUTS: list[tempfile.TemporaryDirectory[str]] = []  # the output files' folder, made on first use, removed at exit
@@ -73,8 +92,9 @@ class WarmProcess:
         self._out = folder / "stdout"
         self._err = self._out if merged else folder / "stderr"
         self.args = argv
-        self._process = _CONTEXT.Process(target=_child, args=(entry, argv, dict(os.environ if env is None else env),
-                                                              str(self._out), str(self._err)))
+        self._process = _CONTEXT.Process(
+            target=_child, args=(entry, argv, dict(os.environ if env is None else env), str(self._out), str(self._err))
+        )
         self._process.start()
 
     @property
@@ -115,8 +135,9 @@ def cli(argv: list[str], env: dict[str, str] | None = None, merged: bool = True)
     return WarmProcess("workbench.cli:main", argv, env, merged)
 
 
-def run_cli(argv: list[str], env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """As subprocess.run(..., capture_output=True, text=True): stdout and stderr apart."""
     proc = cli(argv, env, merged=False)
     try:
@@ -182,8 +203,9 @@ def _paced_cli(argv: list[str]) -> int:
 
     original = cli_train.train
 
-    def held(config: Any, run_dir: Any, on_event: Any = None, stop: Any = None, resume: bool = False,
-             **options: Any) -> Any:
+    def held(
+        config: Any, run_dir: Any, on_event: Any = None, stop: Any = None, resume: bool = False, **options: Any
+    ) -> Any:
         def pace(event: Any) -> None:
             if on_event is not None:
                 on_event(event)
@@ -191,6 +213,7 @@ def _paced_cli(argv: list[str]) -> int:
                 deadline = time.monotonic() + 60
                 while not (Path(run_dir) / STOP_FILE).exists() and time.monotonic() < deadline:
                     time.sleep(0.02)
+
         return original(config, run_dir, on_event=pace, stop=stop, resume=resume, **options)
 
     cli_train.train = held

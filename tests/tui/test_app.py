@@ -63,8 +63,9 @@ async def test_data_pane_browse_filter_search_tokens(tiny_model_dir: Path, tmp_p
         assert 0 < table.row_count < 1000
         assert all("book" in s.lower() for s in pane.shown["sentence"])
         assert "search 'book'" in text_of(app, "#data-filters")
-        await wait_until(pilot, lambda: app.focused is not app.query_one("#data-search"),
-                         what="enter to leave the search box")
+        await wait_until(
+            pilot, lambda: app.focused is not app.query_one("#data-search"), what="enter to leave the search box"
+        )
         await pilot.press("escape")  # out of the box, escape clears the search
         await wait_until(pilot, lambda: pane.search_text == "" and table.row_count == 7695, what="the search cleared")
 
@@ -112,8 +113,13 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
         await pilot.press("2")
         pane = app.query_one(TrainPane)
         # 10 epochs of a tiny model: 140 steps, a validation and a checkpoint each epoch
-        for name, value in [("epochs", "10"), ("batch_size", "16"), ("precision", "fp32"),
-                            ("learning_rate", "0.001"), ("eval_batch_size", "256")]:
+        for name, value in [
+            ("epochs", "10"),
+            ("batch_size", "16"),
+            ("precision", "fp32"),
+            ("learning_rate", "0.001"),
+            ("eval_batch_size", "256"),
+        ]:
             await set_field(pilot, app, name, value)
         assert not pane.problems
         await pilot.press("enter")  # start
@@ -130,8 +136,12 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
         points_at_stop = loss.points("loss")
         await pilot.press("r")  # resume
         await wait_until(pilot, lambda: pane.is_training, what="the resume")
-        await wait_until(pilot, lambda: not pane.is_training and "done" in text_of(app, "#train-progress"),
-                         timeout=240, what=f"the resumed run to finish ({text_of(app, '#train-progress')})")
+        await wait_until(
+            pilot,
+            lambda: not pane.is_training and "done" in text_of(app, "#train-progress"),
+            timeout=240,
+            what=f"the resumed run to finish ({text_of(app, '#train-progress')})",
+        )
         # 216 training sentences, batch 16: every step, none lost (the resume redoes the steps after the
         # stop's checkpoint: none)
         assert loss.points("loss") == 10 * 14
@@ -149,8 +159,11 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
 
         await pilot.press("3", "e")  # evaluate on the holdout
         evaluate = app.query_one(EvaluatePane)
-        await wait_until(pilot, lambda: evaluate.report is not None,
-                         what=f"the evaluation ({text_of(app, '#status')}; {text_of(app, '#eval-metrics')})")
+        await wait_until(
+            pilot,
+            lambda: evaluate.report is not None,
+            what=f"the evaluation ({text_of(app, '#status')}; {text_of(app, '#eval-metrics')})",
+        )
         metrics = text_of(app, "#eval-metrics")
         assert "holdout" in metrics and "MCC" in metrics and "confusion" in metrics
         wrong = app.query_one("#eval-wrong", DataTable)
@@ -166,8 +179,11 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
         box.focus()
         await pilot.press("ctrl+u", *"The book was written by John.")
         predict = app.query_one(PredictPane)
-        await wait_until(pilot, lambda: predict.latest is not None
-                         and predict.latest.sentence == "The book was written by John.", what="a prediction")
+        await wait_until(
+            pilot,
+            lambda: predict.latest is not None and predict.latest.sentence == "The book was written by John.",
+            what="a prediction",
+        )
         bars = app.query_one(ProbabilityBars)
         assert sum(bars.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
         assert bars.predicted in ("acceptable", "unacceptable")
@@ -187,7 +203,9 @@ async def test_open_run_shows_its_history_and_model(tiny_model_dir: Path, tmp_pa
         assert app.query_one("#chart-val", SeriesChart).points("mcc") == 3
         # its settings fill the form as a request: batch 32 at 3 epochs is what 0 picks, so the form says 0
         assert (app.query_one("#field-epochs", Input).value, app.query_one("#field-batch_size", Input).value) == (
-            "3", "0")
+            "3",
+            "0",
+        )
         await pilot.press("5")
         await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 1)
         assert app.query_one(PredictPane) is not None
@@ -238,8 +256,9 @@ def test_a_quit_does_not_wait_for_a_model_still_loading(tmp_path: Path, monkeypa
         await pilot.press("ctrl+q")
 
     codes: list[int] = []
-    runner = threading.Thread(target=lambda: codes.append(run_without_joining(app, headless=True, size=SIZE,
-                                                                              auto_pilot=user)))
+    runner = threading.Thread(
+        target=lambda: codes.append(run_without_joining(app, headless=True, size=SIZE, auto_pilot=user))
+    )
     runner.start()
     try:
         runner.join(timeout=60)  # a liveness bound, not a timing: before, the app waited for the release
@@ -259,8 +278,14 @@ async def test_help_palette_and_quit(tmp_path: Path) -> None:
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        for title in ("train: start", "train: stop", "train: resume", "eval: holdout", "data: validation",
-                      "go: 4 Predict"):
+        for title in (
+            "train: start",
+            "train: stop",
+            "train: resume",
+            "eval: holdout",
+            "data: validation",
+            "go: 4 Predict",
+        ):
             assert title in titles
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -273,8 +298,9 @@ async def test_help_palette_and_quit(tmp_path: Path) -> None:
     assert app.return_code == 0
 
 
-async def test_the_hidden_panes_come_after_the_data_and_a_quit_meanwhile_is_clean(tiny_cola_dir: Path,
-                                                                                 tmp_path: Path) -> None:
+async def test_the_hidden_panes_come_after_the_data_and_a_quit_meanwhile_is_clean(
+    tiny_cola_dir: Path, tmp_path: Path
+) -> None:
     """The Data pane first; the other four are composed once it is ready. A quit while they are being
     composed waits for them: in tmux, ctrl+q right after "ready" printed a pane's NoMatches traceback at
     exit in 2 of 3 tries before (none in 3 after); here Pilot's timing rarely hits the window."""
@@ -302,8 +328,9 @@ async def test_a_quit_before_the_hidden_panes_are_begun_begins_none(tmp_path: Pa
     assert app.return_code == 0
 
 
-async def test_the_palette_offers_the_runs_before_the_runs_pane_is_composed(tiny_model_dir: Path,
-                                                                          tmp_path: Path) -> None:
+async def test_the_palette_offers_the_runs_before_the_runs_pane_is_composed(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
     demo_run(runs, tiny_model_dir)
     app = make_app(runs_dir=runs)
@@ -315,8 +342,9 @@ async def test_the_palette_offers_the_runs_before_the_runs_pane_is_composed(tiny
 
 
 @pytest.mark.parametrize("answer", ["s", "l"])
-async def test_quit_during_training_asks_then_stops_it_or_leaves_it_running(tiny_model_dir: Path, tiny_cola_dir: Path,
-                                                                            tmp_path: Path, answer: str) -> None:
+async def test_quit_during_training_asks_then_stops_it_or_leaves_it_running(
+    tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path, answer: str
+) -> None:
     """q while a training runs asks; n stays; s stops it with a checkpoint, then quits; l quits and the
     training goes on in its own process (until stopped from elsewhere here: test_hangup.py sees one to its end)."""
     from workbench.core.runs.metrics import follow_run
@@ -365,10 +393,12 @@ async def test_quit_during_training_asks_then_stops_it_or_leaves_it_running(tiny
 async def test_failing_worker_notifies_and_the_app_keeps_running(tmp_path: Path) -> None:
     app = make_app(data=str(tmp_path / "missing.tsv"), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
-                         what="the error line and its notification (handled a turn later)")
+        await wait_until(
+            pilot,
+            lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
+            what="the error line and its notification (handled a turn later)",
+        )
         assert "missing.tsv" in text_of(app, "#status")
         assert any(n.severity == "error" for n in app._notifications)  # type: ignore[attr-defined]
         await pilot.press("2")
         assert app.active_pane == "train"
-

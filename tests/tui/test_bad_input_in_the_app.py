@@ -26,13 +26,17 @@ def text_of(app, selector: str) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("name", ["label2.tsv", "latin1.tsv", "zero.tsv", "folder", "quote.csv", "one_row.tsv"])
-async def test_a_bad_data_file_notifies_and_the_app_keeps_running(name: str, tiny_model_dir: Path,
-                                                                  tmp_path: Path) -> None:
+async def test_a_bad_data_file_notifies_and_the_app_keeps_running(
+    name: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     path, message = bad_file(tmp_path, name)
     app = make_app(model=str(tiny_model_dir), data=str(path), runs_dir=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
-                         what="the error line and its notification (handled a turn later)")
+        await wait_until(
+            pilot,
+            lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
+            what="the error line and its notification (handled a turn later)",
+        )
         notes = [str(n.message) for n in app._notifications if n.severity == "error"]  # type: ignore[attr-defined]
         assert any(str(path) in note and message in note for note in notes), notes
         await pilot.press("2")
@@ -64,8 +68,9 @@ async def test_odd_sentences_in_the_sentence_box_never_crash_it(tiny_model_dir: 
         assert app.is_running
 
 
-async def test_a_sentence_with_markup_characters_never_crashes_the_sentence_box(tiny_model_dir: Path,
-                                                                               tmp_path: Path) -> None:
+async def test_a_sentence_with_markup_characters_never_crashes_the_sentence_box(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     demo_run(tmp_path / "runs", tiny_model_dir)
     app = make_app(run=DEMO_RUN, runs_dir=tmp_path / "runs")
     app.load_on_start = False
@@ -84,9 +89,19 @@ async def test_a_long_training_stream_keeps_memory_flat_redraws_capped_and_keys_
     total_steps = 8_000
 
     def step(n: int) -> dict[str, object]:
-        return {"kind": "step", "epoch": 1 + n // 1000, "step": n, "epoch_step": 1 + n % 1000,
-                "steps_per_epoch": 1000, "total_steps": total_steps, "loss": 1 / n, "lr": 1e-4,
-                "sentences_per_s": 900.0, "elapsed_s": n * 0.01, "eta_s": (total_steps - n) * 0.01}
+        return {
+            "kind": "step",
+            "epoch": 1 + n // 1000,
+            "step": n,
+            "epoch_step": 1 + n % 1000,
+            "steps_per_epoch": 1000,
+            "total_steps": total_steps,
+            "loss": 1 / n,
+            "lr": 1e-4,
+            "sentences_per_s": 900.0,
+            "elapsed_s": n * 0.01,
+            "eta_s": (total_steps - n) * 0.01,
+        }
 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -138,8 +153,11 @@ async def test_markup_in_data_and_errors_is_shown_as_text(tmp_path: Path) -> Non
     async with app.run_test(size=SIZE) as pilot:
         # the notification is a message the app handles a turn after the error line is set (CI once read
         # the list in between: [])
-        await wait_until(pilot, lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
-                         what="the error line and its notification")
+        await wait_until(
+            pilot,
+            lambda: "error" in text_of(app, "#status") and len(app._notifications) > 0,
+            what="the error line and its notification",
+        )
         assert app.is_running
         messages = [n.message for n in app._notifications]
         assert any("bad.tsv:1: label: '[/red]'" in m for m in messages), messages

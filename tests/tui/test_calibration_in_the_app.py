@@ -15,8 +15,12 @@ from workbench.core.evaluation.evaluate import update_eval_json
 from workbench.tui.app import make_app
 from workbench.tui.panes.evaluate import EvaluatePane
 
-ROWS = [("The book was written by John.", 1, 1, 0.91, "r-67"), ("Book the was written John by.", 0, 1, 0.83, "r-67"),
-        ("Him likes she.", 0, 0, 0.31, "c-05"), ("The cat sat on the mat.", 1, 0, 0.42, "swb04")]
+ROWS = [
+    ("The book was written by John.", 1, 1, 0.91, "r-67"),
+    ("Book the was written John by.", 0, 1, 0.83, "r-67"),
+    ("Him likes she.", 0, 0, 0.31, "c-05"),
+    ("The cat sat on the mat.", 1, 0, 0.42, "swb04"),
+]
 
 
 def calibrated_model(seed: int = 3, n: int = 855) -> tuple[np.ndarray, np.ndarray]:

@@ -71,11 +71,15 @@ def panel(app: WorkbenchApp) -> ExplainPanel:
 async def wait_for_explanation(pilot: Pilot[None], app: WorkbenchApp, sentence: str) -> None:
     """Until Predict's attributions are those of `sentence`: a key typed after a pause longer than the
     debounce (a loaded machine) may have a prefix explained first, and the latest input wins."""
-    await wait_until(pilot, lambda: panel(app).explanation is not None
-                     and panel(app).explanation.sentence == sentence, what=f"attributions of {sentence!r}")
+    await wait_until(
+        pilot,
+        lambda: panel(app).explanation is not None and panel(app).explanation.sentence == sentence,
+        what=f"attributions of {sentence!r}",
+    )
 
 
 # ---------------------------------------------------------------- Predict: attributions and pairs
+
 
 async def test_attributions_appear_in_predict_after_typing(runs: Path, tiny_model_dir: Path) -> None:
     app = app_for(runs)
@@ -85,8 +89,9 @@ async def test_attributions_appear_in_predict_after_typing(runs: Path, tiny_mode
         explanation = panel(app).explanation
         assert explanation.sentence == "The book was written by John."
         tokenizer = Predictor.load(tiny_model_dir).tokenizer
-        assert explanation.tokens == tokenizer.convert_ids_to_tokens(tokenizer("The book was written by John.")
-                                                                     ["input_ids"])
+        assert explanation.tokens == tokenizer.convert_ids_to_tokens(
+            tokenizer("The book was written by John.")["input_ids"]
+        )
         shown = str(app.query_one("#attributions", AttributionView).render())
         assert "IG" in shown and "why" in shown
         assert "book was written by john ." in shown  # every word token, in order; [CLS]/[SEP] left out
@@ -127,8 +132,9 @@ async def test_pin_and_variant_shows_both_and_the_change(runs: Path, tiny_model_
         view = app.query_one(PairView)
         assert view.display and "pinned A" in str(view.render())
         await pilot.press("ctrl+u", *"The book was written John.")
-        await wait_until(pilot, lambda: view.pair is not None and view.pair.b == "The book was written John.",
-                         what="the pair")
+        await wait_until(
+            pilot, lambda: view.pair is not None and view.pair.b == "The book was written John.", what="the pair"
+        )
         pair = view.pair
         predictor = Predictor.load(tiny_model_dir)
         a, b = predictor.predict(["The book was written by John.", "The book was written John."])
@@ -144,8 +150,12 @@ async def test_pin_and_variant_shows_both_and_the_change(runs: Path, tiny_model_
         assert pair.explanation_a is not None and pair.explanation_b is not None and shown.count("why ") == 2
         assert ("does not separate them" in shown) == (abs(change) < 0.10)
         # the attributions below follow the typed variant
-        await wait_until(pilot, lambda: panel(app).explanation is not None
-                         and panel(app).explanation.sentence == "The book was written John.")
+        await wait_until(
+            pilot,
+            lambda: (
+                panel(app).explanation is not None and panel(app).explanation.sentence == "The book was written John."
+            ),
+        )
         await pilot.press("ctrl+t")  # unpin
         assert not view.display and panel(app).pinned is None
 
@@ -159,8 +169,11 @@ async def test_no_color_marks_direction_with_signs(runs: Path, monkeypatch: pyte
         await wait_for_explanation(pilot, app, "The book was written by John.")
         explanation = panel(app).explanation
         shown = str(app.query_one("#attributions", AttributionView).render()).splitlines()[-1]
-        words = [(t, a) for t, a in zip(explanation.tokens, explanation.attributions, strict=True)
-                 if t not in ("[CLS]", "[SEP]")]
+        words = [
+            (t, a)
+            for t, a in zip(explanation.tokens, explanation.attributions, strict=True)
+            if t not in ("[CLS]", "[SEP]")
+        ]
         strongest, value = max(words, key=lambda pair: abs(pair[1]))
         assert (UP if value > 0 else DOWN) * 3 + strongest in shown.split()  # the strongest: three marks
         await pilot.press("ctrl+t", "ctrl+u", *"The book was written John.")
@@ -183,8 +196,12 @@ async def test_bad_input_in_predict_never_crashes_and_says_why(runs: Path) -> No
         for sentence, shown in cases:
             box.value = sentence
             await pilot.press("enter")
-            await wait_until(pilot, lambda shown=shown: shown in str(view.render()), timeout=30,
-                             what=f"{shown!r} (shown: {view.render()})")
+            await wait_until(
+                pilot,
+                lambda shown=shown: shown in str(view.render()),
+                timeout=30,
+                what=f"{shown!r} (shown: {view.render()})",
+            )
             assert app.is_running
         box.value = ""
         await pilot.press("enter")
@@ -194,6 +211,7 @@ async def test_bad_input_in_predict_never_crashes_and_says_why(runs: Path) -> No
 
 
 # ---------------------------------------------------------------- Evaluate: the place to investigate
+
 
 async def test_evaluate_shows_the_opened_runs_recordings_and_d_switches_them(runs: Path) -> None:
     record(runs / DEMO_RUN, "holdout", ROWS)
@@ -252,8 +270,11 @@ async def test_damaged_recordings_are_a_clear_line_in_evaluate(runs: Path) -> No
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         pane = app.query_one(EvaluatePane)
-        await wait_until(pilot, lambda: "predictions.tsv: cannot read" in text_of(app, "#eval-metrics"),
-                         what=f"a clear line ({text_of(app, '#eval-metrics')})")
+        await wait_until(
+            pilot,
+            lambda: "predictions.tsv: cannot read" in text_of(app, "#eval-metrics"),
+            what=f"a clear line ({text_of(app, '#eval-metrics')})",
+        )
         assert pane.report is None and app.is_running
         (runs / DEMO_RUN / "eval.json").write_text("{not json", encoding="utf-8")
         await pilot.press("d")
@@ -326,7 +347,8 @@ async def test_slices_beside_the_per_source_table(runs: Path) -> None:
 
 
 async def test_the_selected_sentence_shows_attributions_and_nearest_training_sentences(
-        runs: Path, tiny_model_dir: Path) -> None:
+    runs: Path, tiny_model_dir: Path
+) -> None:
     record(runs / DEMO_RUN, "holdout", ROWS)
     app = app_for(runs)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -351,8 +373,10 @@ async def test_the_selected_sentence_shows_attributions_and_nearest_training_sen
 
 # ---------------------------------------------------------------- two runs side by side
 
-def flipped(rows: list[tuple[str, int, int, float, str]], flips: dict[int, float]) -> list[tuple[str, int, int, float,
-                                                                                                  str]]:
+
+def flipped(
+    rows: list[tuple[str, int, int, float, str]], flips: dict[int, float]
+) -> list[tuple[str, int, int, float, str]]:
     """ROWS with the predictions at FLIPS' positions given a new p(acceptable) (and its label)."""
     out = list(rows)
     for i, p in flips.items():
@@ -414,8 +438,12 @@ async def test_the_diff_screen_offers_to_evaluate_a_run_without_predictions(runs
         await wait_until(pilot, lambda: screen.missing == ["fresh"], what="the offer")
         assert "no predictions recorded for holdout by fresh: e evaluates" in str(counts.render())
         await pilot.press("e")
-        await wait_until(pilot, lambda: "different sentences" in str(counts.render()), timeout=120,
-                         what=f"the evaluation, then a clear refusal ({counts.render()})")
+        await wait_until(
+            pilot,
+            lambda: "different sentences" in str(counts.render()),
+            timeout=120,
+            what=f"the evaluation, then a clear refusal ({counts.render()})",
+        )
         assert predictions_file(runs / "fresh", "holdout").is_file()  # recorded as `workbench eval` does
         assert app.is_running and screen.diff is None
         await pilot.press("escape")
@@ -423,6 +451,7 @@ async def test_the_diff_screen_offers_to_evaluate_a_run_without_predictions(runs
 
 
 # ---------------------------------------------------------------- the look, at 80x24
+
 
 @pytest.fixture
 def demo_app(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WorkbenchApp:
@@ -435,6 +464,7 @@ def demo_app(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 # ---------------------------------------------------------------- seed groups and sweeps (issue 11)
+
 
 async def test_groups_and_sweeps_view_shows_a_seed_groups_spread(runs: Path) -> None:
     """G in Runs: the group's median, min and max, as `workbench runs` prints them (core GroupSummary.lines)."""
@@ -473,8 +503,12 @@ async def test_the_cli_and_the_evaluate_pane_record_the_same_entry(runs: Path) -
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3", "e")
         pane = app.query_one(EvaluatePane)
-        await wait_until(pilot, lambda: (runs / DEMO_RUN / "eval.json").is_file() and pane.report is not None,
-                         timeout=60, what="the pane's evaluation")
+        await wait_until(
+            pilot,
+            lambda: (runs / DEMO_RUN / "eval.json").is_file() and pane.report is not None,
+            timeout=60,
+            what="the pane's evaluation",
+        )
         await app.workers.wait_for_complete()
     by_cli = json.loads((runs / "by-cli" / "eval.json").read_text())
     by_pane = json.loads((runs / DEMO_RUN / "eval.json").read_text())

@@ -215,8 +215,9 @@ async def test_runs_pane_cursor_order_marks_details_and_refresh(tiny_model_dir: 
 # ---------------------------------------------------------------- Predict pane
 
 
-async def test_predict_history_newest_first_reusable_and_cleared_after_asking(tiny_model_dir: Path,
-                                                                              tmp_path: Path) -> None:
+async def test_predict_history_newest_first_reusable_and_cleared_after_asking(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     app = demo_app(tiny_model_dir, tmp_path, run=DEMO_RUN)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
@@ -261,14 +262,35 @@ async def test_a_sentence_from_evaluate_keeps_its_true_label(tiny_model_dir: Pat
 
 
 def step(n: int, grad_norm: float | None = 1.5) -> dict[str, object]:
-    return {"kind": "step", "epoch": 1 + (n - 1) // 10, "step": n, "epoch_step": 1 + (n - 1) % 10,
-            "steps_per_epoch": 10, "total_steps": 60, "loss": 1 / n, "lr": 1e-4, "grad_norm": grad_norm,
-            "sentences_per_s": 50.0, "elapsed_s": n * 1.0, "eta_s": (60 - n) * 1.0}
+    return {
+        "kind": "step",
+        "epoch": 1 + (n - 1) // 10,
+        "step": n,
+        "epoch_step": 1 + (n - 1) % 10,
+        "steps_per_epoch": 10,
+        "total_steps": 60,
+        "loss": 1 / n,
+        "lr": 1e-4,
+        "grad_norm": grad_norm,
+        "sentences_per_s": 50.0,
+        "elapsed_s": n * 1.0,
+        "eta_s": (60 - n) * 1.0,
+    }
 
 
 def epoch(n: int, mcc: float, best: bool) -> dict[str, object]:
-    return {"kind": "epoch", "epoch": n, "step": 10 * n, "train_loss": 0.5, "val_n": 100, "val_loss": 0.6,
-            "val_accuracy": 0.7, "val_mcc": mcc, "best": best, "elapsed_s": 10.0 * n}
+    return {
+        "kind": "epoch",
+        "epoch": n,
+        "step": 10 * n,
+        "train_loss": 0.5,
+        "val_n": 100,
+        "val_loss": 0.6,
+        "val_accuracy": 0.7,
+        "val_mcc": mcc,
+        "best": best,
+        "elapsed_s": 10.0 * n,
+    }
 
 
 def test_patience_left_counts_epochs_since_the_best() -> None:
@@ -464,16 +486,24 @@ async def test_help_lists_every_key_of_every_pane(tmp_path: Path) -> None:
         for pane_class in PANE_CLASSES:
             for binding in Binding.make_bindings(pane_class.BINDINGS):
                 assert (binding.tooltip or binding.description) in shown, (pane_class.__name__, binding.key)
-        for must in ("alt+1…5", "^l", "clear the history (asks first)", "gradient norm", "log / linear",
-                     "loss smoothing", "whole reason"):
+        for must in (
+            "alt+1…5",
+            "^l",
+            "clear the history (asks first)",
+            "gradient norm",
+            "log / linear",
+            "loss smoothing",
+            "whole reason",
+        ):
             assert must in shown, must
 
 
 # ---------------------------------------------------------------- the Data pane
 
 
-async def test_data_pane_end_lands_on_the_last_row_and_the_detail_shows_everything(tiny_model_dir: Path,
-                                                                                    tmp_path: Path) -> None:
+async def test_data_pane_end_lands_on_the_last_row_and_the_detail_shows_everything(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     app = make_app(model=str(tiny_model_dir), runs_dir=tmp_path / "runs")
     async with app.run_test(size=(60, 20)) as pilot:
         pane = app.query_one(DataPane)

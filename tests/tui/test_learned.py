@@ -48,15 +48,27 @@ async def test_grammar_view_and_filtering_the_errors_to_a_phenomenon(runs: Path)
     # wrong on every Question sentence and on the first 20 others, right elsewhere
     wrong = is_question | (holdout.index < 20)
     predicted = holdout["label"].where(~wrong, 1 - holdout["label"])
-    rows = list(zip(holdout["sentence"], holdout["label"], predicted, predicted.astype(float) * 0.8 + 0.1,
-                    holdout["source"], strict=True))
+    rows = list(
+        zip(
+            holdout["sentence"],
+            holdout["label"],
+            predicted,
+            predicted.astype(float) * 0.8 + 0.1,
+            holdout["source"],
+            strict=True,
+        )
+    )
     record(runs / DEMO_RUN, "holdout", rows)
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         pane = app.query_one(EvaluatePane)
-        await wait_until(pilot, lambda: pane.report is not None and pane.phenomena is not None,
-                         what="the recorded holdout and its phenomena", timeout=240)
+        await wait_until(
+            pilot,
+            lambda: pane.report is not None and pane.phenomena is not None,
+            what="the recorded holdout and its phenomena",
+            timeout=240,
+        )
         for _ in range(4):
             await pilot.press("s")
         view = app.query_one(SlicesView)
@@ -112,8 +124,9 @@ async def test_a_minimal_pair_suite_from_the_dataset_switcher_and_enter_pins_it(
         wrong.focus()
         await pilot.press("enter")
         predict = app.query_one(PredictPane)
-        await wait_until(pilot, lambda: app.query_one(ExplainPanel).pinned is not None, what="the pinned pair",
-                         timeout=120)
+        await wait_until(
+            pilot, lambda: app.query_one(ExplainPanel).pinned is not None, what="the pinned pair", timeout=120
+        )
         assert app.query_one(ExplainPanel).pinned.sentence == first["good"]
         assert predict.box.value == first["bad"]
 
@@ -143,8 +156,9 @@ async def test_the_training_map_screen_from_the_data_pane(runs: Path) -> None:
         lowest = float(np.min(p_gold[:, :310].mean(axis=0)))
         assert table.get_row_at(0)[0] == f"{lowest:.2f}"  # least confident first
         assert [table.get_row_at(row)[:5] for row in (310, 319)] == [
-            ("—", "—", "—", str(labels[r]), "unrecorded") for r in (screen.shown.iloc[310]["row"],
-                                                                   screen.shown.iloc[319]["row"])]
+            ("—", "—", "—", str(labels[r]), "unrecorded")
+            for r in (screen.shown.iloc[310]["row"], screen.shown.iloc[319]["row"])
+        ]
         assert "not recorded 10" in str(screen.query_one("#map-title").render())
         await pilot.pause()
         first = str(screen.shown.iloc[0]["sentence"])
@@ -206,5 +220,6 @@ async def test_a_run_without_a_map_says_why(runs: Path) -> None:
         screen = app.screen
         assert isinstance(screen, TrainingMapScreen)
         title = screen.query_one("#map-title")
-        await wait_until(pilot, lambda: "no training map recorded" in str(title.render()), what="the reason",
-                         timeout=120)
+        await wait_until(
+            pilot, lambda: "no training map recorded" in str(title.render()), what="the reason", timeout=120
+        )

@@ -12,7 +12,10 @@ from helpers.tui import failed_run, small_cola_file
 def test_the_colour_codes_are_told_from_the_others() -> None:
     assert colour_codes(b"\x1b[1;39;49mok\x1b[7m\x1b[0m") == []  # bold, reverse, the terminal's own colours
     assert colour_codes(b"\x1b[38;5;253;48;5;235mgrey\x1b[1;31mred\x1b[38;2;1;2;3mrgb") == [
-        b"\x1b[38;5;253;48;5;235m", b"\x1b[1;31m", b"\x1b[38;2;1;2;3m"]
+        b"\x1b[38;5;253;48;5;235m",
+        b"\x1b[1;31m",
+        b"\x1b[38;2;1;2;3m",
+    ]
 
 
 def test_no_color_sends_no_colour_in_any_pane(tmp_path: Path) -> None:

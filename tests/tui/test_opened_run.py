@@ -44,8 +44,7 @@ def header(app: object) -> str:
     return str(app.query_one("#predict-model", Static).render())  # type: ignore[attr-defined]
 
 
-async def test_a_training_never_changes_the_model_predict_answers_with(tiny_model_dir: Path,
-                                                                       tmp_path: Path) -> None:
+async def test_a_training_never_changes_the_model_predict_answers_with(tiny_model_dir: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     opened = demo_run(runs, tiny_model_dir) / "model"
     base = other_tiny_model(tmp_path / "other-bert")
@@ -59,20 +58,39 @@ async def test_a_training_never_changes_the_model_predict_answers_with(tiny_mode
         await pilot.press("ctrl+t")  # pin A
         await pilot.pause(0.2)
         train = app.query_one(TrainPane)
-        train.set_config(TrainConfig(model=str(base), data=str(data), epochs=40, batch_size=16, train_limit=96,
-                                     learning_rate=1e-3, precision="fp32", eval_batch_size=256))
+        train.set_config(
+            TrainConfig(
+                model=str(base),
+                data=str(data),
+                epochs=40,
+                batch_size=16,
+                train_limit=96,
+                learning_rate=1e-3,
+                precision="fp32",
+                eval_batch_size=256,
+            )
+        )
         await pilot.press("escape", "2", "s")  # out of the sentence box, to Train, start (40 epochs: still training
         # while the test types, on a quiet machine too)
         assert train.is_training, (train.last_status, [n.message for n in app._notifications], app.focused)
         new_run = train.live_run
         assert new_run and new_run != DEMO_RUN
         # the new run has a model of its own: from here on, a silent switch would show its numbers
-        await wait_until(pilot, lambda: (runs / new_run / "model" / "config.json").is_file(), timeout=120,
-                         what="the new run's first saved model")
+        await wait_until(
+            pilot,
+            lambda: (runs / new_run / "model" / "config.json").is_file(),
+            timeout=120,
+            what="the new run's first saved model",
+        )
         await pilot.press("4", "ctrl+u", *B)
         view = app.query_one(PairView)
-        await wait_until(pilot, lambda: pane.latest is not None and pane.latest.sentence == B
-                         and view.pair is not None and view.pair.b == B, what="the variant's answers")
+        await wait_until(
+            pilot,
+            lambda: (
+                pane.latest is not None and pane.latest.sentence == B and view.pair is not None and view.pair.b == B
+            ),
+            what="the variant's answers",
+        )
         assert app.current_run == DEMO_RUN
         assert "run demo-run" in header(app)
         assert pane.latest.probabilities["acceptable"] == pytest.approx(p_acceptable(opened, B), abs=1e-5)
@@ -95,8 +113,11 @@ async def test_a_training_never_changes_the_model_predict_answers_with(tiny_mode
         await pilot.press("ctrl+o")  # the user switches: everything shown is recomputed by the new model
         assert app.current_run == new_run and f"run {new_run}" in header(app)
         new_model = runs / new_run / "model"
-        await wait_until(pilot, lambda: view.pair is not None and view.model_label == f"run {new_run}"
-                         and pane.latest is not None, what="the pair recomputed by the new model")
+        await wait_until(
+            pilot,
+            lambda: view.pair is not None and view.model_label == f"run {new_run}" and pane.latest is not None,
+            what="the pair recomputed by the new model",
+        )
         assert view.pair.probabilities_a["acceptable"] == pytest.approx(p_acceptable(new_model, A), abs=1e-5)
         assert pane.latest.probabilities["acceptable"] == pytest.approx(p_acceptable(new_model, B), abs=1e-5)
         assert [str(cell) for cell in history.get_row_at(0)][3] == DEMO_RUN  # the old answer keeps its tag

@@ -56,8 +56,7 @@ async def test_following_a_finished_run_replays_its_charts(tiny_model_dir: Path,
         assert app.followed_run == DEMO_RUN and "done" in str(table.get_row_at(0)[2])
 
 
-async def test_following_a_live_run_moves_and_lets_go_of_the_previous_one(tiny_model_dir: Path,
-                                                                           tmp_path: Path) -> None:
+async def test_following_a_live_run_moves_and_lets_go_of_the_previous_one(tiny_model_dir: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     demo_run(runs, tiny_model_dir)
     live = second_run(runs, "live-run")
@@ -143,8 +142,9 @@ async def test_palette_has_the_runs_commands(tmp_path: Path) -> None:
             assert title in titles
 
 
-async def test_a_refresh_landing_right_after_an_arrow_key_keeps_the_users_row(tiny_model_dir: Path,
-                                                                             tmp_path: Path) -> None:
+async def test_a_refresh_landing_right_after_an_arrow_key_keeps_the_users_row(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """The cursor moves at once, its highlight event a turn later; a runs list refreshed in between used to
     put the cursor back on the row the pane last heard of (seen in CI as a flaky Runs snapshot)."""
     _, app = two_runs_app(tiny_model_dir, tmp_path)

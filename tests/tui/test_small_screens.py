@@ -26,8 +26,9 @@ def line_of(table: DataTable[object], y: int) -> str:
 
 
 @pytest.mark.parametrize("size", [SMALL, (80, 24)])
-async def test_runs_keep_status_epochs_and_both_mccs_in_view(tiny_model_dir: Path, tmp_path: Path,
-                                                             size: tuple[int, int]) -> None:
+async def test_runs_keep_status_epochs_and_both_mccs_in_view(
+    tiny_model_dir: Path, tmp_path: Path, size: tuple[int, int]
+) -> None:
     """A sweep's trials (long names), failed with a long error, more than the list has rows (a scrollbar):
     the list was cut at "epo" at 60 columns, before the holdout column at 80."""
     runs = tmp_path / "runs"
@@ -57,9 +58,12 @@ async def test_evaluate_shows_the_slices_with_their_mcc_at_60_columns(tiny_model
     runs = tmp_path / "runs"
     demo_run(runs, tiny_model_dir)
     holdout = load_cola()["holdout"]
-    rows = [(sentence, int(label), 1 if i else 0, 0.9 if i else 0.2, source)
-            for i, (sentence, label, source) in enumerate(zip(holdout["sentence"], holdout["label"],
-                                                              holdout["source"], strict=True))]
+    rows = [
+        (sentence, int(label), 1 if i else 0, 0.9 if i else 0.2, source)
+        for i, (sentence, label, source) in enumerate(
+            zip(holdout["sentence"], holdout["label"], holdout["source"], strict=True)
+        )
+    ]
     record(runs / DEMO_RUN, "holdout", rows)
     app = make_app(runs_dir=runs, run=DEMO_RUN)
     app.load_on_start = False
@@ -80,8 +84,9 @@ async def test_evaluate_shows_the_slices_with_their_mcc_at_60_columns(tiny_model
 
 
 @pytest.mark.parametrize(("size", "pair"), [(SMALL, False), ((80, 24), True)])
-async def test_predict_keeps_its_history_in_view_under_the_attributions(tiny_model_dir: Path, tmp_path: Path,
-                                                                         size: tuple[int, int], pair: bool) -> None:
+async def test_predict_keeps_its_history_in_view_under_the_attributions(
+    tiny_model_dir: Path, tmp_path: Path, size: tuple[int, int], pair: bool
+) -> None:
     """The attributions wrap and grow (a pinned pair has both sentences): at 60x20, and at 80x24 with a
     pair, they pushed the history off the screen. Where they do not fit whole they are one line."""
     demo_run(tmp_path / "runs", tiny_model_dir)
@@ -96,9 +101,16 @@ async def test_predict_keeps_its_history_in_view_under_the_attributions(tiny_mod
             await wait_until(pilot, lambda: pane.latest is not None, what="its prediction")
             await pilot.press("ctrl+t")
         await pilot.press("ctrl+u", *"The book was written John.", "enter")
-        await wait_until(pilot, lambda: len(pane.history) == 2 and panel.explanation is not None
-                         and panel.explanation.sentence == "The book was written John."
-                         and (not pair or panel.query_one("#pair-view").pair is not None), what="the answers")
+        await wait_until(
+            pilot,
+            lambda: (
+                len(pane.history) == 2
+                and panel.explanation is not None
+                and panel.explanation.sentence == "The book was written John."
+                and (not pair or panel.query_one("#pair-view").pair is not None)
+            ),
+            what="the answers",
+        )
         await pilot.pause(0.3)
         history = app.query_one("#predict-history", DataTable)
         assert history.region.height >= HISTORY_ROWS and history.region.bottom <= pane.region.bottom

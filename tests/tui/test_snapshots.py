@@ -110,8 +110,14 @@ def test_predict_pane(snap_compare, demo_app: WorkbenchApp) -> None:  # type: ig
         await pilot.press(*" Quickly")
         await wait_until(pilot, lambda: pane.latest is not None and pane.latest.sentence.endswith("Quickly"))
         explain = pilot.app.query_one("#predict-explain")
-        await wait_until(pilot, lambda: explain.explanation is not None  # the attributions follow (a worker)
-                         and explain.explanation.sentence.endswith("Quickly"), what="attributions")
+        await wait_until(
+            pilot,
+            lambda: (
+                explain.explanation is not None  # the attributions follow (a worker)
+                and explain.explanation.sentence.endswith("Quickly")
+            ),
+            what="attributions",
+        )
         await settle(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
@@ -197,11 +203,20 @@ def test_predict_pane_with_attributions_and_a_pair(snap_compare, demo_app: Workb
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("4", *"The book was written by John.")
         explain = pilot.app.query_one(ExplainPanel)
-        await wait_until(pilot, lambda: explain.explanation is not None
-                         and explain.explanation.sentence == "The book was written by John.", what="attributions")
+        await wait_until(
+            pilot,
+            lambda: explain.explanation is not None and explain.explanation.sentence == "The book was written by John.",
+            what="attributions",
+        )
         await pilot.press("ctrl+t", "ctrl+u", *"The book was written John.")
-        await wait_until(pilot, lambda: explain.query_one(PairView).pair is not None
-                         and explain.explanation.sentence == "The book was written John.", what="the pair")
+        await wait_until(
+            pilot,
+            lambda: (
+                explain.query_one(PairView).pair is not None
+                and explain.explanation.sentence == "The book was written John."
+            ),
+            what="the pair",
+        )
         await pilot.app.workers.wait_for_complete()
         for box in pilot.app.query(Input):
             box.cursor_blink = False

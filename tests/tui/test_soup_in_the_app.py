@@ -35,8 +35,12 @@ async def test_s_in_the_groups_view_makes_a_greedy_soup_of_the_group(tiny_model_
         await wait_until(pilot, lambda: screen.groups == ["g"], what="the groups view")
         assert "s: soup of g" in str(screen.query_one("#detail-box").border_subtitle)
         await pilot.press("s")
-        await wait_until(pilot, lambda: any("soup g-soup made" in (n.title or "") for n in app._notifications),
-                         what="the soup's notification", timeout=300)
+        await wait_until(
+            pilot,
+            lambda: any("soup g-soup made" in (n.title or "") for n in app._notifications),
+            what="the soup's notification",
+            timeout=300,
+        )
         report = json.loads((runs / "g-soup" / "eval.json").read_text())
         assert {"validation", "in_domain_dev", "holdout"} <= set(report)
         assert json.loads((runs / "g-soup" / "config.json").read_text())["extra"]["soup"]["kept"] == ["g-s1", "g-s2"]
@@ -53,9 +57,19 @@ async def test_a_soup_that_fails_is_a_notification_and_the_app_goes_on(tiny_mode
         await pilot.press("5")
         await wait_until(pilot, lambda: app.active_pane == "runs", what="the runs pane")  # a loaded machine
         await pilot.press("G")
-        await wait_until(pilot, lambda: isinstance(app.screen, ManyRunsScreen) and app.screen.groups == ["g"],
-                         what="the groups view", timeout=120)
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ManyRunsScreen) and app.screen.groups == ["g"],
+            what="the groups view",
+            timeout=120,
+        )
         await pilot.press("s")
-        await wait_until(pilot, lambda: any("soup failed" in str(n.message) and "at least two" in str(n.message)
-                                            for n in app._notifications), what="the failure", timeout=120)
+        await wait_until(
+            pilot,
+            lambda: any(
+                "soup failed" in str(n.message) and "at least two" in str(n.message) for n in app._notifications
+            ),
+            what="the failure",
+            timeout=120,
+        )
         assert app.is_running and not (runs / "g-soup").exists()

@@ -16,10 +16,17 @@ from workbench.tui.app import make_app
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.widgets.attributions import ExplainPanel
 
-BURSTS = ("The book was written by John. ", "Him likes she. ", "The student who did the homework left. ",
-          "Colorless greem\bn ideas sleep furiously. ", "The cat sat on the mat while the dog barked. ",
-          "Which book did you say that Mary read? ", "I wonder whom\b the dog chased. ", "a slip\x15The cat slept. ",
-          "They said that 12345 children would arrive late, and 4 of them did.")
+BURSTS = (
+    "The book was written by John. ",
+    "Him likes she. ",
+    "The student who did the homework left. ",
+    "Colorless greem\bn ideas sleep furiously. ",
+    "The cat sat on the mat while the dog barked. ",
+    "Which book did you say that Mary read? ",
+    "I wonder whom\b the dog chased. ",
+    "a slip\x15The cat slept. ",
+    "They said that 12345 children would arrive late, and 4 of them did.",
+)
 
 
 def typed_after(before: str, keys: str) -> str:
@@ -31,18 +38,27 @@ def typed_after(before: str, keys: str) -> str:
 
 
 async def test_every_key_reaches_the_sentence_box_while_training_and_explaining(
-        tiny_model_dir: Path, tmp_path: Path) -> None:
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
     demo_run(runs, tiny_model_dir)
     data = small_cola_file(tmp_path, rows=400)
-    app = make_app(model=str(tiny_model_dir), data=str(data), runs_dir=runs, run="demo-run",
-                   launcher=warm.launcher())
+    app = make_app(model=str(tiny_model_dir), data=str(data), runs_dir=runs, run="demo-run", launcher=warm.launcher())
     app.load_on_start = False
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.2)  # the opened run's settings are in the form
         train = app.query_one(TrainPane)
-        train.set_config(TrainConfig(model=str(tiny_model_dir), data=str(data), epochs=1000, batch_size=16,
-                                     learning_rate=1e-3, precision="fp32", eval_batch_size=256))
+        train.set_config(
+            TrainConfig(
+                model=str(tiny_model_dir),
+                data=str(data),
+                epochs=1000,
+                batch_size=16,
+                learning_rate=1e-3,
+                precision="fp32",
+                eval_batch_size=256,
+            )
+        )
         await pilot.press("2", "s")
         assert train.is_training, (train.problems, train.last_status)
         await wait_until(pilot, lambda: train.progress is not None, timeout=120, what="the first steps")

@@ -45,8 +45,13 @@ class VersionAction(argparse.Action):
     def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> NoReturn:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> NoReturn:
         from importlib.metadata import PackageNotFoundError, version
 
         try:
@@ -57,10 +62,13 @@ class VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = WholeNames(prog="workbench", parents=[common_options(defaults=True)],
-                                     description="Fine-tune BERT-style encoders on CoLA. "
-                                     "With no command, opens the terminal workbench.",
-                                     epilog=MAIN_EXAMPLES, formatter_class=HelpFormatter)
+    parser = WholeNames(
+        prog="workbench",
+        parents=[common_options(defaults=True)],
+        description="Fine-tune BERT-style encoders on CoLA. With no command, opens the terminal workbench.",
+        epilog=MAIN_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     no_notify_flag(parser, False)
     parser.add_argument("--version", action=VersionAction, help="print the version and exit (default: off)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

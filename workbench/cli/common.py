@@ -32,7 +32,14 @@ class CliError(Exception):
 # Errors that mean "this cannot be done as asked": `error: <message>` and EXIT_USAGE, no traceback.
 # Their subclasses too (SweepError, GroupError and DiffError are RunErrors).
 ONE_LINE_ERRORS: tuple[type[Exception], ...] = (
-    CliError, CheckpointError, DataError, ModelError, RunError, TrainingError, InputError)
+    CliError,
+    CheckpointError,
+    DataError,
+    ModelError,
+    RunError,
+    TrainingError,
+    InputError,
+)
 
 
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
@@ -53,6 +60,7 @@ def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse
 
 # ---------------------------------------------------------------- help
 
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Descriptions and examples as written; help wrapped at spaces only (not inside 'cola-workbench[x]')."""
 
@@ -69,6 +77,7 @@ def shown_default(value: Any) -> str:
 
 # ---------------------------------------------------------------- options every command shares
 
+
 def common_options(defaults: bool) -> argparse.ArgumentParser:
     """--model, --data and --runs. The top parser holds their DEFAULTS; a subcommand's copies have
     none (SUPPRESS), so `workbench --runs X open RUN` keeps the X given before the subcommand."""
@@ -77,25 +86,37 @@ def common_options(defaults: bool) -> argparse.ArgumentParser:
     def default(value: Any) -> Any:
         return value if defaults else argparse.SUPPRESS
 
-    common.add_argument("--model", default=default(DEFAULT_MODEL),
-                        help="Hugging Face model id or local folder (default: the embedded all-MiniLM-L6-v2)")
-    common.add_argument("--data", default=default(None), help="CoLA folder or zip contents, or a CSV/TSV file "
-                        "(default: the bundled data/cola)")
+    common.add_argument(
+        "--model",
+        default=default(DEFAULT_MODEL),
+        help="Hugging Face model id or local folder (default: the embedded all-MiniLM-L6-v2)",
+    )
+    common.add_argument(
+        "--data",
+        default=default(None),
+        help="CoLA folder or zip contents, or a CSV/TSV file (default: the bundled data/cola)",
+    )
     common.add_argument("--runs", default=default(str(default_runs_dir())), help="runs folder (default: ./runs)")
     return common
 
 
 def allow_pickle_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-pickle", action="store_true",
-                        help="also load weights from pickle files (pytorch_model.bin), which can run code: "
-                        "only for models you trust (default: safetensors only)")
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also load weights from pickle files (pytorch_model.bin), which can run code: "
+        "only for models you trust (default: safetensors only)",
+    )
 
 
 def no_notify_flag(parser: argparse.ArgumentParser, default: Any) -> None:
     """--no-notify of the TUI (no command, or `open`); DEFAULT SUPPRESS on `open` keeps `--no-notify open`."""
-    parser.add_argument("--no-notify", action="store_true", default=default,
-                        help="no bell or desktop notification when a run ends (also: WORKBENCH_NOTIFY=0) "
-                        "(default: ring and notify)")
+    parser.add_argument(
+        "--no-notify",
+        action="store_true",
+        default=default,
+        help="no bell or desktop notification when a run ends (also: WORKBENCH_NOTIFY=0) (default: ring and notify)",
+    )
 
 
 def run_dir_of(args: argparse.Namespace) -> Path:
@@ -111,6 +132,7 @@ def model_dir_of(args: argparse.Namespace) -> Path:
 
 # ---------------------------------------------------------------- --json
 
+
 def finite_json(value: Any) -> tuple[Any, dict[str, str]]:
     """VALUE with every NaN and infinity (Python or numpy) as None, and where each was: {"a.b[2]": "NaN"}."""
     import math
@@ -122,8 +144,12 @@ def finite_json(value: Any) -> tuple[Any, dict[str, str]]:
             return {key: clean(inner, f"{where}.{key}" if where else str(key)) for key, inner in item.items()}
         if isinstance(item, (list, tuple)):
             return [clean(inner, f"{where}[{index}]") for index, inner in enumerate(item)]
-        if isinstance(item, float) or type(item).__module__ == "numpy" and hasattr(item, "dtype") \
-                and item.dtype.kind == "f":
+        if (
+            isinstance(item, float)
+            or type(item).__module__ == "numpy"
+            and hasattr(item, "dtype")
+            and item.dtype.kind == "f"
+        ):
             number = float(item)
             if not math.isfinite(number):
                 found[where] = "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
@@ -147,6 +173,7 @@ def json_text(value: Any, **options: Any) -> str:
 
 
 # ---------------------------------------------------------------- numeric options, checked as they are read
+
 
 def whole_number(low: int, high: int | None = None, meaning: str = "") -> Callable[[str], int]:
     """An argparse type: a whole number from LOW to HIGH (no upper end when None). Anything else is refused as
@@ -211,21 +238,33 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type[TrainCo
             sentence = sentence[0].lower() + sentence[1:]
         text = f"{sentence} (default: {shown_default(default)})"
         if isinstance(default, bool):  # --flag on|off / --no-flag; type=bool would read "False" as True
-            parser.add_argument(flag, type=_on_off, nargs="?", const=True, default=None, metavar="on|off",
-                                help=f"{sentence}; --no-{flag[2:]} is {flag} off (default: {shown_default(default)})")
-            parser.add_argument(f"--no-{flag[2:]}", dest=f.name, action="store_false", default=None,
-                                help=argparse.SUPPRESS)
+            parser.add_argument(
+                flag,
+                type=_on_off,
+                nargs="?",
+                const=True,
+                default=None,
+                metavar="on|off",
+                help=f"{sentence}; --no-{flag[2:]} is {flag} off (default: {shown_default(default)})",
+            )
+            parser.add_argument(
+                f"--no-{flag[2:]}", dest=f.name, action="store_false", default=None, help=argparse.SUPPRESS
+            )
         else:
             choices = f.metadata.get("choices")
             metavar = None if choices else METAVARS.get(f.name) or {int: "N", float: "X"}.get(type(default), "TEXT")
-            kind = _checked_setting(config_class, f.name, type(default)) if isinstance(default, (int, float)) \
+            kind = (
+                _checked_setting(config_class, f.name, type(default))
+                if isinstance(default, (int, float))
                 else type(default)
+            )
             parser.add_argument(flag, type=kind, default=None, choices=choices, metavar=metavar, help=text)
 
 
 def _checked_setting(config_class: type[TrainConfig], name: str, kind: type) -> Callable[[str], Any]:
     """An argparse type for the numeric setting NAME: read as KIND, then checked by TrainConfig.validate() (the
     one owner of each setting's range) as it is read, so that nonsense is refused before any work starts."""
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)

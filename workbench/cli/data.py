@@ -15,7 +15,8 @@ from workbench.core.model.loading import load_model, load_word_pieces, summarize
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add `data` (fetch, show, tokenize) and `model` (show) to SUBPARSERS."""
     data = subparsers.add_parser("data", help="fetch, show and tokenize data").add_subparsers(
-        dest="data_command", required=True)
+        dest="data_command", required=True
+    )
     learned.add_data_commands(data, common)  # data map
     fetch_cmd = data.add_parser("fetch", help="get the CoLA release (official URL, a zip or a folder)")
     fetch_cmd.add_argument("--from", dest="source", default=COLA_URL, help=f"URL, zip or folder (default {COLA_URL})")
@@ -30,8 +31,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     tok.add_argument("--max-length", type=whole_number(3, 8192), default=128)
     tok.set_defaults(func=cmd_data_tokenize)
 
-    model = subparsers.add_parser("model", help="model information").add_subparsers(
-        dest="model_command", required=True)
+    model = subparsers.add_parser("model", help="model information").add_subparsers(dest="model_command", required=True)
     model_show = model.add_parser("show", parents=[common], help="print the model's configuration")
     allow_pickle_flag(model_show)
     model_show.set_defaults(func=cmd_model_show)
@@ -54,8 +54,10 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     print(f"  acceptable   {stats['acceptable']:>6}  ({stats['acceptable_share']:.1%})")
     print(f"  unacceptable {stats['unacceptable']:>6}  ({1 - stats['acceptable_share']:.1%})")
     lengths = stats["token_lengths"]
-    print(f"  tokens: mean {lengths['mean']:.1f}, p50 {lengths['p50']}, p90 {lengths['p90']}, "
-          f"p99 {lengths['p99']}, max {lengths['max']}")
+    print(
+        f"  tokens: mean {lengths['mean']:.1f}, p50 {lengths['p50']}, p90 {lengths['p90']}, "
+        f"p99 {lengths['p99']}, max {lengths['max']}"
+    )
     print("  sources: " + ", ".join(f"{k} {v}" for k, v in stats["sources"].items()))
     print("samples:")
     for row in frame.sample(n=min(args.samples, len(frame)), random_state=0).itertuples():

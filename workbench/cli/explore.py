@@ -34,35 +34,53 @@ BAR_WIDTH = 40
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add explain, diff and neighbors to SUBPARSERS."""
-    explain_cmd = subparsers.add_parser("explain", parents=[common],
-                                        help="which tokens push a prediction, and how much")
+    explain_cmd = subparsers.add_parser(
+        "explain", parents=[common], help="which tokens push a prediction, and how much"
+    )
     explain_cmd.add_argument("run", help="run id or folder (or a saved model folder)")
     explain_cmd.add_argument("sentences", nargs="*")
     explain_cmd.add_argument("--versus", metavar="B", help="compare the sentence with a variant B (a minimal pair)")
     explain_cmd.add_argument("--json", action="store_true", help="one JSON object per sentence")
-    explain_cmd.add_argument("--steps", type=whole_number(2, 512), default=None,
-                             help="integration steps of Integrated Gradients (default: "
-                             f"{STEP_SCHEDULE[0]}, {' then '.join(map(str, STEP_SCHEDULE[1:]))} where the "
-                             "convergence error is large)")
-    explain_cmd.add_argument("--max-length", type=whole_number(3, 8192), default=128,
-                             help="tokens read of each sentence (at least 3: [CLS], a token, [SEP]; default 128)")
+    explain_cmd.add_argument(
+        "--steps",
+        type=whole_number(2, 512),
+        default=None,
+        help="integration steps of Integrated Gradients (default: "
+        f"{STEP_SCHEDULE[0]}, {' then '.join(map(str, STEP_SCHEDULE[1:]))} where the "
+        "convergence error is large)",
+    )
+    explain_cmd.add_argument(
+        "--max-length",
+        type=whole_number(3, 8192),
+        default=128,
+        help="tokens read of each sentence (at least 3: [CLS], a token, [SEP]; default 128)",
+    )
     allow_pickle_flag(explain_cmd)
     explain_cmd.set_defaults(func=cmd_explain)
 
     diff = subparsers.add_parser("diff", parents=[common], help="where two runs' predictions disagree")
     diff.add_argument("run_a", metavar="RUN_A")
     diff.add_argument("run_b", metavar="RUN_B")
-    diff.add_argument("--split", default="holdout",
-                      help="dataset both runs were evaluated on (default holdout; see `workbench eval --split`)")
-    diff.add_argument("--limit", type=count_limit("disagreements"), default=20,
-                      help="disagreements to list (0: all; JSON lists all)")
+    diff.add_argument(
+        "--split",
+        default="holdout",
+        help="dataset both runs were evaluated on (default holdout; see `workbench eval --split`)",
+    )
+    diff.add_argument(
+        "--limit", type=count_limit("disagreements"), default=20, help="disagreements to list (0: all; JSON lists all)"
+    )
     diff.add_argument("--json", action="store_true")
-    diff.add_argument("--phenomena", action="store_true", help="per grammatical feature: where B is better or worse "
-                      "than A, with paired bootstrap intervals (--split in_domain_dev, holdout or both)")
+    diff.add_argument(
+        "--phenomena",
+        action="store_true",
+        help="per grammatical feature: where B is better or worse "
+        "than A, with paired bootstrap intervals (--split in_domain_dev, holdout or both)",
+    )
     diff.set_defaults(func=cmd_diff)
 
-    neighbors = subparsers.add_parser("neighbors", parents=[common],
-                                      help="the training sentences nearest to a sentence, as the model sees them")
+    neighbors = subparsers.add_parser(
+        "neighbors", parents=[common], help="the training sentences nearest to a sentence, as the model sees them"
+    )
     neighbors.add_argument("run", help="run id or folder (or a saved model folder)")
     neighbors.add_argument("sentences", nargs="*")
     neighbors.add_argument("--k", type=whole_number(1, 10_000), default=5, help="how many (default 5)")
@@ -77,6 +95,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Path]:
 
 
 # ---------------------------------------------------------------- explain
+
 
 def format_explanation(explanation: Any, special_tokens: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Lines of text: the sentence, the prediction, then one line per token with its signed attribution
@@ -93,8 +112,9 @@ def format_explanation(explanation: Any, special_tokens: set[str] | frozenset[st
     warning = convergence_warning(explanation)
     if warning:
         lines.extend(textwrap.wrap(f"warning: {warning}", WIDTH - 2, initial_indent="  ", subsequent_indent="  "))
-    shown = [(t, a) for t, a in zip(explanation.tokens, explanation.attributions, strict=True)
-             if t not in special_tokens]
+    shown = [
+        (t, a) for t, a in zip(explanation.tokens, explanation.attributions, strict=True) if t not in special_tokens
+    ]
     largest = max((abs(a) for _, a in shown), default=0.0)
     scale = largest or 1.0
     for token, value in shown:
@@ -116,8 +136,10 @@ def _marked(words: list[tuple[str, bool]]) -> str:
 
 def format_pair(pair: Any) -> list[str]:
     lines = []
-    for name, label, probs, words in (("A", pair.label_a, pair.probabilities_a, pair.words_a),
-                                      ("B", pair.label_b, pair.probabilities_b, pair.words_b)):
+    for name, label, probs, words in (
+        ("A", pair.label_a, pair.probabilities_a, pair.words_a),
+        ("B", pair.label_b, pair.probabilities_b, pair.words_b),
+    ):
         lines.append(f"{name}  {label:<12}  p(acceptable) {probs['acceptable']:.3f}")
         lines.extend(textwrap.wrap(_marked(words), WIDTH - 4, initial_indent="    ", subsequent_indent="    "))
     lines.append(f"change in p(acceptable), B - A: {pair.delta_acceptable:+.3f}   ([words] differ)")
@@ -133,8 +155,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise CliError("--versus compares one sentence with another: pass exactly one sentence before it")
     model, tokenizer, _ = _load(args)
     if args.versus is not None:
-        pair = minimal_pair(model, tokenizer, args.sentences[0], args.versus, max_length=args.max_length,
-                            attributions=True, n_steps=steps)
+        pair = minimal_pair(
+            model,
+            tokenizer,
+            args.sentences[0],
+            args.versus,
+            max_length=args.max_length,
+            attributions=True,
+            n_steps=steps,
+        )
         if args.json:
             print(json_text(pair.to_dict(), ensure_ascii=False))
         else:
@@ -163,10 +192,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- diff
 
+
 def format_diff(result: Any, name_a: str, name_b: str, split: str, limit: int = 20) -> list[str]:
     lines = [_clip(f"A {name_a}  vs  B {name_b}: {split}, {result.n} sentences")]
-    for label, count in (("both right", result.both_right), ("only A right", result.only_a),
-                         ("only B right", result.only_b), ("both wrong", result.both_wrong)):
+    for label, count in (
+        ("both right", result.both_right),
+        ("only A right", result.only_a),
+        ("only B right", result.only_b),
+        ("both wrong", result.both_wrong),
+    ):
         share = count / result.n if result.n else 0.0
         lines.append(f"  {label:<13} {count:>6}  {share:6.1%}")
     shown = result.disagreements if limit <= 0 else result.disagreements[:limit]
@@ -177,8 +211,9 @@ def format_diff(result: Any, name_a: str, name_b: str, split: str, limit: int = 
     lines.append(f"they disagree on {len(result.disagreements)} sentences (largest gap first{more}):")
     lines.append("  right label  p_A    p_B    source  sentence")
     for d in shown:
-        lines.append(_clip(f"  {d.right.upper():<5} {d.label:<5}  {d.p_a:.3f}  {d.p_b:.3f}  {d.source[:6]:<6}  "
-                           f"{d.sentence}"))
+        lines.append(
+            _clip(f"  {d.right.upper():<5} {d.label:<5}  {d.p_a:.3f}  {d.p_b:.3f}  {d.source[:6]:<6}  {d.sentence}")
+        )
     return lines
 
 
@@ -194,14 +229,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     result = diff_runs(folders[0], folders[1], args.split)
     if args.json:
-        print(json_text({"a": folders[0].name, "b": folders[1].name, "split": args.split, **result.to_dict()},
-                         ensure_ascii=False))
+        print(
+            json_text(
+                {"a": folders[0].name, "b": folders[1].name, "split": args.split, **result.to_dict()},
+                ensure_ascii=False,
+            )
+        )
     else:
         print("\n".join(format_diff(result, folders[0].name, folders[1].name, args.split, args.limit)))
     return 0
 
 
 # ---------------------------------------------------------------- neighbors
+
 
 def cmd_neighbors(args: argparse.Namespace) -> int:
     if not args.sentences:
@@ -226,8 +266,12 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
             continue
         found = index.query(model, tokenizer, sentence, args.k)
         if args.json:
-            print(json_text({"sentence": sentence, "representation": index.kind,
-                              "neighbors": [n.to_dict() for n in found]}, ensure_ascii=False))
+            print(
+                json_text(
+                    {"sentence": sentence, "representation": index.kind, "neighbors": [n.to_dict() for n in found]},
+                    ensure_ascii=False,
+                )
+            )
             continue
         if number:
             print()

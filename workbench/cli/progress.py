@@ -30,9 +30,11 @@ class Progress:
         elif event["kind"] == "epoch":
             self.close()
             mark = "  (best)" if event["best"] else ""
-            self._line(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss "
-                       f"{event['val_loss']:.4f}  val acc {event['val_accuracy']:.3f}  val MCC "
-                       f"{event['val_mcc']:.3f}{mark}")
+            self._line(
+                f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss "
+                f"{event['val_loss']:.4f}  val acc {event['val_accuracy']:.3f}  val MCC "
+                f"{event['val_mcc']:.3f}{mark}"
+            )
         elif event["kind"] == "stage":
             self.close()
             count = f" ({event['sentences']:,} sentences)" if event["sentences"] else ""
@@ -44,9 +46,11 @@ class Progress:
 
     def _start(self, event: StartEvent) -> None:
         resumed = f", resumed at step {event['resumed_at_step']}" if event.get("resumed_at_step") else ""
-        self._line(f"training {event['model']} on {event['device']} ({event['precision']}), "
-                   f"{event['train_sentences']} sentences, {event['epochs']} epochs x "
-                   f"{event['steps_per_epoch']} steps{resumed}")
+        self._line(
+            f"training {event['model']} on {event['device']} ({event['precision']}), "
+            f"{event['train_sentences']} sentences, {event['epochs']} epochs x "
+            f"{event['steps_per_epoch']} steps{resumed}"
+        )
         self.every = max(1, event["steps_per_epoch"] // 10)
 
     def _step(self, event: StepEvent) -> None:
@@ -54,17 +58,26 @@ class Progress:
             if self.bar is None:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=event["steps_per_epoch"], initial=event["epoch_step"] - 1,
-                                desc=f"epoch {event['epoch']}", file=self.stream, leave=False,
-                                dynamic_ncols=True)
+                self.bar = tqdm(
+                    total=event["steps_per_epoch"],
+                    initial=event["epoch_step"] - 1,
+                    desc=f"epoch {event['epoch']}",
+                    file=self.stream,
+                    leave=False,
+                    dynamic_ncols=True,
+                )
             self.bar.update(1)
-            self.bar.set_postfix_str(f"loss {event['loss']:.4f} lr {event['lr']:.2e} "
-                                     f"{event['sentences_per_s']:.0f} sent/s ETA {_clock(event['eta_s'])}",
-                                     refresh=False)
+            self.bar.set_postfix_str(
+                f"loss {event['loss']:.4f} lr {event['lr']:.2e} "
+                f"{event['sentences_per_s']:.0f} sent/s ETA {_clock(event['eta_s'])}",
+                refresh=False,
+            )
         elif event["epoch_step"] % self.every == 0 or event["epoch_step"] == event["steps_per_epoch"]:
-            self._line(f"epoch {event['epoch']} step {event['epoch_step']}/{event['steps_per_epoch']}  "
-                       f"loss {event['loss']:.4f}  lr {event['lr']:.2e}  "
-                       f"{event['sentences_per_s']:.0f} sent/s  ETA {_clock(event['eta_s'])}")
+            self._line(
+                f"epoch {event['epoch']} step {event['epoch_step']}/{event['steps_per_epoch']}  "
+                f"loss {event['loss']:.4f}  lr {event['lr']:.2e}  "
+                f"{event['sentences_per_s']:.0f} sent/s  ETA {_clock(event['eta_s'])}"
+            )
 
     def _line(self, text: str) -> None:
         if self.bar is not None:
@@ -93,8 +106,11 @@ def interruptible(stop: threading.Event, what: str) -> Iterator[None]:
         if presses["count"] > 1:
             raise KeyboardInterrupt
         stop.set()
-        print(f"\nstopping {what} at the next batch, saving a checkpoint (Ctrl-C again to abandon it)",
-              file=sys.stderr, flush=True)
+        print(
+            f"\nstopping {what} at the next batch, saving a checkpoint (Ctrl-C again to abandon it)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     previous = signal.signal(signal.SIGINT, on_signal)
     previous_term = signal.signal(signal.SIGTERM, on_signal) if hasattr(signal, "SIGTERM") else None

@@ -49,22 +49,35 @@ EVAL_EXAMPLES = """examples:
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add eval, predict, runs, attach, stop, export, compare and open to SUBPARSERS."""
     evaluate = subparsers.add_parser(
-        "eval", parents=[common], help="MCC, accuracy, confusion, per source",
+        "eval",
+        parents=[common],
+        help="MCC, accuracy, confusion, per source",
         description="Score a run's best model on a split of the data it was trained on, split as in\nits training "
         "(or on --data); the report and predictions are kept in the run folder.",
-        epilog=EVAL_EXAMPLES, formatter_class=HelpFormatter)
+        epilog=EVAL_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     evaluate.add_argument("run", help="run id or folder (or a saved model folder)")
-    evaluate.add_argument("--split", choices=[*SPLIT_NAMES, "both"], default=None,
-                          help="which split to score; holdout is out_of_domain_dev; both (the two dev sets) "
-                          "with --phenomena only (default: holdout; with --phenomena, both)")
-    evaluate.add_argument("--phenomena", action="store_true",
-                          help="MCC per grammatical feature of the annotated dev sets, with bootstrap intervals, "
-                          "from the recorded predictions (default: off)")
-    evaluate.add_argument("--slices", action="store_true",
-                          help="also where it fails: by sentence length, a reliability diagram with its "
-                          "calibration error, MCC against the decision threshold (default: off)")
-    evaluate.add_argument("--json", action="store_true",
-                          help="print the report as JSON (default: a table)")
+    evaluate.add_argument(
+        "--split",
+        choices=[*SPLIT_NAMES, "both"],
+        default=None,
+        help="which split to score; holdout is out_of_domain_dev; both (the two dev sets) "
+        "with --phenomena only (default: holdout; with --phenomena, both)",
+    )
+    evaluate.add_argument(
+        "--phenomena",
+        action="store_true",
+        help="MCC per grammatical feature of the annotated dev sets, with bootstrap intervals, "
+        "from the recorded predictions (default: off)",
+    )
+    evaluate.add_argument(
+        "--slices",
+        action="store_true",
+        help="also where it fails: by sentence length, a reliability diagram with its "
+        "calibration error, MCC against the decision threshold (default: off)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON (default: a table)")
     allow_pickle_flag(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
@@ -72,11 +85,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     predict.add_argument("run", help="run id or folder (or a saved model folder)")
     predict.add_argument("sentences", nargs="*")
     predict.add_argument("--json", action="store_true")
-    predict.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                         help="fp32: the probabilities transformers.pipeline() gives (default); bf16: the forward "
-                              "under bf16 autocast, 2.7x faster for a file of sentences on a 2-core AMD EPYC, "
-                              "p(acceptable) within about 5e-3 of fp32; auto: bf16 where the hardware "
-                              "multiplies it natively")
+    predict.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32: the probabilities transformers.pipeline() gives (default); bf16: the forward "
+        "under bf16 autocast, 2.7x faster for a file of sentences on a 2-core AMD EPYC, "
+        "p(acceptable) within about 5e-3 of fp32; auto: bf16 where the hardware "
+        "multiplies it natively",
+    )
     allow_pickle_flag(predict)
     predict.set_defaults(func=cmd_predict)
 
@@ -86,16 +103,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     attach = subparsers.add_parser("attach", parents=[common], help="follow a running or finished run's progress")
     attach.add_argument("run")
     attach.set_defaults(func=cmd_attach)
-    stop = subparsers.add_parser("stop", parents=[common],
-                                 help="stop a running run at its next batch, with a checkpoint")
+    stop = subparsers.add_parser(
+        "stop", parents=[common], help="stop a running run at its next batch, with a checkpoint"
+    )
     stop.add_argument("run")
     stop.set_defaults(func=cmd_stop)
     export = subparsers.add_parser("export", parents=[common], help="a run's metrics as CSV")
     export.add_argument("run")
     export.add_argument("--out", help="CSV file (default: standard output)")
     export.set_defaults(func=cmd_export)
-    compare = subparsers.add_parser("compare", parents=[common],
-                                    help="configs and validation MCC of runs side by side")
+    compare = subparsers.add_parser("compare", parents=[common], help="configs and validation MCC of runs side by side")
     compare.add_argument("runs_to_compare", nargs="+", metavar="RUN")
     compare.set_defaults(func=cmd_compare)
 
@@ -106,6 +123,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------- eval
+
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a run on a split of the data it was trained on, split as in its training (or on --data)."""
@@ -125,8 +143,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.slices:
             tokenizer = load_tokenizer(str(model_dir))
             summary["slices"] = evaluation_slices(report.predictions, tokenizer).to_dict()  # shipped p(acceptable)
-            summary["slices_before_calibration"] = evaluation_slices(report.predictions, tokenizer, report.summary(),
-                                                                     before_calibration=True).to_dict()
+            summary["slices_before_calibration"] = evaluation_slices(
+                report.predictions, tokenizer, report.summary(), before_calibration=True
+            ).to_dict()
         print(json_text({name: summary}, indent=2))
     else:
         print_report(report)
@@ -144,9 +163,11 @@ def print_report(report: Any) -> None:
     print(f"{report.name}: {report.n} sentences")
     print(f"  MCC      {report.mcc:.3f}")
     if report.threshold != 0.5 or report.temperature != 1.0:  # calibrated: core/evaluation/threshold.py
-        print(f"  (on the shipped, calibrated p(acceptable), decided at 0.5: threshold {report.threshold:.3f} and "
-              f"temperature {report.temperature:.2f} folded in; before calibration, at 0.5: MCC "
-              f"{report.mcc_at_half:.3f})")
+        print(
+            f"  (on the shipped, calibrated p(acceptable), decided at 0.5: threshold {report.threshold:.3f} and "
+            f"temperature {report.temperature:.2f} folded in; before calibration, at 0.5: MCC "
+            f"{report.mcc_at_half:.3f})"
+        )
     print(f"  accuracy {report.accuracy:.3f}")
     print("  confusion (rows true, columns predicted)")
     print("                 unacceptable  acceptable")
@@ -175,24 +196,35 @@ def print_slices(report_or_predictions: Any, tokenizer: Any, out: Any = None) ->
     for b in slices.reliability.bins:
         if b.n:
             gap = b.accuracy - b.mean_confidence
-            print(f"    {b.low:.2f}-{b.high:.2f} {b.n:>9}  {b.mean_confidence:>9.3f}  {b.accuracy:>8.3f}  "
-                  f"{gap:+.3f}", file=out)
+            print(
+                f"    {b.low:.2f}-{b.high:.2f} {b.n:>9}  {b.mean_confidence:>9.3f}  {b.accuracy:>8.3f}  {gap:+.3f}",
+                file=out,
+            )
     curve = slices.threshold
-    print(f"  MCC by threshold (shipped p): in use {curve.threshold_in_use:.2f} -> {curve.mcc_in_use:.3f}, "
-          f"best {curve.best_threshold:.2f} -> {curve.best_mcc:.3f}", file=out)
-    cells = [f"{t:.2f} {m:+.3f}{'*' if t == curve.best_threshold else ' '}"
-             for t, m in zip(curve.thresholds, curve.mcc, strict=True)]
+    print(
+        f"  MCC by threshold (shipped p): in use {curve.threshold_in_use:.2f} -> {curve.mcc_in_use:.3f}, "
+        f"best {curve.best_threshold:.2f} -> {curve.best_mcc:.3f}",
+        file=out,
+    )
+    cells = [
+        f"{t:.2f} {m:+.3f}{'*' if t == curve.best_threshold else ' '}"
+        for t, m in zip(curve.thresholds, curve.mcc, strict=True)
+    ]
     for start in range(0, len(cells), 5):
-        print("    " + "  ".join(cells[start:start + 5]), file=out)
+        print("    " + "  ".join(cells[start : start + 5]), file=out)
     print("    (* best)", file=out)
     if summary.get("decision_threshold", 0.5) != 0.5 or summary.get("temperature", 1.0) != 1.0:
-        print(f"  before calibration (as trained, at 0.5): ECE {before.reliability.ece:.3f}, MCC "
-              f"{before.threshold.mcc_in_use:.3f};\n    its best threshold {before.threshold.best_threshold:.2f} -> "
-              f"{before.threshold.best_mcc:.3f}; folded t {summary['decision_threshold']:.3f}, "
-              f"T {summary.get('temperature', 1.0):.2f}", file=out)
+        print(
+            f"  before calibration (as trained, at 0.5): ECE {before.reliability.ece:.3f}, MCC "
+            f"{before.threshold.mcc_in_use:.3f};\n    its best threshold {before.threshold.best_threshold:.2f} -> "
+            f"{before.threshold.best_mcc:.3f}; folded t {summary['decision_threshold']:.3f}, "
+            f"T {summary.get('temperature', 1.0):.2f}",
+            file=out,
+        )
 
 
 # ---------------------------------------------------------------- predict
+
 
 def cmd_predict(args: argparse.Namespace) -> int:
     sentences = args.sentences or [line for line in _read_stdin().splitlines() if line.strip()]
@@ -210,8 +242,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             probs = result.probabilities
             note = f"  (truncated to {result.tokens} tokens)" if result.truncated else ""
-            print(f"{result.label:<12}  p(acceptable) {probs['acceptable']:.3f}  "
-                  f"p(unacceptable) {probs['unacceptable']:.3f}  {result.sentence}{note}")
+            print(
+                f"{result.label:<12}  p(acceptable) {probs['acceptable']:.3f}  "
+                f"p(unacceptable) {probs['unacceptable']:.3f}  {result.sentence}{note}"
+            )
     return status
 
 
@@ -223,6 +257,7 @@ def _read_stdin() -> str:
 
 # ---------------------------------------------------------------- runs, attach, stop, export, compare
 
+
 def cmd_runs(args: argparse.Namespace) -> int:
     runs = list_runs(Path(args.runs))
     if not runs:
@@ -232,8 +267,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for info in runs:
         best = f"{info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "-"
         holdout = f"{info.holdout_mcc:.3f}" if info.holdout_mcc is not None else "-"
-        print(f"{info.id:<22} {info.status:<8} {info.started:<19} {info.epochs_text:>6} "
-              f"{best:>12} {holdout:>11}")
+        print(f"{info.id:<22} {info.status:<8} {info.started:<19} {info.epochs_text:>6} {best:>12} {holdout:>11}")
         if info.status == "failed" and info.error:
             print(f"{'':<22} {info.error}")
     for group in list_groups(Path(args.runs)):
@@ -298,6 +332,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- open
 
+
 def cmd_tui(args: argparse.Namespace) -> int:
     """The terminal workbench (`workbench` with no command, or `open RUN`)."""
     run = getattr(args, "run", None)
@@ -305,8 +340,13 @@ def cmd_tui(args: argparse.Namespace) -> int:
         existing_run(Path(args.runs), run)  # an unknown run is an error here, not an empty "new" run in the app
     from workbench.tui.app import make_app, run_without_joining  # Textual only when the TUI opens
 
-    app = make_app(model=args.model, data=args.data, runs_dir=Path(args.runs), run=run,
-                   notify=False if getattr(args, "no_notify", False) else None)
+    app = make_app(
+        model=args.model,
+        data=args.data,
+        runs_dir=Path(args.runs),
+        run=run,
+        notify=False if getattr(args, "no_notify", False) else None,
+    )
     code = run_without_joining(app)
     # Quit at once: the app has ended (a training it ran stopped and saved first); what remains is the
     # interpreter's own teardown, which waits for worker threads still loading a model or a tokenizer and

@@ -28,23 +28,35 @@ from workbench.core.search.sweep import TrialEnd, TrialStart, default_pruner, ru
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add `sweep`, `sweep show` and `soup` to SUBPARSERS."""
     sweep = subparsers.add_parser(
-        "sweep", parents=[common], help="search a recipe with Optuna; every trial is a run",
+        "sweep",
+        parents=[common],
+        help="search a recipe with Optuna; every trial is a run",
         description="Search training settings with Optuna (TPE, median pruning on per-epoch validation MCC; "
         "the objective is the best validation MCC, never the holdout). Every trial is an ordinary run "
         "<study>-t<number>. Any train setting given here is held fixed. Run the same command on other "
-        "machines with a shared --storage URL to sweep one study together.")
-    sweep.add_argument("--trials", type=whole_number(1, 100_000), default=10,
-                       help="trials to run in this process (default: 10)")
+        "machines with a shared --storage URL to sweep one study together.",
+    )
+    sweep.add_argument(
+        "--trials", type=whole_number(1, 100_000), default=10, help="trials to run in this process (default: 10)"
+    )
     sweep.add_argument("--study", default=DEFAULT_STUDY, help=f"study name (default: {DEFAULT_STUDY})")
-    sweep.add_argument("--storage", default=None,
-                       help="Optuna storage URL; a postgresql:// or mysql:// URL shared by several machines joins "
-                       "the same study (default: sqlite:///RUNS/sweeps.db)")
-    sweep.add_argument("--space", default=None, metavar="FILE",
-                       help="search space, .json or .toml (default: the built-in space)")
-    sweep.add_argument("--no-pruning", action="store_true",
-                       help="run every trial to its last epoch (default: prune trials that fall behind)")
-    sweep.add_argument("--keep-checkpoints", action="store_true",
-                       help="keep each trial's checkpoint/ (default: only its model/ stays)")
+    sweep.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL; a postgresql:// or mysql:// URL shared by several machines joins "
+        "the same study (default: sqlite:///RUNS/sweeps.db)",
+    )
+    sweep.add_argument(
+        "--space", default=None, metavar="FILE", help="search space, .json or .toml (default: the built-in space)"
+    )
+    sweep.add_argument(
+        "--no-pruning",
+        action="store_true",
+        help="run every trial to its last epoch (default: prune trials that fall behind)",
+    )
+    sweep.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep each trial's checkpoint/ (default: only its model/ stays)"
+    )
     add_config_flags(sweep)
     allow_pickle_flag(sweep)
     sweep.set_defaults(func=cmd_sweep)
@@ -57,11 +69,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     show.set_defaults(func=cmd_sweep_show)
 
     soup = subparsers.add_parser(
-        "soup", parents=[common], help="average several runs' weights into one model (a new run)",
+        "soup",
+        parents=[common],
+        help="average several runs' weights into one model (a new run)",
         description="Average the fine-tuned weights of RUN... (a seed group trained with one --head-seed) into "
         "one model, written as a new run NAME: calibrated on validation and evaluated like a trained run. "
         "Uniform by default; --greedy adds members best on validation first, keeping each only if the "
-        "soup's validation MCC does not drop (Wortsman et al. 2022).")
+        "soup's validation MCC does not drop (Wortsman et al. 2022).",
+    )
     soup.add_argument("members", nargs="+", metavar="RUN", help="run ids or folders (at least two)")
     soup.add_argument("--name", required=True, help="the soup's run id")
     soup.add_argument("--greedy", action="store_true", help="greedy soup (default: uniform)")
@@ -70,19 +85,26 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------- soup
 
+
 def cmd_soup(args: argparse.Namespace) -> int:
     from workbench.core.runs.lookup import existing_run
     from workbench.core.search.soup import make_soup
 
     for member in args.members:
         existing_run(Path(args.runs), member)  # an unknown member is an error that lists the runs
-    result = make_soup(Path(args.runs), args.members, args.name, greedy=args.greedy,
-                       progress=lambda text: print(text, file=sys.stderr, flush=True))
+    result = make_soup(
+        Path(args.runs),
+        args.members,
+        args.name,
+        greedy=args.greedy,
+        progress=lambda text: print(text, file=sys.stderr, flush=True),
+    )
     print("\n".join(result.lines()))
     return 0
 
 
 # ---------------------------------------------------------------- sweep
+
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     config = config_from_args(args)
@@ -94,8 +116,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         space = load_space(args.space, config)
         both = [name for name in space.names if name in fixed]
         if both:
-            raise SweepError(f"{args.space}: {both[0]} is searched there and held fixed by "
-                             f"--{both[0].replace('_', '-')}; drop one of them")
+            raise SweepError(
+                f"{args.space}: {both[0]} is searched there and held fixed by "
+                f"--{both[0].replace('_', '-')}; drop one of them"
+            )
     else:
         space = default_space(config).without(fixed)
     runs_dir = Path(args.runs)
@@ -107,8 +131,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if isinstance(event, TrialStart):
             if not started:  # not before: a problem found before the first trial stays one line
                 started.append(event.number)
-                print(f"study {args.study} in {safe_url(storage)}: {args.trials} trial(s) over "
-                      f"{', '.join(space.names)}", file=sys.stderr, flush=True)
+                print(
+                    f"study {args.study} in {safe_url(storage)}: {args.trials} trial(s) over {', '.join(space.names)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             progress[0] = Progress()
             values = "  ".join(f"{k}={short_value(v)}" for k, v in event.params.items())
             print(f"trial {event.number} ({event.run}): {values}", file=sys.stderr, flush=True)
@@ -116,15 +143,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         progress[0].close()
         value = f", best validation MCC {event.value:.3f}" if event.value is not None else ""
         note = f": {event.error}" if event.error else ""
-        print(f"trial {event.number} {event.state} after {event.epochs_done} epoch(s){value}{note}",
-              file=sys.stderr, flush=True)
+        print(
+            f"trial {event.number} {event.state} after {event.epochs_done} epoch(s){value}{note}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     stop = threading.Event()
     with interruptible(stop, "the sweep"):
-        outcome = run_sweep(config, args.trials, study_name=args.study, storage=storage, space=space,
-                            runs_dir=runs_dir, on_event=lambda e: progress[0](e), stop=stop, on_trial=on_trial,
-                            pruner=_no_pruner() if args.no_pruning else default_pruner(),
-                            keep_checkpoints=args.keep_checkpoints, allow_pickle=args.allow_pickle)
+        outcome = run_sweep(
+            config,
+            args.trials,
+            study_name=args.study,
+            storage=storage,
+            space=space,
+            runs_dir=runs_dir,
+            on_event=lambda e: progress[0](e),
+            stop=stop,
+            on_trial=on_trial,
+            pruner=_no_pruner() if args.no_pruning else default_pruner(),
+            keep_checkpoints=args.keep_checkpoints,
+            allow_pickle=args.allow_pickle,
+        )
     progress[0].close()
     print_summary(args.study, storage, top=5)
     if outcome.stopped:

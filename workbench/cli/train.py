@@ -46,19 +46,34 @@ TRAIN_EXAMPLES = """examples:
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add `train` to SUBPARSERS."""
     train_cmd = subparsers.add_parser(
-        "train", parents=[common], help="fine-tune into runs/<id>/",
+        "train",
+        parents=[common],
+        help="fine-tune into runs/<id>/",
         description="Fine-tune a model on CoLA into RUNS/<id>/: its config, metrics, checkpoint,\nbest model and "
         "final scores. Ctrl-C stops at the next batch with a checkpoint.",
-        epilog=TRAIN_EXAMPLES, formatter_class=HelpFormatter)
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     train_cmd.add_argument("--name", help="run id (default: a timestamp)")
-    train_cmd.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint, with its "
-                           "saved settings (default: a new run)")
-    train_cmd.add_argument("--detach", action="store_true",
-                           help="train in a background process that outlives the terminal; follow with `attach` "
-                           "(default: train in this terminal)")
-    train_cmd.add_argument("--seeds", type=seeds_text, default=None, metavar="N,N,...",
-                           help="train one run per seed (runs NAME-s<seed>) and summarise them as group NAME "
-                           "(default: one run, seeded by --seed)")
+    train_cmd.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue a stopped run from its checkpoint, with its saved settings (default: a new run)",
+    )
+    train_cmd.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background process that outlives the terminal; follow with `attach` "
+        "(default: train in this terminal)",
+    )
+    train_cmd.add_argument(
+        "--seeds",
+        type=seeds_text,
+        default=None,
+        metavar="N,N,...",
+        help="train one run per seed (runs NAME-s<seed>) and summarise them as group NAME "
+        "(default: one run, seeded by --seed)",
+    )
     train_cmd.add_argument("--launch-config", help=argparse.SUPPRESS)  # a detached launch's config (JSON)
     add_config_flags(train_cmd)
     allow_pickle_flag(train_cmd)
@@ -94,13 +109,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress(event)
 
     with interruptible(stop, "the training"):
-        result = train(config, run_dir, on_event=on_event if speaks else None, stop=stop,
-                       resume=bool(args.resume), allow_pickle=args.allow_pickle)
+        result = train(
+            config,
+            run_dir,
+            on_event=on_event if speaks else None,
+            stop=stop,
+            resume=bool(args.resume),
+            allow_pickle=args.allow_pickle,
+        )
     if not speaks:
         return {"stopped": EXIT_INTERRUPTED, "failed": EXIT_FAILED}.get(result.status, 0)
     if result.status == "stopped":
-        print(f"stopped at {result.stopped_at()}; checkpoint saved. Continue with:\n"
-              f"  workbench train --resume {run_dir.name}" + _runs_flag(args), file=sys.stderr)
+        print(
+            f"stopped at {result.stopped_at()}; checkpoint saved. Continue with:\n"
+            f"  workbench train --resume {run_dir.name}" + _runs_flag(args),
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     if result.status == "failed":
         print(f"error: {result.error}", file=sys.stderr)
@@ -108,8 +132,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"best epoch {result.best_epoch}: validation MCC {result.best_val_mcc:.3f}")
     if result.final:
         print(f"in_domain_dev MCC {result.final['in_domain_dev_mcc']:.3f}")
-        print(f"holdout (out_of_domain_dev) MCC {result.final['holdout_mcc']:.3f}, "
-              f"accuracy {result.final['holdout_accuracy']:.3f}")
+        print(
+            f"holdout (out_of_domain_dev) MCC {result.final['holdout_mcc']:.3f}, "
+            f"accuracy {result.final['holdout_accuracy']:.3f}"
+        )
         if result.final.get("holdout_warning"):
             print(result.final["holdout_warning"], file=sys.stderr)
     print(f"model: {run_dir / 'model'}")
@@ -151,12 +177,15 @@ def detach(args: argparse.Namespace, config: TrainConfig | None, run_dir: Path) 
 
 # ---------------------------------------------------------------- train --seeds
 
+
 def cmd_train_seeds(args: argparse.Namespace) -> int:
     """`workbench train --seeds 42,43,44`: one run per seed, summarised as a group."""
     seeds = parse_seeds(args.seeds)
     if args.resume or args.detach:
-        raise GroupError("--seeds trains new runs in this terminal: it takes neither --resume nor --detach "
-                         "(resume a stopped member as any run)")
+        raise GroupError(
+            "--seeds trains new runs in this terminal: it takes neither --resume nor --detach "
+            "(resume a stopped member as any run)"
+        )
     if args.seed is not None:
         raise GroupError("--seed and --seeds: give one of them")
     config = config_from_args(args)
@@ -174,8 +203,9 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
         progress(event)
 
     with interruptible(stop, "this seed's training"):
-        summary = train_seeds(config, seeds, runs_dir, name, on_event=on_event, stop=stop,
-                              allow_pickle=args.allow_pickle)
+        summary = train_seeds(
+            config, seeds, runs_dir, name, on_event=on_event, stop=stop, allow_pickle=args.allow_pickle
+        )
     progress.close()
     print_group(summary)
     if stop.is_set():

@@ -85,26 +85,43 @@ class WorkbenchApp(App[None]):
     BINDINGS = [
         # priority: the switch happens as the key is read, so the keys typed after it in one burst go to
         # the new pane (a binding that waits for the key to bubble up sends them to the pane left behind)
-        *[Binding(str(i + 1), f"pane_key('{pane}')", TITLES[pane][2:], show=False, priority=True)
-          for i, pane in enumerate(PANES)],
-        *[Binding(f"alt+{i + 1},{ALT_DIGITS[i]}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
-          for i, pane in enumerate(PANES)],
+        *[
+            Binding(str(i + 1), f"pane_key('{pane}')", TITLES[pane][2:], show=False, priority=True)
+            for i, pane in enumerate(PANES)
+        ],
+        *[
+            Binding(f"alt+{i + 1},{ALT_DIGITS[i]}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
+            for i, pane in enumerate(PANES)
+        ],
         Binding("question_mark,f1", "help", "Help", tooltip="this help"),
         Binding("q", "quit", "Quit", tooltip="quit (asks while a training runs)"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit (asks while a training runs)"),
-        Binding("ctrl+o", "open_offered", "Open new run", tooltip="open the run that just finished training "
-                "(Predict, Evaluate and Runs stay on the opened run until then)"),
+        Binding(
+            "ctrl+o",
+            "open_offered",
+            "Open new run",
+            tooltip="open the run that just finished training "
+            "(Predict, Evaluate and Runs stay on the opened run until then)",
+        ),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (70, "-medium"), (WIDE_COLUMNS, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
-    def __init__(self, model: str | None = None, data: str | None = None, runs_dir: Path | None = None,
-                 run: str | None = None, load_on_start: bool = True, notify: bool | None = None,
-                 launcher: Callable[..., int] | None = None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        data: str | None = None,
+        runs_dir: Path | None = None,
+        run: str | None = None,
+        load_on_start: bool = True,
+        notify: bool | None = None,
+        launcher: Callable[..., int] | None = None,
+    ) -> None:
         super().__init__()
         send_no_colour(self)  # NO_COLOR: not even the greys Textual's own filter sends
-        self.session = Session(model or DEFAULT_MODEL, data or "", Path(runs_dir) if runs_dir else default_runs_dir(),
-                               launcher=launcher)
+        self.session = Session(
+            model or DEFAULT_MODEL, data or "", Path(runs_dir) if runs_dir else default_runs_dir(), launcher=launcher
+        )
         self.load_on_start = load_on_start
         self.notify_terminal = notifications_enabled(notify)
         self.runs: list[Any] = []
@@ -184,8 +201,15 @@ class WorkbenchApp(App[None]):
         are never markup, so Textual's own `[b]ctrl+q[/b]` would show raw)."""
         self.notify("ctrl+q quits (q too, outside a text field); ctrl+c copies", title="Do you want to quit?")
 
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = True) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
         """Notifications carry file names, data and sentences: never parse them as markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
@@ -365,8 +389,10 @@ class WorkbenchApp(App[None]):
         self.offered_run = run_id
         self.refresh_bindings()
         opened = f"run {self.current_run}" if self.current_run else "the base model"
-        self.notify(f"run {run_id} {status}: ctrl+o opens it (Predict, Evaluate and Runs stay on {opened} "
-                    "until you do)", timeout=12)
+        self.notify(
+            f"run {run_id} {status}: ctrl+o opens it (Predict, Evaluate and Runs stay on {opened} until you do)",
+            timeout=12,
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "open_offered":
@@ -420,11 +446,15 @@ class WorkbenchApp(App[None]):
 
     def on_train_finished(self, message: TrainFinished) -> None:
         failed = message.status == "failed"
-        self.set_status(f"run {message.run_id}: {message.status}" + (f" — {message.error}" if message.error else ""),
-                        "error" if failed else "information")
+        self.set_status(
+            f"run {message.run_id}: {message.status}" + (f" — {message.error}" if message.error else ""),
+            "error" if failed else "information",
+        )
         if not failed or message.error:
-            self.notify(f"training {message.status}: run {message.run_id}",
-                        severity="warning" if message.status != "done" else "information")
+            self.notify(
+                f"training {message.status}: run {message.run_id}",
+                severity="warning" if message.status != "done" else "information",
+            )
         if message.run_id and not failed:
             self.offer_run(message.run_id, message.status)
         self.announce(f"run {message.run_id} {message.status}", message.error or "training ended")
@@ -497,9 +527,14 @@ def run_without_joining(app: App[Any], **options: Any) -> int:
     return int(app.return_code or 0)
 
 
-def make_app(model: str | None = None, data: str | None = None, runs_dir: Path | None = None,
-             run: str | None = None, notify: bool | None = None,
-             launcher: Callable[..., int] | None = None) -> WorkbenchApp:
+def make_app(
+    model: str | None = None,
+    data: str | None = None,
+    runs_dir: Path | None = None,
+    run: str | None = None,
+    notify: bool | None = None,
+    launcher: Callable[..., int] | None = None,
+) -> WorkbenchApp:
     """The workbench app, for the CLI, the tests and the screenshot script alike (LAUNCHER: how a
     training process is started, core `launch_training` by default)."""
     return WorkbenchApp(model=model, data=data, runs_dir=runs_dir, run=run, notify=notify, launcher=launcher)

@@ -13,8 +13,17 @@ from textual.widgets import Input
 # the characters macOS's Option+digit types (¡ ™ £ ¢ ∞). The app binds them with alt+1…5.
 ALT_DIGITS = ("inverted_exclamation_mark", "trade_mark_sign", "pound_sign", "cent_sign", "infinity")
 
-NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "space": "space", "enter": "enter",
-         "left_square_bracket": "[", "right_square_bracket": "]", "pageup": "pgup", "pagedown": "pgdn"}
+NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "esc",
+    "space": "space",
+    "enter": "enter",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "pageup": "pgup",
+    "pagedown": "pgdn",
+}
 
 
 def key_label(key: str) -> str:

@@ -54,85 +54,165 @@ class TrainConfig:
     and sweepable_fields().
     """
 
-    model: str = field(default=DEFAULT_MODEL, metadata={
-        "help": "Hugging Face model id, local model folder, or embedded:NAME for a model shipped as a package.",
-        "flag": False,  # every command's shared --model
-        "sweep": False})  # a study searches one model's recipe
-    data: str = field(default="", metadata={
-        "help": "CoLA folder, or a CSV/TSV file of sentences and labels; empty means the bundled copy.",
-        "flag": False,  # every command's shared --data
-        "sweep": False})  # trials are compared on the same data
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata={
+            "help": "Hugging Face model id, local model folder, or embedded:NAME for a model shipped as a package.",
+            "flag": False,  # every command's shared --model
+            "sweep": False,
+        },
+    )  # a study searches one model's recipe
+    data: str = field(
+        default="",
+        metadata={
+            "help": "CoLA folder, or a CSV/TSV file of sentences and labels; empty means the bundled copy.",
+            "flag": False,  # every command's shared --data
+            "sweep": False,
+        },
+    )  # trials are compared on the same data
     epochs: int = field(default=8, metadata={"help": "Passes over the training sentences."})
-    batch_size: int = field(default=0, metadata={
-        "help": "Sentences per optimizer step; 0 picks by the epochs: 8 for a 1-epoch run, 32 for longer ones "
-                "(measured over 3 seeds, benchmarks/recipe_search.md)."})
-    max_length: int = field(default=128, metadata={
-        "help": "Longest input in tokens; longer sentences are truncated."})
-    learning_rate: float = field(default=1e-4, metadata={
-        "help": "Peak AdamW learning rate (of the top layer), reached after the warmup, then decayed linearly to 0."})
-    layer_lr_decay: float = field(default=0.85, metadata={
-        "help": "Each layer below the top learns at this fraction of the rate of the layer above; 1 turns it off."})
-    weight_decay: float = field(default=0.01, metadata={
-        "help": "AdamW weight decay, on all weights but biases and LayerNorm."})
-    warmup_ratio: float = field(default=0.1, metadata={
-        "help": "Share of all steps over which the learning rate rises linearly from 0 to its peak."})
-    adam_epsilon: float = field(default=1e-8, metadata={
-        "help": "AdamW epsilon, added to the denominator for numerical stability."})
-    max_grad_norm: float = field(default=1.0, metadata={
-        "help": "Clip the gradients' total norm to this before each optimizer step."})
-    seed: int = field(default=42, metadata={
-        "help": "Seed of dropout, the batch order and (unless --head-seed is given) the classifier head's "
-                "initialisation."})
-    split_seed: int = field(default=2018, metadata={
-        "help": "Seed of the validation split drawn from the training file; eval reuses the run's split."})
-    validation_fraction: float = field(default=0.1, metadata={
-        "help": "Share of the training file held out for validation, which picks the best epoch."})
-    patience: int = field(default=0, metadata={
-        "help": "Stop after this many epochs without a better validation MCC; 0 never stops early."})
-    precision: str = field(default="auto", metadata={
-        "help": "Arithmetic: auto (bf16 where the hardware has it, else fp32), fp32 or bf16.",
-        "choices": PRECISIONS})
-    train_limit: int = field(default=0, metadata={
-        "help": "Train on only the first N training sentences, for quick tries; 0 uses all."})
-    eval_batch_size: int = field(default=128, metadata={
-        "help": "Sentences per batch when validating and evaluating."})
-    checkpoint_every: int = field(default=0, metadata={
-        "help": "Also checkpoint every N optimizer steps; 0 checkpoints at each epoch's end only."})
-    checkpoint_minutes: float = field(default=3.0, metadata={
-        "help": "Also checkpoint once this many minutes of training have passed since the last checkpoint, "
-                "so a killed or preempted training loses at most that much; 0 checkpoints by steps and "
-                "epochs only.",
-        "sweep": False})
-    report_to: str = field(default="", metadata={
-        "help": "Also log to these experiment trackers, comma-separated: tensorboard, mlflow, wandb "
-                "(each an optional pip extra: pip install 'cola-workbench[tensorboard]')."})
-    calibrate_threshold: bool = field(default=True, metadata={
-        "help": "After training, fold the decision threshold on p(acceptable) that maximises validation MCC "
-                "into the saved model's bias, so every consumer of the folder gets the same labels."})
-    freeze_embeddings: bool = field(default=True, metadata={
-        "help": "Keep the pretrained word-embedding table as it is: no dense gradient over its 30,522 rows, "
-                "less AdamW work (core/training/speed.py); over 3 seeds MCC was the same as training it, within seed "
-                "noise (benchmarks/README.md). Off trains the table too."})
-    dropout: float = field(default=0.0, metadata={
-        "help": "Dropout rate of the encoder's hidden states, attention and the classifier head; "
-                "0 keeps the model's own (core/training/recipe.py)."})
-    reinit_top_layers: int = field(default=0, metadata={
-        "help": "Re-initialise the top N encoder layers with the model's own initialiser before training; "
-                "0 keeps all pretrained (core/training/recipe.py)."})
-    head_lr_multiplier: float = field(default=1.0, metadata={
-        "help": "The classification head (pooler and classifier) learns at this multiple of the peak learning "
-                "rate; 1 gives it the peak rate, as before the setting existed."})
-    ema_decay: float = field(default=0.0, metadata={
-        "help": "Keep an exponential moving average of the weights (this decay per optimizer step), validate it "
-                "at each epoch's end beside the live weights, and keep it as the epoch's model when its "
-                "validation MCC is higher; 0 turns it off."})
-    head_seed: int = field(default=-1, metadata={
-        "help": "Seed of the classifier head's initialisation alone; -1 uses --seed. A seed group with one "
-                "head seed shares its head init, so its members can be averaged (workbench soup)."})
-    extra: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "Free-form values kept with the run's config (no flag).",
-        "flag": False, "form": False,
-        "sweep": False})  # a space searches one of its values as extra.NAME, not the whole dict
+    batch_size: int = field(
+        default=0,
+        metadata={
+            "help": "Sentences per optimizer step; 0 picks by the epochs: 8 for a 1-epoch run, 32 for longer ones "
+            "(measured over 3 seeds, benchmarks/recipe_search.md)."
+        },
+    )
+    max_length: int = field(default=128, metadata={"help": "Longest input in tokens; longer sentences are truncated."})
+    learning_rate: float = field(
+        default=1e-4,
+        metadata={
+            "help": "Peak AdamW learning rate (of the top layer), reached after the warmup, then decayed linearly to 0."
+        },
+    )
+    layer_lr_decay: float = field(
+        default=0.85,
+        metadata={
+            "help": "Each layer below the top learns at this fraction of the rate of the layer above; 1 turns it off."
+        },
+    )
+    weight_decay: float = field(
+        default=0.01, metadata={"help": "AdamW weight decay, on all weights but biases and LayerNorm."}
+    )
+    warmup_ratio: float = field(
+        default=0.1,
+        metadata={"help": "Share of all steps over which the learning rate rises linearly from 0 to its peak."},
+    )
+    adam_epsilon: float = field(
+        default=1e-8, metadata={"help": "AdamW epsilon, added to the denominator for numerical stability."}
+    )
+    max_grad_norm: float = field(
+        default=1.0, metadata={"help": "Clip the gradients' total norm to this before each optimizer step."}
+    )
+    seed: int = field(
+        default=42,
+        metadata={
+            "help": "Seed of dropout, the batch order and (unless --head-seed is given) the classifier head's "
+            "initialisation."
+        },
+    )
+    split_seed: int = field(
+        default=2018,
+        metadata={"help": "Seed of the validation split drawn from the training file; eval reuses the run's split."},
+    )
+    validation_fraction: float = field(
+        default=0.1,
+        metadata={"help": "Share of the training file held out for validation, which picks the best epoch."},
+    )
+    patience: int = field(
+        default=0,
+        metadata={"help": "Stop after this many epochs without a better validation MCC; 0 never stops early."},
+    )
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "Arithmetic: auto (bf16 where the hardware has it, else fp32), fp32 or bf16.",
+            "choices": PRECISIONS,
+        },
+    )
+    train_limit: int = field(
+        default=0, metadata={"help": "Train on only the first N training sentences, for quick tries; 0 uses all."}
+    )
+    eval_batch_size: int = field(default=128, metadata={"help": "Sentences per batch when validating and evaluating."})
+    checkpoint_every: int = field(
+        default=0, metadata={"help": "Also checkpoint every N optimizer steps; 0 checkpoints at each epoch's end only."}
+    )
+    checkpoint_minutes: float = field(
+        default=3.0,
+        metadata={
+            "help": "Also checkpoint once this many minutes of training have passed since the last checkpoint, "
+            "so a killed or preempted training loses at most that much; 0 checkpoints by steps and "
+            "epochs only.",
+            "sweep": False,
+        },
+    )
+    report_to: str = field(
+        default="",
+        metadata={
+            "help": "Also log to these experiment trackers, comma-separated: tensorboard, mlflow, wandb "
+            "(each an optional pip extra: pip install 'cola-workbench[tensorboard]')."
+        },
+    )
+    calibrate_threshold: bool = field(
+        default=True,
+        metadata={
+            "help": "After training, fold the decision threshold on p(acceptable) that maximises validation MCC "
+            "into the saved model's bias, so every consumer of the folder gets the same labels."
+        },
+    )
+    freeze_embeddings: bool = field(
+        default=True,
+        metadata={
+            "help": "Keep the pretrained word-embedding table as it is: no dense gradient over its 30,522 rows, "
+            "less AdamW work (core/training/speed.py); over 3 seeds MCC was the same as training it, within seed "
+            "noise (benchmarks/README.md). Off trains the table too."
+        },
+    )
+    dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "Dropout rate of the encoder's hidden states, attention and the classifier head; "
+            "0 keeps the model's own (core/training/recipe.py)."
+        },
+    )
+    reinit_top_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Re-initialise the top N encoder layers with the model's own initialiser before training; "
+            "0 keeps all pretrained (core/training/recipe.py)."
+        },
+    )
+    head_lr_multiplier: float = field(
+        default=1.0,
+        metadata={
+            "help": "The classification head (pooler and classifier) learns at this multiple of the peak learning "
+            "rate; 1 gives it the peak rate, as before the setting existed."
+        },
+    )
+    ema_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "Keep an exponential moving average of the weights (this decay per optimizer step), validate it "
+            "at each epoch's end beside the live weights, and keep it as the epoch's model when its "
+            "validation MCC is higher; 0 turns it off."
+        },
+    )
+    head_seed: int = field(
+        default=-1,
+        metadata={
+            "help": "Seed of the classifier head's initialisation alone; -1 uses --seed. A seed group with one "
+            "head seed shares its head init, so its members can be averaged (workbench soup)."
+        },
+    )
+    extra: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Free-form values kept with the run's config (no flag).",
+            "flag": False,
+            "form": False,
+            "sweep": False,
+        },
+    )  # a space searches one of its values as extra.NAME, not the whole dict
 
     def validate(self) -> dict[str, str]:
         """Problems by field name; empty when the config can run."""
@@ -173,8 +253,9 @@ class TrainConfig:
             problems["checkpoint_minutes"] = "must be between 0 and 1440 (0: only at epoch ends and every N steps)"
         unknown = [name for name in tracker_names(self.report_to) if name not in TRACKERS]
         if unknown:
-            problems["report_to"] = (f"unknown tracker {', '.join(map(repr, unknown))}; "
-                                     f"choose from {', '.join(TRACKERS)} (comma-separated)")
+            problems["report_to"] = (
+                f"unknown tracker {', '.join(map(repr, unknown))}; choose from {', '.join(TRACKERS)} (comma-separated)"
+            )
         elif missing_trackers(self.report_to):  # a config that needs a package this Python lacks cannot run here
             problems["report_to"] = missing_trackers(self.report_to)
         if not 0 <= self.dropout < 1:

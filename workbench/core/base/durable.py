@@ -133,4 +133,3 @@ def recover_dir(target: Path, marker: str) -> None:
         os.rename(old, target)
     elif (target / marker).is_file() and old.exists():  # TARGET was synced whole before it was renamed in
         shutil.rmtree(old, ignore_errors=True)
-

@@ -24,4 +24,3 @@ def is_out_of_memory(err: BaseException) -> bool:
 
 class TrainingError(Exception):
     """Training cannot start or go on; the message says why and what to do."""
-

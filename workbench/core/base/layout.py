@@ -108,4 +108,3 @@ def run_of_model(model_dir: Path) -> Path | None:
     if model_dir.name == MODEL_DIR and is_run_folder(model_dir.parent):
         return model_dir.parent
     return None
-

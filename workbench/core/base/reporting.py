@@ -8,8 +8,11 @@ TRACKERS = ("tensorboard", "mlflow", "wandb")
 
 
 # Either module lets Accelerate's TensorBoard tracker write (the check Accelerate itself makes)
-MODULES: dict[str, tuple[str, ...]] = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",),
-                                       "wandb": ("wandb",)}
+MODULES: dict[str, tuple[str, ...]] = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "mlflow": ("mlflow",),
+    "wandb": ("wandb",),
+}
 
 
 def tracker_names(report_to: str) -> list[str]:
@@ -19,10 +22,12 @@ def tracker_names(report_to: str) -> list[str]:
 
 def missing_trackers(report_to: str) -> str:
     """What to install for the trackers REPORT_TO names that this Python lacks; "" when none is missing."""
-    missing = [name for name in tracker_names(report_to) if name in MODULES
-               and not any(importlib.util.find_spec(module) for module in MODULES[name])]
+    missing = [
+        name
+        for name in tracker_names(report_to)
+        if name in MODULES and not any(importlib.util.find_spec(module) for module in MODULES[name])
+    ]
     if not missing:
         return ""
     verb = "is" if len(missing) == 1 else "are"
     return f"{', '.join(missing)} {verb} not installed: pip install 'cola-workbench[{','.join(missing)}]'"
-

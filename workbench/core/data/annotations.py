@@ -46,8 +46,15 @@ MAJOR_FEATURES: dict[str, tuple[str, ...]] = {
     "Auxiliary": ("Neg", "Modal", "Aux", "Psuedo-Aux"),
     "to-VP": ("Control", "Raising", "VP+Extract", "VP arg-NP/AP", "Non-finite VP Misc"),
     "N, Adj": ("Deverbal", "Rel NP", "Trans NP", "Compx NP", "NNCompd", "Rel Adj", "Trans Adj"),
-    "S-Syntax": ("Dislocation", "Info Struc", "Frag/Paren", "Coord", "Subordinate/Cond", "Ellipsis/Anaphor",
-                 "S-Adjunct"),
+    "S-Syntax": (
+        "Dislocation",
+        "Info Struc",
+        "Frag/Paren",
+        "Coord",
+        "Subordinate/Cond",
+        "Ellipsis/Anaphor",
+        "S-Adjunct",
+    ),
     "Determiner": ("Quantifier", "Partitive", "NPI/FCI", "Comparative"),
     "Violations": ("Sem  Violation", "Infl/Agr Violation", "Extra/Mising Expr"),  # the file's spellings
 }
@@ -100,9 +107,12 @@ def load_annotations(path: Path | str | None = None) -> Annotations:
     header = lines[0].split("\t")
     if header[:4] != LEADING or tuple(header[4:]) != MINOR_FEATURES:
         expected = len(LEADING) + len(MINOR_FEATURES)
-        raise DataError(path, f"not the CoLA grammatical annotation header (expected {expected} columns: "
-                        f"{', '.join(LEADING)}, then the 63 minor features from Simple to Extra/Mising Expr)",
-                        line=1)
+        raise DataError(
+            path,
+            f"not the CoLA grammatical annotation header (expected {expected} columns: "
+            f"{', '.join(LEADING)}, then the 63 minor features from Simple to Extra/Mising Expr)",
+            line=1,
+        )
     rows, features = [], []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -157,8 +167,11 @@ def match_annotations(annotations: Annotations, split: str, sentences: list[str]
         else:
             missing.append(row)
     if len(ours) and not annotation_index:
-        raise DataError(annotations.path, f"no annotated sentence of {split} is in the data evaluated "
-                        f"({len(sentences)} sentences): the annotation file is of CoLA's dev sets only")
+        raise DataError(
+            annotations.path,
+            f"no annotated sentence of {split} is in the data evaluated "
+            f"({len(sentences)} sentences): the annotation file is of CoLA's dev sets only",
+        )
     unmatched = annotations.rows.loc[missing].reset_index(drop=True)
     leftover = [sentence for queue in free.values() for sentence in [sentences[i].strip() for i in queue]]
     reasons, in_data = [], []
@@ -169,5 +182,4 @@ def match_annotations(annotations: Annotations, split: str, sentences: list[str]
         reasons.append(WRITTEN_OTHERWISE if close else ABSENT)
         in_data.append(close[0] if close else "")
     unmatched = unmatched.assign(reason=reasons, in_data=in_data)
-    return AnnotationMatch(split, np.asarray(annotation_index, dtype=int), np.asarray(dev_index, dtype=int),
-                           unmatched)
+    return AnnotationMatch(split, np.asarray(annotation_index, dtype=int), np.asarray(dev_index, dtype=int), unmatched)

@@ -50,7 +50,7 @@ def _decode(path: Path, raw: bytes) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = len(_lines(raw[: err.start].decode("utf-8") + "x"))  # the line the bad bytes are on
-        raise DataError(path, f"bytes {raw[err.start:err.start + 4]!r} are not UTF-8", line=line) from None
+        raise DataError(path, f"bytes {raw[err.start : err.start + 4]!r} are not UTF-8", line=line) from None
     return text.removeprefix("\ufeff")
 
 
@@ -128,8 +128,9 @@ def load_table(path: Path | str) -> pd.DataFrame:
                 line=number,
             )
         source, label, mark, sentence = cells
-        rows.append((source.strip(), _label(path, number, label), mark.strip(),
-                     _sentence(path, number, sentence), number))
+        rows.append(
+            (source.strip(), _label(path, number, label), mark.strip(), _sentence(path, number, sentence), number)
+        )
     import pandas as pd
 
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -150,11 +151,11 @@ def _load_with_header(path: Path, text: str, delimiter: str) -> pd.DataFrame:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                raise DataError(path, f"expected {len(header)} columns as in the header, found {len(row)}",
-                                line=number)
+                raise DataError(path, f"expected {len(header)} columns as in the header, found {len(row)}", line=number)
             source = row[source_col].strip() if source_col is not None else path.stem
-            rows.append((source, _label(path, number, row[label_col]), "",
-                         _sentence(path, number, row[sentence_col]), number))
+            rows.append(
+                (source, _label(path, number, row[label_col]), "", _sentence(path, number, row[sentence_col]), number)
+            )
     except csv.Error as err:
         raise DataError(path, f"malformed CSV ({err})", line=reader.line_num) from None
     if not rows:
@@ -186,8 +187,9 @@ class CoLA:
         return self.splits[name]
 
 
-def split_train_validation(frame: pd.DataFrame, fraction: float = 0.1,
-                           seed: int = 2018) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_train_validation(
+    frame: pd.DataFrame, fraction: float = 0.1, seed: int = 2018
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded hold-out split, the seed notebook's `train_test_split(frame, test_size=0.1,
     random_state=2018)`, sentence for sentence: in one permutation drawn from numpy's RandomState(seed),
     the first ceil(fraction * n) are validation and the rest train, in that order (sklearn's ShuffleSplit;
@@ -199,8 +201,10 @@ def split_train_validation(frame: pd.DataFrame, fraction: float = 0.1,
 
     n_validation = math.ceil(fraction * len(frame))
     if not 0 < n_validation < len(frame):
-        raise ValueError(f"a validation fraction of {fraction} of {len(frame)} sentences leaves no "
-                         f"{'training' if n_validation else 'validation'} sentence")
+        raise ValueError(
+            f"a validation fraction of {fraction} of {len(frame)} sentences leaves no "
+            f"{'training' if n_validation else 'validation'} sentence"
+        )
     order = np.random.RandomState(seed).permutation(len(frame))
     train, validation = frame.iloc[order[n_validation:]], frame.iloc[order[:n_validation]]
     return train.reset_index(drop=True), validation.reset_index(drop=True)
@@ -253,13 +257,19 @@ def _parse_cola(target: Path, fraction: float, seed: int) -> CoLA:
         if len(frame) < 2:
             raise DataError(target, f"has {len(frame)} sentence; at least 2 are needed to split off validation")
         train, validation = split_train_validation(frame, fraction, seed)
-        return CoLA(target, {"train": train, "validation": validation,
-                             "in_domain_dev": frame, "holdout": frame})
+        return CoLA(target, {"train": train, "validation": validation, "in_domain_dev": frame, "holdout": frame})
     cola_dir = find_cola_dir(target)
     tables = {name: load_table(cola_dir / file) for name, file in SPLIT_FILES.items()}
     train, validation = split_train_validation(tables["in_domain_train"], fraction, seed)
-    return CoLA(cola_dir, {"train": train, "validation": validation,
-                           "in_domain_dev": tables["in_domain_dev"], "holdout": tables["holdout"]})
+    return CoLA(
+        cola_dir,
+        {
+            "train": train,
+            "validation": validation,
+            "in_domain_dev": tables["in_domain_dev"],
+            "holdout": tables["holdout"],
+        },
+    )
 
 
 def data_digest(folder: Path | str | None = None) -> str:

@@ -73,8 +73,9 @@ def fit_temperature(log_odds: np.ndarray, labels: np.ndarray) -> float:
     if len(z) == 0 or not np.all(np.isfinite(z)):
         raise ThresholdError("a temperature needs finite log-odds")
     low, high = (math.log(bound) for bound in TEMPERATURE_RANGE)
-    found = minimize_scalar(lambda log_t: log_loss(z / math.exp(log_t), y), bounds=(low, high), method="bounded",
-                            options={"xatol": 1e-7})
+    found = minimize_scalar(
+        lambda log_t: log_loss(z / math.exp(log_t), y), bounds=(low, high), method="bounded", options={"xatol": 1e-7}
+    )
     return float(math.exp(found.x))
 
 
@@ -127,20 +128,30 @@ class Calibration:
 
     def candidate(self) -> dict[str, Any]:
         """This fit's figures, as `candidates` lists them."""
-        return {"choice": self.choice, "decision_threshold": self.threshold, "temperature": self.temperature,
-                "log_loss": self.log_loss_after, "ece": self.ece_after, "mcc": self.mcc_at_threshold}
+        return {
+            "choice": self.choice,
+            "decision_threshold": self.threshold,
+            "temperature": self.temperature,
+            "log_loss": self.log_loss_after,
+            "ece": self.ece_after,
+            "mcc": self.mcc_at_threshold,
+        }
 
     def summary(self) -> str:
         """One paragraph for the training log: what was shipped, why, its validation figures, the warnings."""
         if self.choice == AS_TRAINED:
             shipped = "calibration: the model is shipped as trained (no threshold or temperature folded in)"
         else:
-            shipped = (f"calibration folded into the saved model ({self.choice}): threshold {self.threshold:.3f} on "
-                       f"the trained model's p(acceptable), temperature {self.temperature:.2f}")
-        figures = (f"Validation: MCC {self.mcc_at_threshold:.3f} (the trained model at 0.5, as the epochs were "
-                   f"compared: {self.mcc_at_half:.3f}); log-loss {self.log_loss_before:.4f} -> "
-                   f"{self.log_loss_after:.4f} and ECE {self.ece_before:.3f} -> {self.ece_after:.3f} on the "
-                   "shipped p(acceptable)")
+            shipped = (
+                f"calibration folded into the saved model ({self.choice}): threshold {self.threshold:.3f} on "
+                f"the trained model's p(acceptable), temperature {self.temperature:.2f}"
+            )
+        figures = (
+            f"Validation: MCC {self.mcc_at_threshold:.3f} (the trained model at 0.5, as the epochs were "
+            f"compared: {self.mcc_at_half:.3f}); log-loss {self.log_loss_before:.4f} -> "
+            f"{self.log_loss_after:.4f} and ECE {self.ece_before:.3f} -> {self.ece_after:.3f} on the "
+            "shipped p(acceptable)"
+        )
         warned = "".join(f". Warning: {warning}" for warning in self.warnings)
         because = f", because {self.reason}" if self.reason else ""
         return f"{shipped}{because}. {figures}{warned}"
@@ -155,8 +166,12 @@ def calibration_note(entry: dict[str, Any]) -> tuple[list[str], list[str]]:
         return [], []
     before, after = float(entry.get("log_loss_before", 0.0)), float(entry.get("log_loss_after", 0.0))
     best = float(entry.get("best_mcc_threshold", entry.get("threshold", 0.5)))
-    shown = {THRESHOLD_AND_TEMPERATURE: "threshold + temperature", TEMPERATURE_ONLY: "temperature only",
-             THRESHOLD_ONLY: "threshold only", AS_TRAINED: "none, as trained"}.get(choice, choice)
+    shown = {
+        THRESHOLD_AND_TEMPERATURE: "threshold + temperature",
+        TEMPERATURE_ONLY: "temperature only",
+        THRESHOLD_ONLY: "threshold only",
+        AS_TRAINED: "none, as trained",
+    }.get(choice, choice)
     lines = [f"fit: {shown}"]
     lines.append("no fit lowered val log-loss" if choice == AS_TRAINED else f"val log-loss {before:.3f} → {after:.3f}")
     if choice in (AS_TRAINED, TEMPERATURE_ONLY) and best != 0.5:
@@ -172,8 +187,7 @@ def calibration_note(entry: dict[str, Any]) -> tuple[list[str], list[str]]:
     return lines, warnings
 
 
-def calibration_figures(log_odds: np.ndarray, labels: np.ndarray, threshold: float,
-                        temperature: float) -> Calibration:
+def calibration_figures(log_odds: np.ndarray, labels: np.ndarray, threshold: float, temperature: float) -> Calibration:
     """What folding (THRESHOLD, TEMPERATURE) does on these (validation) raw LOG_ODDS and LABELS."""
     from workbench.core.evaluation.slices import reliability
     from workbench.core.evaluation.threshold import _mcc
@@ -182,13 +196,19 @@ def calibration_figures(log_odds: np.ndarray, labels: np.ndarray, threshold: flo
     y = np.asarray(labels, dtype=np.int64)
     shipped = (z - logit(threshold)) / temperature
     mcc_at_threshold = _mcc(y, (shipped >= 0).astype(np.int64))
-    return Calibration(threshold=float(threshold), temperature=float(temperature),
-                       mcc_at_threshold=mcc_at_threshold,
-                       mcc_at_half=_mcc(y, (z >= 0).astype(np.int64)), n=len(z),
-                       log_loss_before=log_loss(z, y), log_loss_after=log_loss(shipped, y),
-                       ece_before=reliability(y, sigmoid_array(z), predicted=(z >= 0).astype(int)).ece,
-                       ece_after=reliability(y, sigmoid_array(shipped), predicted=(shipped >= 0).astype(int)).ece,
-                       best_mcc_threshold=float(threshold), mcc_at_best_threshold=mcc_at_threshold)
+    return Calibration(
+        threshold=float(threshold),
+        temperature=float(temperature),
+        mcc_at_threshold=mcc_at_threshold,
+        mcc_at_half=_mcc(y, (z >= 0).astype(np.int64)),
+        n=len(z),
+        log_loss_before=log_loss(z, y),
+        log_loss_after=log_loss(shipped, y),
+        ece_before=reliability(y, sigmoid_array(z), predicted=(z >= 0).astype(int)).ece,
+        ece_after=reliability(y, sigmoid_array(shipped), predicted=(shipped >= 0).astype(int)).ece,
+        best_mcc_threshold=float(threshold),
+        mcc_at_best_threshold=mcc_at_threshold,
+    )
 
 
 def calibration_warnings(calibration: Calibration) -> list[str]:
@@ -198,19 +218,27 @@ def calibration_warnings(calibration: Calibration) -> list[str]:
     bound = on_bound(calibration.temperature) if calibration.choice != AS_TRAINED else ""
     if bound:
         low, high = TEMPERATURE_RANGE
-        meaning = ("the model's log-odds hardly vary on validation, so the fit stretched them as far as it may"
-                   if bound == "lower" else
-                   "the model's log-odds say little on validation, so the fit flattened them as far as it may")
-        warnings.append(f"the temperature {calibration.temperature:.2f} sits on the {bound} bound of its search "
-                        f"({low:g} to {high:g}): {meaning}; a model this far off is more likely broken than "
-                        "miscalibrated")
+        meaning = (
+            "the model's log-odds hardly vary on validation, so the fit stretched them as far as it may"
+            if bound == "lower"
+            else "the model's log-odds say little on validation, so the fit flattened them as far as it may"
+        )
+        warnings.append(
+            f"the temperature {calibration.temperature:.2f} sits on the {bound} bound of its search "
+            f"({low:g} to {high:g}): {meaning}; a model this far off is more likely broken than "
+            "miscalibrated"
+        )
     if calibration.log_loss_after > calibration.log_loss_before:
-        warnings.append(f"the shipped probabilities' validation log-loss is worse than the model as trained's "
-                        f"({calibration.log_loss_before:.4f} -> {calibration.log_loss_after:.4f}): calibrate "
-                        "again (scripts/recalibrate.py)")
+        warnings.append(
+            f"the shipped probabilities' validation log-loss is worse than the model as trained's "
+            f"({calibration.log_loss_before:.4f} -> {calibration.log_loss_after:.4f}): calibrate "
+            "again (scripts/recalibrate.py)"
+        )
     if calibration.ece_after > calibration.ece_before:
-        warnings.append(f"validation ECE rose ({calibration.ece_before:.3f} -> {calibration.ece_after:.3f}); the "
-                        f"fit is chosen by log-loss, and ECE's 10 bins are coarse on {calibration.n} sentences")
+        warnings.append(
+            f"validation ECE rose ({calibration.ece_before:.3f} -> {calibration.ece_after:.3f}); the "
+            f"fit is chosen by log-loss, and ECE's 10 bins are coarse on {calibration.n} sentences"
+        )
     return warnings
 
 
@@ -236,24 +264,31 @@ def choose_calibration(log_odds: np.ndarray, labels: np.ndarray) -> Calibration:
     one_label = bool(np.all(z >= 0) or np.all(z < 0))
     if best.threshold != 0.5 and folded.log_loss_after <= before:
         chosen = folded
-        chosen.reason = (f"the threshold of best validation MCC, with its fitted temperature, does not make "
-                         f"validation log-loss worse ({before:.4f} -> {folded.log_loss_after:.4f})")
+        chosen.reason = (
+            f"the threshold of best validation MCC, with its fitted temperature, does not make "
+            f"validation log-loss worse ({before:.4f} -> {folded.log_loss_after:.4f})"
+        )
     elif best.threshold != 0.5 and one_label and folded.mcc_at_threshold > as_trained.mcc_at_half:
         chosen = folded
-        chosen.reason = (f"the model as trained labels every validation sentence "
-                         f"{'acceptable' if z[0] >= 0 else 'unacceptable'} at 0.5 (MCC {as_trained.mcc_at_half:.3f}); "
-                         f"the threshold of best validation MCC ({best.threshold:.3f}: MCC "
-                         f"{folded.mcc_at_threshold:.3f}) is shipped though validation log-loss rises "
-                         f"({before:.4f} -> {folded.log_loss_after:.4f})")
+        chosen.reason = (
+            f"the model as trained labels every validation sentence "
+            f"{'acceptable' if z[0] >= 0 else 'unacceptable'} at 0.5 (MCC {as_trained.mcc_at_half:.3f}); "
+            f"the threshold of best validation MCC ({best.threshold:.3f}: MCC "
+            f"{folded.mcc_at_threshold:.3f}) is shipped though validation log-loss rises "
+            f"({before:.4f} -> {folded.log_loss_after:.4f})"
+        )
     else:
         if best.threshold != 0.5:
-            moved = (f"the threshold of best validation MCC ({best.threshold:.3f}: MCC {folded.mcc_at_threshold:.3f}, "
-                     f"{as_trained.mcc_at_half:.3f} at 0.5) would make validation log-loss worse at any temperature "
-                     f"({before:.4f} -> {folded.log_loss_after:.4f}), so the decision stays at 0.5")
+            moved = (
+                f"the threshold of best validation MCC ({best.threshold:.3f}: MCC {folded.mcc_at_threshold:.3f}, "
+                f"{as_trained.mcc_at_half:.3f} at 0.5) would make validation log-loss worse at any temperature "
+                f"({before:.4f} -> {folded.log_loss_after:.4f}), so the decision stays at 0.5"
+            )
         if scaled.log_loss_after < before:
             chosen = scaled
-            chosen.reason = (f"{moved}; the temperature alone lowers log-loss ({before:.4f} -> "
-                             f"{scaled.log_loss_after:.4f})")
+            chosen.reason = (
+                f"{moved}; the temperature alone lowers log-loss ({before:.4f} -> {scaled.log_loss_after:.4f})"
+            )
         else:
             chosen = as_trained
             chosen.reason = f"{moved}; no temperature lowers log-loss ({before:.4f})"
@@ -264,8 +299,7 @@ def choose_calibration(log_odds: np.ndarray, labels: np.ndarray) -> Calibration:
     return chosen
 
 
-def carried_calibration(log_odds: np.ndarray, labels: np.ndarray, threshold: float,
-                        temperature: float) -> Calibration:
+def carried_calibration(log_odds: np.ndarray, labels: np.ndarray, threshold: float, temperature: float) -> Calibration:
     """The figures of a calibration a model already carries (a resumed run calibrates once), with the warnings
     a fit chosen before this module compared fits may need."""
     carried = calibration_figures(log_odds, labels, threshold, temperature)
@@ -276,8 +310,10 @@ def carried_calibration(log_odds: np.ndarray, labels: np.ndarray, threshold: flo
 
 # ---------------------------------------------------------------- a run folder
 
-def validation_log_odds(model: Any, tokenizer: Any, config: TrainConfig,
-                        frame: Any = None) -> tuple[np.ndarray, np.ndarray]:
+
+def validation_log_odds(
+    model: Any, tokenizer: Any, config: TrainConfig, frame: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The log-odds of acceptable of MODEL as trained (whatever it carries folded is undone) on CONFIG's
     validation split (the split the run was trained with; FRAME when the caller has it loaded), and its labels."""
     from workbench.core.data.cola import load_cola
@@ -285,8 +321,9 @@ def validation_log_odds(model: Any, tokenizer: Any, config: TrainConfig,
 
     if frame is None:
         frame = load_cola(config.data or None, config.validation_fraction, config.split_seed)["validation"]
-    logits = logits_for(model, tokenizer, frame["sentence"].tolist(), config.max_length,
-                        config.eval_batch_size).astype(np.float64)
+    logits = logits_for(model, tokenizer, frame["sentence"].tolist(), config.max_length, config.eval_batch_size).astype(
+        np.float64
+    )
     folded = logits[:, ACCEPTABLE] - logits[:, UNACCEPTABLE]
     raw = folded * model_temperature(model) + logit(model_threshold(model))
     return raw, frame["label"].to_numpy()
@@ -301,8 +338,12 @@ def _recorded_choice(run_dir: Path, calibration: Calibration) -> None:
         recorded = read_eval_json(run_dir).get("calibration")
     except RunError:
         return
-    if not isinstance(recorded, dict) or recorded.get("threshold") != calibration.threshold \
-            or recorded.get("temperature") != calibration.temperature or not recorded.get("choice"):
+    if (
+        not isinstance(recorded, dict)
+        or recorded.get("threshold") != calibration.threshold
+        or recorded.get("temperature") != calibration.temperature
+        or not recorded.get("choice")
+    ):
         return
     for key in ("choice", "reason", "best_mcc_threshold", "mcc_at_best_threshold", "candidates"):
         if key in recorded:
@@ -314,8 +355,15 @@ def carries_calibration(model: Any) -> bool:
     return isinstance(getattr(model.config, "calibration_temperature", None), (int, float))
 
 
-def calibrate_run(run_dir: Path, config: TrainConfig | None = None, *, enabled: bool | None = None,
-                  device: Any = None, again: bool = False, validation: Any = None) -> Calibration | None:
+def calibrate_run(
+    run_dir: Path,
+    config: TrainConfig | None = None,
+    *,
+    enabled: bool | None = None,
+    device: Any = None,
+    again: bool = False,
+    validation: Any = None,
+) -> Calibration | None:
     """Choose the threshold and temperature on RUN_DIR's validation split (`choose_calibration`: never
     worse by validation log-loss than the model as trained) and fold them into RUN_DIR/model.
 
@@ -368,7 +416,11 @@ def calibrate_run(run_dir: Path, config: TrainConfig | None = None, *, enabled: 
     values["decision_threshold"] = calibration.threshold
     values["temperature"] = calibration.temperature
     write_json_atomic(saved_config, values)
-    entry = {"dataset": "validation", "decision_threshold": calibration.threshold, "scale": SHIPPED_SCALE,
-             **calibration.to_dict()}
+    entry = {
+        "dataset": "validation",
+        "decision_threshold": calibration.threshold,
+        "scale": SHIPPED_SCALE,
+        **calibration.to_dict(),
+    }
     update_eval_json(run_dir, lambda report: report.update(calibration=entry))
     return calibration

@@ -35,8 +35,9 @@ def compute_metrics(labels: Sequence[int], predictions: Sequence[int]) -> dict[s
         }
 
 
-def logits_for(model: Any, tokenizer: Any, sentences: Sequence[str], max_length: int = 128,
-               batch_size: int = 128) -> np.ndarray:
+def logits_for(
+    model: Any, tokenizer: Any, sentences: Sequence[str], max_length: int = 128, batch_size: int = 128
+) -> np.ndarray:
     """Logits of every sentence, batched by length so padding stays small."""
     import torch
 
@@ -46,9 +47,10 @@ def logits_for(model: Any, tokenizer: Any, sentences: Sequence[str], max_length:
     out = np.zeros((len(sentences), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            batch = tokenizer([sentences[i] for i in chunk], padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt").to(device)
+            chunk = order[start : start + batch_size]
+            batch = tokenizer(
+                [sentences[i] for i in chunk], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            ).to(device)
             out[chunk] = model(**batch).logits.float().cpu().numpy()
     return out
 
@@ -79,21 +81,24 @@ def degenerate_warning(confusion: list[list[int]], short: bool = False) -> str:
         only = LABELS[1 if predicted_acceptable else 0]
         if short:
             return f"one label for all ('{only}'): MCC is 0"
-        return (f"WARNING: the model predicts '{only}' for every sentence, so MCC is 0: "
-                "a known CoLA failure (try another seed or a lower learning rate)")
+        return (
+            f"WARNING: the model predicts '{only}' for every sentence, so MCC is 0: "
+            "a known CoLA failure (try another seed or a lower learning rate)"
+        )
     accuracy = (tn + tp) / n
     majority = max(tn + fp, fn + tp)
     majority_label = LABELS[1 if fn + tp >= tn + fp else 0]
     denominator = ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)) ** 0.5
     mcc = (tp * tn - fp * fn) / denominator if denominator else 0.0
-    chance = 2 / n ** 0.5
+    chance = 2 / n**0.5
     if mcc < 0 or (accuracy < majority / n and mcc < chance):
         if short:
-            return (f"worse than always '{majority_label}': MCC {mcc:.3f}, acc {accuracy:.3f} < "
-                    f"{majority / n:.3f}")
-        return (f"WARNING: worse than always answering '{majority_label}' (MCC {mcc:.3f}, accuracy "
-                f"{accuracy:.3f} < {majority / n:.3f} majority share): the model did not learn "
-                "(try another seed, more epochs or a lower learning rate)")
+            return f"worse than always '{majority_label}': MCC {mcc:.3f}, acc {accuracy:.3f} < {majority / n:.3f}"
+        return (
+            f"WARNING: worse than always answering '{majority_label}' (MCC {mcc:.3f}, accuracy "
+            f"{accuracy:.3f} < {majority / n:.3f} majority share): the model did not learn "
+            "(try another seed, more epochs or a lower learning rate)"
+        )
     return ""
 
 
@@ -126,10 +131,19 @@ class EvalReport:
         return wrong.assign(confidence=confidence).sort_values("confidence", ascending=False)
 
     def summary(self) -> dict[str, Any]:
-        return {"mcc": self.mcc, "accuracy": self.accuracy, "confusion": self.confusion, "n": self.n,
-                "per_source": self.per_source, "single_class": self.single_class, "warning": self.warning(),
-                "decision_threshold": self.threshold, "temperature": self.temperature, "mcc_at_half": self.mcc_at_half,
-                **({"data": self.data} if self.data else {})}
+        return {
+            "mcc": self.mcc,
+            "accuracy": self.accuracy,
+            "confusion": self.confusion,
+            "n": self.n,
+            "per_source": self.per_source,
+            "single_class": self.single_class,
+            "warning": self.warning(),
+            "decision_threshold": self.threshold,
+            "temperature": self.temperature,
+            "mcc_at_half": self.mcc_at_half,
+            **({"data": self.data} if self.data else {}),
+        }
 
     def save_predictions(self, path: Path) -> None:
         """PATH: one row per sentence; p_acceptable is the shipped probability, p_acceptable_raw the model's
@@ -197,9 +211,11 @@ def record_report(run_dir: Path, report: EvalReport) -> Path:
     def change(existing: dict[str, Any]) -> None:
         before = existing.get(report.name)
         if isinstance(before, dict) and before.get("data", "") != report.data:
-            raise RunError(f"{run_dir / 'eval.json'}: {report.name} was scored on "
-                           f"{before.get('data') or 'the run data'}, not {report.data or 'the run data'}; "
-                           "rename the file to record it beside")
+            raise RunError(
+                f"{run_dir / 'eval.json'}: {report.name} was scored on "
+                f"{before.get('data') or 'the run data'}, not {report.data or 'the run data'}; "
+                "rename the file to record it beside"
+            )
         staged = target.with_name(f".{target.name}.tmp")
         report.save_predictions(staged)
         os.replace(staged, target)
@@ -224,8 +240,15 @@ def predictions_file(run_dir: Path, name: str) -> Path:
     return run_dir / f"predictions-{safe}.tsv"
 
 
-def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = "",
-                   max_length: int = 128, batch_size: int = 128, data: str = "") -> EvalReport:
+def evaluate_frame(
+    model: Any,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    name: str = "",
+    max_length: int = 128,
+    batch_size: int = 128,
+    data: str = "",
+) -> EvalReport:
     from workbench.core.evaluation.threshold import logit, model_temperature, model_threshold
 
     sentences = frame["sentence"].tolist()
@@ -235,33 +258,46 @@ def evaluate_frame(model: Any, tokenizer: Any, frame: pd.DataFrame, name: str = 
     labels = frame["label"].to_numpy()
     threshold, temperature = model_threshold(model), model_temperature(model)
     raw_log_odds = (logits[:, 1].astype(np.float64) - logits[:, 0]) * temperature + logit(threshold)
-    predictions = pd.DataFrame({
-        "source": frame["source"].to_numpy(),
-        "line": frame["line"].to_numpy() if "line" in frame else np.arange(1, len(frame) + 1),
-        "sentence": sentences,
-        "label": labels,
-        "predicted": predicted,
-        "logit_unacceptable": logits[:, 0],
-        "logit_acceptable": logits[:, 1],
-        "p_unacceptable": probs[:, 0],
-        "p_acceptable": probs[:, 1],
-        "p_acceptable_raw": 1.0 / (1.0 + np.exp(-raw_log_odds)),
-    })
+    predictions = pd.DataFrame(
+        {
+            "source": frame["source"].to_numpy(),
+            "line": frame["line"].to_numpy() if "line" in frame else np.arange(1, len(frame) + 1),
+            "sentence": sentences,
+            "label": labels,
+            "predicted": predicted,
+            "logit_unacceptable": logits[:, 0],
+            "logit_acceptable": logits[:, 1],
+            "p_unacceptable": probs[:, 0],
+            "p_acceptable": probs[:, 1],
+            "p_acceptable_raw": 1.0 / (1.0 + np.exp(-raw_log_odds)),
+        }
+    )
     overall = compute_metrics(labels, predicted)
     per_source = []
     for source, group in predictions.groupby("source", sort=True):
         metrics = compute_metrics(group["label"].tolist(), group["predicted"].tolist())
-        per_source.append({"source": str(source), "n": metrics["n"], "mcc": metrics["mcc"],
-                           "accuracy": metrics["accuracy"]})
+        per_source.append(
+            {"source": str(source), "n": metrics["n"], "mcc": metrics["mcc"], "accuracy": metrics["accuracy"]}
+        )
     at_half = compute_metrics(labels, (raw_log_odds >= 0).astype(int))["mcc"]
-    return EvalReport(name=name, mcc=overall["mcc"], accuracy=overall["accuracy"],
-                      confusion=overall["confusion"], n=overall["n"], per_source=per_source,
-                      predictions=predictions, threshold=threshold, mcc_at_half=at_half, data=data,
-                      temperature=temperature)
+    return EvalReport(
+        name=name,
+        mcc=overall["mcc"],
+        accuracy=overall["accuracy"],
+        confusion=overall["confusion"],
+        n=overall["n"],
+        per_source=per_source,
+        predictions=predictions,
+        threshold=threshold,
+        mcc_at_half=at_half,
+        data=data,
+        temperature=temperature,
+    )
 
 
-def evaluate_and_record(model: Any, tokenizer: Any, scored: ScoredData, recording: Path | None,
-                        max_length: int = 128, batch_size: int = 128) -> tuple[EvalReport, Path | None]:
+def evaluate_and_record(
+    model: Any, tokenizer: Any, scored: ScoredData, recording: Path | None, max_length: int = 128, batch_size: int = 128
+) -> tuple[EvalReport, Path | None]:
     """Score MODEL on SCORED (core/evaluation/datasets.py: the frame, and the name it is recorded under)
     and, when RECORDING is a run folder, record it there (eval.json's entry and the predictions file).
     The one sequence `workbench eval`, the Evaluate pane and the diff screen run. The report, and the

@@ -46,8 +46,13 @@ def mcc(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(mcc_counts((y & p).sum(), (~y & ~p).sum(), (~y & p).sum(), (y & ~p).sum()))
 
 
-def bootstrap_mcc(labels: np.ndarray, predicted: np.ndarray, resamples: int = RESAMPLES,
-                  rng: np.random.Generator | None = None, others: np.ndarray | None = None) -> np.ndarray:
+def bootstrap_mcc(
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    resamples: int = RESAMPLES,
+    rng: np.random.Generator | None = None,
+    others: np.ndarray | None = None,
+) -> np.ndarray:
     """MCC of RESAMPLES resamples (with replacement) of the sentences, one per row; with OTHERS (a second
     model's predictions of the same sentences) the paired difference MCC(others) - MCC(predicted)."""
     rng = rng or np.random.default_rng(SEED)
@@ -105,10 +110,17 @@ class PhenomenaReport:
         return [row for row in self.unmatched if row.get("reason") == reason]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"split": self.split, "annotation_file": self.annotation_file, "matched": self.matched,
-                "absent": len(self.left_out(ABSENT)), "written_otherwise": len(self.left_out(WRITTEN_OTHERWISE)),
-                "unmatched": self.unmatched, "resamples": self.resamples, "interval": "95% bootstrap (percentile)",
-                "features": [s.to_dict() for s in self.scores]}
+        return {
+            "split": self.split,
+            "annotation_file": self.annotation_file,
+            "matched": self.matched,
+            "absent": len(self.left_out(ABSENT)),
+            "written_otherwise": len(self.left_out(WRITTEN_OTHERWISE)),
+            "unmatched": self.unmatched,
+            "resamples": self.resamples,
+            "interval": "95% bootstrap (percentile)",
+            "features": [s.to_dict() for s in self.scores],
+        }
 
 
 def feature_matrix(annotations: Annotations) -> tuple[list[str], list[str], list[str], np.ndarray]:
@@ -120,9 +132,16 @@ def feature_matrix(annotations: Annotations) -> tuple[list[str], list[str], list
     return names, kinds, majors, np.concatenate([annotations.major(), annotations.minor], axis=1)
 
 
-def score_features(labels: np.ndarray, predicted: np.ndarray, features: np.ndarray, names: list[str],
-                   kinds: list[str] | None = None, majors: list[str] | None = None,
-                   resamples: int = RESAMPLES, seed: int = SEED) -> list[PhenomenonScore]:
+def score_features(
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    features: np.ndarray,
+    names: list[str],
+    kinds: list[str] | None = None,
+    majors: list[str] | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> list[PhenomenonScore]:
     """One score per column of FEATURES (sentences x features, 0/1) over LABELS and PREDICTED (0/1)."""
     labels, predicted = np.asarray(labels, dtype=int), np.asarray(predicted, dtype=int)
     kinds = kinds or ["minor"] * len(names)
@@ -133,16 +152,27 @@ def score_features(labels: np.ndarray, predicted: np.ndarray, features: np.ndarr
         y, p = labels[rows], predicted[rows]
         n = len(rows)
         samples = bootstrap_mcc(y, p, resamples, np.random.default_rng([seed, column]))
-        low, high = (np.percentile(samples, [2.5, 97.5]) if n else (0.0, 0.0))
-        scores.append(PhenomenonScore(
-            feature=name, kind=kinds[column], major=majors[column], n=n, acceptable=int(y.sum()),
-            mcc=mcc(y, p), accuracy=float((y == p).mean()) if n else 0.0,
-            mcc_low=float(low), mcc_high=float(high), one_class=n > 0 and len(set(y.tolist())) < 2))
+        low, high = np.percentile(samples, [2.5, 97.5]) if n else (0.0, 0.0)
+        scores.append(
+            PhenomenonScore(
+                feature=name,
+                kind=kinds[column],
+                major=majors[column],
+                n=n,
+                acceptable=int(y.sum()),
+                mcc=mcc(y, p),
+                accuracy=float((y == p).mean()) if n else 0.0,
+                mcc_low=float(low),
+                mcc_high=float(high),
+                one_class=n > 0 and len(set(y.tolist())) < 2,
+            )
+        )
     return scores
 
 
-def _matched_table(predictions: dict[str, pd.DataFrame], annotations: Annotations) -> tuple[
-        pd.DataFrame, np.ndarray, dict[str, int], list[dict[str, Any]]]:
+def _matched_table(
+    predictions: dict[str, pd.DataFrame], annotations: Annotations
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, int], list[dict[str, Any]]]:
     names, _, _, matrix = feature_matrix(annotations)
     tables, rows, matched, unmatched = [], [], {}, []
     for split, frame in predictions.items():
@@ -153,21 +183,34 @@ def _matched_table(predictions: dict[str, pd.DataFrame], annotations: Annotation
         tables.append(part)
         rows.append(matrix[match.annotation_index])
         matched[split] = match.matched
-        unmatched += [{"split": split, "line": int(r.line), "sentence": r.sentence, "reason": r.reason,
-                       **({"in_data": r.in_data} if r.in_data else {})} for r in match.unmatched.itertuples()]
+        unmatched += [
+            {
+                "split": split,
+                "line": int(r.line),
+                "sentence": r.sentence,
+                "reason": r.reason,
+                **({"in_data": r.in_data} if r.in_data else {}),
+            }
+            for r in match.unmatched.itertuples()
+        ]
     table = pd.concat(tables, ignore_index=True)
     return table, np.concatenate(rows, axis=0), matched, unmatched
 
 
-def phenomena_from_predictions(predictions: dict[str, pd.DataFrame], annotations: Annotations | None = None,
-                               resamples: int = RESAMPLES, seed: int = SEED) -> PhenomenaReport:
+def phenomena_from_predictions(
+    predictions: dict[str, pd.DataFrame],
+    annotations: Annotations | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> PhenomenaReport:
     """Scores per feature over PREDICTIONS (split name -> its predictions table, the dev set's rows with
     sentence, label, predicted, p_acceptable); several splits are pooled."""
     annotations = annotations or load_annotations()
     names, kinds, majors, _ = feature_matrix(annotations)
     table, features, matched, unmatched = _matched_table(predictions, annotations)
-    scores = score_features(table["label"].to_numpy(), table["predicted"].to_numpy(), features, names, kinds, majors,
-                            resamples, seed)
+    scores = score_features(
+        table["label"].to_numpy(), table["predicted"].to_numpy(), features, names, kinds, majors, resamples, seed
+    )
     members = {name: np.flatnonzero(features[:, i]) for i, name in enumerate(names)}
     split = "both" if len(predictions) > 1 else next(iter(predictions))
     return PhenomenaReport(split, scores, table, members, matched, unmatched, str(annotations.path), resamples)
@@ -189,8 +232,9 @@ def recorded_phenomena(run_dir: Path, split: str = "both", annotations: Annotati
     for name in splits_of(split):
         recorded = load_recorded(run_dir, name)
         if recorded is None:
-            raise RunError(f"{run_dir}: no recorded evaluation on {name}; run `workbench eval {run_dir.name} "
-                           f"--split {name}` first")
+            raise RunError(
+                f"{run_dir}: no recorded evaluation on {name}; run `workbench eval {run_dir.name} --split {name}` first"
+            )
         predictions[name] = recorded.predictions
     return phenomena_from_predictions(predictions, annotations)
 
@@ -225,13 +269,17 @@ class PhenomenonChange:
         return {**asdict(self), "verdict": self.verdict}
 
 
-def compare_phenomena(report_a: PhenomenaReport, report_b: PhenomenaReport, resamples: int = RESAMPLES,
-                      seed: int = SEED) -> list[PhenomenonChange]:
+def compare_phenomena(
+    report_a: PhenomenaReport, report_b: PhenomenaReport, resamples: int = RESAMPLES, seed: int = SEED
+) -> list[PhenomenonChange]:
     """Per feature, B's MCC against A's on the same sentences (paired resamples). ValueError when the two
     reports are not of the same sentences and labels."""
     a, b = report_a.table, report_b.table
-    if len(a) != len(b) or not (a["sentence"].to_numpy() == b["sentence"].to_numpy()).all() \
-            or not (a["label"].to_numpy() == b["label"].to_numpy()).all():
+    if (
+        len(a) != len(b)
+        or not (a["sentence"].to_numpy() == b["sentence"].to_numpy()).all()
+        or not (a["label"].to_numpy() == b["label"].to_numpy()).all()
+    ):
         raise ValueError("the two runs' recorded predictions are not of the same sentences and labels")
     changes = []
     for column, score in enumerate(report_a.scores):
@@ -239,8 +287,19 @@ def compare_phenomena(report_a: PhenomenaReport, report_b: PhenomenaReport, resa
         y = a["label"].to_numpy()[rows]
         pa, pb = a["predicted"].to_numpy()[rows], b["predicted"].to_numpy()[rows]
         samples = bootstrap_mcc(y, pa, resamples, np.random.default_rng([seed, column]), others=pb)
-        low, high = (np.percentile(samples, [2.5, 97.5]) if len(rows) else (0.0, 0.0))
+        low, high = np.percentile(samples, [2.5, 97.5]) if len(rows) else (0.0, 0.0)
         mcc_a, mcc_b = mcc(y, pa), mcc(y, pb)
-        changes.append(PhenomenonChange(score.feature, score.kind, len(rows), mcc_a, mcc_b, mcc_b - mcc_a,
-                                        float(low), float(high), score.one_class))
+        changes.append(
+            PhenomenonChange(
+                score.feature,
+                score.kind,
+                len(rows),
+                mcc_a,
+                mcc_b,
+                mcc_b - mcc_a,
+                float(low),
+                float(high),
+                score.one_class,
+            )
+        )
     return changes

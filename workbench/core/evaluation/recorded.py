@@ -126,6 +126,6 @@ def read_predictions(path: Path) -> pd.DataFrame:
         raise DiffError(f"{path}: not a predictions file (no {', '.join(sorted(missing))} column)")
     return table
 
+
 class DiffError(RunError, ValueError):
     """Two prediction tables that cannot be compared (different sentences or labels, a missing file)."""
-

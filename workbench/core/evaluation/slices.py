@@ -33,8 +33,9 @@ def _mcc(labels: np.ndarray, predicted: np.ndarray) -> float:
         return float(matthews_corrcoef(labels, predicted))
 
 
-def _arrays(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray) -> tuple[
-        np.ndarray, np.ndarray]:
+def _arrays(
+    labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(labels, dtype=int)
     p = np.asarray(p_acceptable, dtype=float)
     if y.shape != p.shape or y.ndim != 1:
@@ -67,11 +68,14 @@ def bucket_name(low: int, high: int | None) -> str:
     return f"<={high}" if low <= 0 else f"{low}-{high}"
 
 
-def length_slices(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray,
-                  lengths: Sequence[int] | np.ndarray,
-                  buckets: Sequence[tuple[int, int | None]] = LENGTH_BUCKETS,
-                  threshold: float = DEFAULT_THRESHOLD,
-                  predicted: Sequence[int] | np.ndarray | None = None) -> list[Slice]:
+def length_slices(
+    labels: Sequence[int] | np.ndarray,
+    p_acceptable: Sequence[float] | np.ndarray,
+    lengths: Sequence[int] | np.ndarray,
+    buckets: Sequence[tuple[int, int | None]] = LENGTH_BUCKETS,
+    threshold: float = DEFAULT_THRESHOLD,
+    predicted: Sequence[int] | np.ndarray | None = None,
+) -> list[Slice]:
     """n, accuracy, MCC and error count per token-length bucket (empty buckets included, n = 0), of
     PREDICTED (the model's recorded labels) or else of p >= THRESHOLD."""
     y, p = _arrays(labels, p_acceptable)
@@ -84,8 +88,15 @@ def length_slices(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[flo
         inside = (length >= low) & (length <= (high if high is not None else np.iinfo(int).max))
         n = int(inside.sum())
         right = predicted[inside] == y[inside]
-        rows.append(Slice(name=bucket_name(low, high), n=n, accuracy=float(right.mean()) if n else 0.0,
-                          mcc=_mcc(y[inside], predicted[inside]), errors=int(n - right.sum())))
+        rows.append(
+            Slice(
+                name=bucket_name(low, high),
+                n=n,
+                accuracy=float(right.mean()) if n else 0.0,
+                mcc=_mcc(y[inside], predicted[inside]),
+                errors=int(n - right.sum()),
+            )
+        )
     return rows
 
 
@@ -107,8 +118,12 @@ class Reliability:
         return {"bins": [asdict(b) for b in self.bins], "ece": self.ece}
 
 
-def reliability(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray,
-                n_bins: int = 10, predicted: Sequence[int] | np.ndarray | None = None) -> Reliability:
+def reliability(
+    labels: Sequence[int] | np.ndarray,
+    p_acceptable: Sequence[float] | np.ndarray,
+    n_bins: int = 10,
+    predicted: Sequence[int] | np.ndarray | None = None,
+) -> Reliability:
     """A reliability diagram of the predicted label's confidence in N_BINS equal bins over [0.5, 1] (the
     last closed), and the expected calibration error. PREDICTED: the model's own labels (default:
     p >= 0.5); the confidence is the probability it gave its label: p where it said acceptable, 1 - p else."""
@@ -128,8 +143,11 @@ def reliability(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float
         n = int(inside.sum())
         mean_confidence = float(confidence[inside].mean()) if n else 0.0
         accuracy = float(right[inside].mean()) if n else 0.0
-        bins.append(ReliabilityBin(low=float(edges[b]), high=float(edges[b + 1]), n=n,
-                                   mean_confidence=mean_confidence, accuracy=accuracy))
+        bins.append(
+            ReliabilityBin(
+                low=float(edges[b]), high=float(edges[b + 1]), n=n, mean_confidence=mean_confidence, accuracy=accuracy
+            )
+        )
         if n:
             ece += n / len(y) * abs(accuracy - mean_confidence)
     return Reliability(bins=bins, ece=float(ece))
@@ -148,9 +166,12 @@ class ThresholdCurve:
         return asdict(self)
 
 
-def threshold_curve(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray,
-                    thresholds: Sequence[float] | None = None,
-                    threshold_in_use: float = DEFAULT_THRESHOLD) -> ThresholdCurve:
+def threshold_curve(
+    labels: Sequence[int] | np.ndarray,
+    p_acceptable: Sequence[float] | np.ndarray,
+    thresholds: Sequence[float] | None = None,
+    threshold_in_use: float = DEFAULT_THRESHOLD,
+) -> ThresholdCurve:
     """MCC when acceptable means p(acceptable) >= t, for t in 0.05, 0.10 ... 0.95 (default); the best t
     (the lowest of equals)."""
     y, p = _arrays(labels, p_acceptable)
@@ -159,8 +180,14 @@ def threshold_curve(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[f
         raise ValueError("no thresholds")
     scores = [_mcc(y, decide(p, t)) for t in grid]
     best = int(np.argmax(scores))
-    return ThresholdCurve(thresholds=grid, mcc=scores, best_threshold=grid[best], best_mcc=scores[best],
-                          threshold_in_use=threshold_in_use, mcc_in_use=_mcc(y, decide(p, threshold_in_use)))
+    return ThresholdCurve(
+        thresholds=grid,
+        mcc=scores,
+        best_threshold=grid[best],
+        best_mcc=scores[best],
+        threshold_in_use=threshold_in_use,
+        mcc_in_use=_mcc(y, decide(p, threshold_in_use)),
+    )
 
 
 @dataclass
@@ -172,24 +199,34 @@ class Slices:
     threshold: ThresholdCurve
 
     def to_dict(self) -> dict[str, Any]:
-        return {"by_length": [s.to_dict() for s in self.by_length], "reliability": self.reliability.to_dict(),
-                "threshold": self.threshold.to_dict()}
+        return {
+            "by_length": [s.to_dict() for s in self.by_length],
+            "reliability": self.reliability.to_dict(),
+            "threshold": self.threshold.to_dict(),
+        }
 
 
-def compute_slices(labels: Sequence[int] | np.ndarray, p_acceptable: Sequence[float] | np.ndarray,
-                   lengths: Sequence[int] | np.ndarray, n_bins: int = 10,
-                   predicted: Sequence[int] | np.ndarray | None = None,
-                   threshold_in_use: float = DEFAULT_THRESHOLD) -> Slices:
+def compute_slices(
+    labels: Sequence[int] | np.ndarray,
+    p_acceptable: Sequence[float] | np.ndarray,
+    lengths: Sequence[int] | np.ndarray,
+    n_bins: int = 10,
+    predicted: Sequence[int] | np.ndarray | None = None,
+    threshold_in_use: float = DEFAULT_THRESHOLD,
+) -> Slices:
     """The three views; PREDICTED (the model's recorded labels) where known, else p >= THRESHOLD_IN_USE."""
     if predicted is None:
         predicted = decide(np.asarray(p_acceptable, dtype=float), threshold_in_use)
-    return Slices(by_length=length_slices(labels, p_acceptable, lengths, predicted=predicted),
-                  reliability=reliability(labels, p_acceptable, n_bins, predicted=predicted),
-                  threshold=threshold_curve(labels, p_acceptable, threshold_in_use=threshold_in_use))
+    return Slices(
+        by_length=length_slices(labels, p_acceptable, lengths, predicted=predicted),
+        reliability=reliability(labels, p_acceptable, n_bins, predicted=predicted),
+        threshold=threshold_curve(labels, p_acceptable, threshold_in_use=threshold_in_use),
+    )
 
 
-def evaluation_slices(predictions: pd.DataFrame, tokenizer: Any, summary: dict[str, Any] | None = None,
-                      before_calibration: bool = False) -> Slices:
+def evaluation_slices(
+    predictions: pd.DataFrame, tokenizer: Any, summary: dict[str, Any] | None = None, before_calibration: bool = False
+) -> Slices:
     """The slices of an evaluation's predictions (a frame with sentence, label, predicted and p_acceptable,
     as `EvalReport.predictions` and the predictions files hold), token lengths by TOKENIZER: what
     `workbench eval --slices` and the TUI's Evaluate pane show.

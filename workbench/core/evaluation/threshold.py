@@ -114,9 +114,12 @@ def choose_threshold(p_acceptable: Sequence[float] | np.ndarray, labels: Sequenc
     best = scores.max()
     tied = np.flatnonzero(scores >= best - 1e-12)
     chosen = float(candidates[tied[np.argmin(np.abs(candidates[tied] - 0.5))]])
-    return ThresholdChoice(threshold=chosen,
-                           mcc_at_threshold=_mcc(y, (p >= chosen).astype(np.int64)),
-                           mcc_at_half=_mcc(y, (p >= 0.5).astype(np.int64)), n=len(p))
+    return ThresholdChoice(
+        threshold=chosen,
+        mcc_at_threshold=_mcc(y, (p >= chosen).astype(np.int64)),
+        mcc_at_half=_mcc(y, (p >= 0.5).astype(np.int64)),
+        n=len(p),
+    )
 
 
 def raw_probability(p_shipped: Any, threshold: float, temperature: float = 1.0) -> Any:
@@ -134,15 +137,22 @@ def original_probability(p_folded: Any, threshold: float) -> Any:
     return raw_probability(p_folded, threshold, 1.0)
 
 
-def threshold_report(p_folded: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
-                     threshold: float, temperature: float = 1.0) -> ThresholdReport:
+def threshold_report(
+    p_folded: Sequence[float] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    threshold: float,
+    temperature: float = 1.0,
+) -> ThresholdReport:
     """MCC of a model folded at THRESHOLD (and TEMPERATURE), at its decision (p' >= 0.5, its argmax) and
     at the model-as-trained's 0.5 (raw p >= 0.5)."""
     p = np.asarray(p_folded, dtype=np.float64)
     y = np.asarray(labels, dtype=np.int64)
     raw = raw_probability(p, threshold, temperature)
-    return ThresholdReport(threshold=float(threshold), mcc=_mcc(y, (p >= 0.5).astype(np.int64)),
-                           mcc_at_half=_mcc(y, (np.asarray(raw) >= 0.5).astype(np.int64)))
+    return ThresholdReport(
+        threshold=float(threshold),
+        mcc=_mcc(y, (p >= 0.5).astype(np.int64)),
+        mcc_at_half=_mcc(y, (np.asarray(raw) >= 0.5).astype(np.int64)),
+    )
 
 
 def model_threshold(model: Any) -> float:
@@ -157,11 +167,15 @@ def final_linear(model: Any) -> Any:
     import torch
 
     num_labels = int(model.config.num_labels)
-    found = [module for _, module in model.named_modules()
-             if isinstance(module, torch.nn.Linear) and module.out_features == num_labels]
+    found = [
+        module
+        for _, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and module.out_features == num_labels
+    ]
     if not found:
-        raise ThresholdError(f"{type(model).__name__}: no output layer with {num_labels} outputs "
-                             "to fold a threshold into")
+        raise ThresholdError(
+            f"{type(model).__name__}: no output layer with {num_labels} outputs to fold a threshold into"
+        )
     if found[-1].bias is None:
         raise ThresholdError(f"{type(model).__name__}: its output layer has no bias to fold a threshold into")
     return found[-1]

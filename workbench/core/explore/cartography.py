@@ -37,8 +37,12 @@ def coordinates(p_gold: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     variability = np.sqrt((np.where(recorded, (safe - confidence) ** 2, 0.0)).sum(axis=0) / count)
     correctness = (recorded & (safe > 0.5)).sum(axis=0) / count
     missing = epochs == 0
-    return (np.where(missing, np.nan, confidence), np.where(missing, np.nan, variability),
-            np.where(missing, np.nan, correctness), epochs)
+    return (
+        np.where(missing, np.nan, confidence),
+        np.where(missing, np.nan, variability),
+        np.where(missing, np.nan, correctness),
+        epochs,
+    )
 
 
 def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
@@ -104,14 +108,21 @@ class TrainingMap:
         records = []
         for r in frame.itertuples():
             recorded = int(r.epochs) > 0
-            records.append({
-                "row": int(r.row), "sentence": r.sentence, "label": int(r.label), "recorded": recorded,
-                **({} if recorded else {"why": NOT_RECORDED}),
-                "confidence": float(r.confidence) if recorded else None,
-                "variability": float(r.variability) if recorded else None,
-                "correctness": float(r.correctness) if recorded else None,
-                "epochs": int(r.epochs), "region": r.region if recorded else None,
-                "p_gold": self.trajectory(int(r.row))})
+            records.append(
+                {
+                    "row": int(r.row),
+                    "sentence": r.sentence,
+                    "label": int(r.label),
+                    "recorded": recorded,
+                    **({} if recorded else {"why": NOT_RECORDED}),
+                    "confidence": float(r.confidence) if recorded else None,
+                    "variability": float(r.variability) if recorded else None,
+                    "correctness": float(r.correctness) if recorded else None,
+                    "epochs": int(r.epochs),
+                    "region": r.region if recorded else None,
+                    "p_gold": self.trajectory(int(r.row)),
+                }
+            )
         return records
 
 
@@ -134,11 +145,22 @@ def training_map(run_dir: Path) -> TrainingMap:
     frame = training_sentences(run_dir)
     labels = frame["label"].to_numpy()
     if len(labels) != len(dynamics.labels) or not (labels == dynamics.labels).all():
-        raise RunError(f"{run_dir / 'training_dynamics.npz'}: recorded on {len(dynamics.labels)} training sentences "
-                       f"that the run's data no longer gives ({len(labels)} sentences now, or other labels)")
+        raise RunError(
+            f"{run_dir / 'training_dynamics.npz'}: recorded on {len(dynamics.labels)} training sentences "
+            f"that the run's data no longer gives ({len(labels)} sentences now, or other labels)"
+        )
     confidence, variability, correctness, epochs = coordinates(dynamics.p_gold)
-    table = pd.DataFrame({
-        "row": np.arange(len(frame)), "sentence": frame["sentence"].astype(str).to_numpy(), "label": labels,
-        "source": frame["source"].astype(str).to_numpy(), "confidence": confidence, "variability": variability,
-        "correctness": correctness, "epochs": epochs, "region": regions(confidence, variability)})
+    table = pd.DataFrame(
+        {
+            "row": np.arange(len(frame)),
+            "sentence": frame["sentence"].astype(str).to_numpy(),
+            "label": labels,
+            "source": frame["source"].astype(str).to_numpy(),
+            "confidence": confidence,
+            "variability": variability,
+            "correctness": correctness,
+            "epochs": epochs,
+            "region": regions(confidence, variability),
+        }
+    )
     return TrainingMap(run_dir, table, dynamics)

@@ -35,8 +35,14 @@ class RunDiff:
     disagreements: list[Disagreement] = field(default_factory=list)  # largest |p_a - p_b| first
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "both_right": self.both_right, "only_a": self.only_a, "only_b": self.only_b,
-                "both_wrong": self.both_wrong, "disagreements": [d.to_dict() for d in self.disagreements]}
+        return {
+            "n": self.n,
+            "both_right": self.both_right,
+            "only_a": self.only_a,
+            "only_b": self.only_b,
+            "both_wrong": self.both_wrong,
+            "disagreements": [d.to_dict() for d in self.disagreements],
+        }
 
 
 def _predicted(table: pd.DataFrame) -> np.ndarray:
@@ -68,21 +74,24 @@ def align(table_a: pd.DataFrame, table_b: pd.DataFrame, name_a: str = "A", name_
         if only_a or only_b or len(keys_a) != len(keys_b):
             example = only_a[0][0] if only_a else next(iter(only_b))[0]
             where = name_a if only_a else name_b
-            raise DiffError(f"{name_a} and {name_b} were evaluated on different sentences ({len(keys_a)} vs "
-                            f"{len(keys_b)}; e.g. only {where} has {example[:60]!r}): evaluate both on the same split")
+            raise DiffError(
+                f"{name_a} and {name_b} were evaluated on different sentences ({len(keys_a)} vs "
+                f"{len(keys_b)}; e.g. only {where} has {example[:60]!r}): evaluate both on the same split"
+            )
         order = np.array([position_b[k] for k in keys_a])
     aligned = table_b.iloc[order].reset_index(drop=True)
     labels_a = table_a["label"].to_numpy(dtype=int)
     labels_b = aligned["label"].to_numpy(dtype=int)
     if not np.array_equal(labels_a, labels_b):
         bad = int(np.flatnonzero(labels_a != labels_b)[0])
-        raise DiffError(f"{name_a} and {name_b} label the same sentences differently (e.g. "
-                        f"{table_a['sentence'].iloc[bad][:60]!r}): they were evaluated on different data files")
+        raise DiffError(
+            f"{name_a} and {name_b} label the same sentences differently (e.g. "
+            f"{table_a['sentence'].iloc[bad][:60]!r}): they were evaluated on different data files"
+        )
     return aligned
 
 
-def diff_predictions(table_a: pd.DataFrame, table_b: pd.DataFrame, name_a: str = "A",
-                     name_b: str = "B") -> RunDiff:
+def diff_predictions(table_a: pd.DataFrame, table_b: pd.DataFrame, name_a: str = "A", name_b: str = "B") -> RunDiff:
     """Counts of both right / only A / only B / both wrong over the same sentences, and the
     sentences where the two predictions differ (with binary labels, exactly one of them is right)."""
     table_a = table_a.reset_index(drop=True)
@@ -95,16 +104,30 @@ def diff_predictions(table_a: pd.DataFrame, table_b: pd.DataFrame, name_a: str =
     sources = (table_a["source"] if "source" in table_a else pd.Series([""] * len(table_a))).astype(str).tolist()
     differ = np.flatnonzero(right_a != right_b)
     differ = differ[np.argsort(-np.abs(p_a[differ] - p_b[differ]), kind="stable")]
-    disagreements = [Disagreement(sentence=str(table_a["sentence"].iloc[i]), label=int(labels[i]), source=sources[i],
-                                  p_a=float(p_a[i]), p_b=float(p_b[i]), right="a" if right_a[i] else "b")
-                     for i in differ]
-    return RunDiff(n=len(labels), both_right=int((right_a & right_b).sum()), only_a=int((right_a & ~right_b).sum()),
-                   only_b=int((~right_a & right_b).sum()), both_wrong=int((~right_a & ~right_b).sum()),
-                   disagreements=disagreements)
+    disagreements = [
+        Disagreement(
+            sentence=str(table_a["sentence"].iloc[i]),
+            label=int(labels[i]),
+            source=sources[i],
+            p_a=float(p_a[i]),
+            p_b=float(p_b[i]),
+            right="a" if right_a[i] else "b",
+        )
+        for i in differ
+    ]
+    return RunDiff(
+        n=len(labels),
+        both_right=int((right_a & right_b).sum()),
+        only_a=int((right_a & ~right_b).sum()),
+        only_b=int((~right_a & right_b).sum()),
+        both_wrong=int((~right_a & ~right_b).sum()),
+        disagreements=disagreements,
+    )
 
 
-def diff_models(model_a: Any, tokenizer_a: Any, model_b: Any, tokenizer_b: Any, frame: pd.DataFrame,
-                max_length: int = 128) -> RunDiff:
+def diff_models(
+    model_a: Any, tokenizer_a: Any, model_b: Any, tokenizer_b: Any, frame: pd.DataFrame, max_length: int = 128
+) -> RunDiff:
     """The same comparison, predicting FRAME (sentence, label, source) with two models."""
     from workbench.core.evaluation.evaluate import evaluate_frame
 
@@ -121,8 +144,9 @@ def diff_runs(run_a: Path, run_b: Path, split: str = "holdout") -> RunDiff:
     for run in (run_a, run_b):
         path = predictions_file(run, split)
         if not path.is_file():
-            raise DiffError(f"{run.name}: no predictions recorded for {split}; run `workbench eval {run.name} "
-                            f"--split {split}` first")
+            raise DiffError(
+                f"{run.name}: no predictions recorded for {split}; run `workbench eval {run.name} "
+                f"--split {split}` first"
+            )
         tables.append(read_predictions(path))
     return diff_predictions(tables[0], tables[1], run_a.name, run_b.name)
-

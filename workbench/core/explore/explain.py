@@ -90,20 +90,36 @@ class Explanation:
         return self.delta is None or converged(self.delta, self.change)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sentence": self.sentence, "tokens": self.tokens, "attributions": self.attributions,
-                "probabilities": self.probabilities, "label": self.label, "method": self.method,
-                "delta": self.delta, "truncated": self.truncated, "log_odds": self.log_odds,
-                "baseline_log_odds": self.baseline_log_odds, "baseline": self.baseline, "n_steps": self.n_steps,
-                "attribution_sum": self.attribution_sum, "explained_share": self.explained_share,
-                "converged": self.converged}
+        return {
+            "sentence": self.sentence,
+            "tokens": self.tokens,
+            "attributions": self.attributions,
+            "probabilities": self.probabilities,
+            "label": self.label,
+            "method": self.method,
+            "delta": self.delta,
+            "truncated": self.truncated,
+            "log_odds": self.log_odds,
+            "baseline_log_odds": self.baseline_log_odds,
+            "baseline": self.baseline,
+            "n_steps": self.n_steps,
+            "attribution_sum": self.attribution_sum,
+            "explained_share": self.explained_share,
+            "converged": self.converged,
+        }
 
 
 def converged(delta: float, change: float) -> bool:
     return abs(delta) <= CONVERGENCE_SHARE * abs(change) + CONVERGENCE_FLOOR
 
 
-BASELINE_NAMES = {BASELINE_PAD: "[PAD]", BASELINE_MASK: "[MASK]", BASELINE_UNK: "[UNK]",
-                  BASELINE_ZERO: "zero embeddings", BASELINE_MEAN: "mean embedding"}
+BASELINE_NAMES = {
+    BASELINE_PAD: "[PAD]",
+    BASELINE_MASK: "[MASK]",
+    BASELINE_UNK: "[UNK]",
+    BASELINE_ZERO: "zero embeddings",
+    BASELINE_MEAN: "mean embedding",
+}
 
 
 def completeness(explanation: Explanation) -> str:
@@ -113,8 +129,10 @@ def completeness(explanation: Explanation) -> str:
     share = e.explained_share
     # a share of a change within the convergence floor says nothing
     shared = f" = {share:.0%} of it" if share is not None and abs(e.change) >= CONVERGENCE_FLOOR else ""
-    return (f"log-odds {e.log_odds:+.2f}, baseline {e.baseline_log_odds:+.2f}: change {e.change:+.2f};"
-            f" sum {e.attribution_sum:+.2f}{shared}")
+    return (
+        f"log-odds {e.log_odds:+.2f}, baseline {e.baseline_log_odds:+.2f}: change {e.change:+.2f};"
+        f" sum {e.attribution_sum:+.2f}{shared}"
+    )
 
 
 def convergence_warning(explanation: Explanation) -> str:
@@ -122,8 +140,10 @@ def convergence_warning(explanation: Explanation) -> str:
     e = explanation
     if e.converged or e.delta is None:
         return ""
-    return (f"convergence error {e.delta:+.2f} is large against the change {e.change:+.2f} "
-            f"({e.n_steps} steps): the shares are unreliable")
+    return (
+        f"convergence error {e.delta:+.2f} is large against the change {e.change:+.2f} "
+        f"({e.n_steps} steps): the shares are unreliable"
+    )
 
 
 def describe_method(explanation: Explanation) -> str:
@@ -178,8 +198,10 @@ def _check_known_words(tokenizer: Any, ids: list[int]) -> None:
     if not words:
         raise InputError("nothing to explain: the tokenizer finds no word in it (invisible characters only?)")
     if unknown is not None and all(i == unknown for i in words):
-        raise InputError(f"no word the model knows: every token is {tokenizer.unk_token} "
-                         "(emoji or characters outside its vocabulary)")
+        raise InputError(
+            f"no word the model knows: every token is {tokenizer.unk_token} "
+            "(emoji or characters outside its vocabulary)"
+        )
 
 
 def _kept_ids(tokenizer: Any) -> set[int]:
@@ -189,8 +211,11 @@ def _kept_ids(tokenizer: Any) -> set[int]:
 
 def baseline_token_id(tokenizer: Any, baseline: str) -> int:
     """The token a token baseline puts in place of every word."""
-    token_id = {BASELINE_PAD: tokenizer.pad_token_id, BASELINE_MASK: tokenizer.mask_token_id,
-                BASELINE_UNK: tokenizer.unk_token_id}.get(baseline)
+    token_id = {
+        BASELINE_PAD: tokenizer.pad_token_id,
+        BASELINE_MASK: tokenizer.mask_token_id,
+        BASELINE_UNK: tokenizer.unk_token_id,
+    }.get(baseline)
     if token_id is None:
         raise ValueError(f"baseline {baseline!r}: the tokenizer has no such token (or it is not a token baseline)")
     return int(token_id)
@@ -223,8 +248,14 @@ def baseline_embeddings(layer: Any, tokenizer: Any, input_ids: Any, baseline: st
     return torch.where(kept.unsqueeze(-1), embeds, fill.expand_as(embeds)).detach()
 
 
-def explain(model: Any, tokenizer: Any, sentence: str, max_length: int = 128,
-            n_steps: int | None = None, baseline: str = DEFAULT_BASELINE) -> Explanation:
+def explain(
+    model: Any,
+    tokenizer: Any,
+    sentence: str,
+    max_length: int = 128,
+    n_steps: int | None = None,
+    baseline: str = DEFAULT_BASELINE,
+) -> Explanation:
     """Token attributions of SENTENCE toward `acceptable` (see explain_many).
 
     Raises InputError for an empty sentence or one of unknown tokens only."""
@@ -234,9 +265,15 @@ def explain(model: Any, tokenizer: Any, sentence: str, max_length: int = 128,
     return result
 
 
-def explain_many(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128,
-                 n_steps: int | None = None, baseline: str = DEFAULT_BASELINE,
-                 rows_per_pass: int = ROWS_PER_PASS) -> list[Explanation | InputError]:
+def explain_many(
+    model: Any,
+    tokenizer: Any,
+    sentences: list[str],
+    max_length: int = 128,
+    n_steps: int | None = None,
+    baseline: str = DEFAULT_BASELINE,
+    rows_per_pass: int = ROWS_PER_PASS,
+) -> list[Explanation | InputError]:
     """Token attributions of each of SENTENCES toward `acceptable`, batched (in SENTENCES' order; an
     InputError in place of a sentence that has nothing to explain).
 
@@ -281,7 +318,7 @@ def explain_many(model: Any, tokenizer: Any, sentences: list[str], max_length: i
         per_pass = max(1, rows_per_pass // steps)
         still: list[int] = []
         for start in range(0, len(pending), per_pass):
-            chunk = pending[start:start + per_pass]
+            chunk = pending[start : start + per_pass]
             explained = _integrated_gradients(model, layer, tokenizer, [encoded[n] for n in chunk], steps, baseline)
             for number, explanation in zip(chunk, explained, strict=True):
                 results[number] = explanation
@@ -297,8 +334,9 @@ def _log_odds(logits: Any) -> Any:
     return logits[:, ACCEPTABLE] - logits[:, UNACCEPTABLE]
 
 
-def _integrated_gradients(model: Any, layer: Any, tokenizer: Any, batch: list[tuple[str, list[int], bool]],
-                          n_steps: int, baseline: str) -> list[Explanation]:
+def _integrated_gradients(
+    model: Any, layer: Any, tokenizer: Any, batch: list[tuple[str, list[int], bool]], n_steps: int, baseline: str
+) -> list[Explanation]:
     """IG of a few encoded sentences in one pass (padded to the longest; padding is masked out)."""
     import torch
     from captum.attr import IntegratedGradients
@@ -321,20 +359,35 @@ def _integrated_gradients(model: Any, layer: Any, tokenizer: Any, batch: list[tu
         return _log_odds(model(inputs_embeds=embeds, attention_mask=attention_mask).logits.float())
 
     attributions = IntegratedGradients(forward).attribute(
-        inputs=inputs, baselines=baselines, additional_forward_args=(mask,), n_steps=n_steps,
-        method="gausslegendre", internal_batch_size=rows * n_steps)
+        inputs=inputs,
+        baselines=baselines,
+        additional_forward_args=(mask,),
+        n_steps=n_steps,
+        method="gausslegendre",
+        internal_batch_size=rows * n_steps,
+    )
     per_token = attributions.sum(dim=-1).detach().float().cpu()
     explanations = []
     for row, (cleaned, ids, truncated) in enumerate(batch):
-        values = [float(x) for x in per_token[row, :len(ids)].tolist()]
+        values = [float(x) for x in per_token[row, : len(ids)].tolist()]
         p = probs[row].tolist()
         sentence_odds, baseline_odds = float(odds[row]), float(odds[rows + row])
-        explanations.append(Explanation(
-            sentence=cleaned, tokens=tokenizer.convert_ids_to_tokens(ids), attributions=values,
-            probabilities={LABELS[k]: float(p[k]) for k in range(len(LABELS))},
-            label=LABELS[int(max(range(len(p)), key=p.__getitem__))], method=METHOD_IG,
-            delta=sum(values) - (sentence_odds - baseline_odds), truncated=truncated,
-            log_odds=sentence_odds, baseline_log_odds=baseline_odds, baseline=baseline, n_steps=n_steps))
+        explanations.append(
+            Explanation(
+                sentence=cleaned,
+                tokens=tokenizer.convert_ids_to_tokens(ids),
+                attributions=values,
+                probabilities={LABELS[k]: float(p[k]) for k in range(len(LABELS))},
+                label=LABELS[int(max(range(len(p)), key=p.__getitem__))],
+                method=METHOD_IG,
+                delta=sum(values) - (sentence_odds - baseline_odds),
+                truncated=truncated,
+                log_odds=sentence_odds,
+                baseline_log_odds=baseline_odds,
+                baseline=baseline,
+                n_steps=n_steps,
+            )
+        )
     return explanations
 
 
@@ -357,15 +410,27 @@ def _occlusion_explanation(model: Any, tokenizer: Any, cleaned: str, ids: list[i
     odds = _log_odds(logits)
     with torch.no_grad():
         attributions = Occlusion(forward).attribute(
-            inputs=input_ids, sliding_window_shapes=(1,), strides=1, baselines=baseline,
-            additional_forward_args=(mask,), perturbations_per_eval=max(1, input_ids.shape[1]))
+            inputs=input_ids,
+            sliding_window_shapes=(1,),
+            strides=1,
+            baselines=baseline,
+            additional_forward_args=(mask,),
+            perturbations_per_eval=max(1, input_ids.shape[1]),
+        )
     return Explanation(
-        sentence=cleaned, tokens=tokenizer.convert_ids_to_tokens(ids),
+        sentence=cleaned,
+        tokens=tokenizer.convert_ids_to_tokens(ids),
         attributions=[float(x) for x in attributions[0].float().cpu().tolist()],
         probabilities={LABELS[k]: float(probs[k]) for k in range(len(LABELS))},
-        label=LABELS[int(max(range(len(probs)), key=probs.__getitem__))], method=METHOD_OCCLUSION, delta=None,
-        truncated=truncated, log_odds=float(odds[0]), baseline_log_odds=float(odds[1]), baseline=BASELINE_PAD,
-        n_steps=0)
+        label=LABELS[int(max(range(len(probs)), key=probs.__getitem__))],
+        method=METHOD_OCCLUSION,
+        delta=None,
+        truncated=truncated,
+        log_odds=float(odds[0]),
+        baseline_log_odds=float(odds[1]),
+        baseline=BASELINE_PAD,
+        n_steps=0,
+    )
 
 
 # ---------------------------------------------------------------- minimal pairs
@@ -406,12 +471,20 @@ class PairComparison:
         return f"the model separates them: {better} more acceptable by {abs(change):.3f}{flips}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "probabilities_a": self.probabilities_a,
-                "probabilities_b": self.probabilities_b, "label_a": self.label_a, "label_b": self.label_b,
-                "delta_acceptable": self.delta_acceptable, "separated": self.separated,
-                "words_a": [[w, c] for w, c in self.words_a], "words_b": [[w, c] for w, c in self.words_b],
-                "explanation_a": self.explanation_a.to_dict() if self.explanation_a else None,
-                "explanation_b": self.explanation_b.to_dict() if self.explanation_b else None}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "probabilities_a": self.probabilities_a,
+            "probabilities_b": self.probabilities_b,
+            "label_a": self.label_a,
+            "label_b": self.label_b,
+            "delta_acceptable": self.delta_acceptable,
+            "separated": self.separated,
+            "words_a": [[w, c] for w, c in self.words_a],
+            "words_b": [[w, c] for w, c in self.words_b],
+            "explanation_a": self.explanation_a.to_dict() if self.explanation_a else None,
+            "explanation_b": self.explanation_b.to_dict() if self.explanation_b else None,
+        }
 
 
 def differing_words(a: str, b: str) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
@@ -426,20 +499,35 @@ def differing_words(a: str, b: str) -> tuple[list[tuple[str, bool]], list[tuple[
     return list(zip(words_a, changed_a, strict=True)), list(zip(words_b, changed_b, strict=True))
 
 
-def minimal_pair(model: Any, tokenizer: Any, a: str, b: str, max_length: int = 128,
-                 attributions: bool = False, n_steps: int | None = None) -> PairComparison:
+def minimal_pair(
+    model: Any,
+    tokenizer: Any,
+    a: str,
+    b: str,
+    max_length: int = 128,
+    attributions: bool = False,
+    n_steps: int | None = None,
+) -> PairComparison:
     """Both sentences' probabilities, the change in p(acceptable) from A to B, the words that differ;
     with ATTRIBUTIONS also both sentences' attributions (one batched explain_many)."""
     first, second = Predictor(model, tokenizer, max_length=max_length).predict([a, b])
     words_a, words_b = differing_words(first.sentence, second.sentence)
     explained: list[Any] = [None, None]
     if attributions:
-        explained = [e if isinstance(e, Explanation) else None
-                     for e in explain_many(model, tokenizer, [a, b], max_length, n_steps)]
+        explained = [
+            e if isinstance(e, Explanation) else None
+            for e in explain_many(model, tokenizer, [a, b], max_length, n_steps)
+        ]
     return PairComparison(
-        a=first.sentence, b=second.sentence,
-        probabilities_a=first.probabilities, probabilities_b=second.probabilities,
-        label_a=first.label, label_b=second.label,
+        a=first.sentence,
+        b=second.sentence,
+        probabilities_a=first.probabilities,
+        probabilities_b=second.probabilities,
+        label_a=first.label,
+        label_b=second.label,
         delta_acceptable=second.probabilities["acceptable"] - first.probabilities["acceptable"],
-        words_a=words_a, words_b=words_b, explanation_a=explained[0], explanation_b=explained[1],
+        words_a=words_a,
+        words_b=words_b,
+        explanation_a=explained[0],
+        explanation_b=explained[1],
     )

@@ -47,8 +47,14 @@ class Neighbor:
 class NeighborIndex:
     """Unit vectors of a training frame's sentences by one model; query() gives the top k by cosine."""
 
-    def __init__(self, frame: pd.DataFrame, vectors: np.ndarray, kind: str, max_length: int = 128,
-                 center: np.ndarray | None = None):
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        vectors: np.ndarray,
+        kind: str,
+        max_length: int = 128,
+        center: np.ndarray | None = None,
+    ):
         if len(frame) != len(vectors):
             raise ValueError(f"{len(frame)} sentences but {len(vectors)} vectors")
         self.frame = frame.reset_index(drop=True)
@@ -60,8 +66,16 @@ class NeighborIndex:
         self.max_length = max_length
 
     @classmethod
-    def build(cls, model: Any, tokenizer: Any, frame: pd.DataFrame, max_length: int = 128, batch_size: int = 64,
-              cache: Path | None = None, model_key: str = "") -> NeighborIndex:
+    def build(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        max_length: int = 128,
+        batch_size: int = 64,
+        cache: Path | None = None,
+        model_key: str = "",
+    ) -> NeighborIndex:
         """Embed FRAME's sentences. With CACHE (a .npz file), reuse vectors saved there for the same
         sentences and MODEL_KEY (say, the weights file's path, size and mtime), else save them there."""
         sentences = frame["sentence"].astype(str).tolist()
@@ -90,8 +104,15 @@ class NeighborIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         sources = self.frame["source"] if "source" in self.frame else pd.Series([""] * len(self.frame))
-        return [Neighbor(sentence=str(self.frame["sentence"].iloc[i]), label=int(self.frame["label"].iloc[i]),
-                         source=str(sources.iloc[i]), similarity=float(scores[i])) for i in top]
+        return [
+            Neighbor(
+                sentence=str(self.frame["sentence"].iloc[i]),
+                label=int(self.frame["label"].iloc[i]),
+                source=str(sources.iloc[i]),
+                similarity=float(scores[i]),
+            )
+            for i in top
+        ]
 
 
 # ---------------------------------------------------------------- a run's index (CLI and TUI alike)
@@ -106,8 +127,10 @@ def training_frame(model_dir: Path) -> pd.DataFrame:
 
     run_dir = run_of_model(model_dir)
     if run_dir is None and model_dir.name == MODEL_DIR and not (model_dir.parent / CONFIG_FILE).is_file():
-        raise RunError(f"{model_dir.parent}: no config.json beside its model/, so the sentences it was trained on are "
-                       "unknown; copy the run's config.json back")
+        raise RunError(
+            f"{model_dir.parent}: no config.json beside its model/, so the sentences it was trained on are "
+            "unknown; copy the run's config.json back"
+        )
     frame = load_run_data(run_dir)["train"]
     limit = TrainConfig.load(run_dir / CONFIG_FILE).train_limit if run_dir else 0
     return frame.iloc[:limit] if limit else frame
@@ -129,6 +152,11 @@ def run_index(model: Any, tokenizer: Any, model_dir: Path, max_length: int = IND
     its weight files' sizes and modification times)."""
     from workbench.core.model.loading import model_version
 
-    return NeighborIndex.build(model, tokenizer, training_frame(model_dir), max_length=max_length,
-                               cache=index_file(model_dir),
-                               model_key=model_version(model_dir))
+    return NeighborIndex.build(
+        model,
+        tokenizer,
+        training_frame(model_dir),
+        max_length=max_length,
+        cache=index_file(model_dir),
+        model_key=model_version(model_dir),
+    )

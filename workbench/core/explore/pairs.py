@@ -42,6 +42,8 @@ def suite_files(folder: Path | None = None) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUITE_SUFFIXES)
+
+
 BLIMP_KEYS = ("sentence_good", "sentence_bad")
 BATCH_SIZE = 256
 
@@ -93,8 +95,9 @@ def _table(path: Path, text: str, lines: list[str]) -> list[tuple[str, str, str,
         header = [cell.strip().lower() for cell in next(reader)]
         missing = [name for name in ("good", "bad") if name not in header]
         if missing:
-            raise DataError(path, f"the header must name the 'good' and 'bad' columns (no {', '.join(missing)})",
-                            line=1)
+            raise DataError(
+                path, f"the header must name the 'good' and 'bad' columns (no {', '.join(missing)})", line=1
+            )
         column = {name: header.index(name) for name in ("good", "bad", "paradigm", "field") if name in header}
         rows = []
         for row in reader:
@@ -104,15 +107,15 @@ def _table(path: Path, text: str, lines: list[str]) -> list[tuple[str, str, str,
                     continue
                 raise DataError(path, "blank line", line=number)
             if len(row) != len(header):
-                raise DataError(path, f"expected {len(header)} columns as in the header, found {len(row)}",
-                                line=number)
+                raise DataError(path, f"expected {len(header)} columns as in the header, found {len(row)}", line=number)
             good, bad = (_text(path, number, name, row[column[name]]) for name in ("good", "bad"))
             paradigm = row[column["paradigm"]].strip() if "paradigm" in column else ""
             field_name = row[column["field"]].strip() if "field" in column else ""
             rows.append((good, bad, paradigm or path.stem, field_name, number))
     except csv.Error as err:
-        raise DataError(path, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({err})",
-                        line=reader.line_num) from None
+        raise DataError(
+            path, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({err})", line=reader.line_num
+        ) from None
     return rows
 
 
@@ -147,8 +150,9 @@ def full_length(model: Any, tokenizer: Any) -> int:
     return length
 
 
-def p_acceptable(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128,
-                 batch_size: int = BATCH_SIZE) -> np.ndarray:
+def p_acceptable(
+    model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128, batch_size: int = BATCH_SIZE
+) -> np.ndarray:
     """p(acceptable) of each sentence (batched, length-sorted, dynamic padding, inference mode)."""
     from workbench.core.base.config import LABELS
     from workbench.core.evaluation.evaluate import logits_for, softmax
@@ -170,8 +174,13 @@ class GroupScore:
         return self.right / scored if scored else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "n": self.n, "right": self.right, "not_separable": self.not_separable,
-                "accuracy": self.accuracy}
+        return {
+            "name": self.name,
+            "n": self.n,
+            "right": self.right,
+            "not_separable": self.not_separable,
+            "accuracy": self.accuracy,
+        }
 
 
 @dataclass
@@ -208,8 +217,10 @@ class PairsReport:
     def groups(self, by: str) -> list[GroupScore]:
         """Accuracy per paradigm or field (groups without a name left out), worst first."""
         named = self.table[self.table[by] != ""]
-        scores = [GroupScore(str(name), len(group), int(group["right"].sum()), int((~group["separable"]).sum()))
-                  for name, group in named.groupby(by, sort=True)]
+        scores = [
+            GroupScore(str(name), len(group), int(group["right"].sum()), int((~group["separable"]).sum()))
+            for name, group in named.groupby(by, sort=True)
+        ]
         return sorted(scores, key=lambda g: (g.accuracy, g.name))
 
     def failed(self) -> pd.DataFrame:
@@ -228,17 +239,41 @@ class PairsReport:
     def to_dict(self, worst: int = 20) -> dict[str, Any]:
         failed = self.failed().head(worst) if worst > 0 else self.failed()
         return {
-            "file": str(self.path), "n": self.n, "right": self.right, "wrong": self.wrong,
-            "not_separable": self.not_separable, "accuracy": self.accuracy,
-            "accuracy_of": "the separable pairs (right / (n - not_separable))", "max_length": self.max_length,
+            "file": str(self.path),
+            "n": self.n,
+            "right": self.right,
+            "wrong": self.wrong,
+            "not_separable": self.not_separable,
+            "accuracy": self.accuracy,
+            "accuracy_of": "the separable pairs (right / (n - not_separable))",
+            "max_length": self.max_length,
             "fields": [g.to_dict() for g in self.groups("field")],
             "paradigms": [g.to_dict() for g in self.groups("paradigm")],
-            "failed": [{"line": int(r.line), "paradigm": r.paradigm, "field": r.field, "good": r.good, "bad": r.bad,
-                        "p_good": float(r.p_good), "p_bad": float(r.p_bad),
-                        "words_good": [[w, c] for w, c in self.words(r.Index)[0]],
-                        "words_bad": [[w, c] for w, c in self.words(r.Index)[1]]} for r in failed.itertuples()],
-            "not_separable_pairs": [{"line": int(r.line), "paradigm": r.paradigm, "field": r.field, "good": r.good,
-                                     "bad": r.bad, "why": r.why_not} for r in self.inseparable().itertuples()],
+            "failed": [
+                {
+                    "line": int(r.line),
+                    "paradigm": r.paradigm,
+                    "field": r.field,
+                    "good": r.good,
+                    "bad": r.bad,
+                    "p_good": float(r.p_good),
+                    "p_bad": float(r.p_bad),
+                    "words_good": [[w, c] for w, c in self.words(r.Index)[0]],
+                    "words_bad": [[w, c] for w, c in self.words(r.Index)[1]],
+                }
+                for r in failed.itertuples()
+            ],
+            "not_separable_pairs": [
+                {
+                    "line": int(r.line),
+                    "paradigm": r.paradigm,
+                    "field": r.field,
+                    "good": r.good,
+                    "bad": r.bad,
+                    "why": r.why_not,
+                }
+                for r in self.inseparable().itertuples()
+            ],
         }
 
 
@@ -267,8 +302,9 @@ def inseparable_reasons(tokenizer: Any, pairs: pd.DataFrame, max_length: int) ->
     return reasons
 
 
-def score_suite(model: Any, tokenizer: Any, suite: PairSuite, max_length: int | None = None,
-                batch_size: int = BATCH_SIZE) -> PairsReport:
+def score_suite(
+    model: Any, tokenizer: Any, suite: PairSuite, max_length: int | None = None, batch_size: int = BATCH_SIZE
+) -> PairsReport:
     """Every pair of SUITE scored by MODEL (each distinct sentence once), at MAX_LENGTH tokens (default:
     the model's full length, `full_length`)."""
     if batch_size < 1:
@@ -282,6 +318,12 @@ def score_suite(model: Any, tokenizer: Any, suite: PairSuite, max_length: int | 
     p_bad = pairs["bad"].map(lookup).to_numpy(dtype=float)
     why_not = inseparable_reasons(tokenizer, pairs, length)
     separable = np.array([not why for why in why_not], dtype=bool)
-    table = pairs.assign(p_good=p_good, p_bad=p_bad, margin=p_good - p_bad, right=separable & (p_good > p_bad),
-                         separable=separable, why_not=why_not)
+    table = pairs.assign(
+        p_good=p_good,
+        p_bad=p_bad,
+        margin=p_good - p_bad,
+        right=separable & (p_good > p_bad),
+        separable=separable,
+        why_not=why_not,
+    )
     return PairsReport(suite.path, table, length)

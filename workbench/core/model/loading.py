@@ -122,15 +122,19 @@ def hub_options(name: str, source: str) -> dict[str, Any]:
     cached = _in_hub_cache(source)
     if constants.HF_HUB_OFFLINE:
         if not cached:
-            raise ModelError(f"{name}: not in the local Hugging Face cache and HF_HUB_OFFLINE is set; pass a "
-                             "local folder (--model PATH) or unset HF_HUB_OFFLINE to download it")
+            raise ModelError(
+                f"{name}: not in the local Hugging Face cache and HF_HUB_OFFLINE is set; pass a "
+                "local folder (--model PATH) or unset HF_HUB_OFFLINE to download it"
+            )
         return {}
     if hub_reachable():
         return {}
     if cached:
         return {"local_files_only": True}
-    raise ModelError(f"{name}: the Hugging Face hub is unreachable and the model is not in the local cache; "
-                     "pass a local folder (--model PATH) or set HF_HUB_OFFLINE=1 to use cached models")
+    raise ModelError(
+        f"{name}: the Hugging Face hub is unreachable and the model is not in the local cache; "
+        "pass a local folder (--model PATH) or set HF_HUB_OFFLINE=1 to use cached models"
+    )
 
 
 def _in_hub_cache(repo_id: str) -> bool:
@@ -195,8 +199,13 @@ class WordPieces:
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
 
-    def __call__(self, texts: str | list[str], add_special_tokens: bool = True, truncation: bool = False,
-                 max_length: int | None = None) -> dict[str, Any]:
+    def __call__(
+        self,
+        texts: str | list[str],
+        add_special_tokens: bool = True,
+        truncation: bool = False,
+        max_length: int | None = None,
+    ) -> dict[str, Any]:
         with _TOKENIZING:  # the truncation setting lives on the shared Rust object (see thread_safe)
             if truncation and max_length:
                 self._tokenizer.enable_truncation(max_length)
@@ -257,9 +266,11 @@ def load_model(name: str, allow_pickle: bool = False) -> Any:
     if not allow_pickle and folder.is_dir() and not any(folder.glob("*.safetensors")):
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
         if pickles:
-            raise ModelError(f"{name}: its weights are only in pickle files ({', '.join(pickles)}), which can run "
-                             "code when loaded; convert them to safetensors, or pass --allow-pickle if you "
-                             "trust where they came from")
+            raise ModelError(
+                f"{name}: its weights are only in pickle files ({', '.join(pickles)}), which can run "
+                "code when loaded; convert them to safetensors, or pass --allow-pickle if you "
+                "trust where they came from"
+            )
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             source,

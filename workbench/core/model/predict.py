@@ -28,8 +28,14 @@ class Prediction:
     truncated: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sentence": self.sentence, "label": self.label, "probabilities": self.probabilities,
-                "logits": self.logits, "tokens": self.tokens, "truncated": self.truncated}
+        return {
+            "sentence": self.sentence,
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "logits": self.logits,
+            "tokens": self.tokens,
+            "truncated": self.truncated,
+        }
 
 
 def clean_sentence(text: str) -> str:
@@ -48,8 +54,9 @@ def clean_sentence(text: str) -> str:
 class Predictor:
     """A model and its tokenizer, ready to classify sentences on CPU or GPU."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128, trained: bool = True,
-                 precision: str = "fp32"):
+    def __init__(
+        self, model: Any, tokenizer: Any, max_length: int = 128, trained: bool = True, precision: str = "fp32"
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         # never more tokens than the model has positions for (longer input is truncated and flagged)
@@ -65,8 +72,14 @@ class Predictor:
         self.precision = precision
 
     @classmethod
-    def load(cls, source: str | Path, max_length: int = 128, allow_pickle: bool = False,
-             device: str | None = None, precision: str = "fp32") -> Predictor:
+    def load(
+        cls,
+        source: str | Path,
+        max_length: int = 128,
+        allow_pickle: bool = False,
+        device: str | None = None,
+        precision: str = "fp32",
+    ) -> Predictor:
         """From a run folder (its best model), a saved model folder or a model name, on DEVICE
         (default: the GPU when there is one, else the CPU).
 
@@ -83,8 +96,7 @@ class Predictor:
 
         cleaned = [clean_sentence(s) for s in sentences]
         full_lengths = [len(ids) for ids in self.tokenizer(cleaned, truncation=False)["input_ids"]]
-        batch = self.tokenizer(cleaned, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
+        batch = self.tokenizer(cleaned, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         device = next(self.model.parameters()).device
         with torch.inference_mode(), bf16_autocast(self.model, device, self.precision):
             logits = self.model(**batch.to(device)).logits.float().cpu()
@@ -92,14 +104,16 @@ class Predictor:
         results = []
         for i, sentence in enumerate(cleaned):
             p = probs[i].tolist()
-            results.append(Prediction(
-                sentence=sentence,
-                label=LABELS[int(probs[i].argmax())],
-                probabilities={LABELS[k]: p[k] for k in range(len(LABELS))},
-                logits=logits[i].tolist(),
-                tokens=min(full_lengths[i], self.max_length),
-                truncated=full_lengths[i] > self.max_length,
-            ))
+            results.append(
+                Prediction(
+                    sentence=sentence,
+                    label=LABELS[int(probs[i].argmax())],
+                    probabilities={LABELS[k]: p[k] for k in range(len(LABELS))},
+                    logits=logits[i].tolist(),
+                    tokens=min(full_lengths[i], self.max_length),
+                    truncated=full_lengths[i] > self.max_length,
+                )
+            )
         return results
 
     def predict_one(self, sentence: str) -> Prediction:
@@ -117,7 +131,7 @@ class Predictor:
                 results[number] = err
         valid.sort(key=lambda item: len(item[1]))
         for start in range(0, len(valid), max(1, batch_size)):
-            chunk = valid[start:start + max(1, batch_size)]
+            chunk = valid[start : start + max(1, batch_size)]
             for (number, _), prediction in zip(chunk, self.predict([s for _, s in chunk]), strict=True):
                 results[number] = prediction
         return [r for r in results if r is not None]

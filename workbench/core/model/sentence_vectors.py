@@ -29,8 +29,14 @@ def representation_kind(model: Any) -> str:
     return MEAN_LAST_HIDDEN
 
 
-def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 128,
-          batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+def embed(
+    model: Any,
+    tokenizer: Any,
+    sentences: list[str],
+    max_length: int = 128,
+    batch_size: int = 64,
+    normalize: bool = True,
+) -> np.ndarray:
     """One vector per sentence (float32, rows in SENTENCES' order; unit length with NORMALIZE), batched by length."""
     import threading
 
@@ -46,7 +52,8 @@ def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 12
     if kind == CLASSIFIER_INPUT:
         # the model may be predicting in another thread meanwhile: keep only this thread's inputs
         hook = model.classifier.register_forward_pre_hook(
-            lambda module, args: captured.append(args[0]) if threading.get_ident() == me else None)
+            lambda module, args: captured.append(args[0]) if threading.get_ident() == me else None
+        )
     chunks: list[np.ndarray] = []
     try:
         # bf16 where the hardware multiplies it natively (AVX-512 BF16, AMX, a recent GPU): 1.7x faster on the
@@ -54,9 +61,10 @@ def embed(model: Any, tokenizer: Any, sentences: list[str], max_length: int = 12
         # fp32's. Both the index and the queries come through here.
         with torch.inference_mode(), bf16_autocast(model, device):
             for start in range(0, len(order), batch_size):
-                chunk = [sentences[i] for i in order[start:start + batch_size]]
-                batch = tokenizer(chunk, padding=True, truncation=True, max_length=max_length,
-                                  return_tensors="pt").to(device)
+                chunk = [sentences[i] for i in order[start : start + batch_size]]
+                batch = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(
+                    device
+                )
                 captured.clear()
                 if kind == CLASSIFIER_INPUT:
                     model(**batch)
@@ -97,8 +105,9 @@ def index_key(sentences: list[str], model_key: str, kind: str, max_length: int) 
     return fingerprint(sentences, f"{model_key}|{kind}|{max_length}|centred")
 
 
-def centred_vectors(model: Any, tokenizer: Any, sentences: list[str], max_length: int = INDEX_MAX_LENGTH,
-                    batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def centred_vectors(
+    model: Any, tokenizer: Any, sentences: list[str], max_length: int = INDEX_MAX_LENGTH, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """SENTENCES' unit vectors after subtracting their mean, and that mean (the centre)."""
     raw = embed(model, tokenizer, sentences, max_length, batch_size, normalize=False)
     center = raw.mean(axis=0) if len(raw) else np.zeros(raw.shape[1:], dtype=np.float32)
@@ -130,8 +139,9 @@ def save_index_file(path: Path, key: str, vectors: np.ndarray, kind: str, center
     return True
 
 
-def write_run_index(model: Any, tokenizer: Any, run_dir: Path, sentences: list[str],
-                    max_length: int = INDEX_MAX_LENGTH) -> Path | None:
+def write_run_index(
+    model: Any, tokenizer: Any, run_dir: Path, sentences: list[str], max_length: int = INDEX_MAX_LENGTH
+) -> Path | None:
     """Embed a finished run's training SENTENCES with its model (loaded from RUN_DIR/model) into
     RUN_DIR/neighbors-train.npz, keyed as the faces look it up; None where there is no model folder."""
     from workbench.core.base.layout import MODEL_DIR

@@ -32,22 +32,34 @@ class RunComparison:
         """What makes the figures side by side not comparable: validation MCCs measured on
         different validation splits (another data, split seed or validation fraction)."""
         defaults = TrainConfig()
-        splits = {info.id: tuple(info.config.get(key, getattr(defaults, key))
-                                 for key in ("data", "split_seed", "validation_fraction")) for info in self.runs}
+        splits = {
+            info.id: tuple(
+                info.config.get(key, getattr(defaults, key)) for key in ("data", "split_seed", "validation_fraction")
+            )
+            for info in self.runs
+        }
         if len(set(splits.values())) < 2:
             return []
-        which = ", ".join(f"{run_id}: split_seed {split[1]}, validation {format_setting(split[2])}"
-                          + (f", data {split[0]}" if split[0] else "")
-                          for run_id, split in splits.items())
-        return [f"WARNING: validation MCCs come from different validation sets ({which}): they are not "
-                "comparable side by side; compare the holdout MCC (the same sentences for every split seed)"]
+        which = ", ".join(
+            f"{run_id}: split_seed {split[1]}, validation {format_setting(split[2])}"
+            + (f", data {split[0]}" if split[0] else "")
+            for run_id, split in splits.items()
+        )
+        return [
+            f"WARNING: validation MCCs come from different validation sets ({which}): they are not "
+            "comparable side by side; compare the holdout MCC (the same sentences for every split seed)"
+        ]
 
     def rows(self) -> list[tuple[str, list[str]]]:
         """(label, one cell per run) for a table: differing settings, val MCC per epoch, scores."""
         rows = [(key, [format_setting(info.config.get(key, "-")) for info in self.runs]) for key in self.differing]
         for epoch in range(max((len(c.epochs) for c in self.curves), default=0)):
-            rows.append((f"val MCC epoch {epoch + 1}",
-                         [f"{c.epochs[epoch]['val_mcc']:.3f}" if epoch < len(c.epochs) else "-" for c in self.curves]))
+            rows.append(
+                (
+                    f"val MCC epoch {epoch + 1}",
+                    [f"{c.epochs[epoch]['val_mcc']:.3f}" if epoch < len(c.epochs) else "-" for c in self.curves],
+                )
+            )
         for label, attr in (("best val MCC", "best_val_mcc"), ("holdout MCC", "holdout_mcc")):
             values = [getattr(info, attr) for info in self.runs]
             rows.append((label, [f"{v:.3f}" if v is not None else "-" for v in values]))
@@ -60,4 +72,3 @@ def compare_runs(run_dirs: Sequence[Path]) -> RunComparison:
             raise RunError(f"{run_dir}: no such run")
     infos = [run_info(run_dir) for run_dir in run_dirs]
     return RunComparison(infos, differing_settings([i.config for i in infos]), [run_curves(d) for d in run_dirs])
-

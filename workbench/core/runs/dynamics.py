@@ -63,8 +63,10 @@ def read_dynamics(run_dir: Path) -> TrainingDynamics:
     for a run trained before maps were recorded, or when it cannot be read."""
     path = dynamics_path(run_dir)
     if not path.is_file():
-        raise RunError(f"{path}: no training map recorded (the run was trained before maps were recorded, "
-                       "or stopped before its first checkpoint); train a new run to get one")
+        raise RunError(
+            f"{path}: no training map recorded (the run was trained before maps were recorded, "
+            "or stopped before its first checkpoint); train a new run to get one"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             p_gold, labels = data["p_gold"].astype(np.float32), data["label"].astype(np.int8)

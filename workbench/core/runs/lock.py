@@ -44,4 +44,3 @@ class RunLock:
             return True
         lock.release()
         return False
-

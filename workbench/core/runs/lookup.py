@@ -99,4 +99,3 @@ def load_run_data(run_dir: Path | None, data: str | None = None) -> CoLA:
 
     spec = run_data_spec(run_dir, data)
     return load_cola(spec.data or None, spec.validation_fraction, spec.split_seed)
-

@@ -81,8 +81,9 @@ def _tail_metrics(folder: Path, stop: Callable[[], bool], poll: float = 0.25) ->
         time.sleep(poll)
 
 
-def follow_run(run_dir: Path, cancelled: Callable[[], bool] = lambda: False,
-               poll: float = 0.25) -> Iterator[list[Event]]:
+def follow_run(
+    run_dir: Path, cancelled: Callable[[], bool] = lambda: False, poll: float = 0.25
+) -> Iterator[list[Event]]:
     """Replay a run's events, then follow them live until the run ends, a batch per read (so a
     UI can take each in one message). Used by `workbench attach` and the TUI alike.
 
@@ -136,4 +137,3 @@ def run_curves(run_dir: Path) -> RunCurves:
 def last_end(events: Sequence[Event]) -> EndEvent | None:
     ends: list[EndEvent] = of_kind(events, "end")
     return ends[-1] if ends else None
-

@@ -89,8 +89,14 @@ def run_info(folder: Path) -> RunInfo:
     except (OSError, json.JSONDecodeError):
         pass
     events = read_metrics(folder)
-    info = RunInfo(id=folder.name, path=folder, status="new", config=config,
-                   epochs=int(config.get("epochs", 0)), model=str(config.get("model", "")))
+    info = RunInfo(
+        id=folder.name,
+        path=folder,
+        status="new",
+        config=config,
+        epochs=int(config.get("epochs", 0)),
+        model=str(config.get("model", "")),
+    )
     extra = config.get("extra")
     soup = extra.get(SOUP_KEY) if isinstance(extra, dict) else None
     if isinstance(soup, dict):
@@ -161,8 +167,17 @@ def training_command(argv: list[str], processes: int = 1) -> list[str]:
     """The command that runs `workbench ARGV`: this Python on the CLI for one process, Accelerate's
     launcher (data-parallel, one process per GPU) for several."""
     if processes > 1:
-        return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-                str(processes), "-m", "workbench.cli", *argv]
+        return [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "-m",
+            "workbench.cli",
+            *argv,
+        ]
     return [sys.executable, "-m", "workbench.cli", *argv]
 
 
@@ -176,13 +191,25 @@ def spawn_detached(argv: list[str], log: Path, processes: int = 1) -> subprocess
     """`workbench ARGV` in its own process and session (no terminal: a hang-up never reaches it),
     its output appended to LOG."""
     with log.open("ab") as out:
-        return subprocess.Popen(training_command(argv, processes), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen(
+            training_command(argv, processes),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
-def launch_training(config: TrainConfig | None, run_dir: Path, *, allow_pickle: bool = False,
-                    timeout: float = 120.0, processes: int = 1, spawn: Spawn | None = None) -> int:
+def launch_training(
+    config: TrainConfig | None,
+    run_dir: Path,
+    *,
+    allow_pickle: bool = False,
+    timeout: float = 120.0,
+    processes: int = 1,
+    spawn: Spawn | None = None,
+) -> int:
     """Train CONFIG into RUN_DIR (or resume RUN_DIR when CONFIG is None) in its own process and
     session, so that it outlives the terminal and the SSH connection; output goes to RUN_DIR/train.log.
     Every start goes through here: the CLI's `train --detach` and every start and resume in the app.

@@ -99,15 +99,22 @@ class GroupSummary:
     def lines(self) -> list[str]:
         """The group as text lines: `workbench runs` and `train --seeds` print them, the TUI shows them."""
         done = sum(1 for m in self.members if m.status == "done")
-        out = [f"group {self.group}: {done}/{len(self.members)} seeds done ({', '.join(m.run for m in self.members)})",
-               f"  {'MCC':<14} {'median':>7} {'min':>7} {'max':>7}"]
-        for label, spread in (("validation", self.validation), ("in_domain_dev", self.in_domain_dev),
-                              ("holdout", self.holdout)):
+        out = [
+            f"group {self.group}: {done}/{len(self.members)} seeds done ({', '.join(m.run for m in self.members)})",
+            f"  {'MCC':<14} {'median':>7} {'min':>7} {'max':>7}",
+        ]
+        for label, spread in (
+            ("validation", self.validation),
+            ("in_domain_dev", self.in_domain_dev),
+            ("holdout", self.holdout),
+        ):
             if spread is None:
                 out.append(f"  {label:<14} {'-':>7}")
             else:
-                out.append(f"  {label:<14} {spread.median:>7.3f} {spread.min:>7.3f} {spread.max:>7.3f}"
-                           + (f"  ({spread.n} of {len(self.members)})" if spread.n < len(self.members) else ""))
+                out.append(
+                    f"  {label:<14} {spread.median:>7.3f} {spread.min:>7.3f} {spread.max:>7.3f}"
+                    + (f"  ({spread.n} of {len(self.members)})" if spread.n < len(self.members) else "")
+                )
         if self.best is not None:
             out.append(f"group model (best on validation): {self.best.run}: {self.model_dir}")
         return out
@@ -152,10 +159,16 @@ def create_group(runs_dir: Path, group: str, config: TrainConfig, seeds: Sequenc
     if taken:
         raise GroupError(f"{Path(runs_dir) / taken[0]}: a run already has this member's name; pick another --name")
     folder.mkdir(parents=True)
-    write_json_atomic(folder / GROUP_FILE, {
-        "group": group, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "seeds": list(seeds),
-        "members": [{"run": name, "seed": seed} for name, seed in zip(members, seeds, strict=True)],
-        "config": {k: v for k, v in config.to_dict().items() if k != "seed"}})
+    write_json_atomic(
+        folder / GROUP_FILE,
+        {
+            "group": group,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "seeds": list(seeds),
+            "members": [{"run": name, "seed": seed} for name, seed in zip(members, seeds, strict=True)],
+            "config": {k: v for k, v in config.to_dict().items() if k != "seed"},
+        },
+    )
     return folder
 
 
@@ -178,25 +191,43 @@ def group_summary(runs_dir: Path, group: str) -> GroupSummary:
         path = runs_dir / str(entry["run"])
         if is_run_folder(path):
             info = run_info(path)
-            members.append(MemberSummary(run=info.id, seed=int(entry["seed"]), path=path, status=info.status,
-                                         best_val_mcc=info.best_val_mcc,
-                                         in_domain_dev_mcc=_eval_mcc(path, "in_domain_dev"),
-                                         holdout_mcc=info.holdout_mcc))
+            members.append(
+                MemberSummary(
+                    run=info.id,
+                    seed=int(entry["seed"]),
+                    path=path,
+                    status=info.status,
+                    best_val_mcc=info.best_val_mcc,
+                    in_domain_dev_mcc=_eval_mcc(path, "in_domain_dev"),
+                    holdout_mcc=info.holdout_mcc,
+                )
+            )
         else:
-            members.append(MemberSummary(run=str(entry["run"]), seed=int(entry["seed"]), path=path,
-                                         status="missing"))
+            members.append(MemberSummary(run=str(entry["run"]), seed=int(entry["seed"]), path=path, status="missing"))
     scored = [m for m in members if m.best_val_mcc is not None and (m.path / "model").is_dir()]
     best = max(scored, key=lambda m: m.best_val_mcc or 0.0, default=None)
-    return GroupSummary(group=group, path=group_dir(runs_dir, group), config=dict(record.get("config", {})),
-                        members=members, best=best, created=str(record.get("created", "")),
-                        validation=Spread.of([m.best_val_mcc for m in members]),
-                        in_domain_dev=Spread.of([m.in_domain_dev_mcc for m in members]),
-                        holdout=Spread.of([m.holdout_mcc for m in members]))
+    return GroupSummary(
+        group=group,
+        path=group_dir(runs_dir, group),
+        config=dict(record.get("config", {})),
+        members=members,
+        best=best,
+        created=str(record.get("created", "")),
+        validation=Spread.of([m.best_val_mcc for m in members]),
+        in_domain_dev=Spread.of([m.in_domain_dev_mcc for m in members]),
+        holdout=Spread.of([m.holdout_mcc for m in members]),
+    )
 
 
-def train_seeds(config: TrainConfig, seeds: Sequence[int], runs_dir: Path, name: str,
-                on_event: EventCallback | None = None, stop: threading.Event | None = None,
-                allow_pickle: bool = False) -> GroupSummary:
+def train_seeds(
+    config: TrainConfig,
+    seeds: Sequence[int],
+    runs_dir: Path,
+    name: str,
+    on_event: EventCallback | None = None,
+    stop: threading.Event | None = None,
+    allow_pickle: bool = False,
+) -> GroupSummary:
     """Train CONFIG once per seed, one after the other, as the members of group NAME.
 
     Stops after the member that STOP interrupted (its checkpoint is kept; resume it as any run).
@@ -214,8 +245,13 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], runs_dir: Path, name:
     for seed in seeds:
         if stop.is_set():
             break
-        result = train(replace(config, seed=seed), runs_dir / member_name(name, seed), on_event=on_event,
-                       stop=stop, allow_pickle=allow_pickle)
+        result = train(
+            replace(config, seed=seed),
+            runs_dir / member_name(name, seed),
+            on_event=on_event,
+            stop=stop,
+            allow_pickle=allow_pickle,
+        )
         if result.status == "stopped":
             break
     return group_summary(runs_dir, name)

@@ -57,8 +57,10 @@ class SoupResult:
     final: dict[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
-        out = [f"soup {self.run_dir.name}: {'greedy' if self.greedy else 'uniform'} average of "
-               f"{len(self.kept)} of {len(self.members)} member(s): {', '.join(self.kept)}"]
+        out = [
+            f"soup {self.run_dir.name}: {'greedy' if self.greedy else 'uniform'} average of "
+            f"{len(self.kept)} of {len(self.members)} member(s): {', '.join(self.kept)}"
+        ]
         for run, mcc, kept in self.val_mcc_steps:
             out.append(f"  + {run}: validation MCC {mcc:.3f} ({'kept' if kept else 'dropped'})")
         for key, label in (("validation", "validation"), ("in_domain_dev", "in_domain_dev"), ("holdout", "holdout")):
@@ -90,8 +92,7 @@ def read_members(runs_dir: Path, names: Sequence[str]) -> list[Member]:
         if info.status in ("running", "new"):
             raise SoupError(f"{path}: still {info.status}; a soup takes finished runs")
         config = TrainConfig.load(path / "config.json")
-        members.append(Member(run=path.name, path=path, model_dir=model_dir, config=config,
-                              val_mcc=info.best_val_mcc))
+        members.append(Member(run=path.name, path=path, model_dir=model_dir, config=config, val_mcc=info.best_val_mcc))
     return members
 
 
@@ -118,22 +119,30 @@ def check_compatible(members: Sequence[Member], states: Sequence[dict[str, Any]]
     for member, state in zip(members[1:], states[1:], strict=True):
         missing = sorted(set(reference) ^ set(state))
         if missing:
-            raise SoupError(f"{member.run}: another architecture than {first.run} (tensor {missing[0]!r} is in "
-                            "one and not the other); a soup averages models of one architecture")
+            raise SoupError(
+                f"{member.run}: another architecture than {first.run} (tensor {missing[0]!r} is in "
+                "one and not the other); a soup averages models of one architecture"
+            )
         for key, tensor in reference.items():
             other = state[key]
             if tuple(other.shape) != tuple(tensor.shape) or other.dtype != tensor.dtype:
-                raise SoupError(f"{member.run}: tensor {key!r} is {tuple(other.shape)} {other.dtype}, "
-                                f"{tuple(tensor.shape)} {tensor.dtype} in {first.run}; a soup averages models of "
-                                "one architecture")
+                raise SoupError(
+                    f"{member.run}: tensor {key!r} is {tuple(other.shape)} {other.dtype}, "
+                    f"{tuple(tensor.shape)} {tensor.dtype} in {first.run}; a soup averages models of "
+                    "one architecture"
+                )
         if member.config.model != first.config.model:
-            raise SoupError(f"{member.run}: fine-tuned from {member.config.model}, {first.run} from "
-                            f"{first.config.model}; a soup averages models fine-tuned from one starting point")
+            raise SoupError(
+                f"{member.run}: fine-tuned from {member.config.model}, {first.run} from "
+                f"{first.config.model}; a soup averages models fine-tuned from one starting point"
+            )
         if member.config.effective_head_seed != first.config.effective_head_seed:
-            raise SoupError(f"{member.run}: its classifier head was initialised with seed "
-                            f"{member.config.effective_head_seed}, {first.run}'s with "
-                            f"{first.config.effective_head_seed}; averaging needs one head init (train the "
-                            "group with --head-seed N)")
+            raise SoupError(
+                f"{member.run}: its classifier head was initialised with seed "
+                f"{member.config.effective_head_seed}, {first.run}'s with "
+                f"{first.config.effective_head_seed}; averaging needs one head init (train the "
+                "group with --head-seed N)"
+            )
 
 
 def average_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -168,8 +177,9 @@ def validation_mcc(model: Any, tokenizer: Any, config: TrainConfig) -> float:
     return float(compute_metrics(frame["label"].tolist(), logits.argmax(-1).tolist())["mcc"])
 
 
-def make_soup(runs_dir: Path | str, names: Sequence[str], name: str, greedy: bool = False,
-              progress: Progress | None = None) -> SoupResult:
+def make_soup(
+    runs_dir: Path | str, names: Sequence[str], name: str, greedy: bool = False, progress: Progress | None = None
+) -> SoupResult:
     """Average the models of runs NAMES into a new run folder NAME in RUNS_DIR (see the module's doc)."""
     from workbench.core.model.loading import load_tokenizer
 
@@ -180,8 +190,10 @@ def make_soup(runs_dir: Path | str, names: Sequence[str], name: str, greedy: boo
         raise SoupError(f"{target}: already exists; pick another --name")
     members = read_members(runs_dir, names)
     if len({(m.config.data, m.config.validation_fraction, m.config.split_seed) for m in members}) > 1:
-        raise SoupError(f"{members[0].run} and another member were validated on different data or splits; "
-                        "a soup is chosen and calibrated on one validation split")
+        raise SoupError(
+            f"{members[0].run} and another member were validated on different data or splits; "
+            "a soup is chosen and calibrated on one validation split"
+        )
     say(f"reading {len(members)} models")
     models = []
     for member in members:
@@ -190,6 +202,7 @@ def make_soup(runs_dir: Path | str, names: Sequence[str], name: str, greedy: boo
     # copies, not views: the soup's model (one of these) is loaded over and over
     states = [{k: v.detach().cpu().clone() for k, v in model.state_dict().items()} for model in models]
     check_compatible(members, states)
+
     def recorded_mcc(i: int) -> float:
         mcc = members[i].val_mcc
         return mcc if mcc is not None else -2.0
@@ -222,14 +235,24 @@ def make_soup(runs_dir: Path | str, names: Sequence[str], name: str, greedy: boo
         kept = list(range(len(members)))
     soup_model.load_state_dict(average_states([states[i] for i in kept]))
     kept_names = [members[i].run for i in kept]
-    record = {"members": [m.run for m in members], "kept": kept_names, "greedy": greedy,
-              "member_thresholds": {m.run: m.threshold for m in members},
-              "member_val_mcc": {m.run: m.val_mcc for m in members},
-              "greedy_steps": [{"run": run, "val_mcc": mcc, "kept": keep} for run, mcc, keep in steps]}
+    record = {
+        "members": [m.run for m in members],
+        "kept": kept_names,
+        "greedy": greedy,
+        "member_thresholds": {m.run: m.threshold for m in members},
+        "member_val_mcc": {m.run: m.val_mcc for m in members},
+        "greedy_steps": [{"run": run, "val_mcc": mcc, "kept": keep} for run, mcc, keep in steps],
+    }
     say("writing the soup's folder")
     final = _write_run(target, replace(config, extra={**config.extra, SOUP_KEY: record}), soup_model, tokenizer, say)
-    return SoupResult(run_dir=target, members=[m.run for m in members], kept=kept_names, greedy=greedy,
-                      val_mcc_steps=steps, final=final)
+    return SoupResult(
+        run_dir=target,
+        members=[m.run for m in members],
+        kept=kept_names,
+        greedy=greedy,
+        val_mcc_steps=steps,
+        final=final,
+    )
 
 
 def _write_run(target: Path, config: TrainConfig, model: Any, tokenizer: Any, say: Progress) -> dict[str, Any]:
@@ -254,20 +277,33 @@ def _write_run(target: Path, config: TrainConfig, model: Any, tokenizer: Any, sa
         calibrated = load_model(str(target / "model"))
         cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
         for split in ("validation", "in_domain_dev", "holdout"):
-            report = evaluate_frame(calibrated, tokenizer, cola[split], split, config.max_length,
-                                    config.eval_batch_size)
+            report = evaluate_frame(
+                calibrated, tokenizer, cola[split], split, config.max_length, config.eval_batch_size
+            )
             record_report(target, report)
             final[split] = report.mcc
             say(f"{split}: MCC {report.mcc:.3f}")
         writer = MetricsWriter(target / "metrics.jsonl")
         try:
             soup = config.extra[SOUP_KEY]
-            writer.write(dict(LogEvent(kind="log", time=now(), message=(
-                f"soup ({'greedy' if soup['greedy'] else 'uniform'}) of {', '.join(soup['kept'])}"))))
+            writer.write(
+                dict(
+                    LogEvent(
+                        kind="log",
+                        time=now(),
+                        message=(f"soup ({'greedy' if soup['greedy'] else 'uniform'}) of {', '.join(soup['kept'])}"),
+                    )
+                )
+            )
             if choice is not None:
                 writer.write(dict(LogEvent(kind="log", time=now(), message=choice.summary())))
-            end = EndEvent(kind="end", time=now(), status="done", holdout_mcc=final["holdout"],
-                           in_domain_dev_mcc=final["in_domain_dev"])
+            end = EndEvent(
+                kind="end",
+                time=now(),
+                status="done",
+                holdout_mcc=final["holdout"],
+                in_domain_dev_mcc=final["in_domain_dev"],
+            )
             if "decision_threshold" in final:
                 end["decision_threshold"] = final["decision_threshold"]
             writer.write(dict(end))

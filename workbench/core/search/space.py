@@ -71,6 +71,7 @@ class SweepStopped(Exception):
 
 # ---------------------------------------------------------------- the search space
 
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -93,10 +94,10 @@ class Param:
         if self.kind == "categorical":
             return trial.suggest_categorical(self.name, list(self.choices))
         if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low or 0), int(self.high or 0), step=int(self.step or 1),
-                                     log=self.log)
-        return trial.suggest_float(self.name, float(self.low or 0), float(self.high or 0), step=self.step,
-                                   log=self.log)
+            return trial.suggest_int(
+                self.name, int(self.low or 0), int(self.high or 0), step=int(self.step or 1), log=self.log
+            )
+        return trial.suggest_float(self.name, float(self.low or 0), float(self.high or 0), step=self.step, log=self.log)
 
     def bounds(self) -> list[Any]:
         """The values at the edges of the range (every choice of a categorical)."""
@@ -131,7 +132,7 @@ def _setting_types() -> dict[str, str]:
 def apply_values(config: TrainConfig, values: dict[str, Any]) -> TrainConfig:
     """CONFIG with a trial's VALUES: settings by name, `extra.NAME` into config.extra."""
     settings = {k: v for k, v in values.items() if not k.startswith(EXTRA_PREFIX)}
-    extra = {k[len(EXTRA_PREFIX):]: v for k, v in values.items() if k.startswith(EXTRA_PREFIX)}
+    extra = {k[len(EXTRA_PREFIX) :]: v for k, v in values.items() if k.startswith(EXTRA_PREFIX)}
     return replace(config, **settings, extra={**config.extra, **extra})
 
 
@@ -193,7 +194,7 @@ def parse_param(name: str, spec: Any, source: str) -> Param:
     if setting_type not in (None, "int", "float"):
         raise fail(f"a {setting_type} setting takes a list of choices, not a range")
     if kind == "float" and setting_type == "int":
-        raise fail("this setting is a whole number: use type = \"int\" (or a list of choices)")
+        raise fail('this setting is a whole number: use type = "int" (or a list of choices)')
     if "low" not in spec or "high" not in spec:
         raise fail("a range needs both low and high")
     low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
@@ -219,8 +220,9 @@ def parse_param(name: str, spec: Any, source: str) -> Param:
 def parse_space(data: Any, source: str, base: TrainConfig | None = None) -> Space:
     """A space from a file's parsed contents; every range is checked against what its setting accepts."""
     if not isinstance(data, dict) or not data:
-        raise SweepError(f"{source}: expected a table of parameters, e.g. learning_rate = {{ low = 1e-5, high = "
-                         "1e-4, log = true }")
+        raise SweepError(
+            f"{source}: expected a table of parameters, e.g. learning_rate = {{ low = 1e-5, high = 1e-4, log = true }}"
+        )
     params = tuple(parse_param(str(name), spec, source) for name, spec in data.items())
     base = base or TrainConfig()
     for param in params:

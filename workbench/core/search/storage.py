@@ -36,7 +36,7 @@ def sqlite_path(url: str) -> Path | None:
 
     if not url.startswith("sqlite:///"):
         return None
-    return Path(unquote(url[len("sqlite:///"):].split("?", 1)[0]))
+    return Path(unquote(url[len("sqlite:///") :].split("?", 1)[0]))
 
 
 # user:password@ in anything that looks like a URL, parseable or not; password=... in a query
@@ -59,7 +59,6 @@ def password_span(url: str) -> tuple[int, int] | None:
     return (colon + 1, at) if colon >= 0 else None
 
 
-
 def url_secrets(url: str) -> list[str]:
     """The secrets written in URL, longest first: its password as written and percent-decoded, and any
     password=... of its query."""
@@ -68,7 +67,7 @@ def url_secrets(url: str) -> list[str]:
     found = [m.group("secret") for m in _QUERY_SECRET.finditer(url)]
     span = password_span(url)
     if span is not None:
-        written = url[span[0]:span[1]]
+        written = url[span[0] : span[1]]
         found += [written, unquote(written)]
     return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
@@ -84,7 +83,7 @@ def redact(text: str, url: str) -> str:
 def safe_url(url: str) -> str:
     """URL with its password hidden, for messages, whatever the URL looks like (`password_span`)."""
     span = password_span(url)
-    shown = url if span is None else f"{url[:span[0]]}***{url[span[1]:]}"
+    shown = url if span is None else f"{url[: span[0]]}***{url[span[1] :]}"
     return _QUERY_SECRET.sub(lambda m: f"{m.group('key')}***", shown)
 
 
@@ -92,14 +91,20 @@ def check_storage_url(url: str) -> None:
     """SweepError when URL's password holds an '@' left unencoded: a URL parser would read part of the password
     as the host and put it in its errors; the user is told to percent-encode it."""
     span = password_span(url)
-    if span is not None and "@" in url[span[0]:span[1]]:
-        raise SweepError(f"storage {safe_url(url)}: its password holds an '@', which a URL must write as %40 "
-                         "(percent-encode the password: python -c \"import urllib.parse, getpass; "
-                         "print(urllib.parse.quote(getpass.getpass(), safe=''))\")")
+    if span is not None and "@" in url[span[0] : span[1]]:
+        raise SweepError(
+            f"storage {safe_url(url)}: its password holds an '@', which a URL must write as %40 "
+            '(percent-encode the password: python -c "import urllib.parse, getpass; '
+            "print(urllib.parse.quote(getpass.getpass(), safe=''))\")"
+        )
 
 
-DRIVER_HINTS = {"postgresql+psycopg": "psycopg", "postgresql": "psycopg2-binary", "mysql+pymysql": "pymysql",
-                "mysql": "mysqlclient (or write mysql+pymysql:// and install pymysql)"}
+DRIVER_HINTS = {
+    "postgresql+psycopg": "psycopg",
+    "postgresql": "psycopg2-binary",
+    "mysql+pymysql": "pymysql",
+    "mysql": "mysqlclient (or write mysql+pymysql:// and install pymysql)",
+}
 
 
 def open_storage(url: str, create: bool = True) -> Any:
@@ -127,8 +132,9 @@ def open_storage(url: str, create: bool = True) -> Any:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=60,
-                                                      grace_period=180)
+                    return optuna.storages.RDBStorage(
+                        url, engine_kwargs=engine_kwargs, heartbeat_interval=60, grace_period=180
+                    )
             except Exception as err:  # noqa: BLE001
                 # Two processes creating the schema of a new database at once: the second one's CREATE
                 # TABLE or its alembic_version row loses the race; by now the tables exist.

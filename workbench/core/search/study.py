@@ -31,8 +31,7 @@ def fixed_settings(base_config: TrainConfig, space: Space) -> dict[str, Any]:
     # created with batch 32 and one joined with 0 at 8 epochs compare equal (the trials are the same)
     values = (base_config if "epochs" in searched else base_config.resolved()).to_dict()
     fixed = {k: v for k, v in values.items() if k not in searched and k not in MACHINE_SETTINGS and k != "extra"}
-    fixed["extra"] = {k: v for k, v in dict(values.get("extra") or {}).items()
-                      if f"{EXTRA_PREFIX}{k}" not in searched}
+    fixed["extra"] = {k: v for k, v in dict(values.get("extra") or {}).items() if f"{EXTRA_PREFIX}{k}" not in searched}
     fixed["data"] = data_digest(base_config.data or None)
     return json.loads(json.dumps(fixed, default=str))
 
@@ -41,8 +40,14 @@ def _differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
 
 
-def open_study(study_name: str, storage: Any, space: Space, base_config: TrainConfig | None = None,
-               pruner: Any = None, sampler: Any = None) -> Any:
+def open_study(
+    study_name: str,
+    storage: Any,
+    space: Space,
+    base_config: TrainConfig | None = None,
+    pruner: Any = None,
+    sampler: Any = None,
+) -> Any:
     """Create STUDY_NAME in STORAGE, or join it when it exists with the same SPACE and fixed settings.
 
     Exactly one process creates a study (the database's unique study name decides) and records its
@@ -51,8 +56,14 @@ def open_study(study_name: str, storage: Any, space: Space, base_config: TrainCo
     import optuna
 
     try:
-        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                                    load_if_exists=False, sampler=sampler, pruner=pruner)
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            direction="maximize",
+            load_if_exists=False,
+            sampler=sampler,
+            pruner=pruner,
+        )
         created = True
     except optuna.exceptions.DuplicatedStudyError:
         try:
@@ -74,20 +85,30 @@ def open_study(study_name: str, storage: Any, space: Space, base_config: TrainCo
     if recorded is None:
         if study.trials:
             raise SweepError(f"study {study_name!r} exists without a recorded space; it is not a workbench sweep")
-        study.set_user_attr(STUDY_ATTR, {  # one write: a machine joining sees the space and settings, or neither
-            SPACE_ATTR: wanted, FIXED_ATTR: fixed,
-            "base_config": base_config.to_dict() if base_config is not None else {}})
+        study.set_user_attr(
+            STUDY_ATTR,
+            {  # one write: a machine joining sees the space and settings, or neither
+                SPACE_ATTR: wanted,
+                FIXED_ATTR: fixed,
+                "base_config": base_config.to_dict() if base_config is not None else {},
+            },
+        )
         return study
     if recorded != wanted:
-        raise SweepError(f"study {study_name!r} exists with another space (differs in: "
-                         f"{', '.join(_differences(recorded, wanted))}); use the same space or another --study")
+        raise SweepError(
+            f"study {study_name!r} exists with another space (differs in: "
+            f"{', '.join(_differences(recorded, wanted))}); use the same space or another --study"
+        )
     if fixed is not None and recorded_fixed is not None and recorded_fixed != fixed:
-        shown = [f"{k} {_short(recorded_fixed.get(k))} there, {_short(fixed.get(k))} here"
-                 for k in _differences(recorded_fixed, fixed)]
-        raise SweepError(f"study {study_name!r} was created with other fixed settings ({'; '.join(shown)}); "
-                         "give the same ones or another --study")
+        shown = [
+            f"{k} {_short(recorded_fixed.get(k))} there, {_short(fixed.get(k))} here"
+            for k in _differences(recorded_fixed, fixed)
+        ]
+        raise SweepError(
+            f"study {study_name!r} was created with other fixed settings ({'; '.join(shown)}); "
+            "give the same ones or another --study"
+        )
     return study
-
 
 
 def recorded_study(study: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

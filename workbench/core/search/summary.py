@@ -85,32 +85,49 @@ def sweep_summary(study_name: str | None, storage: str, top: int = 5) -> SweepSu
             if not names:
                 raise SweepError(f"storage {safe_url(storage)}: no studies yet")
             if len(names) > 1 and DEFAULT_STUDY not in names:
-                raise SweepError(f"storage {safe_url(storage)} holds {len(names)} studies ({', '.join(names)}): "
-                                 "pick one with --study")
+                raise SweepError(
+                    f"storage {safe_url(storage)} holds {len(names)} studies ({', '.join(names)}): "
+                    "pick one with --study"
+                )
             study_name = names[0] if len(names) == 1 else DEFAULT_STUDY
         if study_name not in names:
-            raise SweepError(f"storage {safe_url(storage)}: no study {study_name!r}"
-                             + (f" (studies: {', '.join(names)})" if names else ""))
+            raise SweepError(
+                f"storage {safe_url(storage)}: no study {study_name!r}"
+                + (f" (studies: {', '.join(names)})" if names else "")
+            )
         study = optuna.load_study(study_name=study_name, storage=opened)
         frozen = study.get_trials(deepcopy=False)
         counts: dict[str, int] = {}
         for t in frozen:
             counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
         rows = [_row(t) for t in frozen]
-        complete = sorted((r for r in rows if r.state == "complete" and r.value is not None),
-                          key=lambda r: -(r.value or 0.0))
+        complete = sorted(
+            (r for r in rows if r.state == "complete" and r.value is not None), key=lambda r: -(r.value or 0.0)
+        )
         importances, note = _importances(study, len(complete))
         if len({r.value for r in complete}) == 1 and len(complete) > 1:
             importances, note = {}, "no parameter importances: every complete trial has the same value"
-        return SweepSummary(study=study_name, storage=safe_url(storage), counts=counts,
-                            space=dict(recorded_study(study)[0] or {}), best=complete[0] if complete else None,
-                            top=complete[:top], importances=importances, importance_note=note)
+        return SweepSummary(
+            study=study_name,
+            storage=safe_url(storage),
+            counts=counts,
+            space=dict(recorded_study(study)[0] or {}),
+            best=complete[0] if complete else None,
+            top=complete[:top],
+            importances=importances,
+            importance_note=note,
+        )
 
 
 def _row(trial: Any) -> TrialRow:
-    return TrialRow(number=trial.number, state=trial.state.name.lower(), value=trial.value,
-                    params=dict(trial.params), run=str(trial.user_attrs.get("run", "")),
-                    epochs_reported=len(trial.intermediate_values))
+    return TrialRow(
+        number=trial.number,
+        state=trial.state.name.lower(),
+        value=trial.value,
+        params=dict(trial.params),
+        run=str(trial.user_attrs.get("run", "")),
+        epochs_reported=len(trial.intermediate_values),
+    )
 
 
 def _importances(study: Any, complete: int) -> tuple[dict[str, float], str]:

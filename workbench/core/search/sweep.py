@@ -76,11 +76,21 @@ def default_pruner() -> Any:
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
 
 
-def run_sweep(base_config: TrainConfig, trials: int, study_name: str = DEFAULT_STUDY, storage: str | None = None,
-              space: Space | None = None, runs_dir: Path | str = "runs",
-              on_event: Callable[[Any], None] | None = None, stop: threading.Event | None = None,
-              on_trial: TrialCallback | None = None, pruner: Any = None, keep_checkpoints: bool = False,
-              sampler_seed: int | None = None, allow_pickle: bool = False) -> SweepRun:
+def run_sweep(
+    base_config: TrainConfig,
+    trials: int,
+    study_name: str = DEFAULT_STUDY,
+    storage: str | None = None,
+    space: Space | None = None,
+    runs_dir: Path | str = "runs",
+    on_event: Callable[[Any], None] | None = None,
+    stop: threading.Event | None = None,
+    on_trial: TrialCallback | None = None,
+    pruner: Any = None,
+    keep_checkpoints: bool = False,
+    sampler_seed: int | None = None,
+    allow_pickle: bool = False,
+) -> SweepRun:
     """Run TRIALS trials of study STUDY_NAME (created, or joined when it exists with the same space).
 
     Each trial trains `apply_values(BASE_CONFIG, suggested)` into RUNS_DIR/<study>-t<number>,
@@ -124,8 +134,10 @@ def run_sweep(base_config: TrainConfig, trials: int, study_name: str = DEFAULT_S
         trial.set_user_attr("runs_dir", str(runs_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
         if (run_dir / "config.json").exists() or (run_dir / "metrics.jsonl").exists():
-            raise SweepError(f"{run_dir}: a run already has trial {trial.number}'s name (a study of the same "
-                             "name in another storage?); use another --study or --runs")
+            raise SweepError(
+                f"{run_dir}: a run already has trial {trial.number}'s name (a study of the same "
+                "name in another storage?); use another --study or --runs"
+            )
         if on_trial:
             on_trial(TrialStart(trial.number, run_name, dict(values)))
         trial_stop = threading.Event()
@@ -146,9 +158,18 @@ def run_sweep(base_config: TrainConfig, trials: int, study_name: str = DEFAULT_S
         def finish(state: str, value: float | None = None, epochs: int = 0, error: str = "") -> None:
             if not keep_checkpoints and state in ("complete", "pruned"):  # finished: nothing to resume
                 shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
-            write_json_atomic(run_dir / TRIAL_FILE, {
-                "study": study_name, "trial": trial.number, "storage": safe_url(storage), "state": state,
-                "value": value, "params": values, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            write_json_atomic(
+                run_dir / TRIAL_FILE,
+                {
+                    "study": study_name,
+                    "trial": trial.number,
+                    "storage": safe_url(storage),
+                    "state": state,
+                    "value": value,
+                    "params": values,
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                },
+            )
             end = TrialEnd(trial.number, run_name, state, value, epochs, error)
             outcome.trials.append(end)
             if on_trial:
@@ -186,15 +207,21 @@ def run_sweep(base_config: TrainConfig, trials: int, study_name: str = DEFAULT_S
             study.stop()
 
     with quiet_optuna():
-        study = open_study(study_name, open_storage(storage), space, base_config,
-                           pruner=pruner if pruner is not None else default_pruner(),
-                           sampler=optuna.samplers.TPESampler(seed=sampler_seed))
+        study = open_study(
+            study_name,
+            open_storage(storage),
+            space,
+            base_config,
+            pruner=pruner if pruner is not None else default_pruner(),
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+        )
         if stop.is_set():
             outcome.stopped = True
             return outcome
         try:
-            study.optimize(objective, n_trials=trials, catch=(TrialFailed,), gc_after_trial=True,
-                           callbacks=[stop_between_trials])
+            study.optimize(
+                objective, n_trials=trials, catch=(TrialFailed,), gc_after_trial=True, callbacks=[stop_between_trials]
+            )
         except SweepStopped:
             outcome.stopped = True
     return outcome

@@ -59,7 +59,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "cuda" in state and torch.cuda.is_available():
         # one state per GPU visible when saved; resumed with fewer (or more) visible, each GPU there
         # now gets its saved state, and the others keep theirs (set_rng_state_all would fail)
-        for index, device_state in enumerate(list(state["cuda"])[:torch.cuda.device_count()]):
+        for index, device_state in enumerate(list(state["cuda"])[: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(device_state, index)
 
 
@@ -78,12 +78,21 @@ def check_finite(model: Any, what: str) -> None:
     """The last guard against saving a broken training: CheckpointError if MODEL has a non-finite weight."""
     bad = nonfinite_weights(model)
     if bad:
-        raise CheckpointError(f"not saving the {what}: {len(bad)} weight tensors hold NaN or infinity (first: "
-                              f"{bad[0]}); the last good one is kept")
+        raise CheckpointError(
+            f"not saving the {what}: {len(bad)} weight tensors hold NaN or infinity (first: "
+            f"{bad[0]}); the last good one is kept"
+        )
 
 
-def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, meta: dict[str, Any],
-                    rng: list[dict[str, Any]] | None = None, ema: list[Any] | None = None) -> None:
+def save_checkpoint(
+    run_dir: Path,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    meta: dict[str, Any],
+    rng: list[dict[str, Any]] | None = None,
+    ema: list[Any] | None = None,
+) -> None:
     """Write checkpoint/ whole or not at all: staged, then swapped in (meta.json last).
 
     RNG: every process's random state (`rng_states`); this process's alone when not given.
@@ -95,8 +104,12 @@ def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, m
     staged = run_dir / ".checkpoint.tmp"
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir()
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "rng": rng or [rng_state()]}
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng or [rng_state()],
+    }
     if ema is not None:
         state["ema"] = [tensor.detach().cpu() for tensor in ema]
     with (staged / "state.pt").open("wb") as handle:

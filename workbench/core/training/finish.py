@@ -20,8 +20,9 @@ from workbench.core.training.step import out_of_memory_as
 EventCallback = Callable[[Event], None]
 
 
-def calibrate_saved_model(run_dir: Path, config: TrainConfig, device: Any,
-                          emit: EventCallback, data: RunData | None = None) -> dict[str, Any]:
+def calibrate_saved_model(
+    run_dir: Path, config: TrainConfig, device: Any, emit: EventCallback, data: RunData | None = None
+) -> dict[str, Any]:
     """Fold the validation-best decision threshold and temperature into RUN_DIR's model/
     (core/evaluation/calibration.py), unless turned off; its entries for the end event."""
     from workbench.core.evaluation.calibration import calibrate_run
@@ -29,9 +30,11 @@ def calibrate_saved_model(run_dir: Path, config: TrainConfig, device: Any,
     if not (run_dir / MODEL_DIR).is_dir():
         return {}
     size = config.eval_batch_size
-    with out_of_memory_as(f"out of memory calibrating the decision threshold at eval batch size {size} "
-                          f"(max length {config.max_length}); the trained model is kept: free some "
-                          "memory and resume the run to finish it"):
+    with out_of_memory_as(
+        f"out of memory calibrating the decision threshold at eval batch size {size} "
+        f"(max length {config.max_length}); the trained model is kept: free some "
+        "memory and resume the run to finish it"
+    ):
         choice = calibrate_run(run_dir, config, device=device, validation=None if data is None else data["validation"])
     if choice is None:
         return {}
@@ -47,8 +50,14 @@ def stage_event(stage: str, index: int, sentences: int) -> StageEvent:
     return StageEvent(kind="stage", time=now(), stage=stage, index=index, stages=FINISH_STAGES, sentences=sentences)
 
 
-def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, device: Any,
-                         emit: EventCallback | None = None, data: RunData | None = None) -> dict[str, Any]:
+def evaluate_saved_model(
+    run_dir: Path,
+    config: TrainConfig,
+    tokenizer: Any,
+    device: Any,
+    emit: EventCallback | None = None,
+    data: RunData | None = None,
+) -> dict[str, Any]:
     """Score RUN_DIR's best model (calibrated), loaded from model/, on in_domain_dev and the holdout;
     records them in eval.json and the predictions files, on the disk before it returns. Each stage
     (each split, then the neighbour index) is announced through EMIT as it begins."""
@@ -62,12 +71,15 @@ def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, dev
     size = config.eval_batch_size
     announce = emit or (lambda event: None)
     reports = {}
-    with out_of_memory_as(f"out of memory in the final evaluation at eval batch size {size} (max length "
-                          f"{config.max_length}); the trained model is kept: free some memory and resume "
-                          "the run to evaluate it"):
+    with out_of_memory_as(
+        f"out of memory in the final evaluation at eval batch size {size} (max length "
+        f"{config.max_length}); the trained model is kept: free some memory and resume "
+        "the run to evaluate it"
+    ):
         model = load_model(str(run_dir / MODEL_DIR)).to(device)
-        cola = data if data is not None else load_cola(config.data or None, config.validation_fraction,
-                                                       config.split_seed)
+        cola = (
+            data if data is not None else load_cola(config.data or None, config.validation_fraction, config.split_seed)
+        )
         for index, name in enumerate(FINAL_SPLITS, start=2):
             announce(stage_event(f"evaluating {name}", index, len(cola[name])))
             reports[name] = evaluate_frame(model, tokenizer, cola[name], name, config.max_length, size)
@@ -79,8 +91,7 @@ def evaluate_saved_model(run_dir: Path, config: TrainConfig, tokenizer: Any, dev
     write_neighbor_index(run_dir, model, tokenizer, train_frame["sentence"].astype(str).tolist())
     holdout, dev = reports["holdout"], reports["in_domain_dev"]
     warning = {"holdout_warning": holdout.warning()} if holdout.warning() else {}  # worse than the majority class
-    return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc,
-            **warning}
+    return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc, **warning}
 
 
 def write_neighbor_index(run_dir: Path, model: Any, tokenizer: Any, sentences: list[str]) -> None:
@@ -98,8 +109,17 @@ def write_neighbor_index(run_dir: Path, model: Any, tokenizer: Any, sentences: l
         pass
 
 
-def finish_run(run_dir: Path, config: TrainConfig, position: Position, *, emit: EventCallback,
-               main_process: bool, device: Any, tokenizer: Any, data: RunData | None = None) -> TrainResult:
+def finish_run(
+    run_dir: Path,
+    config: TrainConfig,
+    position: Position,
+    *,
+    emit: EventCallback,
+    main_process: bool,
+    device: Any,
+    tokenizer: Any,
+    data: RunData | None = None,
+) -> TrainResult:
     """The end of a trained run: calibrate (once), evaluate, end. Both read the best model from the disk.
     Each part done is recorded in the checkpoint's meta.json, so that a run killed here resumes with
     what is left; the end event comes before `evaluated` (a kill between them evaluates again, which
@@ -115,12 +135,18 @@ def finish_run(run_dir: Path, config: TrainConfig, position: Position, *, emit: 
             update_checkpoint_meta(run_dir, position.to_meta())
         scores = evaluate_saved_model(run_dir, config, tokenizer, device, emit, data)
         final = {**scores, **position.calibration} if scores else {}
-    end = EndEvent(kind="end", time=now(), status="done", step=position.step, epoch=position.epoch,
-                   best_epoch=position.best_epoch, best_val_mcc=position.best_val_mcc)
+    end = EndEvent(
+        kind="end",
+        time=now(),
+        status="done",
+        step=position.step,
+        epoch=position.epoch,
+        best_epoch=position.best_epoch,
+        best_val_mcc=position.best_val_mcc,
+    )
     end.update(final)  # type: ignore[typeddict-item]  # holdout_mcc, holdout_accuracy, in_domain_dev_mcc
     emit(end)
     if main_process:
         position.evaluated = True
         update_checkpoint_meta(run_dir, position.to_meta())
     return position.result(run_dir, "done", final=final)
-

@@ -66,8 +66,16 @@ class Training:
     them; `train_epochs` runs the loop on the run's DATA (loaded once, core/training/prepare.py). The
     finish after it is `finish_run`'s."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, data: RunData, on_event: EventCallback | None,
-                 stop: threading.Event, resume: bool, allow_pickle: bool = False):
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        data: RunData,
+        on_event: EventCallback | None,
+        stop: threading.Event,
+        resume: bool,
+        allow_pickle: bool = False,
+    ):
         self.config = config
         self.data = data
         self.run_dir = run_dir
@@ -172,8 +180,13 @@ class Training:
         with self.emit_lock:
             if not self.end_emitted:
                 error = f"process {rank} failed: {message}"
-                self.emit(LogEvent(kind="log", time=now(), message=f"error: {error}; ending process "
-                                   f"{self.accelerator.process_index}"))
+                self.emit(
+                    LogEvent(
+                        kind="log",
+                        time=now(),
+                        message=f"error: {error}; ending process {self.accelerator.process_index}",
+                    )
+                )
                 self.emit(EndEvent(kind="end", time=now(), status="failed", error=error))
                 if self.writer is not None:
                     self.writer.close()
@@ -220,9 +233,11 @@ class Training:
         # launcher's process group (PartialState) is kept.
         AcceleratorState._reset_state(reset_partial_state=False)
         GradientState._reset_state()
-        self.accelerator = Accelerator(cpu=not on_gpu, mixed_precision=resolve_precision(
-            self.config.precision, "cuda" if on_gpu else "cpu"),
-            **trackers.accelerator_kwargs(self.config, self.run_dir))  # --report-to (started in train_epochs)
+        self.accelerator = Accelerator(
+            cpu=not on_gpu,
+            mixed_precision=resolve_precision(self.config.precision, "cuda" if on_gpu else "cpu"),
+            **trackers.accelerator_kwargs(self.config, self.run_dir),
+        )  # --report-to (started in train_epochs)
         self.read_every = read_interval(self.accelerator.device.type)
         self.device_name = device_name(self.accelerator.device)
 
@@ -239,15 +254,18 @@ class Training:
         cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
         if accelerator.device.type == "cpu":
             cheap_dropout(model)  # CPU dropout masks without bernoulli_ (core/training/speed.py)
-        train_loader, val_loader = data_loaders(self.tokenizer, train_rows, val_rows, config.batch_size,
-                                                config.eval_batch_size, config.seed)
+        train_loader, val_loader = data_loaders(
+            self.tokenizer, train_rows, val_rows, config.batch_size, config.eval_batch_size, config.seed
+        )
         optimizer = grouped_adamw(model, config, fused_adamw_ok(accelerator.device.type))
-        (self.model, self.optimizer, self.train_loader,
-         self.val_loader) = accelerator.prepare(model, optimizer, train_loader, val_loader)
+        (self.model, self.optimizer, self.train_loader, self.val_loader) = accelerator.prepare(
+            model, optimizer, train_loader, val_loader
+        )
         self.steps_per_epoch = len(self.train_loader)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.scheduler = get_linear_schedule_with_warmup(
-            self.optimizer, warmup_steps(self.total_steps, config.warmup_ratio), self.total_steps)
+            self.optimizer, warmup_steps(self.total_steps, config.warmup_ratio), self.total_steps
+        )
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         if config.ema_decay > 0:
             self.ema = WeightAverage(self.params, config.ema_decay)
@@ -257,8 +275,11 @@ class Training:
         from workbench.core.training.checkpoint import set_rng_state
 
         if self.is_main_process:  # a resume continues the map recorded so far
-            self.dynamics = (load_or_start(self.run_dir, self.config.epochs, self.train_labels) if self.resume
-                             else TrainingDynamics.empty(self.config.epochs, self.train_labels))
+            self.dynamics = (
+                load_or_start(self.run_dir, self.config.epochs, self.train_labels)
+                if self.resume
+                else TrainingDynamics.empty(self.config.epochs, self.train_labels)
+            )
         if not self.resume:
             return
         if checkpoint_meta(self.run_dir) is None:  # killed before its first checkpoint
@@ -280,19 +301,36 @@ class Training:
 
     def _emit_start(self, train_sentences: int, val_sentences: int) -> None:
         accelerator = self.accelerator
-        self.emit(StartEvent(
-            kind="start", time=now(), run=self.run_dir.name, model=self.config.model, device=self.device_name,
-            precision=accelerator.mixed_precision, processes=accelerator.num_processes,
-            train_sentences=train_sentences, validation_sentences=val_sentences,
-            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, epochs=self.config.epochs,
-            resumed_at_step=self.position.step if self.resume else None))
+        self.emit(
+            StartEvent(
+                kind="start",
+                time=now(),
+                run=self.run_dir.name,
+                model=self.config.model,
+                device=self.device_name,
+                precision=accelerator.mixed_precision,
+                processes=accelerator.num_processes,
+                train_sentences=train_sentences,
+                validation_sentences=val_sentences,
+                steps_per_epoch=self.steps_per_epoch,
+                total_steps=self.total_steps,
+                epochs=self.config.epochs,
+                resumed_at_step=self.position.step if self.resume else None,
+            )
+        )
         if self.restarted_from_zero:
-            self.emit(LogEvent(kind="log", time=now(), message=(
-                "no checkpoint yet (the run was killed before its first one): training restarts from step 0 "
-                "with the run's saved config.json")))
+            self.emit(
+                LogEvent(
+                    kind="log",
+                    time=now(),
+                    message=(
+                        "no checkpoint yet (the run was killed before its first one): training restarts from step 0 "
+                        "with the run's saved config.json"
+                    ),
+                )
+            )
         elif self.position.finished:
-            self.emit(LogEvent(kind="log", time=now(), message=(
-                "the run is trained; resuming its final evaluation")))
+            self.emit(LogEvent(kind="log", time=now(), message=("the run is trained; resuming its final evaluation")))
 
     # ------------------------------------------------------------ an epoch of steps
 
@@ -306,8 +344,10 @@ class Training:
         if position.epoch_step:
             loader = accelerator.skip_first_batches(self.train_loader, position.epoch_step)
         self.model.train()
-        out_of_memory = (f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
-                         f"{self.device_name}; try --batch-size {max(1, config.batch_size // 2)}")
+        out_of_memory = (
+            f"out of memory at batch size {config.batch_size} (max length {config.max_length}) on "
+            f"{self.device_name}; try --batch-size {max(1, config.batch_size // 2)}"
+        )
         pending: list[PendingStep] = []  # steps taken, their loss and gradient norm not read yet
         for batch in loader:
             if accelerator.num_processes == 1 and self._stop_agreed():
@@ -325,12 +365,21 @@ class Training:
                     self.ema.update(self.params)
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                pending.append(PendingStep(int(batch["labels"].shape[0]), loss.detach(), grad_norm, shared_loss,
-                                           time.perf_counter(), self.scheduler.get_last_lr()[-1]))
+                pending.append(
+                    PendingStep(
+                        int(batch["labels"].shape[0]),
+                        loss.detach(),
+                        grad_norm,
+                        shared_loss,
+                        time.perf_counter(),
+                        self.scheduler.get_last_lr()[-1],
+                    )
+                )
                 step = position.step + len(pending)
                 in_epoch = position.epoch_step + len(pending) < self.steps_per_epoch  # (the epoch's end checkpoints)
                 checkpoint_due = (bool(config.checkpoint_every) and step % config.checkpoint_every == 0) or (
-                    in_epoch and (timed if accelerator.num_processes > 1 else self._timed_checkpoint_due()))
+                    in_epoch and (timed if accelerator.num_processes > 1 else self._timed_checkpoint_due())
+                )
                 if len(pending) >= self.read_every or checkpoint_due:
                     failed = self._record_steps(pending)  # one read from the device for all of them
                     if failed is not None:
@@ -366,8 +415,9 @@ class Training:
             failure = err
             message = out_of_memory if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
         timed = self.is_main_process and self._timed_checkpoint_due()  # one clock decides for all
-        agreed = ranks.agree_on_step(self.accelerator, loss, message, stop=self._stop_requested_here(),
-                                     checkpoint=timed)
+        agreed = ranks.agree_on_step(
+            self.accelerator, loss, message, stop=self._stop_requested_here(), checkpoint=timed
+        )
         if agreed.failed_rank is not None:
             self.failure_agreed = True
             if failure is not None:
@@ -396,8 +446,9 @@ class Training:
             self._record_step(taken.sentences, loss_value, norm_value, taken.clock, taken.lr)
         return None
 
-    def _record_step(self, batch_sentences: int, loss_value: float, grad_norm: float | None,
-                     clock: float, lr: float) -> None:
+    def _record_step(
+        self, batch_sentences: int, loss_value: float, grad_norm: float | None, clock: float, lr: float
+    ) -> None:
         position = self.position
         position.step += 1
         position.epoch_step += 1
@@ -406,11 +457,23 @@ class Training:
         self.steps_this_session += 1
         rate = self.throughput.add(clock, batch_sentences * self.accelerator.num_processes)
         per_step = (clock - self.started) / self.steps_this_session
-        self.emit(StepEvent(
-            kind="step", time=now(), epoch=position.epoch + 1, step=position.step, epoch_step=position.epoch_step,
-            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, loss=loss_value,
-            lr=lr, grad_norm=grad_norm, sentences_per_s=rate,
-            elapsed_s=self.elapsed_before + clock - self.started, eta_s=per_step * (self.total_steps - position.step)))
+        self.emit(
+            StepEvent(
+                kind="step",
+                time=now(),
+                epoch=position.epoch + 1,
+                step=position.step,
+                epoch_step=position.epoch_step,
+                steps_per_epoch=self.steps_per_epoch,
+                total_steps=self.total_steps,
+                loss=loss_value,
+                lr=lr,
+                grad_norm=grad_norm,
+                sentences_per_s=rate,
+                elapsed_s=self.elapsed_before + clock - self.started,
+                eta_s=per_step * (self.total_steps - position.step),
+            )
+        )
 
     def _fail_nonfinite(self, value: float, what: str = "loss", steps_after: int = 0) -> TrainResult:
         """End the run on a non-finite loss or gradient norm at the next step not yet recorded.
@@ -418,12 +481,16 @@ class Training:
         the bad step itself was skipped on the device, so no weight ever held a non-finite number."""
         step = self.position.step
         if steps_after:
-            stopped = (f"the step was skipped on the device, and training stopped {steps_after} step(s) later, "
-                       f"at the next read of the loss")
+            stopped = (
+                f"the step was skipped on the device, and training stopped {steps_after} step(s) later, "
+                f"at the next read of the loss"
+            )
         else:
             stopped = "training stopped before the step changed the weights"
-        message = (f"{what} became {value} at step {step + 1}; {stopped}. The last good checkpoint and the best "
-                   f"model are kept; try a lower learning rate")
+        message = (
+            f"{what} became {value} at step {step + 1}; {stopped}. The last good checkpoint and the best "
+            f"model are kept; try a lower learning rate"
+        )
         self.emit(EndEvent(kind="end", time=now(), status="failed", error=message, step=step))
         return self.position.result(self.run_dir, "failed", error=message)
 
@@ -453,10 +520,18 @@ class Training:
         else:
             position.stale_epochs += 1
         record = EpochEvent(
-            kind="epoch", time=now(), epoch=epoch, step=position.step,
-            train_loss=position.loss_sum / max(1, position.loss_count), val_n=int(chosen["n"]),
-            val_loss=chosen["loss"], val_accuracy=chosen["accuracy"], val_mcc=chosen["mcc"], best=improved,
-            elapsed_s=self.elapsed_s())
+            kind="epoch",
+            time=now(),
+            epoch=epoch,
+            step=position.step,
+            train_loss=position.loss_sum / max(1, position.loss_count),
+            val_n=int(chosen["n"]),
+            val_loss=chosen["loss"],
+            val_accuracy=chosen["accuracy"],
+            val_mcc=chosen["mcc"],
+            best=improved,
+            elapsed_s=self.elapsed_s(),
+        )
         if averaged is not None:
             record["raw_val_mcc"] = metrics["mcc"]
             record["ema_val_mcc"] = averaged["mcc"]
@@ -468,8 +543,11 @@ class Training:
         position.finished = position.epoch >= config.epochs or early_stop
         self._checkpoint()
         if early_stop:
-            self.emit(LogEvent(kind="log", time=now(),
-                               message=f"early stop: no better validation MCC for {config.patience} epochs"))
+            self.emit(
+                LogEvent(
+                    kind="log", time=now(), message=f"early stop: no better validation MCC for {config.patience} epochs"
+                )
+            )
             return True
         return self._stop_agreed() and not position.finished
 
@@ -500,8 +578,9 @@ class Training:
         for epoch, rows, p_gold in pending:
             parts.setdefault(epoch, ([], []))[0].append(rows)
             parts[epoch][1].append(p_gold)
-        records = [(epoch, torch.cat(rows).cpu().numpy(), torch.cat(p).cpu().numpy())
-                   for epoch, (rows, p) in parts.items()]
+        records = [
+            (epoch, torch.cat(rows).cpu().numpy(), torch.cat(p).cpu().numpy()) for epoch, (rows, p) in parts.items()
+        ]
         if self.accelerator.num_processes > 1:
             from accelerate.utils import gather_object
 
@@ -519,8 +598,10 @@ class Training:
         model.eval()
         all_logits, all_labels = [], []
         size = self.config.eval_batch_size
-        out_of_memory = (f"out of memory validating at eval batch size {size} (max length "
-                         f"{self.config.max_length}); try --eval-batch-size {max(1, size // 2)}")
+        out_of_memory = (
+            f"out of memory validating at eval batch size {size} (max length "
+            f"{self.config.max_length}); try --eval-batch-size {max(1, size // 2)}"
+        )
         with torch.no_grad():
             for batch in self.val_loader:
                 with out_of_memory_as(out_of_memory):
@@ -554,18 +635,40 @@ class Training:
                 self.writer.sync()  # the steps this checkpoint covers are on the disk before it
             if self.dynamics is not None:
                 self.dynamics.save(self.run_dir)
-            save_checkpoint(self.run_dir, self.accelerator.unwrap_model(self.model), self.optimizer, self.scheduler,
-                            position.to_meta(), rng=rng, ema=self.ema.tensors if self.ema is not None else None)
-            self.emit(CheckpointEvent(kind="checkpoint", time=now(), step=position.step, epoch=position.epoch,
-                                      epoch_step=position.epoch_step))
+            save_checkpoint(
+                self.run_dir,
+                self.accelerator.unwrap_model(self.model),
+                self.optimizer,
+                self.scheduler,
+                position.to_meta(),
+                rng=rng,
+                ema=self.ema.tensors if self.ema is not None else None,
+            )
+            self.emit(
+                CheckpointEvent(
+                    kind="checkpoint",
+                    time=now(),
+                    step=position.step,
+                    epoch=position.epoch,
+                    epoch_step=position.epoch_step,
+                )
+            )
         self.accelerator.wait_for_everyone()
         self.last_checkpoint_at = time.perf_counter()
 
     def _stopped(self) -> TrainResult:
         position = self.position
         self._checkpoint()
-        self.emit(EndEvent(kind="end", time=now(), status="stopped", step=position.step, epoch=position.epoch,
-                           best_val_mcc=position.best_val_mcc))
+        self.emit(
+            EndEvent(
+                kind="end",
+                time=now(),
+                status="stopped",
+                step=position.step,
+                epoch=position.epoch,
+                best_val_mcc=position.best_val_mcc,
+            )
+        )
         return position.result(self.run_dir, "stopped")
 
     # ------------------------------------------------------------ stopping
@@ -589,4 +692,3 @@ class Training:
         if agreed:
             self.stop.set()
         return agreed  # the agreed answer, not the flag: a signal arriving after the reduce waits for the next one
-

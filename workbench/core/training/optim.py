@@ -34,8 +34,9 @@ def is_head(name: str) -> bool:
     return name.startswith(("classifier.", "pooler.")) or ".pooler." in name or ".classifier." in name
 
 
-def parameter_groups(model: Any, learning_rate: float, weight_decay: float,
-                     layer_lr_decay: float = 1.0, head_lr_multiplier: float = 1.0) -> list[dict[str, Any]]:
+def parameter_groups(
+    model: Any, learning_rate: float, weight_decay: float, layer_lr_decay: float = 1.0, head_lr_multiplier: float = 1.0
+) -> list[dict[str, Any]]:
     """AdamW groups: decay / no decay, times a learning rate per layer when LAYER_LR_DECAY < 1, and
     the head at HEAD_LR_MULTIPLIER times the peak rate (its own groups, last, only when it is not 1:
     with 1 the groups are those of runs made before the setting, so their checkpoints still resume)."""
@@ -51,8 +52,12 @@ def parameter_groups(model: Any, learning_rate: float, weight_decay: float,
         key = (depth, skip)
         if key not in groups:
             scale = head_lr_multiplier if depth > num_layers + 1 else layer_lr_decay ** (num_layers + 1 - depth)
-            groups[key] = {"params": [], "names": [], "lr": learning_rate * scale,
-                           "weight_decay": 0.0 if skip else weight_decay}
+            groups[key] = {
+                "params": [],
+                "names": [],
+                "lr": learning_rate * scale,
+                "weight_decay": 0.0 if skip else weight_decay,
+            }
         groups[key]["params"].append(param)
         groups[key]["names"].append(name)
     return [groups[k] for k in sorted(groups)]
@@ -86,7 +91,6 @@ class LengthGroupedSampler:
 
         generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
-
 
 
 class WeightAverage:
@@ -137,9 +141,14 @@ def _no_grad() -> Iterator[None]:
         yield
 
 
-
-def data_loaders(tokenizer: Any, train_rows: list[dict[str, Any]], val_rows: list[dict[str, Any]],
-                 batch_size: int, eval_batch_size: int, seed: int) -> tuple[Any, Any]:
+def data_loaders(
+    tokenizer: Any,
+    train_rows: list[dict[str, Any]],
+    val_rows: list[dict[str, Any]],
+    batch_size: int,
+    eval_batch_size: int,
+    seed: int,
+) -> tuple[Any, Any]:
     """The training loader (length-grouped, shuffled by SEED and the epoch) and the validation loader
     (shortest first), both padding each batch to its longest sentence."""
     import torch
@@ -151,13 +160,19 @@ def data_loaders(tokenizer: Any, train_rows: list[dict[str, Any]], val_rows: lis
     # dropout draws are the same in a resumed run as in an uninterrupted one.
     train_loader: Any = torch.utils.data.DataLoader(
         train_rows,  # type: ignore[arg-type]  # a list is a map-style dataset
-        batch_size=batch_size, sampler=sampler, collate_fn=collator,
-        generator=torch.Generator().manual_seed(0))
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collator,
+        generator=torch.Generator().manual_seed(0),
+    )
     val_order = sorted(range(len(val_rows)), key=lambda i: len(val_rows[i]["input_ids"]))
     val_loader: Any = torch.utils.data.DataLoader(
         [val_rows[i] for i in val_order],  # type: ignore[arg-type]
-        batch_size=eval_batch_size, shuffle=False,
-        collate_fn=collator, generator=torch.Generator().manual_seed(0))
+        batch_size=eval_batch_size,
+        shuffle=False,
+        collate_fn=collator,
+        generator=torch.Generator().manual_seed(0),
+    )
     return train_loader, val_loader
 
 
@@ -166,7 +181,12 @@ def grouped_adamw(model: Any, config: TrainConfig, fused: bool) -> Any:
     import torch
 
     kernel: dict[str, Any] = {"fused": True} if fused else {"foreach": True}
-    groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_lr_decay,
-                              config.head_lr_multiplier)
-    return torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups],
-                             lr=config.learning_rate, eps=config.adam_epsilon, **kernel)
+    groups = parameter_groups(
+        model, config.learning_rate, config.weight_decay, config.layer_lr_decay, config.head_lr_multiplier
+    )
+    return torch.optim.AdamW(
+        [{k: v for k, v in g.items() if k != "names"} for g in groups],
+        lr=config.learning_rate,
+        eps=config.adam_epsilon,
+        **kernel,
+    )

@@ -59,7 +59,15 @@ class Position:
 
     def result(self, run_dir: Path, status: str, error: str = "", final: dict[str, Any] | None = None) -> TrainResult:
         """What `train()` returns for a run that ended here with STATUS."""
-        return TrainResult(run_dir=run_dir, status=status, epochs_done=self.epoch, best_epoch=self.best_epoch,
-                           best_val_mcc=self.best_val_mcc, error=error, history=list(self.history),
-                           final=final or {}, step=self.step, epoch_step=self.epoch_step)
-
+        return TrainResult(
+            run_dir=run_dir,
+            status=status,
+            epochs_done=self.epoch,
+            best_epoch=self.best_epoch,
+            best_val_mcc=self.best_val_mcc,
+            error=error,
+            history=list(self.history),
+            final=final or {},
+            step=self.step,
+            epoch_step=self.epoch_step,
+        )

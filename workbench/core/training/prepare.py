@@ -138,4 +138,3 @@ def initial_model(config: TrainConfig, allow_pickle: bool = False) -> Any:
         model = load_model(config.model, allow_pickle=allow_pickle)
     apply_recipe(model, config)
     return model
-

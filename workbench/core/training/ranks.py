@@ -32,8 +32,9 @@ class Agreement:
     checkpoint: bool = False  # some process (the main one, by its clock) calls for a checkpoint after this step
 
 
-def agree_on_step(accelerator: Any, loss: Any, failure: str | None, stop: bool = False,
-                  checkpoint: bool = False) -> Agreement:
+def agree_on_step(
+    accelerator: Any, loss: Any, failure: str | None, stop: bool = False, checkpoint: bool = False
+) -> Agreement:
     """One all-reduce of [loss, failed, stop, checkpoint] across the processes; when any failed, the
     failing process's message (FAILURE on that process, None elsewhere) is sent to all.
 
@@ -46,13 +47,17 @@ def agree_on_step(accelerator: Any, loss: Any, failure: str | None, stop: bool =
 
     failed = failure is not None
     own = loss.detach().float().reshape(()) if loss is not None else torch.tensor(float("nan"))
-    flags = torch.stack([own.to(accelerator.device), torch.tensor(float(failed), device=accelerator.device),
-                         torch.tensor(float(stop), device=accelerator.device),
-                         torch.tensor(float(checkpoint), device=accelerator.device)])
+    flags = torch.stack(
+        [
+            own.to(accelerator.device),
+            torch.tensor(float(failed), device=accelerator.device),
+            torch.tensor(float(stop), device=accelerator.device),
+            torch.tensor(float(checkpoint), device=accelerator.device),
+        ]
+    )
     total_loss, failures, stops, checkpoints = accelerator.reduce(flags, reduction="sum").tolist()
     if not failures:
-        return Agreement(mean_loss=total_loss / accelerator.num_processes, stop=stops > 0,
-                         checkpoint=checkpoints > 0)
+        return Agreement(mean_loss=total_loss / accelerator.num_processes, stop=stops > 0, checkpoint=checkpoints > 0)
     import torch.distributed as dist
 
     messages: list[Any] = [None] * accelerator.num_processes

@@ -52,7 +52,7 @@ def reinit_top_layers(model: Any, count: int) -> int:
     layers = encoder_layers(model)
     if count > len(layers):
         raise ValueError(f"reinit_top_layers {count}: the model has only {len(layers)} encoder layers")
-    for layer in list(layers)[len(layers) - count:]:
+    for layer in list(layers)[len(layers) - count :]:
         for tensor in [*layer.parameters(), *layer.buffers()]:
             if hasattr(tensor, "_is_hf_initialized"):
                 tensor._is_hf_initialized = False

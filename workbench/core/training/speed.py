@@ -40,8 +40,12 @@ def freeze_word_embeddings(model: Any) -> int:
 
 # Sequence classifiers whose head reads only position 0 of the last layer, with BERT's layer layout
 # (attention.self.query/key/value, attention.output, intermediate, output).
-CLS_HEAD_CLASSES = ("BertForSequenceClassification", "RobertaForSequenceClassification",
-                    "XLMRobertaForSequenceClassification", "ElectraForSequenceClassification")
+CLS_HEAD_CLASSES = (
+    "BertForSequenceClassification",
+    "RobertaForSequenceClassification",
+    "XLMRobertaForSequenceClassification",
+    "ElectraForSequenceClassification",
+)
 
 
 def cls_only_last_layer(model: Any) -> bool:
@@ -59,8 +63,13 @@ def cls_only_last_layer(model: Any) -> bool:
         attention = layer.attention
         heads = attention.self.num_attention_heads
         head_size = attention.self.attention_head_size
-        parts = (attention.self.query, attention.self.key, attention.self.value, attention.output,
-                 layer.feed_forward_chunk)
+        parts = (
+            attention.self.query,
+            attention.self.key,
+            attention.self.value,
+            attention.output,
+            layer.feed_forward_chunk,
+        )
     except (AttributeError, IndexError, TypeError, ValueError):
         return False
     if getattr(model.config, "is_decoder", False) or getattr(layer, "add_cross_attention", False) or not all(parts):
@@ -110,11 +119,18 @@ def _cls_only_forward(layer: Any, heads: int, head_size: int, as_tuple: bool | N
         value = self_attention.value(hidden_states).view(batch, length, heads, head_size).transpose(1, 2)
         if attention_mask is not None and attention_mask.dim() == 4 and attention_mask.shape[-2] > 1:
             attention_mask = attention_mask[:, :, :1]  # the [CLS] query's row of the mask
-        interface = ALL_ATTENTION_FUNCTIONS.get_interface(self_attention.config._attn_implementation,
-                                                          eager_attention_forward)
-        context, _ = interface(self_attention, query, key, value, attention_mask,
-                               dropout=self_attention.dropout.p if self_attention.training else 0.0,
-                               scaling=self_attention.scaling)
+        interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self_attention.config._attn_implementation, eager_attention_forward
+        )
+        context, _ = interface(
+            self_attention,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self_attention.dropout.p if self_attention.training else 0.0,
+            scaling=self_attention.scaling,
+        )
         attended = attention.output(context.reshape(batch, 1, -1), cls)
         output = layer.feed_forward_chunk(attended)
         return (output,) if as_tuple else output

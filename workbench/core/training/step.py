@@ -42,7 +42,6 @@ def out_of_memory_as(message: str) -> Iterator[None]:
         raise TrainingError(message) from None
 
 
-
 @dataclass
 class PendingStep:
     """A step taken whose loss and gradient norm are still on the device."""
@@ -124,9 +123,11 @@ def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm:
         accelerator.clip_grad_norm_(params, max_norm)
         optimizer.step()
         return None
-    if (not getattr(inner, "defaults", {}).get("fused")
-            or accelerator.distributed_type not in (DistributedType.NO, DistributedType.MULTI_GPU,
-                                                    DistributedType.MULTI_CPU)):
+    if not getattr(inner, "defaults", {}).get("fused") or accelerator.distributed_type not in (
+        DistributedType.NO,
+        DistributedType.MULTI_GPU,
+        DistributedType.MULTI_CPU,
+    ):
         norm = accelerator.clip_grad_norm_(params, max_norm)
         finite = norm is None or math.isfinite(float(norm))  # a host read, off the fused path only
         if finite and loss is not None:
@@ -145,4 +146,3 @@ def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm:
     finally:
         del inner.grad_scale, inner.found_inf
     return norm
-

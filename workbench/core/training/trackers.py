@@ -39,8 +39,10 @@ def accelerator_kwargs(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
         return {}
     from accelerate.utils import ProjectConfiguration
 
-    return {"log_with": names, "project_config": ProjectConfiguration(
-        project_dir=str(run_dir), logging_dir=str(run_dir / TENSORBOARD_DIR))}
+    return {
+        "log_with": names,
+        "project_config": ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / TENSORBOARD_DIR)),
+    }
 
 
 def start(accelerator: Any, config: TrainConfig, run_dir: Path) -> None:
@@ -54,8 +56,11 @@ def start(accelerator: Any, config: TrainConfig, run_dir: Path) -> None:
 
         raise TrainingError(f"report_to: {missing}")
     run = run_dir.name
-    accelerator.init_trackers(PROJECT, config=hyperparameters(config), init_kwargs={
-        "wandb": {"name": run, "dir": str(run_dir)}, "mlflow": {"run_name": run}})
+    accelerator.init_trackers(
+        PROJECT,
+        config=hyperparameters(config),
+        init_kwargs={"wandb": {"name": run, "dir": str(run_dir)}, "mlflow": {"run_name": run}},
+    )
 
 
 def hyperparameters(config: TrainConfig) -> dict[str, bool | int | float | str]:
@@ -63,8 +68,9 @@ def hyperparameters(config: TrainConfig) -> dict[str, bool | int | float | str]:
     values: dict[str, bool | int | float | str] = {}
     for name, value in config.to_dict().items():
         if name == "extra":
-            values.update({f"extra.{key}": item for key, item in value.items()
-                           if isinstance(item, (bool, int, float, str))})
+            values.update(
+                {f"extra.{key}": item for key, item in value.items() if isinstance(item, (bool, int, float, str))}
+            )
         else:
             values[name] = value
     return values
@@ -79,9 +85,13 @@ def metrics_of(event: Event) -> dict[str, float]:
             values["train/grad_norm"] = event["grad_norm"]
         return values
     if event["kind"] == "epoch":
-        return {"train/epoch": float(event["epoch"]), "epoch/train_loss": event["train_loss"],
-                "epoch/val_loss": event["val_loss"], "epoch/val_accuracy": event["val_accuracy"],
-                "epoch/val_mcc": event["val_mcc"]}
+        return {
+            "train/epoch": float(event["epoch"]),
+            "epoch/train_loss": event["train_loss"],
+            "epoch/val_loss": event["val_loss"],
+            "epoch/val_accuracy": event["val_accuracy"],
+            "epoch/val_mcc": event["val_mcc"],
+        }
     if event["kind"] == "end" and event["status"] == "done":
         keys = ("best_val_mcc", "in_domain_dev_mcc", "holdout_mcc", "holdout_accuracy")
         return {f"final/{key}": float(event[key]) for key in keys if key in event}  # type: ignore[literal-required]
@@ -107,4 +117,3 @@ def finish(accelerator: Any) -> None:
     for tracker in accelerator.trackers:
         tracker.finish()
     accelerator.trackers = []
-

@@ -56,8 +56,14 @@ def holding_run(run_dir: Path) -> Iterator[None]:
         raise TrainingError(str(err)) from None
 
 
-def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | None = None,
-          stop: threading.Event | None = None, resume: bool = False, allow_pickle: bool = False) -> TrainResult:
+def train(
+    config: TrainConfig,
+    run_dir: Path | str,
+    on_event: EventCallback | None = None,
+    stop: threading.Event | None = None,
+    resume: bool = False,
+    allow_pickle: bool = False,
+) -> TrainResult:
     """Fine-tune CONFIG.model on CoLA into RUN_DIR; resume from its checkpoint if RESUME.
 
     Under `accelerate launch` / `torchrun` every process calls this; only the main
@@ -94,6 +100,13 @@ def train(config: TrainConfig, run_dir: Path | str, on_event: EventCallback | No
             ended = training.train_epochs()  # 3. the loop
             if ended is not None:  # stopped or failed
                 return ended
-            return finish_run(run_dir, config, training.position, emit=training.emit,  # 4. the finish
-                              main_process=training.is_main_process, device=training.accelerator.device,
-                              tokenizer=training.tokenizer, data=data)
+            return finish_run(
+                run_dir,
+                config,
+                training.position,
+                emit=training.emit,  # 4. the finish
+                main_process=training.is_main_process,
+                device=training.accelerator.device,
+                tokenizer=training.tokenizer,
+                data=data,
+            )

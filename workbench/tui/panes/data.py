@@ -38,9 +38,11 @@ class DataPane(Pane):
         Binding("m", "training_map", "Map", tooltip="the opened run's map of its training data (cartography)"),
         Binding("escape", "leave_field", "Clear search", tooltip="clear the search / leave the search box"),
     ]
-    HELP = ("↑↓ pgup/pgdn home/end browse; the box below shows the highlighted sentence whole, with its label, "
-            "source and WordPiece tokens (tab, then ↑↓ scrolls it).\n"
-            "The stats panel (counts, sources, token-length histogram) shows at 110 columns and more, or with t.")
+    HELP = (
+        "↑↓ pgup/pgdn home/end browse; the box below shows the highlighted sentence whole, with its label, "
+        "source and WordPiece tokens (tab, then ↑↓ scrolls it).\n"
+        "The stats panel (counts, sources, token-length histogram) shows at 110 columns and more, or with t."
+    )
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -59,8 +61,12 @@ class DataPane(Pane):
         with Horizontal():
             with Vertical(id="data-left"):
                 yield Static("loading CoLA…", id="data-filters")
-                yield Field(placeholder="search sentences (enter: keep, escape: clear)", id="data-search",
-                            compact=True, select_on_focus=False)
+                yield Field(
+                    placeholder="search sentences (enter: keep, escape: clear)",
+                    id="data-search",
+                    compact=True,
+                    select_on_focus=False,
+                )
                 table = SentenceTable(id="data-table")
                 table.loading = True
                 yield table
@@ -115,8 +121,9 @@ class DataPane(Pane):
         self.source_filter = None
         table = self.table
         table.loading = False
-        if self.workbench.active_pane == "data" and (self.app.focused in (None, self)
-                                                     or isinstance(self.app.focused, Tabs)):
+        if self.workbench.active_pane == "data" and (
+            self.app.focused in (None, self) or isinstance(self.app.focused, Tabs)
+        ):
             table.focus()  # it was loading: the pane held the focus for it
         self.refresh_table()
         self.measure_split()
@@ -153,14 +160,21 @@ class DataPane(Pane):
         if self.cola is None:
             return
         self.shown = self.filtered()
-        rows = zip(self.shown["line"].tolist(), self.shown["source"].tolist(),
-                   self.shown["label"].tolist(), self.shown["sentence"].tolist(), strict=True)
+        rows = zip(
+            self.shown["line"].tolist(),
+            self.shown["source"].tolist(),
+            self.shown["label"].tolist(),
+            self.shown["sentence"].tolist(),
+            strict=True,
+        )
         self.table.set_rows(list(rows))
         total = len(self.cola[self.split])
         header = Text()
         header.append(self.split, style="bold")
-        header.append(f" {len(self.shown):,}/{total:,} · label {LABEL_NAMES[self.label_filter]}"
-                      f" · src {self.source_filter or 'all'}")
+        header.append(
+            f" {len(self.shown):,}/{total:,} · label {LABEL_NAMES[self.label_filter]}"
+            f" · src {self.source_filter or 'all'}"
+        )
         if self.search_text:
             header.append(f" · search {self.search_text!r}")
         self.query_one("#data-filters", Static).update(header)
@@ -175,16 +189,21 @@ class DataPane(Pane):
         stats = describe(frame, self.lengths.get(self.split))
         text = Text()
         text.append(self.split, style="bold")
-        text.append(f"  {stats['rows']:,} rows\n"
-                    f"acceptable   {stats['acceptable']:>5,} {stats['acceptable_share']:6.1%}\n"
-                    f"unacceptable {stats['unacceptable']:>5,} {1 - stats['acceptable_share']:6.1%}\n")
+        text.append(
+            f"  {stats['rows']:,} rows\n"
+            f"acceptable   {stats['acceptable']:>5,} {stats['acceptable_share']:6.1%}\n"
+            f"unacceptable {stats['unacceptable']:>5,} {1 - stats['acceptable_share']:6.1%}\n"
+        )
         if "token_lengths" in stats:
             t = stats["token_lengths"]
             text.append(f"tokens p50 {t['p50']} p90 {t['p90']} max {t['max']}\n")
         sources = stats["sources"]
         shown = sorted(sources.items(), key=lambda kv: -kv[1])[:6]
-        text.append("sources: " + " ".join(f"{name} {count}" for name, count in shown)
-                    + (f" +{len(sources) - 6} more" if len(sources) > 6 else ""))
+        text.append(
+            "sources: "
+            + " ".join(f"{name} {count}" for name, count in shown)
+            + (f" +{len(sources) - 6} more" if len(sources) > 6 else "")
+        )
         self.query_one("#data-stats", Static).update(text)
 
     def show_detail(self) -> None:

@@ -60,15 +60,21 @@ SHORT_LABELS = ("unacc", "acc")  # the error list's pred / true columns (0, 1)
 class EvaluatePane(Pane):
     """The opened run's evaluations: figures, slices, mistakes, and why."""
 
-    HELP = ("↑↓ misclassified sentences (most confident first), with their attributions and nearest training "
-            "sentences; enter sends one to Predict with its true label")
+    HELP = (
+        "↑↓ misclassified sentences (most confident first), with their attributions and nearest training "
+        "sentences; enter sends one to Predict with its true label"
+    )
 
     BINDINGS = [
         Binding("e", "evaluate", "Evaluate", tooltip="evaluate the opened run on the dataset (and record it)"),
         Binding("d", "next_dataset", "Dataset", tooltip="next dataset: its recorded evaluation, if any"),
         Binding("f", "next_filter", "FP/FN", tooltip="all errors / false positives / false negatives"),
-        Binding("s", "next_slice", "Slices",
-                tooltip="per source / by length / reliability (ECE) / MCC by threshold / grammar phenomena"),
+        Binding(
+            "s",
+            "next_slice",
+            "Slices",
+            tooltip="per source / by length / reliability (ECE) / MCC by threshold / grammar phenomena",
+        ),
     ]
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
@@ -115,8 +121,11 @@ class EvaluatePane(Pane):
         row is an error: the true label is the other one) and the sentence; for a minimal-pair suite, the
         margin p(good) - p(bad), the paradigm and the pair."""
         table.clear(columns=True)
-        names = (("Δp", "p"), ("parad", "pred"), ("good ≻ bad", "sentence")) if pairs else (
-            ("p(ok)", "p"), ("pred", "pred"), ("sentence", "sentence"))
+        names = (
+            (("Δp", "p"), ("parad", "pred"), ("good ≻ bad", "sentence"))
+            if pairs
+            else (("p(ok)", "p"), ("pred", "pred"), ("sentence", "sentence"))
+        )
         for label, key in names:
             table.add_column(label, key=key)
 
@@ -164,7 +173,7 @@ class EvaluatePane(Pane):
 
         if not dataset.startswith(SUITE_PREFIX):
             return None
-        return self.suites.get(dataset, suites_dir() / dataset[len(SUITE_PREFIX):])
+        return self.suites.get(dataset, suites_dir() / dataset[len(SUITE_PREFIX) :])
 
     def show_run(self, run_id: str | None) -> None:
         """A run was opened: forget the figures of the one before, now; then read this one's."""
@@ -181,7 +190,9 @@ class EvaluatePane(Pane):
         self.query_one("#eval-header", Static).update(
             f"[b]{escape(model_label)}[/b] · [b]{escape(self.dataset)}[/b] (d) · "
             f"[b]{ERROR_KIND_NAMES[self.error_kind]}[/b] (f)"
-            + (f" of {self.error_counts}" if self.error_counts else "") + " · e evaluates")
+            + (f" of {self.error_counts}" if self.error_counts else "")
+            + " · e evaluates"
+        )
 
     def action_next_dataset(self) -> None:
         names = self.datasets or list(DATASETS)
@@ -201,7 +212,8 @@ class EvaluatePane(Pane):
             return
         if run_id is None:
             self.query_one("#eval-metrics", Static).update(
-                f"no run opened: e evaluates the base model on {self.dataset} (nothing is recorded)")
+                f"no run opened: e evaluates the base model on {self.dataset} (nothing is recorded)"
+            )
             return
         self.load_worker(run_id, self.dataset)
 
@@ -217,16 +229,28 @@ class EvaluatePane(Pane):
             evaluation = load_recorded(run_dir, dataset)
             tokenizer = self.tokenizer(run_id) if evaluation else None
             slices = evaluation_slices(evaluation.predictions, tokenizer) if evaluation else None
-            before = evaluation_slices(evaluation.predictions, tokenizer, evaluation.summary,
-                                       before_calibration=True) if evaluation else None
+            before = (
+                evaluation_slices(evaluation.predictions, tokenizer, evaluation.summary, before_calibration=True)
+                if evaluation
+                else None
+            )
         except RunError as err:
             self.post_message(EvaluationLoaded(run_id, dataset, [], None, error=str(err)))
             return
         phenomena, note = phenomena_of(dataset, evaluation)
         if not get_current_worker().is_cancelled:  # cancelled: an evaluation started meanwhile
-            self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices, slices_before=before,
-                                               phenomena=phenomena,
-                                               phenomena_note=note))
+            self.post_message(
+                EvaluationLoaded(
+                    run_id,
+                    dataset,
+                    names,
+                    evaluation,
+                    slices,
+                    slices_before=before,
+                    phenomena=phenomena,
+                    phenomena_note=note,
+                )
+            )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="eval-load", name="minimal pairs")
     def pairs_worker(self, run_id: str | None, dataset: str, path: Path) -> None:
@@ -263,8 +287,13 @@ class EvaluatePane(Pane):
         self.query_one("#eval-metrics", Static).update(
             f"[b]{escape(report.path.name)}[/b] {report.n} pairs\n[b]accuracy {report.accuracy:.3f}[/b] "
             f"({report.right} right: p(ok) of good > of bad)"
-            + (f"\n[{tone('warn')}]{report.not_separable} not separable (same tokens)[/]" if report.not_separable
-               else "") + f"\n{escape(fields)}")
+            + (
+                f"\n[{tone('warn')}]{report.not_separable} not separable (same tokens)[/]"
+                if report.not_separable
+                else ""
+            )
+            + f"\n{escape(fields)}"
+        )
         self.query_one(SlicesView).show_groups(report.groups("paradigm"))
         self.show_wrong()
 
@@ -308,23 +337,41 @@ class EvaluatePane(Pane):
             scored = scored_data(run_dir, self.session.data, "holdout")
             frame, data = scored.frame, scored.data
         else:
-            raise ValueError(f"{dataset} was recorded by `workbench eval --data`: evaluate it there again "
-                             "(or start the app with that --data file)")
+            raise ValueError(
+                f"{dataset} was recorded by `workbench eval --data`: evaluate it there again "
+                "(or start the app with that --data file)"
+            )
         predictor, model_label, _ = self.session.get_predictor(run_id, on_status=self.post_message)
         source = self.session.model_source(run_id)
         recording = recording_folder(source.source) if run_dir is not None and source.finetuned else None
         recorded = recording is not None
-        report, _ = evaluate_and_record(predictor.model, predictor.tokenizer, ScoredData(dataset, frame, data),
-                                        recording, predictor.max_length)
+        report, _ = evaluate_and_record(
+            predictor.model, predictor.tokenizer, ScoredData(dataset, frame, data), recording, predictor.max_length
+        )
         names = recorded_names(run_dir) if run_dir is not None else []
         slices = evaluation_slices(report.predictions, predictor.tokenizer)
         before = evaluation_slices(report.predictions, predictor.tokenizer, report.summary(), before_calibration=True)
         evaluation = from_report(report)
         phenomena, note = phenomena_of(dataset, evaluation)
-        self.post_message(EvaluationLoaded(run_id, dataset, names, evaluation, slices, recorded=recorded,
-                                           slices_before=before, phenomena=phenomena, phenomena_note=note))
-        self.post_message(StatusChanged(f"evaluated {model_label} on {dataset}: MCC {report.mcc:.3f}"
-                                        + ("" if recorded else " (not recorded: no trained run opened)")))
+        self.post_message(
+            EvaluationLoaded(
+                run_id,
+                dataset,
+                names,
+                evaluation,
+                slices,
+                recorded=recorded,
+                slices_before=before,
+                phenomena=phenomena,
+                phenomena_note=note,
+            )
+        )
+        self.post_message(
+            StatusChanged(
+                f"evaluated {model_label} on {dataset}: MCC {report.mcc:.3f}"
+                + ("" if recorded else " (not recorded: no trained run opened)")
+            )
+        )
 
     def worker_state_changed(self, worker: Worker, state: WorkerState) -> None:
         """Say where a worker failed (the app notifies too), and end the loading state of an evaluation."""
@@ -372,14 +419,24 @@ class EvaluatePane(Pane):
         if evaluation is None:
             view.clear()
             run = self.session.current_run
-            metrics.update(f"{escape(run)} has no evaluation on {escape(self.dataset)} yet: e evaluates it "
-                           "(and records it)" if run else "press e to evaluate")
+            metrics.update(
+                f"{escape(run)} has no evaluation on {escape(self.dataset)} yet: e evaluates it (and records it)"
+                if run
+                else "press e to evaluate"
+            )
             self.show_wrong()
             return
         summary = evaluation.summary
         untrained = not self.session.model_source(self.session.current_run).finetuned
-        metrics.update(metrics_text(evaluation, self.recorded, untrained, slices_before,
-                                    calibration_text(self.session.run_dir(self.session.current_run))))
+        metrics.update(
+            metrics_text(
+                evaluation,
+                self.recorded,
+                untrained,
+                slices_before,
+                calibration_text(self.session.run_dir(self.session.current_run)),
+            )
+        )
         view.show(summary.get("per_source") or [], slices)
         self.show_wrong()
 
@@ -413,8 +470,13 @@ class EvaluatePane(Pane):
         self.wrong = misclassified(predictions, self.error_kind)
         table.add_rows(
             (f"{p:.3f}", SHORT_LABELS[int(predicted)], Text(sentence))  # a sentence is data, never markup
-            for p, predicted, sentence in zip(self.wrong["p_acceptable"].tolist(), self.wrong["predicted"].tolist(),
-                                              self.wrong["sentence"].tolist(), strict=True))
+            for p, predicted, sentence in zip(
+                self.wrong["p_acceptable"].tolist(),
+                self.wrong["predicted"].tolist(),
+                self.wrong["sentence"].tolist(),
+                strict=True,
+            )
+        )
         predictions = self.report.predictions
         wrong = predictions["label"] != predictions["predicted"]
         false_positives = int((wrong & (predictions["predicted"] == 1)).sum())
@@ -423,8 +485,11 @@ class EvaluatePane(Pane):
         self.error_counts = f"{false_positives} FP · {false_negatives} FN"
         self.show_header()
         kind = ERROR_KIND_NAMES[self.error_kind]
-        table.border_title = (f"{len(self.wrong)} misclassified ({counts}), most confident first"
-                              if self.error_kind == "all" else f"{len(self.wrong)} {kind} ({counts})")
+        table.border_title = (
+            f"{len(self.wrong)} misclassified ({counts}), most confident first"
+            if self.error_kind == "all"
+            else f"{len(self.wrong)} {kind} ({counts})"
+        )
         if self.phenomenon:
             table.border_title = f"{len(self.wrong)} {kind} · {self.phenomenon} (enter on it again: all)"
         self.show_detail()
@@ -440,8 +505,9 @@ class EvaluatePane(Pane):
                 if len(text):
                     text.append("  ≻  ", style="dim")
                 for position, (word, changed) in enumerate(words):
-                    text.append((" " if position else "") + (f"[{word}]" if changed else word),
-                                style=style if changed else "")
+                    text.append(
+                        (" " if position else "") + (f"[{word}]" if changed else word), style=style if changed else ""
+                    )
             table.add_row(f"{row['margin']:+.2f}", str(row["paradigm"])[:5], text)
         table.border_title = f"{len(failed)} pairs wrong of {self.pairs.n}, most wrong first; enter: pin in Predict"
         self.show_detail()
@@ -479,8 +545,11 @@ class EvaluatePane(Pane):
             if self.wrong is None:
                 detail.update("")
             else:
-                detail.update(f"no {ERROR_KIND_NAMES[self.error_kind]} here" if self.error_kind != "all"
-                              else "no misclassified sentences")
+                detail.update(
+                    f"no {ERROR_KIND_NAMES[self.error_kind]} here"
+                    if self.error_kind != "all"
+                    else "no misclassified sentences"
+                )
             attributions.show_message("")
             neighbors.update("")
             return
@@ -528,8 +597,11 @@ class EvaluatePane(Pane):
         source = self.session.model_source(run_id)
         model_dir = Path(source.source)
         if not source.finetuned or not model_dir.is_dir():
-            self.post_message(NeighborsReady(sentence, [], error="open a trained run to see the training "
-                                                                 "sentences nearest to this one"))
+            self.post_message(
+                NeighborsReady(
+                    sentence, [], error="open a trained run to see the training sentences nearest to this one"
+                )
+            )
             return
         predictor, _, _ = self.session.get_predictor(run_id, on_status=self.post_message)
         key = model_version(model_dir)
@@ -538,8 +610,13 @@ class EvaluatePane(Pane):
             if index is None:
                 kept = index_file(model_dir)
                 reading = kept is not None and kept.is_file()
-                self.post_message(StatusChanged("reading the index of the training sentences…" if reading else
-                                                "indexing the training sentences (once per model)…"))
+                self.post_message(
+                    StatusChanged(
+                        "reading the index of the training sentences…"
+                        if reading
+                        else "indexing the training sentences (once per model)…"
+                    )
+                )
                 index = run_index(predictor.model, predictor.tokenizer, model_dir, predictor.max_length)
                 self._indexes[key] = index
                 self.post_message(StatusChanged("ready"))
@@ -580,9 +657,14 @@ class EvaluatePane(Pane):
             from workbench.core.model.predict import Prediction
 
             p = float(row["p_good"])
-            good = Prediction(sentence=str(row["good"]), label=NAMES[int(p > 0.5)],
-                              probabilities={"unacceptable": 1 - p, "acceptable": p}, logits=[], tokens=0,
-                              truncated=False)
+            good = Prediction(
+                sentence=str(row["good"]),
+                label=NAMES[int(p > 0.5)],
+                probabilities={"unacceptable": 1 - p, "acceptable": p},
+                logits=[],
+                tokens=0,
+                truncated=False,
+            )
             self.post_message(SendToPredict(str(row["bad"]), 0, pinned=good))
         elif row is not None:
             self.post_message(SendToPredict(str(row["sentence"]), int(row["label"])))

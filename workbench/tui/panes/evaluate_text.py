@@ -33,9 +33,7 @@ def phenomena_of(dataset: str, evaluation: Any) -> tuple[Any, str]:
 
 def confusion_text(confusion: list[list[int]]) -> str:
     (tn, fp), (fn, tp) = confusion
-    return ("confusion pred0 pred1\n"
-            f"   true0 {tn:>5} {fp:>5}\n"
-            f"   true1 {fn:>5} {tp:>5}")
+    return f"confusion pred0 pred1\n   true0 {tn:>5} {fp:>5}\n   true1 {fn:>5} {tp:>5}"
 
 
 def log_odds(p_acceptable: float) -> float:
@@ -59,17 +57,20 @@ def metrics_text(evaluation: Any, recorded: bool, untrained: bool, slices_before
     calibrated = ""
     if (threshold != 0.5 or temperature != 1.0) and summary.get("mcc_at_half") is not None:
         ece = f" · ECE {slices_before.reliability.ece:.3f}" if slices_before is not None else ""
-        calibrated = (f"\ncalibrated p: t {threshold:.2f} · T {temperature:.2f}"
-                      f"\nbefore: MCC {summary['mcc_at_half']:.3f}{ece}")
+        calibrated = (
+            f"\ncalibrated p: t {threshold:.2f} · T {temperature:.2f}\nbefore: MCC {summary['mcc_at_half']:.3f}{ece}"
+        )
     calibrated += calibration
     confusion = summary.get("confusion") or [[0, 0], [0, 0]]
     warning = degenerate_warning(confusion, short=True)
     single = f"\n[{tone('bad')}]⚠ {escape(warning)}[/]" if warning else ""
     if untrained:
         single += f"\n[{tone('warn')}]untrained model: scores are chance level[/]"
-    return (f"[b]{escape(evaluation.name)}[/b] n={evaluation.n} · {where}\n"
-            f"[b]MCC {evaluation.mcc:.3f}[/b] · accuracy {summary.get('accuracy', 0.0):.3f}"
-            f"{single}\n{confusion_text(confusion)}{calibrated}")
+    return (
+        f"[b]{escape(evaluation.name)}[/b] n={evaluation.n} · {where}\n"
+        f"[b]MCC {evaluation.mcc:.3f}[/b] · accuracy {summary.get('accuracy', 0.0):.3f}"
+        f"{single}\n{confusion_text(confusion)}{calibrated}"
+    )
 
 
 def calibration_text(run_dir: Path | None) -> str:
@@ -85,7 +86,8 @@ def calibration_text(run_dir: Path | None) -> str:
         return ""
     lines, warnings = calibration_note(entry) if isinstance(entry, dict) else ([], [])
     return "".join(f"\n{escape(line)}" for line in lines) + "".join(
-        f"\n[{tone('warn')}]⚠ {escape(warning)}[/]" for warning in warnings)
+        f"\n[{tone('warn')}]⚠ {escape(warning)}[/]" for warning in warnings
+    )
 
 
 def failed_pair_text(row: Any) -> Text:
@@ -94,8 +96,10 @@ def failed_pair_text(row: Any) -> Text:
     for name, key, p in (("good", "good", row["p_good"]), ("bad ", "bad", row["p_bad"])):
         text.append(f"{name} p(ok) {p:.3f}  ", style="bold")
         text.append(f"{row[key]}\n")
-    text.append(f"line {row['line']} · {row['paradigm']} · enter: pin the good one in Predict, the bad "
-                "one as its variant", style=tone("muted"))
+    text.append(
+        f"line {row['line']} · {row['paradigm']} · enter: pin the good one in Predict, the bad one as its variant",
+        style=tone("muted"),
+    )
     return text
 
 
@@ -105,7 +109,9 @@ def wrong_sentence_text(row: Any) -> Text:
     text = Text()
     text.append(f"{row['sentence']}\n", style="bold")
     kind = "false positive" if int(row["predicted"]) == 1 else "false negative"
-    text.append(f"{kind} (true {LABELS[int(row['label'])]}) · p(ok) {p:.3f} · "
-                f"Δlogits {log_odds(p):+.2f} · source {row['source'] or '—'}")
+    text.append(
+        f"{kind} (true {LABELS[int(row['label'])]}) · p(ok) {p:.3f} · "
+        f"Δlogits {log_odds(p):+.2f} · source {row['source'] or '—'}"
+    )
     text.append(" · enter: try it in Predict (with its true label)", style=tone("muted"))
     return text

@@ -78,14 +78,16 @@ class PredictPane(Pane):
         Binding("ctrl+t", "pin", "Pin/unpin", tooltip="pin the sentence, then type a variant: a minimal pair"),
         *typing_bindings(INTO_BOX),
     ]
-    HELP = ("Type a sentence: the probabilities follow as you type; enter adds it to the history.\n"
-            "4 shows the history and the box takes the typing from there: a letter (or ctrl+u, backspace…) "
-            "goes into the box, digits still switch panes (4 then 5 shows Runs; 4 then a sentence types it).\n"
-            "In the box every key is text, digits too: escape leaves it for the history, alt+1…5 switch "
-            "panes from it; / goes back into it as it is.\n"
-            "A sentence sent from Evaluate keeps its true label (right / wrong is shown).\n"
-            "Answers come from the opened run's model (named above and in the history's model column); "
-            "a training never changes it: when one ends, ctrl+o opens its run.")
+    HELP = (
+        "Type a sentence: the probabilities follow as you type; enter adds it to the history.\n"
+        "4 shows the history and the box takes the typing from there: a letter (or ctrl+u, backspace…) "
+        "goes into the box, digits still switch panes (4 then 5 shows Runs; 4 then a sentence types it).\n"
+        "In the box every key is text, digits too: escape leaves it for the history, alt+1…5 switch "
+        "panes from it; / goes back into it as it is.\n"
+        "A sentence sent from Evaluate keeps its true label (right / wrong is shown).\n"
+        "Answers come from the opened run's model (named above and in the history's model column); "
+        "a training never changes it: when one ends, ctrl+o opens its run."
+    )
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -98,8 +100,9 @@ class PredictPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="predict-model")
-        yield Field(placeholder="type a sentence, e.g. The book was written by John.",
-                    id="predict-input", select_on_focus=False)
+        yield Field(
+            placeholder="type a sentence, e.g. The book was written by John.", id="predict-input", select_on_focus=False
+        )
         yield ProbabilityBars(id="predict-bars")
         yield Static("", id="predict-info")
         yield ExplainPanel(id="predict-explain")
@@ -153,8 +156,12 @@ class PredictPane(Pane):
         focused = self.app.focused
         if self._bound_here[0] is not focused:
             nodes = focused.ancestors_with_self if focused is not None else [self, self.app]
-            keys = {key for node in nodes for key, bindings in node._bindings.key_to_bindings.items()
-                    if any(not binding.action.startswith(f"{INTO_BOX}(") for binding in bindings)}
+            keys = {
+                key
+                for node in nodes
+                for key, bindings in node._bindings.key_to_bindings.items()
+                if any(not binding.action.startswith(f"{INTO_BOX}(") for binding in bindings)
+            }
             self._bound_here = (focused, frozenset(keys))
         return self._bound_here[1]
 
@@ -187,8 +194,11 @@ class PredictPane(Pane):
         text = Text("model ")
         text.append(source.label, style="bold")
         if not source.finetuned:
-            text.append(" — UNTRAINED: its classifier head is random, so these probabilities mean nothing "
-                        "yet; train a run (2) or open one (5)", style=tone("warn"))
+            text.append(
+                " — UNTRAINED: its classifier head is random, so these probabilities mean nothing "
+                "yet; train a run (2) or open one (5)",
+                style=tone("warn"),
+            )
         self.query_one("#predict-model", Static).update(text)
         self.call_after_refresh(self.fit_explanation)  # (its rows may have changed)
         changed = bool(self.model_label) and source.label != self.model_label
@@ -248,8 +258,9 @@ class PredictPane(Pane):
     def repin(self, run_id: str | None, sentence: str) -> None:
         """The pinned sentence by RUN_ID's model (the opened run changed)."""
         predictor, label, trained = self.session.get_predictor(run_id, on_status=self.post_message)
-        self.post_message(PredictionReady(sentence, predictor.predict_one(sentence), label, trained,
-                                          run_id=run_id, pin=True))
+        self.post_message(
+            PredictionReady(sentence, predictor.predict_one(sentence), label, trained, run_id=run_id, pin=True)
+        )
 
     def on_prediction_ready(self, message: PredictionReady) -> None:
         current = message.run_id == self.session.current_run
@@ -260,8 +271,7 @@ class PredictPane(Pane):
             return
         if message.remember and message.prediction is not None:
             # the user pressed enter: remembered, tagged with the model that answered (maybe the one before)
-            self.history.append(Remembered(message.prediction, self.true_label(message.sentence),
-                                           message.model_label))
+            self.history.append(Remembered(message.prediction, self.true_label(message.sentence), message.model_label))
             del self.history[:-HISTORY_SIZE]
             self.show_history()
         if not current:
@@ -301,11 +311,18 @@ class PredictPane(Pane):
         table.clear()
         for entry in reversed(self.history):
             prediction, true_label = entry.prediction, entry.true_label
-            true = Text("") if true_label is None else Text(
-                LABELS[true_label][:5], style="" if prediction.label == LABELS[true_label] else tone("bad"))
-            table.add_row(prediction.label, f"{prediction.probabilities['acceptable']:.3f}", true,
-                          Text(short_model(entry.model_label)[:16]),
-                          Text(prediction.sentence))  # a sentence is data, never markup
+            true = (
+                Text("")
+                if true_label is None
+                else Text(LABELS[true_label][:5], style="" if prediction.label == LABELS[true_label] else tone("bad"))
+            )
+            table.add_row(
+                prediction.label,
+                f"{prediction.probabilities['acceptable']:.3f}",
+                true,
+                Text(short_model(entry.model_label)[:16]),
+                Text(prediction.sentence),
+            )  # a sentence is data, never markup
         table.move_cursor(row=0)
 
     @on(DataTable.RowSelected, "#predict-history")
@@ -346,5 +363,6 @@ class PredictPane(Pane):
                 self.show_history()
                 self.notify("history cleared", timeout=2)
 
-        self.app.push_screen(Confirm(f"Clear the history ({len(self.history)} sentences)?", yes="Clear",
-                                     no="Keep"), answered)
+        self.app.push_screen(
+            Confirm(f"Clear the history ({len(self.history)} sentences)?", yes="Clear", no="Keep"), answered
+        )

@@ -27,8 +27,15 @@ from workbench.tui.widgets.run_charts import RunCharts
 ERROR_WIDTH = 20  # at most, of a failed run's error in the status column; the line below and `i` have all of it
 NARROW = 70  # below this many columns: short headers and run ids
 RUN_ID_WIDTH = (15, 24)  # a longer run id is cut in its middle: below NARROW (a timestamp id whole), above
-HEADERS = {"mark": "", "run": "run", "status": "status", "epochs": "epochs", "val": "best val", "holdout": "holdout",
-           "model": "model"}
+HEADERS = {
+    "mark": "",
+    "run": "run",
+    "status": "status",
+    "epochs": "epochs",
+    "val": "best val",
+    "holdout": "holdout",
+    "model": "model",
+}
 NARROW_HEADERS = {**HEADERS, "epochs": "epoch", "val": "val"}
 MIN_MODEL_WIDTH = 8  # the model column is left out where fewer of its characters would show
 CELL_PADDING = 2  # a DataTable column's padding (one each side)
@@ -44,7 +51,7 @@ def status_cell(info: Any, error_width: int = ERROR_WIDTH) -> Text:
     characters at most; none with 0)."""
     error = ""
     if info.status == "failed" and info.error and error_width > 0:
-        error = info.error if len(info.error) <= error_width else info.error[:error_width - 1] + "…"
+        error = info.error if len(info.error) <= error_width else info.error[: error_width - 1] + "…"
     return status_text(info.status, error)
 
 
@@ -53,7 +60,7 @@ def short_id(run_id: str, width: int) -> str:
     if len(run_id) <= width:
         return run_id
     head = (width - 1) // 2
-    return run_id[:head] + "…" + run_id[len(run_id) - (width - 1 - head):]
+    return run_id[:head] + "…" + run_id[len(run_id) - (width - 1 - head) :]
 
 
 def list_layout(runs: list[Any], width: int) -> tuple[bool, int, int]:
@@ -67,11 +74,15 @@ def list_layout(runs: list[Any], width: int) -> tuple[bool, int, int]:
     def column(name: str, cells: list[str]) -> int:
         return max([cell_len(headers[name]), *(cell_len(cell) for cell in cells)]) + CELL_PADDING
 
-    needed = (column("mark", ["●"]) + column("run", ["▶ " + short_id(info.id, id_width) for info in runs])
-              + column("status", [status_cell(info, 0).plain for info in runs])
-              + column("epochs", [info.epochs_text for info in runs])
-              + column("val", [score(info.best_val_mcc) for info in runs])
-              + column("holdout", [score(info.holdout_mcc) for info in runs]) + SCROLLBAR)
+    needed = (
+        column("mark", ["●"])
+        + column("run", ["▶ " + short_id(info.id, id_width) for info in runs])
+        + column("status", [status_cell(info, 0).plain for info in runs])
+        + column("epochs", [info.epochs_text for info in runs])
+        + column("val", [score(info.best_val_mcc) for info in runs])
+        + column("holdout", [score(info.holdout_mcc) for info in runs])
+        + SCROLLBAR
+    )
     room = width - needed
     error_width = 0
     if any(info.status == "failed" and info.error for info in runs):
@@ -168,8 +179,11 @@ class RunsPane(Pane):
         if self.announce_refresh:
             self.announce_refresh = False
             running = sum(info.status == "running" for info in self.runs)
-            self.post_message(StatusChanged(f"runs list refreshed from {self.session.runs_dir}: "
-                                            f"{len(self.runs)} runs, {running} running"))
+            self.post_message(
+                StatusChanged(
+                    f"runs list refreshed from {self.session.runs_dir}: {len(self.runs)} runs, {running} running"
+                )
+            )
 
     def show_runs(self) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -189,9 +203,14 @@ class RunsPane(Pane):
             marker = "▶ " if info.id == current else "  "
             model = Text(info.model.rsplit("/", 1)[-1] if info.model else "")
             model.truncate(model_width, overflow="ellipsis")
-            cells = ["●" if info.id in self.marked else " ", Text(marker + short_id(info.id, id_width)),
-                     status_cell(info, error_width), info.epochs_text, score(info.best_val_mcc),
-                     score(info.holdout_mcc)]
+            cells = [
+                "●" if info.id in self.marked else " ",
+                Text(marker + short_id(info.id, id_width)),
+                status_cell(info, error_width),
+                info.epochs_text,
+                score(info.best_val_mcc),
+                score(info.holdout_mcc),
+            ]
             table.add_row(*cells, *([model] if model_width else []), key=info.id)
         ids = [info.id for info in self.runs]
         if self.cursor_run in ids:

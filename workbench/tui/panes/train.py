@@ -37,8 +37,11 @@ from workbench.tui.widgets.log import TextLog
 from workbench.tui.widgets.run_charts import RunCharts
 
 FORM_FIELDS = [f.name for f in form_fields()]
-END_HINTS = {"done": "evaluate it in 3, try sentences in 4", "stopped": "r resumes from the checkpoint",
-             "failed": "r resumes from the last checkpoint"}
+END_HINTS = {
+    "done": "evaluate it in 3, try sentences in 4",
+    "stopped": "r resumes from the checkpoint",
+    "failed": "r resumes from the last checkpoint",
+}
 
 
 def format_duration(seconds: float | None) -> str:
@@ -61,19 +64,27 @@ class TrainPane(Pane):
     """Configure, start, watch, stop and resume one training at a time."""
 
     BINDINGS = [
-        Binding("s", "start", "Start", tooltip="start a training with the form's settings (enter in a field too), "
-                "as its own process: it goes on when the app closes"),
+        Binding(
+            "s",
+            "start",
+            "Start",
+            tooltip="start a training with the form's settings (enter in a field too), "
+            "as its own process: it goes on when the app closes",
+        ),
         Binding("x", "stop", "Stop", tooltip="stop the followed training at its next batch, saving a checkpoint"),
         Binding("r", "resume", "Resume", tooltip="resume the shown run from its newest checkpoint"),
         Binding("f", "follow_next", "Follow", show=False, tooltip="follow the next run that is training now"),
         Binding("c", "toggle_form", "Form", tooltip="show / hide the settings form (tab enters it)"),
         Binding("l", "log_scale", "Log", show=False, tooltip="loss chart on a log / linear scale"),
-        Binding("m", "smoothing", "Smooth", show=False,
-                tooltip="cycle the loss smoothing (off, 0.6, 0.8, 0.9, 0.95, 0.99)"),
+        Binding(
+            "m", "smoothing", "Smooth", show=False, tooltip="cycle the loss smoothing (off, 0.6, 0.8, 0.9, 0.95, 0.99)"
+        ),
     ]
-    HELP = ("The header: epoch, step, ETA; loss, speed, early-stopping patience left; device, CPU, RAM and GPU.\n"
-            "Charts: loss (• raw, ⣿ smoothed), validation MCC (⣿) and accuracy (•) with ★ at the best epoch, "
-            "learning rate, gradient norm (under 70 columns: loss and validation only).")
+    HELP = (
+        "The header: epoch, step, ETA; loss, speed, early-stopping patience left; device, CPU, RAM and GPU.\n"
+        "Charts: loss (• raw, ⣿ smoothed), validation MCC (⣿) and accuracy (•) with ★ at the best epoch, "
+        "learning rate, gradient norm (under 70 columns: loss and validation only)."
+    )
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         # the form shown from the start: a class set before the first styling (set in on_mount, it
@@ -111,8 +122,13 @@ class TrainPane(Pane):
                     for name in FORM_FIELDS:
                         with Horizontal(classes="form-row"):
                             yield Label(name, classes="form-label")
-                            yield Field(str(defaults[name]), id=f"field-{name}", compact=True,
-                                        classes="form-input", select_on_focus=False)
+                            yield Field(
+                                str(defaults[name]),
+                                id=f"field-{name}",
+                                compact=True,
+                                classes="form-input",
+                                select_on_focus=False,
+                            )
             with Horizontal(id="train-main"):
                 yield RunCharts(prefix="chart", id="train-charts")
                 yield TextLog(id="train-log")
@@ -292,8 +308,11 @@ class TrainPane(Pane):
     def on_train_launched(self, message: TrainLaunched) -> None:
         if message.run_id != self.live_run:
             return
-        self.notify(f"run {message.run_id} training in its own process (pid {message.pid}): it goes on if the app "
-                    "closes or the connection drops. x stops it", timeout=6)
+        self.notify(
+            f"run {message.run_id} training in its own process (pid {message.pid}): it goes on if the app "
+            "closes or the connection drops. x stops it",
+            timeout=6,
+        )
         self.follow(message.run_id, clear=not message.resumed)
 
     def worker_state_changed(self, worker: Worker, state: WorkerState) -> None:
@@ -314,8 +333,10 @@ class TrainPane(Pane):
         from workbench.core.runs.status import stop_run
 
         if self.live_run is None or self.state not in ("running", "finishing", "stopping"):
-            self.notify("no training is running" + (": it is still starting" if self.state == "starting" else ""),
-                        severity="warning")
+            self.notify(
+                "no training is running" + (": it is still starting" if self.state == "starting" else ""),
+                severity="warning",
+            )
             return
         try:
             stop_run(run_path(self.session.runs_dir, self.live_run))
@@ -410,9 +431,11 @@ class TrainPane(Pane):
         if event["kind"] == "start":
             self.device = event["device"]
             resumed = event["resumed_at_step"]
-            self.log_line(f"{event['train_sentences']} training sentences, {event['steps_per_epoch']} "
-                          f"steps/epoch × {event['epochs']} epochs on {self.device}, precision "
-                          f"{event['precision']}" + (f"; resumed at step {resumed}" if resumed else ""))
+            self.log_line(
+                f"{event['train_sentences']} training sentences, {event['steps_per_epoch']} "
+                f"steps/epoch × {event['epochs']} epochs on {self.device}, precision "
+                f"{event['precision']}" + (f"; resumed at step {resumed}" if resumed else "")
+            )
             if self.live_run and self.state in ("running", "finishing"):
                 self.state = "running"
                 self.set_headline(f"run {self.live_run}: training · x stops it (checkpoint)")
@@ -427,8 +450,10 @@ class TrainPane(Pane):
             self.log_line(toned(f"finishing {event['index']}/{event['stages']}: {event['stage']}{count}", "muted"))
             if self.live_run and self.state in ("running", "finishing"):
                 self.state = "finishing"
-                self.set_headline(f"run {self.live_run}: trained; finishing {event['index']}/{event['stages']}: "
-                                  f"{event['stage']}{count}…")
+                self.set_headline(
+                    f"run {self.live_run}: trained; finishing {event['index']}/{event['stages']}: "
+                    f"{event['stage']}{count}…"
+                )
         elif event["kind"] == "end":
             self.log_line(end_line(event))
 
@@ -503,10 +528,15 @@ class TrainPane(Pane):
         if not p:
             return "epoch — · step — · ETA —"
         eta = f"ETA {format_duration(p['eta_s'])}" if self.state in ("running", "stopping") else ""
-        parts = [f"epoch {p['epoch']}/{self.epochs_total()}", f"step {p['step']}/{p['total_steps']}",
-                 eta, f"loss {p['loss']:.3f}",
-                 patience_text(self.patience, self.charts.series.epochs_since_best),
-                 f"{p['sentences_per_s']:.0f} sent/s", f"{format_duration(p['elapsed_s'])} elapsed"]
+        parts = [
+            f"epoch {p['epoch']}/{self.epochs_total()}",
+            f"step {p['step']}/{p['total_steps']}",
+            eta,
+            f"loss {p['loss']:.3f}",
+            patience_text(self.patience, self.charts.series.epochs_since_best),
+            f"{p['sentences_per_s']:.0f} sent/s",
+            f"{format_duration(p['elapsed_s'])} elapsed",
+        ]
         return " · ".join(part for part in parts if part)
 
     def machine_line(self) -> str:
@@ -534,8 +564,9 @@ def epoch_line(event: EpochEvent) -> Text:
 def end_line(event: EndEvent) -> Text:
     status = event["status"]
     if status == "done" and "holdout_mcc" in event:
-        line = Text.assemble(("done", "bold"), f": holdout MCC {event['holdout_mcc']:.3f} · "
-                             f"acc {event.get('holdout_accuracy', 0.0):.3f}")
+        line = Text.assemble(
+            ("done", "bold"), f": holdout MCC {event['holdout_mcc']:.3f} · acc {event.get('holdout_accuracy', 0.0):.3f}"
+        )
         if event.get("holdout_warning"):
             line.append("\n⚠ " + event["holdout_warning"].removeprefix("WARNING: "), style=tone("bad"))
         return line

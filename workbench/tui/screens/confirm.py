@@ -41,8 +41,11 @@ QUIT_LEAVE, QUIT_STOP = "leave", "stop"
 class ConfirmQuit(ModalScreen[str | None]):
     """Quit while a training runs: leave it running (it is its own process), or stop it with a checkpoint."""
 
-    BINDINGS = [Binding("l", "answer('leave')", "Leave it running"), Binding("s", "answer('stop')", "Stop it"),
-                Binding("n,escape", "answer(None)", "Stay")]
+    BINDINGS = [
+        Binding("l", "answer('leave')", "Leave it running"),
+        Binding("s", "answer('stop')", "Stop it"),
+        Binding("n,escape", "answer(None)", "Stay"),
+    ]
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -50,9 +53,12 @@ class ConfirmQuit(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="confirm-box"):
-            yield Static(f"Run {self.run_id} is training in its own process.\nLeave it running (a new workbench "
-                         "follows it again), or stop it at the next batch with a checkpoint (r resumes it)?",
-                         classes="confirm-text", markup=False)
+            yield Static(
+                f"Run {self.run_id} is training in its own process.\nLeave it running (a new workbench "
+                "follows it again), or stop it at the next batch with a checkpoint (r resumes it)?",
+                classes="confirm-text",
+                markup=False,
+            )
             with Horizontal(classes="confirm-buttons"):
                 yield Button("Leave it running (l)", variant="primary", id=QUIT_LEAVE)
                 yield Button("Stop it (s)", variant="error", id=QUIT_STOP)

@@ -31,8 +31,14 @@ SPLITS = ("holdout", "in_domain_dev", "validation")
 def counts_text(diff: Any) -> Text:
     """`both right 300 58.1% · only A 20 3.9% · ...` on one line."""
     text = Text()
-    for position, (label, count) in enumerate((("both right", diff.both_right), ("only A", diff.only_a),
-                                               ("only B", diff.only_b), ("both wrong", diff.both_wrong))):
+    for position, (label, count) in enumerate(
+        (
+            ("both right", diff.both_right),
+            ("only A", diff.only_a),
+            ("only B", diff.only_b),
+            ("both wrong", diff.both_wrong),
+        )
+    ):
         if position:
             text.append(" · ", style="dim")
         share = count / diff.n if diff.n else 0.0
@@ -89,8 +95,14 @@ class DiffScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#diff-table", DataTable)
-        for label, key in (("right", "right"), ("label", "label"), ("p_A", "p_a"), ("p_B", "p_b"),
-                           ("source", "source"), ("sentence", "sentence")):
+        for label, key in (
+            ("right", "right"),
+            ("label", "label"),
+            ("p_A", "p_a"),
+            ("p_B", "p_b"),
+            ("source", "source"),
+            ("sentence", "sentence"),
+        ):
             table.add_column(label, key=key)
         grammar = self.query_one("#diff-grammar", DataTable)
         grammar.add_columns("feature", "n", "A", "B", "B-A", "95%", "verdict")
@@ -99,9 +111,17 @@ class DiffScreen(ModalScreen[None]):
         self.compare()
 
     def show_title(self) -> None:
-        self.query_one("#diff-title", Static).update(Text.assemble(
-            "A ", (self.run_a, "bold"), "  vs  B ", (self.run_b, "bold"), " · ", (self.split, "bold"),
-            " (d) · escape closes"))
+        self.query_one("#diff-title", Static).update(
+            Text.assemble(
+                "A ",
+                (self.run_a, "bold"),
+                "  vs  B ",
+                (self.run_b, "bold"),
+                " · ",
+                (self.split, "bold"),
+                " (d) · escape closes",
+            )
+        )
 
     def compare(self) -> None:
         self.show_title()
@@ -130,8 +150,14 @@ class DiffScreen(ModalScreen[None]):
         folders = [run_path(self.runs_dir, self.run_a), run_path(self.runs_dir, self.run_b)]
         missing = [folder.name for folder in folders if not predictions_file(folder, split).is_file()]
         if missing:
-            self.post_message(DiffReady(split, None, f"no predictions recorded for {split} by "
-                                        f"{' and '.join(missing)}: e evaluates (and records it)", missing))
+            self.post_message(
+                DiffReady(
+                    split,
+                    None,
+                    f"no predictions recorded for {split} by {' and '.join(missing)}: e evaluates (and records it)",
+                    missing,
+                )
+            )
             return
         try:
             diff = diff_runs(folders[0], folders[1], split)
@@ -157,8 +183,9 @@ class DiffScreen(ModalScreen[None]):
                 return
             predictor, _, _ = self.session.get_predictor(run_id)
             frame = self.session.data_for(run_id)[split]
-            evaluate_and_record(predictor.model, predictor.tokenizer, ScoredData(split, frame, ""), folder,
-                                predictor.max_length)
+            evaluate_and_record(
+                predictor.model, predictor.tokenizer, ScoredData(split, frame, ""), folder, predictor.max_length
+            )
         self.app.call_from_thread(self.compare)
 
     def action_evaluate_missing(self) -> None:
@@ -166,7 +193,8 @@ class DiffScreen(ModalScreen[None]):
             self.notify("both runs have predictions for this split", severity="information")
             return
         self.query_one("#diff-counts", Static).update(
-            Text(f"evaluating {' and '.join(self.missing)} on {self.split}…", style="dim"))
+            Text(f"evaluating {' and '.join(self.missing)} on {self.split}…", style="dim")
+        )
         self.evaluate_worker(self.split, list(self.missing))
 
     def on_diff_ready(self, message: DiffReady) -> None:
@@ -187,9 +215,12 @@ class DiffScreen(ModalScreen[None]):
         for d in diff.disagreements:
             right = Text(d.right.upper(), style="bold")
             table.add_row(right, str(d.label), f"{d.p_a:.3f}", f"{d.p_b:.3f}", Text(d.source[:8]), Text(d.sentence))
-        table.border_title = (f"they disagree on {len(diff.disagreements)} of {diff.n} (largest gap first); "
-                              "right: the run that got it right" if diff.disagreements
-                              else f"they agree on all {diff.n} sentences")
+        table.border_title = (
+            f"they disagree on {len(diff.disagreements)} of {diff.n} (largest gap first); "
+            "right: the run that got it right"
+            if diff.disagreements
+            else f"they agree on all {diff.n} sentences"
+        )
 
     def show_grammar(self, changes: Any, note: str) -> None:
         grammar = self.query_one("#diff-grammar", DataTable)
@@ -202,9 +233,15 @@ class DiffScreen(ModalScreen[None]):
             for c in changes:
                 if c.kind == kind:
                     verdict = Text(c.verdict, style="bold" if c.verdict in ("B better", "B worse") else "dim")
-                    grammar.add_row(Text(c.feature if kind == "major" else f" {c.feature}"), str(c.n),
-                                    f"{c.mcc_a:+.2f}", f"{c.mcc_b:+.2f}", f"{c.delta:+.2f}",
-                                    f"{c.delta_low:+.2f}…{c.delta_high:+.2f}", verdict)
+                    grammar.add_row(
+                        Text(c.feature if kind == "major" else f" {c.feature}"),
+                        str(c.n),
+                        f"{c.mcc_a:+.2f}",
+                        f"{c.mcc_b:+.2f}",
+                        f"{c.delta:+.2f}",
+                        f"{c.delta_low:+.2f}…{c.delta_high:+.2f}",
+                        verdict,
+                    )
         grammar.border_title = "MCC per grammatical feature, B - A, paired 95% bootstrap (g: back)"
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -30,24 +30,37 @@ EVERYWHERE = """\
 tab / shift+tab move between fields; in a text field keys are text: escape leaves it (the footer says so).
 A run that ends rings the bell and sends a desktop notification (WORKBENCH_NOTIFY=0 or --no-notify: off).
 ctrl+p opens the command palette: every action as "pane: verb", and "open run …"."""
-PANE_KEYS = [Binding("1", "show_pane", key_display="1…5", tooltip="switch pane: 1 Data, 2 Train, 3 Evaluate, "
-                     "4 Predict, 5 Runs"),
-             Binding("alt+1", "show_pane", key_display="alt+1…5", tooltip="switch pane from anywhere, text fields too "
-                     "(escape then a digit does it too: it leaves the field first)")]
+PANE_KEYS = [
+    Binding("1", "show_pane", key_display="1…5", tooltip="switch pane: 1 Data, 2 Train, 3 Evaluate, 4 Predict, 5 Runs"),
+    Binding(
+        "alt+1",
+        "show_pane",
+        key_display="alt+1…5",
+        tooltip="switch pane from anywhere, text fields too "
+        "(escape then a digit does it too: it leaves the field first)",
+    ),
+]
 
 
-def workbench_help(app_bindings: Sequence[BindingType], every_pane: Sequence[BindingType],
-                   panes: Sequence[tuple[str, Any]], compare_bindings: Sequence[BindingType]) -> list[HelpSection]:
+def workbench_help(
+    app_bindings: Sequence[BindingType],
+    every_pane: Sequence[BindingType],
+    panes: Sequence[tuple[str, Any]],
+    compare_bindings: Sequence[BindingType],
+) -> list[HelpSection]:
     """The sections of the help: everywhere, every pane (EVERY_PANE: the keys all panes share; then each
     pane class's own keys and HELP note), the compare view."""
-    others = [b for b in app_bindings if isinstance(b, Binding) and "show_pane" not in b.action
-              and "pane_key" not in b.action]
-    sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE),
-                HelpSection("Every pane", every_pane)]
+    others = [
+        b for b in app_bindings if isinstance(b, Binding) and "show_pane" not in b.action and "pane_key" not in b.action
+    ]
+    sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE), HelpSection("Every pane", every_pane)]
     for title, pane_class in panes:
         # (a binding with nothing to say is machinery: Predict's typing into its box, told in its notes)
-        own = [b for b in pane_class.BINDINGS if b not in every_pane
-               and not (isinstance(b, Binding) and not b.description and not b.tooltip)]
+        own = [
+            b
+            for b in pane_class.BINDINGS
+            if b not in every_pane and not (isinstance(b, Binding) and not b.description and not b.tooltip)
+        ]
         sections.append(HelpSection(title, own, pane_class.HELP))
     sections.append(HelpSection("Compare runs (c in 5 Runs)", compare_bindings))
     return sections
@@ -67,8 +80,9 @@ def key_lines(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
 
 def help_text(sections: Sequence[HelpSection]) -> Group:
     """The help as one renderable: per section its keys (a hanging column) and its notes."""
-    parts: list[RenderableType] = [Text.assemble(("CoLA Workbench", "bold"),
-                                                 " — keyboard first; the mouse is optional.")]
+    parts: list[RenderableType] = [
+        Text.assemble(("CoLA Workbench", "bold"), " — keyboard first; the mouse is optional.")
+    ]
     for section in sections:
         parts.append(Text(f"\n{section.title}", style="bold underline"))
         keys = Table.grid(padding=(0, 1))

@@ -35,17 +35,21 @@ def many_runs_text(runs_dir: Path) -> str:
         except RunError as err:
             parts.append(f"sweeps: {err}")
     if not parts:
-        return (f"no seed groups or sweeps in {runs_dir}: `workbench train --seeds 42,43,44 --name NAME` makes a "
-                "group, `workbench sweep --trials N` a sweep")
+        return (
+            f"no seed groups or sweeps in {runs_dir}: `workbench train --seeds 42,43,44 --name NAME` makes a "
+            "group, `workbench sweep --trials N` a sweep"
+        )
     return "\n\n".join(parts)
 
 
 class ManyRunsScreen(ModalScreen[None]):
     """Seed groups (median, min, max) and sweep studies (best trial, importances, top trials); escape closes."""
 
-    BINDINGS = [Binding("escape,q,G", "dismiss", "Close"),
-                Binding("s", "soup", "Soup", tooltip="average the selected group's finished members (greedy soup)"),
-                Binding("n", "next_group", "Next group")]
+    BINDINGS = [
+        Binding("escape,q,G", "dismiss", "Close"),
+        Binding("s", "soup", "Soup", tooltip="average the selected group's finished members (greedy soup)"),
+        Binding("n", "next_group", "Next group"),
+    ]
 
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
@@ -95,8 +99,11 @@ class ManyRunsScreen(ModalScreen[None]):
 
     def action_soup(self) -> None:
         if not self.groups:
-            self.notify("no seed group to make a soup of: `workbench train --seeds 42,43,44 --head-seed 1 "
-                        "--name NAME` makes one", severity="warning")
+            self.notify(
+                "no seed group to make a soup of: `workbench train --seeds 42,43,44 --head-seed 1 "
+                "--name NAME` makes one",
+                severity="warning",
+            )
             return
         group = self.groups[self.selected]
         self.notify(f"making a greedy soup of {group}…")
@@ -107,8 +114,11 @@ class ManyRunsScreen(ModalScreen[None]):
         from workbench.core.search.groups import group_summary
         from workbench.core.search.soup import make_soup
 
-        members = [m.run for m in group_summary(self.runs_dir, group).members
-                   if m.status == "done" and (m.path / "model").is_dir()]
+        members = [
+            m.run
+            for m in group_summary(self.runs_dir, group).members
+            if m.status == "done" and (m.path / "model").is_dir()
+        ]
         name, n = f"{group}-soup", 1
         while (self.runs_dir / name).exists():
             n += 1

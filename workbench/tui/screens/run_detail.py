@@ -27,8 +27,10 @@ def run_detail(info: Any) -> Text:
         text.append(f"{info.error}\n")
     best = f"{info.best_val_mcc:.3f}" if info.best_val_mcc is not None else "—"
     holdout = f"{info.holdout_mcc:.3f}" if info.holdout_mcc is not None else "—"
-    text.append(f"started  {info.started or '—'}\nepochs   {info.epochs_text}\n"
-                f"best val MCC {best} · holdout MCC {holdout}\nfolder   {info.path}\n")
+    text.append(
+        f"started  {info.started or '—'}\nepochs   {info.epochs_text}\n"
+        f"best val MCC {best} · holdout MCC {holdout}\nfolder   {info.path}\n"
+    )
     if info.config:
         text.append("\nsettings\n", style="bold")
         for key, value in info.config.items():

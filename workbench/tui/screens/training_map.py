@@ -125,25 +125,46 @@ class TrainingMapScreen(ModalScreen[None]):
         if mapped is None:
             return
         counts = mapped.counts()
-        title = Text.assemble((self.run_dir.name, "bold"),
-                              f" · {len(mapped.table)} sentences, {mapped.epochs_text()} · ",
-                              " ".join(f"{k} {v}" for k, v in counts.items()),
-                              f" not recorded {mapped.not_recorded}" if mapped.not_recorded else "", " · r: ",
-                              (self.region_filter or "all", "bold"))
+        title = Text.assemble(
+            (self.run_dir.name, "bold"),
+            f" · {len(mapped.table)} sentences, {mapped.epochs_text()} · ",
+            " ".join(f"{k} {v}" for k, v in counts.items()),
+            f" not recorded {mapped.not_recorded}" if mapped.not_recorded else "",
+            " · r: ",
+            (self.region_filter or "all", "bold"),
+        )
         if mapped.caveat():
             title.append(f"\n{mapped.caveat()}", style="italic")
         self.query_one("#map-title", Static).update(title)
         frame = mapped.table if self.region_filter is None else mapped.region(self.region_filter)
         key, ascending = {"easy": ("confidence", False), "ambiguous": ("variability", False)}.get(
-            self.region_filter or "", ("confidence", True))
+            self.region_filter or "", ("confidence", True)
+        )
         self.shown = frame.sort_values(key, ascending=ascending, kind="stable")
         table = self.query_one("#map-table", MapTable)
-        table.set_rows([(f"{r.confidence:.2f}", f"{r.variability:.2f}", f"{r.correctness:.2f}", str(r.label),
-                         r.region, r.sentence) if r.epochs else  # a stopped run's sentence never reached
-                        ("—", "—", "—", str(r.label), "unrecorded", r.sentence) for r in self.shown.itertuples()])
-        table.border_title = (f"{len(self.shown)} {self.region_filter or 'sentences'}, "
-                              + ("most variable first" if self.region_filter == "ambiguous" else
-                                 "most confident first" if self.region_filter == "easy" else "least confident first"))
+        table.set_rows(
+            [
+                (
+                    f"{r.confidence:.2f}",
+                    f"{r.variability:.2f}",
+                    f"{r.correctness:.2f}",
+                    str(r.label),
+                    r.region,
+                    r.sentence,
+                )
+                if r.epochs
+                # a stopped run's sentence never reached
+                else ("—", "—", "—", str(r.label), "unrecorded", r.sentence)
+                for r in self.shown.itertuples()
+            ]
+        )
+        table.border_title = f"{len(self.shown)} {self.region_filter or 'sentences'}, " + (
+            "most variable first"
+            if self.region_filter == "ambiguous"
+            else "most confident first"
+            if self.region_filter == "easy"
+            else "least confident first"
+        )
         self.show_trajectory()
 
     def action_next_region(self) -> None:
@@ -174,8 +195,9 @@ class TrainingMapScreen(ModalScreen[None]):
         if event.state == WorkerState.ERROR:
             from workbench.tui.errors import describe_error
 
-            self.query_one("#map-title", Static).update(Text(f"map failed: {describe_error(event.worker.error)}",
-                                                             style="red"))
+            self.query_one("#map-title", Static).update(
+                Text(f"map failed: {describe_error(event.worker.error)}", style="red")
+            )
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

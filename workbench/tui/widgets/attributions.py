@@ -39,8 +39,9 @@ GREENS = ("#1d3b26", "#235a31", "#2a7a3d", "#33a04c")
 REDS = ("#47201f", "#6b2624", "#922d29", "#bb352f")
 
 
-def shown_tokens(tokens: list[str], attributions: list[float],
-                 special_tokens: Iterable[str] = ()) -> list[tuple[str, float]]:
+def shown_tokens(
+    tokens: list[str], attributions: list[float], special_tokens: Iterable[str] = ()
+) -> list[tuple[str, float]]:
     """(token, attribution) pairs without the special tokens ([CLS], [SEP]: always 0)."""
     special = set(special_tokens)
     return [(token, value) for token, value in zip(tokens, attributions, strict=True) if token not in special]
@@ -51,8 +52,13 @@ def mark_count(strength: float) -> int:
     return 1 + min(2, int(strength * 3))
 
 
-def attribution_text(tokens: list[str], attributions: list[float], special_tokens: Iterable[str] = (),
-                     marks: bool = False, scale: float | None = None) -> Text:
+def attribution_text(
+    tokens: list[str],
+    attributions: list[float],
+    special_tokens: Iterable[str] = (),
+    marks: bool = False,
+    scale: float | None = None,
+) -> Text:
     """The tokens separated by spaces, each shaded by direction and strength (relative to the strongest,
     or to SCALE); with MARKS (NO_COLOR) each carries 1-3 ▲ (toward acceptable) or ▼ (toward unacceptable)
     by strength, bold when strong."""
@@ -68,8 +74,9 @@ def attribution_text(tokens: list[str], attributions: list[float], special_token
             continue
         level = min(3, int(strength * 4))
         if marks:
-            text.append((UP if value > 0 else DOWN) * mark_count(strength) + token,
-                        style="bold" if strength >= STRONG else "")
+            text.append(
+                (UP if value > 0 else DOWN) * mark_count(strength) + token, style="bold" if strength >= STRONG else ""
+            )
         else:
             shade = (GREENS if value > 0 else REDS)[level]
             text.append(token, style=Style(bgcolor=shade, color="#ffffff", bold=strength >= STRONG))
@@ -196,12 +203,18 @@ def pair_text(pair: Any, marks: bool, special_tokens: Iterable[str] = ()) -> Tex
     attributions (on one scale, so that the two compare), the change and whether the model separates them."""
     special = frozenset(special_tokens)
     explained = [e for e in (pair.explanation_a, pair.explanation_b) if e is not None]
-    scale = max((abs(v) for e in explained for t, v in zip(e.tokens, e.attributions, strict=True)
-                 if t not in special), default=0.0) or None
+    scale = (
+        max(
+            (abs(v) for e in explained for t, v in zip(e.tokens, e.attributions, strict=True) if t not in special),
+            default=0.0,
+        )
+        or None
+    )
     text = Text()
     for name, label, probabilities, words, explanation in (
-            ("A pinned", pair.label_a, pair.probabilities_a, pair.words_a, pair.explanation_a),
-            ("B typed ", pair.label_b, pair.probabilities_b, pair.words_b, pair.explanation_b)):
+        ("A pinned", pair.label_a, pair.probabilities_a, pair.words_a, pair.explanation_a),
+        ("B typed ", pair.label_b, pair.probabilities_b, pair.words_b, pair.explanation_b),
+    ):
         text.append(f"{name} p(ok) {probabilities['acceptable']:.3f} ", style="bold")
         text.append(f"{label:<12} ", style="green" if label == "acceptable" else "red")
         text.append_text(marked_words(words, marks))
@@ -331,8 +344,10 @@ class ExplainPanel(Vertical):
         view = self.query_one(PairView)
         view.display = True
         by = f" by {model_label}" if model_label else ""
-        view.show_message(f"pinned A: {prediction.sentence}\n  p(ok) {prediction.probabilities['acceptable']:.3f}"
-                          f"{by} · now type a variant B; ctrl+t unpins")
+        view.show_message(
+            f"pinned A: {prediction.sentence}\n  p(ok) {prediction.probabilities['acceptable']:.3f}"
+            f"{by} · now type a variant B; ctrl+t unpins"
+        )
         if self.wanted and self.wanted != prediction.sentence:  # a variant is typed: its pair, anew
             self.request(self.session.current_run, self.wanted)
 
@@ -340,8 +355,10 @@ class ExplainPanel(Vertical):
         """The opened model changed: the pinned figures are another model's until recomputed."""
         view = self.query_one(PairView)
         if self.pinned is not None:
-            view.show_message(f"pinned A: {self.pinned.sentence}\n  recomputing with {model_label}… "
-                              "(the figures shown were another model's)")
+            view.show_message(
+                f"pinned A: {self.pinned.sentence}\n  recomputing with {model_label}… "
+                "(the figures shown were another model's)"
+            )
 
     def unpin(self) -> None:
         self.pinned = None
@@ -362,10 +379,12 @@ class ExplainPanel(Vertical):
         answer: AttributionsReady | None = None
         if pinned is not None:
             try:
-                pair = minimal_pair(predictor.model, predictor.tokenizer, pinned, sentence, predictor.max_length,
-                                    attributions=True)
-                result = PairReady(pinned, sentence, pair, model_label=model_label, run_id=run_id,
-                                   special_tokens=special)
+                pair = minimal_pair(
+                    predictor.model, predictor.tokenizer, pinned, sentence, predictor.max_length, attributions=True
+                )
+                result = PairReady(
+                    pinned, sentence, pair, model_label=model_label, run_id=run_id, special_tokens=special
+                )
                 if pair.explanation_b is not None:
                     answer = AttributionsReady(sentence, pair.explanation_b, special, trained)
             except InputError as err:

@@ -37,7 +37,7 @@ def smooth(values: Sequence[float], beta: float) -> list[float]:
     average, out = 0.0, []
     for count, value in enumerate(values, start=1):
         average = beta * average + (1 - beta) * value
-        out.append(average / (1 - beta ** count))
+        out.append(average / (1 - beta**count))
     return out
 
 
@@ -49,7 +49,7 @@ def thin(points: Sequence[Point], buckets: int, extremes: bool = False) -> list[
     size = len(points) / buckets
     out: list[Point] = []
     for b in range(buckets):
-        chunk = points[int(b * size):int((b + 1) * size)]
+        chunk = points[int(b * size) : int((b + 1) * size)]
         if not chunk:
             continue
         if extremes:
@@ -157,10 +157,23 @@ class SeriesChart(TimedPlot):
     points under them when RAW_MARKER is given. `log_y` draws the y axis in log scale.
     """
 
-    def __init__(self, title: str, series: Sequence[str], *, xlabel: str = "", ylim: tuple[float, float] | None = None,
-                 max_points: int = MAX_POINTS, markers: Sequence[str] | None = None, labels: Sequence[str] = (),
-                 smoothed: Sequence[str] = (), raw_marker: str | None = None, scientific: bool = False,
-                 legend: bool = True, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+    def __init__(
+        self,
+        title: str,
+        series: Sequence[str],
+        *,
+        xlabel: str = "",
+        ylim: tuple[float, float] | None = None,
+        max_points: int = MAX_POINTS,
+        markers: Sequence[str] | None = None,
+        labels: Sequence[str] = (),
+        smoothed: Sequence[str] = (),
+        raw_marker: str | None = None,
+        scientific: bool = False,
+        legend: bool = True,
+        id: str | None = None,  # noqa: A002 (Textual's widget argument)
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.xlabel = xlabel
@@ -223,12 +236,15 @@ class SeriesChart(TimedPlot):
         if not self.legend:
             return title if len(title) <= room else self.title[:room]
         parts = self.legend_parts()
-        candidates = [f"{title}  " + " ".join(f"{g} {label}" for g, label, _ in parts),
-                      f"{title} " + " ".join(f"{g}{short}" for g, _, short in parts),
-                      " ".join(f"{g}{short}" for g, _, short in parts),
-                      " ".join(f"{g}{short}" for g, _, short in parts[-1:]), title]
+        candidates = [
+            f"{title}  " + " ".join(f"{g} {label}" for g, label, _ in parts),
+            f"{title} " + " ".join(f"{g}{short}" for g, _, short in parts),
+            " ".join(f"{g}{short}" for g, _, short in parts),
+            " ".join(f"{g}{short}" for g, _, short in parts[-1:]),
+            title,
+        ]
         if self.log_y:  # the scale is news: the title that says "log" before any legend
-            candidates = [*candidates[:2], title, f"{self.title[:max(1, room - 6)]} (log)"]
+            candidates = [*candidates[:2], title, f"{self.title[: max(1, room - 6)]} (log)"]
         return next((c for c in candidates if len(c) <= room), title[:room])
 
     def draw(self, plt: Any, width: int, height: int) -> None:

@@ -22,8 +22,9 @@ def entry_width(key: str, description: str) -> int:
     return len(key) + (len(description) + 1 if description else 0)
 
 
-def fitted(entries: list[tuple[str, str, bool]], width: int,
-           keep_last: set[int] | frozenset[int] = frozenset()) -> list[int]:
+def fitted(
+    entries: list[tuple[str, str, bool]], width: int, keep_last: set[int] | frozenset[int] = frozenset()
+) -> list[int]:
     """The indexes of ENTRIES (key, description, enabled) shown in WIDTH columns, one space apart: all
     when they fit, else whole entries left out from the end, those in KEEP_LAST (the help) last."""
     shown = list(range(len(entries)))
@@ -104,8 +105,11 @@ class KeyLine(Widget, can_focus=False):
             keys.insert(leave, (*FROM_A_FIELD, True))
             self.help_entries = {i + (i >= leave) for i in self.help_entries}
         palette = active.get(self.app.COMMAND_PALETTE_BINDING)
-        if (palette is not None and self.app.ENABLE_COMMAND_PALETTE
-                and self.screen.size.width >= self.palette_from_width):
+        if (
+            palette is not None
+            and self.app.ENABLE_COMMAND_PALETTE
+            and self.screen.size.width >= self.palette_from_width
+        ):
             keys.append((self.app.get_key_display(palette.binding), palette.binding.description, palette.enabled))
         return keys
 

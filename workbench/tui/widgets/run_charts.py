@@ -72,8 +72,14 @@ class RunCharts(Grid):
     """One run's charts, fed with events: `add_events`, `clear`. SHOW picks among CHARTS
     (loss, validation, lr, grad_norm); `toggle_log` and `cycle_smoothing` act on the loss."""
 
-    def __init__(self, show: Sequence[str] = CHARTS, *, prefix: str, id: str | None = None,  # noqa: A002
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        show: Sequence[str] = CHARTS,
+        *,
+        prefix: str,
+        id: str | None = None,  # noqa: A002
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.show = [name for name in CHARTS if name in show]
         self.prefix = prefix
@@ -87,16 +93,32 @@ class RunCharts(Grid):
     def make_chart(self, name: str) -> SeriesChart:
         chart_id = f"{self.prefix}-{CHART_IDS[name]}"
         if name == "loss":
-            return SeriesChart("loss", ["loss"], xlabel="step", markers=["braille"], smoothed=["loss"],
-                               raw_marker="dot", id=chart_id, classes="run-chart")
+            return SeriesChart(
+                "loss",
+                ["loss"],
+                xlabel="step",
+                markers=["braille"],
+                smoothed=["loss"],
+                raw_marker="dot",
+                id=chart_id,
+                classes="run-chart",
+            )
         if name == "validation":
-            return SeriesChart("val", ["mcc", "accuracy"], labels=["MCC", "acc"], xlabel="epoch",
-                               markers=["braille", "dot"], ylim=(0.0, 1.0), id=chart_id, classes="run-chart")
+            return SeriesChart(
+                "val",
+                ["mcc", "accuracy"],
+                labels=["MCC", "acc"],
+                xlabel="epoch",
+                markers=["braille", "dot"],
+                ylim=(0.0, 1.0),
+                id=chart_id,
+                classes="run-chart",
+            )
         if name == "lr":
-            return SeriesChart("lr", ["lr"], xlabel="step", scientific=True, legend=False, id=chart_id,
-                               classes="run-chart")
-        return SeriesChart("grad norm", ["grad_norm"], xlabel="step", legend=False, id=chart_id,
-                           classes="run-chart")
+            return SeriesChart(
+                "lr", ["lr"], xlabel="step", scientific=True, legend=False, id=chart_id, classes="run-chart"
+            )
+        return SeriesChart("grad norm", ["grad_norm"], xlabel="step", legend=False, id=chart_id, classes="run-chart")
 
     def chart(self, name: str) -> SeriesChart:
         return self.query_one(f"#{self.prefix}-{CHART_IDS[name]}", SeriesChart)
@@ -116,12 +138,13 @@ class RunCharts(Grid):
         for name in ("loss", "lr", "grad_norm"):
             if name in self.show:
                 chart = self.chart(name)
-                for x, y in getattr(series, name)[counts[name]:]:
+                for x, y in getattr(series, name)[counts[name] :]:
                     chart.add(name, x, y)
         if "validation" in self.show:
             chart = self.chart("validation")
-            for (x, mcc), (_, accuracy) in zip(series.val_mcc[counts["val_mcc"]:],
-                                               series.val_accuracy[counts["val_mcc"]:], strict=True):
+            for (x, mcc), (_, accuracy) in zip(
+                series.val_mcc[counts["val_mcc"] :], series.val_accuracy[counts["val_mcc"] :], strict=True
+            ):
                 chart.add("mcc", x, mcc)
                 chart.add("accuracy", x, accuracy)
             chart.highlight = (series.best, best_caption(series.best)) if series.best else None
@@ -185,10 +208,18 @@ class CompareCharts(Vertical):
             legend.append(f"{run_id}   ")
         yield Static(legend, id="compare-legend")
         with Grid(id="compare-charts"):
-            yield SeriesChart("loss", self.run_ids, xlabel="step", markers=self.markers, smoothed=self.run_ids,
-                              legend=False, id="compare-loss")
-            yield SeriesChart("validation MCC", self.run_ids, xlabel="epoch", markers=self.markers, legend=False,
-                              id="compare-mcc")
+            yield SeriesChart(
+                "loss",
+                self.run_ids,
+                xlabel="step",
+                markers=self.markers,
+                smoothed=self.run_ids,
+                legend=False,
+                id="compare-loss",
+            )
+            yield SeriesChart(
+                "validation MCC", self.run_ids, xlabel="epoch", markers=self.markers, legend=False, id="compare-mcc"
+            )
 
     def add_run(self, run_id: str, events: Iterable[Event]) -> None:
         series = self.series[run_id] = run_series(events)

@@ -44,8 +44,7 @@ class SentenceTable(ScrollView, can_focus=True):
         Binding("end", "move_to(-1)", "Last", show=False),
         Binding("enter", "choose", "Choose", show=False),
     ]
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"sentence-table--header", "sentence-table--cursor",
-                                             "sentence-table--odd"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"sentence-table--header", "sentence-table--cursor", "sentence-table--odd"}
     COLUMNS: ClassVar[tuple[tuple[str, int], ...]] = COLUMNS
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
@@ -144,11 +143,13 @@ class SentenceTable(ScrollView, can_focus=True):
         sentence = cells[-1]
         sentence.truncate(rest, overflow="ellipsis", pad=True)
         line.append_text(sentence)
-        segments = [Segment(text, style + seg_style if seg_style else style)
-                    for text, seg_style, _ in line.render(self.app.console)]
+        segments = [
+            Segment(text, style + seg_style if seg_style else style)
+            for text, seg_style, _ in line.render(self.app.console)
+        ]
         return Strip(segments).crop_extend(0, width, style)
 
     def rows_shown(self) -> list[Any]:
         """The rows on screen now (for tests)."""
         top = int(self.scroll_offset.y)
-        return self.rows[top:top + self.page]
+        return self.rows[top : top + self.page]

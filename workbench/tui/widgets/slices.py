@@ -22,8 +22,13 @@ VIEWS = ("sources", "length", "reliability", "threshold", "phenomena")
 FEATURE_WIDTH = 14  # of the grammar table's feature column
 LENGTH_HEADERS = ("tokens", "n", "MCC", "acc", "err")
 GRAMMAR_HEADERS = ("feature", "MCC", "n", "95%")
-VIEW_TITLES = {"sources": "per source", "length": "by length (tokens)", "reliability": "reliability",
-               "threshold": "MCC by threshold", "phenomena": "grammar (enter filters)"}
+VIEW_TITLES = {
+    "sources": "per source",
+    "length": "by length (tokens)",
+    "reliability": "reliability",
+    "threshold": "MCC by threshold",
+    "phenomena": "grammar (enter filters)",
+}
 
 
 class ReliabilityChart(TimedPlot):
@@ -50,8 +55,7 @@ class ReliabilityChart(TimedPlot):
         plt.plot([0.5, 1.0], [0.5, 1.0], marker="dot", label="calibrated")
         filled = [b for b in self.reliability.bins if b.n]
         if filled:
-            plt.scatter([b.mean_confidence for b in filled], [b.accuracy for b in filled], marker="o",
-                        label="accuracy")
+            plt.scatter([b.mean_confidence for b in filled], [b.accuracy for b in filled], marker="o", label="accuracy")
 
 
 class ThresholdChart(TimedPlot):
@@ -72,9 +76,12 @@ class ThresholdChart(TimedPlot):
         curve = self.curve
         # Both thresholds named in the title (no legend to cover the curve): │ the one in use, * the best.
         in_use, best = curve.threshold_in_use, curve.best_threshold
-        titles = [f"│in use {in_use:.2f}: MCC {curve.mcc_in_use:.3f} · *best {best:.2f}: MCC {curve.best_mcc:.3f}",
-                  f"│in use {in_use:.2f}: MCC {curve.mcc_in_use:.3f} *best {best:.2f}",
-                  f"│in use {in_use:.2f} *best {best:.2f}", f"│{in_use:.2f} *{best:.2f}"]
+        titles = [
+            f"│in use {in_use:.2f}: MCC {curve.mcc_in_use:.3f} · *best {best:.2f}: MCC {curve.best_mcc:.3f}",
+            f"│in use {in_use:.2f}: MCC {curve.mcc_in_use:.3f} *best {best:.2f}",
+            f"│in use {in_use:.2f} *best {best:.2f}",
+            f"│{in_use:.2f} *{best:.2f}",
+        ]
         plt.title(next((title for title in titles if len(title) <= width - 8), titles[-1]))  # plotext drops a wider one
         plt.xlabel("threshold on the shipped p(acceptable) · y: MCC")
         plt.xlim(0.0, 1.0)
@@ -151,8 +158,13 @@ class SlicesView(Vertical):
         self.border_title = f"s: {VIEW_TITLES[self.view]} ({position}/{len(VIEWS)})"
 
     def widget_id(self, view: str) -> str:
-        return {"sources": "eval-sources", "length": "eval-lengths", "reliability": "eval-reliability",
-                "threshold": "eval-threshold", "phenomena": "eval-phenomena"}[view]
+        return {
+            "sources": "eval-sources",
+            "length": "eval-lengths",
+            "reliability": "eval-reliability",
+            "threshold": "eval-threshold",
+            "phenomena": "eval-phenomena",
+        }[view]
 
     def next_view(self) -> str:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
@@ -175,17 +187,30 @@ class SlicesView(Vertical):
         """A minimal-pair suite's accuracy per paradigm (core.explore.pairs.GroupScore), worst first, in
         the first table."""
         self.redraws["sources"] = lambda: self.show_groups(groups)
-        fill(self.query_one("#eval-sources", DataTable), ["paradigm", "n", "right", "acc"],
-             [(Text(group.name), str(group.n), str(group.right), f"{group.accuracy:.2f}") for group in groups],
-             self.table_width())
+        fill(
+            self.query_one("#eval-sources", DataTable),
+            ["paradigm", "n", "right", "acc"],
+            [(Text(group.name), str(group.n), str(group.right), f"{group.accuracy:.2f}") for group in groups],
+            self.table_width(),
+        )
 
     def show(self, per_source: list[dict[str, Any]], slices: Any) -> None:
         self.redraws["sources"] = lambda: self.show(per_source, slices)
-        fill(self.query_one("#eval-sources", DataTable), ["source", "n", "MCC", "acc"],
-             [(Text(str(row["source"])), str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
-              for row in per_source], self.table_width())
-        fill(self.query_one("#eval-lengths", DataTable), list(LENGTH_HEADERS),
-             length_rows(slices) if slices is not None else [], self.table_width())
+        fill(
+            self.query_one("#eval-sources", DataTable),
+            ["source", "n", "MCC", "acc"],
+            [
+                (Text(str(row["source"])), str(row["n"]), f"{row['mcc']:.2f}", f"{row['accuracy']:.2f}")
+                for row in per_source
+            ],
+            self.table_width(),
+        )
+        fill(
+            self.query_one("#eval-lengths", DataTable),
+            list(LENGTH_HEADERS),
+            length_rows(slices) if slices is not None else [],
+            self.table_width(),
+        )
         self.query_one(ReliabilityChart).set_reliability(slices.reliability if slices is not None else None)
         self.query_one(ThresholdChart).set_curve(slices.threshold if slices is not None else None)
 
@@ -215,7 +240,7 @@ class SlicesView(Vertical):
                 mcc = "1 cls" if score.one_class else ("—" if not score.n else f"{score.mcc:+.2f}")
                 interval = "" if score.one_class or not score.n else f"{score.mcc_low:+.2f}…{score.mcc_high:+.2f}"
                 if len(name) > FEATURE_WIDTH:
-                    name = name[:FEATURE_WIDTH - 1] + "…"
+                    name = name[: FEATURE_WIDTH - 1] + "…"
                 rows.append((Text(name), mcc, str(score.n), interval))
                 self.phenomena_features.append(score.feature)
         shown = whole_columns(["feature".ljust(FEATURE_WIDTH), *GRAMMAR_HEADERS[1:]], rows, self.table_width())
