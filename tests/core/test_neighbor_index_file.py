@@ -1,5 +1,6 @@
-"""The nearest-neighbour index written at the end of training: the file matches a fresh computation, and
-the faces' first query reads it instead of embedding the training sentences again."""
+"""The nearest-neighbour index of a run's training sentences: a training does not build it (a sweep's
+trials would each pay a pass over their training sentences); the first query writes it beside the model,
+the file matches a computation by hand, and the next query reads it instead of embedding them again."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def mean_pooled_by_hand(model_dir: Path, sentences: list[str]) -> np.ndarray:
     return centred / np.linalg.norm(centred, axis=1, keepdims=True)
 
 
-def test_training_writes_the_index_that_a_fresh_computation_gives(
+def test_the_first_query_writes_the_index_that_a_computation_by_hand_gives(
     tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from workbench.core.explore import neighbors
@@ -43,6 +44,9 @@ def test_training_writes_the_index_that_a_fresh_computation_gives(
     tiny_config.epochs = 1
     assert train(tiny_config, run_dir).status == "done"
     path = run_dir / INDEX_FILE
+    assert not path.exists()  # the training spent no pass over its sentences on it
+    model = load_model(str(run_dir / "model"))
+    run_index(model, load_tokenizer(str(run_dir / "model")), run_dir / "model")
     assert path.is_file()
     sentences = training_frame(run_dir / "model")["sentence"].astype(str).tolist()
     assert len(sentences) == tiny_config.train_limit
@@ -60,7 +64,6 @@ def test_training_writes_the_index_that_a_fresh_computation_gives(
         raise AssertionError("the index was computed again instead of read from the run folder")
 
     monkeypatch.setattr(neighbors, "centred_vectors", no_second_pass)
-    model = load_model(str(run_dir / "model"))
     index = run_index(model, load_tokenizer(str(run_dir / "model")), run_dir / "model")
     np.testing.assert_array_equal(index.vectors, vectors)
     assert index.query(model, load_tokenizer(str(run_dir / "model")), sentences[3], k=1)[0].sentence == sentences[3]

@@ -271,18 +271,17 @@ def test_runs_of_different_precision_in_one_process(tiny_config: TrainConfig, tm
 
 
 def test_the_finish_after_the_last_step_announces_each_stage(done_run: TrainedRun) -> None:
-    """After the last step: calibrating, each final split, the neighbour index, each a stage event with
+    """After the last step: calibrating, each final split, each a stage event with
     its sentence count, in order, before the end event (a face shows them instead of a frozen ETA 0:00)."""
     events = read_metrics(done_run.path)
     kinds = [e["kind"] for e in events]
     last_step = max(i for i, kind in enumerate(kinds) if kind == "step")
     stages = [e for e in events if e["kind"] == "stage"]
-    assert [e["index"] for e in stages] == [1, 2, 3, 4] and all(e["stages"] == 4 for e in stages)
+    assert [e["index"] for e in stages] == [1, 2, 3] and all(e["stages"] == 3 for e in stages)
     assert [e["stage"] for e in stages] == [
         "calibrating the decision threshold",
         "evaluating in_domain_dev",
         "evaluating holdout",
-        "building the neighbour index",
     ]
     assert last_step < kinds.index("stage") and kinds[-1] == "end"
     start = next(e for e in events if e["kind"] == "start")
@@ -291,7 +290,6 @@ def test_the_finish_after_the_last_step_announces_each_stage(done_run: TrainedRu
         start["validation_sentences"],
         report["in_domain_dev"]["n"],
         report["holdout"]["n"],
-        start["train_sentences"],
     ]
 
 

@@ -149,7 +149,7 @@ async def test_full_flow_train_stop_resume_evaluate_predict(tiny_model_dir: Path
         assert app.query_one("#chart-val", SeriesChart).points("mcc") == 10
         # the finish after the last step is shown stage by stage; a run that has ended shows no ETA
         log = app.query_one("#train-log", TextLog).plain()
-        assert "finishing 4/4: building the neighbour index" in log and "done: holdout MCC" in log
+        assert "finishing 3/3: evaluating holdout" in log and "done: holdout MCC" in log
         assert "ETA" not in text_of(app, "#train-progress")
         (run,) = list_runs(runs)
         assert run.status == "done" and app.current_run is None  # offered, never opened behind the user's back

@@ -84,7 +84,7 @@ class CheckpointEvent(TypedDict):
 
 class StageEvent(TypedDict):
     """The finish after the last step moved on to its INDEX-th of STAGES stages (calibrating, evaluating
-    each split, building the neighbour index), over SENTENCES sentences."""
+    each split), over SENTENCES sentences."""
 
     kind: Literal["stage"]
     time: str

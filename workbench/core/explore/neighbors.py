@@ -147,9 +147,8 @@ def index_file(model_dir: Path) -> Path | None:
 
 def run_index(model: Any, tokenizer: Any, model_dir: Path, max_length: int = INDEX_MAX_LENGTH) -> NeighborIndex:
     """The index of MODEL_DIR's training sentences by its model (loaded from MODEL_DIR); a run folder
-    keeps it beside the model (neighbors-train.npz, written at the end of training by
-    core.model.sentence_vectors.write_run_index), keyed by the model's version (core `model_version`:
-    its weight files' sizes and modification times)."""
+    keeps it beside the model (neighbors-train.npz, written by the first query), keyed by the model's
+    version (core `model_version`: its weight files' sizes and modification times)."""
     from workbench.core.model.loading import model_version
 
     return NeighborIndex.build(

@@ -1,8 +1,8 @@
 """Sentence vectors by a model, and the file that keeps a run's training sentences' vectors.
 
-The model layer's piece of the nearest-neighbour index (core/explore/neighbors.py): training writes
-a run's index file at its end (core/training cannot import core/explore), and the faces read it, both
-through the one key computed here. The representation is the mean of the model's last hidden states
+The model layer's piece of the nearest-neighbour index (core/explore/neighbors.py): the first query of a
+run's model writes its index file beside the model, and later ones read it, through the one key computed
+here. The representation is the mean of the model's last hidden states
 over real tokens (see `representation_kind`); vectors are centred on the training mean and unit length.
 """
 
@@ -137,23 +137,3 @@ def save_index_file(path: Path, key: str, vectors: np.ndarray, kind: str, center
     except OSError:
         return False
     return True
-
-
-def write_run_index(
-    model: Any, tokenizer: Any, run_dir: Path, sentences: list[str], max_length: int = INDEX_MAX_LENGTH
-) -> Path | None:
-    """Embed a finished run's training SENTENCES with its model (loaded from RUN_DIR/model) into
-    RUN_DIR/neighbors-train.npz, keyed as the faces look it up; None where there is no model folder."""
-    from workbench.core.base.layout import MODEL_DIR
-    from workbench.core.model.loading import model_version
-
-    if not (run_dir / MODEL_DIR).is_dir():
-        return None
-    key = model_version(run_dir / MODEL_DIR)  # as the faces look it up (core.explore.neighbors.run_index)
-    kind = representation_kind(model)
-    full_key = index_key(sentences, key, kind, max_length)
-    path = run_dir / INDEX_FILE
-    if load_index_file(path, full_key) is not None:
-        return path
-    vectors, center = centred_vectors(model, tokenizer, sentences, max_length)
-    return path if save_index_file(path, full_key, vectors, kind, center) else None

@@ -1,6 +1,9 @@
-"""After the last step: calibrate the decision threshold, evaluate the best model on the final splits and
-build the neighbour index, each stage announced; every part done is recorded, so a run killed here resumes
-with what is left."""
+"""After the last step: calibrate the decision threshold and evaluate the best model on the final splits,
+each stage announced; every part done is recorded, so a run killed here resumes with what is left.
+
+The nearest-neighbour index of the training sentences is not built here: the faces build it on first use
+and keep it beside the model (core.explore.neighbors.run_index), so a run nobody explores (a sweep's trial,
+a seed group's member, a fold of `data issues`) spends no pass over its training sentences on it."""
 
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ def calibrate_saved_model(
     return {"decision_threshold": choice.threshold, "temperature": choice.temperature}
 
 
-FINISH_STAGES = 4  # calibrating, evaluating in_domain_dev, evaluating holdout, building the neighbour index
+FINISH_STAGES = 3  # calibrating, evaluating in_domain_dev, evaluating holdout
 
 
 def stage_event(stage: str, index: int, sentences: int) -> StageEvent:
@@ -59,8 +62,8 @@ def evaluate_saved_model(
     data: RunData | None = None,
 ) -> dict[str, Any]:
     """Score RUN_DIR's best model (calibrated), loaded from model/, on in_domain_dev and the holdout;
-    records them in eval.json and the predictions files, on the disk before it returns. Each stage
-    (each split, then the neighbour index) is announced through EMIT as it begins."""
+    records them in eval.json and the predictions files, on the disk before it returns. Each split's stage
+    is announced through EMIT as it begins."""
     from workbench.core.data.cola import FINAL_SPLITS, load_cola
     from workbench.core.evaluation.evaluate import evaluate_frame, record_report
     from workbench.core.model.loading import load_model
@@ -86,27 +89,9 @@ def evaluate_saved_model(
     for report in reports.values():
         fsync_file(record_report(run_dir, report))  # on the disk before `evaluated` is
     fsync_dir(run_dir)
-    train_frame = cola["train"].iloc[: config.train_limit] if config.train_limit else cola["train"]
-    announce(stage_event("building the neighbour index", FINISH_STAGES, len(train_frame)))
-    write_neighbor_index(run_dir, model, tokenizer, train_frame["sentence"].astype(str).tolist())
     holdout, dev = reports["holdout"], reports["in_domain_dev"]
     warning = {"holdout_warning": holdout.warning()} if holdout.warning() else {}  # worse than the majority class
     return {"holdout_mcc": holdout.mcc, "holdout_accuracy": holdout.accuracy, "in_domain_dev_mcc": dev.mcc, **warning}
-
-
-def write_neighbor_index(run_dir: Path, model: Any, tokenizer: Any, sentences: list[str]) -> None:
-    """The training SENTENCES' vectors by the final MODEL, in the run folder (neighbors-train.npz), so that
-    the first nearest-neighbour query in a face needs no pass over them. A cache: the faces rebuild it when
-    it is missing, so a failure here (no memory, a full disk) costs only that."""
-    from workbench.core.model.sentence_vectors import INDEX_MAX_LENGTH, write_run_index
-
-    if not sentences:
-        return
-    positions = getattr(model.config, "max_position_embeddings", INDEX_MAX_LENGTH)
-    try:
-        write_run_index(model, tokenizer, run_dir, sentences, min(INDEX_MAX_LENGTH, positions))
-    except (OSError, RuntimeError):
-        pass
 
 
 def finish_run(

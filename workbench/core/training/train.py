@@ -9,7 +9,7 @@ the table of contents of a run, each step in a module of its own under core/trai
 2. (here)       the run folder held: its lock and pid file (`holding_run`)
 3. loop.py      the loop: model and optimizer (optim.py), restore, the epochs of steps (step.py), validation
                 and checkpoints (checkpoint.py)
-4. finish.py    after the last step: calibrate, evaluate the best model, build the neighbour index
+4. finish.py    after the last step: calibrate, evaluate the best model
 """
 
 from __future__ import annotations
