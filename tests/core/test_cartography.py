@@ -92,3 +92,28 @@ def test_a_one_epoch_map_has_no_ambiguous_sentences() -> None:
     # two epochs: the sentence that moved most is ambiguous (its variability |0.9-0.1|/2 = 0.4, the others 0)
     confidence, variability, _, _ = coordinates(np.array([[0.9, 0.2, 0.6, 0.4], [0.1, 0.2, 0.6, 0.4]]))
     assert list(regions(confidence, variability)) == ["ambiguous", "hard", "easy", "hard"]
+
+
+def test_each_mapped_sentence_names_its_line_in_the_data_file(mapped_run: tuple[Path, set[str]]) -> None:
+    """The map's `line` is the sentence's line in the file it came from (what a label override names),
+    checked against the file read with csv alone; the training rows are shuffled by the split, so a row
+    number would not do."""
+    import csv
+
+    from workbench.core.explore.cartography import training_map
+
+    run_dir, _ = mapped_run
+    data = Path(TrainConfig.load(run_dir / "config.json").data)
+    with data.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        assert next(reader) == ["sentence", "label"]
+        by_line = {}
+        for sentence, label in reader:
+            by_line[reader.line_num] = (sentence, int(label))
+    mapped = training_map(run_dir)
+    table = mapped.table
+    assert len(table) == 180 and table["line"].is_unique
+    assert list(table["line"]) != sorted(table["line"])  # shuffled: the line is not the row
+    for row in table.itertuples():
+        assert by_line[row.line] == (row.sentence, row.label)
+    assert mapped.to_records(table.head(1))[0]["line"] == int(table["line"].iloc[0])

@@ -19,6 +19,46 @@ from workbench.core.base.durable import write_bytes_atomic
 from workbench.core.base.layout import RunError
 
 DYNAMICS_FILE = "training_dynamics.npz"
+# The map's regions (core/explore/cartography.py describes the rule)
+REGIONS = ("easy", "ambiguous", "hard")
+AMBIGUOUS_QUANTILE = 2 / 3  # variability at or above it: ambiguous
+HARD_CONFIDENCE = 0.5  # below it (and not ambiguous): hard-to-learn
+
+
+def coordinates(p_gold: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Confidence, variability (population std), correctness and epochs recorded of each column of
+    P_GOLD (epochs x rows; NaN: not recorded)."""
+    recorded = ~np.isnan(p_gold)
+    epochs = recorded.sum(axis=0)
+    safe = np.where(recorded, p_gold, 0.0).astype(np.float64)
+    count = np.maximum(epochs, 1)
+    confidence = safe.sum(axis=0) / count
+    variability = np.sqrt((np.where(recorded, (safe - confidence) ** 2, 0.0)).sum(axis=0) / count)
+    correctness = (recorded & (safe > 0.5)).sum(axis=0) / count
+    missing = epochs == 0
+    return (
+        np.where(missing, np.nan, confidence),
+        np.where(missing, np.nan, variability),
+        np.where(missing, np.nan, correctness),
+        epochs,
+    )
+
+
+def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
+    """easy / ambiguous / hard per sentence (the rule in core/explore/cartography.py's docstring); '' where
+    nothing was recorded."""
+    known = ~np.isnan(confidence)
+    out = np.full(len(confidence), "", dtype=object)
+    if not known.any():
+        return out
+    cut = np.quantile(variability[known], AMBIGUOUS_QUANTILE)
+    # a sentence that never varied is not ambiguous, though "at or above the quantile" would take it when most
+    # sentences did not vary (a 1-epoch run: every variability 0, and so every sentence was "ambiguous")
+    ambiguous = known & (variability >= cut) & (variability > 0)
+    out[known & ~ambiguous & (confidence < HARD_CONFIDENCE)] = "hard"
+    out[known & ~ambiguous & (confidence >= HARD_CONFIDENCE)] = "easy"
+    out[ambiguous] = "ambiguous"
+    return out
 
 
 @dataclass
