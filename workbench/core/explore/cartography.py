@@ -17,54 +17,21 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.base.layout import RunError
-from workbench.core.runs.dynamics import TrainingDynamics, read_dynamics
+# the coordinates and the regions' rule live with the recorded dynamics, so that a training can choose its
+# sentences by another run's map (core/training/selection.py); the names stay importable from here
+from workbench.core.runs.dynamics import AMBIGUOUS_QUANTILE as AMBIGUOUS_QUANTILE
+from workbench.core.runs.dynamics import HARD_CONFIDENCE as HARD_CONFIDENCE
+from workbench.core.runs.dynamics import REGIONS, TrainingDynamics, coordinates, read_dynamics, regions
 
-REGIONS = ("easy", "ambiguous", "hard")
 # why a sentence has no coordinates: a stopped run's last epoch had not reached its batch
 NOT_RECORDED = "not recorded: training stopped before this sentence's first batch"
-AMBIGUOUS_QUANTILE = 2 / 3  # variability at or above it: ambiguous
-HARD_CONFIDENCE = 0.5  # below it (and not ambiguous): hard-to-learn
-
-
-def coordinates(p_gold: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Confidence, variability (population std), correctness and epochs recorded of each column of
-    P_GOLD (epochs x rows; NaN: not recorded)."""
-    recorded = ~np.isnan(p_gold)
-    epochs = recorded.sum(axis=0)
-    safe = np.where(recorded, p_gold, 0.0).astype(np.float64)
-    count = np.maximum(epochs, 1)
-    confidence = safe.sum(axis=0) / count
-    variability = np.sqrt((np.where(recorded, (safe - confidence) ** 2, 0.0)).sum(axis=0) / count)
-    correctness = (recorded & (safe > 0.5)).sum(axis=0) / count
-    missing = epochs == 0
-    return (
-        np.where(missing, np.nan, confidence),
-        np.where(missing, np.nan, variability),
-        np.where(missing, np.nan, correctness),
-        epochs,
-    )
-
-
-def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
-    """easy / ambiguous / hard per sentence (the module's rule); '' where nothing was recorded."""
-    known = ~np.isnan(confidence)
-    out = np.full(len(confidence), "", dtype=object)
-    if not known.any():
-        return out
-    cut = np.quantile(variability[known], AMBIGUOUS_QUANTILE)
-    # a sentence that never varied is not ambiguous, though "at or above the quantile" would take it when most
-    # sentences did not vary (a 1-epoch run: every variability 0, and so every sentence was "ambiguous")
-    ambiguous = known & (variability >= cut) & (variability > 0)
-    out[known & ~ambiguous & (confidence < HARD_CONFIDENCE)] = "hard"
-    out[known & ~ambiguous & (confidence >= HARD_CONFIDENCE)] = "easy"
-    out[ambiguous] = "ambiguous"
-    return out
 
 
 @dataclass
 class TrainingMap:
-    """The map: `table` has one row per training sentence (row, sentence, label, confidence, variability,
-    correctness, epochs, region); `dynamics` the recorded p(gold) per epoch."""
+    """The map: `table` has one row per training sentence (row, line, sentence, label, confidence, variability,
+    correctness, epochs, region; `line` is its line in the data file, as label overrides name it); `dynamics`
+    the recorded p(gold) per epoch."""
 
     run_dir: Path
     table: pd.DataFrame
@@ -111,6 +78,7 @@ class TrainingMap:
             records.append(
                 {
                     "row": int(r.row),
+                    "line": int(r.line),
                     "sentence": r.sentence,
                     "label": int(r.label),
                     "recorded": recorded,
@@ -153,6 +121,7 @@ def training_map(run_dir: Path) -> TrainingMap:
     table = pd.DataFrame(
         {
             "row": np.arange(len(frame)),
+            "line": frame["line"].to_numpy(),
             "sentence": frame["sentence"].astype(str).to_numpy(),
             "label": labels,
             "source": frame["source"].astype(str).to_numpy(),
