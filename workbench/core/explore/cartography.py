@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.base.layout import RunError
+
 # the coordinates and the regions' rule live with the recorded dynamics, so that a training can choose its
 # sentences by another run's map (core/training/selection.py); the names stay importable from here
 from workbench.core.runs.dynamics import AMBIGUOUS_QUANTILE as AMBIGUOUS_QUANTILE
