@@ -10,7 +10,7 @@ import pytest
 
 from workbench.cli import main
 from workbench.cli.common import add_config_flags, config_from_args, shown_default
-from workbench.core.base.config import TrainConfig, flag_fields, parse_field, setting_choices, setting_help
+from workbench.core.base.config import TrainConfig, flag_fields, flag_name, parse_field, setting_choices, setting_help
 
 
 def help_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -41,7 +41,7 @@ def test_train_help_shows_each_setting_once_with_one_default_and_examples(capsys
     entries = options(text)
     defaults = TrainConfig()
     for f in flag_fields():
-        body = entries[f"--{f.name.replace('_', '-')}"]
+        body = entries[flag_name(f.name)]
         assert body.count("(default:") == 1, body
         assert body.endswith(f"(default: {shown_default(getattr(defaults, f.name))})"), body
         first_words = " ".join(setting_help(f.name).rstrip(".").split()[1:4])

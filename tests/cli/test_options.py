@@ -38,6 +38,7 @@ SETTINGS = {
     "head_lr_multiplier": (),
     "ema_decay": ("0",),
     "head_seed": ("0", "-1"),
+    "subset_fraction": (),
 }
 # The other commands' numeric options: (command..., option) -> what it takes of 0, -1 and HUGE.
 OPTIONS = {

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir, flag_fields, parse_bool
+from workbench.core.base.config import DEFAULT_MODEL, TrainConfig, default_runs_dir, flag_fields, flag_name, parse_bool
 from workbench.core.base.errors import EXIT_FAILED as EXIT_FAILED
 from workbench.core.base.errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from workbench.core.base.errors import EXIT_USAGE as EXIT_USAGE
@@ -214,7 +214,7 @@ def seeds_text(text: str) -> str:
 
 # ---------------------------------------------------------------- TrainConfig as flags
 
-METAVARS = {"report_to": "NAMES"}
+METAVARS = {"report_to": "NAMES", "overrides": "FILE", "subset_map": "RUN", "subset_regions": "NAMES"}
 
 
 def _on_off(text: str) -> bool:
@@ -232,7 +232,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type[TrainCo
     defaults = config_class()
     for f in flag_fields(config_class):
         default = getattr(defaults, f.name)
-        flag = f"--{f.name.replace('_', '-')}"
+        flag = flag_name(f.name, config_class)
         sentence = str(f.metadata.get("help", "")).rstrip(".")
         if sentence.split()[0][1:].islower():  # "Passes over..." reads "passes over..." like the other flags' help
             sentence = sentence[0].lower() + sentence[1:]
@@ -240,6 +240,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type[TrainCo
         if isinstance(default, bool):  # --flag on|off / --no-flag; type=bool would read "False" as True
             parser.add_argument(
                 flag,
+                dest=f.name,
                 type=_on_off,
                 nargs="?",
                 const=True,
@@ -258,7 +259,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type[TrainCo
                 if isinstance(default, (int, float))
                 else type(default)
             )
-            parser.add_argument(flag, type=kind, default=None, choices=choices, metavar=metavar, help=text)
+            parser.add_argument(flag, dest=f.name, type=kind, default=None, choices=choices, metavar=metavar, help=text)
 
 
 def _checked_setting(config_class: type[TrainConfig], name: str, kind: type) -> Callable[[str], Any]:
@@ -292,7 +293,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def problems_text(problems: dict[str, str]) -> str:
     """TrainConfig.validate()'s problems in one line, each under its flag's name."""
-    return "; ".join(f"--{name.replace('_', '-')}: {problem}" for name, problem in problems.items())
+    return "; ".join(f"{flag_name(name)}: {problem}" for name, problem in problems.items())
 
 
 def print_group(summary: Any) -> None:

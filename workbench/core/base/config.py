@@ -17,6 +17,7 @@ COLA_URL = "https://nyu-mll.github.io/CoLA/cola_public_1.1.zip"
 PRECISIONS = ("auto", "fp32", "bf16")
 BATCH_SIZE = 32  # the batch of a run of more than one epoch (batch_size 0)
 ONE_EPOCH_BATCH_SIZE = 8  # the batch of a 1-epoch run (batch_size 0)
+MAP_REGIONS = ("easy", "ambiguous", "hard")  # the training map's regions (core/explore/cartography.py)
 
 
 def project_data_dir() -> Path:
@@ -49,8 +50,9 @@ class TrainConfig:
 
     Each field's metadata is the one place that says where the setting appears: "help" (its
     sentence in --help and the form), "choices", and "flag", "form", "sweep" (each true when
-    absent): whether `train`/`sweep` give it a --flag of its own, whether the TUI's form shows
-    it, and whether a sweep's space may search it. Read them with flag_fields(), form_fields()
+    absent): whether `train`/`sweep` give it a --flag of its own (a name there names the flag:
+    --map for subset_map), whether the TUI's form shows it, and whether a sweep's space may
+    search it. Read them with flag_fields(), form_fields()
     and sweepable_fields().
     """
 
@@ -204,6 +206,39 @@ class TrainConfig:
             "head seed shares its head init, so its members can be averaged (workbench soup)."
         },
     )
+    overrides: str = field(
+        default="",
+        metadata={
+            "help": "Label-overrides file (TSV: line, sentence, old_label, decision, note; docs/data.md) whose "
+            "flip, drop and keep decisions apply to the training split; empty applies none.",
+            "sweep": False,
+        },
+    )
+    subset_map: str = field(
+        default="",
+        metadata={
+            "help": "Train only on the chosen regions of this run's training map (a run name or folder, trained "
+            "on the same data and split); empty trains on every training sentence.",
+            "flag": "map",  # train --map, beside --regions and --fraction
+            "sweep": False,
+        },
+    )
+    subset_regions: str = field(
+        default="",
+        metadata={
+            "help": "The map regions to train on, comma-separated: easy, ambiguous, hard (with --map).",
+            "flag": "regions",
+            "sweep": False,
+        },
+    )
+    subset_fraction: float = field(
+        default=1.0,
+        metadata={
+            "help": "Of each chosen region, train on this share, the region's most typical first: the most variable "
+            "ambiguous, the most confident easy, the least confident hard sentences; 1 keeps them all.",
+            "flag": "fraction",
+        },
+    )
     extra: dict[str, Any] = field(
         default_factory=dict,
         metadata={
@@ -273,7 +308,35 @@ class TrainConfig:
             problems["head_seed"] = f"must be between 0 and {SEED_MAX} (2**32 - 1), or -1 for the run's --seed"
         if not isinstance(self.freeze_embeddings, bool):
             problems["freeze_embeddings"] = "must be true or false"
+        problems.update(self._subset_problems())
         return problems
+
+    def _subset_problems(self) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        if self.overrides and not self.overrides.strip():
+            problems["overrides"] = "must name a file, or be empty for none"
+        unknown = [name for name in self.region_names if name not in MAP_REGIONS]
+        if unknown:
+            choose = ", ".join(MAP_REGIONS)
+            problems["subset_regions"] = f"unknown region {', '.join(map(repr, unknown))}; choose from {choose}"
+        elif self.subset_map.strip() and not self.region_names:
+            problems["subset_regions"] = f"name the map regions to train on: {', '.join(MAP_REGIONS)} (comma-separated)"
+        if not 0 < self.subset_fraction <= 1:
+            problems["subset_fraction"] = "must be > 0 and <= 1 (1 keeps every sentence of the chosen regions)"
+        if not self.subset_map.strip() and (self.region_names or self.subset_fraction != 1):
+            problems["subset_map"] = "name the run whose training map gives the regions (a run name or folder)"
+        return problems
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        """subset_regions as names, in the order given, each once."""
+        names = [name.strip().lower() for name in self.subset_regions.split(",") if name.strip()]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def trains_on_subset(self) -> bool:
+        """The run trains on a chosen part of its training split (overrides, a map's regions) or with changed labels."""
+        return bool(self.overrides.strip() or self.subset_map.strip())
 
     @property
     def effective_batch_size(self) -> int:
@@ -350,6 +413,17 @@ def setting_choices(name: str) -> tuple[str, ...] | None:
 def flag_fields(config_class: type[TrainConfig] = TrainConfig) -> list[Field[Any]]:
     """The settings that get a --flag of their own in `train` and `sweep`, in declaration order."""
     return [f for f in fields(config_class) if f.metadata.get("flag", True)]
+
+
+def flag_name(name: str, config_class: type[TrainConfig] = TrainConfig) -> str:
+    """The --flag of setting NAME: its metadata's "flag" when that is a name (--map for subset_map), else
+    the setting's own name with dashes (--learning-rate)."""
+    flag = (
+        config_class.__dataclass_fields__[name].metadata.get("flag", True)
+        if name in config_class.__dataclass_fields__
+        else True
+    )
+    return f"--{(flag if isinstance(flag, str) else name).replace('_', '-')}"
 
 
 def form_fields(config_class: type[TrainConfig] = TrainConfig) -> list[Field[Any]]:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.core.base.config import MAP_REGIONS
 from workbench.core.base.durable import write_bytes_atomic
 from workbench.core.base.layout import RunError
 
 DYNAMICS_FILE = "training_dynamics.npz"
 # The map's regions (core/explore/cartography.py describes the rule)
-REGIONS = ("easy", "ambiguous", "hard")
+REGIONS = MAP_REGIONS  # easy, ambiguous, hard
 AMBIGUOUS_QUANTILE = 2 / 3  # variability at or above it: ambiguous
 HARD_CONFIDENCE = 0.5  # below it (and not ambiguous): hard-to-learn
 
