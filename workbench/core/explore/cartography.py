@@ -96,15 +96,11 @@ class TrainingMap:
 
 
 def training_sentences(run_dir: Path) -> pd.DataFrame:
-    """The sentences RUN_DIR trained on, in training-row order (its data, split and --train-limit)."""
-    from workbench.core.base.config import TrainConfig
-    from workbench.core.runs.lookup import load_run_data
+    """The sentences RUN_DIR trained on, in training-row order, with the labels it trained with (its recorded
+    rows: overrides and a map subset applied; core/runs/train_rows.py)."""
+    from workbench.core.runs.train_rows import run_training_frame
 
-    config = TrainConfig.load(run_dir / "config.json")
-    frame = load_run_data(run_dir)["train"]
-    if config.train_limit:
-        frame = frame.iloc[: config.train_limit]
-    return frame.reset_index(drop=True)
+    return run_training_frame(run_dir)
 
 
 def training_map(run_dir: Path) -> TrainingMap:

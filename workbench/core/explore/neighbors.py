@@ -119,11 +119,11 @@ class NeighborIndex:
 
 
 def training_frame(model_dir: Path) -> pd.DataFrame:
-    """The sentences the run at MODEL_DIR was trained on: its data and split (core `load_run_data`) and
-    its train_limit (the bundled CoLA train split for a plain saved model)."""
-    from workbench.core.base.config import TrainConfig
+    """The sentences the run at MODEL_DIR was trained on, with the labels it trained with (core
+    `run_training_frame`; the bundled CoLA train split for a plain saved model)."""
     from workbench.core.base.layout import CONFIG_FILE, MODEL_DIR, RunError, run_of_model
     from workbench.core.runs.lookup import load_run_data
+    from workbench.core.runs.train_rows import run_training_frame
 
     run_dir = run_of_model(model_dir)
     if run_dir is None and model_dir.name == MODEL_DIR and not (model_dir.parent / CONFIG_FILE).is_file():
@@ -131,9 +131,9 @@ def training_frame(model_dir: Path) -> pd.DataFrame:
             f"{model_dir.parent}: no config.json beside its model/, so the sentences it was trained on are "
             "unknown; copy the run's config.json back"
         )
-    frame = load_run_data(run_dir)["train"]
-    limit = TrainConfig.load(run_dir / CONFIG_FILE).train_limit if run_dir else 0
-    return frame.iloc[:limit] if limit else frame
+    if run_dir is not None:
+        return run_training_frame(run_dir)  # its recorded rows: overrides and a map subset applied
+    return load_run_data(None)["train"]
 
 
 def index_file(model_dir: Path) -> Path | None:

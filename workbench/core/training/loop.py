@@ -34,6 +34,7 @@ from workbench.core.base.hardware import (
 from workbench.core.base.layout import METRICS_FILE, STOP_FILE
 from workbench.core.runs.dynamics import TrainingDynamics, load_or_start
 from workbench.core.runs.metrics import MetricsWriter
+from workbench.core.runs.train_rows import read_training_data, training_data_text
 from workbench.core.training import ranks, trackers
 from workbench.core.training.checkpoint import (
     CheckpointError,
@@ -318,6 +319,10 @@ class Training:
                 resumed_at_step=self.position.step if self.resume else None,
             )
         )
+        chosen = self.data.chosen.summary if self.data.chosen is not None else read_training_data(self.run_dir)
+        trained_on = training_data_text(chosen)
+        if trained_on and self.is_main_process:  # the overrides' and the map's counts, in the run's log
+            self.emit(LogEvent(kind="log", time=now(), message=trained_on))
         if self.restarted_from_zero:
             self.emit(
                 LogEvent(

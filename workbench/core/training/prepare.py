@@ -1,22 +1,31 @@
 """Before a run: the checks (settings, data, model source, the run folder) and the prepared run they hand down:
-CoLA loaded once, the splits, the tokenizer and the encoded rows."""
+CoLA loaded once, the splits, the rows the run trains on (core/training/selection.py), the tokenizer and the
+encoded rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 from workbench.core.base.config import TrainConfig
+from workbench.core.base.durable import write_bytes_atomic
 from workbench.core.base.errors import TrainingError
 from workbench.core.base.layout import CONFIG_FILE, METRICS_FILE, check_writable, is_run_folder
+from workbench.core.data.cola import CoLA
 from workbench.core.runs.metrics import read_metrics
+from workbench.core.runs.train_rows import OVERRIDES_COPY, write_train_rows
 from workbench.core.training.checkpoint import checkpoint_meta
+from workbench.core.training.selection import TrainingRows, choose_training_rows, recorded_training_rows
 
-if TYPE_CHECKING:
-    from workbench.core.data.cola import CoLA
 
-RunData: TypeAlias = "CoLA"  # the run's splits as load_cola returns them: train, validation, in_domain_dev, holdout
+@dataclass
+class RunData(CoLA):
+    """The run's splits as load_cola draws them (train, validation, in_domain_dev, holdout), `train` replaced by
+    the rows the run trains on: overrides, map regions and train_limit applied. CHOSEN says how they were chosen,
+    for a new run to record (None when they were read back from the run folder)."""
+
+    chosen: TrainingRows | None = None
 
 
 def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[TrainConfig, RunData]:
@@ -27,7 +36,8 @@ def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[T
         raise TrainingError("; ".join(f"{k}: {v}" for k, v in problems.items()))
     data: RunData | None = None
     if not resume:
-        data = check_data(config)  # a bad data file stops here, before a run folder is made
+        data = check_data(config, runs_dir=run_dir.parent)  # a bad data or overrides file stops here, before a run
+        # folder is made
         check_model_source(config)  # so does an unreachable hub
     check_writable(run_dir)
     saved = run_dir / CONFIG_FILE
@@ -36,7 +46,7 @@ def prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[T
             raise TrainingError(f"{run_dir}: not a run folder (no config.json)")
         check_resumable(run_dir)  # here, before anything is written to the run
         config = TrainConfig.load(saved)
-        data = check_data(config)
+        data = check_data(config, run_dir)  # the rows it recorded at its start
         check_model_source(config)
         return config, data
     if saved.exists() or (run_dir / METRICS_FILE).exists():
@@ -72,17 +82,37 @@ def check_model_source(config: TrainConfig) -> None:
     hub_options(config.model, resolve_model(config.model))
 
 
-def check_data(config: TrainConfig) -> RunData:
-    """CONFIG's data, its splits drawn (DataError names the file and line): a bad file fails before training."""
+def check_data(config: TrainConfig, run_dir: Path | None = None, runs_dir: Path | None = None) -> RunData:
+    """CONFIG's data, its splits drawn, its training split the rows the run trains on: those RUN_DIR recorded at
+    its start when it did (a resume, the other processes of a run), else chosen now (RUNS_DIR: where a map's run
+    name is looked up). DataError names the file and line of a bad data or overrides file, TrainingError says why
+    a map cannot choose: a bad request fails before training."""
     from workbench.core.data.cola import load_cola
 
-    return load_cola(config.data or None, config.validation_fraction, config.split_seed)
+    cola = load_cola(config.data or None, config.validation_fraction, config.split_seed)
+    recorded = recorded_training_rows(cola, run_dir) if run_dir is not None else None
+    if recorded is not None:
+        return RunData(cola.folder, {**cola.splits, "train": recorded})
+    chosen = choose_training_rows(config, cola, runs_dir or (run_dir.parent if run_dir is not None else None))
+    return RunData(cola.folder, {**cola.splits, "train": chosen.frame}, chosen)
+
+
+def record_training_rows(run_dir: Path, data: RunData) -> None:
+    """Keep in RUN_DIR which sentences a new run trains on, with the labels it trains with, and how they were
+    chosen (core/runs/train_rows.py), with a copy of the overrides it applied: written before its config, so a
+    run folder always has them."""
+    if data.chosen is None:
+        return
+    if data.chosen.overrides_text is not None:
+        write_bytes_atomic(run_dir / OVERRIDES_COPY, data.chosen.overrides_text.encode("utf-8"))
+    write_train_rows(run_dir, data.chosen.frame, data.chosen.summary)
 
 
 @dataclass
 class PreparedData:
     """What the loop trains and validates on, made once from the run's data: the tokenizer, the training
-    rows (limited by train_limit) and their labels, each row encoded (with its row number, for the map)."""
+    rows (as chosen: core/training/selection.py) and their labels, each row encoded (with its row number, for the
+    map)."""
 
     tokenizer: Any
     train_labels: list[int]
@@ -91,12 +121,11 @@ class PreparedData:
 
 
 def prepare_data(config: TrainConfig, data: RunData) -> PreparedData:
-    """DATA's training (first train_limit) and validation sentences, tokenized by CONFIG.model's tokenizer."""
+    """DATA's training rows (as check_data chose them) and validation sentences, tokenized by CONFIG.model's
+    tokenizer."""
     from workbench.core.model.loading import load_tokenizer
 
     train_frame, val_frame = data["train"], data["validation"]
-    if config.train_limit:
-        train_frame = train_frame.iloc[: config.train_limit]
     tokenizer = load_tokenizer(config.model)
     labels = [int(label) for label in train_frame["label"]]
     train_rows = encode(tokenizer, train_frame["sentence"].tolist(), labels, config.max_length)

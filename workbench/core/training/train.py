@@ -30,7 +30,7 @@ from workbench.core.training import ranks
 from workbench.core.training.finish import finish_run
 from workbench.core.training.loop import Training
 from workbench.core.training.position import TrainResult
-from workbench.core.training.prepare import RunData, check_data, prepare_run_dir
+from workbench.core.training.prepare import RunData, check_data, prepare_run_dir, record_training_rows
 
 EventCallback = Callable[[Event], None]
 
@@ -82,6 +82,7 @@ def train(
                 config, data = prepare_run_dir(config, run_dir, resume)
                 run_held.enter_context(holding_run(run_dir))  # 2. the run folder held
                 if not resume:
+                    record_training_rows(run_dir, data)  # which sentences, before the config makes it a run
                     config.save(run_dir / CONFIG_FILE)
             except Exception as err:  # with several processes, the others must hear of it first
                 main_failure = err
@@ -94,7 +95,7 @@ def train(
         if not state.is_main_process:  # each other process reads the run's data once, as checked
             if resume:
                 config = TrainConfig.load(run_dir / CONFIG_FILE)
-            data = check_data(config)
+            data = check_data(config, run_dir)  # the rows the main process recorded
         assert data is not None
         with Training(config, run_dir, data, on_event, stop, resume, allow_pickle) as training:
             ended = training.train_epochs()  # 3. the loop
