@@ -270,6 +270,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"{info.id:<22} {info.status:<8} {info.started:<19} {info.epochs_text:>6} {best:>12} {holdout:>11}")
         if info.status == "failed" and info.error:
             print(f"{'':<22} {info.error}")
+        if info.trained_on:  # overrides or a map's regions: how many of which sentences it trained on
+            print(f"{'':<22} {info.trained_on}")
     for group in list_groups(Path(args.runs)):
         print()
         print_group(group_summary(Path(args.runs), group))

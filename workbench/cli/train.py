@@ -40,6 +40,9 @@ TRAIN_EXAMPLES = """examples:
   workbench train --detach --name long                train in the background; then:
   workbench attach long                               follow it (Ctrl-C detaches)
   workbench train --resume long                       continue a stopped run
+  workbench train --overrides label-overrides.tsv     flip and drop training labels as the file decides
+  workbench train --map base --regions ambiguous --fraction 0.5
+                                                      train on the more ambiguous half of base's ambiguous region
 """
 
 
@@ -91,6 +94,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.load(run_dir / "config.json")
     else:
         config = config_from_args(args) if not args.launch_config else _launched_config(Path(args.launch_config))
+        config = with_map_folder(config, runs_dir)
         problems = config.validate()
         if problems:
             raise CliError(problems_text(problems))
@@ -142,6 +146,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def with_map_folder(config: TrainConfig, runs_dir: Path) -> TrainConfig:
+    """CONFIG with --map RUN as the run's folder, RUN looked up in RUNS_DIR (an unknown run lists the runs, exit 2),
+    so that every check and every member of a group finds the same map."""
+    import dataclasses
+
+    name = config.subset_map.strip()
+    if not name or is_run_folder(Path(name)):
+        return config
+    folder = existing_run(runs_dir, name)
+    if not is_run_folder(folder):
+        raise CliError(f"--map {name}: {folder} has not trained yet, so it has no map")
+    return dataclasses.replace(config, subset_map=str(folder))
+
+
 def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -188,11 +206,11 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
         )
     if args.seed is not None:
         raise GroupError("--seed and --seeds: give one of them")
-    config = config_from_args(args)
+    runs_dir = Path(args.runs)
+    config = with_map_folder(config_from_args(args), runs_dir)
     problems = config.validate()
     if problems:
         raise GroupError(problems_text(problems))
-    runs_dir = Path(args.runs)
     name = check_run_name(args.name) if args.name else new_run_id(runs_dir)
     stop = threading.Event()
     progress = Progress()

@@ -24,6 +24,7 @@ from workbench.core.base.layout import (
 )
 from workbench.core.runs.lock import RunLock
 from workbench.core.runs.metrics import read_metrics
+from workbench.core.runs.train_rows import read_training_data, training_data_text
 
 if TYPE_CHECKING:
     from workbench.core.base.config import TrainConfig
@@ -47,6 +48,7 @@ class RunInfo:
     error: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     soup_members: int = 0  # a soup (workbench soup): how many runs' weights it averages; it trained no epoch
+    trained_on: str = ""  # how its sentences were chosen (overrides, map regions), '' for its whole training split
 
     @property
     def epochs_text(self) -> str:
@@ -110,6 +112,7 @@ def run_info(folder: Path) -> RunInfo:
             mcc = event["val_mcc"]
             if info.best_val_mcc is None or mcc > info.best_val_mcc:
                 info.best_val_mcc = float(mcc)
+    info.trained_on = training_data_text(read_training_data(folder))
     info.status, info.error = run_status(events, lambda: RunLock.is_locked(folder))
     try:
         report = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
