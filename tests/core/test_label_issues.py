@@ -125,7 +125,7 @@ def test_the_map_is_joined_by_line_and_the_agreement_counted_by_hand(tmp_path: P
     assert counted.issues_by_region == {"easy": 1, "ambiguous": 1, "hard": 1, "not in the map": 3}
     assert counted.expected_in_hard == pytest.approx(3 * 2 / 5)
     text = "\n".join(counted.lines())
-    assert "in the map's hard region:  1 of 3" in text and "cleanlab flags: 1 of 2" in text
+    assert "in the map's hard region: 1 of 3 (33%), by chance 1.2" in text and "cleanlab flags: 1 of 2" in text
 
 
 def test_issues_carry_the_maps_region_and_count_it(tmp_path: Path) -> None:

@@ -219,8 +219,8 @@ class Agreement:
         regions = ", ".join(f"{name} {count}" for name, count in self.issues_by_region.items())
         return [
             f"agreement with the map of run {self.map_run} ({self.mapped} sentences in both):",
-            f"  cleanlab's issues in the map's hard region:  {share(self.issues_in_hard, self.issues_mapped)}"
-            f"  (by chance: {self.expected_in_hard:.1f})",
+            f"  cleanlab's issues in the map's hard region: {share(self.issues_in_hard, self.issues_mapped)}"
+            f", by chance {self.expected_in_hard:.1f}",
             f"  the map's hard sentences that cleanlab flags: {share(self.issues_in_hard, self.hard)}",
             f"  cleanlab's issues by region: {regions}",
         ]

@@ -91,6 +91,7 @@ class GroupSummary:
     holdout: Spread | None = None
     best: MemberSummary | None = None  # the group's model: the member best on validation
     created: str = ""
+    kind: str = "seeds"  # or "folds": the fold runs of `data issues` (core/search/out_of_fold.py), no group model
 
     @property
     def model_dir(self) -> Path | None:
@@ -99,8 +100,9 @@ class GroupSummary:
     def lines(self) -> list[str]:
         """The group as text lines: `workbench runs` and `train --seeds` print them, the TUI shows them."""
         done = sum(1 for m in self.members if m.status == "done")
+        what = "folds of `data issues`" if self.kind == "folds" else "seeds"
         out = [
-            f"group {self.group}: {done}/{len(self.members)} seeds done ({', '.join(m.run for m in self.members)})",
+            f"group {self.group}: {done}/{len(self.members)} {what} done ({', '.join(m.run for m in self.members)})",
             f"  {'MCC':<14} {'median':>7} {'min':>7} {'max':>7}",
         ]
         for label, spread in (
@@ -204,7 +206,9 @@ def group_summary(runs_dir: Path, group: str) -> GroupSummary:
             )
         else:
             members.append(MemberSummary(run=str(entry["run"]), seed=int(entry["seed"]), path=path, status="missing"))
-    scored = [m for m in members if m.best_val_mcc is not None and (m.path / "model").is_dir()]
+    kind = str(record.get("kind") or "seeds")
+    # a fold run trained on part of the data: none is the group's model
+    scored = [m for m in members if m.best_val_mcc is not None and (m.path / "model").is_dir() and kind == "seeds"]
     best = max(scored, key=lambda m: m.best_val_mcc or 0.0, default=None)
     return GroupSummary(
         group=group,
@@ -213,6 +217,7 @@ def group_summary(runs_dir: Path, group: str) -> GroupSummary:
         members=members,
         best=best,
         created=str(record.get("created", "")),
+        kind=kind,
         validation=Spread.of([m.best_val_mcc for m in members]),
         in_domain_dev=Spread.of([m.in_domain_dev_mcc for m in members]),
         holdout=Spread.of([m.holdout_mcc for m in members]),
