@@ -7,6 +7,7 @@ crashed app never stops it, and a new app finds it again."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -302,6 +303,8 @@ class TrainPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="launch", name="start the training")
     def launch_worker(self, config: TrainConfig | None, run_dir: Path) -> None:
+        if config is not None:
+            check_start(config, run_dir)
         pid = self.session.launch_training(config, run_dir)
         self.post_message(TrainLaunched(run_dir.name, pid, resumed=config is None))
 
@@ -549,6 +552,20 @@ class TrainPane(Pane):
 
     def log_line(self, text: Text | str) -> None:
         self.query_one("#train-log", TextLog).write(text)
+
+
+def check_start(config: TrainConfig, run_dir: Path) -> None:
+    """CONFIG's data, overrides file and map regions checked as the training will (core `check_data`), before a
+    process starts: a bad file's error names it and its line at once, and the run id claimed for the start is
+    given back (its folder is empty)."""
+    from workbench.core.training.prepare import check_data
+
+    try:
+        check_data(config, runs_dir=run_dir.parent)
+    except Exception:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
+        raise
 
 
 def epoch_line(event: EpochEvent) -> Text:
