@@ -14,11 +14,18 @@ scientific notation for tiny values (learning rates), the legend in the title li
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, cast
 
+from plotext._dict import themes as plotext_themes  # the registry textual-plotext adds the app's themes to
+from rich.ansi import AnsiDecoder
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 from rich.text import Text
+from textual.strip import Strip
+from textual.style import Style as VisualStyle
 from textual_plotext import PlotextPlot
 
 REDRAW_HZ = 2.0
@@ -110,15 +117,72 @@ def format_tick(value: float, scientific: bool = False) -> str:
     return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+class AnsiLines:
+    """Plotext's picture (text with SGR colour codes) as Textual strips, cell for cell what Textual makes of
+    `Text.from_ansi(picture)`.
+
+    Reading the picture as Rich text and Textual's conversion of that text to strips were half the app's
+    work while it followed a training (a profile of the app at 80x24). A chart's lines hold a handful of
+    distinct codes, so each style change is looked up once, through Rich's own decoder (`AnsiDecoder`),
+    and each style's final look once, through Textual's (`Style.from_rich_style` with the app's ANSI
+    theme, over the widget's own style), and kept."""
+
+    def __init__(self) -> None:
+        self._after: dict[tuple[RichStyle, str], RichStyle] = {}
+        self._looks: dict[tuple[RichStyle, VisualStyle, Any], RichStyle] = {}
+
+    def style_after(self, style: RichStyle, params: str) -> RichStyle:
+        """The style in effect after the SGR sequence with PARAMS, with STYLE in effect before it (Rich's reading)."""
+        key = (style, params)
+        after = self._after.get(key)
+        if after is None:
+            decoder = AnsiDecoder()
+            decoder.style = style
+            decoder.decode_line(f"\x1b[{params}m")
+            after = self._after[key] = decoder.style
+        return after
+
+    def look(self, style: RichStyle, base: VisualStyle, ansi_theme: Any) -> RichStyle:
+        """What the screen draws for text in the decoded STYLE over BASE (Textual's reading)."""
+        key = (style, base, ansi_theme)
+        look = self._looks.get(key)
+        if look is None:
+            look = self._looks[key] = (base + VisualStyle.from_rich_style(style, ansi_theme)).rich_style
+        return look
+
+    def strips(self, ansi: str, width: int, height: int, base: VisualStyle, ansi_theme: Any) -> list[Strip]:
+        """HEIGHT lines of WIDTH cells of the picture ANSI over BASE (the widget's own style)."""
+        out: list[Strip] = []
+        blank = base.rich_style
+        style = RichStyle.null()  # Rich's decoder carries a style from one line to the next
+        for y, line in enumerate(ansi.split("\n")[:height]):
+            segments: list[Segment] = []
+            for index, part in enumerate(_SGR.split(line)):
+                if index % 2:
+                    style = self.style_after(style, part)
+                elif part:
+                    segments.append(Segment(part, self.look(style, base, ansi_theme)))
+            # each piece's offset, as Textual gives its text (for selection; and a screenshot reads the same)
+            out.append(Strip(segments).adjust_cell_length(width, blank).apply_offsets(0, y))
+        out.extend(Strip.blank(width, blank) for _ in range(height - len(out)))
+        return out
+
+
 class TimedPlot(PlotextPlot):
     """A plotext chart that redraws on a timer, at most REDRAW_HZ times a second, and only
-    when its data changed; subclasses draw in `draw`."""
+    when its data changed; subclasses draw in `draw`. Its lines go straight from plotext's text to strips
+    (`AnsiLines`), kept until the data, the size or the theme change."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
         self.redraws = 0
         self._dirty = True
         self._picture: tuple[Any, Text] | None = None
+        self._lines: tuple[Any, list[Strip]] | None = None
+        self._ansi = AnsiLines()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -136,15 +200,43 @@ class TimedPlot(PlotextPlot):
         self.redraws += 1
         self.refresh()
 
+    def look_key(self) -> tuple[Any, ...]:
+        """What the picture's look depends on beside the data: the app's theme, and whether textual-plotext
+        has registered its plot theme yet (it does so in a message after the app's theme changes, and a
+        picture built before that is in plotext's fallback colours)."""
+        return (self.app.theme, self._get_plotext_theme_name(self.app.theme) in plotext_themes)
+
     def render(self) -> Text:
-        key = (self.size, self.redraws, self.app.theme)
+        """The picture as Rich text (what PlotextPlot renders; the screen takes `render_line`'s strips)."""
+        key = (self.size, self.redraws, self.look_key())
         if self._picture is None or self._picture[0] != key:
-            self.plt.clear_data()
-            self.plt.clear_figure()
-            self.plt.plotsize(self.size.width, self.size.height)
-            self.draw(self.plt, self.size.width, self.size.height)
+            self.prepare_figure()
             self._picture = (key, cast(Text, super().render()))
         return self._picture[1]
+
+    def prepare_figure(self) -> None:
+        self.plt.clear_data()
+        self.plt.clear_figure()
+        self.plt.plotsize(self.size.width, self.size.height)
+        self.draw(self.plt, self.size.width, self.size.height)
+
+    def build(self) -> str:
+        """Plotext's picture at this size and theme, as PlotextPlot.render builds it before reading it as Text."""
+        width, height = self.size
+        self.prepare_figure()
+        self.plt.plotsize(width, height)
+        self.plt._set_size(width, height)
+        self.plt.theme(self._get_plotext_theme_name(self.app.theme))
+        return str(self.plt.build())
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        base = self.visual_style
+        key = (self.size, self.redraws, self.look_key(), base)
+        if self._lines is None or self._lines[0] != key:
+            self._lines = (key, self._ansi.strips(self.build(), width, height, base, self.app.ansi_theme))
+        lines = self._lines[1]
+        return lines[y] if 0 <= y < len(lines) else Strip.blank(width, base.rich_style)
 
     def draw(self, plt: Any, width: int, height: int) -> None:
         raise NotImplementedError
