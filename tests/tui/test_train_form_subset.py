@@ -15,6 +15,7 @@ from workbench.core.data.cola import load_cola
 from workbench.core.runs.status import list_runs
 from workbench.tui.app import make_app
 from workbench.tui.panes.train import FORM_FIELDS, TrainPane
+from workbench.tui.screens.run_detail import run_detail
 
 SIZE = (80, 24)
 HEADER = "line\tsentence\told_label\tdecision\tnote\n"
@@ -68,6 +69,7 @@ async def test_the_form_trains_with_its_overrides_file(
     first = (run.path / "train_rows.tsv").read_text(encoding="utf-8").splitlines()[1].split("\t")
     assert first[:2] == [str(int(row.line)), str(1 - int(row.label))]  # the split's first row, flipped
     assert run.trained_on.startswith("trained on 32 of 216 sentences: overrides mine.tsv: 1 flipped")
+    assert f"data     {run.trained_on}" in run_detail(run).plain  # the run's details (Runs pane, i)
 
 
 async def test_a_bad_overrides_file_shows_its_line_and_starts_nothing(

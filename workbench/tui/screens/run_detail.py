@@ -31,6 +31,8 @@ def run_detail(info: Any) -> Text:
         f"started  {info.started or '—'}\nepochs   {info.epochs_text}\n"
         f"best val MCC {best} · holdout MCC {holdout}\nfolder   {info.path}\n"
     )
+    if info.trained_on:  # overrides or a map's regions: which sentences it trained on
+        text.append(f"data     {info.trained_on}\n")
     if info.config:
         text.append("\nsettings\n", style="bold")
         for key, value in info.config.items():
