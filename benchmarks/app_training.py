@@ -2,7 +2,7 @@
 
     python benchmarks/app_training.py [--epochs 1,8] [--rounds 2] [--train-limit 0]
 
-Arm "app": `workbench` in a pseudo-terminal of 80x24 (the app drawing its charts at 4 Hz, the output read as a
+Arm "app": `workbench` in a pseudo-terminal of 80x24 (the app drawing its charts at 2 Hz, the output read as a
 terminal reads it), the Train pane's form set to EPOCHS by keys, started with `s` (the training is its own
 process, which the app follows). Arm "cli": `workbench train --epochs EPOCHS` in the same runs folder. Arms
 alternate, each round in the order app, cli. Each arm's sentences/s is the run's own: training sentences x
