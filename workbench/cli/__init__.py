@@ -10,7 +10,14 @@ import sys
 from typing import Any, NoReturn
 
 from workbench.cli import data, explore, learned, runs, sweep, train
-from workbench.cli.common import EXIT_USAGE, HelpFormatter, common_options, no_notify_flag, run_command
+from workbench.cli.common import (
+    EXIT_USAGE,
+    HelpFormatter,
+    app_overrides_flag,
+    common_options,
+    no_notify_flag,
+    run_command,
+)
 
 MAIN_EXAMPLES = """examples:
   workbench                                   open the terminal workbench
@@ -70,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     no_notify_flag(parser, False)
+    app_overrides_flag(parser, None)
     parser.add_argument("--version", action=VersionAction, help="print the version and exit (default: off)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options(defaults=False)

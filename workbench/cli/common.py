@@ -119,6 +119,19 @@ def no_notify_flag(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
+def app_overrides_flag(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--overrides of the TUI (no command, or `open`): where the review of labels writes its decisions; DEFAULT
+    SUPPRESS on `open` keeps `workbench --overrides FILE open RUN`."""
+    parser.add_argument(
+        "--overrides",
+        dest="app_overrides",
+        metavar="FILE",
+        default=default,
+        help="the label-overrides file the app's review of labels (the training map's f, d, k keys) writes and "
+        "the Train form offers (default: label-overrides.tsv in the runs folder)",
+    )
+
+
 def run_dir_of(args: argparse.Namespace) -> Path:
     """The folder of the run ARGS.run (an id in --runs, or a folder); an unknown run is an error that
     lists the runs (core `existing_run`)."""

@@ -16,6 +16,7 @@ from workbench.cli.common import (
     CliError,
     HelpFormatter,
     allow_pickle_flag,
+    app_overrides_flag,
     json_text,
     model_dir_of,
     no_notify_flag,
@@ -119,6 +120,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     open_cmd = subparsers.add_parser("open", parents=[common], help="open the workbench on a run")
     open_cmd.add_argument("run")
     no_notify_flag(open_cmd, argparse.SUPPRESS)  # SUPPRESS: keeps `workbench --no-notify open RUN`
+    app_overrides_flag(open_cmd, argparse.SUPPRESS)
     open_cmd.set_defaults(func=cmd_tui)
 
 
@@ -348,6 +350,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         runs_dir=Path(args.runs),
         run=run,
         notify=False if getattr(args, "no_notify", False) else None,
+        overrides=Path(args.app_overrides) if getattr(args, "app_overrides", None) else None,
     )
     code = run_without_joining(app)
     # Quit at once: the app has ended (a training it ran stopped and saved first); what remains is the

@@ -28,6 +28,7 @@ from workbench.tui.commands import workbench_commands
 from workbench.tui.keys import ALT_DIGITS
 from workbench.tui.messages import (
     FollowEnded,
+    OverridesChanged,
     RunChosen,
     RunFollowed,
     RunsRefreshed,
@@ -36,6 +37,7 @@ from workbench.tui.messages import (
     TokenizerLoaded,
     TrainFinished,
     TrainLaunched,
+    TrainWithOverrides,
     WorkerFailed,
 )
 from workbench.tui.notify import BEL, notifications_enabled, terminal_notification
@@ -116,11 +118,16 @@ class WorkbenchApp(App[None]):
         load_on_start: bool = True,
         notify: bool | None = None,
         launcher: Callable[..., int] | None = None,
+        overrides: Path | None = None,
     ) -> None:
         super().__init__()
         send_no_colour(self)  # NO_COLOR: not even the greys Textual's own filter sends
         self.session = Session(
-            model or DEFAULT_MODEL, data or "", Path(runs_dir) if runs_dir else default_runs_dir(), launcher=launcher
+            model or DEFAULT_MODEL,
+            data or "",
+            Path(runs_dir) if runs_dir else default_runs_dir(),
+            launcher=launcher,
+            overrides=Path(overrides) if overrides else None,
         )
         self.load_on_start = load_on_start
         self.notify_terminal = notifications_enabled(notify)
@@ -462,6 +469,18 @@ class WorkbenchApp(App[None]):
         if runs is not None:
             runs.action_refresh_runs()
 
+    def on_overrides_changed(self, message: OverridesChanged) -> None:
+        data = self.mounted(DataPane)
+        if data is not None:
+            data.set_decisions(message.overrides)
+        count = len(message.overrides)
+        decisions = f"{count} label decision{'' if count == 1 else 's'}"
+        self.set_status(f"{decisions} in {message.path} · to train with them: t in the map, or the Train form")
+
+    async def on_train_with_overrides(self, message: TrainWithOverrides) -> None:
+        await self.action_show_pane("train")
+        self.query_one(TrainPane).use_overrides(message.path)
+
     async def on_send_to_predict(self, message: SendToPredict) -> None:
         await self.action_show_pane("predict")
         if message.pinned is not None:  # a minimal pair: A pinned, B in the box
@@ -534,7 +553,11 @@ def make_app(
     run: str | None = None,
     notify: bool | None = None,
     launcher: Callable[..., int] | None = None,
+    overrides: Path | None = None,
 ) -> WorkbenchApp:
     """The workbench app, for the CLI, the tests and the screenshot script alike (LAUNCHER: how a
-    training process is started, core `launch_training` by default)."""
-    return WorkbenchApp(model=model, data=data, runs_dir=runs_dir, run=run, notify=notify, launcher=launcher)
+    training process is started, core `launch_training` by default; OVERRIDES: the label-overrides file
+    the review of labels writes, `label-overrides.tsv` in the runs folder by default)."""
+    return WorkbenchApp(
+        model=model, data=data, runs_dir=runs_dir, run=run, notify=notify, launcher=launcher, overrides=overrides
+    )

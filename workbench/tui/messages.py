@@ -233,11 +233,14 @@ class EvaluationLoaded(Message):
 
 @dataclass
 class TrainingMapRead(Message):
-    """A run's map of its training data (core.explore.cartography.TrainingMap), or why there is none."""
+    """A run's map of its training data (core.explore.cartography.TrainingMap), or why there is none; with
+    each line's label in the run's data file (what a label override names as its old label: the map's label is
+    the one trained with, flipped where the run applied an override)."""
 
     run_dir: str
     training_map: Any
     error: str = ""
+    data_labels: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -286,3 +289,19 @@ class SoupMade(Message):
 
     run: str
     text: str
+
+
+@dataclass
+class OverridesChanged(Message):
+    """The label-overrides file PATH changed (a decision made, a note or an undo in a review screen): its
+    decisions now (core `Override` list). The Data pane shows them in its table."""
+
+    path: str
+    overrides: list[Any]
+
+
+@dataclass
+class TrainWithOverrides(Message):
+    """Put the label-overrides file PATH into the Train form's overrides setting and show the form."""
+
+    path: str

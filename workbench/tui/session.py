@@ -1,6 +1,6 @@
 """What the panes work on, apart from the screen: the runs folder, the opened run, the base model and data,
-the models loaded for them, and how a training is started. The app holds one; a pane reaches it as
-`self.session` (a small typed object, not the whole app)."""
+the models loaded for them, the label-overrides file the review writes, and how a training is started. The app
+holds one; a pane reaches it as `self.session` (a small typed object, not the whole app)."""
 
 from __future__ import annotations
 
@@ -16,20 +16,29 @@ if TYPE_CHECKING:
     from workbench.core.base.config import TrainConfig
     from workbench.core.runs.lookup import ModelSource
 
+OVERRIDES_FILE = "label-overrides.tsv"  # the review's decisions, in the runs folder unless --overrides names one
+
 
 @dataclass
 class Session:
-    """The opened run (None: the base model), within RUNS_DIR; MODEL and DATA as the app was started with."""
+    """The opened run (None: the base model), within RUNS_DIR; MODEL and DATA as the app was started with;
+    OVERRIDES: the label-overrides file given (None: OVERRIDES_FILE in the runs folder)."""
 
     model: str
     data: str
     runs_dir: Path
     current_run: str | None = None
     launcher: Callable[..., int] | None = None  # core launch_training unless given (tests start the process warm)
+    overrides: Path | None = None
     models: Models = field(init=False)
 
     def __post_init__(self) -> None:
         self.models = Models(self.model, self.data)
+
+    @property
+    def overrides_file(self) -> Path:
+        """Where the review of labels writes its decisions (core/data/overrides.py), and a training reads them."""
+        return self.overrides if self.overrides is not None else self.runs_dir / OVERRIDES_FILE
 
     def run_dir(self, run_id: str | None) -> Path | None:
         return run_path(self.runs_dir, run_id) if run_id else None

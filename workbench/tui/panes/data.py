@@ -1,5 +1,6 @@
 """1 Data: browse a split, filter by label and source, search, stats, token lengths, and the
-highlighted sentence in full with its label, source and WordPiece tokens."""
+highlighted sentence in full with its label, source and WordPiece tokens. The training split shows the
+review's decisions (the label-overrides file, screens/review.py) in its label column."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from workbench.tui.messages import DataLoaded, SentenceHighlighted, StatusChange
 from workbench.tui.panes.base import Pane
 from workbench.tui.style import tone
 from workbench.tui.widgets.charts import Histogram
-from workbench.tui.widgets.sentence_table import SentenceTable, label_cell
+from workbench.tui.widgets.sentence_table import SentenceTable, decision_text, label_cell
 
 SPLITS = ("train", "validation", "in_domain_dev", "holdout")
 LABEL_FILTERS: tuple[int | None, ...] = (None, 1, 0)
@@ -55,6 +56,7 @@ class DataPane(Pane):
         self.tokenizer: Any = None
         self.lengths: dict[str, list[int]] = {}
         self.shown: Any = None  # the filtered DataFrame on screen
+        self.decisions: dict[int, Any] = {}  # the label-overrides file's decisions by line (core Override)
         self._search_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -125,6 +127,7 @@ class DataPane(Pane):
             self.app.focused in (None, self) or isinstance(self.app.focused, Tabs)
         ):
             table.focus()  # it was loading: the pane held the focus for it
+        self.read_decisions()
         self.refresh_table()
         self.measure_split()
 
@@ -143,6 +146,28 @@ class DataPane(Pane):
         if self.cola is None or self.tokenizer is None or self.split in self.lengths:
             return
         self.measure(self.split, self.cola[self.split]["sentence"].tolist())
+
+    # ------------------------------------------------------------ the review's decisions
+
+    def read_decisions(self) -> None:
+        """The label-overrides file's decisions (none while it is missing); a bad file is told, naming its line."""
+        from workbench.core.data.cola import DataError
+        from workbench.core.data.overrides import read_overrides
+
+        path = self.session.overrides_file
+        try:
+            found = read_overrides(path) if path.exists() else []
+        except DataError as err:
+            self.notify(f"label overrides not shown: {err}", severity="error", timeout=10)
+            found = []
+        self.decisions = {o.line: o for o in found}
+
+    def set_decisions(self, overrides: list[Any]) -> None:
+        """A review screen changed the decisions: the table shows them."""
+        self.decisions = {o.line: o for o in overrides}
+        if self.cola is not None:
+            self.table.set_decisions(self.decisions if self.split == "train" else {})
+            self.show_detail()
 
     # ------------------------------------------------------------ filters
 
@@ -167,6 +192,8 @@ class DataPane(Pane):
             self.shown["sentence"].tolist(),
             strict=True,
         )
+        # decisions apply to training sentences: a decided sentence the split put in validation is not changed
+        self.table.set_decisions(self.decisions if self.split == "train" else {})
         self.table.set_rows(list(rows))
         total = len(self.cola[self.split])
         header = Text()
@@ -218,6 +245,10 @@ class DataPane(Pane):
         text.append("\n")
         text.append_text(label_cell(label))
         text.append(f" {LABELS[label]} · source {source} · line {line}\n")
+        decided = table.decision_of(line, sentence)
+        if decided is not None:
+            text.append_text(decision_text(decided))
+            text.append(f" in {self.session.overrides_file}\n")
         if self.tokenizer is None:
             target.update(text + Text("tokens: loading the tokenizer…", style=tone("muted")))
             return
@@ -263,7 +294,7 @@ class DataPane(Pane):
         if run is None:
             self.notify("open a run first (Runs pane): the map is recorded by its training", severity="warning")
             return
-        self.app.push_screen(TrainingMapScreen(self.session.runs_dir / run))
+        self.app.push_screen(TrainingMapScreen(self.session.runs_dir / run, self.session.overrides_file))
 
     def action_toggle_stats(self) -> None:
         shown = self.query_one("#data-right").display

@@ -235,6 +235,18 @@ class TrainPane(Pane):
         self.query_one("#train-form").display = shown
         self.set_class(shown, "-form")
 
+    def use_overrides(self, path: str) -> None:
+        """The review's label-overrides file into the form's overrides setting, the form shown: s starts."""
+        if "overrides" not in FORM_FIELDS:
+            self.notify("this Train form has no overrides setting", severity="error")
+            return
+        field = self.query_one("#field-overrides", Input)
+        field.value = path
+        field.cursor_position = 0
+        self.show_form(True)
+        self.focus_default()
+        self.notify(f"the form trains with the decisions in {path}: s starts", timeout=8)
+
     def action_log_scale(self) -> None:
         self.post_message(StatusChanged(self.charts.toggle_log()))
 

@@ -4,7 +4,8 @@ A plotext scatter of every training sentence, confidence (mean p(gold) over epoc
 (its standard deviation), the marker saying how often the model got it right (+ mostly, o sometimes,
 x rarely: legible without colour); below it the sentences of one region (`r`: all, easy, ambiguous,
 hard) and the highlighted one's p(gold) epoch by epoch. Read by a worker from the run's
-training_dynamics.npz (core/explore/cartography.py); a run without one gets a line saying why."""
+training_dynamics.npz (core/explore/cartography.py); a run without one gets a line saying why.
+Its sentences' labels are reviewed here (screens/review.py: f flip, d drop, k keep, n note, u undo)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.tui.messages import SentenceHighlighted, TrainingMapRead
+from workbench.tui.screens.review import Reviewed, ReviewScreen
 from workbench.tui.widgets.charts import TimedPlot
-from workbench.tui.widgets.sentence_table import SentenceTable
+from workbench.tui.widgets.sentence_table import SentenceTable, decision_cell, decision_text
 
 REGION_FILTERS: tuple[str | None, ...] = (None, "hard", "ambiguous", "easy")
 MAX_POINTS = 4000  # plotted (an even sample above it); the table lists every sentence
@@ -62,16 +64,20 @@ class MapChart(TimedPlot):
 
 
 class MapTable(SentenceTable):
-    """The map's sentences: confidence, variability, correctness, label and region, the sentence taking the
-    rest of the width; only the rows on screen are drawn (a map has thousands)."""
+    """The map's sentences: confidence, variability, correctness, label (as a review decided it: `1→0`,
+    `1 drop`, `1 keep`) and region, the sentence taking the rest of the width; only the rows on screen are
+    drawn (a map has thousands). A row: those cells' texts, then the sentence's line in the data file."""
 
-    COLUMNS = (("conf", 5), ("var", 5), ("right", 6), ("label", 6), ("region", 10))
+    COLUMNS = (("conf", 5), ("var", 5), ("right", 6), ("label", 7), ("region", 10))
 
     def cells(self, row: Any) -> list[Text]:
-        return [Text(value) for value in row]
+        *figures, label, region, sentence, line = row
+        decided = self.decision_of(line, sentence)
+        label_text = Text(label) if decided is None else decision_cell(int(label), decided.decision)
+        return [*(Text(value) for value in figures), label_text, Text(region), Text(sentence)]
 
 
-class TrainingMapScreen(ModalScreen[None]):
+class TrainingMapScreen(ReviewScreen):
     """The opened run's training map; escape closes."""
 
     BINDINGS = [
@@ -79,12 +85,13 @@ class TrainingMapScreen(ModalScreen[None]):
         Binding("r", "next_region", "Region", tooltip="all / hard / ambiguous / easy"),
     ]
 
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__()
+    def __init__(self, run_dir: Path, overrides_file: Path) -> None:
+        super().__init__(overrides_file)
         self.run_dir = run_dir
         self.region_filter: str | None = None
         self.training_map: Any = None
         self.shown: Any = None
+        self.data_labels: dict[int, int] = {}  # line -> its label in the run's data file
 
     def compose(self) -> ComposeResult:
         with Vertical(id="map-box"):
@@ -92,12 +99,14 @@ class TrainingMapScreen(ModalScreen[None]):
             yield MapChart(id="map-chart")
             yield MapTable(id="map-table")
             yield Static("", id="map-trajectory")
+            yield from self.review_widgets()
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#map-table", MapTable)
         self.query_one("#map-title", Static).update(Text(f"reading the map of {self.run_dir.name}…", style="dim"))
         table.focus()
+        self.read_decisions()
         self.read_worker()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="map", name="training map")
@@ -105,9 +114,17 @@ class TrainingMapScreen(ModalScreen[None]):
         from workbench.core.base.layout import RunError
         from workbench.core.data.cola import DataError
         from workbench.core.explore.cartography import training_map
+        from workbench.core.runs.lookup import load_run_data
 
         try:
-            self.post_message(TrainingMapRead(str(self.run_dir), training_map(self.run_dir)))
+            mapped = training_map(self.run_dir)
+            data = load_run_data(self.run_dir)
+            labels = {
+                int(line): int(label)
+                for split in ("train", "validation")
+                for line, label in zip(data[split]["line"].tolist(), data[split]["label"].tolist(), strict=True)
+            }
+            self.post_message(TrainingMapRead(str(self.run_dir), mapped, data_labels=labels))
         except (RunError, DataError, OSError) as err:
             self.post_message(TrainingMapRead(str(self.run_dir), None, error=str(err)))
 
@@ -117,6 +134,7 @@ class TrainingMapScreen(ModalScreen[None]):
             self.query_one("#map-title", Static).update(Text(message.error, style="red"))
             return
         self.training_map = message.training_map
+        self.data_labels = message.data_labels
         self.query_one(MapChart).set_table(self.training_map.table)
         self.show_region()
 
@@ -151,10 +169,11 @@ class TrainingMapScreen(ModalScreen[None]):
                     str(r.label),
                     r.region,
                     r.sentence,
+                    int(r.line),
                 )
                 if r.epochs
                 # a stopped run's sentence never reached
-                else ("—", "—", "—", str(r.label), "unrecorded", r.sentence)
+                else ("—", "—", "—", str(r.label), "unrecorded", r.sentence, int(r.line))
                 for r in self.shown.itertuples()
             ]
         )
@@ -188,8 +207,34 @@ class TrainingMapScreen(ModalScreen[None]):
         for epoch, value in enumerate(values, start=1):
             text.append(f"{epoch}:")
             text.append("—  " if value is None else f"{value:.2f}  ", style="bold" if value and value > 0.5 else "")
-        text.append(f"\n{item['sentence']}")
+        text.append("\n")
+        decided = self.decision_for(self.reviewed(item))
+        if decided is not None:
+            text.append_text(decision_text(decided))
+            text.append(" · ")
+        text.append(str(item["sentence"]))
         view.update(text)
+
+    # ------------------------------------------------------------ the review (screens/review.py)
+
+    def reviewed(self, item: Any) -> Reviewed:
+        """ITEM (a row of the map) as a decision names it: its label in the data file, which the map's (the
+        label trained with) is not where the run applied an override."""
+        line = int(item["line"])
+        return Reviewed(line, str(item["sentence"]), self.data_labels.get(line, int(item["label"])))
+
+    def highlighted(self) -> Reviewed | None:
+        row = self.query_one("#map-table", MapTable).cursor_row
+        if self.shown is None or not 0 <= row < len(self.shown):
+            return None
+        return self.reviewed(self.shown.iloc[row])
+
+    def decisions_changed(self) -> None:
+        self.query_one("#map-table", MapTable).set_decisions(self.overrides)
+        self.show_trajectory()
+
+    def main_widget(self) -> Widget:
+        return self.query_one("#map-table", MapTable)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
@@ -198,6 +243,3 @@ class TrainingMapScreen(ModalScreen[None]):
             self.query_one("#map-title", Static).update(
                 Text(f"map failed: {describe_error(event.worker.error)}", style="red")
             )
-
-    def action_dismiss(self) -> None:  # type: ignore[override]
-        self.dismiss(None)

@@ -4,7 +4,8 @@ A split of CoLA has thousands of rows; a DataTable measures every cell of every 
 given, which made a filter or split key take about a second (and queued keys overshoot).
 Here setting the rows costs nothing: `render_line` draws the visible ones. The sentence
 column takes whatever width the others leave, long sentences end in `…` (the pane's detail
-shows them whole), and `end` lands on the last row, never below it.
+shows them whole), and `end` lands on the last row, never below it. A sentence the review of labels
+decided about (core/data/overrides.py) shows its decision in the label column, in words.
 """
 
 from __future__ import annotations
@@ -26,10 +27,36 @@ from workbench.tui.style import tone
 
 Row = tuple[int, str, int, str]  # line, source, label, sentence
 COLUMNS = (("line", 5), ("src", 7), ("label", 6))  # fixed widths; the sentence takes the rest
+DECIDED_LABEL_WIDTH = 7  # the label column once decisions show: "1 drop" and a space
 
 
 def label_cell(label: int) -> Text:
     return Text("1 ok", style=tone("good")) if label else Text("0 *", style=tone("bad"))
+
+
+def decision_cell(label: int, decision: str) -> Text:
+    """LABEL as a review decided it, in text that reads without colour: `1→0` flipped, `1 drop`, `1 keep`."""
+    if decision == "flip":
+        return Text.assemble((str(label), "strike"), "→", (str(1 - label), "bold"))
+    if decision == "drop":
+        return Text.assemble((str(label), "strike"), " drop")
+    return Text(f"{label} keep")
+
+
+def decision_text(override: Any) -> Text:
+    """`flip 1→0 · note`, `drop · note`, `keep` for a core Override: the label column's word, in full."""
+    text = Text(override.decision, style="bold")
+    if override.decision == "flip":
+        text.append(" ")
+        text.append_text(decision_cell(override.old_label, override.decision))
+    if override.note:
+        text.append(f" · {override.note}", style="italic")
+    return text
+
+
+def with_label_width(columns: tuple[tuple[str, int], ...], width: int) -> tuple[tuple[str, int], ...]:
+    """COLUMNS with the `label` column WIDTH wide."""
+    return tuple((name, width if name == "label" else size) for name, size in columns)
 
 
 class SentenceTable(ScrollView, can_focus=True):
@@ -51,6 +78,8 @@ class SentenceTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.rows: list[Any] = []  # Row here; a subclass's own tuples
         self.cursor_row = 0
+        self.columns = self.COLUMNS  # widened while decisions show
+        self.decisions: dict[int, Any] = {}  # a row's line -> its core Override (the review's decision)
 
     @property
     def row_count(self) -> int:
@@ -67,6 +96,18 @@ class SentenceTable(ScrollView, can_focus=True):
         self.scroll_to(y=0, animate=False, immediate=True)
         self.refresh()
         self.post_message(SentenceHighlighted(0))
+
+    def set_decisions(self, decisions: dict[int, Any]) -> None:
+        """Show DECISIONS (line -> core Override) in the label column of the rows they match: the same line
+        and the same sentence (another data file's line says nothing about this one)."""
+        self.decisions = decisions
+        self.columns = with_label_width(self.COLUMNS, DECIDED_LABEL_WIDTH) if decisions else self.COLUMNS
+        self.refresh()
+
+    def decision_of(self, line: int, sentence: str) -> Any:
+        """The decision about the sentence on LINE (a core Override), or None."""
+        override = self.decisions.get(line)
+        return override if override is not None and override.sentence == sentence else None
 
     # ------------------------------------------------------------ the cursor
 
@@ -115,12 +156,14 @@ class SentenceTable(ScrollView, can_focus=True):
         """ROW's cells, one per column of COLUMNS and the sentence last (a subclass with other columns
         overrides this and COLUMNS)."""
         line, source, label, sentence = row
-        return [Text(str(line)), Text(source), label_cell(label), Text(sentence)]
+        decided = self.decision_of(line, sentence)
+        label_text = label_cell(label) if decided is None else decision_cell(label, decided.decision)
+        return [Text(str(line)), Text(source), label_text, Text(sentence)]
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if y == 0:
-            cells = [Text(name) for name, _ in self.COLUMNS] + [Text("sentence")]
+            cells = [Text(name) for name, _ in self.columns] + [Text("sentence")]
             return self.strip(cells, width, self.get_component_rich_style("sentence-table--header"))
         index = int(self.scroll_offset.y) + y - 1
         if index >= len(self.rows):
@@ -135,7 +178,7 @@ class SentenceTable(ScrollView, can_focus=True):
 
     def strip(self, cells: list[Text], width: int, style: Style) -> Strip:
         line = Text(" ")
-        for cell, (_, column_width) in zip(cells, self.COLUMNS, strict=False):
+        for cell, (_, column_width) in zip(cells, self.columns, strict=False):
             cell.truncate(column_width - 1, overflow="ellipsis", pad=True)
             line.append_text(cell)
             line.append(" ")
