@@ -6,9 +6,12 @@ The real app, driven by keys, on the tiny BERT; the file and the data are read b
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers.runs import TrainedRun, copy_run
 from helpers.tui import DEMO_RUN, demo_run, wait_until
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
@@ -240,3 +243,57 @@ def test_the_overrides_file_is_an_option_of_the_app(tmp_path: Path) -> None:
     assert build_parser().parse_args([]).app_overrides is None
     assert make_app(runs_dir=tmp_path).session.overrides_file == tmp_path / "label-overrides.tsv"
     assert make_app(runs_dir=tmp_path, overrides=tmp_path / "o.tsv").session.overrides_file == tmp_path / "o.tsv"
+
+
+async def test_a_decision_in_the_map_trains_the_next_run_from_the_form(
+    done_run: TrainedRun, tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path
+) -> None:
+    """The issue's whole loop: flip a sentence in a trained run's map, t, and the training started from the
+    Train form runs with the overrides file (its config names it) and trains that sentence with the other
+    label (its recorded training rows, read with csv)."""
+    from helpers import warm
+
+    from workbench.core.runs.status import list_runs
+
+    runs = tmp_path / "runs"
+    mapped = copy_run(done_run.path, runs, "mapped")
+    path = runs / "label-overrides.tsv"
+    launched: list[Any] = []
+    launch = warm.launcher()
+
+    def recording(config: Any, run_dir: Path, **options: Any) -> int:
+        launched.append(config)
+        return launch(config, run_dir, **options)
+
+    app = make_app(
+        model=str(tiny_model_dir), data=str(tiny_cola_dir), runs_dir=runs, run=mapped.name, launcher=recording
+    )
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_map(pilot, app)
+        table = screen.query_one("#map-table", MapTable)
+        line, sentence = table.get_row_at(0)[-1], table.get_row_at(0)[5]
+        await pilot.press("f", "t")
+        await wait_until(pilot, lambda: app.active_pane == "train", what="the Train pane")
+        await pilot.pause()
+        assert app.query_one("#field-overrides", Input).value == str(path)
+        for name, value in [("epochs", "1"), ("precision", "fp32"), ("batch_size", "16"), ("train_limit", "96")]:
+            field = app.query_one(f"#field-{name}", Input)
+            field.focus()
+            await pilot.pause()
+            await pilot.press("ctrl+u", *value)
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: [r.status for r in list_runs(runs) if r.id != mapped.name] == ["done"],
+            timeout=180,
+            what="the training to end",
+        )
+    assert [config.overrides for config in launched] == [str(path)]
+    (run,) = [r for r in list_runs(runs) if r.id != mapped.name]
+    assert json.loads((run.path / "config.json").read_text())["overrides"] == str(path)
+    with (tiny_cola_dir / "in_domain_train.tsv").open(encoding="utf-8") as handle:
+        label = int(handle.read().split("\n")[line - 1].split("\t")[1])
+    with (run.path / "train_rows.tsv").open(encoding="utf-8", newline="") as handle:
+        trained = {int(r["line"]): r for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)}
+    assert trained[line]["sentence"] == sentence and trained[line]["label"] == str(1 - label)
