@@ -21,6 +21,8 @@ from workbench.tui.panes.train import TrainPane, patience_text
 from workbench.tui.screens.confirm import Confirm
 from workbench.tui.screens.help import HelpScreen, help_text
 from workbench.tui.screens.run_detail import RunDetailScreen
+from workbench.tui.screens.review import ReviewScreen
+from workbench.tui.screens.training_map import TrainingMapScreen
 from workbench.tui.widgets.charts import SeriesChart, format_tick, integer_ticks, smooth, thin
 from workbench.tui.widgets.run_charts import RunCharts, run_series
 
@@ -486,6 +488,9 @@ async def test_help_lists_every_key_of_every_pane(tmp_path: Path) -> None:
         for pane_class in PANE_CLASSES:
             for binding in Binding.make_bindings(pane_class.BINDINGS):
                 assert (binding.tooltip or binding.description) in shown, (pane_class.__name__, binding.key)
+        for screen_class in (TrainingMapScreen, ReviewScreen):  # the views a pane opens have their keys there too
+            for binding in Binding.make_bindings(screen_class.BINDINGS):
+                assert (binding.tooltip or binding.description) in shown, (screen_class.__name__, binding.key)
         for must in (
             "alt+1…5",
             "^l",

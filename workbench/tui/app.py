@@ -49,7 +49,7 @@ from workbench.tui.panes.predict import PredictPane
 from workbench.tui.panes.runs import RunsPane
 from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.confirm import QUIT_LEAVE, QUIT_STOP, ConfirmQuit
-from workbench.tui.screens.help import HelpScreen, workbench_help
+from workbench.tui.screens.help import HelpScreen, HelpSection, workbench_help
 from workbench.tui.session import Session
 from workbench.tui.style import send_no_colour
 from workbench.tui.widgets.keyline import KeyLine
@@ -317,9 +317,16 @@ class WorkbenchApp(App[None]):
 
     def action_help(self) -> None:
         from workbench.tui.screens.compare import CompareScreen
+        from workbench.tui.screens.review import REVIEW_HELP, ReviewScreen
+        from workbench.tui.screens.training_map import TrainingMapScreen
 
         panes = [(TITLES[name], pane_class) for name, pane_class in zip(PANES, PANE_CLASSES, strict=True)]
-        self.push_screen(HelpScreen(workbench_help(self.BINDINGS, Pane.BINDINGS, panes, CompareScreen.BINDINGS)))
+        screens = [
+            HelpSection("Map of the training data (m in 1 Data)", TrainingMapScreen.BINDINGS),
+            HelpSection("Reviewing labels (in the map)", ReviewScreen.BINDINGS, REVIEW_HELP),
+        ]
+        help_sections = workbench_help(self.BINDINGS, Pane.BINDINGS, panes, CompareScreen.BINDINGS, screens)
+        self.push_screen(HelpScreen(help_sections))
 
     # ------------------------------------------------------------ runs: open, follow, announce
 

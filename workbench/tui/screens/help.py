@@ -47,9 +47,10 @@ def workbench_help(
     every_pane: Sequence[BindingType],
     panes: Sequence[tuple[str, Any]],
     compare_bindings: Sequence[BindingType],
+    screens: Sequence[HelpSection] = (),
 ) -> list[HelpSection]:
     """The sections of the help: everywhere, every pane (EVERY_PANE: the keys all panes share; then each
-    pane class's own keys and HELP note), the compare view."""
+    pane class's own keys and HELP note), the compare view, then SCREENS (the views a pane opens)."""
     others = [
         b for b in app_bindings if isinstance(b, Binding) and "show_pane" not in b.action and "pane_key" not in b.action
     ]
@@ -63,6 +64,7 @@ def workbench_help(
         ]
         sections.append(HelpSection(title, own, pane_class.HELP))
     sections.append(HelpSection("Compare runs (c in 5 Runs)", compare_bindings))
+    sections.extend(screens)
     return sections
 
 

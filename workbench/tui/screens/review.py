@@ -25,6 +25,12 @@ from workbench.tui.keys import Field
 from workbench.tui.messages import OverridesChanged, TrainWithOverrides
 from workbench.tui.style import tone
 
+REVIEW_HELP = """\
+Each decision goes at once into the label-overrides file, shown with its path under the table:
+label-overrides.tsv in the runs folder, or the file given with workbench --overrides FILE.
+The tables say what was decided, in words: 1→0 flipped, 1 drop, 1 keep (the Data pane's training split too).
+t fills the Train form's overrides setting with the file; s there trains with the decisions."""
+
 
 @dataclass(frozen=True)
 class Reviewed:
