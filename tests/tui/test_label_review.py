@@ -297,3 +297,88 @@ async def test_a_decision_in_the_map_trains_the_next_run_from_the_form(
     with (run.path / "train_rows.tsv").open(encoding="utf-8", newline="") as handle:
         trained = {int(r["line"]): r for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)}
     assert trained[line]["sentence"] == sentence and trained[line]["label"] == str(1 - label)
+
+
+# ---------------------------------------------------------------- the likely label errors (i in the Data pane)
+
+ISSUE_HEADER = "rank\tline\tsentence\tlabel\tp_label\tquality\tfold\tregion\tmap_confidence\n"
+
+
+def write_issues(runs: Path, lines: list[int]) -> Path:
+    """A label_issues.tsv and its report as `data issues` leaves them in a fold group, written by hand: LINES of
+    the bundled training file, most likely first."""
+    group = runs / "issues-group"
+    group.mkdir(parents=True)
+    rows = []
+    for rank, line in enumerate(lines, start=1):
+        label, sentence = data_line(line)
+        region = "hard" if rank == 1 else "ambiguous"
+        rows.append(
+            f"{rank}\t{line}\t{sentence}\t{label}\t{0.01 * rank:.4f}\t{0.01 * rank:.4f}\t{rank % 5}\t{region}\t"
+        )
+    (group / "label_issues.tsv").write_text(ISSUE_HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    agreement = {"map_run": "mapped", "issues_mapped": 3, "issues_in_hard": 1, "expected_in_hard": 0.4}
+    (group / "label_issues.json").write_text(json.dumps({"sentences": 320, "agreement": agreement}), encoding="utf-8")
+    return group
+
+
+async def test_the_likely_label_errors_are_reviewed_into_the_overrides_file(runs: Path) -> None:
+    from workbench.tui.screens.label_issues import IssuesTable, LabelIssuesScreen
+
+    path = runs / "label-overrides.tsv"
+    lines = [17, 5, 230]
+    write_issues(runs, lines)
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")
+        await wait_until(pilot, lambda: app.active_pane == "data", what="the data pane")
+        await pilot.press("i")
+        await wait_until(pilot, lambda: isinstance(app.screen, LabelIssuesScreen), what="the issues screen")
+        screen = app.screen
+        assert isinstance(screen, LabelIssuesScreen)
+        await wait_until(pilot, lambda: screen.issues is not None, what="the issues read")
+        await pilot.pause()
+        title = text_of(screen.query_one("#issues-title", Static))
+        assert "issues-group" in title and "3 likely label errors" in title
+        assert "1 of 3 in the hard region of mapped's map (by chance 0.4)" in title
+        table = screen.query_one("#issues-table", IssuesTable)
+        truth = [data_line(line) for line in lines]
+        for y, (_label, sentence) in enumerate(truth, start=1):  # in the file's order, the sentence on screen
+            shown = shown_line(table, y)
+            assert shown.lstrip().startswith(str(y)) and sentence[:12] in shown, shown
+        detail = text_of(screen.query_one("#issues-detail", Static))
+        assert "#1" in detail and "p(" in detail and truth[0][1] in detail
+
+        await pilot.press("f", "down", "d")
+        decided = on_disk(path)
+        assert set(decided) == {17, 5}
+        assert decided[17]["decision"] == "flip" and decided[17]["old_label"] == str(truth[0][0])
+        assert decided[17]["sentence"] == truth[0][1]
+        assert decided[5]["decision"] == "drop" and decided[5]["old_label"] == str(truth[1][0])
+        assert f"{truth[0][0]}→{1 - truth[0][0]}" in shown_line(table, 1)
+        assert f"{truth[1][0]} drop" in shown_line(table, 2)
+        await pilot.press("u")
+        assert set(on_disk(path)) == {17}
+
+        await pilot.press("t")
+        await wait_until(pilot, lambda: app.active_pane == "train", what="the Train pane")
+        await pilot.pause()
+        assert app.query_one("#field-overrides", Input).value == str(path)
+
+
+async def test_without_label_errors_the_screen_says_which_command_makes_them(runs: Path) -> None:
+    from workbench.tui.screens.label_issues import LabelIssuesScreen
+
+    app = app_for(runs)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("1")
+        await wait_until(pilot, lambda: app.active_pane == "data", what="the data pane")
+        await pilot.press("i")
+        await wait_until(pilot, lambda: isinstance(app.screen, LabelIssuesScreen), what="the issues screen")
+        title = app.screen.query_one("#issues-title", Static)
+        await wait_until(pilot, lambda: "workbench data issues" in text_of(title), what="the reason")
+        assert "no label_issues.tsv" in text_of(title)
+        await pilot.press("f")  # nothing highlighted: nothing decided
+        assert not (runs / "label-overrides.tsv").exists()
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, LabelIssuesScreen), what="closed")

@@ -317,13 +317,15 @@ class WorkbenchApp(App[None]):
 
     def action_help(self) -> None:
         from workbench.tui.screens.compare import CompareScreen
+        from workbench.tui.screens.label_issues import LabelIssuesScreen
         from workbench.tui.screens.review import REVIEW_HELP, ReviewScreen
         from workbench.tui.screens.training_map import TrainingMapScreen
 
         panes = [(TITLES[name], pane_class) for name, pane_class in zip(PANES, PANE_CLASSES, strict=True)]
         screens = [
             HelpSection("Map of the training data (m in 1 Data)", TrainingMapScreen.BINDINGS),
-            HelpSection("Reviewing labels (in the map)", ReviewScreen.BINDINGS, REVIEW_HELP),
+            HelpSection("Likely label errors (i in 1 Data)", LabelIssuesScreen.BINDINGS),
+            HelpSection("Reviewing labels (in the map and the label errors)", ReviewScreen.BINDINGS, REVIEW_HELP),
         ]
         help_sections = workbench_help(self.BINDINGS, Pane.BINDINGS, panes, CompareScreen.BINDINGS, screens)
         self.push_screen(HelpScreen(help_sections))

@@ -244,6 +244,17 @@ class TrainingMapRead(Message):
 
 
 @dataclass
+class LabelIssuesRead(Message):
+    """The likely label errors of the runs folder (core LabelIssue, most likely first) from the file at PATH,
+    with the agreement with the map in words; or why there are none (ISSUES None, ERROR)."""
+
+    path: str
+    issues: list[Any] | None
+    error: str = ""
+    agreement: str = ""
+
+
+@dataclass
 class PairsScored(Message):
     """A minimal-pair suite scored by a run's model (core.explore.pairs.PairsReport), or why not."""
 

@@ -37,6 +37,7 @@ class DataPane(Pane):
         Binding("slash", "search", "Search", tooltip="search sentences (enter keeps it, escape clears it)"),
         Binding("t", "toggle_stats", "Stats", tooltip="show / hide the stats and token-length histogram"),
         Binding("m", "training_map", "Map", tooltip="the opened run's map of its training data (cartography)"),
+        Binding("i", "label_issues", "Issues", tooltip="the likely label errors (workbench data issues), to review"),
         Binding("escape", "leave_field", "Clear search", tooltip="clear the search / leave the search box"),
     ]
     HELP = (
@@ -295,6 +296,12 @@ class DataPane(Pane):
             self.notify("open a run first (Runs pane): the map is recorded by its training", severity="warning")
             return
         self.app.push_screen(TrainingMapScreen(self.session.runs_dir / run, self.session.overrides_file))
+
+    def action_label_issues(self) -> None:
+        """The runs folder's newest likely label errors (a screen to review them)."""
+        from workbench.tui.screens.label_issues import LabelIssuesScreen
+
+        self.app.push_screen(LabelIssuesScreen(self.session.runs_dir, self.session.overrides_file))
 
     def action_toggle_stats(self) -> None:
         shown = self.query_one("#data-right").display
