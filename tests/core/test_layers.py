@@ -1,5 +1,5 @@
 """The import-linter contracts of pyproject.toml hold: the core's layers, no face or Textual in
-the core, no CLI in the TUI, and no import cycle anywhere in workbench."""
+the core, no CLI in the TUI, and no import cycle anywhere in workbench; no module over 600 lines."""
 
 from __future__ import annotations
 
@@ -44,3 +44,15 @@ def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "The core in layers BROKEN" in result.stdout
     assert "workbench.core.base.events -> workbench.core.training.train" in result.stdout
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_does_more_than_a_module_should() -> None:
+    """A module over MAX_MODULE_LINES lines is doing several jobs: split it by job (issue 31)."""
+    package = ROOT / "workbench"
+    sizes = {path: len(path.read_text(encoding="utf-8").splitlines()) for path in package.rglob("*.py")}
+    assert len(sizes) > 50
+    too_long = {str(path.relative_to(package)): n for path, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not too_long, too_long

@@ -17,11 +17,12 @@ from workbench.tui.notify import terminal_notification
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.predict import PredictPane
 from workbench.tui.panes.runs import RunsPane
-from workbench.tui.panes.train import TrainPane, patience_text
+from workbench.tui.panes.train import TrainPane
+from workbench.tui.panes.train_text import patience_text
 from workbench.tui.screens.confirm import Confirm
 from workbench.tui.screens.help import HelpScreen, help_text
-from workbench.tui.screens.run_detail import RunDetailScreen
 from workbench.tui.screens.review import ReviewScreen
+from workbench.tui.screens.run_detail import RunDetailScreen
 from workbench.tui.screens.training_map import TrainingMapScreen
 from workbench.tui.widgets.charts import SeriesChart, format_tick, integer_ticks, smooth, thin
 from workbench.tui.widgets.run_charts import RunCharts, run_series

@@ -133,6 +133,35 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return meta, state
 
 
+def restore_checkpoint(
+    run_dir: Path, model: Any, optimizer: Any, scheduler: Any, ema: Any, process_index: int
+) -> dict[str, Any]:
+    """Load RUN_DIR's last checkpoint into MODEL (unwrapped), OPTIMIZER, SCHEDULER and EMA (a WeightAverage or
+    None) and this process's random state; its meta (the position). CheckpointError if it cannot."""
+    meta, state = load_checkpoint(run_dir)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if ema is not None:
+        if "ema" not in state:
+            raise CheckpointError(f"{run_dir}: the checkpoint has no weight average (ema_decay is set)")
+        ema.load(state["ema"])
+    set_rng_state(rank_rng_state(state["rng"], process_index))
+    return meta
+
+
+def resume_note(restarted_from_zero: bool, finished: bool) -> str:
+    """What a resume says in the run's log before its first step ("": nothing to say)."""
+    if restarted_from_zero:
+        return (
+            "no checkpoint yet (the run was killed before its first one): training restarts from step 0 "
+            "with the run's saved config.json"
+        )
+    if finished:
+        return "the run is trained; resuming its final evaluation"
+    return ""
+
+
 def checkpoint_meta(run_dir: Path) -> dict[str, Any] | None:
     """The position in RUN_DIR's last whole checkpoint (its meta.json), None when there is none."""
     folder = existing_dir(run_dir / "checkpoint", CHECKPOINT_MARKER)

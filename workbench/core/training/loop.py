@@ -39,13 +39,14 @@ from workbench.core.training import ranks, trackers
 from workbench.core.training.checkpoint import (
     CheckpointError,
     checkpoint_meta,
-    load_checkpoint,
-    rank_rng_state,
     recover_run,
+    restore_checkpoint,
+    resume_note,
     rng_states,
     save_checkpoint,
     save_model,
 )
+from workbench.core.training.gold import GoldRecorder
 from workbench.core.training.optim import WeightAverage, data_loaders, grouped_adamw, warmup_steps
 from workbench.core.training.position import Position, TrainResult
 from workbench.core.training.prepare import RunData, initial_model, prepare_data
@@ -53,10 +54,12 @@ from workbench.core.training.step import (
     PendingStep,
     Throughput,
     clip_and_step,
+    nonfinite_message,
     out_of_memory_as,
     read_interval,
     read_steps,
 )
+from workbench.core.training.validate import validate
 
 EventCallback = Callable[[Event], None]
 
@@ -106,8 +109,7 @@ class Training:
         self.total_steps = 0
         self.read_every = 1  # steps between host reads of the loss (read_interval)
         self.train_labels: list[int] = []
-        self.dynamics: TrainingDynamics | None = None  # the map being recorded (main process)
-        self.gold_pending: list[tuple[int, Any, Any]] = []  # (epoch, rows, p_gold) still on the device
+        self.gold = GoldRecorder()  # p(gold) for the map; its dynamics: the map being recorded (main process)
         self.started = 0.0  # perf_counter when this session's first step began
         self.elapsed_before = 0.0  # training time of the sessions before this one (a resume's checkpoint)
         self.last_checkpoint_at = 0.0  # perf_counter of the last checkpoint (or of this session's start)
@@ -126,6 +128,9 @@ class Training:
                 self.on_event(event)
             trackers.log_event(self.accelerator, event)  # --report-to: step loss/lr, epoch metrics, final scores
             self.end_emitted = self.end_emitted or event["kind"] == "end"
+
+    def log(self, message: str) -> None:
+        self.emit(LogEvent(kind="log", time=now(), message=message))
 
     def __enter__(self) -> Training:
         self._start_accelerator()
@@ -152,14 +157,10 @@ class Training:
                     self.writer.close()
 
     def _finish_trackers(self) -> None:
-        """Close the --report-to trackers. One that fails to close is said in the run's log, never raised
-        over the run's own outcome (or its original error): the run's files are what count."""
-        try:
-            trackers.finish(self.accelerator)
-        except Exception as err:  # noqa: BLE001 (a tracker's own failure, reported)
-            message = f"warning: an experiment tracker failed to finish ({type(err).__name__}: {err})"
-            if self.on_event is not None:  # not in metrics.jsonl: its end event stays its last line
-                self.on_event(LogEvent(kind="log", time=now(), message=message))
+        """Close the --report-to trackers; one that fails to close is said in the run's log."""
+        message = trackers.finish_quietly(self.accelerator)
+        if message and self.on_event is not None:  # not in metrics.jsonl: its end event stays its last line
+            self.on_event(LogEvent(kind="log", time=now(), message=message))
 
     def _record_failure(self, err: Exception) -> None:
         """The end event of a run that failed with ERR; when ERR came of another process's failure,
@@ -181,13 +182,7 @@ class Training:
         with self.emit_lock:
             if not self.end_emitted:
                 error = f"process {rank} failed: {message}"
-                self.emit(
-                    LogEvent(
-                        kind="log",
-                        time=now(),
-                        message=f"error: {error}; ending process {self.accelerator.process_index}",
-                    )
-                )
+                self.log(f"error: {error}; ending process {self.accelerator.process_index}")
                 self.emit(EndEvent(kind="end", time=now(), status="failed", error=error))
                 if self.writer is not None:
                     self.writer.close()
@@ -273,10 +268,8 @@ class Training:
 
     def _restore(self) -> None:
         """When resuming: weights, optimizer, schedule, random state and position from the checkpoint."""
-        from workbench.core.training.checkpoint import set_rng_state
-
         if self.is_main_process:  # a resume continues the map recorded so far
-            self.dynamics = (
+            self.gold.dynamics = (
                 load_or_start(self.run_dir, self.config.epochs, self.train_labels)
                 if self.resume
                 else TrainingDynamics.empty(self.config.epochs, self.train_labels)
@@ -287,17 +280,16 @@ class Training:
             self.restarted_from_zero = True
             return
         try:
-            meta, state = load_checkpoint(self.run_dir)
+            meta = restore_checkpoint(
+                self.run_dir,
+                self.accelerator.unwrap_model(self.model),
+                self.optimizer,
+                self.scheduler,
+                self.ema,
+                self.accelerator.process_index,
+            )
         except CheckpointError as err:
             raise TrainingError(str(err)) from None
-        self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.ema is not None:
-            if "ema" not in state:
-                raise TrainingError(f"{self.run_dir}: the checkpoint has no weight average (ema_decay is set)")
-            self.ema.load(state["ema"])
-        set_rng_state(rank_rng_state(state["rng"], self.accelerator.process_index))
         self.position = Position.from_meta(meta)
 
     def _emit_start(self, train_sentences: int, val_sentences: int) -> None:
@@ -322,20 +314,9 @@ class Training:
         chosen = self.data.chosen.summary if self.data.chosen is not None else read_training_data(self.run_dir)
         trained_on = training_data_text(chosen)
         if trained_on and self.is_main_process:  # the overrides' and the map's counts, in the run's log
-            self.emit(LogEvent(kind="log", time=now(), message=trained_on))
-        if self.restarted_from_zero:
-            self.emit(
-                LogEvent(
-                    kind="log",
-                    time=now(),
-                    message=(
-                        "no checkpoint yet (the run was killed before its first one): training restarts from step 0 "
-                        "with the run's saved config.json"
-                    ),
-                )
-            )
-        elif self.position.finished:
-            self.emit(LogEvent(kind="log", time=now(), message=("the run is trained; resuming its final evaluation")))
+            self.log(trained_on)
+        if note := resume_note(self.restarted_from_zero, self.position.finished):
+            self.log(note)
 
     # ------------------------------------------------------------ an epoch of steps
 
@@ -409,13 +390,13 @@ class Training:
         rows = batch.pop("row", None)
         if self.accelerator.num_processes == 1:
             output = self.model(**batch)
-            self._note_gold(output.logits, batch["labels"], rows)
+            self.gold.note(self.position.epoch, output.logits, batch["labels"], rows)
             return output.loss, None, False, False
         loss, failure, message = None, None, None
         try:
             output = self.model(**batch)
             loss = output.loss
-            self._note_gold(output.logits, batch["labels"], rows)
+            self.gold.note(self.position.epoch, output.logits, batch["labels"], rows)
         except Exception as err:
             failure = err
             message = out_of_memory if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
@@ -485,17 +466,7 @@ class Training:
         STEPS_AFTER: steps taken after it before it was read (an accelerator reads every few steps);
         the bad step itself was skipped on the device, so no weight ever held a non-finite number."""
         step = self.position.step
-        if steps_after:
-            stopped = (
-                f"the step was skipped on the device, and training stopped {steps_after} step(s) later, "
-                f"at the next read of the loss"
-            )
-        else:
-            stopped = "training stopped before the step changed the weights"
-        message = (
-            f"{what} became {value} at step {step + 1}; {stopped}. The last good checkpoint and the best "
-            f"model are kept; try a lower learning rate"
-        )
+        message = nonfinite_message(what, value, step + 1, steps_after)
         self.emit(EndEvent(kind="end", time=now(), status="failed", error=message, step=step))
         return self.position.result(self.run_dir, "failed", error=message)
 
@@ -505,13 +476,13 @@ class Training:
         """Validate, keep the model if it is the best so far, record the epoch and checkpoint.
         True when the training should end here (early stop, or stopped at the epoch's end)."""
         position, config = self.position, self.config
-        self._record_gold()
-        metrics = self._validate()
+        self.gold.flush(self.accelerator)
+        metrics = validate(self.model, self.val_loader, self.accelerator, config)
         averaged: dict[str, float] | None = None
         use_average = False
         if self.ema is not None:
             with self.ema.swapped_in(self.params):
-                averaged = self._validate()
+                averaged = validate(self.model, self.val_loader, self.accelerator, config)
                 use_average = averaged["mcc"] > metrics["mcc"]  # ties keep the live weights
                 if use_average and averaged["mcc"] > position.best_val_mcc:
                     self._save_best()  # the averaged weights, while they are in the model
@@ -548,11 +519,7 @@ class Training:
         position.finished = position.epoch >= config.epochs or early_stop
         self._checkpoint()
         if early_stop:
-            self.emit(
-                LogEvent(
-                    kind="log", time=now(), message=f"early stop: no better validation MCC for {config.patience} epochs"
-                )
-            )
+            self.log(f"early stop: no better validation MCC for {config.patience} epochs")
             return True
         return self._stop_agreed() and not position.finished
 
@@ -560,66 +527,6 @@ class Training:
         """model/ := the model's weights as they are now (the main process writes it)."""
         if self.is_main_process:
             save_model(self.run_dir, self.accelerator.unwrap_model(self.model), self.tokenizer)
-
-    def _note_gold(self, logits: Any, labels: Any, rows: Any) -> None:
-        """Keep the batch's p(gold label) for the map, on the device (no wait for it): taken from this
-        training forward pass, dropout on, before the batch's own update, as the cartography authors'
-        code does; a separate pass at the epoch's end would cost a third of an epoch."""
-        if rows is None:
-            return
-        import torch
-
-        with torch.no_grad():
-            p_gold = torch.softmax(logits.detach().float(), dim=-1).gather(1, labels.view(-1, 1)).view(-1)
-        self.gold_pending.append((self.position.epoch, rows.detach(), p_gold))
-
-    def _record_gold(self) -> None:
-        """Move the pending p(gold) values into the map (one read from the device; with several
-        processes, gathered from all of them: a collective)."""
-        import torch
-
-        pending, self.gold_pending = self.gold_pending, []
-        parts: dict[int, tuple[list[Any], list[Any]]] = {}
-        for epoch, rows, p_gold in pending:
-            parts.setdefault(epoch, ([], []))[0].append(rows)
-            parts[epoch][1].append(p_gold)
-        records = [
-            (epoch, torch.cat(rows).cpu().numpy(), torch.cat(p).cpu().numpy()) for epoch, (rows, p) in parts.items()
-        ]
-        if self.accelerator.num_processes > 1:
-            from accelerate.utils import gather_object
-
-            records = gather_object(records)
-        if self.dynamics is not None:
-            for epoch, rows, p_gold in records:
-                self.dynamics.record(epoch, rows, p_gold)
-
-    def _validate(self) -> dict[str, float]:
-        import torch
-
-        from workbench.core.evaluation.evaluate import compute_metrics
-
-        model = self.model
-        model.eval()
-        all_logits, all_labels = [], []
-        size = self.config.eval_batch_size
-        out_of_memory = (
-            f"out of memory validating at eval batch size {size} (max length "
-            f"{self.config.max_length}); try --eval-batch-size {max(1, size // 2)}"
-        )
-        with torch.no_grad():
-            for batch in self.val_loader:
-                with out_of_memory_as(out_of_memory):
-                    logits = model(**batch).logits.float()
-                logits, labels = self.accelerator.gather_for_metrics((logits, batch["labels"]))
-                all_logits.append(logits.cpu())
-                all_labels.append(labels.cpu())
-        model.train()
-        logits = torch.cat(all_logits)
-        labels = torch.cat(all_labels)
-        metrics = compute_metrics(labels.tolist(), logits.argmax(-1).tolist())
-        metrics["loss"] = float(torch.nn.functional.cross_entropy(logits, labels))
-        return metrics
 
     def elapsed_s(self) -> float:
         """The run's training time so far, over every session (resumes included)."""
@@ -633,13 +540,13 @@ class Training:
     def _checkpoint(self) -> None:
         position = self.position
         position.train_seconds = self.elapsed_s()
-        self._record_gold()  # the map covers at least what the checkpoint does (a collective)
+        self.gold.flush(self.accelerator)  # the map covers at least what the checkpoint does (a collective)
         rng = rng_states(self.accelerator.num_processes)  # every process's (a collective)
         if self.is_main_process:
             if self.writer is not None:
                 self.writer.sync()  # the steps this checkpoint covers are on the disk before it
-            if self.dynamics is not None:
-                self.dynamics.save(self.run_dir)
+            if self.gold.dynamics is not None:
+                self.gold.dynamics.save(self.run_dir)
             save_checkpoint(
                 self.run_dir,
                 self.accelerator.unwrap_model(self.model),
@@ -688,12 +595,4 @@ class Training:
         """The stop flag or a stop request file (`workbench stop`), agreed by all processes (a
         collective of its own with several: used between epochs; a step's agreement carries it)."""
         self._stop_requested_here()
-        if self.accelerator.num_processes == 1:
-            return self.stop.is_set()
-        import torch
-
-        flag = torch.tensor([1.0 if self.stop.is_set() else 0.0], device=self.accelerator.device)
-        agreed = float(self.accelerator.reduce(flag, reduction="sum").item()) > 0
-        if agreed:
-            self.stop.set()
-        return agreed  # the agreed answer, not the flag: a signal arriving after the reduce waits for the next one
+        return ranks.agree_on_stop(self.accelerator, self.stop)

@@ -66,6 +66,20 @@ def agree_on_step(
     return Agreement(mean_loss=float("nan"), failed_rank=rank, message=str(messages[rank]))
 
 
+def agree_on_stop(accelerator: Any, stop: threading.Event) -> bool:
+    """Whether any process's STOP is set (a collective with several processes); the agreed answer is set in
+    STOP too. The answer, not the flag: a signal arriving after the reduce waits for the next agreement."""
+    if accelerator.num_processes == 1:
+        return stop.is_set()
+    import torch
+
+    flag = torch.tensor([1.0 if stop.is_set() else 0.0], device=accelerator.device)
+    agreed = float(accelerator.reduce(flag, reduction="sum").item()) > 0
+    if agreed:
+        stop.set()
+    return agreed
+
+
 def main_failure(failure: BaseException | None) -> str | None:
     """The main process's FAILURE before training (its checks of the run folder), told to every
     process: None when it has none. A broadcast from process 0 that all processes call."""

@@ -146,3 +146,20 @@ def clip_and_step(accelerator: Any, optimizer: Any, params: list[Any], max_norm:
     finally:
         del inner.grad_scale, inner.found_inf
     return norm
+
+
+def nonfinite_message(what: str, value: float, step: int, steps_after: int) -> str:
+    """Why a run failed: WHAT (the loss, the gradient norm) became VALUE at STEP. STEPS_AFTER: steps taken after
+    it before it was read (an accelerator reads every few steps); the bad step itself was skipped on the device,
+    so no weight ever held a non-finite number."""
+    if steps_after:
+        stopped = (
+            f"the step was skipped on the device, and training stopped {steps_after} step(s) later, "
+            f"at the next read of the loss"
+        )
+    else:
+        stopped = "training stopped before the step changed the weights"
+    return (
+        f"{what} became {value} at step {step}; {stopped}. The last good checkpoint and the best "
+        f"model are kept; try a lower learning rate"
+    )

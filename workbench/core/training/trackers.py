@@ -117,3 +117,13 @@ def finish(accelerator: Any) -> None:
     for tracker in accelerator.trackers:
         tracker.finish()
     accelerator.trackers = []
+
+
+def finish_quietly(accelerator: Any) -> str:
+    """`finish`, a tracker's own failure said as a warning ("" when none): closing one never raises over the
+    run's own outcome (or its original error); the run's files are what count."""
+    try:
+        finish(accelerator)
+    except Exception as err:  # noqa: BLE001 (a tracker's own failure, reported)
+        return f"warning: an experiment tracker failed to finish ({type(err).__name__}: {err})"
+    return ""

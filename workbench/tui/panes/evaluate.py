@@ -13,7 +13,6 @@ Every answer carries the run it is about: one for another run is never shown.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,12 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from workbench.core.base.config import LABELS
 from workbench.core.base.layout import run_path
 from workbench.core.evaluation.recorded import ERROR_KIND_NAMES, ERROR_KINDS, STANDARD_DATASETS, ordered_names
 from workbench.tui.errors import describe_error
 from workbench.tui.messages import (
     AttributionsReady,
     EvaluationLoaded,
-    NeighborsReady,
     PairsScored,
     SendToPredict,
     StatusChanged,
@@ -43,17 +40,19 @@ from workbench.tui.panes.base import Pane
 from workbench.tui.panes.evaluate_text import (
     calibration_text,
     failed_pair_text,
+    good_of_pair,
     metrics_text,
     phenomena_of,
+    wrong_columns,
     wrong_sentence_text,
 )
 from workbench.tui.style import tone, toned
 from workbench.tui.widgets.attributions import AttributionView, attributions_of
+from workbench.tui.widgets.neighbors import NeighborsView
 from workbench.tui.widgets.slices import SlicesView
 
 DATASETS = STANDARD_DATASETS
 DETAIL_DEBOUNCE_S = 0.25  # browsing the table: explain the row the cursor rests on
-NEIGHBORS = 5
 SHORT_LABELS = ("unacc", "acc")  # the error list's pred / true columns (0, 1)
 
 
@@ -91,12 +90,9 @@ class EvaluatePane(Pane):
         self.suites: dict[str, Path] = {}  # suites opened from the palette, by dataset name
         self.pairs: Any = None  # the PairsReport shown (a minimal-pair suite), None: an evaluation
         self.wrong: Any = None  # the misclassified rows shown (filtered), most confident first
-        self.neighbors: list[Any] = []
         self.error_counts = ""  # "12 FP · 7 FN" of the shown evaluation
         self.detail_sentence = ""  # the sentence the detail is about; answers for others are dropped
         self._detail_timer: Timer | None = None
-        self._indexes: dict[str, Any] = {}  # neighbour indexes by model folder and weights
-        self._index_lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="eval-header")
@@ -108,7 +104,7 @@ class EvaluatePane(Pane):
                 yield DataTable(id="eval-wrong", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="eval-detail-box"):
                     yield Static("", id="eval-detail")
-                    yield Static("", id="eval-neighbors")  # above the attributions: in view at 80x24
+                    yield NeighborsView(self.session, id="eval-neighbors")  # above the attributions: in view at 80x24
                     yield AttributionView(id="eval-attributions")
 
     def on_mount(self) -> None:
@@ -117,17 +113,15 @@ class EvaluatePane(Pane):
 
     @staticmethod
     def label_wrong_columns(table: DataTable[Any], pairs: bool) -> None:
-        """The error list's columns: p(acceptable) (the scale of the detail below), the predicted label (every
-        row is an error: the true label is the other one) and the sentence; for a minimal-pair suite, the
-        margin p(good) - p(bad), the paradigm and the pair."""
+        """The error list's columns (evaluate_text.wrong_columns)."""
         table.clear(columns=True)
-        names = (
-            (("Δp", "p"), ("parad", "pred"), ("good ≻ bad", "sentence"))
-            if pairs
-            else (("p(ok)", "p"), ("pred", "pred"), ("sentence", "sentence"))
-        )
-        for label, key in names:
+        for label, key in wrong_columns(pairs):
             table.add_column(label, key=key)
+
+    @property
+    def neighbors(self) -> list[Any]:
+        """The nearest training sentences shown for the highlighted sentence (core Neighbor)."""
+        return self.query_one(NeighborsView).neighbors
 
     def focus_default(self, leaving_field: bool = False) -> None:
         self.show_header()
@@ -385,7 +379,7 @@ class EvaluatePane(Pane):
         elif worker.group == "eval-explain":
             self.query_one("#eval-attributions", AttributionView).update(failed)
         elif worker.group == "eval-neighbors":
-            self.query_one("#eval-neighbors", Static).update(failed)
+            self.query_one(NeighborsView).update(failed)
 
     def on_evaluation_loaded(self, message: EvaluationLoaded) -> None:
         if message.run_id != self.session.current_run:
@@ -530,15 +524,14 @@ class EvaluatePane(Pane):
         row = self.selected()
         detail = self.query_one("#eval-detail", Static)
         attributions = self.query_one("#eval-attributions", AttributionView)
-        neighbors = self.query_one("#eval-neighbors", Static)
+        neighbors = self.query_one(NeighborsView)
         if self._detail_timer is not None:
             self._detail_timer.stop()
-        self.neighbors = []
         if self.pairs is not None and row is not None:  # a failed minimal pair: both sentences, no attributions
             self.detail_sentence = ""
             detail.update(failed_pair_text(row))
             attributions.show_message("")
-            neighbors.update("")
+            neighbors.clear()
             return
         if row is None:
             self.detail_sentence = ""
@@ -551,13 +544,13 @@ class EvaluatePane(Pane):
                     else "no misclassified sentences"
                 )
             attributions.show_message("")
-            neighbors.update("")
+            neighbors.clear()
             return
         sentence = str(row["sentence"])
         self.detail_sentence = sentence
         detail.update(wrong_sentence_text(row))
         attributions.show_message("attributions…")
-        neighbors.update(toned("nearest training sentences…", "muted"))
+        neighbors.pending(sentence)
         run_id = self.session.current_run
         self._detail_timer = self.set_timer(DETAIL_DEBOUNCE_S, lambda: self.investigate(run_id, sentence))
 
@@ -565,7 +558,7 @@ class EvaluatePane(Pane):
         if sentence != self.detail_sentence or run_id != self.session.current_run:
             return
         self.explain_worker(run_id, sentence)
-        self.neighbors_worker(run_id, sentence)
+        self.query_one(NeighborsView).look_up(run_id, sentence)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="eval-explain", name="attributions")
     def explain_worker(self, run_id: str | None, sentence: str) -> None:
@@ -587,60 +580,6 @@ class EvaluatePane(Pane):
         else:
             view.show(message.explanation, message.special_tokens, message.trained)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="eval-neighbors", name="nearest sentences")
-    def neighbors_worker(self, run_id: str | None, sentence: str) -> None:
-        """The training sentences nearest to SENTENCE by the run's model (core.neighbors); the index of
-        its training sentences is built once per model (and kept beside a run's model)."""
-        from workbench.core.explore.neighbors import index_file, run_index
-        from workbench.core.model.loading import model_version
-
-        source = self.session.model_source(run_id)
-        model_dir = Path(source.source)
-        if not source.finetuned or not model_dir.is_dir():
-            self.post_message(
-                NeighborsReady(
-                    sentence, [], error="open a trained run to see the training sentences nearest to this one"
-                )
-            )
-            return
-        predictor, _, _ = self.session.get_predictor(run_id, on_status=self.post_message)
-        key = model_version(model_dir)
-        with self._index_lock:  # one build at a time: a second worker waits and reuses it
-            index = self._indexes.get(key)
-            if index is None:
-                kept = index_file(model_dir)
-                reading = kept is not None and kept.is_file()
-                self.post_message(
-                    StatusChanged(
-                        "reading the index of the training sentences…"
-                        if reading
-                        else "indexing the training sentences (once per model)…"
-                    )
-                )
-                index = run_index(predictor.model, predictor.tokenizer, model_dir, predictor.max_length)
-                self._indexes[key] = index
-                self.post_message(StatusChanged("ready"))
-        if get_current_worker().is_cancelled:
-            return
-        found = index.query(predictor.model, predictor.tokenizer, sentence, NEIGHBORS)
-        self.post_message(NeighborsReady(sentence, found, index.kind))
-
-    def on_neighbors_ready(self, message: NeighborsReady) -> None:
-        message.stop()
-        if message.sentence != self.detail_sentence:
-            return
-        view = self.query_one("#eval-neighbors", Static)
-        self.neighbors = list(message.neighbors)
-        if message.error:
-            view.update(toned(message.error, "muted"))
-            return
-        text = Text("nearest in training (cosine, label)", style="bold")
-        for neighbor in message.neighbors:
-            text.append(f"\n{neighbor.similarity:.2f} ")
-            text.append(f"{LABELS[neighbor.label]} ", style=tone("good" if neighbor.label else "bad"))
-            text.append(neighbor.sentence)  # data, never markup
-        view.update(text)
-
     @on(DataTable.RowSelected, "#eval-phenomena")
     def _phenomenon_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a grammatical feature: the error list shows only its sentences (again: all of them)."""
@@ -653,18 +592,7 @@ class EvaluatePane(Pane):
     def _row_selected(self) -> None:
         row = self.selected()
         if row is not None and self.pairs is not None:
-            from workbench.core.base.config import LABELS as NAMES
-            from workbench.core.model.predict import Prediction
-
-            p = float(row["p_good"])
-            good = Prediction(
-                sentence=str(row["good"]),
-                label=NAMES[int(p > 0.5)],
-                probabilities={"unacceptable": 1 - p, "acceptable": p},
-                logits=[],
-                tokens=0,
-                truncated=False,
-            )
+            good = good_of_pair(row)
             self.post_message(SendToPredict(str(row["bad"]), 0, pinned=good))
         elif row is not None:
             self.post_message(SendToPredict(str(row["sentence"]), int(row["label"])))

@@ -115,3 +115,28 @@ def wrong_sentence_text(row: Any) -> Text:
     )
     text.append(" · enter: try it in Predict (with its true label)", style=tone("muted"))
     return text
+
+
+def good_of_pair(row: Any) -> Any:
+    """The good sentence of a failed minimal pair (a row of the failed pairs) as a core Prediction, pinned in
+    Predict beside the bad one."""
+    from workbench.core.model.predict import Prediction
+
+    p = float(row["p_good"])
+    return Prediction(
+        sentence=str(row["good"]),
+        label=LABELS[int(p > 0.5)],
+        probabilities={"unacceptable": 1 - p, "acceptable": p},
+        logits=[],
+        tokens=0,
+        truncated=False,
+    )
+
+
+def wrong_columns(pairs: bool) -> tuple[tuple[str, str], ...]:
+    """The error list's columns, (label, key): p(acceptable) (the scale of the detail below), the predicted label
+    (every row is an error: the true label is the other one) and the sentence; for a minimal-pair suite, the
+    margin p(good) - p(bad), the paradigm and the pair."""
+    if pairs:
+        return (("Δp", "p"), ("parad", "pred"), ("good ≻ bad", "sentence"))
+    return (("p(ok)", "p"), ("pred", "pred"), ("sentence", "sentence"))

@@ -20,7 +20,7 @@ from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.base.config import TrainConfig, form_fields, format_setting, parse_field
-from workbench.core.base.events import EndEvent, EpochEvent, Event, StepEvent
+from workbench.core.base.events import Event, StepEvent
 from workbench.core.base.layout import CONFIG_FILE, is_run_folder, new_run_id, run_path
 from workbench.tui.keys import Field
 from workbench.tui.messages import (
@@ -32,6 +32,7 @@ from workbench.tui.messages import (
     TrainProgress,
 )
 from workbench.tui.panes.base import Pane
+from workbench.tui.panes.train_text import end_line, epoch_line, format_duration, patience_text
 from workbench.tui.style import status_text, tone, toned
 from workbench.tui.widgets.charts import REDRAW_HZ
 from workbench.tui.widgets.log import TextLog
@@ -43,22 +44,6 @@ END_HINTS = {
     "stopped": "r resumes from the checkpoint",
     "failed": "r resumes from the last checkpoint",
 }
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def patience_text(patience: int, epochs_since_best: int) -> str:
-    """Early stopping: how many more epochs without a better validation MCC it allows."""
-    if not patience:
-        return ""
-    return f"patience {max(0, patience - epochs_since_best)}/{patience} left"
 
 
 class TrainPane(Pane):
@@ -578,27 +563,3 @@ def check_start(config: TrainConfig, run_dir: Path) -> None:
         with contextlib.suppress(OSError):
             run_dir.rmdir()
         raise
-
-
-def epoch_line(event: EpochEvent) -> Text:
-    """`ep 3 MCC 0.412★ acc 0.701 loss 0.41/0.52`: the number it exists for first, ★ a new best."""
-    line = Text(f"ep {event['epoch']} ")
-    line.append(f"MCC {event['val_mcc']:.3f}", style="bold")
-    if event["best"]:
-        line.append("★", style=tone("good"))
-    line.append(f" acc {event['val_accuracy']:.3f} loss {event['train_loss']:.2f}/{event['val_loss']:.2f}")
-    return line
-
-
-def end_line(event: EndEvent) -> Text:
-    status = event["status"]
-    if status == "done" and "holdout_mcc" in event:
-        line = Text.assemble(
-            ("done", "bold"), f": holdout MCC {event['holdout_mcc']:.3f} · acc {event.get('holdout_accuracy', 0.0):.3f}"
-        )
-        if event.get("holdout_warning"):
-            line.append("\n⚠ " + event["holdout_warning"].removeprefix("WARNING: "), style=tone("bad"))
-        return line
-    if status == "failed":
-        return toned(f"failed: {event.get('error')}", "bad")
-    return Text.assemble((status, "bold"), f" at step {event.get('step')}")
