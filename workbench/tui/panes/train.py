@@ -34,7 +34,7 @@ from workbench.tui.messages import (
 from workbench.tui.panes.base import Pane
 from workbench.tui.panes.train_text import end_line, epoch_line, format_duration, patience_text
 from workbench.tui.style import status_text, tone, toned
-from workbench.tui.widgets.charts import REDRAW_HZ
+from workbench.tui.widgets.charts import REDRAW_HZ, ticker
 from workbench.tui.widgets.log import TextLog
 from workbench.tui.widgets.run_charts import RunCharts
 
@@ -127,8 +127,9 @@ class TrainPane(Pane):
         self.set_config(self.session.initial_config())
         self.validate_form()
         self.show_progress()
-        self.set_interval(1.0, self.sample_system)
-        self.set_interval(1 / REDRAW_HZ, self.redraw_progress)
+        clock = ticker(self.app)  # the charts' clock: the header and the charts change in one screen update
+        clock.add(self.redraw_progress)
+        clock.add(self.sample_system, every=round(REDRAW_HZ))  # once a second
 
     def focus_default(self, leaving_field: bool = False) -> None:
         # Not a field: number keys keep switching panes; tab enters the form. The header, not the pane:
@@ -147,7 +148,7 @@ class TrainPane(Pane):
 
     def on_system_sampled(self, message: SystemSampled) -> None:
         self.system = message.sample.describe()
-        self.show_progress()
+        self.progress_stale = True  # shown in the next tick, with the charts
 
     # ------------------------------------------------------------ the form
 
@@ -381,7 +382,9 @@ class TrainPane(Pane):
         from workbench.core.runs.metrics import follow_run
 
         worker = get_current_worker()
-        for batch in follow_run(run_path(self.session.runs_dir, run_id), cancelled=lambda: worker.is_cancelled):
+        folder = run_path(self.session.runs_dir, run_id)
+        # a read per redraw: the steps reach the charts within a tick, and the app wakes no more than it draws
+        for batch in follow_run(folder, cancelled=lambda: worker.is_cancelled, poll=1 / REDRAW_HZ):
             if worker.is_cancelled:
                 return
             if skip:  # a resume: the history is charted already
