@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from helpers.runs import TrainedRun, copy_run
@@ -73,16 +73,20 @@ def notes(app: WorkbenchApp) -> list[str]:
     return [n.message for n in app._notifications]  # type: ignore[attr-defined]
 
 
-async def open_map(pilot: Pilot[None], app: WorkbenchApp) -> TrainingMapScreen:
+async def open_screen(pilot: Pilot[None], app: WorkbenchApp, key: str, kind: type[Any]) -> Any:
+    """KEY on the Data pane, and the screen of KIND it opens."""
     await pilot.press("1")
     await wait_until(pilot, lambda: app.active_pane == "data", what="the data pane")  # a loaded machine
-    await pilot.press("m")
-    await wait_until(pilot, lambda: isinstance(app.screen, TrainingMapScreen), what="the map screen")
-    screen = app.screen
-    assert isinstance(screen, TrainingMapScreen)
+    await pilot.press(key)
+    await wait_until(pilot, lambda: isinstance(app.screen, kind), what=kind.__name__)
+    return app.screen
+
+
+async def open_map(pilot: Pilot[None], app: WorkbenchApp) -> TrainingMapScreen:
+    screen = await open_screen(pilot, app, "m", TrainingMapScreen)
     await wait_until(pilot, lambda: screen.shown is not None, what="the map read", timeout=120)
     await pilot.pause()
-    return screen
+    return cast(TrainingMapScreen, screen)
 
 
 async def test_flip_drop_keep_note_and_undo_land_in_the_overrides_file(runs: Path) -> None:
@@ -330,12 +334,7 @@ async def test_the_likely_label_errors_are_reviewed_into_the_overrides_file(runs
     write_issues(runs, lines)
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("1")
-        await wait_until(pilot, lambda: app.active_pane == "data", what="the data pane")
-        await pilot.press("i")
-        await wait_until(pilot, lambda: isinstance(app.screen, LabelIssuesScreen), what="the issues screen")
-        screen = app.screen
-        assert isinstance(screen, LabelIssuesScreen)
+        screen = await open_screen(pilot, app, "i", LabelIssuesScreen)
         await wait_until(pilot, lambda: screen.issues is not None, what="the issues read")
         await pilot.pause()
         title = text_of(screen.query_one("#issues-title", Static))
@@ -371,11 +370,8 @@ async def test_without_label_errors_the_screen_says_which_command_makes_them(run
 
     app = app_for(runs)
     async with app.run_test(size=(60, 20)) as pilot:
-        await pilot.press("1")
-        await wait_until(pilot, lambda: app.active_pane == "data", what="the data pane")
-        await pilot.press("i")
-        await wait_until(pilot, lambda: isinstance(app.screen, LabelIssuesScreen), what="the issues screen")
-        title = app.screen.query_one("#issues-title", Static)
+        screen = await open_screen(pilot, app, "i", LabelIssuesScreen)
+        title = screen.query_one("#issues-title", Static)
         await wait_until(pilot, lambda: "workbench data issues" in text_of(title), what="the reason")
         assert "no label_issues.tsv" in text_of(title)
         await pilot.press("f")  # nothing highlighted: nothing decided

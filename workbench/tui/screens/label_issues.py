@@ -17,9 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widget import Widget
 from textual.widgets import Footer, Static
-from textual.worker import Worker, WorkerState
 
 from workbench.tui.messages import LabelIssuesRead, SentenceHighlighted
 from workbench.tui.screens.review import Reviewed, ReviewScreen
@@ -68,6 +66,7 @@ class LabelIssuesScreen(ReviewScreen):
     """The runs folder's newest likely label errors; escape closes."""
 
     BINDINGS = [Binding("escape,q,i", "dismiss", "Close")]
+    TABLE, TITLE, WHAT = "issues-table", "issues-title", "label issues"
 
     def __init__(self, runs_dir: Path, overrides_file: Path) -> None:
         super().__init__(overrides_file)
@@ -123,13 +122,13 @@ class LabelIssuesScreen(ReviewScreen):
         table = self.query_one("#issues-table", IssuesTable)
         table.set_rows(self.issues)
         table.border_title = "most likely first: lowest out-of-fold p(given label)"
-        self.show_detail()
+        self.show_highlighted()
 
     def on_sentence_highlighted(self, message: SentenceHighlighted) -> None:
         message.stop()
-        self.show_detail()
+        self.show_highlighted()
 
-    def show_detail(self) -> None:
+    def show_highlighted(self) -> None:
         """The highlighted issue: its figures, its decision, its sentence."""
         view = self.query_one("#issues-detail", Static)
         issue = self.current()
@@ -167,18 +166,3 @@ class LabelIssuesScreen(ReviewScreen):
     def highlighted(self) -> Reviewed | None:
         issue = self.current()
         return None if issue is None else self.reviewed(issue)
-
-    def decisions_changed(self) -> None:
-        self.query_one("#issues-table", IssuesTable).set_decisions(self.overrides)
-        self.show_detail()
-
-    def main_widget(self) -> Widget:
-        return self.query_one("#issues-table", IssuesTable)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            from workbench.tui.errors import describe_error
-
-            self.query_one("#issues-title", Static).update(
-                Text(f"label issues failed: {describe_error(event.worker.error)}", style="red")
-            )

@@ -20,10 +20,12 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
 
 from workbench.tui.keys import Field
 from workbench.tui.messages import OverridesChanged, TrainWithOverrides
 from workbench.tui.style import tone
+from workbench.tui.widgets.sentence_table import SentenceTable
 
 REVIEW_HELP = """\
 Each decision goes at once into the label-overrides file, shown with its path under the table:
@@ -81,12 +83,29 @@ class ReviewScreen(ModalScreen[None]):
         """The sentence under the cursor (None: none yet)."""
         raise NotImplementedError
 
+    TABLE = ""  # the id of the screen's SentenceTable: it shows the decisions and takes the focus back after a note
+    TITLE = ""  # the id of the Static above it, which says where a worker of the screen failed
+    WHAT = ""  # what the screen reads, for that line
+
+    def show_highlighted(self) -> None:
+        """Show the highlighted sentence's detail (its decision too)."""
+
     def decisions_changed(self) -> None:
         """Show self.overrides in the table and the highlighted sentence's detail."""
+        self.query_one(f"#{self.TABLE}", SentenceTable).set_decisions(self.overrides)
+        self.show_highlighted()
 
     def main_widget(self) -> Widget:
         """The table that takes the focus back after a note."""
-        raise NotImplementedError
+        return self.query_one(f"#{self.TABLE}", SentenceTable)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            from workbench.tui.errors import describe_error
+
+            self.query_one(f"#{self.TITLE}", Static).update(
+                Text(f"{self.WHAT} failed: {describe_error(event.worker.error)}", style="red")
+            )
 
     def review_widgets(self) -> Iterator[Widget]:
         yield Static("", id="review-line")

@@ -17,9 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widget import Widget
 from textual.widgets import Footer, Static
-from textual.worker import Worker, WorkerState
 
 from workbench.tui.messages import SentenceHighlighted, TrainingMapRead
 from workbench.tui.screens.review import Reviewed, ReviewScreen
@@ -84,6 +82,7 @@ class TrainingMapScreen(ReviewScreen):
         Binding("escape,q,m", "dismiss", "Close"),
         Binding("r", "next_region", "Region", tooltip="all / hard / ambiguous / easy"),
     ]
+    TABLE, TITLE, WHAT = "map-table", "map-title", "map"
 
     def __init__(self, run_dir: Path, overrides_file: Path) -> None:
         super().__init__(overrides_file)
@@ -184,7 +183,7 @@ class TrainingMapScreen(ReviewScreen):
             if self.region_filter == "easy"
             else "least confident first"
         )
-        self.show_trajectory()
+        self.show_highlighted()
 
     def action_next_region(self) -> None:
         self.region_filter = REGION_FILTERS[(REGION_FILTERS.index(self.region_filter) + 1) % len(REGION_FILTERS)]
@@ -192,9 +191,9 @@ class TrainingMapScreen(ReviewScreen):
 
     def on_sentence_highlighted(self, message: SentenceHighlighted) -> None:
         message.stop()
-        self.show_trajectory()
+        self.show_highlighted()
 
-    def show_trajectory(self) -> None:
+    def show_highlighted(self) -> None:
         """The highlighted sentence's p(gold) in each epoch."""
         view = self.query_one("#map-trajectory", Static)
         row = self.query_one("#map-table", MapTable).cursor_row
@@ -228,18 +227,3 @@ class TrainingMapScreen(ReviewScreen):
         if self.shown is None or not 0 <= row < len(self.shown):
             return None
         return self.reviewed(self.shown.iloc[row])
-
-    def decisions_changed(self) -> None:
-        self.query_one("#map-table", MapTable).set_decisions(self.overrides)
-        self.show_trajectory()
-
-    def main_widget(self) -> Widget:
-        return self.query_one("#map-table", MapTable)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            from workbench.tui.errors import describe_error
-
-            self.query_one("#map-title", Static).update(
-                Text(f"map failed: {describe_error(event.worker.error)}", style="red")
-            )
