@@ -19,7 +19,9 @@ from workbench.core.base.config import TrainConfig
 
 
 def issues_args(model: Path, data: Path, runs: Path, *extra: str) -> list[str]:
-    return ["data", "issues", "--model", str(model), "--data", str(data), "--runs", str(runs), *extra]
+    """`data issues` on the tiny model and data, one epoch a fold (the default's 3 would only cost time here)."""
+    epochs = [] if "--epochs" in extra else ["--epochs", "1"]
+    return ["data", "issues", "--model", str(model), "--data", str(data), "--runs", str(runs), *epochs, *extra]
 
 
 def test_every_sentence_gets_one_probability_from_a_fold_that_never_trained_on_it(

@@ -119,7 +119,7 @@ the default 5 folds of 1 epoch. Ctrl-C stops at the next batch, with a
 checkpoint."""
 
 ISSUES_EXAMPLES = """examples:
-  workbench data issues                      5 folds of 1 epoch, the newest map
+  workbench data issues                      5 folds of 3 epochs, the newest map
   workbench data issues --run base --top 50  run base's map; 50 issues listed
   workbench data issues --folds 3 --name k3  3 folds: faster, each on less
   workbench data issues --json --top 0       every issue as JSON

@@ -25,10 +25,10 @@ from workbench.tui.widgets.sentence_table import SentenceTable, decision_cell, d
 
 
 class IssuesTable(SentenceTable):
-    """The issues: rank, the out-of-fold p(given label), the label (as a review decided it: `1→0`, `1 drop`,
+    """The issues: rank, the out-of-fold p(given label) (`p(y)`), the label (as a review decided it: `1→0`, `1 drop`,
     `1 keep`) and the map's region, the sentence taking the rest of the width. A row: a core LabelIssue."""
 
-    COLUMNS = (("#", 5), ("p(lbl)", 6), ("label", 7), ("region", 10))
+    COLUMNS = (("#", 5), ("p(y)", 5), ("label", 7), ("region", 10))
 
     def cells(self, row: Any) -> list[Text]:
         decided = self.decision_of(row.line, row.sentence)
