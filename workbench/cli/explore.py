@@ -76,6 +76,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="per grammatical feature: where B is better or worse "
         "than A, with paired bootstrap intervals (--split in_domain_dev, holdout or both)",
     )
+    diff.add_argument(
+        "--map",
+        action="store_true",
+        help="the two runs' maps of the training data: how the sentences both trained on moved between "
+        "regions, and those whose confidence changed most (--limit of them)",
+    )
     diff.set_defaults(func=cmd_diff)
 
     neighbors = subparsers.add_parser(
@@ -218,8 +224,12 @@ def format_diff(result: Any, name_a: str, name_b: str, split: str, limit: int = 
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    if args.phenomena and args.map:
+        raise CliError("--phenomena and --map: one at a time")
     if args.phenomena:
         return learned.cmd_diff_phenomena(args)
+    if args.map:
+        return learned.cmd_diff_map(args)
     runs_dir = Path(args.runs)
     folders = [existing_run(runs_dir, name) for name in (args.run_a, args.run_b)]
     for folder in folders:

@@ -172,6 +172,24 @@ def format_phenomena_diff(changes: list[Any], name_a: str, name_b: str, split: s
     return lines
 
 
+def cmd_diff_map(args: argparse.Namespace) -> int:
+    from workbench.core.base.layout import RunError
+    from workbench.core.explore.cartography import training_map
+    from workbench.core.explore.map_diff import compare_maps, format_map_diff
+
+    folders = [_run_dir(args, name) for name in (args.run_a, args.run_b)]
+    maps = [training_map(folder) for folder in folders]
+    try:
+        diff = compare_maps(maps[0], maps[1])
+    except ValueError as err:
+        raise RunError(f"{folders[0].name} and {folders[1].name}: {err}") from None
+    if args.json:
+        print(json_text(diff.to_dict(), ensure_ascii=False))
+    else:
+        print("\n".join(format_map_diff(diff, args.limit)))
+    return 0
+
+
 def cmd_diff_phenomena(args: argparse.Namespace) -> int:
     from workbench.core.evaluation.phenomena import compare_phenomena, recorded_phenomena
 
