@@ -131,6 +131,11 @@ class TrainPane(Pane):
         clock.add(self.redraw_progress)
         clock.add(self.sample_system, every=round(REDRAW_HZ))  # once a second
 
+    def on_unmount(self) -> None:
+        clock = ticker(self.app)
+        clock.remove(self.redraw_progress)
+        clock.remove(self.sample_system)
+
     def focus_default(self, leaving_field: bool = False) -> None:
         # Not a field: number keys keep switching panes; tab enters the form. The header, not the pane:
         # a focus change restyles the focused widget's subtree (70 widgets for the pane, under 0.1 s here).

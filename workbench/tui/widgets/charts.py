@@ -54,10 +54,20 @@ class Ticker:
         self.callbacks = [(c, every) for c, every in self.callbacks if c != callback]
 
     def tick(self) -> None:
+        from textual.css.query import NoMatches
+
         self.count += 1
         for callback, every in list(self.callbacks):
-            if self.count % every == 0:
+            if self.count % every:
+                continue
+            owner = getattr(callback, "__self__", None)
+            if owner is not None and (not owner.is_attached or owner._closing or owner._closed):
+                self.remove(callback)  # a widget leaving (its own on_unmount removes it too)
+                continue
+            try:
                 callback()
+            except NoMatches:  # a widget whose children are already gone: the app is closing
+                continue
 
 
 def ticker(app: Any) -> Ticker:
