@@ -110,13 +110,12 @@ RUNS/NAME/label_issues.tsv and .json, each with the region (easy, ambiguous,
 hard) and confidence of the same sentence in a run's map of the training data
 (--run), and how far the two methods agree.
 
-Cost, estimated (not measured): a fold fine-tunes for --epochs on (K-1)/K of
-the training split, then predicts the rest. On a 2-core CPU an epoch of the
-default model over its ~7,700 training sentences takes about 100 s, so the
-folds train for about (K-1) x EPOCHS x 100 s in all, plus about half a minute
-each to start, validate, calibrate, evaluate and predict: about 9 minutes for
-the default 5 folds of 1 epoch. Ctrl-C stops at the next batch, with a
-checkpoint."""
+Cost: a fold fine-tunes for --epochs on (K-1)/K of the training split, then
+predicts the rest. Measured on a 2-core AMD EPYC with nothing else running, a
+fold of the default (3 epochs over 6,156 sentences, then 1,539 predictions)
+takes about 170 s, so the default 5 folds take about 15 minutes; the cost
+grows with EPOCHS x (K-1) (a Xeon with AMX is faster). Ctrl-C stops at the
+next batch, with a checkpoint."""
 
 ISSUES_EXAMPLES = """examples:
   workbench data issues                      5 folds of 3 epochs, the newest map
