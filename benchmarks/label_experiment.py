@@ -74,7 +74,13 @@ def arm_args(runs: Path, arm: str) -> list[str]:
 def run(command: list[str]) -> None:
     print("$", " ".join(command[2:]), flush=True)
     started = time.monotonic()
-    code = subprocess.call(command)
+    child = subprocess.Popen(command)
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:  # the child had the same Ctrl-C: let it stop at its next batch, with a checkpoint
+        code = child.wait()  # (subprocess.call would kill it, and the run would lose its steps since the last one)
+        print(f"# interrupted: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
+        raise SystemExit(130) from None
     print(f"# exit {code} after {time.monotonic() - started:.0f} s", flush=True)
     if code:
         raise SystemExit(code)
