@@ -6,7 +6,7 @@ trained it with (its confidence is p(that label))."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,17 +35,7 @@ class MapMove:
         return self.confidence_b - self.confidence_a
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "sentence": self.sentence,
-            "label_a": self.label_a,
-            "label_b": self.label_b,
-            "region_a": self.region_a,
-            "region_b": self.region_b,
-            "confidence_a": self.confidence_a,
-            "confidence_b": self.confidence_b,
-            "change": self.change,
-        }
+        return {**asdict(self), "change": self.change}
 
 
 @dataclass
