@@ -24,6 +24,7 @@ from rich.ansi import AnsiDecoder
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from rich.text import Text
+from textual.css.query import NoMatches
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual_plotext import PlotextPlot
@@ -54,8 +55,6 @@ class Ticker:
         self.callbacks = [(c, every) for c, every in self.callbacks if c != callback]
 
     def tick(self) -> None:
-        from textual.css.query import NoMatches
-
         self.count += 1
         for callback, every in list(self.callbacks):
             if self.count % every:
