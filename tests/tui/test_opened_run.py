@@ -121,3 +121,21 @@ async def test_a_training_never_changes_the_model_predict_answers_with(tiny_mode
         assert view.pair.probabilities_a["acceptable"] == pytest.approx(p_acceptable(new_model, A), abs=1e-5)
         assert pane.latest.probabilities["acceptable"] == pytest.approx(p_acceptable(new_model, B), abs=1e-5)
         assert [str(cell) for cell in history.get_row_at(0)][3] == DEMO_RUN  # the old answer keeps its tag
+
+
+async def test_a_run_that_ends_while_the_app_closes_is_offered_to_nobody(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A training's last message can arrive after the app's screens went: the app closes quietly."""
+    from workbench.tui.messages import TrainFinished
+
+    runs = tmp_path / "runs"
+    demo_run(runs, tiny_model_dir)
+    other = runs / "other-run"
+    (runs / DEMO_RUN).rename(other)
+    demo_run(runs, tiny_model_dir)
+    app = make_app(model=str(tiny_model_dir), runs_dir=runs, run=DEMO_RUN)
+    app.load_on_start = False
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+    assert not app.screen_stack  # closed
+    app.on_train_finished(TrainFinished("other-run", "stopped"))
+    assert app.offered_run is None

@@ -394,8 +394,8 @@ class WorkbenchApp(App[None]):
     def offer_run(self, run_id: str, status: str) -> None:
         """A training ended: offer its run (ctrl+o, or the palette) without opening it. A switch of
         model under the user's hands would mix answers of two models."""
-        if run_id == self.current_run:
-            return
+        if run_id == self.current_run or not self.screen_stack:
+            return  # (no screens: the app is closing and a training's last message came late)
         from workbench.core.base.layout import RunError, model_folder
 
         try:
