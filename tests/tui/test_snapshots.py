@@ -21,7 +21,7 @@ from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
 from workbench.tui.widgets.attributions import ExplainPanel, PairView
-from workbench.tui.widgets.charts import SeriesChart
+from workbench.tui.widgets.charts import SeriesChart, ticker
 
 SIZE = (80, 24)
 SMALL = (60, 20)
@@ -43,7 +43,11 @@ async def settle(pilot: Pilot[None]) -> None:
     for box in pilot.app.query(Input):
         box.cursor_blink = False
     pilot.app.clear_notifications()
-    await pilot.pause(0.6)  # two chart timer ticks
+    await pilot.pause(0.2)
+    clock = ticker(pilot.app)
+    for _ in range(2):  # two redraw ticks, whatever the machine's load: charts and the system line drawn
+        clock.tick()
+    await pilot.pause(0.2)
     pilot.app.clear_notifications()
 
 
