@@ -121,3 +121,26 @@ def test_train_on_map_regions_and_overrides_and_runs_says_so(
     assert below.startswith("trained on 64 of 216 sentences: overrides overrides.tsv: 1 flipped, 0 dropped, 0 kept")
     assert "map of whole: easy " in below and "first 64" in below
     assert not any(text.strip().startswith("trained on") for text in out if not text.startswith(" "))
+
+
+@pytest.mark.parametrize("many", [["sweep", "--trials", "1", "--study", "m"], ["train", "--seeds", "7", "--name", "g"]])
+def test_a_sweep_and_a_seed_group_find_the_map_in_their_runs_folder(
+    many: list[str],
+    cli_runs: Path,
+    tiny_model_dir: Path,
+    tiny_cola_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--map whole` names a run of --runs (the working folder's own runs/ has none)."""
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "elsewhere"
+    copy_run(cli_runs / "whole", runs)
+    flags = train_args(tiny_model_dir, tiny_cola_dir, runs, "x")[1:]
+    flags = flags[: flags.index("--name")] + flags[flags.index("--name") + 2 :]
+    assert main([*many, *flags, "--map", "whole", "--regions", "easy,hard,ambiguous"]) == 0, capsys.readouterr().err
+    trained = [run for run in runs.iterdir() if (run / "train_rows.json").is_file() and run.name != "whole"]
+    assert len(trained) == 1
+    summary = json.loads((trained[0] / "train_rows.json").read_text())
+    assert Path(summary["map"]["run"]).resolve() == (runs / "whole").resolve(), summary

@@ -244,8 +244,8 @@ def train_seeds(
     problems = config.validate()
     if problems:
         raise GroupError("; ".join(f"{k}: {v}" for k, v in problems.items()))
-    check_data(config)  # a bad data file stops here, before the group folder is made
     runs_dir = Path(runs_dir)
+    check_data(config, runs_dir=runs_dir)  # a bad data file or map stops here, before the group folder is made
     create_group(runs_dir, name, config, seeds)
     for seed in seeds:
         if stop.is_set():

@@ -112,8 +112,8 @@ def run_sweep(
     problems = base_config.validate()
     if problems:
         raise SweepError("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in problems.items()))
-    check_data(base_config)
     runs_dir = Path(runs_dir)
+    check_data(base_config, runs_dir=runs_dir)  # a map's run is looked up where the trials go
     runs_dir.mkdir(parents=True, exist_ok=True)
     space = space or default_space(base_config)
     if not space.params:
