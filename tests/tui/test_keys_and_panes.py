@@ -525,3 +525,28 @@ async def test_data_pane_end_lands_on_the_last_row_and_the_detail_shows_everythi
         assert ("acceptable" if label else "unacceptable") in detail
         await pilot.press("s", "s", "s", "s")  # four presses: round to train again, none lost or doubled
         assert pane.split == "train" and table.cursor_row == 0
+
+
+@pytest.mark.parametrize("asked", [None, "full"])
+async def test_nothing_slides_unless_textual_animations_asks_for_it(
+    asked: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over SSH an animation's frames are bytes and CPU beside a training: the tabs' underline jumps to
+    the new pane, unless TEXTUAL_ANIMATIONS says otherwise."""
+    from textual.widgets import TabbedContent
+    from textual.widgets._tabs import Underline
+
+    if asked is None:
+        monkeypatch.delenv("TEXTUAL_ANIMATIONS", raising=False)
+    else:
+        monkeypatch.setenv("TEXTUAL_ANIMATIONS", asked)
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await app.mount_panes()
+        await pilot.pause()
+        underline = app.query_one(Underline)
+        app.query_one(TabbedContent).active = "runs"
+        await pilot.pause(0.1)  # past the tabs' 0.02 s delay, within a 0.3 s slide
+        sliding = app.animator.is_being_animated(underline, "highlight_start")
+        assert sliding == (asked == "full")

@@ -7,6 +7,7 @@ inside workers after the first paint (a test proves it).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -122,6 +123,11 @@ class WorkbenchApp(App[None]):
     ) -> None:
         super().__init__()
         send_no_colour(self)  # NO_COLOR: not even the greys Textual's own filter sends
+        # No animations unless TEXTUAL_ANIMATIONS asks for them: over SSH each frame of the tabs' sliding
+        # underline or of a smooth scroll is bytes on the link and CPU taken from a training beside the app,
+        # and a pane key waits for its 0.3 s slide to end before the next key is handled.
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            self.animation_level = "none"
         self.session = Session(
             model or DEFAULT_MODEL,
             data or "",
