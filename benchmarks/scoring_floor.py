@@ -13,13 +13,15 @@ The floor is computed from the real batches: the scorer's own batching (length-s
 is replayed with the tokenizer, and each batch's forward FLOPs are 2 x the matmul parameters x its padded
 tokens plus the attention products (4 x layers x width x length^2 per sentence). It is divided by the fp32
 rate this process measures at the model's forward shapes (batch tokens x 384 by 384 x 384, 384 x 1536,
-1536 x 384: the FLOP-weighted rate, best of several repeats) at the median batch's token count. The
+1536 x 384, as linear layers and as plain matmuls, the faster of the two: the FLOP-weighted rate, best of several
+repeats), for each batch at the power of 2 nearest its token count. The
 unpadded floor (real tokens only) is printed beside. Arms alternate per round; medians are reported.
 Run it on quiet cores."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
@@ -35,39 +37,72 @@ from matmul_peak import rate  # noqa: E402
 from pairs_speed import make_suite  # noqa: E402
 
 
+def linear_rate(m: int, k: int, n: int, seconds: float = 0.3) -> float:
+    """GFLOP/s of the model's own op, a linear layer (x @ W^T + b, W stored n x k) on an m x k input, in
+    inference mode: the best of 7 timed runs."""
+    import torch
+
+    x, weight, bias = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
+    with torch.inference_mode():
+        for _ in range(5):
+            torch.nn.functional.linear(x, weight, bias)
+        start, reps = time.perf_counter(), 0
+        while time.perf_counter() - start < 0.05:
+            torch.nn.functional.linear(x, weight, bias)
+            reps += 1
+        reps = max(1, int(reps * seconds / 7 / 0.05))
+        best = float("inf")
+        for _ in range(7):
+            start = time.perf_counter()
+            for _ in range(reps):
+                torch.nn.functional.linear(x, weight, bias)
+            best = min(best, (time.perf_counter() - start) / reps)
+    return 2 * m * k * n / best / 1e9
+
+
 def forward_rate(tokens: int, hidden: int, ffn: int) -> float:
-    """FLOP-weighted fp32 GFLOP/s of one encoder layer's forward matmuls at TOKENS rows."""
+    """FLOP-weighted fp32 GFLOP/s of one encoder layer's forward linear layers at TOKENS rows (the best of
+    this and the plain matmul, matmul_peak.rate, per shape)."""
     import torch
 
     shapes = [(tokens, hidden, hidden)] * 4 + [(tokens, hidden, ffn), (tokens, ffn, hidden)]
     flops = seconds = 0.0
     for m, k, n in shapes:
-        g = rate(m, k, n, torch.float32, "cpu")
+        g = max(linear_rate(m, k, n), rate(m, k, n, torch.float32, "cpu"))
         flops += 2 * m * k * n
         seconds += 2 * m * k * n / (g * 1e9)
     return flops / seconds / 1e9
 
 
 def batches(tokenizer: Any, sentences: list[str], batch_size: int, max_length: int) -> list[tuple[int, int, int]]:
-    """(sentences, padded length, real tokens) of each batch as the scorers make them: sorted by
-    characters, padded to the batch's longest."""
-    ordered = sorted(sentences, key=len)
+    """(sentences, padded length, real tokens) of each batch as the scorers make them: sorted by tokens,
+    padded to the batch's longest."""
+    lengths = sorted(len(ids) for ids in tokenizer(sentences, truncation=True, max_length=max_length)["input_ids"])
     out = []
-    for start in range(0, len(ordered), batch_size):
-        ids = tokenizer(ordered[start : start + batch_size], truncation=True, max_length=max_length)["input_ids"]
-        out.append((len(ids), max(len(i) for i in ids), sum(len(i) for i in ids)))
+    for start in range(0, len(lengths), batch_size):
+        chunk = lengths[start : start + batch_size]
+        out.append((len(chunk), max(chunk), sum(chunk)))
     return out
 
 
-def forward_flops(model: Any, shape: list[tuple[int, int, int]], padded: bool = True) -> float:
+def batch_flops(model: Any, n: int, length: int, real: int, padded: bool = True) -> float:
+    """Forward FLOPs of one batch of N sentences padded to LENGTH tokens (REAL of them not padding)."""
     config = model.config
-    params = bc.matmul_parameters(model)
-    total = 0.0
-    for n, length, real in shape:
-        tokens = n * length if padded else real
-        seq = length if padded else real / n
-        total += 2 * params * tokens + 4 * config.num_hidden_layers * config.hidden_size * seq * seq * n
-    return total
+    tokens = n * length if padded else real
+    seq = length if padded else real / n
+    return 2 * bc.matmul_parameters(model) * tokens + 4 * config.num_hidden_layers * config.hidden_size * seq * seq * n
+
+
+def bucket(tokens: int) -> int:
+    """The power of 2 nearest TOKENS (the rows of a batch's matmuls), from 128 up."""
+    return max(128, 2 ** round(math.log2(max(1, tokens))))
+
+
+def floor_seconds(model: Any, shape: list[tuple[int, int, int]], rates: dict[int, float], padded: bool = True) -> float:
+    """Each batch's forward FLOPs at the rate measured for its bucket of rows."""
+    return sum(
+        batch_flops(model, n, length, real, padded) / (rates[bucket(n * length)] * 1e9) for n, length, real in shape
+    )
 
 
 def main() -> None:
@@ -103,19 +138,21 @@ def main() -> None:
         "pairs": (lambda: score_suite(model, tokenizer, load_suite(suite_path)), pair_sentences, BATCH_SIZE, 512),
     }
     floors: dict[str, tuple[float, float, float]] = {}
+    rates: dict[int, float] = {}  # fp32 GFLOP/s by rows of a batch's matmuls
     for name, (_, texts, batch_size, max_length) in jobs.items():
         shape = batches(tokenizer, texts, batch_size, max_length)
-        median_tokens = int(statistics.median(n * length for n, length, _ in shape))
-        gflops = forward_rate(median_tokens, model.config.hidden_size, model.config.intermediate_size)
-        padded = forward_flops(model, shape) / (gflops * 1e9)
-        real = forward_flops(model, shape, padded=False) / (gflops * 1e9)
+        for rows in sorted({bucket(n * length) for n, length, _ in shape} - set(rates)):
+            rates[rows] = forward_rate(rows, model.config.hidden_size, model.config.intermediate_size)
+        padded = floor_seconds(model, shape, rates)
+        real = floor_seconds(model, shape, rates, padded=False)
+        gflops = sum(batch_flops(model, *batch) for batch in shape) / padded / 1e9
         floors[name] = (padded, real, gflops)
         tokens = sum(r for _, _, r in shape)
         print(
             f"{name}: {len(texts)} sentences in {len(shape)} batches of up to {batch_size}, {tokens} real tokens "
-            f"(padding {1 - tokens / sum(n * length for n, length, _ in shape):.1%}); fp32 rate at "
-            f"{median_tokens} tokens a batch {gflops:.0f} GFLOP/s: floor {padded:.2f} s "
-            f"({real:.2f} s without padding)"
+            f"(padding {1 - tokens / sum(n * length for n, length, _ in shape):.1%}); fp32 rate by batch rows "
+            + ", ".join(f"{rows} {rates[rows]:.0f}" for rows in sorted({bucket(n * length) for n, length, _ in shape}))
+            + f" GFLOP/s: floor {padded:.2f} s ({real:.2f} s without padding)"
         )
     for job in jobs.values():
         job[0]()  # warm-up: first calls, allocator

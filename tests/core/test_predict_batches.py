@@ -103,3 +103,42 @@ def test_cli_predict_takes_a_precision(tiny_model_dir: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit):
         main(["predict", str(tiny_model_dir), "--precision", "fp8", "The cat sat."])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def padded_tokens_seen(model: Any, score: Any) -> int:
+    """Tokens (padding included) of every batch MODEL's forward receives while SCORE runs."""
+    seen: list[int] = []
+    handle = model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(int(kwargs["input_ids"].numel())), with_kwargs=True
+    )
+    try:
+        score()
+    finally:
+        handle.remove()
+    return sum(seen)
+
+
+def least_padded_tokens(tokenizer: Any, sentences: list[str], batch_size: int) -> int:
+    """The fewest tokens batches of BATCH_SIZE can hold SENTENCES in: sorted by their token counts."""
+    lengths = sorted(len(ids) for ids in tokenizer(sentences)["input_ids"])
+    return sum(
+        max(chunk) * len(chunk) for chunk in (lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size))
+    )
+
+
+def test_batches_are_made_by_tokens_so_padding_is_least(predictor: Predictor) -> None:
+    """Sorted by characters, a long word (many pieces) shares a batch with short-worded sentences of more
+    characters: padded to its length, they waste tokens. Sorted by tokens, the batches hold the least."""
+    from workbench.core.evaluation.evaluate import logits_for
+
+    lines = (project_data_dir() / "out_of_domain_dev.tsv").read_text(encoding="utf-8").splitlines()
+    sentences = [line.split("\t")[3] for line in lines[:120]] + [
+        "Antidisestablishmentarianism.",
+        "Pneumonoultramicroscopic.",
+    ]
+    tokenizer, model = predictor.tokenizer, predictor.model
+    least = least_padded_tokens(tokenizer, sentences, 16)
+    by_characters = sorted(sentences, key=len)
+    assert least_padded_tokens(tokenizer, by_characters, 16) >= least  # (the helper's own sanity)
+    assert padded_tokens_seen(model, lambda: predictor.predict_many(sentences, batch_size=16)) == least
+    assert padded_tokens_seen(model, lambda: logits_for(model, tokenizer, sentences, batch_size=16)) == least

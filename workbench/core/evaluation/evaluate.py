@@ -38,12 +38,13 @@ def compute_metrics(labels: Sequence[int], predictions: Sequence[int]) -> dict[s
 def logits_for(
     model: Any, tokenizer: Any, sentences: Sequence[str], max_length: int = 128, batch_size: int = 128
 ) -> np.ndarray:
-    """Logits of every sentence, batched by length so padding stays small."""
+    """Logits of every sentence, batched by length in tokens so padding stays small."""
     import torch
 
     model.eval()
     device = next(model.parameters()).device
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"] if len(sentences) else []
+    order = sorted(range(len(sentences)), key=lambda i: len(ids[i]))
     out = np.zeros((len(sentences), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):

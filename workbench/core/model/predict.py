@@ -129,7 +129,10 @@ class Predictor:
                 valid.append((number, clean_sentence(sentence)))
             except InputError as err:
                 results[number] = err
-        valid.sort(key=lambda item: len(item[1]))
+        # by tokens, not characters: 1,000 CoLA sentences in batches of 64 sorted by characters were 25% padding
+        lengths = self.tokenizer([s for _, s in valid], truncation=False)["input_ids"] if valid else []
+        order = sorted(range(len(valid)), key=lambda i: len(lengths[i]))
+        valid = [valid[i] for i in order]
         for start in range(0, len(valid), max(1, batch_size)):
             chunk = valid[start : start + max(1, batch_size)]
             for (number, _), prediction in zip(chunk, self.predict([s for _, s in chunk]), strict=True):
