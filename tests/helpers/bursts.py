@@ -12,7 +12,9 @@ KEY_NAMES = {" ": "space", ".": "full_stop", ",": "comma", "?": "question_mark",
 
 
 def key_event(char: str) -> events.Key:
-    """The key event a terminal sends for CHAR (\\b: backspace, \\x15: ctrl+u)."""
+    """The key event a terminal sends for CHAR (\\b: backspace, \\x15: ctrl+u, \\t: tab)."""
+    if char == "\t":
+        return events.Key("tab", char)
     if char == "\b":
         return events.Key("backspace", None)
     if char == "\x15":

@@ -550,3 +550,23 @@ async def test_nothing_slides_unless_textual_animations_asks_for_it(
         await pilot.pause(0.1)  # past the tabs' 0.02 s delay, within a 0.3 s slide
         sliding = app.animator.is_being_animated(underline, "highlight_start")
         assert sliding == (asked == "full")
+
+
+async def test_a_burst_of_tabs_and_digits_fills_the_field_the_tabs_reached(tmp_path: Path) -> None:
+    """Tab tab tab ctrl+u 3 typed fast in the Train pane (tmux, or a laggy SSH link): the digit is the
+    epochs field's text, not a pane key read before the tabs had moved the focus."""
+    from helpers.bursts import burst
+
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        train = app.query_one(TrainPane)
+        train.show_form(True)
+        train.focus_default()
+        await pilot.pause()
+        burst(app, "\t\t\t\x153")
+        epochs = app.query_one("#field-epochs", Input)
+        await wait_until(pilot, lambda: epochs.value == "3" or app.active_pane != "train", what="the keys")
+        assert app.active_pane == "train" and app.focused is epochs and epochs.value == "3"

@@ -96,6 +96,10 @@ class WorkbenchApp(App[None]):
             Binding(f"alt+{i + 1},{ALT_DIGITS[i]}", f"show_pane('{pane}')", TITLES[pane][2:], show=False, priority=True)
             for i, pane in enumerate(PANES)
         ],
+        # priority for the same reason: "tab tab ctrl+u 3" typed fast fills the field the tabs reached,
+        # where the screen's own tab binding moved the focus only after the digit had switched panes
+        Binding("tab", "focus_next", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", show=False, priority=True),
         Binding("question_mark,f1", "help", "Help", tooltip="this help"),
         Binding("q", "quit", "Quit", tooltip="quit (asks while a training runs)"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, tooltip="quit (asks while a training runs)"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from typing import Any
 
 from textual import events
 from textual.binding import Binding
@@ -74,6 +75,15 @@ class Field(Input):
     key has bubbled up to the app, by which time the characters typed behind it in the same read were
     inserted already: in tmux, "abc" ctrl+u "def" left the box empty (ctrl+u ran after "def"), and a
     backspace in a burst deleted a later character. Here they run as the field reads them."""
+
+    def __init__(self, *args: Any, cursor_to_end: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cursor_to_end = cursor_to_end  # entering the field puts the cursor after its value
+
+    def _on_focus(self, event: events.Focus) -> None:
+        super()._on_focus(event)
+        if self.cursor_to_end:  # here, before the keys typed behind the tab that brought the focus
+            self.cursor_position = len(self.value)
 
     async def _on_key(self, event: events.Key) -> None:
         action = None if event.is_printable else EDITING_KEYS.get(event.key)

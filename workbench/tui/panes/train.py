@@ -114,6 +114,7 @@ class TrainPane(Pane):
                                 compact=True,
                                 classes="form-input",
                                 select_on_focus=False,
+                                cursor_to_end=True,  # a digit typed is added, never replaces the value
                             )
             with Horizontal(id="train-main"):
                 yield RunCharts(prefix="chart", id="train-charts")
@@ -198,10 +199,6 @@ class TrainPane(Pane):
         self.query_one("#form-problems", Static).update(text)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        # Entering a field puts the cursor after its value (nothing selected: a digit typed is added,
-        # never replaces the value; ctrl+u clears it)
-        if isinstance(event.widget, Input):
-            event.widget.cursor_position = len(event.widget.value)
         for row in self.query(".form-row"):  # its label marked (reverse): the focus shows without colour
             row.set_class(row is event.widget.parent, "-focused")
 

@@ -51,8 +51,13 @@ def workbench_help(
 ) -> list[HelpSection]:
     """The sections of the help: everywhere, every pane (EVERY_PANE: the keys all panes share; then each
     pane class's own keys and HELP note), the compare view, then SCREENS (the views a pane opens)."""
-    others = [
-        b for b in app_bindings if isinstance(b, Binding) and "show_pane" not in b.action and "pane_key" not in b.action
+    others = [  # (tab and shift+tab are machinery here, told in EVERYWHERE's note)
+        b
+        for b in app_bindings
+        if isinstance(b, Binding)
+        and "show_pane" not in b.action
+        and "pane_key" not in b.action
+        and (b.description or b.tooltip)
     ]
     sections = [HelpSection("Everywhere", [*PANE_KEYS, *others], EVERYWHERE), HelpSection("Every pane", every_pane)]
     for title, pane_class in panes:
