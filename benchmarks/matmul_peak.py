@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 
 def model_shapes(tokens: int, hidden: int = 384, ffn: int = 1536) -> list[tuple[int, int, int]]:
@@ -24,31 +25,38 @@ def model_shapes(tokens: int, hidden: int = 384, ffn: int = 1536) -> list[tuple[
     return shapes
 
 
+def best_seconds(
+    op: Callable[[], object], seconds: float = 0.3, runs: int = 5, warmup: int = 3, sync: Callable[[], object] = bool
+) -> float:
+    """Seconds one OP takes: the best of RUNS timed runs of about SECONDS/RUNS each (SYNC waits for a GPU)."""
+    for _ in range(warmup):
+        op()
+    sync()
+    start = time.perf_counter()
+    reps = 0
+    while time.perf_counter() - start < 0.05:
+        op()
+        reps += 1
+    sync()
+    reps = max(1, int(reps * seconds / runs / 0.05))
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _ in range(reps):
+            op()
+        sync()
+        best = min(best, (time.perf_counter() - start) / reps)
+    return best
+
+
 def rate(m: int, k: int, n: int, dtype: object, device: str, seconds: float = 0.3) -> float:
     """GFLOP/s of (m x k) @ (k x n), the best of 5 timed runs of about SECONDS/5 each."""
     import torch
 
     a = torch.randn(m, k, device=device).to(dtype)
     b = torch.randn(k, n, device=device).to(dtype)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    for _ in range(3):
-        a @ b
-    sync()
-    start = time.perf_counter()
-    reps = 0
-    while time.perf_counter() - start < 0.05:
-        a @ b
-        reps += 1
-    sync()
-    reps = max(1, int(reps * seconds / 5 / 0.05))
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        sync()
-        best = min(best, (time.perf_counter() - start) / reps)
-    return 2 * m * k * n / best / 1e9
+    sync = torch.cuda.synchronize if device == "cuda" else bool
+    return 2 * m * k * n / best_seconds(lambda: a @ b, seconds, sync=sync) / 1e9
 
 
 def bf16_available(device: str) -> bool:

@@ -1,7 +1,7 @@
 """Batch scoring against its floor: how close `predict` of many sentences and `pairs` come to the time
 their matmuls need at this machine's fp32 matmul rate.
 
-    python benchmarks/scoring_floor.py [--sentences 1000] [--pairs 3350] [--rounds 3] [--batch-sizes 64]
+    python benchmarks/scoring_floor.py [--sentences 1000] [--pairs 3350] [--rounds 3] [--threads N]
 
 Two jobs, each scored by the default (fp32, `pipeline()`-equal) path the CLI takes, the model loaded once:
 - predict: the first SENTENCES of CoLA's in_domain_dev and out_of_domain_dev through `Predictor.predict_many`
@@ -9,7 +9,7 @@ Two jobs, each scored by the default (fp32, `pipeline()`-equal) path the CLI tak
 - pairs: a suite of PAIRS minimal pairs (data/pairs/example.tsv, each pair with a different name and number
   appended, so every sentence is distinct) through `score_suite` (what `workbench pairs` runs).
 
-The floor is computed from the real batches: the scorer's own batching (length-sorted, dynamically padded)
+The floor is computed from the real batches: the scorer's own batching (sorted by tokens, dynamically padded)
 is replayed with the tokenizer, and each batch's forward FLOPs are 2 x the matmul parameters x its padded
 tokens plus the attention products (4 x layers x width x length^2 per sentence). It is divided by the fp32
 rate this process measures at the model's forward shapes (batch tokens x 384 by 384 x 384, 384 x 1536,
@@ -33,30 +33,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_common as bc  # noqa: E402
-from matmul_peak import rate  # noqa: E402
+from matmul_peak import best_seconds, rate  # noqa: E402
 from pairs_speed import make_suite  # noqa: E402
 
 
-def linear_rate(m: int, k: int, n: int, seconds: float = 0.3) -> float:
+def linear_rate(m: int, k: int, n: int) -> float:
     """GFLOP/s of the model's own op, a linear layer (x @ W^T + b, W stored n x k) on an m x k input, in
     inference mode: the best of 7 timed runs."""
     import torch
 
     x, weight, bias = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
     with torch.inference_mode():
-        for _ in range(5):
-            torch.nn.functional.linear(x, weight, bias)
-        start, reps = time.perf_counter(), 0
-        while time.perf_counter() - start < 0.05:
-            torch.nn.functional.linear(x, weight, bias)
-            reps += 1
-        reps = max(1, int(reps * seconds / 7 / 0.05))
-        best = float("inf")
-        for _ in range(7):
-            start = time.perf_counter()
-            for _ in range(reps):
-                torch.nn.functional.linear(x, weight, bias)
-            best = min(best, (time.perf_counter() - start) / reps)
+        best = best_seconds(lambda: torch.nn.functional.linear(x, weight, bias), runs=7, warmup=5)
     return 2 * m * k * n / best / 1e9
 
 

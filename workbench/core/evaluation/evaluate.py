@@ -41,10 +41,11 @@ def logits_for(
     """Logits of every sentence, batched by length in tokens so padding stays small."""
     import torch
 
+    from workbench.core.model.loading import by_token_count
+
     model.eval()
     device = next(model.parameters()).device
-    ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"] if len(sentences) else []
-    order = sorted(range(len(sentences)), key=lambda i: len(ids[i]))
+    order = by_token_count(tokenizer, sentences, max_length)
     out = np.zeros((len(sentences), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -338,3 +339,12 @@ def tokenize(tokenizer: Any, sentence: str, max_length: int = 128) -> list[tuple
     """WordPiece tokens and ids of SENTENCE, [CLS] and [SEP] included."""
     ids = tokenizer(sentence, truncation=True, max_length=max_length)["input_ids"]
     return list(zip(tokenizer.convert_ids_to_tokens(ids), ids, strict=True))
+
+
+def by_token_count(tokenizer: Any, sentences: Sequence[str], max_length: int) -> list[int]:
+    """SENTENCES' indices ordered by their tokens (at most MAX_LENGTH): batches cut from this order are
+    padded least (by characters, a long word of many pieces shares a batch with shorter ones)."""
+    if not sentences:
+        return []
+    ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"]
+    return sorted(range(len(ids)), key=lambda i: len(ids[i]))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from workbench.core.base.hardware import bf16_autocast
+from workbench.core.model.loading import by_token_count
 
 CLASSIFIER_INPUT = "classifier_input"
 MEAN_LAST_HIDDEN = "mean_last_hidden"
@@ -46,7 +47,7 @@ def embed(
     device = next(model.parameters()).device
     kind = representation_kind(model)
     me = threading.get_ident()
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    order = by_token_count(tokenizer, sentences, max_length)
     captured: list[Any] = []
     hook = None
     if kind == CLASSIFIER_INPUT:
