@@ -201,7 +201,8 @@ async def test_open_run_shows_its_history_and_model(tiny_model_dir: Path, tmp_pa
         assert app.active_pane == "train" and app.current_run == DEMO_RUN
         assert app.query_one("#chart-loss", SeriesChart).points("loss") == 30
         assert app.query_one("#chart-val", SeriesChart).points("mcc") == 3
-        # its settings fill the form as a request: batch 32 at 3 epochs is what 0 picks, so the form says 0
+        # its settings fill the form (c shows it) as a request: batch 32 at 3 epochs is what 0 picks, so 0
+        await pilot.press("c")
         assert (app.query_one("#field-epochs", Input).value, app.query_one("#field-batch_size", Input).value) == (
             "3",
             "0",

@@ -570,3 +570,25 @@ async def test_a_burst_of_tabs_and_digits_fills_the_field_the_tabs_reached(tmp_p
         epochs = app.query_one("#field-epochs", Input)
         await wait_until(pilot, lambda: epochs.value == "3" or app.active_pane != "train", what="the keys")
         assert app.active_pane == "train" and app.focused is epochs and epochs.value == "3"
+
+
+async def test_an_opened_runs_form_comes_with_c_and_takes_the_keys_typed_behind_it(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """An opened run shows its charts; c brings its settings' form, whose fields take the keys typed right
+    behind the c: "c tab tab tab ctrl+u 5" fills the epochs field, the run's other settings kept."""
+    app = demo_app(tiny_model_dir, tmp_path, run=DEMO_RUN)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        train = app.query_one(TrainPane)
+        assert not app.query_one("#train-form").display
+        await pilot.press("c", "tab", "tab", "tab", "ctrl+u", "5")
+        epochs = app.query_one("#field-epochs", Input)
+        await wait_until(pilot, lambda: epochs.value == "5" or app.active_pane != "train", what="the keys")
+        assert app.active_pane == "train" and app.focused is epochs and epochs.value == "5"
+        config, problems = train.read_form()
+        assert config is not None and not problems
+        # the demo run's own settings (320 sentences; its batch 32 is what 0 picks), the epochs as typed
+        assert (config.epochs, config.batch_size, config.train_limit) == (5, 0, 320)
+        assert app.query_one("#field-train_limit", Input).value == "320"

@@ -20,6 +20,7 @@ from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
 from workbench.tui.panes.predict import PredictPane
+from workbench.tui.panes.train import TrainPane
 from workbench.tui.widgets.attributions import ExplainPanel, PairView
 from workbench.tui.widgets.charts import SeriesChart, ticker
 
@@ -44,6 +45,10 @@ async def settle(pilot: Pilot[None]) -> None:
         box.cursor_blink = False
     pilot.app.clear_notifications()
     await pilot.pause(0.2)
+    train = next(iter(pilot.app.query(TrainPane)), None)
+    if train is not None and pilot.app.active_pane == "train":  # the system line sampled (once a second)
+        train.sample_system()
+        await wait_until(pilot, lambda: bool(train.system), what="the system line")
     clock = ticker(pilot.app)
     for _ in range(2):  # two redraw ticks, whatever the machine's load: charts and the system line drawn
         clock.tick()

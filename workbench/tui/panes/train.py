@@ -14,9 +14,11 @@ from typing import Any
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
+from textual.widgets.input import Selection
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.base.config import TrainConfig, form_fields, format_setting, parse_field
@@ -76,6 +78,10 @@ class TrainPane(Pane):
         # the form shown from the start: a class set before the first styling (set in on_mount, it
         # restyled the pane's 70 widgets again, a quarter of a second of every start)
         super().__init__(id=id, classes="-form")
+        # The form's settings as text, the fields' own until they exist: the form's 34 rows are composed
+        # the first time it is shown (an opened run shows its charts; most sessions never open the form).
+        defaults = TrainConfig().to_dict()
+        self.form_text: dict[str, str] = {name: format_setting(defaults[name]) for name in FORM_FIELDS}
         self.live_run: str | None = None  # the run whose training process the pane follows (or is starting)
         self.shown_run: str | None = None  # the run the charts show (the live one, or one opened)
         self.problems: dict[str, str] = {}
@@ -98,27 +104,43 @@ class TrainPane(Pane):
         header = Static("", id="train-progress")
         header.can_focus = True  # the pane's keys live here: focusing the pane would restyle all its widgets
         yield header
+        # An opened run or a training followed at start shows its charts: the form then waits for c.
+        shown = self.session.current_run is None and not self.workbench.running_at_start
+        self.set_class(shown, "-form")
         with Horizontal(id="train-body"):
-            with Vertical(id="train-form"):
+            form = Vertical(id="train-form")
+            form.display = shown
+            with form:
                 yield Static("", id="form-problems")
                 fields_box = VerticalScroll(id="form-fields")
                 fields_box.can_focus = False  # tab goes straight to the fields
                 with fields_box:
-                    defaults = TrainConfig().to_dict()
-                    for name in FORM_FIELDS:
-                        with Horizontal(classes="form-row"):
-                            yield Label(name, classes="form-label")
-                            yield Field(
-                                str(defaults[name]),
-                                id=f"field-{name}",
-                                compact=True,
-                                classes="form-input",
-                                select_on_focus=False,
-                                cursor_to_end=True,  # a digit typed is added, never replaces the value
-                            )
+                    if shown:
+                        yield from self.form_rows()
             with Horizontal(id="train-main"):
                 yield RunCharts(prefix="chart", id="train-charts")
                 yield TextLog(id="train-log")
+
+    def form_rows(self) -> list[Horizontal]:
+        """The form's rows, a label and a field for each setting, holding the settings' text now."""
+        rows = []
+        for name in FORM_FIELDS:
+            field = Field(
+                self.form_text[name],
+                id=f"field-{name}",
+                compact=True,
+                classes="form-input -invalid" if name in self.problems else "form-input",
+                select_on_focus=False,
+                cursor_to_end=True,  # a digit typed is added, never replaces the value
+            )
+            field.set_reactive(Input.selection, Selection.cursor(0))  # the start of long values (model paths) shown
+            rows.append(Horizontal(Label(name, classes="form-label"), field, classes="form-row"))
+        return rows
+
+    def form_inputs(self) -> dict[str, Input]:
+        """The form's fields by setting, empty until the form is first shown."""
+        fields = self.query(".form-input").results(Input)
+        return {field.id.removeprefix("field-"): field for field in fields if field.id}
 
     @property
     def charts(self) -> RunCharts:
@@ -160,18 +182,21 @@ class TrainPane(Pane):
 
     def set_config(self, config: TrainConfig) -> None:
         values = config.to_dict()
+        fields = self.form_inputs()
         for name in FORM_FIELDS:
-            field = self.query_one(f"#field-{name}", Input)
-            field.value = format_setting(values[name])
-            field.cursor_position = 0  # show the start of long values (model paths)
+            self.form_text[name] = format_setting(values[name])
+            if name in fields:
+                fields[name].value = self.form_text[name]
+                fields[name].cursor_position = 0  # show the start of long values (model paths)
         self.patience = config.patience
 
     def read_form(self) -> tuple[TrainConfig | None, dict[str, str]]:
         """The config the form describes, or the problems by field."""
         values: dict[str, Any] = {}
         problems: dict[str, str] = {}
+        fields = self.form_inputs()
         for name in FORM_FIELDS:
-            text = self.query_one(f"#field-{name}", Input).value
+            text = fields[name].value if name in fields else self.form_text[name]
             try:
                 values[name] = parse_field(name, text)
             except ValueError as err:
@@ -184,8 +209,8 @@ class TrainPane(Pane):
 
     def validate_form(self) -> None:
         config, self.problems = self.read_form()
-        for name in FORM_FIELDS:
-            self.query_one(f"#field-{name}", Input).set_class(name in self.problems, "-invalid")
+        for name, field in self.form_inputs().items():
+            field.set_class(name in self.problems, "-invalid")
         if self.problems:
             text = Text()
             for name, problem in self.problems.items():
@@ -207,31 +232,43 @@ class TrainPane(Pane):
             event.widget.parent.set_class(False, "-focused")
 
     @on(Input.Changed, ".form-input")
-    def _field_changed(self) -> None:
+    def _field_changed(self, event: Input.Changed) -> None:
+        name = (event.input.id or "").removeprefix("field-")
+        if self.form_text.get(name) == event.value:
+            return  # a value the pane set itself (a field's first value, a run's settings): validated already
+        self.form_text[name] = event.value
         self.validate_form()
 
     @on(Input.Submitted, ".form-input")
     def _field_submitted(self) -> None:
         self.action_start()
 
-    def action_toggle_form(self) -> None:
-        self.show_form(not self.query_one("#train-form").display)
+    async def action_toggle_form(self) -> None:
+        # awaited: a tab typed right behind c finds the fields (the keys behind wait in the app's queue)
+        await self.show_form(not self.query_one("#train-form").display)
         self.focus_default()  # the pane keeps the keys; tab enters the form
 
-    def show_form(self, shown: bool) -> None:
-        """The form beside the charts; under 110 columns the log gives way to it."""
+    def show_form(self, shown: bool) -> AwaitComplete:
+        """The form beside the charts; under 110 columns the log gives way to it. The first time it is
+        shown its rows are composed: awaiting the result waits for them."""
         self.query_one("#train-form").display = shown
         self.set_class(shown, "-form")
+        if shown and not self.form_inputs():
+            return AwaitComplete(self.query_one("#form-fields").mount_all(self.form_rows()))
+        return AwaitComplete.nothing()
 
     def use_overrides(self, path: str) -> None:
         """The review's label-overrides file into the form's overrides setting, the form shown: s starts."""
         if "overrides" not in FORM_FIELDS:
             self.notify("this Train form has no overrides setting", severity="error")
             return
-        field = self.query_one("#field-overrides", Input)
-        field.value = path
-        field.cursor_position = 0
-        self.show_form(True)
+        self.form_text["overrides"] = path
+        fields = self.form_inputs()
+        if "overrides" in fields:
+            fields["overrides"].value = path
+            fields["overrides"].cursor_position = 0
+        self.show_form(True)  # composed now, its rows hold the path
+        self.validate_form()
         self.focus_default()
         self.notify(f"the form trains with the decisions in {path}: s starts", timeout=8)
 
