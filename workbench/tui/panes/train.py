@@ -17,14 +17,12 @@ from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Input, Label, Static
-from textual.widgets.input import Selection
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from workbench.core.base.config import TrainConfig, form_fields, format_setting, parse_field
+from workbench.core.base.config import TrainConfig, format_setting, parse_field
 from workbench.core.base.events import Event, StepEvent
 from workbench.core.base.layout import CONFIG_FILE, is_run_folder, new_run_id, run_path
-from workbench.tui.keys import Field
 from workbench.tui.messages import (
     StatusChanged,
     SystemSampled,
@@ -34,13 +32,13 @@ from workbench.tui.messages import (
     TrainProgress,
 )
 from workbench.tui.panes.base import Pane
+from workbench.tui.panes.train_form import FORM_FIELDS, default_form_text, form_rows, problems_text
 from workbench.tui.panes.train_text import end_line, epoch_line, format_duration, patience_text
-from workbench.tui.style import status_text, tone, toned
+from workbench.tui.style import status_text, toned
 from workbench.tui.widgets.charts import REDRAW_HZ, ticker
 from workbench.tui.widgets.log import TextLog
 from workbench.tui.widgets.run_charts import RunCharts
 
-FORM_FIELDS = [f.name for f in form_fields()]
 END_HINTS = {
     "done": "evaluate it in 3, try sentences in 4",
     "stopped": "r resumes from the checkpoint",
@@ -80,8 +78,7 @@ class TrainPane(Pane):
         super().__init__(id=id, classes="-form")
         # The form's settings as text, the fields' own until they exist: the form's 34 rows are composed
         # the first time it is shown (an opened run shows its charts; most sessions never open the form).
-        defaults = TrainConfig().to_dict()
-        self.form_text: dict[str, str] = {name: format_setting(defaults[name]) for name in FORM_FIELDS}
+        self.form_text = default_form_text()
         self.live_run: str | None = None  # the run whose training process the pane follows (or is starting)
         self.shown_run: str | None = None  # the run the charts show (the live one, or one opened)
         self.problems: dict[str, str] = {}
@@ -116,26 +113,10 @@ class TrainPane(Pane):
                 fields_box.can_focus = False  # tab goes straight to the fields
                 with fields_box:
                     if shown:
-                        yield from self.form_rows()
+                        yield from form_rows(self.form_text, self.problems)
             with Horizontal(id="train-main"):
                 yield RunCharts(prefix="chart", id="train-charts")
                 yield TextLog(id="train-log")
-
-    def form_rows(self) -> list[Horizontal]:
-        """The form's rows, a label and a field for each setting, holding the settings' text now."""
-        rows = []
-        for name in FORM_FIELDS:
-            field = Field(
-                self.form_text[name],
-                id=f"field-{name}",
-                compact=True,
-                classes="form-input -invalid" if name in self.problems else "form-input",
-                select_on_focus=False,
-                cursor_to_end=True,  # a digit typed is added, never replaces the value
-            )
-            field.set_reactive(Input.selection, Selection.cursor(0))  # the start of long values (model paths) shown
-            rows.append(Horizontal(Label(name, classes="form-label"), field, classes="form-row"))
-        return rows
 
     def form_inputs(self) -> dict[str, Input]:
         """The form's fields by setting, empty until the form is first shown."""
@@ -211,17 +192,7 @@ class TrainPane(Pane):
         config, self.problems = self.read_form()
         for name, field in self.form_inputs().items():
             field.set_class(name in self.problems, "-invalid")
-        if self.problems:
-            text = Text()
-            for name, problem in self.problems.items():
-                text.append(f"✗ {name}", style=tone("bad"))
-                text.append(f": {problem}\n")
-            text.rstrip()
-        else:
-            text = toned("✓ valid: enter starts", "good")
-            if config is not None and not config.batch_size:  # 0: the run picks it by the epochs; say which
-                text.append(f" · batch {config.effective_batch_size}")
-        self.query_one("#form-problems", Static).update(text)
+        self.query_one("#form-problems", Static).update(problems_text(self.problems, config))
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         for row in self.query(".form-row"):  # its label marked (reverse): the focus shows without colour
@@ -254,7 +225,7 @@ class TrainPane(Pane):
         self.query_one("#train-form").display = shown
         self.set_class(shown, "-form")
         if shown and not self.form_inputs():
-            return AwaitComplete(self.query_one("#form-fields").mount_all(self.form_rows()))
+            return AwaitComplete(self.query_one("#form-fields").mount_all(form_rows(self.form_text, self.problems)))
         return AwaitComplete.nothing()
 
     def use_overrides(self, path: str) -> None:
