@@ -592,3 +592,39 @@ async def test_an_opened_runs_form_comes_with_c_and_takes_the_keys_typed_behind_
         # the demo run's own settings (320 sentences; its batch 32 is what 0 picks), the epochs as typed
         assert (config.epochs, config.batch_size, config.train_limit) == (5, 0, 320)
         assert app.query_one("#field-train_limit", Input).value == "320"
+
+
+async def test_typing_in_a_field_never_lays_the_whole_screen_out_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key typed in the Train form or the sentence box redraws its field (and the form's verdict line),
+    never the layout of every widget on the screen: 180 widgets with the form shown."""
+    from textual.screen import Screen
+
+    layouts: list[Screen] = []
+    original = Screen._refresh_layout
+
+    def counted(self: Screen, *args: object, **kwargs: object) -> None:
+        layouts.append(self)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counted)
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        field = app.query_one("#field-learning_rate", Input)
+        field.focus()
+        await pilot.pause()
+        layouts.clear()
+        await pilot.press("ctrl+u", *"3e-4")
+        assert field.value == "3e-4" and not app.query_one(TrainPane).problems
+        await pilot.press("x")  # a problem: the verdict line says so, in as many lines as before
+        assert "learning_rate" in app.query_one(TrainPane).problems
+        assert layouts == []
+        await pilot.press("alt+4")
+        box = app.query_one("#predict-input", Input)
+        await pilot.pause()
+        layouts.clear()
+        await pilot.press(*"The cat")
+        assert box.value == "The cat" and layouts == []

@@ -7,6 +7,7 @@ from typing import Any
 
 from textual import events
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.keys import _character_to_key
 from textual.widgets import Input
 
@@ -79,6 +80,15 @@ class Field(Input):
     def __init__(self, *args: Any, cursor_to_end: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cursor_to_end = cursor_to_end  # entering the field puts the cursor after its value
+
+    def _watch_value(self, value: str) -> None:
+        # Input sets its virtual size to (width, 1) on every change, and the screen's layout pass sets it
+        # back to the region's: each keystroke then laid out the whole screen again (17 ms with the Train
+        # form). Set here without that side effect; the field still repaints, and one of fixed height
+        # (every Field in the app) never changes the layout by its text.
+        if not self.styles.auto_dimensions:
+            self.set_reactive(Input.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
 
     def _on_focus(self, event: events.Focus) -> None:
         super()._on_focus(event)
