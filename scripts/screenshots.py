@@ -7,7 +7,9 @@ Fine-tunes the embedded model on the first TRAIN_LIMIT CoLA sentences (about a m
 on a laptop CPU), driving the app by keys exactly as a user would, in a temporary
 folder, and saves one SVG per pane (plus one during training and the help screen).
 A second run, with another learning rate and seed, trains (its own process, as every training)
-meanwhile, for the Runs pane following it live and the compare view of the two.
+meanwhile, for the Runs pane following it live and the compare view of the two. Then
+`workbench data issues --folds ISSUE_FOLDS --epochs 1` ranks the likely label errors (the fold runs
+train in their own processes; about 2 minutes on 2 CPU cores) for the Data pane's issues view.
 
 Then, for each of --also, the panes again on the first run: at another size (`60x20`:
 `*-60x20.svg`) or with NO_COLOR set (`nocolor`: `*-nocolor.svg`).
@@ -18,10 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
@@ -102,10 +107,31 @@ async def start_second_run(app: WorkbenchApp, pilot: Pilot[None]) -> str:
     return started()[0]
 
 
+ISSUES_GROUP = "label-issues"  # the default fold group of `workbench data issues`
+
+
+def rank_label_issues(runs_dir: Path, run_id: str, folds: int) -> None:
+    """`workbench data issues` into RUNS_DIR, beside RUN_ID's map: the likely label errors the Data pane's i shows."""
+    argv = ["data", "issues", "--runs", str(runs_dir), "--folds", str(folds), "--epochs", "1", "--run", run_id]
+    subprocess.run([sys.executable, "-m", "workbench.cli", *argv], check=True, stdout=subprocess.DEVNULL)
+
+
 def only_run(runs_dir: Path) -> str:
     """The one run in RUNS_DIR (the screenshots' own, fresh folder)."""
     (run,) = [folder.name for folder in runs_dir.iterdir() if (folder / "metrics.jsonl").is_file()]
     return run
+
+
+async def shoot_issues(app: WorkbenchApp, pilot: Pilot[None], out: Path) -> None:
+    """The Data pane's likely label errors (i), the cursor on the third."""
+    from workbench.tui.screens.label_issues import LabelIssuesScreen
+
+    await pilot.press("i")
+    await wait_until(pilot, lambda: getattr(app.screen, "issues", None) is not None, 60, "the label issues")
+    assert isinstance(app.screen, LabelIssuesScreen)
+    await pilot.press("down", "down")
+    await shoot(app, pilot, out, "1-issues")
+    await pilot.press("escape")
 
 
 async def choose_run(app: WorkbenchApp, pilot: Pilot[None], run_id: str, key: str = "enter") -> None:
@@ -118,7 +144,13 @@ async def choose_run(app: WorkbenchApp, pilot: Pilot[None], run_id: str, key: st
 
 
 async def main(
-    train_limit: int, epochs: int, size: tuple[int, int], out: Path, run: str | None, runs_dir: Path | None
+    train_limit: int,
+    epochs: int,
+    size: tuple[int, int],
+    out: Path,
+    run: str | None,
+    runs_dir: Path | None,
+    issue_folds: int = 0,
 ) -> str:
     """Shoot every pane; the run shown (trained here unless RUN is given)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -143,6 +175,8 @@ async def main(
         await pilot.press("down", "down")
         await shoot(app, pilot, out, "1-map")
         await pilot.press("escape")
+        if (app.runs_dir / ISSUES_GROUP).is_dir():
+            await shoot_issues(app, pilot, out)
 
         await pilot.press("3", "e")
         evaluate = app.query_one(EvaluatePane)
@@ -173,18 +207,25 @@ async def main(
             )
         await shoot(app, pilot, out, "5-runs")
 
-        if len(runs.runs) >= 2:
+        def trained() -> list[Any]:  # the runs trained here, not `data issues`' fold runs (re-read: it refreshes)
+            return [info for info in runs.runs if not info.id.startswith(ISSUES_GROUP)]
+
+        if len(trained()) >= 2:
             await wait_until(
                 pilot,
-                lambda: all(info.status != "running" for info in runs.runs[:2]),
+                lambda: all(info.status != "running" for info in trained()[:2]),
                 1800,
                 "the background run to finish",
             )
-            for info in runs.runs[:2]:
+            for info in trained()[:2]:
                 await choose_run(app, pilot, info.id, key="space")
             await pilot.press("c")
             await shoot(app, pilot, out, "5-compare")
             await pilot.press("escape")
+        if issue_folds and run is None:
+            await asyncio.to_thread(rank_label_issues, app.runs_dir, str(first), issue_folds)
+            await pilot.press("1")
+            await shoot_issues(app, pilot, out)
 
         if run is not None:  # no training shots in this pass: the opened run's
             await pilot.press("2")
@@ -201,15 +242,19 @@ if __name__ == "__main__":
     parser.add_argument("--size", default="80x24")
     parser.add_argument("--run", help="shoot an existing run instead of training one (skips the Train shots)")
     parser.add_argument("--runs-dir", type=Path)
+    parser.add_argument(
+        "--issue-folds", type=int, default=2, help="folds of `workbench data issues` for the issues view (0: none)"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "screenshots")
     parser.add_argument(
         "--also", default="60x20,nocolor", help="more passes over the first run: a size (60x20) or nocolor; '' for none"
     )
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    shown = asyncio.run(
-        main(args.train_limit, args.epochs, (width, height), args.out.resolve(), args.run, args.runs_dir)
+    first_pass = main(
+        args.train_limit, args.epochs, (width, height), args.out.resolve(), args.run, args.runs_dir, args.issue_folds
     )
+    shown = asyncio.run(first_pass)
     runs_dir = args.runs_dir if args.run else Path("runs")  # the temporary folder is still the current one
     for extra in filter(None, args.also.split(",")):
         if extra == "nocolor":

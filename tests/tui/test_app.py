@@ -270,8 +270,9 @@ def test_a_quit_does_not_wait_for_a_model_still_loading(tmp_path: Path, monkeypa
         runner.join(timeout=60)
 
 
-async def test_help_palette_and_quit(tmp_path: Path) -> None:
-    app = make_app(runs_dir=tmp_path / "runs")
+async def test_help_palette_and_quit(tiny_model_dir: Path, tiny_cola_dir: Path, tmp_path: Path) -> None:
+    # the tiny model and CoLA: the palette's eval command starts an evaluation, not of the real model's 527
+    app = make_app(model=str(tiny_model_dir), data=str(tiny_cola_dir), runs_dir=tmp_path / "runs")
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")

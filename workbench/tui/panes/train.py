@@ -79,7 +79,7 @@ class TrainPane(Pane):
         # The form's settings as text, the fields' own until they exist: the form's 34 rows are composed
         # the first time it is shown (an opened run shows its charts; most sessions never open the form).
         self.form_text = default_form_text()
-        self.verdict_lines = 0  # the height of the form's verdict line(s) as last drawn
+        self.verdict = ""  # the form's verdict line(s) as last drawn
         self.live_run: str | None = None  # the run whose training process the pane follows (or is starting)
         self.shown_run: str | None = None  # the run the charts show (the live one, or one opened)
         self.problems: dict[str, str] = {}
@@ -194,10 +194,9 @@ class TrainPane(Pane):
         for name, field in self.form_inputs().items():
             field.set_class(name in self.problems, "-invalid")
         verdict = problems_text(self.problems, config)
-        lines = len(verdict.plain.splitlines())
-        # the screen's layout only when the verdict's height changes (not on every keystroke)
-        self.query_one("#form-problems", Static).update(verdict, layout=lines != self.verdict_lines)
-        self.verdict_lines = lines
+        if verdict.plain != self.verdict:  # (most keys leave it as it was: no redraw, no layout of the screen)
+            self.verdict = verdict.plain
+            self.query_one("#form-problems", Static).update(verdict)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         for row in self.query(".form-row"):  # its label marked (reverse): the focus shows without colour
