@@ -71,10 +71,10 @@ async def test_a_digit_in_a_field_is_added_not_replacing_and_escape_is_the_way_o
         assert app.active_pane == "runs"
 
 
-async def test_alt_digits_switch_panes_from_inside_a_field(tmp_path: Path) -> None:
+async def test_alt_digits_switch_panes_from_inside_a_field(tiny_model_dir: Path, tmp_path: Path) -> None:
     from textual._xterm_parser import XTermParser
 
-    app = make_app(runs_dir=tmp_path / "runs")
+    app = make_app(model=str(tiny_model_dir), runs_dir=tmp_path / "runs")  # (the tiny model answers)
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4", *"The cat")
@@ -94,11 +94,11 @@ async def test_alt_digits_switch_panes_from_inside_a_field(tmp_path: Path) -> No
         assert app.active_pane == "data" and box.value == "The cats"
 
 
-async def test_digits_switch_panes_until_a_box_has_the_focus(tmp_path: Path) -> None:
+async def test_digits_switch_panes_until_a_box_has_the_focus(tiny_model_dir: Path, tmp_path: Path) -> None:
     """A pane shown with a digit never traps the digits after it: 1 2 3 4 5 twice ends on Runs, with
     nothing typed into Predict's box; typing a sentence there puts the focus in the box, where digits are
     text and the key line says how to leave (esc) and how to switch panes (alt+1…5)."""
-    app = make_app(runs_dir=tmp_path / "runs")
+    app = make_app(model=str(tiny_model_dir), runs_dir=tmp_path / "runs")  # (the tiny model answers)
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"1234512345")
@@ -120,10 +120,12 @@ async def test_digits_switch_panes_until_a_box_has_the_focus(tmp_path: Path) -> 
         assert isinstance(app.focused, Input) and footer(app)[:2] == ["esc Leave field", "alt+1…5 Panes"]
 
 
-async def test_from_the_history_the_box_takes_the_typing_and_the_pane_keys_still_work(tmp_path: Path) -> None:
+async def test_from_the_history_the_box_takes_the_typing_and_the_pane_keys_still_work(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     from textual import events
 
-    app = make_app(runs_dir=tmp_path / "runs")
+    app = make_app(model=str(tiny_model_dir), runs_dir=tmp_path / "runs")  # (the tiny model answers)
     app.load_on_start = False
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4", *"The cat.", "escape")
