@@ -1,8 +1,7 @@
 """What a keystroke costs the app: typing into the Train form's learning-rate field and into the Predict
 sentence box in the real app under Textual's Pilot (80x24, the tiny untrained model in a temp folder:
 no weights to load). Prints, per box, CPU milliseconds per key (the app's process, Pilot included) and how
-many times the screen's whole layout was computed for the keys typed. Also the CPU seconds of an app
-opened on a run (`workbench open RUN`), from its start under Pilot until the Train pane shows the run.
+many times the screen's whole layout was computed for the keys typed.
 
   python benchmarks/keystrokes.py [--keys 40] [--rounds 3]
 """
@@ -56,22 +55,6 @@ async def type_into(box: str, keys: int, model: Path, runs: Path) -> tuple[float
         Screen._refresh_layout = original  # type: ignore[method-assign]
 
 
-async def open_run(model: Path, runs: Path) -> float:
-    """CPU seconds from making the app opened on the demo run until its Train pane charts the run."""
-    from helpers.tui import DEMO_RUN
-
-    from workbench.tui.app import make_app
-    from workbench.tui.widgets.charts import SeriesChart
-
-    start = time.process_time()
-    app = make_app(model=str(model), runs_dir=runs, run=DEMO_RUN, notify=False)
-    app.load_on_start = False
-    async with app.run_test(size=(80, 24)) as pilot:
-        while app.query_one("#chart-loss", SeriesChart).points("loss") < 30:
-            await pilot.pause(0.01)
-        return time.process_time() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=40)
@@ -82,14 +65,6 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     save_tiny_bert(folder / "model", seed=0)
     print(f"{platform.processor() or platform.machine()}, python {platform.python_version()}; {args.keys} keys a round")
-    from helpers.tui import demo_run
-
-    demo_run(folder / "opened", folder / "model")
-    opened = [asyncio.run(open_run(folder / "model", folder / "opened")) for _ in range(args.rounds + 2)]
-    print(
-        f"opened run: {statistics.median(opened):.2f} s CPU from start to its charts "
-        f"(min {min(opened):.2f}, max {max(opened):.2f}; {len(opened)} starts)"
-    )
     for box in ("form", "predict"):
         rounds = range(args.rounds)
         figures = [asyncio.run(type_into(box, args.keys, folder / "model", folder / "runs")) for _ in rounds]

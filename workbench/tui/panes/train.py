@@ -194,15 +194,9 @@ class TrainPane(Pane):
         for name, field in self.form_inputs().items():
             field.set_class(name in self.problems, "-invalid")
         verdict = problems_text(self.problems, config)
-        if verdict.plain == self.verdict:
-            return  # (most keys leave it as it was)
-        self.verdict = verdict.plain
-        box = self.query_one("#form-problems", Static)
-        box.update(verdict, layout=False)
-        box.clear_cached_dimensions()
-        size = box.content_size
-        if not size.width or box.get_content_height(size, size, size.width) != size.height:
-            box.refresh(layout=True)  # its height changes (the fields below move): the screen is laid out again
+        if verdict.plain != self.verdict:  # (most keys leave it as it was: no redraw, no layout of the screen)
+            self.verdict = verdict.plain
+            self.query_one("#form-problems", Static).update(verdict)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         for row in self.query(".form-row"):  # its label marked (reverse): the focus shows without colour
