@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import AwaitMount
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -73,9 +74,7 @@ class TrainPane(Pane):
     )
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
-        # the form shown from the start: a class set before the first styling (set in on_mount, it
-        # restyled the pane's 70 widgets again, a quarter of a second of every start)
-        super().__init__(id=id, classes="-form")
+        super().__init__(id=id)  # (compose sets "-form" when the form shows from the start)
         # The form's settings as text, the fields' own until they exist: the form's 34 rows are composed
         # the first time it is shown (an opened run shows its charts; most sessions never open the form).
         self.form_text = default_form_text()
@@ -102,7 +101,8 @@ class TrainPane(Pane):
         header = Static("", id="train-progress")
         header.can_focus = True  # the pane's keys live here: focusing the pane would restyle all its widgets
         yield header
-        # An opened run or a training followed at start shows its charts: the form then waits for c.
+        # An opened run or a training followed at start shows its charts: the form then waits for c. The
+        # class is set before the first styling (set in on_mount it restyled the whole pane again).
         shown = self.session.current_run is None and not self.workbench.running_at_start
         self.set_class(shown, "-form")
         with Horizontal(id="train-body"):
@@ -219,17 +219,17 @@ class TrainPane(Pane):
         self.action_start()
 
     async def action_toggle_form(self) -> None:
-        # awaited: a tab typed right behind c finds the fields (the keys behind wait in the app's queue)
+        # awaited: the form's rows are mounted when the action ends (a key handled after it finds them)
         await self.show_form(not self.query_one("#train-form").display)
         self.focus_default()  # the pane keeps the keys; tab enters the form
 
-    def show_form(self, shown: bool) -> AwaitComplete:
+    def show_form(self, shown: bool) -> AwaitMount | AwaitComplete:
         """The form beside the charts; under 110 columns the log gives way to it. The first time it is
         shown its rows are composed: awaiting the result waits for them."""
         self.query_one("#train-form").display = shown
         self.set_class(shown, "-form")
         if shown and not self.form_inputs():
-            return AwaitComplete(self.query_one("#form-fields").mount_all(form_rows(self.form_text, self.problems)))
+            return self.query_one("#form-fields").mount_all(form_rows(self.form_text, self.problems))
         return AwaitComplete.nothing()
 
     def use_overrides(self, path: str) -> None:
