@@ -37,23 +37,52 @@ from workbench.core.data.cola import SPLIT_FILES  # noqa: E402
 TINY_COLA_LINES = {"in_domain_train": 240, "in_domain_dev": 40, "holdout": 40}  # train: 216 + 24 validation
 
 
+# The end-to-end modules, longest first: a worker that takes a long test last keeps the other one idle
+# at the suite's end. Only an order: a module missing here runs after these, a stale order costs time.
+E2E_LONGEST_FIRST = [
+    "test_detached_runs",
+    "test_unreachable_hub",
+    "test_fresh_processes",
+    "test_ddp",
+    "test_hangup",
+    "test_sweep_postgres",
+    "test_interruptions",
+    "test_sweep_join",
+]
+
+# Textual's Pilot waits after each key and pause until the app looks idle: CPU time under 5% of a
+# sleep of SLEEP_GRANULARITY (1/50 s), at least one sleep each time. Sleeps of 1/100 s, the same 5%,
+# halve that floor, which most keys and pauses hit; a busy app is still waited for (up to 1 s a wait).
+IDLE_SLEEP = 0.01
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if "torch" in __import__("sys").modules and "OMP_NUM_THREADS" in os.environ:  # imported by a plugin first
         import torch
 
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    import textual._wait
+
+    if hasattr(textual._wait, "SLEEP_GRANULARITY") and hasattr(textual._wait, "SLEEP_IDLE"):
+        textual._wait.SLEEP_IDLE = IDLE_SLEEP * textual._wait.SLEEP_IDLE / textual._wait.SLEEP_GRANULARITY
+        textual._wait.SLEEP_GRANULARITY = IDLE_SLEEP
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The real fine-tune first, then the tests that run in the test process, the end-to-end ones last.
+    """The real fine-tune first, then the tests that run in the test process, the end-to-end ones last
+    (E2E_LONGEST_FIRST).
     Under xdist (--dist loadgroup, no reordering) the fine-tune then shares the two cores with one other
     single-threaded process: beside the end-to-end tests' subprocesses (2-3 processes each) it took
     355 s instead of 79 s on the Xeon, the suite's long pole."""
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[int, int]:
         if item.get_closest_marker("slow"):
-            return 0
-        return 2 if "/e2e/" in item.nodeid or item.nodeid.startswith("e2e/") else 1
+            return 0, 0
+        if "/e2e/" not in item.nodeid and not item.nodeid.startswith("e2e/"):
+            return 1, 0
+        module = item.nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py")
+        order = E2E_LONGEST_FIRST.index(module) if module in E2E_LONGEST_FIRST else len(E2E_LONGEST_FIRST)
+        return 2, order
 
     items.sort(key=rank)  # stable: within a rank, the collection order
 
