@@ -6,6 +6,7 @@ import fcntl
 import os
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -50,6 +51,9 @@ class Terminal:
             env=environment,
             cwd=cwd,
             start_new_session=True,
+            # a hang-up's own disposition, as a login shell gives it: a test run under nohup (which ignores
+            # SIGHUP, and every process it starts inherits that) would otherwise never see the app hang up
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
         )
         os.close(follower)
         self.output = b""
