@@ -52,7 +52,8 @@ E2E_LONGEST_FIRST = [
 
 # Textual's Pilot waits after each key and pause until the app looks idle: CPU time under 5% of a
 # sleep of SLEEP_GRANULARITY (1/50 s), at least one sleep each time. Sleeps of 1/100 s, the same 5%,
-# halve that floor, which most keys and pauses hit; a busy app is still waited for (up to 1 s a wait).
+# halve the floor of a press or a pause, which most of them hit; a busy app is still waited for (up to
+# 1 s a wait).
 IDLE_SLEEP = 0.01
 
 
@@ -66,6 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(textual._wait, "SLEEP_GRANULARITY") and hasattr(textual._wait, "SLEEP_IDLE"):
         textual._wait.SLEEP_IDLE = IDLE_SLEEP * textual._wait.SLEEP_IDLE / textual._wait.SLEEP_GRANULARITY
         textual._wait.SLEEP_GRANULARITY = IDLE_SLEEP
+    else:
+        import warnings
+
+        warnings.warn("textual._wait has changed: Pilot's idle sleep is left as Textual sets it", stacklevel=1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -34,7 +34,8 @@ def test_a_hang_up_closes_the_app_and_the_training_finishes(
         assert RunLock.is_locked(run)
         steps_before = sum(1 for e in read_metrics(run) if e["kind"] == "step")
         assert steps_before < STEPS
-        os.kill(terminal.process.pid, signal.SIGHUP)  # the connection dropped
+        # the connection dropped: the terminal hangs up its foreground process group, the app and anything left in it
+        os.killpg(terminal.process.pid, signal.SIGHUP)
         terminal.process.wait(timeout=30)  # the app ends on the hang-up (helpers/terminal.py: SIGHUP not ignored)
         for _ in follow_run(run):  # the training goes on without the app, to its end
             pass
