@@ -31,6 +31,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
+from workbench.cli.data import ISSUES_NAME
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.panes.data import DataPane
 from workbench.tui.panes.evaluate import EvaluatePane
@@ -107,9 +108,6 @@ async def start_second_run(app: WorkbenchApp, pilot: Pilot[None]) -> str:
     return started()[0]
 
 
-ISSUES_GROUP = "label-issues"  # the default fold group of `workbench data issues`
-
-
 def rank_label_issues(runs_dir: Path, run_id: str, folds: int) -> None:
     """`workbench data issues` into RUNS_DIR, beside RUN_ID's map: the likely label errors the Data pane's i shows."""
     argv = ["data", "issues", "--runs", str(runs_dir), "--folds", str(folds), "--epochs", "1", "--run", run_id]
@@ -175,7 +173,7 @@ async def main(
         await pilot.press("down", "down")
         await shoot(app, pilot, out, "1-map")
         await pilot.press("escape")
-        if (app.runs_dir / ISSUES_GROUP).is_dir():
+        if (app.runs_dir / ISSUES_NAME).is_dir():
             await shoot_issues(app, pilot, out)
 
         await pilot.press("3", "e")
@@ -208,7 +206,7 @@ async def main(
         await shoot(app, pilot, out, "5-runs")
 
         def trained() -> list[Any]:  # the runs trained here, not `data issues`' fold runs (re-read: it refreshes)
-            return [info for info in runs.runs if not info.id.startswith(ISSUES_GROUP)]
+            return [info for info in runs.runs if not info.id.startswith(ISSUES_NAME)]
 
         if len(trained()) >= 2:
             await wait_until(

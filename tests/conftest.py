@@ -85,7 +85,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             return 0, 0
         if "/e2e/" not in item.nodeid and not item.nodeid.startswith("e2e/"):
             return 1, 0
-        module = item.nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py")
+        module = item.path.stem
         order = E2E_LONGEST_FIRST.index(module) if module in E2E_LONGEST_FIRST else len(E2E_LONGEST_FIRST)
         return 2, order
 

@@ -185,16 +185,14 @@ def test_a_training_killed_mid_epoch_resumes_from_its_timed_checkpoint(
     )
     run = runs / "preempted"
 
-    def mid_epoch_checkpoints() -> list[dict]:  # type: ignore[type-arg]
-        return [e for e in read_metrics(run) if e["kind"] == "checkpoint" and e["epoch_step"]]
-
     def killable() -> bool:
         """2 checkpoints by the clock, the newest in the first half of its epoch: the kill lands before that
         epoch's own checkpoint at its end (under CI's load it once landed just after one)."""
         events = read_metrics(run)
         checkpoints = [e for e in events if e["kind"] == "checkpoint"]
         steps = next((e["steps_per_epoch"] for e in events if e["kind"] == "step"), 0)
-        return len(mid_epoch_checkpoints()) >= 2 and 0 < checkpoints[-1]["epoch_step"] <= steps // 2
+        by_clock = [e for e in checkpoints if e["epoch_step"]]
+        return len(by_clock) >= 2 and 0 < checkpoints[-1]["epoch_step"] <= steps // 2
 
     wait_for(killable)
     trainer.kill()
