@@ -56,9 +56,9 @@ class TrainedRun:
     final: dict[str, Any]
 
 
-def save_tiny_bert(folder: Path, seed: int = 0) -> Path:
+def save_tiny_bert(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path:
     """A 2-layer, 32-wide BertForSequenceClassification with the real WordPiece vocabulary, its weights
-    drawn with SEED, saved as a standard folder."""
+    drawn with SEED and its dropout rates DROPOUT, saved as a standard folder."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -73,6 +73,8 @@ def save_tiny_bert(folder: Path, seed: int = 0) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
         num_labels=2,
         id2label=ID2LABEL,
         label2id=LABEL2ID,

@@ -161,3 +161,23 @@ async def test_markup_in_data_and_errors_is_shown_as_text(tmp_path: Path) -> Non
         assert app.is_running
         messages = [n.message for n in app._notifications]
         assert any("bad.tsv:1: label: '[/red]'" in m for m in messages), messages
+
+
+async def test_a_compile_before_the_first_step_is_said_in_the_headline(tmp_path: Path) -> None:
+    """--compile: the wait for the compiler, minutes on a CPU, shows as such while it lasts."""
+    app = make_app(runs_dir=tmp_path / "runs")
+    app.load_on_start = False
+
+    def log(message: str) -> dict[str, object]:
+        return {"kind": "log", "time": "2026-01-01T00:00:00", "message": message}
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(TrainPane)
+        pane.live_run, pane.state = "compiled", "running"
+        pane.post_message(TrainProgress("compiled", [log("compiling the model (torch.compile, inductor, …)")]))
+        await pilot.pause(0.05)
+        assert "compiling the model" in str(pane.headline), pane.headline
+        pane.post_message(TrainProgress("compiled", [log("compiled in 41.0 s")]))
+        await pilot.pause(0.05)
+        assert "compiling" not in str(pane.headline) and "training" in str(pane.headline), pane.headline

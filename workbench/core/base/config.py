@@ -15,6 +15,9 @@ LABELS: tuple[str, str] = ("unacceptable", "acceptable")
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
 COLA_URL = "https://nyu-mll.github.io/CoLA/cola_public_1.1.zip"
 PRECISIONS = ("auto", "fp32", "bf16")
+# off, or the torch.compile backend of the training step: inductor generates fused kernels; aot_eager and eager
+# trace the model without generating code (a check that the model compiles, fast to set up)
+COMPILE_BACKENDS = ("off", "inductor", "aot_eager", "eager")
 BATCH_SIZE = 32  # the batch of a run of more than one epoch (batch_size 0)
 ONE_EPOCH_BATCH_SIZE = 8  # the batch of a 1-epoch run (batch_size 0)
 MAP_REGIONS = ("easy", "ambiguous", "hard")  # the training map's regions (core/explore/cartography.py)
@@ -239,6 +242,17 @@ class TrainConfig:
             "flag": "fraction",
         },
     )
+    compile: str = field(
+        default="off",
+        metadata={
+            "help": "Compile the training step's model with torch.compile on this backend (Accelerate's regional "
+            "compilation: each repeated encoder layer compiled once, dynamic shapes): inductor generates fused "
+            "kernels; the first run of a model on a machine waits for the compile (minutes on a CPU), later runs "
+            "read torch's on-disk cache. A compile that fails falls back to eager, saying so; off trains eager.",
+            "choices": COMPILE_BACKENDS,
+            "sweep": False,
+        },
+    )
     extra: dict[str, Any] = field(
         default_factory=dict,
         metadata={
@@ -278,6 +292,8 @@ class TrainConfig:
             problems["patience"] = "must be >= 0"
         if self.precision not in PRECISIONS:
             problems["precision"] = f"must be one of {', '.join(PRECISIONS)}"
+        if self.compile not in COMPILE_BACKENDS:
+            problems["compile"] = f"must be one of {', '.join(COMPILE_BACKENDS)}"
         if self.train_limit < 0:
             problems["train_limit"] = "must be >= 0"
         if self.eval_batch_size < 1:

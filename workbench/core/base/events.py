@@ -100,6 +100,11 @@ class LogEvent(TypedDict):
     message: str
 
 
+# The log lines that open and close a training's compile (--compile): the app shows the wait in its headline.
+COMPILING = "compiling the model"
+COMPILE_ENDS = ("compiled in", "compile failed")
+
+
 class _EndRequired(TypedDict):
     kind: Literal["end"]
     time: str

@@ -15,6 +15,7 @@ from typing import Any
 from workbench.core.base.config import TrainConfig
 from workbench.core.base.errors import TrainingError, is_out_of_memory
 from workbench.core.base.events import (
+    COMPILING,
     CheckpointEvent,
     EndEvent,
     EpochEvent,
@@ -42,9 +43,11 @@ from workbench.core.training.checkpoint import (
     recover_run,
     restore_checkpoint,
     resume_note,
+    rng_state,
     rng_states,
     save_checkpoint,
     save_model,
+    set_rng_state,
 )
 from workbench.core.training.gold import GoldRecorder
 from workbench.core.training.optim import WeightAverage, data_loaders, grouped_adamw, warmup_steps
@@ -203,6 +206,8 @@ class Training:
         self._restore()
         self.position.validation_sentences = len(val_rows)
         self._emit_start(len(train_rows), len(val_rows))
+        if self.config.compile != "off":
+            self._compile(train_rows)
         self.started = self.last_checkpoint_at = time.perf_counter()
         self.elapsed_before = self.position.train_seconds
         while not self.position.finished and self.position.epoch < self.config.epochs:
@@ -248,8 +253,9 @@ class Training:
         if config.freeze_embeddings:
             freeze_word_embeddings(model)  # before the optimizer groups: the table gets no gradient, no AdamW state
         cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
-        if accelerator.device.type == "cpu":
-            cheap_dropout(model)  # CPU dropout masks without bernoulli_ (core/training/speed.py)
+        if accelerator.device.type == "cpu" and config.compile == "off":
+            # CPU dropout masks without bernoulli_ (core/training/speed.py); a compiled step fuses its own
+            cheap_dropout(model)
         train_loader, val_loader = data_loaders(
             self.tokenizer, train_rows, val_rows, config.batch_size, config.eval_batch_size, config.seed
         )
@@ -257,6 +263,7 @@ class Training:
         (self.model, self.optimizer, self.train_loader, self.val_loader) = accelerator.prepare(
             model, optimizer, train_loader, val_loader
         )
+        self.step_model = self.model  # what the training step calls: the compiled model with --compile
         self.steps_per_epoch = len(self.train_loader)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.scheduler = get_linear_schedule_with_warmup(
@@ -317,6 +324,46 @@ class Training:
             self.log(trained_on)
         if note := resume_note(self.restarted_from_zero, self.position.finished):
             self.log(note)
+
+    def _compile(self, train_rows: list[dict[str, Any]]) -> None:
+        """Compile the training step's model (`--compile BACKEND`) and run one forward and backward pass on a
+        batch of training rows, so that the wait for the compiler comes here, said in the run's log, not in the
+        step times. The probe's gradients are dropped and the random state restored: the training that
+        follows draws what it would have drawn. Validation and saving keep the eager model (the same
+        parameters). A compile that fails leaves the training eager, with one line saying why."""
+        import torch
+        from accelerate.utils import compile_regions
+
+        from workbench.core.training.speed import cheap_dropout
+
+        backend = self.config.compile
+        self.log(
+            f"{COMPILING} (torch.compile, {backend}, one encoder layer for all): on a machine without "
+            "this model in torch's compile cache, this takes minutes"
+        )
+        started = time.perf_counter()
+        state = rng_state()
+        batch = self.train_loader.collate_fn(train_rows[: self.config.effective_batch_size])
+        batch.pop("row", None)
+        self.model.train()  # compiled for the steps' mode (guards on it: eval would compile again)
+        try:
+            torch._dynamo.reset()  # this process's earlier compiles (another model) are of no use to this one
+            compiled = compile_regions(self.model, backend=backend, dynamic=True)
+            self.accelerator.backward(compiled(**batch.to(self.accelerator.device)).loss)
+        except Exception as err:  # the compiler's own failures are many kinds; every one means eager
+            cause: BaseException = err
+            while (inner := getattr(cause, "inner_exception", None) or cause.__cause__) is not None:
+                cause = inner  # torch wraps the compiler's own error (BackendCompilerFailed)
+            reason = str(cause).strip().splitlines()
+            self.log(f"compile failed ({type(cause).__name__}: {reason[0] if reason else ''}): training without it")
+            if self.accelerator.device.type == "cpu":
+                cheap_dropout(self.model)  # as an eager training has it: the same steps as without --compile
+        else:
+            self.step_model = compiled
+            self.log(f"compiled in {time.perf_counter() - started:.1f} s")
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+            set_rng_state(state)
 
     # ------------------------------------------------------------ an epoch of steps
 
@@ -389,12 +436,12 @@ class Training:
         "process R failed: ..."."""
         rows = batch.pop("row", None)
         if self.accelerator.num_processes == 1:
-            output = self.model(**batch)
+            output = self.step_model(**batch)
             self.gold.note(self.position.epoch, output.logits, batch["labels"], rows)
             return output.loss, None, False, False
         loss, failure, message = None, None, None
         try:
-            output = self.model(**batch)
+            output = self.step_model(**batch)
             loss = output.loss
             self.gold.note(self.position.epoch, output.logits, batch["labels"], rows)
         except Exception as err:

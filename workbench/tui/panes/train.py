@@ -22,7 +22,7 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.base.config import TrainConfig, format_setting, parse_field
-from workbench.core.base.events import Event, StepEvent
+from workbench.core.base.events import COMPILE_ENDS, COMPILING, Event, StepEvent
 from workbench.core.base.layout import CONFIG_FILE, is_run_folder, new_run_id, run_path
 from workbench.tui.messages import (
     StatusChanged,
@@ -460,6 +460,14 @@ class TrainPane(Pane):
             self.log_line(epoch_line(event))
         elif event["kind"] == "log":
             self.log_line(event["message"])
+            if self.live_run and self.state == "running":  # a compile's wait (--compile) is said where one looks
+                if event["message"].startswith(COMPILING):
+                    self.set_headline(
+                        f"run {self.live_run}: compiling the model (torch.compile) before the first step · "
+                        "x stops it after"
+                    )
+                elif event["message"].startswith(COMPILE_ENDS):
+                    self.set_headline(f"run {self.live_run}: training · x stops it (checkpoint)")
         elif event["kind"] == "checkpoint":
             self.log_line(toned(f"checkpoint at step {event['step']}", "muted"))
         elif event["kind"] == "stage":

@@ -1,0 +1,118 @@
+"""`--compile BACKEND`: the training step's model compiled by torch.compile (Accelerate's regional
+compilation), probed once before the first step, with eager as the fallback when the compile fails.
+
+The backends here are test doubles of the compiler (a dependency), registered with torch's own backend
+registry: one that runs the captured graph as it is and counts its calls, one that fails. What is under
+test is the workbench's plumbing: that the setting reaches the model the steps call, that the numbers
+stay those of the eager model, and that a failure leaves an eager training that says so."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.runs import save_tiny_bert
+from workbench.core.base import config as config_module
+from workbench.core.base.config import TrainConfig
+from workbench.core.runs.metrics import read_metrics
+from workbench.core.training.train import train
+
+CALLS = {"graphs": 0, "runs": 0}
+
+
+def _counting(graph: Any, example_inputs: Any) -> Any:
+    CALLS["graphs"] += 1
+
+    def run(*args: Any) -> Any:
+        CALLS["runs"] += 1
+        return graph.forward(*args)
+
+    return run
+
+
+def _failing(graph: Any, example_inputs: Any) -> Any:
+    raise RuntimeError("this compiler cannot compile anything\nsecond line")
+
+
+@pytest.fixture(scope="module")
+def backends() -> None:
+    from torch._dynamo import list_backends, register_backend
+
+    for name, compiler in (("wb_counting", _counting), ("wb_failing", _failing)):
+        if name not in list_backends(exclude_tags=()):
+            register_backend(name=name)(compiler)
+
+
+@pytest.fixture
+def still_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT without dropout: eager and compiled steps then take the same numbers."""
+    return save_tiny_bert(tmp_path_factory.mktemp("still-bert"), seed=0, dropout=0.0)
+
+
+def _losses(run: Path) -> list[float]:
+    return [e["loss"] for e in read_metrics(run) if e["kind"] == "step"]
+
+
+def _logs(run: Path) -> list[str]:
+    return [e["message"] for e in read_metrics(run) if e["kind"] == "log"]
+
+
+def test_the_compile_setting_is_checked() -> None:
+    assert "compile" in TrainConfig(compile="fast").validate()
+    assert "compile" not in TrainConfig(compile="inductor").validate()
+
+
+def test_a_compiled_training_steps_through_the_compiled_graphs_with_the_eager_numbers(
+    backends: None, still_bert: Path, tiny_cola_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_module, "COMPILE_BACKENDS", (*config_module.COMPILE_BACKENDS, "wb_counting"))
+    config = TrainConfig(
+        model=str(still_bert),
+        data=str(tiny_cola_dir),
+        epochs=1,
+        batch_size=16,
+        train_limit=64,
+        learning_rate=1e-3,
+        precision="fp32",
+    )
+    eager = train(config, tmp_path / "eager")
+    assert eager.status == "done"
+    CALLS.update(graphs=0, runs=0)
+    compiled = train(replace(config, compile="wb_counting"), tmp_path / "compiled")
+    assert compiled.status == "done"
+    assert CALLS["graphs"] >= 1
+    # the probe's pass and every one of the 4 steps ran the two encoder layers' compiled graphs (at least);
+    # validation and the final evaluation run the eager model
+    assert CALLS["runs"] >= 2 * (1 + 4), CALLS
+    logs = _logs(tmp_path / "compiled")
+    assert any(line.startswith("compiling the model (torch.compile, wb_counting") for line in logs), logs
+    assert any(line.startswith("compiled in ") for line in logs), logs
+    # the probe left no gradient behind and the saved model is the plain one
+    assert _losses(tmp_path / "compiled") == pytest.approx(_losses(tmp_path / "eager"), abs=1e-6)
+    assert compiled.final["holdout_mcc"] == pytest.approx(eager.final["holdout_mcc"], abs=1e-6)
+    from safetensors import safe_open
+
+    def keys(run: Path) -> set[str]:
+        with safe_open(str(run / "model" / "model.safetensors"), "pt") as f:
+            return set(f.keys())
+
+    assert keys(tmp_path / "compiled") == keys(tmp_path / "eager")
+
+
+def test_a_compile_that_fails_trains_eager_and_says_so(
+    backends: None, tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_module, "COMPILE_BACKENDS", (*config_module.COMPILE_BACKENDS, "wb_failing"))
+    tiny_config.epochs, tiny_config.train_limit = 1, 64
+    train(tiny_config, tmp_path / "eager")
+    failed = train(replace(tiny_config, compile="wb_failing"), tmp_path / "fallback")
+    assert failed.status == "done"
+    logs = _logs(tmp_path / "fallback")
+    failures = [line for line in logs if line.startswith("compile failed")]
+    assert len(failures) == 1 and "this compiler cannot compile anything" in failures[0], logs
+    assert "second line" not in failures[0]
+    # the failed probe changed nothing: the steps (dropout on) drew what the eager training drew
+    assert _losses(tmp_path / "fallback") == pytest.approx(_losses(tmp_path / "eager"), abs=1e-6)
