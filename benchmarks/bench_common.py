@@ -194,12 +194,13 @@ def run_workbench(
     lengths = [len(r["input_ids"]) for r in rows]
     marks = Marks()
     # The batches the workbench will draw, rebuilt from its own sampler, for the token counts.
+    batch = config.effective_batch_size  # (batch_size 0: the run picks it by the epochs)
     for epoch in range(epochs):
-        sampler = LengthGroupedSampler(lengths, config.batch_size, config.seed)
+        sampler = LengthGroupedSampler(lengths, batch, config.seed)
         sampler.set_epoch(epoch)
         order = list(sampler)
-        for start in range(0, len(order), config.batch_size):
-            chunk = [lengths[i] for i in order[start : start + config.batch_size]]
+        for start in range(0, len(order), batch):
+            chunk = [lengths[i] for i in order[start : start + batch]]
             marks.sentences.append(len(chunk))
             marks.real_tokens.append(sum(chunk))
             marks.padded_tokens.append(max(chunk) * len(chunk))

@@ -1,19 +1,30 @@
-"""GPU benchmark: the workbench's own `train()` fine-tuning a bert-base-sized encoder for 3 epochs of CoLA in bf16.
+"""GPU benchmark: the workbench's own `train()` fine-tuning a bert-base-sized encoder for 3 epochs of CoLA in bf16,
+eager and compiled, beside `transformers.Trainer` at its best settings on the same model, in one process.
 
     python benchmarks/gpu.py                 # on one GPU: 12 layers x 768 (110 M parameters), 3 epochs, bf16
+    python benchmarks/gpu.py --arms workbench,trainer
     python benchmarks/gpu.py --quick         # a check that runs anywhere, CPU included (2 x 128, 256 sentences)
     python benchmarks/gpu.py --json out.json
 
-What runs is exactly `workbench.core.training.train.train(TrainConfig(...), run_dir)`, the call the CLI and the TUI
-make: its data split, length-grouped batches, Accelerate bf16 autocast, fused AdamW with the clip folded in,
-per-epoch validation, checkpoint and best-model saves, and the final evaluation. Only the model differs
-from the default: a bert-base-sized BertForSequenceClassification initialised at random from a BertConfig
-and saved to a temporary folder (the GPU machine has no hub; the speed does not depend on the weights, so
-the MCC it prints means nothing). The tokenizer is the embedded model's (the bert-base-uncased WordPiece
-vocabulary); without the embedded package, a word-level vocabulary built from CoLA itself.
+Arms, run in this order in one process (`--arms` picks some):
+  workbench     exactly `workbench.core.training.train.train(TrainConfig(...), run_dir)`, the call the CLI and
+                the TUI make: its data split, length-grouped batches, Accelerate bf16 autocast, fused AdamW
+                with the clip folded in, per-epoch validation, checkpoint and best-model saves, the final
+                evaluation
+  compile       the same with `--compile inductor` (Accelerate's regional compilation, dynamic shapes), from
+                an empty inductor cache (TORCHINDUCTOR_CACHE_DIR is a new temporary folder): the cold start
+  compile_warm  the same again, the cache now warm: what a second run on the machine waits
+  trainer       `transformers.Trainer` with dynamic padding, length grouping, its default fused AdamW and
+                bf16 (benchmarks/bench_common.py `run_trainer`, the peer of benchmarks/throughput.py)
 
-Prints, and writes with --json:
-  seconds      train() wall-clock for all epochs, everything included (what a user waits for), and the time
+Only the model differs from the default: a bert-base-sized BertForSequenceClassification initialised at
+random from a BertConfig and saved to a temporary folder (the GPU machine has no hub; the speed does not
+depend on the weights, so the MCC it prints means nothing). The tokenizer is the embedded model's (the
+bert-base-uncased WordPiece vocabulary); without the embedded package, a word-level vocabulary built from
+CoLA itself.
+
+Prints per arm, and writes with --json:
+  seconds      the arm's wall-clock for all epochs, everything included (what a user waits for), and the time
                in training steps alone (steady rate x sentences; validation, checkpoints and the final
                evaluation are the difference)
   sentences/s  steady: per epoch, from the end of its first step to the end of its last (the first
@@ -122,6 +133,47 @@ def steady_rate(marks: bc.Marks, epoch_ends: list[int], warmup: int) -> tuple[fl
     return (sentences / seconds if seconds else float("nan")), seconds, steps
 
 
+ARMS = ("workbench", "compile", "compile_warm", "trainer")
+ARM_TITLES = {
+    "workbench": "workbench train(), eager",
+    "compile": "workbench train() --compile BACKEND, cold cache",
+    "compile_warm": "workbench train() --compile BACKEND, warm cache",
+    "trainer": "transformers.Trainer best (dynamic padding, length grouping, fused AdamW)",
+}
+
+
+def compile_seconds(run: Path) -> float | None:
+    """The run's own 'compiled in N s' log line, or None (no compile, or it failed)."""
+    from workbench.core.runs.metrics import read_metrics
+
+    for event in read_metrics(run):
+        found = re.match(r"compiled in ([0-9.]+) s", str(event.get("message", ""))) if event["kind"] == "log" else None
+        if found:
+            return float(found.group(1))
+    return None
+
+
+def run_arm(arm: str, folder: Path, tmp: Path, args: argparse.Namespace) -> tuple[bc.Marks, dict[str, Any]]:
+    """One arm on the model in FOLDER: its step marks and (wall_s, epoch_ends, history, compile_s, precision)."""
+    import time
+
+    if arm == "trainer":
+        started = time.perf_counter()
+        marks, _model = bc.run_trainer(
+            str(folder), args.limit, args.epochs, 0, best=True, bf16=args.precision != "fp32", out_dir=tmp / arm
+        )
+        wall_s = time.perf_counter() - started
+        per_epoch = len(marks.times) // max(1, args.epochs)
+        ends = [per_epoch * (e + 1) for e in range(args.epochs)]
+        return marks, {"wall_s": wall_s, "epoch_ends": ends, "history": [], "compile_s": None, "precision": "bf16"}
+    overrides: dict[str, Any] = {"precision": args.precision}
+    if arm.startswith("compile"):
+        overrides["compile"] = args.backend
+    marks, info = bc.run_workbench(str(folder), args.limit, args.epochs, tmp / arm, overrides)
+    info["compile_s"] = compile_seconds(tmp / arm)
+    return marks, info
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", type=int, default=12)
@@ -130,6 +182,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="first N training sentences (0 = all 7,695)")
     parser.add_argument("--precision", choices=["bf16", "fp32", "auto"], default="bf16")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, in this order: {', '.join(ARMS)}")
+    parser.add_argument("--backend", default="inductor", help="the compile arms' torch.compile backend")
     parser.add_argument("--warmup", type=int, default=5, help="first steps of the run left out of the rate")
     parser.add_argument(
         "--quick",
@@ -144,10 +198,17 @@ def main() -> None:
         args.layers, args.hidden, args.limit, args.epochs, args.warmup = 2, 128, args.limit or 256, 1, 2
         args.precision = "auto" if "--precision" not in sys.argv else args.precision
     heads = args.heads or max(1, args.hidden // 64)
+    arms = [a for a in args.arms.split(",") if a]
+    if unknown := set(arms) - set(ARMS):
+        raise SystemExit(f"unknown arm(s) {', '.join(sorted(unknown))}; the arms are {', '.join(ARMS)}")
 
+    import os
+
+    cache = tempfile.mkdtemp(prefix="gpu-bench-inductor-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # "compile" starts from an empty cache, "compile_warm" reads it
     import torch
 
-    from workbench.core.model.loading import quiet_transformers
+    from workbench.core.model.loading import load_model, quiet_transformers
 
     quiet_transformers()
     if args.threads:
@@ -155,97 +216,111 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     device = torch.cuda.get_device_name(0) if cuda else f"cpu: {bc.machine()}"
     print(f"device: {device}{'' if not cuda else f'; torch {torch.__version__}'}; load {bc.loadavg():.2f}", flush=True)
+    reports: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="gpu-bench-") as tmp:
         folder = Path(tmp) / "model"
         folder.mkdir()
         tokenizer_name, parameters = make_model_folder(folder, args.layers, args.hidden, heads)
+        model = load_model(str(folder))
         print(
             f"model: {args.layers} layers x {args.hidden}, {parameters / 1e6:.1f} M parameters, random init "
-            f"from BertConfig; tokenizer: {tokenizer_name}",
+            f"from BertConfig; tokenizer: {tokenizer_name}; arms in this order: {', '.join(arms)}",
             flush=True,
         )
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-        marks, info = bc.run_workbench(
-            str(folder), args.limit, args.epochs, Path(tmp) / "run", {"precision": args.precision}
-        )
-        from workbench.core.model.loading import load_model
-
-        model = load_model(str(folder))
-    peak_memory_gib = torch.cuda.max_memory_allocated() / 2**30 if cuda else bc.peak_rss_mb() / 1024
-    rate, window_s, window_steps = steady_rate(marks, info["epoch_ends"], args.warmup)
-    sentences = sum(marks.sentences)
-    real_tokens = sum(marks.real_tokens)
-    mean_len = real_tokens / max(1, sentences)
-    flops_per_token = bc.train_flops_per_token(model, mean_len)
-    tokens_per_s = rate * mean_len
-    achieved = tokens_per_s * flops_per_token
-    step_seconds = sentences / rate
-    spec = next((v for k, v in SPEC_BF16_TFLOPS.items() if k in device), None) if cuda else None
+        for arm in arms:
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+            marks, info = run_arm(arm, folder, Path(tmp), args)
+            memory = torch.cuda.max_memory_allocated() / 2**30 if cuda else bc.peak_rss_mb() / 1024
+            reports[arm] = arm_report(arm, marks, info, model, memory, args)
+            print_arm(arm, reports[arm], cuda, flush=True)
     peak: dict[str, float] = {}
-    if not args.no_peak:
+    if not args.no_peak and reports:
         from matmul_peak import measure_peak
 
-        tokens = bc.BATCH * max(8, int(round(mean_len)))
-        peak = measure_peak(tokens=tokens, hidden=args.hidden, ffn=4 * args.hidden)
-    dtype = "bf16" if info["precision"] == "bf16" or (info["precision"] == "auto" and "bf16" in peak) else "fp32"
-    report = {
-        "device": device,
-        "torch": torch.__version__,
-        "layers": args.layers,
-        "hidden": args.hidden,
-        "parameters": parameters,
-        "matmul_parameters": bc.matmul_parameters(model),
+        mean_len = next(iter(reports.values()))["mean_real_len"]
+        peak = measure_peak(tokens=bc.BATCH * max(8, int(round(mean_len))), hidden=args.hidden, ffn=4 * args.hidden)
+    spec = next((v for k, v in SPEC_BF16_TFLOPS.items() if k in device), None) if cuda else None
+    dtype = "bf16" if args.precision == "bf16" or (args.precision == "auto" and "bf16" in peak) else "fp32"
+    print(
+        f"\n{args.epochs} epoch(s) of CoLA, {args.layers} x {args.hidden} ({parameters / 1e6:.1f} M), "
+        f"batch {bc.BATCH}, {args.precision}, on {device}"
+    )
+    if spec:
+        print(f"MFU against the data-sheet dense bf16 peak: {spec:.0f} TFLOP/s")
+    if dtype in peak:
+        print(
+            f"MFU against the matmul peak measured here at the model's shapes ({dtype}): "
+            f"{peak[dtype] / 1e3:.2f} TFLOP/s"
+        )
+    print("| arm | wall s (all in) | compile s | steps s | sentences/s | MFU (sheet) | MFU (measured) | peak GiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    base = reports.get("trainer", {}).get("sentences_per_s")
+    for arm, r in reports.items():
+        r["mfu_spec"] = r["model_tflops"] * 1e12 / (spec * 1e12) if spec else None
+        r["mfu_measured_peak"] = r["model_tflops"] * 1e12 / (peak[dtype] * 1e9) if dtype in peak else None
+        versus = f" ({r['sentences_per_s'] / base:.2f}x Trainer)" if base and arm != "trainer" else ""
+        print(
+            f"| {ARM_TITLES[arm].replace('BACKEND', args.backend)} | {r['train_wall_s']:.1f} | "
+            f"{seconds(r['compile_s'])} | {r['step_seconds']:.1f} | "
+            f"{r['sentences_per_s']:.0f}{versus} | {percent(r['mfu_spec'])} | {percent(r['mfu_measured_peak'])} | "
+            f"{r['peak_memory_gib']:.2f} |"
+        )
+    wb = reports.get("workbench")
+    if wb and args.epochs == 3 and args.layers == 12 and args.hidden == 768 and not args.limit:
+        wall = wb["train_wall_s"]
+        print(f"goal: bert-base, 3 epochs of CoLA < 60 s -> {'met' if wall < 60 else 'missed'} ({wall:.1f} s, eager)")
+    if args.json:
+        summary = {"device": device, "torch": torch.__version__, "parameters": parameters, "arms": reports}
+        summary.update(spec_tflops=spec, matmul_peak_gflops=peak, load=bc.loadavg())
+        args.json.write_text(json.dumps(summary, indent=2))
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def arm_report(
+    arm: str, marks: bc.Marks, info: dict[str, Any], model: Any, memory_gib: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    rate, window_s, window_steps = steady_rate(marks, info["epoch_ends"], args.warmup)
+    sentences = sum(marks.sentences)
+    mean_len = sum(marks.real_tokens) / max(1, sentences)
+    flops_per_token = bc.train_flops_per_token(model, mean_len)
+    return {
+        "arm": arm,
+        "backend": args.backend if arm.startswith("compile") else None,
         "epochs": args.epochs,
-        "precision": args.precision,
+        "precision": info["precision"],
         "sentences": sentences,
         "steps": len(marks.times),
         "train_wall_s": info["wall_s"],
-        "step_seconds": step_seconds,
+        "compile_s": info["compile_s"],
+        "step_seconds": sentences / rate,
         "sentences_per_s": rate,
         "window_s": window_s,
         "window_steps": window_steps,
         "mean_real_len": mean_len,
-        "model_tflops": achieved / 1e12,
-        "mfu_spec": achieved / (spec * 1e12) if spec else None,
-        "spec_tflops": spec,
-        "matmul_peak_gflops": peak,
-        "mfu_measured_peak": achieved / (peak[dtype] * 1e9) if dtype in peak else None,
-        "peak_memory_gib": peak_memory_gib,
-        "peak_memory_kind": "cuda max_memory_allocated" if cuda else "peak RSS",
+        "model_tflops": rate * mean_len * flops_per_token / 1e12,
+        "peak_memory_gib": memory_gib,
         "validation_mcc": [h["val_mcc"] for h in info["history"]],
         "load": bc.loadavg(),
     }
+
+
+def print_arm(arm: str, r: dict[str, Any], cuda: bool, flush: bool = True) -> None:
+    compiled = "" if r["compile_s"] is None else f", of which compile {r['compile_s']:.1f} s"
     print(
-        f"\n{args.epochs} epoch(s) of CoLA through workbench train(): {sentences} sentences, "
-        f"{len(marks.times)} steps, batch {bc.BATCH}, {args.precision}"
+        f"{ARM_TITLES[arm].replace('BACKEND', str(r['backend']))}: {r['train_wall_s']:.1f} s all in{compiled}; "
+        f"{r['step_seconds']:.1f} s in steps "
+        f"({r['sentences_per_s']:.0f} sentences/s steady over {r['window_steps']} steps); "
+        f"{r['model_tflops']:.2f} TFLOP/s; peak {'GPU memory' if cuda else 'RSS'} {r['peak_memory_gib']:.2f} GiB",
+        flush=flush,
     )
-    print(f"  train() wall-clock, everything included: {info['wall_s']:.1f} s")
-    print(
-        f"  in training steps: {step_seconds:.1f} s ({rate:.0f} sentences/s steady, "
-        f"{tokens_per_s:.0f} real tokens/s; {window_steps} steps timed)"
-    )
-    print(f"  model FLOPs: {achieved / 1e12:.2f} TFLOP/s ({flops_per_token / 1e6:.0f} MFLOP per real token)")
-    if spec:
-        print(f"  MFU against the data-sheet dense bf16 peak ({spec:.0f} TFLOP/s): {report['mfu_spec']:.1%}")
-    if report["mfu_measured_peak"] is not None:
-        print(
-            f"  MFU against the matmul peak measured here at the model's shapes ({dtype}, "
-            f"{peak[dtype] / 1e3:.2f} TFLOP/s): {report['mfu_measured_peak']:.1%}"
-        )
-    print(f"  peak memory ({report['peak_memory_kind']}): {peak_memory_gib:.2f} GiB")
-    print(
-        "  validation MCC by epoch (random init: meaningless): "
-        + ", ".join(f"{m:.3f}" for m in report["validation_mcc"])
-    )
-    if args.epochs == 3 and args.layers == 12 and args.hidden == 768 and not args.limit:
-        wall = info["wall_s"]
-        print(
-            f"goal: bert-base, 3 epochs of CoLA < 60 s -> {'met' if wall < 60 else 'missed'} ({wall:.1f} s "
-            f"train() wall-clock; {step_seconds:.1f} s in steps)"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
