@@ -15,7 +15,6 @@ from typing import Any
 from workbench.core.base.config import TrainConfig
 from workbench.core.base.errors import TrainingError, is_out_of_memory
 from workbench.core.base.events import (
-    COMPILING,
     CheckpointEvent,
     EndEvent,
     EpochEvent,
@@ -43,16 +42,15 @@ from workbench.core.training.checkpoint import (
     recover_run,
     restore_checkpoint,
     resume_note,
-    rng_state,
     rng_states,
     save_checkpoint,
     save_model,
-    set_rng_state,
 )
 from workbench.core.training.gold import GoldRecorder
 from workbench.core.training.optim import WeightAverage, data_loaders, grouped_adamw, warmup_steps
 from workbench.core.training.position import Position, TrainResult
 from workbench.core.training.prepare import RunData, initial_model, prepare_data
+from workbench.core.training.speed import compile_for_steps, less_work_per_step
 from workbench.core.training.step import (
     PendingStep,
     Throughput,
@@ -206,8 +204,9 @@ class Training:
         self._restore()
         self.position.validation_sentences = len(val_rows)
         self._emit_start(len(train_rows), len(val_rows))
-        if self.config.compile != "off":
-            self._compile(train_rows)
+        if self.config.compile != "off":  # the steps' model compiled, and the wait for it said, before step 1
+            batch = self.train_loader.collate_fn(train_rows[: self.config.effective_batch_size])
+            self.step_model = compile_for_steps(self.model, self.config.compile, batch, self.accelerator, self.log)
         self.started = self.last_checkpoint_at = time.perf_counter()
         self.elapsed_before = self.position.train_seconds
         while not self.position.finished and self.position.epoch < self.config.epochs:
@@ -246,16 +245,9 @@ class Training:
         """Model, length-grouped loaders, grouped AdamW and the warmup schedule, prepared by Accelerate."""
         from transformers import get_linear_schedule_with_warmup
 
-        from workbench.core.training.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
-
         config, accelerator = self.config, self.accelerator
         model = initial_model(config, allow_pickle=self.allow_pickle)  # dropout, reinit_top_layers, head seed
-        if config.freeze_embeddings:
-            freeze_word_embeddings(model)  # before the optimizer groups: the table gets no gradient, no AdamW state
-        cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
-        if accelerator.device.type == "cpu" and config.compile == "off":
-            # CPU dropout masks without bernoulli_ (core/training/speed.py); a compiled step fuses its own
-            cheap_dropout(model)
+        less_work_per_step(model, config, accelerator.device.type)  # before the optimizer groups (frozen table)
         train_loader, val_loader = data_loaders(
             self.tokenizer, train_rows, val_rows, config.batch_size, config.eval_batch_size, config.seed
         )
@@ -324,46 +316,6 @@ class Training:
             self.log(trained_on)
         if note := resume_note(self.restarted_from_zero, self.position.finished):
             self.log(note)
-
-    def _compile(self, train_rows: list[dict[str, Any]]) -> None:
-        """Compile the training step's model (`--compile BACKEND`) and run one forward and backward pass on a
-        batch of training rows, so that the wait for the compiler comes here, said in the run's log, not in the
-        step times. The probe's gradients are dropped and the random state restored: the training that
-        follows draws what it would have drawn. Validation and saving keep the eager model (the same
-        parameters). A compile that fails leaves the training eager, with one line saying why."""
-        import torch
-        from accelerate.utils import compile_regions
-
-        from workbench.core.training.speed import cheap_dropout
-
-        backend = self.config.compile
-        self.log(
-            f"{COMPILING} (torch.compile, {backend}, one encoder layer for all): on a machine without "
-            "this model in torch's compile cache, this takes minutes"
-        )
-        started = time.perf_counter()
-        state = rng_state()
-        batch = self.train_loader.collate_fn(train_rows[: self.config.effective_batch_size])
-        batch.pop("row", None)
-        self.model.train()  # compiled for the steps' mode (guards on it: eval would compile again)
-        try:
-            torch._dynamo.reset()  # this process's earlier compiles (another model) are of no use to this one
-            compiled = compile_regions(self.model, backend=backend, dynamic=True)
-            self.accelerator.backward(compiled(**batch.to(self.accelerator.device)).loss)
-        except Exception as err:  # the compiler's own failures are many kinds; every one means eager
-            cause: BaseException = err
-            while (inner := getattr(cause, "inner_exception", None) or cause.__cause__) is not None:
-                cause = inner  # torch wraps the compiler's own error (BackendCompilerFailed)
-            reason = str(cause).strip().splitlines()
-            self.log(f"compile failed ({type(cause).__name__}: {reason[0] if reason else ''}): training without it")
-            if self.accelerator.device.type == "cpu":
-                cheap_dropout(self.model)  # as an eager training has it: the same steps as without --compile
-        else:
-            self.step_model = compiled
-            self.log(f"compiled in {time.perf_counter() - started:.1f} s")
-        finally:
-            self.optimizer.zero_grad(set_to_none=True)
-            set_rng_state(state)
 
     # ------------------------------------------------------------ an epoch of steps
 

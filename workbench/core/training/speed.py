@@ -14,6 +14,11 @@
 * `cheap_dropout(model)`: on a CPU, dropout masks from two 15-bit uniforms per 32-bit draw instead of
   `bernoulli_` (dropout was ~11 % of a step on the AMD EPYC; see `dropout_noise`).
 
+* `compile_for_steps(model, backend, ...)`: `--compile BACKEND`, the model the training steps call compiled
+  by torch.compile through Accelerate's regional compilation (each repeated encoder layer compiled once, for
+  all of them; dynamic shapes), and probed with one forward and backward pass so that a failure shows
+  before the first step. Validation and saving keep the eager model: the same parameters.
+
 Tried and not kept (benchmarks/ab_speed.py keeps them for the record, with their A/B numbers):
 bf16 weight copies refreshed by the optimizer step instead of autocast's per-forward casts (bitwise
 the same losses, not faster: 0.98x); dropout masks from `torch.rand` instead of `bernoulli_` (the mask
@@ -24,6 +29,7 @@ Nothing here imports torch at module level, so `workbench.core` stays light to i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -183,6 +189,57 @@ def _cheap_dropout_forward(module: Any) -> Any:
         return x * dropout_noise(x, p)
 
     return forward
+
+
+def less_work_per_step(model: Any, config: Any, device_type: str) -> None:
+    """The levers above that train() takes for MODEL (its own training object, before its optimizer's
+    groups are built) under CONFIG (a TrainConfig) on a DEVICE_TYPE ("cpu", "cuda")."""
+    if config.freeze_embeddings:
+        freeze_word_embeddings(model)  # the table gets no gradient and no AdamW state
+    cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
+    if device_type == "cpu" and config.compile == "off":
+        cheap_dropout(model)  # CPU dropout masks without bernoulli_ (a compiled step fuses its own)
+
+
+def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, log: Callable[[str], None]) -> Any:
+    """MODEL compiled with torch.compile on BACKEND for the training steps, or MODEL itself when the compile
+    fails (with `cheap_dropout` on a CPU, as an eager training has it). One forward and backward pass on
+    BATCH (training rows, collated) makes the compiler do its work now, its wait said in LOG before and
+    after; the pass's gradients are dropped and the random state restored, so the steps draw what they
+    would have drawn."""
+    import time
+
+    import torch
+    from accelerate.utils import compile_regions
+
+    from workbench.core.base.events import COMPILING
+    from workbench.core.training.checkpoint import rng_state, set_rng_state
+
+    log(
+        f"{COMPILING} (torch.compile, {backend}, one encoder layer for all): on a machine without this model "
+        "in torch's compile cache, this takes minutes"
+    )
+    started, state = time.perf_counter(), rng_state()
+    batch.pop("row", None)
+    model.train()  # compiled for the steps' mode (guards on it: eval would compile again)
+    try:
+        torch._dynamo.reset()  # this process's earlier compiles (another model) are of no use to this one
+        compiled = compile_regions(model, backend=backend, dynamic=True)
+        accelerator.backward(compiled(**batch.to(accelerator.device)).loss)
+    except Exception as err:  # the compiler's failures are of many kinds; every one means eager
+        cause: BaseException = err
+        while (inner := getattr(cause, "inner_exception", None) or cause.__cause__) is not None:
+            cause = inner  # torch wraps the compiler's own error (BackendCompilerFailed)
+        reason = str(cause).strip().splitlines()
+        log(f"compile failed ({type(cause).__name__}: {reason[0] if reason else ''}): training without it")
+        if accelerator.device.type == "cpu":
+            cheap_dropout(model)  # the same steps as without --compile
+        return model
+    finally:
+        model.zero_grad(set_to_none=True)
+        set_rng_state(state)
+    log(f"compiled in {time.perf_counter() - started:.1f} s")
+    return compiled
 
 
 def trainable_parameters(model: Any) -> int:
