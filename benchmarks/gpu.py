@@ -13,7 +13,9 @@ Arms, run in this order in one process (`--arms` picks some):
                 evaluation
   compile       the same with `--compile inductor` (Accelerate's regional compilation, dynamic shapes), from
                 an empty inductor cache (TORCHINDUCTOR_CACHE_DIR is a new temporary folder): the cold start
-  compile_warm  the same again, the cache now warm: what a second run on the machine waits
+  compile_warm  the same again, the cache now warm. In the same process, so inductor's in-memory caches
+                and its compile workers are warm too: a new process on the same machine (a second run)
+                also pays their start, so it waits somewhat longer than this arm
   trainer       `transformers.Trainer` with dynamic padding, length grouping, its default fused AdamW and
                 bf16 (benchmarks/bench_common.py `run_trainer`, the peer of benchmarks/throughput.py)
 
@@ -159,14 +161,20 @@ def run_arm(arm: str, folder: Path, tmp: Path, args: argparse.Namespace) -> tupl
 
     if arm == "trainer":
         started = time.perf_counter()
+        import torch
+
+        from workbench.core.base.hardware import resolve_precision
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        precision = "bf16" if resolve_precision(args.precision, device) == "bf16" else "fp32"  # as train() picks
         marks, _model = bc.run_trainer(
-            str(folder), args.limit, args.epochs, 0, best=True, bf16=args.precision != "fp32", out_dir=tmp / arm
+            str(folder), args.limit, args.epochs, 0, best=True, bf16=precision == "bf16", out_dir=tmp / arm
         )
         wall_s = time.perf_counter() - started
-        per_epoch = len(marks.times) // max(1, args.epochs)
+        per_epoch = len(marks.times) // max(1, args.epochs)  # every epoch has the same number of steps
         ends = [per_epoch * (e + 1) for e in range(args.epochs)]
-        return marks, {"wall_s": wall_s, "epoch_ends": ends, "history": [], "compile_s": None, "precision": "bf16"}
-    overrides: dict[str, Any] = {"precision": args.precision}
+        return marks, {"wall_s": wall_s, "epoch_ends": ends, "history": [], "compile_s": None, "precision": precision}
+    overrides: dict[str, Any] = {"precision": args.precision, "batch_size": bc.BATCH}  # the Trainer's batch too
     if arm.startswith("compile"):
         overrides["compile"] = args.backend
     marks, info = bc.run_workbench(str(folder), args.limit, args.epochs, tmp / arm, overrides)
@@ -202,10 +210,15 @@ def main() -> None:
     if unknown := set(arms) - set(ARMS):
         raise SystemExit(f"unknown arm(s) {', '.join(sorted(unknown))}; the arms are {', '.join(ARMS)}")
 
+    if "compile_warm" in arms and "compile" not in arms:
+        raise SystemExit("compile_warm reads the cache the compile arm fills: run both (--arms compile,compile_warm)")
     import os
+    import shutil
 
+    # "compile" starts from empty caches, "compile_warm" reads what it wrote (set before torch is imported)
     cache = tempfile.mkdtemp(prefix="gpu-bench-inductor-")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # "compile" starts from an empty cache, "compile_warm" reads it
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+    os.environ["TRITON_CACHE_DIR"] = str(Path(cache) / "triton")
     import torch
 
     from workbench.core.model.loading import load_model, quiet_transformers
@@ -270,6 +283,7 @@ def main() -> None:
     if wb and args.epochs == 3 and args.layers == 12 and args.hidden == 768 and not args.limit:
         wall = wb["train_wall_s"]
         print(f"goal: bert-base, 3 epochs of CoLA < 60 s -> {'met' if wall < 60 else 'missed'} ({wall:.1f} s, eager)")
+    shutil.rmtree(cache, ignore_errors=True)
     if args.json:
         summary = {"device": device, "torch": torch.__version__, "parameters": parameters, "arms": reports}
         summary.update(spec_tflops=spec, matmul_peak_gflops=peak, load=bc.loadavg())

@@ -20,14 +20,17 @@ from workbench.core.base.config import TrainConfig
 from workbench.core.runs.metrics import read_metrics
 from workbench.core.training.train import train
 
-CALLS = {"graphs": 0, "runs": 0}
+CALLS = {"graphs": 0, "runs": 0, "runs_without_grad": 0}
 
 
 def _counting(graph: Any, example_inputs: Any) -> Any:
+    import torch
+
     CALLS["graphs"] += 1
 
     def run(*args: Any) -> Any:
         CALLS["runs"] += 1
+        CALLS["runs_without_grad"] += not torch.is_grad_enabled()  # validation and evaluation run without grad
         return graph.forward(*args)
 
     return run
@@ -80,15 +83,16 @@ def test_a_compiled_training_steps_through_the_compiled_graphs_with_the_eager_nu
     )
     eager = train(config, tmp_path / "eager")
     assert eager.status == "done"
-    CALLS.update(graphs=0, runs=0)
+    CALLS.update(graphs=0, runs=0, runs_without_grad=0)
     compiled = train(replace(config, compile="wb_counting"), tmp_path / "compiled")
     assert compiled.status == "done"
     assert CALLS["graphs"] >= 1
     # the probe's pass and every one of the 4 steps ran the two encoder layers' compiled graphs (at least);
-    # validation and the final evaluation run the eager model
+    # validation and the final evaluation (without grad) ran the eager model
     assert CALLS["runs"] >= 2 * (1 + 4), CALLS
+    assert CALLS["runs_without_grad"] == 0, CALLS
     logs = _logs(tmp_path / "compiled")
-    assert any(line.startswith("compiling the model (torch.compile, wb_counting") for line in logs), logs
+    assert any(line.startswith("compiling the model (torch.compile, wb_counting,") for line in logs), logs
     assert any(line.startswith("compiled in ") for line in logs), logs
     # the probe left no gradient behind and the saved model is the plain one
     assert _losses(tmp_path / "compiled") == pytest.approx(_losses(tmp_path / "eager"), abs=1e-6)
@@ -116,3 +120,40 @@ def test_a_compile_that_fails_trains_eager_and_says_so(
     assert "second line" not in failures[0]
     # the failed probe changed nothing: the steps (dropout on) drew what the eager training drew
     assert _losses(tmp_path / "fallback") == pytest.approx(_losses(tmp_path / "eager"), abs=1e-6)
+
+
+def test_the_probe_leaves_the_random_state_and_no_gradient_behind(backends: None, tiny_model_dir: Path) -> None:
+    """The probe's pass draws dropout masks (the tiny BERT's dropout is 0.1); the steps after it must draw what
+    they would have drawn without it."""
+    import torch
+    from accelerate import Accelerator
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from workbench.core.training.speed import compile_for_steps
+
+    model = BertForSequenceClassification.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    batch = tokenizer(["The cat sat.", "Sat the cat on the mat."], padding=True, return_tensors="pt")
+    batch["labels"] = torch.tensor([1, 0])
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    lines: list[str] = []
+    compiled = compile_for_steps(model, "wb_counting", batch, Accelerator(cpu=True), lines.append)
+    assert compiled is not model and lines[-1].startswith("compiled in "), lines
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(p.grad is None for p in model.parameters())
+    # and the pass did draw: the same forward now changes the state
+    compiled(**batch).loss.backward()
+    assert not torch.equal(torch.get_rng_state(), before)
+
+
+def test_the_compiler_error_named_is_the_innermost_once_even_in_a_cycle() -> None:
+    from workbench.core.training.speed import compiler_error
+
+    inner = ValueError("no C++ compiler\ndetails")
+    outer = RuntimeError("backend='inductor' raised:")
+    outer.__cause__ = inner
+    assert compiler_error(outer) == "ValueError: no C++ compiler"
+    looped = RuntimeError("loop")
+    looped.__cause__ = looped
+    assert compiler_error(looped) == "RuntimeError: loop"

@@ -204,7 +204,7 @@ class Training:
         self._restore()
         self.position.validation_sentences = len(val_rows)
         self._emit_start(len(train_rows), len(val_rows))
-        if self.config.compile != "off":  # the steps' model compiled, and the wait for it said, before step 1
+        if self.config.compile != "off" and not self.position.finished:  # compiled, and the wait said, first
             batch = self.train_loader.collate_fn(train_rows[: self.config.effective_batch_size])
             self.step_model = compile_for_steps(self.model, self.config.compile, batch, self.accelerator, self.log)
         self.started = self.last_checkpoint_at = time.perf_counter()

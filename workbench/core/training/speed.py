@@ -206,7 +206,12 @@ def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, lo
     fails (with `cheap_dropout` on a CPU, as an eager training has it). One forward and backward pass on
     BATCH (training rows, collated) makes the compiler do its work now, its wait said in LOG before and
     after; the pass's gradients are dropped and the random state restored, so the steps draw what they
-    would have drawn."""
+    would have drawn. With several processes the pass makes no collective of its gradients (no_sync), and
+    all of them fall back when any one's compile failed.
+
+    torch._dynamo's caches are reset first: compiles of an earlier training in this process are of no use
+    to this model, and would count towards torch's recompile limit."""
+    import contextlib
     import time
 
     import torch
@@ -216,30 +221,48 @@ def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, lo
     from workbench.core.training.checkpoint import rng_state, set_rng_state
 
     log(
-        f"{COMPILING} (torch.compile, {backend}, one encoder layer for all): on a machine without this model "
-        "in torch's compile cache, this takes minutes"
+        f"{COMPILING} (torch.compile, {backend}, each repeated layer compiled once): on a machine without this "
+        "model in torch's compile cache, this takes minutes"
     )
     started, state = time.perf_counter(), rng_state()
     batch.pop("row", None)
     model.train()  # compiled for the steps' mode (guards on it: eval would compile again)
+    failure = ""
     try:
-        torch._dynamo.reset()  # this process's earlier compiles (another model) are of no use to this one
+        torch._dynamo.reset()
         compiled = compile_regions(model, backend=backend, dynamic=True)
-        accelerator.backward(compiled(**batch.to(accelerator.device)).loss)
+        with getattr(model, "no_sync", contextlib.nullcontext)():  # DDP: no gradient all-reduce for the probe
+            accelerator.backward(compiled(**batch.to(accelerator.device)).loss)
     except Exception as err:  # the compiler's failures are of many kinds; every one means eager
-        cause: BaseException = err
-        while (inner := getattr(cause, "inner_exception", None) or cause.__cause__) is not None:
-            cause = inner  # torch wraps the compiler's own error (BackendCompilerFailed)
-        reason = str(cause).strip().splitlines()
-        log(f"compile failed ({type(cause).__name__}: {reason[0] if reason else ''}): training without it")
-        if accelerator.device.type == "cpu":
-            cheap_dropout(model)  # the same steps as without --compile
-        return model
+        failure = compiler_error(err)
     finally:
         model.zero_grad(set_to_none=True)
         set_rng_state(state)
+    if accelerator.num_processes > 1:  # every process trains the same way, or their collectives would not pair
+        failed = accelerator.reduce(torch.tensor([float(bool(failure))], device=accelerator.device), "sum")
+        if failed.item() and not failure:
+            failure = f"failed in {int(failed.item())} other process(es)"
+    if failure:
+        log(f"compile failed ({failure}): training without it")
+        if accelerator.device.type == "cpu":
+            cheap_dropout(model)  # the same steps as without --compile
+        return model
     log(f"compiled in {time.perf_counter() - started:.1f} s")
     return compiled
+
+
+def compiler_error(err: BaseException) -> str:
+    """ "Type: first line" of the error under ERR's wrappers (torch's BackendCompilerFailed wraps the compiler's
+    own as inner_exception or __cause__)."""
+    cause, seen = err, {id(err)}
+    while True:
+        inner = getattr(cause, "inner_exception", None) or cause.__cause__
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            break
+        cause = inner
+        seen.add(id(inner))
+    reason = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {reason[0] if reason else ''}"
 
 
 def trainable_parameters(model: Any) -> int:
