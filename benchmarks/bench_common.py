@@ -181,14 +181,16 @@ def encode_rows(tokenizer: Any, sentences: list[str], labels: list[int], pad_to:
 def run_workbench(
     model: str, limit: int, epochs: int, run_dir: Path, overrides: dict[str, Any] | None = None
 ) -> tuple[Marks, dict[str, Any]]:
-    """The workbench's own training path with its defaults; step marks from its step events."""
+    """The workbench's own training path with its defaults, at batch BATCH as every recipe compared here
+    (a run's batch_size 0 picks 8 for a single epoch) unless OVERRIDES say otherwise; step marks from its
+    step events."""
     from workbench.core.base.config import TrainConfig
     from workbench.core.model.loading import load_tokenizer
     from workbench.core.training.optim import LengthGroupedSampler
     from workbench.core.training.prepare import encode
     from workbench.core.training.train import train
 
-    config = TrainConfig(model=model, epochs=epochs, train_limit=limit, **(overrides or {}))
+    config = TrainConfig(model=model, epochs=epochs, train_limit=limit, **{"batch_size": BATCH, **(overrides or {})})
     sentences, labels = train_sentences(limit)
     rows = encode(load_tokenizer(model), sentences, labels, config.max_length)
     lengths = [len(r["input_ids"]) for r in rows]

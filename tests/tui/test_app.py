@@ -24,7 +24,7 @@ from workbench.tui.panes.train import TrainPane
 from workbench.tui.screens.confirm import ConfirmQuit
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.widgets.bars import ProbabilityBars
-from workbench.tui.widgets.charts import SeriesChart
+from workbench.tui.widgets.charts import REDRAW_HZ, SeriesChart
 from workbench.tui.widgets.log import TextLog
 from workbench.tui.widgets.sentence_table import SentenceTable
 
@@ -199,6 +199,8 @@ async def test_open_run_shows_its_history_and_model(tiny_model_dir: Path, tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.active_pane == "train" and app.current_run == DEMO_RUN
+        # the history is read off the app's thread: let it come (under load it may take a few frames)
+        await wait_until(pilot, lambda: app.query_one("#chart-loss", SeriesChart).points("loss") > 0, 10)
         assert app.query_one("#chart-loss", SeriesChart).points("loss") == 30
         assert app.query_one("#chart-val", SeriesChart).points("mcc") == 3
         # its settings fill the form (c shows it) as a request: batch 32 at 3 epochs is what 0 picks, so 0
@@ -222,11 +224,14 @@ async def test_charts_redraw_on_a_timer_not_per_point(tmp_path: Path) -> None:
         chart = app.query_one("#chart-loss", SeriesChart)
         await pilot.pause(0.3)
         before = chart.redraws
+        started = time.monotonic()
         for step in range(2000):  # a burst far faster than the screen
             chart.add("loss", step, 1 / (step + 1))
+        await wait_until(pilot, lambda: chart.redraws > before, 10, "the first redraw")
         await pilot.pause(0.6)
         assert chart.points("loss") == 2000
-        assert 1 <= chart.redraws - before <= 4
+        # at most REDRAW_HZ redraws a second (a loaded machine's late timer only makes fewer), not one per point
+        assert chart.redraws - before <= REDRAW_HZ * (time.monotonic() - started) + 2
 
 
 async def test_untrained_model_is_said_clearly(tmp_path: Path) -> None:
