@@ -113,8 +113,8 @@ hard) and confidence of the same sentence in a run's map of the training data
 Cost: a fold fine-tunes for --epochs on (K-1)/K of the training split, then
 predicts the rest. Measured on a 2-core AMD EPYC with nothing else running, a
 fold of the default (3 epochs over 6,156 sentences, then 1,539 predictions)
-takes about 170 s, so the default 5 folds take about 15 minutes; the cost
-grows with EPOCHS x (K-1) (a Xeon with AMX is faster). Ctrl-C stops at the
+takes 73 to 170 s by the machine, so the default 5 folds take 6 to 15
+minutes; the cost grows with EPOCHS x (K-1). Ctrl-C stops at the
 next batch, with a checkpoint."""
 
 ISSUES_EXAMPLES = """examples:
