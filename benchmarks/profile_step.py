@@ -173,7 +173,12 @@ def main() -> None:
     if args.freeze_embeddings:
         overrides["freeze_embeddings"] = True
     config = TrainConfig(
-        model=bc.model_name(args.model), epochs=1, train_limit=args.limit, precision=args.precision, **overrides
+        model=bc.model_name(args.model),
+        epochs=1,
+        batch_size=bc.BATCH,  # the default run's batch (batch_size 0 picks 8 for a single epoch)
+        train_limit=args.limit,
+        precision=args.precision,
+        **overrides,
     )
     needed = args.wait + args.warmup + args.active
     if args.limit // config.batch_size < needed + 1:
