@@ -83,7 +83,7 @@ def one_arm(record: bool, limit: int, folder: Path) -> dict[str, float]:
             trainer._note_gold = lambda self, *a: None
             trainer._record_gold = lambda self: None
             dynamics.TrainingDynamics.save = lambda self, run_dir: run_dir
-        config = TrainConfig(epochs=1, train_limit=limit)
+        config = TrainConfig(epochs=1, batch_size=32, train_limit=limit)  # (0 would pick 8 for one epoch)
         result = train_module.train(config, folder / ("on" if record else "off"))
         assert result.status == "done", result.error
     finally:
