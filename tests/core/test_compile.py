@@ -69,18 +69,10 @@ def test_the_compile_setting_is_checked() -> None:
 
 
 def test_a_compiled_training_steps_through_the_compiled_graphs_with_the_eager_numbers(
-    backends: None, still_bert: Path, tiny_cola_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backends: None, still_bert: Path, tiny_config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(config_module, "COMPILE_BACKENDS", (*config_module.COMPILE_BACKENDS, "wb_counting"))
-    config = TrainConfig(
-        model=str(still_bert),
-        data=str(tiny_cola_dir),
-        epochs=1,
-        batch_size=16,
-        train_limit=64,
-        learning_rate=1e-3,
-        precision="fp32",
-    )
+    config = replace(tiny_config, model=str(still_bert), epochs=1, train_limit=64)  # 4 steps of 16
     eager = train(config, tmp_path / "eager")
     assert eager.status == "done"
     CALLS.update(graphs=0, runs=0, runs_without_grad=0)

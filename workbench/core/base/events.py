@@ -102,7 +102,9 @@ class LogEvent(TypedDict):
 
 # The log lines that open and close a training's compile (--compile): the app shows the wait in its headline.
 COMPILING = "compiling the model"
-COMPILE_ENDS = ("compiled in", "compile failed")
+COMPILED = "compiled in"
+COMPILE_FAILED = "compile failed"
+COMPILE_ENDS = (COMPILED, COMPILE_FAILED)
 
 
 class _EndRequired(TypedDict):

@@ -30,7 +30,10 @@ Nothing here imports torch at module level, so `workbench.core` stays light to i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.core.base.config import TrainConfig
 
 
 def freeze_word_embeddings(model: Any) -> int:
@@ -191,9 +194,9 @@ def _cheap_dropout_forward(module: Any) -> Any:
     return forward
 
 
-def less_work_per_step(model: Any, config: Any, device_type: str) -> None:
+def less_work_per_step(model: Any, config: TrainConfig, device_type: str) -> None:
     """The levers above that train() takes for MODEL (its own training object, before its optimizer's
-    groups are built) under CONFIG (a TrainConfig) on a DEVICE_TYPE ("cpu", "cuda")."""
+    groups are built) under CONFIG on a DEVICE_TYPE ("cpu", "cuda")."""
     if config.freeze_embeddings:
         freeze_word_embeddings(model)  # the table gets no gradient and no AdamW state
     cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
@@ -217,7 +220,7 @@ def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, lo
     import torch
     from accelerate.utils import compile_regions
 
-    from workbench.core.base.events import COMPILING
+    from workbench.core.base.events import COMPILE_FAILED, COMPILED, COMPILING
     from workbench.core.training.checkpoint import rng_state, set_rng_state
 
     log(
@@ -243,11 +246,11 @@ def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, lo
         if failed.item() and not failure:
             failure = f"failed in {int(failed.item())} other process(es)"
     if failure:
-        log(f"compile failed ({failure}): training without it")
+        log(f"{COMPILE_FAILED} ({failure}): training without it")
         if accelerator.device.type == "cpu":
             cheap_dropout(model)  # the same steps as without --compile
         return model
-    log(f"compiled in {time.perf_counter() - started:.1f} s")
+    log(f"{COMPILED} {time.perf_counter() - started:.1f} s")
     return compiled
 
 

@@ -47,6 +47,10 @@ END_HINTS = {
 }
 
 
+def training_headline(run_id: str) -> str:
+    return f"run {run_id}: training · x stops it (checkpoint)"
+
+
 class TrainPane(Pane):
     """Configure, start, watch, stop and resume one training at a time."""
 
@@ -383,7 +387,7 @@ class TrainPane(Pane):
         if clear:
             self.clear_charts()
             self.progress = None
-        self.set_headline(f"run {run_id}: training · x stops it (checkpoint)")
+        self.set_headline(training_headline(run_id))
         self.show_form(False)
         self.follow_worker(run_id, skip=0 if clear else self.events_seen)
         if clear:
@@ -455,7 +459,7 @@ class TrainPane(Pane):
             )
             if self.live_run and self.state in ("running", "finishing"):
                 self.state = "running"
-                self.set_headline(f"run {self.live_run}: training · x stops it (checkpoint)")
+                self.set_headline(training_headline(self.live_run))
         elif event["kind"] == "epoch":
             self.log_line(epoch_line(event))
         elif event["kind"] == "log":
@@ -467,7 +471,7 @@ class TrainPane(Pane):
                         "x stops it after"
                     )
                 elif event["message"].startswith(COMPILE_ENDS):
-                    self.set_headline(f"run {self.live_run}: training · x stops it (checkpoint)")
+                    self.set_headline(training_headline(self.live_run))
         elif event["kind"] == "checkpoint":
             self.log_line(toned(f"checkpoint at step {event['step']}", "muted"))
         elif event["kind"] == "stage":
