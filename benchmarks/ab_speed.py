@@ -51,6 +51,7 @@ VARIANTS = [
     "bf16cache",
     "frozen+bf16cache",
     "fp32",
+    "frozen+clsonly+bitsdrop+attn",
 ]
 
 
@@ -215,7 +216,12 @@ class Runner:
 
         from workbench.core.base.config import TrainConfig
         from workbench.core.training.optim import parameter_groups, warmup_steps
-        from workbench.core.training.speed import cheap_dropout, cls_only_last_layer, freeze_word_embeddings
+        from workbench.core.training.speed import (
+            cheap_dropout,
+            cls_only_last_layer,
+            cpu_attention,
+            freeze_word_embeddings,
+        )
 
         config = TrainConfig()
         self.name = name
@@ -226,6 +232,8 @@ class Runner:
             cheap_dropout(self.model)
         if "clsonly" in name:
             cls_only_last_layer(self.model)
+        if "attn" in name:
+            cpu_attention(self.model)
         if "fastdrop" in name:
             use_fast_dropout(self.model)
         groups = parameter_groups(self.model, config.learning_rate, config.weight_decay, config.layer_lr_decay)

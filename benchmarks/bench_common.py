@@ -185,6 +185,7 @@ def run_workbench(
     (a run's batch_size 0 picks 8 for a single epoch) unless OVERRIDES say otherwise; step marks from its
     step events."""
     from workbench.core.base.config import TrainConfig
+    from workbench.core.base.events import TRAINING_STEP
     from workbench.core.model.loading import load_tokenizer
     from workbench.core.training.optim import LengthGroupedSampler
     from workbench.core.training.prepare import encode
@@ -207,12 +208,17 @@ def run_workbench(
             marks.real_tokens.append(sum(chunk))
             marks.padded_tokens.append(max(chunk) * len(chunk))
     epoch_ends: list[int] = []
+    ran: dict[str, Any] = {"mixed_precision": None, "training_step": None}  # what the run says it ran
 
     def on_event(event: dict[str, Any]) -> None:
         if event["kind"] == "step":
             mark(marks)
         elif event["kind"] == "epoch":
             epoch_ends.append(len(marks.times))
+        elif event["kind"] == "start":
+            ran["mixed_precision"] = event["precision"]
+        elif event["kind"] == "log" and event["message"].startswith(TRAINING_STEP):
+            ran["training_step"] = event["message"][len(TRAINING_STEP) :].strip()
 
     started = time.perf_counter()
     result = train(config, run_dir, on_event=on_event)
@@ -226,6 +232,7 @@ def run_workbench(
         "epoch_ends": epoch_ends,
         "wall_s": wall_s,
         "history": result.history,
+        **ran,
     }
 
 

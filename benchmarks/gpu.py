@@ -26,6 +26,9 @@ bert-base-uncased WordPiece vocabulary); without the embedded package, a word-le
 CoLA itself.
 
 Prints per arm, and writes with --json:
+  training step  what the workbench's run says it ran (its "each step:" log line: precision, the AdamW
+               kernel, the step's levers) and Accelerate's mixed precision, so a device run shows each lever
+               reached the model
   seconds      the arm's wall-clock for all epochs, everything included (what a user waits for), and the time
                in training steps alone (steady rate x sentences; validation, checkpoints and the final
                evaluation are the difference)
@@ -173,7 +176,14 @@ def run_arm(arm: str, folder: Path, tmp: Path, args: argparse.Namespace) -> tupl
         wall_s = time.perf_counter() - started
         per_epoch = len(marks.times) // max(1, args.epochs)  # every epoch has the same number of steps
         ends = [per_epoch * (e + 1) for e in range(args.epochs)]
-        return marks, {"wall_s": wall_s, "epoch_ends": ends, "history": [], "compile_s": None, "precision": precision}
+        ran = {"mixed_precision": precision if precision == "bf16" else "no", "training_step": None}
+        return marks, {
+            "wall_s": wall_s,
+            "epoch_ends": ends,
+            "history": [],
+            "compile_s": None,
+            "precision": precision,
+        } | ran
     overrides: dict[str, Any] = {"precision": args.precision, "batch_size": bc.BATCH}  # the Trainer's batch too
     if arm.startswith("compile"):
         overrides["compile"] = args.backend
@@ -310,6 +320,8 @@ def arm_report(
         "backend": args.backend if arm.startswith("compile") else None,
         "epochs": args.epochs,
         "precision": info["precision"],
+        "mixed_precision": info["mixed_precision"],  # what the run itself used (Accelerate's name)
+        "training_step": info["training_step"],  # the run's own "each step:" log line (its kernel and levers)
         "sentences": sentences,
         "steps": len(marks.times),
         "train_wall_s": info["wall_s"],
@@ -335,6 +347,8 @@ def print_arm(arm: str, r: dict[str, Any], cuda: bool, flush: bool = True) -> No
         f"{r['model_tflops']:.2f} TFLOP/s; peak {'GPU memory' if cuda else 'RSS'} {r['peak_memory_gib']:.2f} GiB",
         flush=flush,
     )
+    if r["training_step"]:
+        print(f"  each step: {r['training_step']}", flush=flush)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ seeds (--seeds) narrow it.
 
 Variants: workbench (its defaults: since round 2 the word-embedding table is frozen), trainer (trains
 the table, as Trainer does), workbench_frozen and trainer_frozen (table frozen:
-workbench.core.training.speed.freeze_word_embeddings), workbench_trained (table trained). The round-2 record
+workbench.core.training.speed.freeze_word_embeddings), workbench_trained (table trained), workbench_sdpa
+(the default with torch's SDPA instead of the CPU attention lever, `speed.cpu_attention`: the step before
+it). The round-2 record
 `results/parity_amd.txt` was taken when the workbench's default still trained the table: its
 "workbench" row is today's workbench_trained, and its "workbench_frozen" row today's default.
 """
@@ -27,6 +29,7 @@ workbench.core.training.speed.freeze_word_embeddings), workbench_trained (table 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
@@ -43,17 +46,22 @@ import bench_common as bc  # noqa: E402
 
 import workbench  # noqa: E402,F401  # before torch: its allocator settings
 
-VARIANTS = ["workbench", "trainer", "workbench_frozen", "workbench_trained", "trainer_frozen"]
+VARIANTS = ["workbench", "trainer", "workbench_frozen", "workbench_trained", "trainer_frozen", "workbench_sdpa"]
 METRICS = ["best_val_mcc", "in_domain_dev_mcc", "holdout_mcc"]
 
 
-def run_workbench(config: Any, frozen: bool | None) -> dict[str, Any]:
+def run_workbench(config: Any, frozen: bool | None, sdpa: bool = False) -> dict[str, Any]:
+    from unittest import mock
+
+    from workbench.core.training import speed
     from workbench.core.training.train import train
 
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
         if frozen is not None:
             config.freeze_embeddings = frozen
-        result = train(config, Path(tmp) / "run")
+        # workbench_sdpa: the step as it was before the CPU attention lever (torch's SDPA)
+        with mock.patch.object(speed, "cpu_attention", lambda model: False) if sdpa else contextlib.nullcontext():
+            result = train(config, Path(tmp) / "run")
         if result.status != "done":
             raise SystemExit(f"workbench training ended {result.status}: {result.error}")
         if config.freeze_embeddings:
@@ -217,12 +225,15 @@ def main() -> None:
             if args.epochs:
                 config.epochs = args.epochs
             started = time.perf_counter()
-            run = run_workbench if variant.startswith("workbench") else run_trainer
+            if variant.startswith("workbench"):
+                ran = run_workbench(config, frozen_setting(variant), sdpa=variant == "workbench_sdpa")
+            else:
+                ran = run_trainer(config, frozen_setting(variant))
             row = {
                 "variant": variant,
                 "seed": seed,
                 "epochs": config.epochs,
-                **run(config, frozen_setting(variant)),
+                **ran,
                 "wall_s": time.perf_counter() - started,
                 "load": bc.loadavg(),
             }

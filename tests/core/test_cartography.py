@@ -40,8 +40,8 @@ def mapped_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     config = TrainConfig(
         model=str(tiny_model_dir),
         data=str(data),
-        epochs=6,
-        batch_size=16,
+        epochs=10,  # the tiny model leaves its first plateau after 2 to 5 epochs, by the random stream: 10 leave
+        batch_size=16,  # enough after it for the flipped sentences' mean confidence to fall (6 did on 25 of 28 seeds)
         learning_rate=3e-3,
         precision="fp32",
         eval_batch_size=256,
@@ -72,7 +72,7 @@ def test_coordinates_are_the_mean_and_spread_of_the_recorded_probabilities(mappe
     run_dir, _ = mapped_run
     with np.load(run_dir / "training_dynamics.npz") as data:
         p_gold = data["p_gold"]
-    assert p_gold.shape[0] == 6 and not np.isnan(p_gold).any()
+    assert p_gold.shape[0] == 10 and not np.isnan(p_gold).any()
     table = training_map(run_dir).table
     for row in (0, 7, len(table) - 1):
         assert table["confidence"].iloc[row] == pytest.approx(float(np.mean(p_gold[:, row])), abs=1e-6)

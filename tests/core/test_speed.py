@@ -182,3 +182,103 @@ def test_cheap_dropout_trains_and_evaluates_like_nn_dropout() -> None:
     assert torch.allclose(y[kept], x[kept] * 2.0)
     y.sum().backward()
     assert torch.equal(x.grad, kept.float() * 2.0)  # the gradient goes through the kept elements only
+
+
+def _has_attention_and_mask_interfaces() -> bool:
+    try:
+        import transformers.masking_utils  # noqa: F401
+    except ImportError:
+        return False
+    return speed_module.attention_helpers() is not None
+
+
+needs_interfaces = pytest.mark.skipif(
+    not _has_attention_and_mask_interfaces(),
+    reason="this transformers has no attention and mask interfaces: the CPU attention is not installed",
+)
+
+
+@pytest.mark.parametrize("boolean", [False, True])
+def test_attention_in_compute_dtype_is_torch_attention(boolean: bool) -> None:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from workbench.core.training.speed import attention_in_compute_dtype
+
+    torch.manual_seed(0)
+    query, key, value = (torch.randn(3, 2, 7, 8) for _ in range(3))
+    keep = torch.ones(3, 1, 7, 7, dtype=torch.bool)
+    keep[1, :, :, 4:] = False  # padding keys
+    keep[2, :, :, 6:] = False
+    mask = keep if boolean else torch.zeros(3, 1, 7, 7).masked_fill(~keep, torch.finfo(torch.float32).min)
+    module = torch.nn.Module().eval()
+    out, weights = attention_in_compute_dtype(module, query, key, value, mask, scaling=0.3, dropout=0.5)
+    reference = F.scaled_dot_product_attention(query, key, value, attn_mask=keep, scale=0.3).transpose(1, 2)
+    assert weights is None and out.shape == (3, 7, 2, 8)
+    assert torch.allclose(out, reference, atol=1e-6)  # eval: no dropout although one is asked
+
+
+@needs_interfaces
+def test_cpu_attention_gives_the_same_logits_and_gradients() -> None:
+    import torch
+
+    from workbench.core.training.speed import CPU_ATTENTION, cpu_attention
+
+    torch.manual_seed(0)
+    reference = _layered_model().train()  # torch's SDPA
+    model = copy.deepcopy(reference)
+    assert cpu_attention(model) and model.config._attn_implementation == CPU_ATTENTION
+    assert reference.config._attn_implementation == "sdpa"  # a copy's switch leaves the original alone
+    ids = torch.randint(5, 64, (4, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    labels = torch.tensor([0, 1, 1, 0])
+    a = reference(input_ids=ids, attention_mask=mask, labels=labels)
+    b = model(input_ids=ids, attention_mask=mask, labels=labels)
+    a.loss.backward()
+    b.loss.backward()
+    assert torch.allclose(a.logits, b.logits, atol=1e-6)
+    for (name, p), q in zip(reference.named_parameters(), model.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6), name
+
+
+def test_attention_in_compute_dtype_drops_weights_like_dropout() -> None:
+    import torch
+
+    from workbench.core.training.speed import attention_in_compute_dtype
+
+    torch.manual_seed(0)
+    query, key = torch.randn(64, 4, 8, 8), torch.randn(64, 4, 8, 8)
+    value = torch.eye(8).expand(64, 4, 8, 8)  # one-hot values: the output is the attention weights themselves
+    weights = torch.softmax(query @ key.transpose(2, 3) * 0.5, dim=-1).transpose(1, 2)
+    module = torch.nn.Module().train()
+    torch.manual_seed(1)
+    out, _ = attention_in_compute_dtype(module, query, key, value, None, scaling=0.5, dropout=0.25)
+    dropped = out == 0
+    assert abs(dropped.float().mean().item() - 0.25) < 0.01  # 131,072 weights: 0.25 +- 4.6 sigma
+    assert torch.allclose(out[~dropped], weights[~dropped] / 0.75, atol=1e-6)  # the kept ones rescaled
+    torch.manual_seed(1)
+    again, _ = attention_in_compute_dtype(module, query, key, value, None, scaling=0.5, dropout=0.25)
+    assert torch.equal(out, again)  # torch's seed governs the masks
+
+
+@needs_interfaces
+def test_cpu_attention_is_not_saved_with_the_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertForTokenClassification
+
+    from workbench.core.training.speed import CPU_ATTENTION, cpu_attention
+
+    model = _layered_model(layers=1)
+    assert cpu_attention(model)
+    model.save_pretrained(tmp_path)
+    assert CPU_ATTENTION not in (tmp_path / "config.json").read_text()
+    json.loads((tmp_path / "config.json").read_text())
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert loaded.config._attn_implementation != CPU_ATTENTION
+    token_model = BertForTokenClassification(
+        BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    )
+    assert cpu_attention(token_model) is False  # outside the sequence classifiers it is left alone
+    assert token_model.config._attn_implementation != CPU_ATTENTION

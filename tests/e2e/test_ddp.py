@@ -109,6 +109,7 @@ def test_ddp_only_the_main_process_prints(ddp_run: dict[str, Any]) -> None:
     for line in (
         "run: ",
         "training ",
+        "each step: ",
         "epoch 1: train loss",
         "epoch 2: train loss",
         "best epoch ",

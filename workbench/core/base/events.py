@@ -105,6 +105,8 @@ COMPILING = "compiling the model"
 COMPILED = "compiled in"
 COMPILE_FAILED = "compile failed"
 COMPILE_ENDS = (COMPILED, COMPILE_FAILED)
+# The log line that says how the training step runs (precision, optimizer kernel, the step's levers).
+TRAINING_STEP = "each step:"
 
 
 class _EndRequired(TypedDict):

@@ -50,7 +50,7 @@ from workbench.core.training.gold import GoldRecorder
 from workbench.core.training.optim import WeightAverage, data_loaders, grouped_adamw, warmup_steps
 from workbench.core.training.position import Position, TrainResult
 from workbench.core.training.prepare import RunData, initial_model, prepare_data
-from workbench.core.training.speed import compile_for_steps, less_work_per_step
+from workbench.core.training.speed import compile_for_steps, less_work_per_step, step_text
 from workbench.core.training.step import (
     PendingStep,
     Throughput,
@@ -105,6 +105,7 @@ class Training:
         self.train_loader: Any = None
         self.val_loader: Any = None
         self.params: list[Any] = []
+        self.step_levers: list[str] = []  # what less_work_per_step took, for the run's log
         self.ema: WeightAverage | None = None  # --ema-decay
         self.steps_per_epoch = 0
         self.total_steps = 0
@@ -247,7 +248,7 @@ class Training:
 
         config, accelerator = self.config, self.accelerator
         model = initial_model(config, allow_pickle=self.allow_pickle)  # dropout, reinit_top_layers, head seed
-        less_work_per_step(model, config, accelerator.device.type)  # before the optimizer groups (frozen table)
+        self.step_levers = less_work_per_step(model, config, accelerator.device.type)  # before the optimizer groups
         train_loader, val_loader = data_loaders(
             self.tokenizer, train_rows, val_rows, config.batch_size, config.eval_batch_size, config.seed
         )
@@ -311,9 +312,10 @@ class Training:
             )
         )
         chosen = self.data.chosen.summary if self.data.chosen is not None else read_training_data(self.run_dir)
-        trained_on = training_data_text(chosen)
-        if trained_on and self.is_main_process:  # the overrides' and the map's counts, in the run's log
-            self.log(trained_on)
+        if self.is_main_process:  # how the step runs; the overrides' and the map's counts
+            self.log(step_text(accelerator.mixed_precision, self.optimizer, self.step_levers))
+            if trained_on := training_data_text(chosen):
+                self.log(trained_on)
         if note := resume_note(self.restarted_from_zero, self.position.finished):
             self.log(note)
 

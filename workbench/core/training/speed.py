@@ -13,6 +13,11 @@
   It changes no weight and is not saved: a saved model is the standard one.
 * `cheap_dropout(model)`: on a CPU, dropout masks from two 15-bit uniforms per 32-bit draw instead of
   `bernoulli_` (dropout was ~11 % of a step on the AMD EPYC; see `dropout_noise`).
+* `cpu_attention(model)`: on a CPU, the training steps' attention in the compute dtype (bf16 under
+  autocast), its dropout masks as cheap as the others. torch's SDPA takes its math path on a CPU whenever
+  attention dropout is on, in fp32, its mask drawn with `bernoulli_`. The arithmetic is transformers' own
+  eager attention (bf16 matmuls, softmax in fp32): about 4 % of a step on the AMD EPYC
+  (benchmarks/ab_speed.py, variant attn).
 
 * `compile_for_steps(model, backend, ...)`: `--compile BACKEND`, the model the training steps call compiled
   by torch.compile through Accelerate's regional compilation (each repeated encoder layer compiled once, for
@@ -194,14 +199,89 @@ def _cheap_dropout_forward(module: Any) -> Any:
     return forward
 
 
-def less_work_per_step(model: Any, config: TrainConfig, device_type: str) -> None:
+CPU_ATTENTION = "workbench_cpu"  # the name `cpu_attention` registers with transformers' attention interface
+
+
+def cpu_attention(model: Any) -> bool:
+    """Make MODEL's self-attention `attention_in_compute_dtype`, registered with transformers' attention
+    interface under CPU_ATTENTION; True when set. A no-op (False) for models outside the BERT family
+    (CLS_HEAD_CLASSES) and where transformers has no attention interface or mask interface (before 5.x).
+
+    For the training loop's own model object: the saved config does not record the implementation, so a
+    saved model loads with transformers' default attention."""
+    if type(model).__name__ not in CLS_HEAD_CLASSES or attention_helpers() is None:
+        return False
+    try:
+        from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+    except ImportError:
+        return False
+    if not hasattr(model, "set_attn_implementation"):
+        return False
+    ALL_ATTENTION_FUNCTIONS = attention_helpers()[0]  # type: ignore[index]  # noqa: N806 (transformers' name)
+    ALL_ATTENTION_FUNCTIONS.register(CPU_ATTENTION, attention_in_compute_dtype)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(CPU_ATTENTION, eager_mask)  # additive float masks, as eager's
+    try:
+        model.set_attn_implementation(CPU_ATTENTION)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def attention_in_compute_dtype(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[Any, None]:
+    """transformers' eager attention (scores, additive mask, softmax in fp32, dropout, weighted values) in the
+    dtype of QUERY, KEY and VALUE, its dropout masks from `dropout_noise`; (output, None): no attention weights.
+    A boolean mask (True: attend) is taken as well as an additive one."""
+    import torch
+
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
+    if dropout and module.training:
+        weights = weights * dropout_noise(weights, dropout)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), None
+
+
+def less_work_per_step(model: Any, config: TrainConfig, device_type: str) -> list[str]:
     """The levers above that train() takes for MODEL (its own training object, before its optimizer's
-    groups are built) under CONFIG on a DEVICE_TYPE ("cpu", "cuda")."""
+    groups are built) under CONFIG on a DEVICE_TYPE ("cpu", "cuda"); what was taken, in words (the run's log)."""
+    taken = []
     if config.freeze_embeddings:
         freeze_word_embeddings(model)  # the table gets no gradient and no AdamW state
-    cls_only_last_layer(model)  # the head reads only [CLS] of the last layer: skip the rest there (exact)
-    if device_type == "cpu" and config.compile == "off":
-        cheap_dropout(model)  # CPU dropout masks without bernoulli_ (a compiled step fuses its own)
+        taken.append("word-embedding table frozen")
+    if cls_only_last_layer(model):  # the head reads only [CLS] of the last layer: skip the rest there (exact)
+        taken.append("last layer at [CLS] only")
+    if device_type == "cpu" and config.compile == "off":  # a compiled step fuses its own masks and attention
+        if cheap_dropout(model):  # CPU dropout masks without bernoulli_
+            taken.append("CPU dropout masks")
+        if cpu_attention(model):  # attention in bf16 with the same masks, not SDPA's fp32 math path
+            taken.append("CPU attention")
+    return taken
+
+
+def step_text(mixed_precision: str, optimizer: Any, levers: list[str]) -> str:
+    """The run's log line on how its training step runs: Accelerate's MIXED_PRECISION ("no", "bf16", "fp16"),
+    OPTIMIZER's kernel (fused or foreach) and the LEVERS `less_work_per_step` took."""
+    from workbench.core.base.events import TRAINING_STEP
+
+    precision = "fp32" if mixed_precision == "no" else f"{mixed_precision} autocast"
+    defaults = getattr(getattr(optimizer, "optimizer", optimizer), "defaults", {})
+    kernel = "fused AdamW" if defaults.get("fused") else "foreach AdamW" if defaults.get("foreach") else "AdamW"
+    return f"{TRAINING_STEP} {', '.join([precision, kernel, *levers])}"
 
 
 def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, log: Callable[[str], None]) -> Any:
@@ -247,8 +327,9 @@ def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, lo
             failure = f"failed in {int(failed.item())} other process(es)"
     if failure:
         log(f"{COMPILE_FAILED} ({failure}): training without it")
-        if accelerator.device.type == "cpu":
-            cheap_dropout(model)  # the same steps as without --compile
+        if accelerator.device.type == "cpu":  # the same steps as without --compile
+            cheap_dropout(model)
+            cpu_attention(model)
         return model
     log(f"{COMPILED} {time.perf_counter() - started:.1f} s")
     return compiled
