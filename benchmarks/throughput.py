@@ -285,6 +285,9 @@ def markdown(summary: dict[str, Any], header: dict[str, Any], recipes: list[str]
     return "\n".join(lines)
 
 
+TRAINER_GOAL = 1.5  # issue 33 (round 3); rounds 1-2 asked for 1.3
+
+
 def goals(summary: dict[str, Any]) -> list[str]:
     """The issue's goals against the tuned peers."""
     table = summary["recipes"]
@@ -294,8 +297,8 @@ def goals(summary: dict[str, Any]) -> list[str]:
         fastest = max(best, key=lambda r: statistics.median(table[r]["sentences_per_s"]))
         ratio = statistics.median(table[fastest]["workbench_ratio"])
         out.append(
-            f"goal >= 1.3x Trainer at its best ({fastest}, equal allocator settings): {ratio:.2f}x -> "
-            f"{'met' if ratio >= 1.3 else f'missed by {1.3 - ratio:.2f}'}"
+            f"goal >= {TRAINER_GOAL}x Trainer at its best ({fastest}, equal allocator settings): {ratio:.2f}x -> "
+            f"{'met' if ratio >= TRAINER_GOAL else f'missed by {TRAINER_GOAL - ratio:.2f}'}"
         )
     if table.get("seed_alloc", {}).get("runs") and table.get("workbench", {}).get("runs"):
         ratio = statistics.median(table["seed_alloc"]["workbench_ratio"])
