@@ -6,9 +6,10 @@
 Each arm is `python -m workbench.cli train --runs TMP` in a fresh process, its `workbench` package taken from the
 tree (PYTHONPATH; same virtual environment, same bundled data, the embedded model), the trees alternated and the
 order rotated every round. Per run: the command's wall time (what a user waits for: start-up, the loop,
-validation, the finish) and its parts from the run's own metrics.jsonl: start-up (the command's start to the
-run's start event), the loop (the start event to the last step), the finish (the last step to the end event).
-`--epochs 0` is the default (8); `--epochs 1` the 1-epoch default. Run it on quiet cores: nothing else training.
+validation, the finish) and its parts from the run's own metrics.jsonl, whose events keep time to the second:
+start-up (the command's start to the run's start event), the loop (the start event to the last step), the
+finish (the last step to the end event). `--epochs 0` is the default (8); `--epochs 1` the 1-epoch default.
+Run it on quiet cores: nothing else training.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def tree_label(tree: Path) -> str:
 
 
 def seconds_between(a: str, b: str) -> float:
-    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+    """Seconds from A to B, ISO times with or without an offset (without one: this machine's local time)."""
+    return datetime.fromisoformat(b).timestamp() - datetime.fromisoformat(a).timestamp()
 
 
 def one_run(tree: Path, epochs: int) -> dict[str, float]:

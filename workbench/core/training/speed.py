@@ -16,7 +16,7 @@
 * `cpu_attention(model)`: on a CPU, the training steps' attention in the compute dtype (bf16 under
   autocast), its dropout masks as cheap as the others. torch's SDPA takes its math path on a CPU whenever
   attention dropout is on, in fp32, its mask drawn with `bernoulli_`. The arithmetic is transformers' own
-  eager attention (bf16 matmuls, softmax in fp32): about 4 % of a step on the AMD EPYC
+  eager attention (bf16 matmuls, softmax in fp32): 1.035x a step on the AMD EPYC
   (benchmarks/ab_speed.py, variant attn).
 
 * `compile_for_steps(model, backend, ...)`: `--compile BACKEND`, the model the training steps call compiled
