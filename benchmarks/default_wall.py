@@ -6,7 +6,7 @@
 Each arm is `python -m workbench.cli train --runs TMP` in a fresh process, its `workbench` package taken from the
 tree (PYTHONPATH; same virtual environment, same bundled data, the embedded model), the trees alternated and the
 order rotated every round. Per run: the command's wall time (what a user waits for: start-up, the loop,
-validation, the finish) and its parts from the run's own metrics.jsonl, whose events keep time to the second:
+validation, the finish) and its parts (±1 s) from the run's own metrics.jsonl, whose events keep whole seconds:
 start-up (the command's start to the run's start event), the loop (the start event to the last step), the
 finish (the last step to the end event). `--epochs 0` is the default (8); `--epochs 1` the 1-epoch default.
 Run it on quiet cores: nothing else training.
@@ -85,6 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     trees = [Path(t).resolve() for t in args.trees.split(",")]
     labels = [tree_label(t) for t in trees]
+    labels = [label if labels.count(label) == 1 else f"{label}#{i + 1}" for i, label in enumerate(labels)]
     print(f"machine: {bc.machine()}; amx: {'yes' if bc.has_amx() else 'no'}; load {bc.loadavg():.2f}", flush=True)
     print(f"trees: {', '.join(f'{label} ({tree})' for label, tree in zip(labels, trees, strict=True))}", flush=True)
     results: dict[str, list[dict[str, float]]] = {label: [] for label in labels}

@@ -86,6 +86,8 @@ def test_a_compiled_training_steps_through_the_compiled_graphs_with_the_eager_nu
     logs = _logs(tmp_path / "compiled")
     assert any(line.startswith("compiling the model (torch.compile, wb_counting,") for line in logs), logs
     assert any(line.startswith("compiled in ") for line in logs), logs
+    (step,) = [line for line in logs if line.startswith("each step:")]  # said after the compile, with it
+    assert "compiled (wb_counting)" in step and "CPU attention" not in step, step
     # the probe left no gradient behind and the saved model is the plain one
     assert _losses(tmp_path / "compiled") == pytest.approx(_losses(tmp_path / "eager"), abs=1e-6)
     assert compiled.final["holdout_mcc"] == pytest.approx(eager.final["holdout_mcc"], abs=1e-6)
@@ -110,6 +112,11 @@ def test_a_compile_that_fails_trains_eager_and_says_so(
     failures = [line for line in logs if line.startswith("compile failed")]
     assert len(failures) == 1 and "this compiler cannot compile anything" in failures[0], logs
     assert "second line" not in failures[0]
+    # the eager step's CPU levers, taken after the failure (on the model inside any wrapper), and said so
+    said = {
+        run: [line for line in _logs(tmp_path / run) if line.startswith("each step:")] for run in ("eager", "fallback")
+    }
+    assert said["fallback"] == said["eager"] and "CPU attention" in said["eager"][0], said
     # the failed probe changed nothing: the steps (dropout on) drew what the eager training drew
     assert _losses(tmp_path / "fallback") == pytest.approx(_losses(tmp_path / "eager"), abs=1e-6)
 

@@ -255,11 +255,43 @@ def test_attention_in_compute_dtype_drops_weights_like_dropout() -> None:
     torch.manual_seed(1)
     out, _ = attention_in_compute_dtype(module, query, key, value, None, scaling=0.5, dropout=0.25)
     dropped = out == 0
-    assert abs(dropped.float().mean().item() - 0.25) < 0.01  # 131,072 weights: 0.25 +- 4.6 sigma
+    assert abs(dropped.float().mean().item() - 0.25) < 0.01  # 131,072 weights: 0.25 +- 8 sigma
     assert torch.allclose(out[~dropped], weights[~dropped] / 0.75, atol=1e-6)  # the kept ones rescaled
     torch.manual_seed(1)
     again, _ = attention_in_compute_dtype(module, query, key, value, None, scaling=0.5, dropout=0.25)
     assert torch.equal(out, again)  # torch's seed governs the masks
+
+
+@needs_interfaces
+def test_cpu_attention_runs_in_every_layer_in_bf16_with_the_cls_only_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from workbench.core.training.speed import cls_only_last_layer, cpu_attention
+
+    seen: list[tuple[torch.dtype, tuple[int, ...], float]] = []
+    real = speed_module.attention_in_compute_dtype
+
+    def spy(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((query.dtype, tuple(query.shape), dropout))
+        return real(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+
+    monkeypatch.setattr(speed_module, "attention_in_compute_dtype", spy)  # what cpu_attention registers
+    torch.manual_seed(0)
+    model = _layered_model(layers=3, dropout=0.1).train()
+    assert cls_only_last_layer(model) and cpu_attention(model)
+    ids = torch.randint(5, 64, (4, 9))
+    mask = torch.ones_like(ids)
+    mask[2, 6:] = 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 1, 0])).loss.backward()
+    # every layer's attention went through it, in bf16, with the training's dropout; the last one for [CLS] only
+    assert [shape[2] for _, shape, _ in seen] == [9, 9, 1], seen
+    assert all(dtype == torch.bfloat16 and p == 0.1 for dtype, _, p in seen), seen
+    seen.clear()
+    model.eval()
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    assert [p for _, _, p in seen] == [0.0, 0.0, 0.0]  # validation: no attention dropout
 
 
 @needs_interfaces

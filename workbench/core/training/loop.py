@@ -207,7 +207,10 @@ class Training:
         self._emit_start(len(train_rows), len(val_rows))
         if self.config.compile != "off" and not self.position.finished:  # compiled, and the wait said, first
             batch = self.train_loader.collate_fn(train_rows[: self.config.effective_batch_size])
-            self.step_model = compile_for_steps(self.model, self.config.compile, batch, self.accelerator, self.log)
+            compiling = (self.config.compile, batch, self.accelerator, self.log, self.step_levers)
+            self.step_model = compile_for_steps(self.model, *compiling)
+        if self.is_main_process:  # how the steps run (after a compile, which may change it)
+            self.log(step_text(self.accelerator.mixed_precision, self.optimizer, self.step_levers))
         self.started = self.last_checkpoint_at = time.perf_counter()
         self.elapsed_before = self.position.train_seconds
         while not self.position.finished and self.position.epoch < self.config.epochs:
@@ -312,10 +315,8 @@ class Training:
             )
         )
         chosen = self.data.chosen.summary if self.data.chosen is not None else read_training_data(self.run_dir)
-        if self.is_main_process:  # how the step runs; the overrides' and the map's counts
-            self.log(step_text(accelerator.mixed_precision, self.optimizer, self.step_levers))
-            if trained_on := training_data_text(chosen):
-                self.log(trained_on)
+        if (trained_on := training_data_text(chosen)) and self.is_main_process:  # the overrides', the map's counts
+            self.log(trained_on)
         if note := resume_note(self.restarted_from_zero, self.position.finished):
             self.log(note)
 

@@ -13,10 +13,10 @@
   It changes no weight and is not saved: a saved model is the standard one.
 * `cheap_dropout(model)`: on a CPU, dropout masks from two 15-bit uniforms per 32-bit draw instead of
   `bernoulli_` (dropout was ~11 % of a step on the AMD EPYC; see `dropout_noise`).
-* `cpu_attention(model)`: on a CPU, the training steps' attention in the compute dtype (bf16 under
-  autocast), its dropout masks as cheap as the others. torch's SDPA takes its math path on a CPU whenever
-  attention dropout is on, in fp32, its mask drawn with `bernoulli_`. The arithmetic is transformers' own
-  eager attention (bf16 matmuls, softmax in fp32): 1.035x a step on the AMD EPYC
+* `cpu_attention(model)`: on a CPU, the training model's attention (its steps' and its validation passes') in
+  the compute dtype (bf16 under autocast), its dropout masks as cheap as the others. torch's SDPA takes its
+  math path on a CPU whenever attention dropout is on, in fp32, its mask drawn with `bernoulli_`. The
+  arithmetic is transformers' own eager attention (bf16 matmuls, softmax in fp32): 1.035x a step on the AMD EPYC
   (benchmarks/ab_speed.py, variant attn).
 
 * `compile_for_steps(model, backend, ...)`: `--compile BACKEND`, the model the training steps call compiled
@@ -224,7 +224,7 @@ def cpu_attention(model: Any) -> bool:
         model.set_attn_implementation(CPU_ATTENTION)
     except (ValueError, TypeError):
         return False
-    return True
+    return bool(model.config._attn_implementation == CPU_ATTENTION)  # (it may decline with a warning only)
 
 
 def attention_in_compute_dtype(
@@ -284,9 +284,12 @@ def step_text(mixed_precision: str, optimizer: Any, levers: list[str]) -> str:
     return f"{TRAINING_STEP} {', '.join([precision, kernel, *levers])}"
 
 
-def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, log: Callable[[str], None]) -> Any:
+def compile_for_steps(
+    model: Any, backend: str, batch: Any, accelerator: Any, log: Callable[[str], None], levers: list[str] | None = None
+) -> Any:
     """MODEL compiled with torch.compile on BACKEND for the training steps, or MODEL itself when the compile
-    fails (with `cheap_dropout` on a CPU, as an eager training has it). One forward and backward pass on
+    fails (with `cheap_dropout` and `cpu_attention` on a CPU, as an eager training has them, added to LEVERS; a
+    compile that works adds "compiled (BACKEND)"). One forward and backward pass on
     BATCH (training rows, collated) makes the compiler do its work now, its wait said in LOG before and
     after; the pass's gradients are dropped and the random state restored, so the steps draw what they
     would have drawn. With several processes the pass makes no collective of its gradients (no_sync), and
@@ -308,6 +311,7 @@ def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, lo
         "model in torch's compile cache, this takes minutes"
     )
     started, state = time.perf_counter(), rng_state()
+    unwrapped = accelerator.unwrap_model(model)  # under DDP: the model inside the wrapper
     batch.pop("row", None)
     model.train()  # compiled for the steps' mode (guards on it: eval would compile again)
     failure = ""
@@ -328,10 +332,12 @@ def compile_for_steps(model: Any, backend: str, batch: Any, accelerator: Any, lo
     if failure:
         log(f"{COMPILE_FAILED} ({failure}): training without it")
         if accelerator.device.type == "cpu":  # the same steps as without --compile
-            cheap_dropout(model)
-            cpu_attention(model)
+            taken = [("CPU dropout masks", cheap_dropout(model)), ("CPU attention", cpu_attention(unwrapped))]
+            (levers if levers is not None else []).extend(name for name, on in taken if on)
         return model
     log(f"{COMPILED} {time.perf_counter() - started:.1f} s")
+    if levers is not None:
+        levers.append(f"compiled ({backend})")
     return compiled
 
 
