@@ -178,11 +178,10 @@ def test_a_training_killed_mid_epoch_resumes_from_its_timed_checkpoint(
     """checkpoint_minutes: a checkpoint by the clock inside an epoch, so a SIGKILL (a preempted machine)
     loses at most the interval (plus the step under way); the resume starts there, and its elapsed time
     counts on from the killed session's."""
-    interval = 0.003 * 60  # s
+    interval = 0.001 * 60  # s: a few of the tiny model's steps, so timed checkpoints land early in an epoch too
     runs = tmp_path / "runs"
-    trainer = warm.cli(
-        long_args(tiny_model_dir, tiny_cola_dir, runs, "preempted", "--epochs", "30", "--checkpoint-minutes", "0.003")
-    )
+    timing = ("--epochs", "30", "--batch-size", "2", "--checkpoint-minutes", "0.001")  # 108 steps an epoch
+    trainer = warm.cli(long_args(tiny_model_dir, tiny_cola_dir, runs, "preempted", *timing))
     run = runs / "preempted"
 
     def killable() -> bool:
