@@ -16,8 +16,8 @@ Variants: base (train()'s step before the last layer skipped its non-[CLS] posit
 (`cls_only_last_layer`: train()'s step today), frozen (word-embedding table frozen: `freeze_word_embeddings`),
 fastdrop (`use_fast_dropout` below: rand-mask dropout, tried, not kept; another random stream, so its losses differ from
 base by dropout noise, not by error), bf16cache (`Bf16WeightCache` below: bf16 weight copies refreshed
-by the optimizer step; tried, not kept), combinations with '+', and fp32 (no autocast, for the size of
-bf16's own noise in the loss).
+by the optimizer step; tried, not kept), attn (`cpu_attention`: the attention in bf16 with the cheap masks, kept),
+combinations with '+', and fp32 (no autocast, for the size of bf16's own noise in the loss).
 """
 
 from __future__ import annotations
