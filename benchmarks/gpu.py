@@ -176,14 +176,8 @@ def run_arm(arm: str, folder: Path, tmp: Path, args: argparse.Namespace) -> tupl
         wall_s = time.perf_counter() - started
         per_epoch = len(marks.times) // max(1, args.epochs)  # every epoch has the same number of steps
         ends = [per_epoch * (e + 1) for e in range(args.epochs)]
-        ran = {"mixed_precision": None, "training_step": None}  # the Trainer's own run says neither
-        return marks, {
-            "wall_s": wall_s,
-            "epoch_ends": ends,
-            "history": [],
-            "compile_s": None,
-            "precision": precision,
-        } | ran
+        info = {"wall_s": wall_s, "epoch_ends": ends, "history": [], "compile_s": None, "precision": precision}
+        return marks, info | {"mixed_precision": None, "training_step": None}  # the Trainer's run says neither
     overrides: dict[str, Any] = {"precision": args.precision, "batch_size": bc.BATCH}  # the Trainer's batch too
     if arm.startswith("compile"):
         overrides["compile"] = args.backend

@@ -93,6 +93,27 @@ def _layered_model(layers: int = 3, dropout: float = 0.0, attn: str = "sdpa"):  
     return BertForSequenceClassification(config)
 
 
+def _assert_same_logits_and_gradients(reference, model):  # type: ignore[no-untyped-def]
+    """REFERENCE and MODEL (training mode) give the same logits and gradients on a padded batch of 4;
+    (the batch's ids, its mask)."""
+    import torch
+
+    ids = torch.randint(5, 64, (4, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0  # padded rows: every query (the [CLS]-only one too) must still ignore the padding keys
+    mask[3, 2:] = 0
+    labels = torch.tensor([0, 1, 1, 0])
+    a = reference(input_ids=ids, attention_mask=mask, labels=labels)
+    b = model(input_ids=ids, attention_mask=mask, labels=labels)
+    a.loss.backward()
+    b.loss.backward()
+    assert torch.allclose(a.logits, b.logits, atol=1e-6)
+    for (name, p), q in zip(reference.named_parameters(), model.parameters(), strict=True):
+        assert q.grad is not None, name
+        assert torch.allclose(p.grad, q.grad, atol=1e-6), name
+    return ids, mask
+
+
 @pytest.mark.skipif(
     speed_module.attention_helpers() is None,
     reason="this transformers has no attention interface: the [CLS]-only layer is not installed",
@@ -107,19 +128,7 @@ def test_cls_only_last_layer_gives_the_same_logits_and_gradients(attn: str) -> N
     full = _layered_model(attn=attn).train()
     fast = copy.deepcopy(full)
     assert cls_only_last_layer(fast)
-    ids = torch.randint(5, 64, (4, 9))
-    mask = torch.ones_like(ids)
-    mask[1, 5:] = 0  # padded rows: the [CLS] query must still ignore the padding keys
-    mask[3, 2:] = 0
-    labels = torch.tensor([0, 1, 1, 0])
-    a = full(input_ids=ids, attention_mask=mask, labels=labels)
-    b = fast(input_ids=ids, attention_mask=mask, labels=labels)
-    a.loss.backward()
-    b.loss.backward()
-    assert torch.allclose(a.logits, b.logits, atol=1e-6)
-    for (name, p), q in zip(full.named_parameters(), fast.parameters(), strict=True):
-        assert q.grad is not None, name
-        assert torch.allclose(p.grad, q.grad, atol=1e-6), name
+    ids, mask = _assert_same_logits_and_gradients(full, fast)
     # the skipped work really is skipped: the last layer hands the head one position
     assert fast.bert(input_ids=ids, attention_mask=mask).last_hidden_state.shape[1] == 1
     # and without the padding mask it still matches
@@ -229,17 +238,7 @@ def test_cpu_attention_gives_the_same_logits_and_gradients() -> None:
     model = copy.deepcopy(reference)
     assert cpu_attention(model) and model.config._attn_implementation == CPU_ATTENTION
     assert reference.config._attn_implementation == "sdpa"  # a copy's switch leaves the original alone
-    ids = torch.randint(5, 64, (4, 9))
-    mask = torch.ones_like(ids)
-    mask[1, 5:] = 0
-    labels = torch.tensor([0, 1, 1, 0])
-    a = reference(input_ids=ids, attention_mask=mask, labels=labels)
-    b = model(input_ids=ids, attention_mask=mask, labels=labels)
-    a.loss.backward()
-    b.loss.backward()
-    assert torch.allclose(a.logits, b.logits, atol=1e-6)
-    for (name, p), q in zip(reference.named_parameters(), model.parameters(), strict=True):
-        assert torch.allclose(p.grad, q.grad, atol=1e-6), name
+    _assert_same_logits_and_gradients(reference, model)
 
 
 def test_attention_in_compute_dtype_drops_weights_like_dropout() -> None:

@@ -209,15 +209,14 @@ def cpu_attention(model: Any) -> bool:
 
     For the training loop's own model object: the saved config does not record the implementation, so a
     saved model loads with transformers' default attention."""
-    if type(model).__name__ not in CLS_HEAD_CLASSES or attention_helpers() is None:
+    helpers = attention_helpers()
+    if type(model).__name__ not in CLS_HEAD_CLASSES or helpers is None or not hasattr(model, "set_attn_implementation"):
         return False
     try:
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
     except ImportError:
         return False
-    if not hasattr(model, "set_attn_implementation"):
-        return False
-    ALL_ATTENTION_FUNCTIONS = attention_helpers()[0]  # type: ignore[index]  # noqa: N806 (transformers' name)
+    ALL_ATTENTION_FUNCTIONS = helpers[0]  # noqa: N806 (transformers' name)
     ALL_ATTENTION_FUNCTIONS.register(CPU_ATTENTION, attention_in_compute_dtype)
     ALL_MASK_ATTENTION_FUNCTIONS.register(CPU_ATTENTION, eager_mask)  # additive float masks, as eager's
     try:
@@ -310,6 +309,7 @@ def compile_for_steps(
         f"{COMPILING} (torch.compile, {backend}, each repeated layer compiled once): on a machine without this "
         "model in torch's compile cache, this takes minutes"
     )
+    levers = [] if levers is None else levers
     started, state = time.perf_counter(), rng_state()
     unwrapped = accelerator.unwrap_model(model)  # under DDP: the model inside the wrapper
     batch.pop("row", None)
@@ -333,11 +333,10 @@ def compile_for_steps(
         log(f"{COMPILE_FAILED} ({failure}): training without it")
         if accelerator.device.type == "cpu":  # the same steps as without --compile
             taken = [("CPU dropout masks", cheap_dropout(model)), ("CPU attention", cpu_attention(unwrapped))]
-            (levers if levers is not None else []).extend(name for name, on in taken if on)
+            levers.extend(name for name, on in taken if on)
         return model
     log(f"{COMPILED} {time.perf_counter() - started:.1f} s")
-    if levers is not None:
-        levers.append(f"compiled ({backend})")
+    levers.append(f"compiled ({backend})")
     return compiled
 
 
